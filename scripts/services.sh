@@ -1,0 +1,332 @@
+#!/usr/bin/env bash
+# Installs (when missing) and runs the real services Tidemark's tests and quick start use, on loopback:
+#   etcd        Debian's etcd-server                         TIDEMARK_ETCD_ADDR        (127.0.0.1:2379)
+#   upstream    MariaDB with a ROW binlog, CRC32, FULL meta   TIDEMARK_UPSTREAM_ADDR    (127.0.0.1:3307)
+#   downstream  MariaDB                                      TIDEMARK_DOWNSTREAM_ADDR  (127.0.0.1:3308)
+#   kafka       Apache Kafka, one KRaft broker, jars from Maven Central, the machine's Java
+#                                                            TIDEMARK_KAFKA_ADDR       (127.0.0.1:9092)
+# Data, logs and pid files live under TIDEMARK_SERVICES_DIR (default: <repo>/.services).
+#
+# usage: scripts/services.sh up|down|status|install|env [etcd|upstream|downstream|kafka ...]
+#   up       install what is missing, start what is not running, wait until each answers (idempotent)
+#   down     stop what this script started (by its pid file); anything else on those ports is left alone
+#   status   one line per service; exit 0 only when every named service answers
+#   install  only install what is missing (apt packages, Kafka's jars)
+#   env      print the variables the tests read, as shell exports
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DIR=${TIDEMARK_SERVICES_DIR:-$ROOT/.services}
+ETCD_ADDR=${TIDEMARK_ETCD_ADDR:-127.0.0.1:2379}
+UPSTREAM_ADDR=${TIDEMARK_UPSTREAM_ADDR:-127.0.0.1:3307}
+DOWNSTREAM_ADDR=${TIDEMARK_DOWNSTREAM_ADDR:-127.0.0.1:3308}
+KAFKA_ADDR=${TIDEMARK_KAFKA_ADDR:-127.0.0.1:9092}
+START_TIMEOUT=${TIDEMARK_SERVICES_TIMEOUT:-90}
+ALL_SERVICES=(etcd upstream downstream kafka)
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
+host_of() { printf '%s' "${1%:*}"; }
+port_of() { printf '%s' "${1##*:}"; }
+
+addr_of() {
+  case $1 in
+    etcd) printf '%s' "$ETCD_ADDR" ;;
+    upstream) printf '%s' "$UPSTREAM_ADDR" ;;
+    downstream) printf '%s' "$DOWNSTREAM_ADDR" ;;
+    kafka) printf '%s' "$KAFKA_ADDR" ;;
+    *) die "unknown service \"$1\"; known: ${ALL_SERVICES[*]}" ;;
+  esac
+}
+
+port_open() { (exec 3<>"/dev/tcp/$(host_of "$1")/$(port_of "$1")") 2>/dev/null; }
+
+# The pid recorded by `up`, if that process is still alive and is still the one we started.
+our_pid() {
+  local file="$DIR/$1.pid" pid
+  [[ -f $file ]] || return 1
+  pid=$(<"$file")
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR" || return 1
+  printf '%s' "$pid"
+}
+
+# ---------------------------------------------------------------------------------------------- install
+APT_UPDATED=0
+apt_install() {
+  local missing=() pkg
+  for pkg in "$@"; do dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg"); done
+  ((${#missing[@]})) || return 0
+  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
+  local sudo=''
+  [[ $(id -u) == 0 ]] || sudo='sudo'
+  if ((APT_UPDATED == 0)); then
+    log "apt-get update"
+    $sudo apt-get update -qq >/dev/null
+    APT_UPDATED=1
+  fi
+  log "installing ${missing[*]} from Debian's packages"
+  # Packaged daemons must not start themselves on their default ports: we run our own instances.
+  local policy=/usr/sbin/policy-rc.d made_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && made_policy=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+    ((made_policy)) && $sudo rm -f "$policy"
+    die "apt-get install ${missing[*]} failed"
+  }
+  ((made_policy)) && $sudo rm -f "$policy"
+  return 0
+}
+
+install_service() {
+  case $1 in
+    etcd) command -v etcd >/dev/null || apt_install etcd-server ;;
+    upstream | downstream)
+      command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || apt_install mariadb-server
+      command -v mariadb >/dev/null || apt_install mariadb-client
+      command -v mariadb-binlog >/dev/null || apt_install mariadb-client ;;
+    kafka)
+      command -v java >/dev/null || apt_install default-jre-headless
+      command -v mvn >/dev/null || apt_install maven
+      kafka_classpath >/dev/null ;;
+  esac
+}
+
+# The broker's runtime classpath, resolved by Maven from scripts/kafka/pom.xml and cached per pom content.
+kafka_classpath() {
+  local pom="$ROOT/scripts/kafka/pom.xml" sum cache
+  sum=$(sha1sum "$pom" | cut -c1-12)
+  cache="$DIR/kafka/classpath-$sum.txt"
+  if [[ ! -s $cache ]] || ! all_jars_present "$cache"; then
+    mkdir -p "$DIR/kafka"
+    log "resolving Kafka's jars from Maven Central (cached in the local Maven repository)"
+    mvn -B -q -f "$pom" dependency:build-classpath -Dmdep.includeScope=runtime -Dmdep.outputFile="$cache.tmp" >"$DIR/kafka/maven.log" 2>&1 ||
+      die "Maven could not resolve Kafka's jars; see $DIR/kafka/maven.log"
+    mv "$cache.tmp" "$cache"
+  fi
+  printf '%s' "$cache"
+}
+
+all_jars_present() {
+  local jar
+  while IFS= read -r -d ':' jar; do [[ -f $jar ]] || return 1; done < <(tr -d '\n' <"$1"; printf ':')
+}
+
+# ---------------------------------------------------------------------------------------------- start
+# Starts "$@" detached from this shell (its own session), output to <name>.log, pid to <name>.pid.
+spawn() {
+  local name=$1
+  shift
+  setsid "$@" >>"$DIR/$name.log" 2>&1 </dev/null &
+  printf '%s' "$!" >"$DIR/$name.pid"
+}
+
+start_etcd() {
+  local host port peer
+  host=$(host_of "$ETCD_ADDR") port=$(port_of "$ETCD_ADDR") peer=$(( $(port_of "$ETCD_ADDR") + 1 ))
+  mkdir -p "$DIR/etcd"
+  spawn etcd etcd --name tidemark --data-dir "$DIR/etcd" \
+    --listen-client-urls "http://$host:$port" --advertise-client-urls "http://$host:$port" \
+    --listen-peer-urls "http://$host:$peer" --initial-advertise-peer-urls "http://$host:$peer" \
+    --initial-cluster "tidemark=http://$host:$peer" --initial-cluster-state new \
+    --auto-compaction-mode revision --auto-compaction-retention 10000 --quota-backend-bytes 4294967296
+}
+
+# $1 name, $2 address, rest: extra mariadbd options
+start_mariadb() {
+  local name=$1 addr=$2
+  shift 2
+  local data="$DIR/$name"
+  if [[ ! -d $data/mysql ]]; then
+    log "initialising $name datadir $data"
+    rm -rf "$data" && mkdir -p "$data"
+    mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$data" --auth-root-authentication-method=normal \
+      --skip-test-db >"$DIR/$name-install.log" 2>&1 || die "mariadb-install-db for $name failed; see $DIR/$name-install.log"
+  fi
+  spawn "$name" mariadbd --no-defaults --user="$(id -un)" --datadir="$data" \
+    --bind-address="$(host_of "$addr")" --port="$(port_of "$addr")" --socket="$DIR/$name.sock" \
+    --pid-file="$DIR/$name.mariadbd.pid" --log-error="$DIR/$name.err" \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+    --max-connections=1000 --max-allowed-packet=1G \
+    --innodb-buffer-pool-size=512M --innodb-log-file-size=512M --innodb-flush-log-at-trx-commit=2 \
+    "$@"
+}
+
+start_service() {
+  case $1 in
+    etcd) start_etcd ;;
+    upstream)
+      start_mariadb upstream "$UPSTREAM_ADDR" --server-id=1 --log-bin=mysql-bin --binlog-format=ROW \
+        --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-checksum=CRC32 --sync-binlog=0 \
+        --max-binlog-size=1G ;;
+    downstream) start_mariadb downstream "$DOWNSTREAM_ADDR" --server-id=2 --skip-log-bin ;;
+    kafka) start_kafka ;;
+  esac
+}
+
+start_kafka() {
+  local cp host port ctl conf="$DIR/kafka/server.properties"
+  cp=$(<"$(kafka_classpath)")
+  host=$(host_of "$KAFKA_ADDR") port=$(port_of "$KAFKA_ADDR") ctl=$(( $(port_of "$KAFKA_ADDR") + 1 ))
+  mkdir -p "$DIR/kafka/data"
+  cat >"$conf" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$host:$ctl
+listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$ctl
+advertised.listeners=PLAINTEXT://$host:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$DIR/kafka/data
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+message.max.bytes=16777216
+replica.fetch.max.bytes=16777216
+EOF
+  cat >"$DIR/kafka/log4j.properties" <<EOF
+log4j.rootLogger=WARN, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaServer=INFO
+log4j.logger.kafka.server.BrokerServer=INFO
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+EOF
+  local java_opts=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dlog4j.configuration=file:$DIR/kafka/log4j.properties" "-Dtidemark.services=$DIR")
+  if [[ ! -f $DIR/kafka/data/meta.properties ]]; then
+    local cluster_id
+    cluster_id=$(java -cp "$cp" "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>>"$DIR/kafka.log" | tail -n1)
+    java -cp "$cp" "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$conf" >>"$DIR/kafka.log" 2>&1 ||
+      die "formatting Kafka's storage failed; see $DIR/kafka.log"
+  fi
+  spawn kafka java -cp "$cp" "${java_opts[@]}" kafka.Kafka "$conf"
+}
+
+wait_ready() {
+  local name=$1 addr deadline
+  addr=$(addr_of "$name")
+  deadline=$((SECONDS + START_TIMEOUT))
+  until ready "$name" "$addr"; do
+    if ! our_pid "$name" >/dev/null; then
+      log "$name exited during start-up; last lines of its logs:"
+      tail -n 20 "$DIR/$name.log" "$DIR/$name.err" 2>/dev/null >&2 || true
+      die "$name did not start on $addr"
+    fi
+    ((SECONDS < deadline)) || die "$name did not answer on $addr within ${START_TIMEOUT}s; see $DIR/$name.log"
+    sleep 0.3
+  done
+}
+
+# Answers its protocol, not just an open port.
+ready() {
+  local name=$1 addr=$2
+  port_open "$addr" || return 1
+  case $name in
+    etcd) curl -fsS -m 2 "http://$addr/health" 2>/dev/null | grep -q '"health":"true"' ;;
+    upstream | downstream) mariadb --no-defaults -h "$(host_of "$addr")" -P "$(port_of "$addr")" -uroot \
+      --connect-timeout=2 -e 'SELECT 1' >/dev/null 2>&1 ;;
+    kafka) grep -q 'Kafka Server started' "$DIR/kafka.log" 2>/dev/null ;;
+  esac
+}
+
+# ---------------------------------------------------------------------------------------------- verbs
+cmd_install() {
+  local name
+  for name in "$@"; do install_service "$name"; done
+  command -v curl >/dev/null || apt_install curl
+}
+
+cmd_up() {
+  mkdir -p "$DIR"
+  cmd_install "$@"
+  local name addr started=()
+  for name in "$@"; do
+    addr=$(addr_of "$name")
+    if our_pid "$name" >/dev/null; then
+      continue
+    elif port_open "$addr"; then
+      log "$name: $addr is already served by a process this script did not start; using it as it is"
+      continue
+    fi
+    log "starting $name on $addr"
+    : >"$DIR/$name.log"
+    start_service "$name"
+    started+=("$name")
+  done
+  for name in "${started[@]}"; do wait_ready "$name"; done
+  for name in "${started[@]}"; do post_start "$name"; done
+  cmd_status "$@"
+}
+
+post_start() {
+  case $1 in
+    upstream | downstream)
+      local addr
+      addr=$(addr_of "$1")
+      mariadb --no-defaults -h "$(host_of "$addr")" -P "$(port_of "$addr")" -uroot -e 'CREATE DATABASE IF NOT EXISTS test' ;;
+  esac
+}
+
+cmd_down() {
+  local name pid i
+  for name in "$@"; do
+    if pid=$(our_pid "$name"); then
+      log "stopping $name (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$pid" 2>/dev/null; then
+        log "$name did not stop within 30s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+      fi
+    fi
+    rm -f "$DIR/$name.pid"
+  done
+}
+
+cmd_status() {
+  local name addr state all=0
+  for name in "$@"; do
+    addr=$(addr_of "$name")
+    if ready "$name" "$addr"; then
+      if our_pid "$name" >/dev/null; then state="up (pid $(our_pid "$name"), data in $DIR)"; else state="up (not started by this script)"; fi
+    elif port_open "$addr"; then
+      state='port open but not answering'
+      all=1
+    else
+      state='down'
+      all=1
+    fi
+    printf '%-10s %-16s %s\n' "$name" "$addr" "$state"
+  done
+  return $all
+}
+
+cmd_env() {
+  printf 'export TIDEMARK_ETCD_ADDR=%q\n' "$ETCD_ADDR"
+  printf 'export TIDEMARK_UPSTREAM_ADDR=%q\n' "$UPSTREAM_ADDR"
+  printf 'export TIDEMARK_DOWNSTREAM_ADDR=%q\n' "$DOWNSTREAM_ADDR"
+  printf 'export TIDEMARK_KAFKA_ADDR=%q\n' "$KAFKA_ADDR"
+}
+
+verb=${1:-}
+[[ -n $verb ]] || die "usage: $0 up|down|status|install|env [${ALL_SERVICES[*]}]"
+shift
+services=("$@")
+((${#services[@]})) || services=("${ALL_SERVICES[@]}")
+for name in "${services[@]}"; do addr_of "$name" >/dev/null; done
+case $verb in
+  up) cmd_up "${services[@]}" ;;
+  down) cmd_down "${services[@]}" ;;
+  status) cmd_status "${services[@]}" ;;
+  install) mkdir -p "$DIR" && cmd_install "${services[@]}" ;;
+  env) cmd_env ;;
+  *) die "unknown verb \"$verb\"; allowed: up, down, status, install, env" ;;
+esac

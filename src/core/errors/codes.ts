@@ -1,0 +1,56 @@
+/**
+ * The catalogue of every error code Tidemark emits, in TiCDC's naming, with how each one behaves:
+ * whether retrying can help, which HTTP status the OpenAPI answers with and which exit code the CLI uses.
+ * A code is declared once here; `TidemarkError` derives its behaviour from this table, so they cannot drift.
+ */
+export interface ErrorBehaviour {
+  /** Retrying the same operation later can succeed (network blips, a busy server). */
+  readonly retryable: boolean;
+  readonly httpStatus: number;
+  readonly exitCode: number;
+}
+
+const input = { retryable: false, httpStatus: 400, exitCode: 2 } as const;
+const unavailable = { retryable: true, httpStatus: 503, exitCode: 3 } as const;
+const fatal = { retryable: false, httpStatus: 500, exitCode: 1 } as const;
+const transient = { retryable: true, httpStatus: 500, exitCode: 1 } as const;
+
+export const errorCatalogue = {
+  // input and configuration
+  ErrInvalidArgument: input,
+  ErrConfigInvalid: input,
+  ErrConfigUnknownKey: input,
+  ErrConfigUnreadable: input,
+  ErrClusterIdInvalid: input,
+  ErrSinkURIInvalid: input,
+  ErrSinkUnknownScheme: input,
+  ErrInvalidTs: input,
+  ErrUnsupportedColumnType: { retryable: false, httpStatus: 400, exitCode: 1 },
+  // services and networking
+  ErrServiceUnreachable: unavailable,
+  ErrEtcdUnreachable: unavailable,
+  ErrUpstreamUnreachable: unavailable,
+  ErrAddressInUse: { retryable: false, httpStatus: 500, exitCode: 3 },
+  ErrConnectionLost: transient,
+  // upstream (binlog)
+  ErrBinlogDisabled: fatal,
+  ErrBinlogFormatNotRow: fatal,
+  ErrBinlogRowImageNotFull: fatal,
+  ErrReplicationPrivilege: fatal,
+  ErrBinlogPurged: fatal,
+  ErrBinlogChecksumMismatch: transient,
+  ErrBinlogCorrupt: fatal,
+  // lifecycle
+  ErrClosed: fatal,
+  ErrAborted: { retryable: false, httpStatus: 499, exitCode: 130 },
+  ErrCaptureSuicide: transient,
+  ErrTimeout: transient,
+  // a broken invariant: always a bug in Tidemark
+  ErrBugIndicating: fatal,
+} as const satisfies Record<string, ErrorBehaviour>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+export function behaviourOf(code: ErrorCode): ErrorBehaviour {
+  return errorCatalogue[code];
+}

@@ -1,0 +1,2 @@
+export * from './core/errors/index.js';
+export { buildInfo, type BuildInfo } from './core/build-info/index.js';
