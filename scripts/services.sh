@@ -233,8 +233,18 @@ ready() {
     etcd) curl -fsS -m 2 "http://$addr/health" 2>/dev/null | grep -q '"health":"true"' ;;
     upstream | downstream) mariadb --no-defaults -h "$(host_of "$addr")" -P "$(port_of "$addr")" -uroot \
       --connect-timeout=2 -e 'SELECT 1' >/dev/null 2>&1 ;;
-    kafka) grep -q 'Kafka Server started' "$DIR/kafka.log" 2>/dev/null ;;
+    kafka) kafka_answers "$addr" ;;
   esac
+}
+
+# Sends a Kafka ApiVersions v0 request (correlation id 7) and expects a response with error code 0.
+kafka_answers() {
+  local reply
+  reply=$(timeout 3 bash -c '
+    exec 3<>"/dev/tcp/$1/$2" || exit 1
+    printf "\x00\x00\x00\x0e\x00\x12\x00\x00\x00\x00\x00\x07\x00\x04tdmk" >&3
+    head -c 10 <&3 | od -An -tx1 | tr -d " \n"' _ "$(host_of "$1")" "$(port_of "$1")" 2>/dev/null) || return 1
+  [[ ${reply:8:12} == 000000070000 ]]
 }
 
 # ---------------------------------------------------------------------------------------------- verbs
