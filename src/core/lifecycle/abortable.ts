@@ -1,8 +1,8 @@
 import { TidemarkError } from '../errors/index.js';
 
 /** The error an aborted wait rejects with: the signal's own reason when it is a TidemarkError. */
-export function abortReason(signal: AbortSignal): unknown {
-  return signal.reason instanceof TidemarkError ? signal.reason : new TidemarkError('ErrAborted', 'operation aborted', { cause: signal.reason });
+export function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new TidemarkError('ErrAborted', 'operation aborted', { cause: signal.reason });
 }
 
 /** Resolves after `ms`, or rejects at once when `signal` aborts; leaves no timer behind either way. */

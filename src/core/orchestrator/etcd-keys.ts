@@ -58,17 +58,17 @@ export function parseKey(clusterId: string, key: string): ParsedKey {
   if (!key.startsWith(prefix)) return UNKNOWN;
   const parts = key.slice(prefix.length).split('/');
   if (parts[0] === META) {
-    if (parts.length === 3 && parts[1] === 'capture') return { kind: 'capture', captureId: parts[2]! };
-    if (parts.length === 3 && parts[1] === 'owner') return { kind: 'owner', leaseHex: parts[2]! };
+    if (parts.length === 3 && parts[1] === 'capture') return { kind: 'capture', captureId: parts[2] };
+    if (parts.length === 3 && parts[1] === 'owner') return { kind: 'owner', leaseHex: parts[2] };
     return UNKNOWN;
   }
   const [namespace, a, b, c, d] = parts;
   if (namespace === undefined) return UNKNOWN;
-  if (parts.length === 4 && a === 'changefeed' && b === 'info') return { kind: 'changefeedInfo', namespace, changefeedId: c! };
-  if (parts.length === 4 && a === 'changefeed' && b === 'status') return { kind: 'changefeedStatus', namespace, changefeedId: c! };
+  if (parts.length === 4 && a === 'changefeed' && b === 'info') return { kind: 'changefeedInfo', namespace, changefeedId: c };
+  if (parts.length === 4 && a === 'changefeed' && b === 'status') return { kind: 'changefeedStatus', namespace, changefeedId: c };
   if (parts.length === 5 && a === 'task' && b === 'position') {
-    return { kind: 'taskPosition', namespace, captureId: c!, changefeedId: d! };
+    return { kind: 'taskPosition', namespace, captureId: c, changefeedId: d };
   }
-  if (parts.length === 3 && a === 'upstream') return { kind: 'upstream', namespace, upstreamId: b! };
+  if (parts.length === 3 && a === 'upstream') return { kind: 'upstream', namespace, upstreamId: b };
   return UNKNOWN;
 }

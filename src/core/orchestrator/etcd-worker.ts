@@ -182,7 +182,7 @@ export class EtcdWorker<S extends ReactorState> {
       }
       const { client } = this.options;
       const entries = [...changes];
-      const [firstKey, firstChange] = entries[0]!;
+      const [firstKey, firstChange] = entries[0];
       let txn =
         firstChange.before === undefined
           ? client.if(firstKey, 'Create', '==', 0)
