@@ -25,6 +25,8 @@ export const errorCatalogue = {
   ErrSinkURIInvalid: input,
   ErrSinkUnknownScheme: input,
   ErrInvalidTs: input,
+  ErrNotFound: { retryable: false, httpStatus: 404, exitCode: 1 },
+  ErrCaptureNotExist: { retryable: false, httpStatus: 404, exitCode: 1 },
   ErrUnsupportedColumnType: { retryable: false, httpStatus: 400, exitCode: 1 },
   // services and networking
   ErrServiceUnreachable: unavailable,
@@ -32,6 +34,9 @@ export const errorCatalogue = {
   ErrUpstreamUnreachable: unavailable,
   ErrAddressInUse: { retryable: false, httpStatus: 500, exitCode: 3 },
   ErrConnectionLost: transient,
+  ErrClusterUnhealthy: unavailable,
+  ErrOwnerNotFound: unavailable,
+  ErrNotOwner: transient,
   // upstream (binlog)
   ErrBinlogDisabled: fatal,
   ErrBinlogFormatNotRow: fatal,

@@ -1,0 +1,23 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../../cli/base-command.js';
+import { ApiClient } from '../../core/api/client.js';
+import type { CaptureSummary } from '../../core/server/server.js';
+
+export default class CaptureList extends BaseCommand {
+  static override description = 'List the captures of the cluster and which one is the owner.';
+  static override aliases = ['cli:capture:list'];
+  static override examples = ['<%= config.bin %> capture list --server http://127.0.0.1:8300', '<%= config.bin %> cli capture list --json'];
+  static override flags = {
+    server: Flags.string({ description: 'address of any cdc server of the cluster', default: 'http://127.0.0.1:8300' }),
+  };
+
+  async run(): Promise<CaptureSummary[]> {
+    const { flags } = await this.parse(CaptureList);
+    const { items } = await new ApiClient(flags.server).get<{ items: CaptureSummary[] }>('/api/v2/captures');
+    if (!this.jsonEnabled()) {
+      const rows = items.map((c) => `${c.id}  ${c.is_owner ? 'owner' : '     '}  ${c.address}  ${c.cluster_id}`);
+      this.log(['ID                                    ROLE   ADDRESS  CLUSTER', ...rows].join('\n'));
+    }
+    return items;
+  }
+}

@@ -1,0 +1,65 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../cli/base-command.js';
+import { LOG_LEVELS, createLogger } from '../core/logger/logger.js';
+import { loadServerConfigFile, resolveServerConfig, type ServerConfigInput } from '../core/config/server-config.js';
+import { Server } from '../core/server/server.js';
+
+export default class ServerCommand extends BaseCommand {
+  static override description = 'Start a capture: a Tidemark node that joins the cluster through etcd and serves the OpenAPI.';
+  static override examples = [
+    '<%= config.bin %> server --pd http://127.0.0.1:2379 --addr 127.0.0.1:8300',
+    '<%= config.bin %> server --config server.toml',
+  ];
+  static override enableJsonFlag = false;
+  static override flags = {
+    pd: Flags.string({ description: 'etcd endpoints, comma-separated [default: http://127.0.0.1:2379]' }),
+    addr: Flags.string({ description: 'host:port the HTTP API listens on [default: 127.0.0.1:8300]' }),
+    'advertise-addr': Flags.string({ description: 'host:port other captures and the CLI reach this one on [default: --addr]' }),
+    'data-dir': Flags.string({ description: 'folder for sorter spill and other local data [default: ./.tidemark-data]' }),
+    'cluster-id': Flags.string({ description: 'cluster to join [default: default]' }),
+    config: Flags.string({ description: 'server config file (TOML, JSON or YAML)' }),
+    'log-level': Flags.option({ options: LOG_LEVELS, description: 'log level [default: info]' })(),
+    'log-file': Flags.string({ description: 'log to this file instead of stderr' }),
+    upstream: Flags.string({ description: 'default upstream mysql:// URI for changefeeds' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(ServerCommand);
+    const fromFile: ServerConfigInput = flags.config === undefined ? {} : await loadServerConfigFile(flags.config);
+    const config = resolveServerConfig(
+      fromFile,
+      {
+        pd: flags.pd,
+        addr: flags.addr,
+        'advertise-addr': flags['advertise-addr'],
+        'data-dir': flags['data-dir'],
+        'cluster-id': flags['cluster-id'],
+        'log-level': flags['log-level'],
+        'log-file': flags['log-file'],
+        upstream: flags.upstream,
+      },
+      flags.config ?? 'flags',
+    );
+    const logger = createLogger({ level: config['log-level'], file: config['log-file'] });
+    const controller = new AbortController();
+    let signals = 0;
+    const onSignal = (name: NodeJS.Signals): void => {
+      signals++;
+      if (signals === 1) {
+        logger.info('signal received: draining (send it again to exit at once)', { signal: name });
+        controller.abort();
+      } else {
+        logger.warn('second signal: exiting now', { signal: name });
+        process.exit(1);
+      }
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    try {
+      await new Server({ config, logger }).run(controller.signal);
+    } finally {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+    }
+  }
+}

@@ -1,0 +1,153 @@
+import { mkdir } from 'node:fs/promises';
+import { Etcd3 } from 'etcd3';
+import { buildInfo } from '../build-info/index.js';
+import { Capture } from '../capture/capture.js';
+import type { ServerConfig } from '../config/server-config.js';
+import { TidemarkError } from '../errors/index.js';
+import { withTimeout } from '../lifecycle/abortable.js';
+import type { Logger } from '../logger/logger.js';
+import { HttpApi, type ApiResult } from '../api/http-server.js';
+import { ServerMetrics } from '../api/metrics.js';
+
+export interface ServerOptions {
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  /** How long to wait for etcd at start-up before giving up (the cluster may be starting too). */
+  readonly etcdConnectTimeoutMs?: number;
+}
+
+export interface CaptureSummary {
+  readonly id: string;
+  readonly is_owner: boolean;
+  readonly address: string;
+  readonly cluster_id: string;
+}
+
+/**
+ * `cdc server`: one capture with its HTTP API (DESIGN §4, §7). `run(signal)` connects to etcd (failing
+ * with ErrEtcdUnreachable after a bounded wait), listens on `addr` (ErrAddressInUse when taken), runs the
+ * capture until `signal` aborts, then drains: stop serving, resign, deregister, revoke the lease, close.
+ */
+export class Server {
+  readonly metrics = new ServerMetrics();
+  private capture: Capture | undefined;
+  private readonly api: HttpApi;
+  private stopping = false;
+
+  constructor(private readonly options: ServerOptions) {
+    this.api = new HttpApi(options.logger);
+    this.api.onRequest = (route, status) => this.metrics.httpRequests.inc({ route, status: String(status) });
+    this.api
+      .route('GET', '/api/v2/status', () => Promise.resolve(this.status()))
+      .route('GET', '/api/v2/health', () => Promise.resolve(this.health()))
+      .route('GET', '/api/v2/captures', () => Promise.resolve({ body: this.captures() }))
+      .route('POST', '/api/v2/owner/resign', (req) => this.resignOwner(req.headers['x-tidemark-forwarded'] !== undefined))
+      .route('GET', '/metrics', async () => ({ body: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }));
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { config, logger } = this.options;
+    const endpoints = config.pd.split(',').map((s) => s.trim()).filter(Boolean);
+    const client = new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
+    try {
+      await this.checkEtcd(client, endpoints);
+      await mkdir(config['data-dir'], { recursive: true });
+      const [host, port] = splitHostPort(config.addr);
+      await this.api.listen(host, port);
+      logger.info('cdc server listening', { addr: config.addr, pd: config.pd, clusterId: config['cluster-id'], version: buildInfo().version });
+
+      this.capture = new Capture({
+        client,
+        clusterId: config['cluster-id'],
+        advertiseAddr: config['advertise-addr'] ?? config.addr,
+        sessionTtl: config['capture-session-ttl'],
+        logger,
+      });
+      const gauges = setInterval(() => this.updateGauges(), 1000);
+      try {
+        await this.capture.run(signal);
+      } finally {
+        clearInterval(gauges);
+      }
+    } finally {
+      this.stopping = true;
+      await this.api.close();
+      client.close();
+      logger.info('cdc server stopped');
+    }
+  }
+
+  private async checkEtcd(client: Etcd3, endpoints: readonly string[]): Promise<void> {
+    const timeout = this.options.etcdConnectTimeoutMs ?? 10_000;
+    try {
+      await withTimeout(client.maintenance.status(), timeout, 'connecting to etcd');
+    } catch (error) {
+      client.close();
+      throw new TidemarkError('ErrEtcdUnreachable', `cannot reach etcd at --pd ${endpoints.join(',')} within ${timeout} ms: ${(error as Error).message}`, {
+        hint: 'start etcd (bash scripts/services.sh up etcd) or fix --pd',
+        details: { endpoints },
+        cause: error,
+      });
+    }
+  }
+
+  private updateGauges(): void {
+    this.metrics.isOwner.set(this.capture?.isOwner ? 1 : 0);
+    this.metrics.capturesAlive.set(this.capture?.state.captures.size ?? 0);
+  }
+
+  private status(): ApiResult {
+    const capture = this.capture;
+    return {
+      body: {
+        version: buildInfo().version,
+        git_hash: '',
+        id: capture?.id ?? '',
+        cluster_id: this.options.config['cluster-id'],
+        pid: process.pid,
+        is_owner: capture?.isOwner ?? false,
+        liveness: this.stopping || capture?.liveness === 'stopping' ? 1 : 0,
+      },
+    };
+  }
+
+  private health(): ApiResult {
+    const capture = this.capture;
+    if (capture === undefined || capture.liveness !== 'alive') {
+      throw new TidemarkError('ErrClusterUnhealthy', `this capture is ${capture?.liveness ?? 'starting'}`);
+    }
+    if (capture.state.ownerCaptureId === undefined) throw new TidemarkError('ErrClusterUnhealthy', 'the cluster has no owner yet');
+    return { body: {} };
+  }
+
+  captures(): { total: number; items: CaptureSummary[] } {
+    const capture = this.capture;
+    if (capture === undefined) return { total: 0, items: [] };
+    const owner = capture.state.ownerCaptureId;
+    const items = [...capture.state.captures.values()]
+      .map((info) => ({ id: info.id, is_owner: info.id === owner, address: info.address, cluster_id: this.options.config['cluster-id'] }))
+      .sort((a, b) => Number(b.is_owner) - Number(a.is_owner) || a.address.localeCompare(b.address));
+    return { total: items.length, items };
+  }
+
+  /** Resigns if this capture is the owner; otherwise forwards to the owner's API. */
+  private async resignOwner(forwarded: boolean): Promise<ApiResult> {
+    const capture = this.capture;
+    if (capture?.resignOwner()) return { status: 202, body: {} };
+    if (forwarded) throw new TidemarkError('ErrNotOwner', 'this capture is not the owner');
+    const ownerId = capture?.state.ownerCaptureId;
+    const owner = ownerId === undefined ? undefined : capture?.state.captures.get(ownerId);
+    if (owner === undefined) throw new TidemarkError('ErrOwnerNotFound', 'the cluster has no owner right now; try again');
+    const res = await fetch(`http://${owner.address}/api/v2/owner/resign`, {
+      method: 'POST',
+      headers: { 'x-tidemark-forwarded': '1' },
+      signal: AbortSignal.timeout(5000),
+    });
+    return { status: res.status, body: (await res.json()) };
+  }
+}
+
+export function splitHostPort(addr: string): [string, number] {
+  const colon = addr.lastIndexOf(':');
+  return [addr.slice(0, colon), Number(addr.slice(colon + 1))];
+}

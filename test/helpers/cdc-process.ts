@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer } from 'node:net';
+import { waitFor } from './wait-for.js';
+
+export const CDC_BIN = new URL('../../bin/run.js', import.meta.url).pathname;
+
+/** A free loopback port (bound then released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export interface CdcServerOptions {
+  readonly pd: string;
+  readonly clusterId: string;
+  readonly port?: number;
+  readonly extraArgs?: readonly string[];
+}
+
+/** A real `cdc server` child process, built from dist/ (tests run after `npm run build`). */
+export class CdcServerProcess {
+  readonly output: string[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exitCode: number | null | undefined;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly addr: string,
+  ) {
+    child.stdout?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => this.output.push(d.toString()));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exitCode = code;
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  static async start(options: CdcServerOptions): Promise<CdcServerProcess> {
+    const port = options.port ?? (await freePort());
+    const addr = `127.0.0.1:${port}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'tidemark-cdc-'));
+    const child = spawn(
+      process.execPath,
+      [CDC_BIN, 'server', '--pd', options.pd, '--addr', addr, '--cluster-id', options.clusterId, '--data-dir', dataDir, ...(options.extraArgs ?? [])],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return new CdcServerProcess(child, addr);
+  }
+
+  get url(): string {
+    return `http://${this.addr}`;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  async api<T>(path: string, init?: RequestInit): Promise<T> {
+    const res = await fetch(`${this.url}${path}`, { ...init, signal: AbortSignal.timeout(3000) });
+    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  }
+
+  /** Waits until the capture is registered and sees an owner. */
+  async waitHealthy(timeoutMs = 20_000): Promise<this> {
+    await waitFor(
+      async () => {
+        if (this.exitCode !== undefined) throw new Error(`cdc server exited with ${this.exitCode}: ${this.output.join('')}`);
+        return (await this.api('/api/v2/health').then(() => true, () => false)) || undefined;
+      },
+      { timeoutMs, intervalMs: 100, what: `cdc server on ${this.addr} to be healthy` },
+    );
+    return this;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.exitCode === undefined) this.child.kill(signal);
+  }
+
+  /** Stops it for test clean-up: SIGTERM, then SIGKILL after 5 s. */
+  async stop(): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+export interface CaptureRow {
+  readonly id: string;
+  readonly is_owner: boolean;
+  readonly address: string;
+  readonly cluster_id: string;
+}
+
+export async function listCaptures(server: CdcServerProcess): Promise<CaptureRow[]> {
+  return (await server.api<{ items: CaptureRow[] }>('/api/v2/captures')).items;
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import { CDC_BIN, CdcServerProcess, listCaptures, type CaptureRow } from '../../helpers/cdc-process.js';
+import { etcdEndpoint, requireService, uniqueName } from '../../helpers/services.js';
+import { waitFor } from '../../helpers/wait-for.js';
+
+const run = promisify(execFile);
+
+async function captureListCli(server: CdcServerProcess): Promise<CaptureRow[]> {
+  const { stdout } = await run(process.execPath, [CDC_BIN, 'cli', 'capture', 'list', '--server', server.url, '--json']);
+  return JSON.parse(stdout) as CaptureRow[];
+}
+
+describe('a cluster of three real cdc servers on real etcd', () => {
+  const clusterId = uniqueName('c').replaceAll('_', '-');
+  const servers: CdcServerProcess[] = [];
+
+  before(async () => {
+    await requireService('etcd');
+    for (let i = 0; i < 3; i++) servers.push(await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId }));
+    await Promise.all(servers.map((s) => s.waitHealthy()));
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+  });
+
+  it('elects exactly one owner, and `cdc cli capture list` shows all three', async () => {
+    const rows = await waitFor(async () => {
+      const list = await captureListCli(servers[0]);
+      return list.length === 3 && list;
+    }, { what: 'three captures in the list' });
+    assert.deepEqual(rows.map((r) => r.address).sort(), servers.map((s) => s.addr).sort());
+    assert.equal(rows.filter((r) => r.is_owner).length, 1);
+    assert.ok(rows.every((r) => r.cluster_id === clusterId));
+    const statuses = await Promise.all(servers.map((s) => s.api<{ is_owner: boolean; id: string }>('/api/v2/status')));
+    assert.equal(statuses.filter((s) => s.is_owner).length, 1, 'exactly one server says it is the owner');
+    assert.equal(statuses.find((s) => s.is_owner)?.id, rows.find((r) => r.is_owner)?.id);
+  });
+
+  it('hands ownership over on POST /api/v2/owner/resign, even when asked through a non-owner', async () => {
+    const before = (await listCaptures(servers[0])).find((r) => r.is_owner)!;
+    const nonOwner = servers.find((s) => s.addr !== before.address)!;
+    const res = await fetch(`${nonOwner.url}/api/v2/owner/resign`, { method: 'POST' });
+    assert.equal(res.status, 202);
+    const next = await waitFor(async () => {
+      const owner = (await listCaptures(nonOwner)).find((r) => r.is_owner);
+      return owner !== undefined && owner.id !== before.id && owner;
+    }, { timeoutMs: 15_000, what: 'another owner after resign' });
+    assert.notEqual(next.id, before.id);
+  });
+
+  it('replaces a kill -9 owner within 15 s and drops the dead capture when its lease expires', async () => {
+    const owner = (await listCaptures(servers[0])).find((r) => r.is_owner)!;
+    const victim = servers.find((s) => s.addr === owner.address)!;
+    const survivor = servers.find((s) => s !== victim)!;
+    const killedAt = Date.now();
+    victim.kill('SIGKILL');
+    await victim.exited;
+    const newOwner = await waitFor(async () => {
+      const o = (await listCaptures(survivor)).find((r) => r.is_owner);
+      return o !== undefined && o.id !== owner.id && o;
+    }, { timeoutMs: 15_000, intervalMs: 200, what: 'a new owner' });
+    const failover = Date.now() - killedAt;
+    assert.ok(failover <= 15_000, `failover took ${failover} ms`);
+    assert.notEqual(newOwner.address, victim.addr);
+    const rows = await waitFor(async () => {
+      const list = await listCaptures(survivor);
+      return list.length === 2 && list;
+    }, { timeoutMs: 15_000, what: 'the dead capture to leave the list' });
+    assert.ok(!rows.some((r) => r.address === victim.addr));
+    servers.splice(servers.indexOf(victim), 1);
+  });
+
+  it('removes a SIGTERMed non-owner from the list within 2 s, and it exits 0', async () => {
+    const owner = (await listCaptures(servers[0])).find((r) => r.is_owner)!;
+    const victim = servers.find((s) => s.addr !== owner.address)!;
+    const witness = servers.find((s) => s !== victim)!;
+    const stoppedAt = Date.now();
+    victim.kill('SIGTERM');
+    await waitFor(async () => !(await listCaptures(witness)).some((r) => r.address === victim.addr), {
+      timeoutMs: 2000,
+      intervalMs: 50,
+      what: 'the stopped capture to leave the list',
+    });
+    const { code } = await victim.exited;
+    assert.equal(code, 0);
+    assert.ok(Date.now() - stoppedAt < 5000, 'the drained server took too long to exit');
+  });
+});
