@@ -1,4 +1,4 @@
-import { Command, Errors } from '@oclif/core';
+import { Command } from '@oclif/core';
 import { TidemarkError } from '../core/errors/index.js';
 
 /**
@@ -14,8 +14,9 @@ export abstract class BaseCommand extends Command {
         this.logJson({ error: error.toJSON() });
         this.exit(error.exitCode);
       }
-      const text = error.hint === undefined ? `${error.code}: ${error.message}` : `${error.code}: ${error.message}\nHint: ${error.hint}`;
-      throw new Errors.CLIError(text, { exit: error.exitCode });
+      // printed unwrapped, so a long value (a path, a URI) stays whole and can be copied or matched
+      process.stderr.write(`Error: ${error.code}: ${error.message}\n${error.hint === undefined ? '' : `Hint: ${error.hint}\n`}`);
+      this.exit(error.exitCode);
     }
     return super.catch(error);
   }

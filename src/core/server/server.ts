@@ -83,7 +83,7 @@ export class Server {
       await withTimeout(client.maintenance.status(), timeout, 'connecting to etcd');
     } catch (error) {
       client.close();
-      throw new TidemarkError('ErrEtcdUnreachable', `cannot reach etcd at --pd ${endpoints.join(',')} within ${timeout} ms: ${(error as Error).message}`, {
+      throw new TidemarkError('ErrEtcdUnreachable', `cannot reach etcd at --pd ${endpoints.join(',')}: ${(error as Error).message}`, {
         hint: 'start etcd (bash scripts/services.sh up etcd) or fix --pd',
         details: { endpoints },
         cause: error,

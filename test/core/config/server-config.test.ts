@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { resolveServerConfig } from '../../../src/core/config/server-config.js';
+import { validateClusterId } from '../../../src/core/config/cluster-id.js';
+
+describe('server config', () => {
+  it('fills defaults, lets flags override the file, and freezes the result', () => {
+    const config = resolveServerConfig({ addr: '127.0.0.1:9000', 'log-level': 'debug' }, { addr: '127.0.0.1:9100', pd: undefined });
+    assert.equal(config.addr, '127.0.0.1:9100');
+    assert.equal(config['log-level'], 'debug');
+    assert.equal(config.pd, 'http://127.0.0.1:2379');
+    assert.equal(config['cluster-id'], 'default');
+    assert.equal(config['capture-session-ttl'], 10);
+    assert.ok(Object.isFrozen(config));
+  });
+
+  it('names an unknown key and lists the allowed ones', () => {
+    assert.throws(() => resolveServerConfig({ 'sorter-dir': '/x' } as never, {}, 'server.toml'), {
+      code: 'ErrConfigUnknownKey',
+      message: /unknown key "sorter-dir" in server\.toml; allowed: pd, addr, advertise-addr, data-dir, cluster-id/,
+    });
+  });
+
+  it('names a bad value with what it got', () => {
+    assert.throws(() => resolveServerConfig({ addr: 'localhost' }, {}), { code: 'ErrConfigInvalid', message: /"addr".*host:port.*"localhost"/ });
+    assert.throws(() => resolveServerConfig({ 'log-level': 'loud' as never }, {}), { code: 'ErrConfigInvalid', message: /"log-level"/ });
+  });
+});
+
+describe('cluster id', () => {
+  const cases: [string, boolean][] = [
+    ['default', true],
+    ['prod-east-1', true],
+    ['A1', true],
+    ['a'.repeat(128), true],
+    ['a'.repeat(129), false],
+    ['', false],
+    ['bad_id', false],
+    ['-lead', false],
+    ['trail-', false],
+    ['double--dash', false],
+    ['owner', false],
+    ['changefeed', false],
+  ];
+  for (const [id, ok] of cases) {
+    it(`${ok ? 'accepts' : 'rejects'} ${JSON.stringify(id.length > 20 ? `${id.slice(0, 8)}…(${id.length})` : id)}`, () => {
+      if (ok) assert.equal(validateClusterId(id), id);
+      else assert.throws(() => validateClusterId(id), { code: 'ErrClusterIdInvalid' });
+    });
+  }
+});

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { CdcServerProcess, listCaptures } from '../../helpers/cdc-process.js';
+import { EtcdInstance } from '../../helpers/etcd-instance.js';
+import { requireService } from '../../helpers/services.js';
+import { waitFor } from '../../helpers/wait-for.js';
+
+describe('three cdc servers survive a 20 s etcd outage', () => {
+  let etcd: EtcdInstance;
+  const servers: CdcServerProcess[] = [];
+
+  before(async () => {
+    await requireService('etcd'); // the shared one proves the binary is installed; this test runs its own
+    etcd = await EtcdInstance.create();
+    for (let i = 0; i < 3; i++) servers.push(await CdcServerProcess.start({ pd: etcd.endpoint, clusterId: 'outage' }));
+    await Promise.all(servers.map((s) => s.waitHealthy()));
+  });
+  after(async () => {
+    await Promise.all(servers.map((s) => s.stop()));
+    await etcd.destroy();
+  });
+
+  it('recovers all three captures with exactly one owner after etcd comes back', async () => {
+    const beforeIds = (await listCaptures(servers[0])).map((r) => r.id).sort();
+    assert.equal(beforeIds.length, 3);
+
+    await etcd.stop();
+    await delay(20_000); // the outage itself: longer than the 10 s session TTL
+    assert.ok(servers.every((s) => s.exitCode === undefined), 'no cdc server may exit while etcd is away');
+    await etcd.start();
+
+    const rows = await waitFor(
+      async () => {
+        const views = await Promise.all(servers.map((s) => listCaptures(s)));
+        const ok = views.every((v) => v.length === 3 && v.filter((r) => r.is_owner).length === 1);
+        return ok && views[0];
+      },
+      { timeoutMs: 45_000, intervalMs: 250, what: 'three captures and one owner after the outage' },
+    );
+    assert.deepEqual(rows.map((r) => r.address).sort(), servers.map((s) => s.addr).sort());
+    const statuses = await Promise.all(servers.map((s) => s.api<{ is_owner: boolean }>('/api/v2/status')));
+    assert.equal(statuses.filter((s) => s.is_owner).length, 1, 'exactly one server says it is the owner');
+    // sessions expired during the outage, so the captures came back as new incarnations
+    const afterIds = rows.map((r) => r.id).sort();
+    assert.notDeepEqual(afterIds, beforeIds, 'the captures should have re-registered with new ids after losing their sessions');
+  });
+});
