@@ -58,7 +58,17 @@ export class EtcdInstance {
     await exited;
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open but nothing answers, like a hung etcd. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   async destroy(): Promise<void> {
+    this.resume();
     await this.stop();
     rmSync(this.dataDir, { recursive: true, force: true });
   }

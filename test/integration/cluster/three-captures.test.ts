@@ -39,6 +39,19 @@ describe('a cluster of three real cdc servers on real etcd', () => {
     assert.equal(statuses.find((s) => s.is_owner)?.id, rows.find((r) => r.is_owner)?.id);
   });
 
+  it('serves Prometheus metrics and answers unknown routes with a JSON error', async () => {
+    const owner = (await listCaptures(servers[0])).find((r) => r.is_owner)!;
+    const metrics = await waitFor(async () => {
+      const text = await (await fetch(`http://${owner.address}/metrics`)).text();
+      return /^tidemark_owner_is_owner 1$/m.test(text) && text;
+    }, { what: 'the owner gauge at 1' });
+    assert.match(metrics, /^tidemark_cluster_captures 3$/m);
+    assert.match(metrics, /^tidemark_process_resident_memory_bytes \d+/m);
+    const res = await fetch(`${servers[0].url}/api/v2/nothing-here`);
+    assert.equal(res.status, 404);
+    assert.deepEqual(await res.json(), { error_code: 'ErrNotFound', error_msg: 'no such API route: GET /api/v2/nothing-here' });
+  });
+
   it('hands ownership over on POST /api/v2/owner/resign, even when asked through a non-owner', async () => {
     const before = (await listCaptures(servers[0])).find((r) => r.is_owner)!;
     const nonOwner = servers.find((s) => s.addr !== before.address)!;
