@@ -3,6 +3,7 @@ import { BaseCommand } from '../cli/base-command.js';
 import { LOG_LEVELS, createLogger } from '../core/logger/logger.js';
 import { loadServerConfigFile, resolveServerConfig, type ServerConfigInput } from '../core/config/server-config.js';
 import { Server } from '../core/server/server.js';
+import { SinkRegistry } from '../core/sink/registry.js';
 
 export default class ServerCommand extends BaseCommand {
   static override description = 'Start a capture: a Tidemark node that joins the cluster through etcd and serves the OpenAPI.';
@@ -56,7 +57,8 @@ export default class ServerCommand extends BaseCommand {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
     try {
-      await new Server({ config, logger }).run(controller.signal);
+      const sinks = SinkRegistry.fromPlugins(this.config.getPluginsList());
+      await new Server({ config, logger, sinks }).run(controller.signal);
     } finally {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);

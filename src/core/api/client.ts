@@ -22,8 +22,9 @@ export class ApiClient {
     return this.request<T>('GET', path);
   }
 
-  post<T>(path: string, body?: unknown): Promise<T> {
-    return this.request<T>('POST', path, body);
+  /** POST by default; PUT and DELETE for the routes that take them. */
+  post<T>(path: string, body?: unknown, method: 'POST' | 'PUT' | 'DELETE' = 'POST'): Promise<T> {
+    return this.request<T>(method, path, body);
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -176,6 +176,7 @@ export class Capture {
       } finally {
         this.isOwner = false;
         this.resignController = undefined;
+        this.owner.abandonJobs(new TidemarkError('ErrNotOwner', 'the owner stepped down before the job was applied; try again'));
       }
       if (signal.aborted) return;
       if (resign.signal.aborted) log.info('owner resigned');

@@ -27,6 +27,12 @@ export const errorCatalogue = {
   ErrInvalidTs: input,
   ErrNotFound: { retryable: false, httpStatus: 404, exitCode: 1 },
   ErrCaptureNotExist: { retryable: false, httpStatus: 404, exitCode: 1 },
+  ErrChangefeedAlreadyExists: { retryable: false, httpStatus: 409, exitCode: 1 },
+  ErrChangefeedNotExists: { retryable: false, httpStatus: 404, exitCode: 1 },
+  ErrChangefeedUpdateRefused: input,
+  ErrAdminJobRefused: input,
+  ErrUpstreamMissing: input,
+  ErrStartTsBeyondUpstream: input,
   ErrUnsupportedColumnType: { retryable: false, httpStatus: 400, exitCode: 1 },
   // services and networking
   ErrServiceUnreachable: unavailable,

@@ -8,12 +8,19 @@ import { withTimeout } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
 import { HttpApi, type ApiResult } from '../api/http-server.js';
 import { ServerMetrics } from '../api/metrics.js';
+import { ChangefeedAdmin, type CreateChangefeedRequest, type UpdateChangefeedRequest } from '../owner/changefeed-admin.js';
+import { parseTsArgument } from '../owner/binlog-position.js';
+import type { AdminJob } from '../owner/owner.js';
+import { SinkRegistry } from '../sink/registry.js';
+import { DEFAULT_NAMESPACE } from '../orchestrator/etcd-keys.js';
 
 export interface ServerOptions {
   readonly config: ServerConfig;
   readonly logger: Logger;
   /** How long to wait for etcd at start-up before giving up (the cluster may be starting too). */
   readonly etcdConnectTimeoutMs?: number;
+  /** Sink schemes from the loaded plugins. */
+  readonly sinks?: SinkRegistry;
 }
 
 export interface CaptureSummary {
@@ -33,6 +40,7 @@ export class Server {
   private capture: Capture | undefined;
   private readonly api: HttpApi;
   private stopping = false;
+  private admin: ChangefeedAdmin | undefined;
 
   constructor(private readonly options: ServerOptions) {
     this.api = new HttpApi(options.logger);
@@ -42,6 +50,32 @@ export class Server {
       .route('GET', '/api/v2/health', () => Promise.resolve(this.health()))
       .route('GET', '/api/v2/captures', () => Promise.resolve({ body: this.captures() }))
       .route('POST', '/api/v2/owner/resign', (req) => this.resignOwner(req.headers['x-tidemark-forwarded'] !== undefined))
+      .route('POST', '/api/v2/changefeeds', async (_req, _p, body) => ({ status: 201, body: await this.changefeeds().create(requestObject<CreateChangefeedRequest>(body)) }))
+      .route('GET', '/api/v2/changefeeds', (req) => {
+        const query = new URL(req.url ?? '/', 'http://x').searchParams;
+        const items = this.changefeeds().list(query.get('state') === 'all', query.get('namespace') ?? undefined);
+        return Promise.resolve({ body: { total: items.length, items } });
+      })
+      .route('GET', '/api/v2/changefeeds/:id', (req, p) => Promise.resolve({ body: this.changefeeds().get(p['id'], namespaceOf(req.url)) }))
+      .route('PUT', '/api/v2/changefeeds/:id', async (req, p, body) => ({
+        body: await this.changefeeds().update(p['id'], requestObject<UpdateChangefeedRequest>(body), namespaceOf(req.url)),
+      }))
+      .route('POST', '/api/v2/changefeeds/:id/pause', (req, p) =>
+        this.ownerJob({ type: 'pause', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'POST', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
+      )
+      .route('POST', '/api/v2/changefeeds/:id/resume', (req, p, body) => {
+        const raw = (body as { overwrite_checkpoint_ts?: string | number } | undefined)?.overwrite_checkpoint_ts;
+        const job: AdminJob = {
+          type: 'resume',
+          id: p['id'],
+          namespace: namespaceOf(req.url),
+          ...(raw === undefined || raw === '' || raw === 0 ? {} : { overwriteCheckpointTs: parseTsArgument(String(raw), '--overwrite-checkpoint-ts') }),
+        };
+        return this.ownerJob(job, req.url!, 'POST', body, req.headers['x-tidemark-forwarded'] !== undefined);
+      })
+      .route('DELETE', '/api/v2/changefeeds/:id', (req, p) =>
+        this.ownerJob({ type: 'remove', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'DELETE', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
+      )
       .route('GET', '/metrics', async () => ({ body: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }));
   }
 
@@ -56,6 +90,7 @@ export class Server {
       await this.api.listen(host, port);
       logger.info('cdc server listening', { addr: config.addr, pd: config.pd, clusterId: config['cluster-id'], version: buildInfo().version });
 
+      this.admin = new ChangefeedAdmin(client, config['cluster-id'], () => this.capture, this.options.sinks ?? new SinkRegistry(), config.upstream);
       this.capture = new Capture({
         client,
         clusterId: config['cluster-id'],
@@ -130,6 +165,34 @@ export class Server {
     return { total: items.length, items };
   }
 
+  private changefeeds(): ChangefeedAdmin {
+    if (this.admin === undefined) throw new TidemarkError('ErrClusterUnhealthy', 'this capture is still starting');
+    return this.admin;
+  }
+
+  /** Runs an admin job on the owner: here when this capture is the owner, otherwise forwarded to it. */
+  private async ownerJob(job: AdminJob, path: string, method: string, body: unknown, forwarded: boolean): Promise<ApiResult> {
+    if (await this.changefeeds().runOwnerJob(job)) {
+      return { status: 202, body: job.type === 'remove' ? { id: job.id } : this.changefeeds().get(job.id, job.namespace) };
+    }
+    if (forwarded) throw new TidemarkError('ErrNotOwner', 'this capture is not the owner');
+    return this.forwardToOwner(method, path, body);
+  }
+
+  private async forwardToOwner(method: string, path: string, body: unknown): Promise<ApiResult> {
+    const capture = this.capture;
+    const ownerId = capture?.state.ownerCaptureId;
+    const owner = ownerId === undefined ? undefined : capture?.state.captures.get(ownerId);
+    if (owner === undefined) throw new TidemarkError('ErrOwnerNotFound', 'the cluster has no owner right now; try again');
+    const res = await fetch(`http://${owner.address}${path}`, {
+      method,
+      headers: { 'x-tidemark-forwarded': '1', 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(20_000),
+    });
+    return { status: res.status, body: (await res.json()) };
+  }
+
   /** Resigns if this capture is the owner; otherwise forwards to the owner's API. */
   private async resignOwner(forwarded: boolean): Promise<ApiResult> {
     const capture = this.capture;
@@ -145,6 +208,19 @@ export class Server {
     });
     return { status: res.status, body: (await res.json()) };
   }
+}
+
+/** A JSON request body that must be an object (absent = empty). */
+function requestObject<T extends object>(body: unknown): T {
+  if (body === undefined) return {} as T;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new TidemarkError('ErrInvalidArgument', `the request body must be a JSON object, not ${JSON.stringify(body)}`);
+  }
+  return body as T;
+}
+
+function namespaceOf(url: string | undefined): string {
+  return new URL(url ?? '/', 'http://x').searchParams.get('namespace') ?? DEFAULT_NAMESPACE;
 }
 
 export function splitHostPort(addr: string): [string, number] {

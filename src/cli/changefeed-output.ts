@@ -1,0 +1,22 @@
+import type { ChangefeedDetail, ChangefeedSummary } from '../core/owner/changefeed-admin.js';
+
+/** One line per changefeed for the human form of list. */
+export function formatSummary(c: ChangefeedSummary): string {
+  const error = c.error === null ? '' : `  error: ${c.error.code}: ${c.error.message}`;
+  return `${c.id}  ${c.state}  checkpoint ${c.checkpoint_tso} (${c.checkpoint_coordinate}${c.checkpoint_time === null ? '' : `, ${c.checkpoint_time}`})${error}`;
+}
+
+export function formatDetail(c: ChangefeedDetail): string {
+  return [
+    `ID:           ${c.id} (namespace ${c.namespace})`,
+    `State:        ${c.state}`,
+    `Sink URI:     ${c.sink_uri}`,
+    `Checkpoint:   ${c.checkpoint_tso}  ${c.checkpoint_coordinate}${c.checkpoint_time === null ? '' : `  ${c.checkpoint_time}`}`,
+    `Resolved ts:  ${c.resolved_ts}`,
+    `Start ts:     ${c.start_ts}`,
+    `Target ts:    ${c.target_ts === '0' ? '(none)' : c.target_ts}`,
+    `Created:      ${c.create_time} by ${c.creator_version}`,
+    `Error:        ${c.error === null ? '(none)' : `${c.error.code}: ${c.error.message} at ${c.error.time}`}`,
+    `Warning:      ${c.warning === null ? '(none)' : `${c.warning.code}: ${c.warning.message} at ${c.warning.time}`}`,
+  ].join('\n');
+}

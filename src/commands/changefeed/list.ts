@@ -1,0 +1,22 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../../cli/base-command.js';
+import { formatSummary } from '../../cli/changefeed-output.js';
+import { serverFlag } from '../../cli/flags.js';
+import { ApiClient } from '../../core/api/client.js';
+import type { ChangefeedSummary } from '../../core/owner/changefeed-admin.js';
+
+export default class ChangefeedList extends BaseCommand {
+  static override description = 'List changefeeds with their state and checkpoint (finished and removed ones only with --all).';
+  static override aliases = ['cli:changefeed:list'];
+  static override flags = {
+    server: serverFlag,
+    all: Flags.boolean({ char: 'a', description: 'include finished and removed changefeeds' }),
+  };
+
+  async run(): Promise<ChangefeedSummary[]> {
+    const { flags } = await this.parse(ChangefeedList);
+    const { items } = await new ApiClient(flags.server).get<{ items: ChangefeedSummary[] }>(`/api/v2/changefeeds${flags.all ? '?state=all' : ''}`);
+    this.log(items.length === 0 ? 'No changefeeds.' : items.map(formatSummary).join('\n'));
+    return items;
+  }
+}

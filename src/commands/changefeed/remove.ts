@@ -1,0 +1,18 @@
+import { BaseCommand } from '../../cli/base-command.js';
+import { changefeedIdFlag, namespaceFlag, serverFlag } from '../../cli/flags.js';
+import { ApiClient } from '../../core/api/client.js';
+
+export default class ChangefeedRemove extends BaseCommand {
+  static override description = 'Remove a changefeed: its info, status and task positions are deleted.';
+  static override aliases = ['cli:changefeed:remove'];
+  static override flags = { server: serverFlag, namespace: namespaceFlag, 'changefeed-id': changefeedIdFlag };
+
+  async run(): Promise<{ id: string }> {
+    const { flags } = await this.parse(ChangefeedRemove);
+    const id = flags['changefeed-id'];
+    const client = new ApiClient(flags.server);
+    await client.post(`/api/v2/changefeeds/${encodeURIComponent(id)}?namespace=${encodeURIComponent(flags.namespace)}`, undefined, 'DELETE');
+    this.log(`Changefeed ${id} removed.`);
+    return { id };
+  }
+}

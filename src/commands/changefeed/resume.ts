@@ -1,0 +1,27 @@
+import { Flags } from '@oclif/core';
+import { BaseCommand } from '../../cli/base-command.js';
+import { changefeedIdFlag, namespaceFlag, serverFlag } from '../../cli/flags.js';
+import { ApiClient } from '../../core/api/client.js';
+import type { ChangefeedDetail } from '../../core/owner/changefeed-admin.js';
+
+export default class ChangefeedResume extends BaseCommand {
+  static override description = 'Resume a stopped, failed or finished changefeed from its checkpoint (or from --overwrite-checkpoint-ts).';
+  static override aliases = ['cli:changefeed:resume'];
+  static override flags = {
+    server: serverFlag,
+    namespace: namespaceFlag,
+    'changefeed-id': changefeedIdFlag,
+    'overwrite-checkpoint-ts': Flags.string({ description: 'restart from this ts or binlog coordinate instead of the checkpoint' }),
+  };
+
+  async run(): Promise<ChangefeedDetail> {
+    const { flags } = await this.parse(ChangefeedResume);
+    const id = flags['changefeed-id'];
+    const result = await new ApiClient(flags.server).post<ChangefeedDetail>(
+      `/api/v2/changefeeds/${encodeURIComponent(id)}/resume?namespace=${encodeURIComponent(flags.namespace)}`,
+      { overwrite_checkpoint_ts: flags['overwrite-checkpoint-ts'] },
+    );
+    this.log(`Changefeed ${id} resumed (state ${result.state}, checkpoint ${result.checkpoint_tso}).`);
+    return result;
+  }
+}

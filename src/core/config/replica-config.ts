@@ -1,0 +1,110 @@
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { TidemarkError } from '../errors/index.js';
+import { durationMs } from './duration.js';
+import { TableFilter } from './table-filter.js';
+
+const filterRules = z
+  .array(z.string())
+  .default(['*.*'])
+  .superRefine((rules, ctx) => {
+    try {
+      new TableFilter(rules);
+    } catch (error) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: (error as Error).message });
+    }
+  });
+
+const dispatcherRule = z
+  .object({
+    matcher: z.array(z.string()).min(1),
+    topic: z.string().optional(),
+    partition: z.string().optional(),
+    index: z.string().optional(),
+    columns: z.array(z.string()).optional(),
+  })
+  .strict();
+
+/**
+ * changefeed.toml, TiCDC's format (the keys Tidemark implements): parsed once, strictly (an unknown key is
+ * an error naming it), with defaults, into a frozen object. Sink-specific sections belong to the plugins.
+ */
+export const replicaConfigSchema = z
+  .object({
+    'case-sensitive': z.boolean().default(false),
+    'force-replicate': z.boolean().default(false),
+    'memory-quota': z.number().int().min(1 << 20).default(256 * 1024 * 1024).describe('bytes per changefeed per capture before the sorter spills'),
+    'enable-sync-point': z.boolean().default(false),
+    'sync-point-interval': durationMs(30_000).default('10m'),
+    'sync-point-retention': durationMs(3_600_000).default('24h'),
+    'changefeed-error-stuck-duration': durationMs(0).default('30m').describe('how long errors are retried before failed'),
+    filter: z
+      .object({
+        rules: filterRules,
+        'ignore-txn-start-ts': z.array(z.union([z.number().int(), z.string().regex(/^\d+$/)])).default([]).transform((a) => a.map(String)),
+      })
+      .strict()
+      .default({}),
+    mounter: z.object({ 'worker-num': z.number().int().min(1).max(64).default(16) }).strict().default({}),
+    sink: z
+      .object({
+        protocol: z.string().optional(),
+        dispatchers: z.array(dispatcherRule).default([]),
+        'safe-mode': z.boolean().default(false),
+        'transaction-atomicity': z.enum(['none', 'table']).default('none'),
+      })
+      .passthrough()
+      .default({}),
+  })
+  .strict();
+
+/** The parsed config with durations in ms. */
+export type ReplicaConfig = Readonly<z.output<typeof replicaConfigSchema>>;
+export type ReplicaConfigInput = z.input<typeof replicaConfigSchema>;
+
+/** Validates a raw config object (from TOML, JSON or the API) into a frozen ReplicaConfig. */
+export function parseReplicaConfig(raw: unknown, source = 'changefeed config'): ReplicaConfig {
+  const result = replicaConfigSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const where = issue.path.join('.');
+    if (issue.code === 'unrecognized_keys') {
+      const prefix = where === '' ? '' : `${where}.`;
+      throw new TidemarkError('ErrConfigUnknownKey', `unknown key "${issue.keys.map((k) => prefix + k).join('", "')}" in ${source}`, {
+        details: { keys: issue.keys, section: where },
+      });
+    }
+    throw new TidemarkError('ErrConfigInvalid', `invalid value for "${where}" in ${source}: ${issue.message}`, { details: { key: where } });
+  }
+  return deepFreeze(result.data);
+}
+
+/** Parses changefeed.toml text. */
+export function parseReplicaConfigToml(text: string, source: string): ReplicaConfig {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (error) {
+    throw new TidemarkError('ErrConfigInvalid', `${source} is not valid TOML: ${(error as Error).message}`);
+  }
+  return parseReplicaConfig(raw, source);
+}
+
+/** Turns a parsed config back into its file form (durations as strings), for storing and re-parsing. */
+export function replicaConfigToInput(config: ReplicaConfig): ReplicaConfigInput {
+  const ms = (n: number): string => `${n}ms`;
+  return {
+    ...config,
+    'sync-point-interval': ms(config['sync-point-interval']),
+    'sync-point-retention': ms(config['sync-point-retention']),
+    'changefeed-error-stuck-duration': ms(config['changefeed-error-stuck-duration']),
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

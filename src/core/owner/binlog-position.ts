@@ -1,0 +1,47 @@
+import mysql from 'mysql2/promise';
+import { TidemarkError } from '../errors/index.js';
+
+/**
+ * The minimal ts helpers the changefeed admin needs (DESIGN §2: ts = fileSeq << 32 | end pos).
+ * TODO(upstream issue): use the full Ts codec of src/core/model once it lands (time form, display).
+ */
+export function parseTsArgument(text: string, what: string): bigint {
+  if (/^\d+$/.test(text)) return BigInt(text);
+  const m = /^[^:]*\.(\d+):(\d+)$/.exec(text);
+  if (m !== null) return (BigInt(m[1]) << 32n) | BigInt(m[2]);
+  throw new TidemarkError('ErrInvalidTs', `invalid ${what} "${text}": expected a ts number or a binlog coordinate such as mysql-bin.000042:1234`);
+}
+
+export function tsCoordinate(ts: bigint, basename = 'mysql-bin'): string {
+  return `${basename}.${(ts >> 32n).toString().padStart(6, '0')}:${ts & 0xffffffffn}`;
+}
+
+/** The upstream's current end of binlog as a ts, and the binlog basename. */
+export async function upstreamEndTs(uri: string): Promise<{ ts: bigint; basename: string }> {
+  let conn: mysql.Connection | undefined;
+  try {
+    conn = await mysql.createConnection({ uri, connectTimeout: 5000 });
+    const [rows] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
+    const row = rows[0] as { File?: string; Position?: number | string } | undefined;
+    if (row?.File === undefined) throw new TidemarkError('ErrBinlogDisabled', `the upstream ${redactUri(uri)} has no binary log (log_bin is OFF)`);
+    const m = /^(.*)\.(\d+)$/.exec(row.File);
+    if (m === null) throw new TidemarkError('ErrBinlogCorrupt', `unexpected binlog file name "${row.File}"`);
+    return { ts: (BigInt(m[2]) << 32n) | BigInt(row.Position ?? 0), basename: m[1] };
+  } catch (error) {
+    if (error instanceof TidemarkError) throw error;
+    throw new TidemarkError('ErrUpstreamUnreachable', `cannot read the binlog position of the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await conn?.end().catch(() => undefined);
+  }
+}
+
+/** A URI with its password replaced, for messages and API answers. */
+export function redactUri(uri: string): string {
+  try {
+    const url = new URL(uri);
+    if (url.password !== '') url.password = 'xxxxx';
+    return url.toString();
+  } catch {
+    return uri.replace(/:[^:@/]*@/, ':xxxxx@');
+  }
+}

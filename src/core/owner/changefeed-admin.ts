@@ -1,0 +1,224 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Etcd3 } from 'etcd3';
+import { buildInfo } from '../build-info/index.js';
+import type { Capture } from '../capture/capture.js';
+import { parseReplicaConfig, replicaConfigToInput } from '../config/replica-config.js';
+import { TidemarkError } from '../errors/index.js';
+import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus } from '../model/changefeed.js';
+import { DEFAULT_NAMESPACE, changefeedInfoKey, upstreamKey } from '../orchestrator/etcd-keys.js';
+import type { SinkRegistry } from '../sink/registry.js';
+import { parseTsArgument, redactUri, tsCoordinate, upstreamEndTs } from './binlog-position.js';
+import type { AdminJob } from './owner.js';
+
+export interface CreateChangefeedRequest {
+  readonly changefeed_id?: string;
+  readonly namespace?: string;
+  readonly sink_uri?: string;
+  readonly start_ts?: string;
+  readonly target_ts?: string;
+  readonly replica_config?: unknown;
+  readonly upstream?: string;
+}
+
+export interface UpdateChangefeedRequest {
+  readonly sink_uri?: string;
+  readonly target_ts?: string;
+  readonly replica_config?: unknown;
+}
+
+export interface ChangefeedSummary {
+  readonly namespace: string;
+  readonly id: string;
+  readonly upstream_id: string;
+  readonly state: string;
+  readonly checkpoint_tso: string;
+  readonly checkpoint_coordinate: string;
+  readonly checkpoint_time: string | null;
+  readonly error: ChangefeedInfo['error'];
+}
+
+export interface ChangefeedDetail extends ChangefeedSummary {
+  readonly sink_uri: string;
+  readonly create_time: string;
+  readonly start_ts: string;
+  readonly target_ts: string;
+  readonly resolved_ts: string;
+  readonly creator_version: string;
+  readonly warning: ChangefeedInfo['warning'];
+  readonly config: ChangefeedInfo['config'];
+  readonly task_status: { capture_id: string; position: unknown }[];
+}
+
+/**
+ * The changefeed admin behind `/api/v2/changefeeds` (DESIGN §7), on every capture. Reads answer from
+ * this capture's mirror of etcd. Create and update write the info key directly in an etcd transaction
+ * guarded by its mod revision (as TiCDC's API does); pause, resume and remove are owner jobs, forwarded
+ * to the owner when this capture is not it.
+ */
+export class ChangefeedAdmin {
+  constructor(
+    private readonly client: Etcd3,
+    private readonly clusterId: string,
+    private readonly capture: () => Capture | undefined,
+    private readonly sinks: SinkRegistry,
+    private readonly defaultUpstream: string | undefined,
+  ) {}
+
+  async create(req: CreateChangefeedRequest): Promise<ChangefeedDetail> {
+    const namespace = validateName(req.namespace ?? DEFAULT_NAMESPACE, 'namespace');
+    const id = validateName(req.changefeed_id ?? randomUUID(), 'changefeed id');
+    if (req.sink_uri === undefined || req.sink_uri === '') throw new TidemarkError('ErrSinkURIInvalid', '--sink-uri is required, e.g. blackhole:// or mysql://user@host:3306/');
+    this.sinks.resolve(req.sink_uri);
+    const config = parseReplicaConfig(req.replica_config ?? {}, 'the changefeed config');
+    const upstream = req.upstream ?? this.defaultUpstream;
+    if (upstream === undefined) {
+      throw new TidemarkError('ErrUpstreamMissing', 'no upstream for the changefeed: pass --upstream mysql://user:password@host:port, or start cdc server with --upstream');
+    }
+    const end = await upstreamEndTs(upstream);
+    const startTs = req.start_ts === undefined || req.start_ts === '' || req.start_ts === '0' ? end.ts : parseTsArgument(req.start_ts, '--start-ts');
+    if (startTs > end.ts) {
+      throw new TidemarkError('ErrStartTsBeyondUpstream', `--start-ts ${startTs} (${tsCoordinate(startTs, end.basename)}) is later than the upstream's end of binlog ${end.ts} (${tsCoordinate(end.ts, end.basename)})`);
+    }
+    const targetTs = req.target_ts === undefined || req.target_ts === '' ? 0n : parseTsArgument(req.target_ts, '--target-ts');
+    if (targetTs !== 0n && targetTs <= startTs) {
+      throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than --start-ts ${startTs}`);
+    }
+    const upstreamId = createHash('sha1').update(new URL(upstream).host).digest('hex').slice(0, 16);
+    const info: ChangefeedInfo = {
+      'upstream-id': upstreamId,
+      namespace,
+      'changefeed-id': id,
+      'sink-uri': req.sink_uri,
+      'create-time': new Date().toISOString(),
+      'start-ts': startTs.toString(),
+      'target-ts': targetTs.toString(),
+      'admin-job-type': AdminJobType.none,
+      config: replicaConfigToInput(config),
+      state: 'normal',
+      error: null,
+      warning: null,
+      'creator-version': buildInfo().version,
+      epoch: randomUUID(),
+    };
+    const key = changefeedInfoKey(this.clusterId, namespace, id);
+    const res = await this.client
+      .if(key, 'Create', '==', 0)
+      .then(
+        this.client.put(key).value(JSON.stringify(info)),
+        this.client.put(upstreamKey(this.clusterId, namespace, upstreamId)).value(JSON.stringify({ id: upstreamId, uri: upstream, basename: end.basename })),
+      )
+      .commit();
+    if (!res.succeeded) throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${id} already exists in namespace ${namespace}`);
+    await this.waitVisible(namespace, id, (i) => i !== undefined);
+    return this.get(id, namespace);
+  }
+
+  list(all: boolean, namespace?: string): ChangefeedSummary[] {
+    const items: ChangefeedSummary[] = [];
+    for (const cf of this.state().changefeeds.values()) {
+      if (namespace !== undefined && cf.namespace !== namespace) continue;
+      const info = cf.info as ChangefeedInfo | undefined;
+      if (info === undefined) continue;
+      if (!all && (info.state === 'finished' || info.state === 'removed')) continue;
+      items.push(this.summary(info, cf.status as ChangefeedStatus | undefined));
+    }
+    return items.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  get(id: string, namespace = DEFAULT_NAMESPACE): ChangefeedDetail {
+    const cf = this.state().changefeeds.get(`${namespace}/${id}`);
+    const info = cf?.info as ChangefeedInfo | undefined;
+    if (cf === undefined || info === undefined) throw new TidemarkError('ErrChangefeedNotExists', `changefeed ${id} does not exist in namespace ${namespace}`);
+    const status = cf.status as ChangefeedStatus | undefined;
+    return {
+      ...this.summary(info, status),
+      sink_uri: redactUri(info['sink-uri']),
+      create_time: info['create-time'],
+      start_ts: info['start-ts'],
+      target_ts: info['target-ts'],
+      resolved_ts: status?.['resolved-ts'] ?? info['start-ts'],
+      creator_version: info['creator-version'],
+      warning: info.warning,
+      config: info.config,
+      task_status: [...cf.taskPositions].map(([capture_id, position]) => ({ capture_id, position })),
+    };
+  }
+
+  async update(id: string, req: UpdateChangefeedRequest, namespace = DEFAULT_NAMESPACE): Promise<ChangefeedDetail> {
+    const key = changefeedInfoKey(this.clusterId, namespace, id);
+    const got = await this.client.get(key).exec();
+    const kv = got.kvs[0];
+    if (kv === undefined) throw new TidemarkError('ErrChangefeedNotExists', `changefeed ${id} does not exist in namespace ${namespace}`);
+    const info = JSON.parse(kv.value.toString()) as ChangefeedInfo;
+    if (info.state !== 'stopped' && info.state !== 'failed') {
+      throw new TidemarkError('ErrChangefeedUpdateRefused', `can only update changefeed ${id} when it is stopped or failed; it is ${info.state} (pause it first)`);
+    }
+    if (req.sink_uri !== undefined) this.sinks.resolve(req.sink_uri);
+    const targetTs = req.target_ts === undefined ? undefined : parseTsArgument(req.target_ts, '--target-ts');
+    if (targetTs !== undefined && targetTs !== 0n && targetTs <= BigInt(info['start-ts'])) {
+      throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than the changefeed's start-ts ${info['start-ts']}`);
+    }
+    const config = req.replica_config === undefined ? undefined : replicaConfigToInput(parseReplicaConfig(req.replica_config, 'the changefeed config'));
+    const epoch = randomUUID();
+    const next: ChangefeedInfo = {
+      ...info,
+      ...(req.sink_uri === undefined ? {} : { 'sink-uri': req.sink_uri }),
+      ...(targetTs === undefined ? {} : { 'target-ts': targetTs.toString() }),
+      ...(config === undefined ? {} : { config }),
+      epoch,
+    };
+    const res = await this.client.if(key, 'Mod', '==', kv.mod_revision).then(this.client.put(key).value(JSON.stringify(next))).commit();
+    if (!res.succeeded) throw new TidemarkError('ErrChangefeedUpdateRefused', `changefeed ${id} changed while it was being updated; try again`, { retryable: true });
+    await this.waitVisible(namespace, id, (i) => i?.epoch === epoch);
+    return this.get(id, namespace);
+  }
+
+  /** Runs an owner job here when this capture is the owner; returns false when the caller must forward it. */
+  async runOwnerJob(job: AdminJob): Promise<boolean> {
+    const capture = this.capture();
+    const owner = capture?.isOwner ? capture.owner : undefined;
+    if (owner === undefined) return false;
+    await owner.enqueue(job);
+    const expected = { pause: 'stopped', resume: 'normal', remove: undefined }[job.type];
+    await this.waitVisible(job.namespace, job.id, (i) => i?.state === expected);
+    return true;
+  }
+
+  private summary(info: ChangefeedInfo, status: ChangefeedStatus | undefined): ChangefeedSummary {
+    const checkpoint = status?.['checkpoint-ts'] ?? info['start-ts'];
+    const basename = 'mysql-bin';
+    const time = status?.['checkpoint-time'];
+    return {
+      namespace: info.namespace,
+      id: info['changefeed-id'],
+      upstream_id: info['upstream-id'],
+      state: FEED_STATES.includes(info.state) ? info.state : 'normal',
+      checkpoint_tso: checkpoint,
+      checkpoint_coordinate: tsCoordinate(BigInt(checkpoint), basename),
+      checkpoint_time: time === undefined ? null : new Date(time).toISOString(),
+      error: info.error,
+    };
+  }
+
+  private state() {
+    const capture = this.capture();
+    if (capture === undefined) throw new TidemarkError('ErrClusterUnhealthy', 'this capture is still starting');
+    return capture.state;
+  }
+
+  /** Waits until this capture's mirror shows the change, so a read right after a write sees it. */
+  private async waitVisible(namespace: string, id: string, ok: (info: ChangefeedInfo | undefined) => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (ok(this.capture()?.state.changefeeds.get(`${namespace}/${id}`)?.info as ChangefeedInfo | undefined)) return;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+}
+
+function validateName(value: string, what: string): string {
+  if (value.length > 128 || !CHANGEFEED_ID_PATTERN.test(value)) {
+    throw new TidemarkError('ErrInvalidArgument', `invalid ${what} "${value}": it must match ^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$ and be at most 128 characters`);
+  }
+  return value;
+}

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseReplicaConfig, parseReplicaConfigToml, replicaConfigToInput } from '../../../src/core/config/replica-config.js';
+import { parseDuration } from '../../../src/core/config/duration.js';
+import { TableFilter } from '../../../src/core/config/table-filter.js';
+
+describe('changefeed.toml', () => {
+  it('fills TiCDC\'s defaults and freezes the result', () => {
+    const config = parseReplicaConfig({});
+    assert.equal(config['memory-quota'], 256 * 1024 * 1024);
+    assert.deepEqual(config.filter.rules, ['*.*']);
+    assert.equal(config['sync-point-interval'], 600_000);
+    assert.equal(config['changefeed-error-stuck-duration'], 1_800_000);
+    assert.equal(config.mounter['worker-num'], 16);
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.filter) && Object.isFrozen(config.filter.rules));
+  });
+
+  it('parses TOML with sections and dispatchers, and round-trips through its stored form', () => {
+    const config = parseReplicaConfigToml(
+      `case-sensitive = true
+memory-quota = 16777216
+enable-sync-point = true
+sync-point-interval = "30s"
+[filter]
+rules = ["shop.*", "!shop.tmp*"]
+ignore-txn-start-ts = [42]
+[sink]
+protocol = "canal-json"
+dispatchers = [{ matcher = ["shop.*"], topic = "{schema}_{table}", partition = "index-value" }]
+`,
+      'changefeed.toml',
+    );
+    assert.equal(config['sync-point-interval'], 30_000);
+    assert.deepEqual(config.filter['ignore-txn-start-ts'], ['42']);
+    assert.equal(config.sink.dispatchers[0]?.partition, 'index-value');
+    assert.deepEqual(parseReplicaConfig(JSON.parse(JSON.stringify(replicaConfigToInput(config)))), config);
+  });
+
+  it('names unknown keys with their section, and bad values', () => {
+    assert.throws(() => parseReplicaConfig({ 'memroy-quota': 1 }), { code: 'ErrConfigUnknownKey', message: /unknown key "memroy-quota"/ });
+    assert.throws(() => parseReplicaConfig({ filter: { tables: [] } }), { code: 'ErrConfigUnknownKey', message: /unknown key "filter.tables"/ });
+    assert.throws(() => parseReplicaConfig({ 'sync-point-interval': '5s' }), { code: 'ErrConfigInvalid', message: /"sync-point-interval".*below the minimum of 30s/ });
+    assert.throws(() => parseReplicaConfig({ 'sync-point-interval': 'soon' }), { code: 'ErrConfigInvalid', message: /"soon" is not a duration/ });
+    assert.throws(() => parseReplicaConfig({ filter: { rules: ['db'] } }), { code: 'ErrConfigInvalid', message: /invalid table filter rule "db".*expected schema\.table/ });
+    assert.throws(() => parseReplicaConfigToml('memory-quota = ', 'x.toml'), { code: 'ErrConfigInvalid', message: /x\.toml is not valid TOML/ });
+  });
+
+  it('parses Go-style durations', () => {
+    const cases: [string, number | undefined][] = [['500ms', 500], ['30s', 30_000], ['10m', 600_000], ['1h30m', 5_400_000], ['1.5s', 1500], ['', undefined], ['10', undefined], ['5d', undefined]];
+    for (const [text, ms] of cases) assert.equal(parseDuration(text), ms, text);
+  });
+});
+
+describe('table filter (TiDB syntax)', () => {
+  const cases: [string[], string, string, boolean][] = [
+    [['*.*'], 'shop', 'orders', true],
+    [['*.*'], 'mysql', 'user', false],
+    [['shop.*'], 'shop', 'orders', true],
+    [['shop.*'], 'Shop', 'Orders', true],
+    [['shop.*'], 'other', 'orders', false],
+    [['shop.*', '!shop.tmp*'], 'shop', 'tmp_1', false],
+    [['shop.*', '!shop.tmp*'], 'shop', 'orders', true],
+    [['!shop.tmp*', 'shop.*'], 'shop', 'tmp_1', true],
+    [['*.t?'], 'a', 't1', true],
+    [['*.t?'], 'a', 't12', false],
+    [['db[0-9].tbl'], 'db3', 'tbl', true],
+    [['db[!0-9].tbl'], 'db3', 'tbl', false],
+    [['`my.db`.`t`'], 'my.db', 't', true],
+    [['`my.db`.`t`'], 'myxdb', 't', false],
+  ];
+  for (const [rules, schema, table, expected] of cases) {
+    it(`${JSON.stringify(rules)} ${expected ? 'matches' : 'skips'} ${schema}.${table}`, () => {
+      assert.equal(new TableFilter(rules).match(schema, table), expected);
+    });
+  }
+  it('is case-sensitive when asked', () => {
+    assert.equal(new TableFilter(['shop.*'], true).match('Shop', 'x'), false);
+  });
+});
