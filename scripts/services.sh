@@ -252,6 +252,7 @@ cmd_install() {
   local name
   for name in "$@"; do install_service "$name"; done
   command -v curl >/dev/null || apt_install curl
+  command -v tmux >/dev/null || apt_install tmux # the real-terminal test of `cdc top`
 }
 
 cmd_up() {

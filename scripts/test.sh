@@ -8,11 +8,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 kind=${1:-all}
 [[ $# -gt 0 ]] && shift
 case $kind in
-  unit) mapfile -t files < <(find test -name '*.test.ts' -not -path 'test/integration/*' | sort) ;;
+  unit) mapfile -t files < <(find test \( -name '*.test.ts' -o -name '*.test.tsx' \) -not -path 'test/integration/*' | sort) ;;
   integration) mapfile -t files < <(find test/integration -name '*.test.ts' | sort) ;;
-  all) mapfile -t files < <( (find test -name '*.test.ts' -not -path 'test/integration/*' | sort; find test/integration -name '*.test.ts' | sort) ) ;;
-  *.test.ts) files=("$kind") ;;
+  all) mapfile -t files < <( (find test \( -name '*.test.ts' -o -name '*.test.tsx' \) -not -path 'test/integration/*' | sort; find test/integration -name '*.test.ts' | sort) ) ;;
+  *.test.ts | *.test.tsx) files=("$kind") ;;
   *) echo "usage: $0 [all|unit|integration|<file>.test.ts]" >&2; exit 2 ;;
 esac
 ((${#files[@]})) || { echo "no test files found for \"$kind\"" >&2; exit 1; }
+# tsx compiles test files (JSX included) with the options of tsconfig.test.json, which covers test/
+export TSX_TSCONFIG_PATH=tsconfig.test.json
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "$@" "${files[@]}"

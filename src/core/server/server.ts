@@ -12,6 +12,7 @@ import { ChangefeedAdmin, type CreateChangefeedRequest, type UpdateChangefeedReq
 import { parseTsArgument } from '../owner/binlog-position.js';
 import type { AdminJob } from '../owner/owner.js';
 import { SinkRegistry } from '../sink/registry.js';
+import { tableProgressOf } from './table-progress.js';
 import { DEFAULT_NAMESPACE } from '../orchestrator/etcd-keys.js';
 
 export interface ServerOptions {
@@ -57,6 +58,12 @@ export class Server {
         return Promise.resolve({ body: { total: items.length, items } });
       })
       .route('GET', '/api/v2/changefeeds/:id', (req, p) => Promise.resolve({ body: this.changefeeds().get(p['id'], namespaceOf(req.url)) }))
+      .route('GET', '/api/v2/changefeeds/:id/tables', (req, p) => {
+        const detail = this.changefeeds().get(p['id'], namespaceOf(req.url));
+        const cf = this.capture?.state.changefeeds.get(`${detail.namespace}/${detail.id}`);
+        const items = tableProgressOf(cf?.taskPositions ?? new Map());
+        return Promise.resolve({ body: { total: items.length, items } });
+      })
       .route('PUT', '/api/v2/changefeeds/:id', async (req, p, body) => ({
         body: await this.changefeeds().update(p['id'], requestObject<UpdateChangefeedRequest>(body), namespaceOf(req.url)),
       }))

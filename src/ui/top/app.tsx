@@ -1,0 +1,85 @@
+import { useEffect, useReducer, useRef } from 'react';
+import { useApp, useInput, useStdout } from 'ink';
+import type { ApiClient } from '../../core/api/client.js';
+import { TopView } from './components/top-view.js';
+import { fetchSnapshot } from './snapshot.js';
+import { initialState, reduce, type TopEffect, type TopEvent, type TopState } from './state.js';
+
+export interface TopAppProps {
+  readonly client: ApiClient;
+  readonly intervalMs: number;
+}
+
+interface Store {
+  state: TopState;
+  effects: TopEffect[];
+}
+
+function storeReducer(store: Store, event: TopEvent): Store {
+  const { state, effects } = reduce(store.state, event);
+  return { state, effects: [...store.effects, ...effects] };
+}
+
+/**
+ * The live `cdc top`: polls the OpenAPI every interval, feeds snapshots, key presses and connection changes
+ * to the reducer, and runs the effects it returns (pause/resume calls, quit).
+ */
+export function TopApp({ client, intervalMs }: TopAppProps) {
+  const { exit } = useApp();
+  const { stdout } = useStdout();
+  const [store, dispatch] = useReducer(storeReducer, undefined, () => ({ state: initialState(Date.now()), effects: [] }));
+  const openChangefeed = useRef<string | null>(null);
+  const connected = useRef<boolean | null>(null);
+
+  useEffect(() => {
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const poll = async (): Promise<void> => {
+      try {
+        const snapshot = await fetchSnapshot(client, openChangefeed.current);
+        if (stopped) return;
+        if (connected.current !== true) dispatch({ type: 'connection', status: { kind: 'connected', since: Date.now() } });
+        connected.current = true;
+        dispatch({ type: 'snapshot', snapshot });
+      } catch (error) {
+        if (stopped) return;
+        if (connected.current !== false) {
+          dispatch({ type: 'connection', status: { kind: 'disconnected', since: Date.now(), retryEveryMs: intervalMs, error: (error as Error).message } });
+        }
+        connected.current = false;
+      }
+      dispatch({ type: 'tick', now: Date.now() });
+      if (!stopped) timer = setTimeout(() => void poll(), intervalMs);
+    };
+    void poll();
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [client, intervalMs]);
+
+  useEffect(() => {
+    if (store.effects.length === 0) return;
+    const effects = store.effects.splice(0);
+    for (const effect of effects) {
+      if (effect.kind === 'quit') exit();
+      else if (effect.kind === 'openChangefeed') openChangefeed.current = effect.changefeedId;
+      else {
+        const path = `/api/v2/changefeeds/${encodeURIComponent(effect.changefeedId)}/${effect.kind}`;
+        client.post(path, effect.kind === 'resume' ? {} : undefined).then(
+          () => dispatch({ type: 'actionDone', message: `${effect.changefeedId}: ${effect.kind} done` }),
+          (error: Error) => dispatch({ type: 'actionDone', message: `${effect.changefeedId}: ${effect.kind} failed: ${error.message}` }),
+        );
+      }
+    }
+  }, [store, client, exit]);
+
+  useInput((input, key) => {
+    dispatch({
+      type: 'key',
+      key: { input, upArrow: key.upArrow, downArrow: key.downArrow, return: key.return, escape: key.escape, backspace: key.backspace || key.delete, pageUp: key.pageUp, pageDown: key.pageDown },
+    });
+  });
+
+  return <TopView state={store.state} server={client.base.origin} rows={stdout.rows || 24} />;
+}

@@ -1,0 +1,36 @@
+import { Box, Text } from 'ink';
+import { lagMs, type TableRow } from '../state.js';
+import { formatBytes, formatRate, formatTime, pad } from '../format.js';
+import { Lag } from './lag.js';
+import { windowOf } from './window.js';
+
+export interface TableListProps {
+  readonly changefeedId: string;
+  readonly rows: readonly TableRow[];
+  readonly selected: number;
+  readonly now: number;
+  readonly height: number;
+  readonly filter: string;
+  readonly editingFilter: boolean;
+}
+
+export function TableList({ changefeedId, rows, selected, now, height, filter, editingFilter }: TableListProps) {
+  const { start, end } = windowOf(rows.length, selected, height);
+  return (
+    <Box flexDirection="column">
+      <Text>
+        changefeed <Text bold>{changefeedId}</Text> · {rows.length} tables{filter !== '' || editingFilter ? ` · filter /${filter}${editingFilter ? '▏' : ''}` : ''}
+      </Text>
+      <Text bold>{`${pad('TABLE', 20)} ${pad('CAPTURE', 9)} ${pad('RESOLVED', 13)} ${pad('CHECKPOINT', 13)} ${pad('COORDINATE', 22)} ${pad('CP LAG', 7)} ${pad('RS LAG', 7)} ${pad('ROWS/S', 6)} SPILL`}</Text>
+      {rows.length === 0 ? <Text color="gray">no tables{filter === '' ? '' : ` match /${filter}`}</Text> : null}
+      {rows.slice(start, end).map((row, i) => (
+        <Text key={row.table} inverse={start + i === selected}>
+          {pad(row.table, 20)} {pad(row.captureId.slice(0, 8), 9)} {pad(formatTime(row.resolvedTime), 13)} {pad(formatTime(row.checkpointTime), 13)}{' '}
+          {pad(row.checkpointCoordinate, 22)} <Lag lag={lagMs(row.checkpointTime, now)} width={7} /> <Lag lag={lagMs(row.resolvedTime, now)} width={7} />{' '}
+          {pad(formatRate(row.rowsPerSecond), 6)} {formatBytes(row.spilledBytes)}
+        </Text>
+      ))}
+      {end < rows.length ? <Text color="gray">… {rows.length - end} more</Text> : null}
+    </Box>
+  );
+}

@@ -1,0 +1,227 @@
+/**
+ * `cdc top` state: a pure reducer over typed events (snapshots fetched from the OpenAPI, key presses,
+ * connection changes, clock ticks). It returns the next state and the effects the app must run
+ * (pause or resume a changefeed, quit). Components render the state and nothing else (vector-top's shape).
+ */
+
+export interface CaptureRow {
+  readonly id: string;
+  readonly address: string;
+  readonly isOwner: boolean;
+}
+
+export interface ChangefeedRow {
+  readonly id: string;
+  readonly namespace: string;
+  readonly state: string;
+  readonly checkpointTs: string;
+  readonly checkpointCoordinate: string;
+  /** Commit time of the checkpoint, ms since the epoch; null until the first checkpoint with a time. */
+  readonly checkpointTime: number | null;
+  readonly rowsPerSecond: number | null;
+  readonly error: string | null;
+}
+
+export interface TableRow {
+  readonly table: string;
+  readonly captureId: string;
+  readonly resolvedTs: string;
+  readonly resolvedCoordinate: string;
+  readonly resolvedTime: number | null;
+  readonly checkpointTs: string;
+  readonly checkpointCoordinate: string;
+  readonly checkpointTime: number | null;
+  readonly rowsPerSecond: number | null;
+  readonly spilledBytes: number;
+}
+
+export interface TopSnapshot {
+  readonly clusterId: string;
+  readonly server: string;
+  readonly captures: readonly CaptureRow[];
+  readonly changefeeds: readonly ChangefeedRow[];
+  /** Tables of the changefeed being looked at, when one is open. */
+  readonly tables: readonly TableRow[] | null;
+  readonly takenAt: number;
+}
+
+export type ConnectionStatus =
+  | { readonly kind: 'connecting' }
+  | { readonly kind: 'connected'; readonly since: number }
+  | { readonly kind: 'disconnected'; readonly since: number; readonly retryEveryMs: number; readonly error: string };
+
+export type SortKey = 'lag' | 'name' | 'rows';
+export const SORT_KEYS: readonly SortKey[] = ['lag', 'name', 'rows'];
+
+export type View = { readonly kind: 'changefeeds' } | { readonly kind: 'tables'; readonly changefeedId: string };
+
+export interface KeyPress {
+  readonly input: string;
+  readonly upArrow?: boolean;
+  readonly downArrow?: boolean;
+  readonly return?: boolean;
+  readonly escape?: boolean;
+  readonly backspace?: boolean;
+  readonly pageUp?: boolean;
+  readonly pageDown?: boolean;
+}
+
+export interface TopState {
+  readonly connection: ConnectionStatus;
+  readonly snapshot: TopSnapshot | null;
+  readonly view: View;
+  readonly selected: number;
+  readonly sort: SortKey;
+  readonly filter: string;
+  readonly editingFilter: boolean;
+  readonly confirm: { readonly action: 'pause' | 'resume'; readonly changefeedId: string } | null;
+  readonly help: boolean;
+  readonly message: string | null;
+  readonly now: number;
+}
+
+export type TopEvent =
+  | { readonly type: 'snapshot'; readonly snapshot: TopSnapshot }
+  | { readonly type: 'connection'; readonly status: ConnectionStatus }
+  | { readonly type: 'key'; readonly key: KeyPress }
+  | { readonly type: 'tick'; readonly now: number }
+  | { readonly type: 'actionDone'; readonly message: string };
+
+export type TopEffect =
+  | { readonly kind: 'pause' | 'resume'; readonly changefeedId: string }
+  | { readonly kind: 'openChangefeed'; readonly changefeedId: string | null }
+  | { readonly kind: 'quit' };
+
+export function initialState(now: number): TopState {
+  return {
+    connection: { kind: 'connecting' },
+    snapshot: null,
+    view: { kind: 'changefeeds' },
+    selected: 0,
+    sort: 'lag',
+    filter: '',
+    editingFilter: false,
+    confirm: null,
+    help: false,
+    message: null,
+    now,
+  };
+}
+
+/** Lag of a checkpoint (ms), or null when its time is unknown. */
+export function lagMs(time: number | null, now: number): number | null {
+  return time === null ? null : Math.max(0, now - time);
+}
+
+export type LagLevel = 'ok' | 'behind' | 'stalled' | 'unknown';
+
+/** green < 1 s, yellow < 10 s, red beyond. */
+export function lagLevel(lag: number | null): LagLevel {
+  if (lag === null) return 'unknown';
+  if (lag < 1000) return 'ok';
+  if (lag < 10_000) return 'behind';
+  return 'stalled';
+}
+
+/** The changefeed rows as shown: sorted by the current key. */
+export function visibleChangefeeds(state: TopState): ChangefeedRow[] {
+  const rows = [...(state.snapshot?.changefeeds ?? [])];
+  return sortRows(rows, state.sort, state.now, (r) => r.id, (r) => r.checkpointTime, (r) => r.rowsPerSecond);
+}
+
+/** The table rows as shown: filtered by name, then sorted. */
+export function visibleTables(state: TopState): TableRow[] {
+  const needle = state.filter.toLowerCase();
+  const rows = (state.snapshot?.tables ?? []).filter((t) => needle === '' || t.table.toLowerCase().includes(needle));
+  return sortRows(rows, state.sort, state.now, (r) => r.table, (r) => r.checkpointTime, (r) => r.rowsPerSecond);
+}
+
+function sortRows<T>(rows: T[], sort: SortKey, now: number, name: (r: T) => string, time: (r: T) => number | null, rate: (r: T) => number | null): T[] {
+  const byName = (a: T, b: T): number => name(a).localeCompare(name(b));
+  if (sort === 'name') return rows.sort(byName);
+  if (sort === 'rows') return rows.sort((a, b) => (rate(b) ?? -1) - (rate(a) ?? -1) || byName(a, b));
+  return rows.sort((a, b) => (lagMs(time(b), now) ?? Infinity) - (lagMs(time(a), now) ?? Infinity) || byName(a, b));
+}
+
+function rowCount(state: TopState): number {
+  return state.view.kind === 'changefeeds' ? visibleChangefeeds(state).length : visibleTables(state).length;
+}
+
+function clampSelection(state: TopState): TopState {
+  const count = rowCount(state);
+  const selected = count === 0 ? 0 : Math.min(Math.max(state.selected, 0), count - 1);
+  return selected === state.selected ? state : { ...state, selected };
+}
+
+function selectedChangefeed(state: TopState): ChangefeedRow | undefined {
+  if (state.view.kind === 'tables') {
+    const id = state.view.changefeedId;
+    return state.snapshot?.changefeeds.find((c) => c.id === id);
+  }
+  return visibleChangefeeds(state)[state.selected];
+}
+
+const PAUSABLE = ['normal', 'warning', 'pending'];
+const RESUMABLE = ['stopped', 'failed', 'finished'];
+
+export function reduce(state: TopState, event: TopEvent): { state: TopState; effects: TopEffect[] } {
+  switch (event.type) {
+    case 'snapshot':
+      return { state: clampSelection({ ...state, snapshot: event.snapshot, now: Math.max(state.now, event.snapshot.takenAt) }), effects: [] };
+    case 'connection':
+      return { state: { ...state, connection: event.status }, effects: [] };
+    case 'tick':
+      return { state: { ...state, now: event.now }, effects: [] };
+    case 'actionDone':
+      return { state: { ...state, message: event.message }, effects: [] };
+    case 'key':
+      return reduceKey(state, event.key);
+  }
+}
+
+function reduceKey(state: TopState, key: KeyPress): { state: TopState; effects: TopEffect[] } {
+  const none: TopEffect[] = [];
+  if (state.editingFilter) {
+    if (key.return || key.escape) return { state: clampSelection({ ...state, editingFilter: false, ...(key.escape ? { filter: '' } : {}) }), effects: none };
+    if (key.backspace) return { state: clampSelection({ ...state, filter: state.filter.slice(0, -1) }), effects: none };
+    if (key.input.length > 0 && !key.upArrow && !key.downArrow) return { state: clampSelection({ ...state, filter: state.filter + key.input, selected: 0 }), effects: none };
+    return { state, effects: none };
+  }
+  if (state.confirm !== null) {
+    if (key.input === 'y' || key.input === 'Y' || key.return) {
+      const { action, changefeedId } = state.confirm;
+      return { state: { ...state, confirm: null, message: `${action === 'pause' ? 'pausing' : 'resuming'} ${changefeedId}…` }, effects: [{ kind: action, changefeedId }] };
+    }
+    return { state: { ...state, confirm: null, message: 'cancelled' }, effects: none };
+  }
+  if (state.help) return { state: { ...state, help: key.input === 'q' ? state.help : false }, effects: key.input === 'q' ? [{ kind: 'quit' }] : none };
+  if (key.input === 'q') return { state, effects: [{ kind: 'quit' }] };
+  if (key.input === '?') return { state: { ...state, help: true }, effects: none };
+  if (key.upArrow) return { state: clampSelection({ ...state, selected: state.selected - 1 }), effects: none };
+  if (key.downArrow) return { state: clampSelection({ ...state, selected: state.selected + 1 }), effects: none };
+  if (key.pageUp) return { state: clampSelection({ ...state, selected: state.selected - 10 }), effects: none };
+  if (key.pageDown) return { state: clampSelection({ ...state, selected: state.selected + 10 }), effects: none };
+  if (key.input === 's') {
+    const sort = SORT_KEYS[(SORT_KEYS.indexOf(state.sort) + 1) % SORT_KEYS.length];
+    return { state: { ...state, sort, message: `sorted by ${sort}` }, effects: none };
+  }
+  if (key.return && state.view.kind === 'changefeeds') {
+    const cf = selectedChangefeed(state);
+    if (cf === undefined) return { state, effects: none };
+    return { state: { ...state, view: { kind: 'tables', changefeedId: cf.id }, selected: 0, filter: '', message: null }, effects: [{ kind: 'openChangefeed', changefeedId: cf.id }] };
+  }
+  if (key.escape && state.view.kind === 'tables') {
+    const back = visibleChangefeeds(state).findIndex((c) => state.view.kind === 'tables' && c.id === state.view.changefeedId);
+    return { state: { ...state, view: { kind: 'changefeeds' }, selected: Math.max(back, 0), filter: '', message: null }, effects: [{ kind: 'openChangefeed', changefeedId: null }] };
+  }
+  if (key.input === '/' && state.view.kind === 'tables') return { state: { ...state, editingFilter: true }, effects: none };
+  if (key.input === 'p' || key.input === 'r') {
+    const cf = selectedChangefeed(state);
+    if (cf === undefined) return { state, effects: none };
+    const action = key.input === 'p' ? 'pause' : 'resume';
+    const allowed = action === 'pause' ? PAUSABLE : RESUMABLE;
+    if (!allowed.includes(cf.state)) return { state: { ...state, message: `cannot ${action} ${cf.id}: it is ${cf.state}` }, effects: none };
+    return { state: { ...state, confirm: { action, changefeedId: cf.id }, message: null }, effects: none };
+  }
+  return { state, effects: none };
+}

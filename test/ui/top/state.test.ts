@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { initialState, lagLevel, reduce, visibleChangefeeds, visibleTables, type ChangefeedRow, type KeyPress, type TableRow, type TopState } from '../../../src/ui/top/state.js';
+
+const NOW = 1_700_000_000_000;
+
+function cf(id: string, state: string, lagMs: number | null, rate: number | null = null): ChangefeedRow {
+  return { id, namespace: 'default', state, checkpointTs: '1', checkpointCoordinate: 'mysql-bin.000001:4', checkpointTime: lagMs === null ? null : NOW - lagMs, rowsPerSecond: rate, error: null };
+}
+
+function table(name: string, lagMs: number): TableRow {
+  return {
+    table: name, captureId: 'cap-1', resolvedTs: '2', resolvedCoordinate: 'mysql-bin.000001:9', resolvedTime: NOW - 10,
+    checkpointTs: '1', checkpointCoordinate: 'mysql-bin.000001:4', checkpointTime: NOW - lagMs, rowsPerSecond: 100, spilledBytes: 0,
+  };
+}
+
+function withSnapshot(changefeeds: ChangefeedRow[], tables: TableRow[] | null = null): TopState {
+  return reduce(initialState(NOW), {
+    type: 'snapshot',
+    snapshot: { clusterId: 'default', server: 'http://x', captures: [{ id: 'c', address: 'a:1', isOwner: true }], changefeeds, tables, takenAt: NOW },
+  }).state;
+}
+
+function press(state: TopState, ...keys: (string | Partial<KeyPress>)[]): { state: TopState; effects: ReturnType<typeof reduce>['effects'] } {
+  let effects: ReturnType<typeof reduce>['effects'] = [];
+  for (const k of keys) {
+    const result = reduce(state, { type: 'key', key: typeof k === 'string' ? { input: k } : { input: '', ...k } });
+    state = result.state;
+    effects = [...effects, ...result.effects];
+  }
+  return { state, effects };
+}
+
+describe('cdc top reducer', () => {
+  it('colours lag: green under 1 s, yellow under 10 s, red beyond, grey when unknown', () => {
+    assert.deepEqual([0, 999, 1000, 9999, 10_000, null].map(lagLevel), ['ok', 'ok', 'behind', 'behind', 'stalled', 'unknown']);
+  });
+
+  it('sorts by lag (worst first), then name, then rows/s, and keeps the selection in range', () => {
+    const s = withSnapshot([cf('b', 'normal', 50, 10), cf('a', 'normal', 20_000, 5), cf('c', 'normal', 3000, 900)]);
+    assert.deepEqual(visibleChangefeeds(s).map((c) => c.id), ['a', 'c', 'b']);
+    const byName = press(s, 's').state;
+    assert.equal(byName.sort, 'name');
+    assert.deepEqual(visibleChangefeeds(byName).map((c) => c.id), ['a', 'b', 'c']);
+    const byRate = press(byName, 's').state;
+    assert.deepEqual(visibleChangefeeds(byRate).map((c) => c.id), ['c', 'b', 'a']);
+    assert.equal(press(byRate, 's').state.sort, 'lag');
+    const moved = press(s, { downArrow: true }, { downArrow: true }, { downArrow: true }, { downArrow: true }).state;
+    assert.equal(moved.selected, 2, 'selection stops at the last row');
+    assert.equal(press(moved, { upArrow: true }, { upArrow: true }, { upArrow: true }).state.selected, 0);
+  });
+
+  it('opens a changefeed on Enter, filters its tables with /, and goes back on Esc', () => {
+    const s = withSnapshot([cf('feed', 'normal', 10)], [table('shop.orders', 10), table('shop.items', 20), table('crm.users', 30)]);
+    const opened = press(s, { return: true });
+    assert.deepEqual(opened.state.view, { kind: 'tables', changefeedId: 'feed' });
+    assert.deepEqual(opened.effects, [{ kind: 'openChangefeed', changefeedId: 'feed' }]);
+    const filtered = press(opened.state, '/', 's', 'h', 'o', 'p', { return: true }).state;
+    assert.equal(filtered.filter, 'shop');
+    assert.equal(filtered.editingFilter, false);
+    assert.equal(filtered.sort, 'lag', 'keys typed into the filter are not commands');
+    assert.deepEqual(visibleTables(filtered).map((t) => t.table), ['shop.items', 'shop.orders']);
+    const back = press(filtered, { escape: true });
+    assert.deepEqual(back.state.view, { kind: 'changefeeds' });
+    assert.equal(back.state.filter, '');
+    assert.deepEqual(back.effects, [{ kind: 'openChangefeed', changefeedId: null }]);
+  });
+
+  it('pauses and resumes only after a confirm, and only from states that allow it', () => {
+    const s = withSnapshot([cf('running', 'normal', 10), cf('paused', 'stopped', null)]);
+    const onRunning = { ...s, selected: visibleChangefeeds(s).findIndex((c) => c.id === 'running') };
+    const asked = press(onRunning, 'p');
+    assert.deepEqual(asked.state.confirm, { action: 'pause', changefeedId: 'running' });
+    assert.deepEqual(asked.effects, []);
+    const confirmed = press(asked.state, 'y');
+    assert.deepEqual(confirmed.effects, [{ kind: 'pause', changefeedId: 'running' }]);
+    assert.equal(confirmed.state.confirm, null);
+    assert.deepEqual(press(asked.state, 'n').effects, [], 'anything but y cancels');
+
+    const pausedIndex = visibleChangefeeds(s).findIndex((c) => c.id === 'paused');
+    const onPaused = { ...s, selected: pausedIndex };
+    assert.match(press(onPaused, 'p').state.message ?? '', /cannot pause paused: it is stopped/);
+    assert.deepEqual(press(onPaused, 'r', 'y').effects, [{ kind: 'resume', changefeedId: 'paused' }]);
+  });
+
+  it('shows help on ? and quits on q', () => {
+    const s = withSnapshot([]);
+    assert.equal(press(s, '?').state.help, true);
+    assert.equal(press(s, '?', 'x').state.help, false);
+    assert.deepEqual(press(s, 'q').effects, [{ kind: 'quit' }]);
+  });
+});

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Box } from 'ink';
+import { render } from 'ink-testing-library';
+import { TopView } from '../../../src/ui/top/components/top-view.js';
+import { TopApp } from '../../../src/ui/top/app.js';
+import { initialState, reduce, type TopState } from '../../../src/ui/top/state.js';
+import type { ApiClient } from '../../../src/core/api/client.js';
+import { waitFor } from '../../helpers/wait-for.js';
+
+const NOW = 1_700_000_000_000;
+
+function state(): TopState {
+  return reduce(initialState(NOW), {
+    type: 'snapshot',
+    snapshot: {
+      clusterId: 'prod',
+      server: 'http://127.0.0.1:8300',
+      captures: [{ id: 'c1', address: '127.0.0.1:8300', isOwner: true }, { id: 'c2', address: '127.0.0.1:8301', isOwner: false }],
+      changefeeds: Array.from({ length: 40 }, (_, i) => ({
+        id: `feed-${String(i).padStart(2, '0')}`, namespace: 'default', state: 'normal', checkpointTs: '1',
+        checkpointCoordinate: 'mysql-bin.000001:4', checkpointTime: NOW - i * 500, rowsPerSecond: 10, error: null,
+      })),
+      tables: null,
+      takenAt: NOW,
+    },
+  }).state;
+}
+
+describe('cdc top views (ink-testing-library)', () => {
+  it('renders the header and a scrolled window of changefeeds that fits 80×24', () => {
+    const { lastFrame, unmount } = render(
+      <Box width={80}>
+        <TopView state={state()} server="http://127.0.0.1:8300" rows={24} />
+      </Box>,
+    );
+    const frame = lastFrame() ?? '';
+    assert.match(frame, /cluster prod/);
+    assert.match(frame, /owner 127\.0\.0\.1:8300 · captures alive 2/);
+    assert.match(frame, /feed-39/, 'worst lag first');
+    assert.match(frame, /… \d+ more/, 'a long list scrolls');
+    assert.ok(frame.split('\n').length <= 24, `the frame has ${frame.split('\n').length} lines`);
+    assert.ok(frame.split('\n').every((line) => line.length <= 80), 'every line fits 80 columns');
+    unmount();
+  });
+
+  it('shows the disconnected banner with the retry period', () => {
+    const s = reduce(state(), { type: 'connection', status: { kind: 'disconnected', since: NOW - 3000, retryEveryMs: 1000, error: 'ECONNREFUSED' } }).state;
+    const { lastFrame, unmount } = render(<TopView state={s} server="http://127.0.0.1:8300" rows={24} />);
+    assert.match(lastFrame() ?? '', /disconnected from http:\/\/127\.0\.0\.1:8300 for 3\.0s: ECONNREFUSED · retrying every 1s/);
+    unmount();
+  });
+
+  it('shows the confirm line for a pending pause', () => {
+    const s = { ...state(), confirm: { action: 'pause' as const, changefeedId: 'feed-07' } };
+    const { lastFrame, unmount } = render(<TopView state={s} server="x" rows={24} />);
+    assert.match(lastFrame() ?? '', /pause changefeed feed-07\? \(y\/N\)/);
+    unmount();
+  });
+
+  it('the app sends POST …/pause to the API after p and y', async () => {
+    const calls: string[] = [];
+    const client = {
+      base: new URL('http://127.0.0.1:8300'),
+      get: (path: string) => {
+        if (path === '/api/v2/status') return Promise.resolve({ cluster_id: 'prod' });
+        if (path === '/api/v2/captures') return Promise.resolve({ items: [{ id: 'c1', address: '127.0.0.1:8300', is_owner: true, cluster_id: 'prod' }] });
+        return Promise.resolve({ items: [{ id: 'orders', namespace: 'default', upstream_id: 'u', state: 'normal', checkpoint_tso: '5', checkpoint_coordinate: 'mysql-bin.000001:5', checkpoint_time: null, error: null }] });
+      },
+      post: (path: string) => {
+        calls.push(`POST ${path}`);
+        return Promise.resolve({});
+      },
+    } as unknown as ApiClient;
+    const { lastFrame, stdin, unmount } = render(<TopApp client={client} intervalMs={200} />);
+    await waitFor(() => /orders/.test(lastFrame() ?? ''), { what: 'the changefeed on screen' });
+    stdin.write('p');
+    await waitFor(() => /pause changefeed orders\?/.test(lastFrame() ?? ''), { what: 'the confirm line' });
+    stdin.write('y');
+    await waitFor(() => calls.length > 0, { what: 'the API call' });
+    assert.deepEqual(calls, ['POST /api/v2/changefeeds/orders/pause']);
+    unmount();
+  });
+});
