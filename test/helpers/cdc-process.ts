@@ -21,6 +21,7 @@ export interface CdcServerOptions {
   readonly clusterId: string;
   readonly port?: number;
   readonly extraArgs?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** A real `cdc server` child process, built from dist/ (tests run after `npm run build`). */
@@ -50,7 +51,7 @@ export class CdcServerProcess {
     const child = spawn(
       process.execPath,
       [CDC_BIN, 'server', '--pd', options.pd, '--addr', addr, '--cluster-id', options.clusterId, '--data-dir', dataDir, ...(options.extraArgs ?? [])],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env },
     );
     return new CdcServerProcess(child, addr);
   }
