@@ -3,6 +3,7 @@ import type { GlobalReactorState, ChangefeedReactorState } from '../orchestrator
 import { jsonPatch, type DataPatch, type Reactor } from '../orchestrator/reactor.js';
 import { changefeedInfoKey, changefeedStatusKey, taskPositionKey } from '../orchestrator/etcd-keys.js';
 import { TidemarkError } from '../errors/index.js';
+import { FeedStateManager } from './feed-state-manager.js';
 import { AdminJobType, type ChangefeedInfo, type ChangefeedStatus, type FeedState } from '../model/changefeed.js';
 
 export type AdminJob =
@@ -32,6 +33,7 @@ const RESUMABLE: readonly FeedState[] = ['failed', 'stopped', 'finished'];
 export class Owner implements Reactor<GlobalReactorState> {
   lastTickAt = 0;
   private readonly jobs: QueuedJob[] = [];
+  private readonly feedStates = new FeedStateManager();
 
   constructor(private readonly captureId: string) {}
 
@@ -50,7 +52,10 @@ export class Owner implements Reactor<GlobalReactorState> {
       return Promise.reject(new TidemarkError('ErrNotOwner', `capture ${this.captureId} is no longer the owner`));
     }
     this.lastTickAt = Date.now();
-    for (const cf of state.changefeeds.values()) this.initialise(state, cf);
+    for (const cf of state.changefeeds.values()) {
+      this.initialise(state, cf);
+      this.feedStates.tick(state, cf);
+    }
     this.runJobs(state);
     return Promise.resolve();
   }

@@ -1,0 +1,156 @@
+import type { ChangefeedReactorState, GlobalReactorState } from '../orchestrator/global-state.js';
+import { jsonPatch, type DataPatch } from '../orchestrator/reactor.js';
+import { changefeedInfoKey, changefeedStatusKey, taskPositionKey } from '../orchestrator/etcd-keys.js';
+import { BugIndicatingError } from '../errors/index.js';
+import { parseDuration } from '../config/duration.js';
+import { AdminJobType, type ChangefeedInfo, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
+import type { TaskPosition } from '../model/task-position.js';
+import { randomUUID } from 'node:crypto';
+
+/** TiCDC's backoff for a changefeed in error: 10 s doubling to 10 min, for at most changefeed-error-stuck-duration. */
+export const BACKOFF_INITIAL_MS = 10_000;
+export const BACKOFF_MAX_MS = 600_000;
+
+interface Backoff {
+  /** When the first error of this streak happened. */
+  readonly since: number;
+  /** When the changefeed may run again. */
+  retryAt: number;
+  nextDelay: number;
+  /** Checkpoint when it last restarted; passing it means the error is behind us. */
+  checkpointAtRetry: bigint;
+}
+
+/**
+ * The owner's per-changefeed state machine (TiCDC's feed state manager; seed document 002 ① to ⑧):
+ * takes the errors processors put in their task positions and moves the changefeed between normal,
+ * pending (waiting out the backoff), warning (running again after an error), failed (a non-retryable
+ * error, or errors for longer than changefeed-error-stuck-duration) and finished (checkpoint reached
+ * target-ts). It also folds the task positions into the changefeed checkpoint, which never goes back.
+ */
+export class FeedStateManager {
+  private readonly backoffs = new Map<string, Backoff>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  tick(state: GlobalReactorState, cf: ChangefeedReactorState): void {
+    const info = cf.info as ChangefeedInfo | undefined;
+    const status = cf.status as ChangefeedStatus | undefined;
+    if (info === undefined || status === undefined) return;
+    const key = `${cf.namespace}/${cf.id}`;
+    const infoKey = changefeedInfoKey(state.clusterId, cf.namespace, cf.id);
+    const statusKey = changefeedStatusKey(state.clusterId, cf.namespace, cf.id);
+    if (info.state !== 'normal' && info.state !== 'warning' && info.state !== 'pending') {
+      this.backoffs.delete(key);
+      return;
+    }
+
+    // errors reported by processors: take them (clear them from the task positions) and act on the worst
+    const errors: [string, RunningError][] = [];
+    for (const [captureId, position] of cf.taskPositions) {
+      const error = (position as TaskPosition | undefined)?.error;
+      if (error !== undefined && error !== null) errors.push([captureId, error]);
+    }
+    const now = this.now();
+    const stuckMs = parseDuration(String(info.config['changefeed-error-stuck-duration'] ?? '30m')) ?? 1_800_000;
+    const checkpoint = BigInt(status['checkpoint-ts']);
+    const patches: DataPatch[] = errors.map(([captureId]) =>
+      jsonPatch<TaskPosition>(taskPositionKey(state.clusterId, cf.namespace, captureId, cf.id), (old) => old && { ...old, error: null }),
+    );
+
+    if (errors.length > 0) {
+      const fatal = errors.find(([, e]) => !e.retryable);
+      const [, error] = fatal ?? errors[0];
+      let backoff = this.backoffs.get(key);
+      if (fatal !== undefined || (backoff !== undefined && now - backoff.since >= stuckMs)) {
+        this.backoffs.delete(key);
+        const epoch = randomUUID();
+        patches.push(
+          jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'failed', error, 'admin-job-type': AdminJobType.stop, epoch }),
+          jsonPatch<ChangefeedStatus>(statusKey, (old) => old && { ...old, 'admin-job-type': AdminJobType.stop }),
+        );
+      } else {
+        if (backoff === undefined) {
+          backoff = { since: now, retryAt: now + BACKOFF_INITIAL_MS, nextDelay: BACKOFF_INITIAL_MS * 2, checkpointAtRetry: checkpoint };
+          this.backoffs.set(key, backoff);
+        } else {
+          backoff.retryAt = now + backoff.nextDelay;
+          backoff.nextDelay = Math.min(backoff.nextDelay * 2, BACKOFF_MAX_MS);
+          backoff.checkpointAtRetry = checkpoint;
+        }
+        patches.push(jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'pending', error, 'admin-job-type': AdminJobType.stop }));
+      }
+      state.queue(patches);
+      return;
+    }
+
+    const backoff = this.backoffs.get(key);
+    if (info.state === 'pending' && backoff !== undefined && now >= backoff.retryAt) {
+      if (now - backoff.since >= stuckMs) {
+        this.backoffs.delete(key);
+        state.queue([jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'failed', 'admin-job-type': AdminJobType.stop })]);
+        return;
+      }
+      state.queue([jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'warning', 'admin-job-type': AdminJobType.none })]);
+      return;
+    }
+    if (info.state === 'pending' && backoff === undefined) {
+      // an owner that took over mid-backoff: start the wait again
+      this.backoffs.set(key, { since: now, retryAt: now + BACKOFF_INITIAL_MS, nextDelay: BACKOFF_INITIAL_MS * 2, checkpointAtRetry: checkpoint });
+      return;
+    }
+    if (info.state === 'warning' && backoff !== undefined && checkpoint > backoff.checkpointAtRetry) {
+      this.backoffs.delete(key);
+      state.queue([jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'normal', error: null })]);
+      return;
+    }
+    if (info.state === 'pending') return;
+    this.advanceCheckpoint(state, cf, info, status, statusKey, infoKey);
+  }
+
+  /** changefeed checkpoint = min over task positions, never backwards; target-ts reached → finished. */
+  private advanceCheckpoint(
+    state: GlobalReactorState,
+    cf: ChangefeedReactorState,
+    info: ChangefeedInfo,
+    status: ChangefeedStatus,
+    statusKey: string,
+    infoKey: string,
+  ): void {
+    let minCheckpoint: bigint | undefined;
+    let minResolved: bigint | undefined;
+    let checkpointTime: number | undefined;
+    for (const position of cf.taskPositions.values()) {
+      const p = position as TaskPosition | undefined;
+      if (p?.['checkpoint-ts'] === undefined) continue;
+      const c = BigInt(p['checkpoint-ts']);
+      const r = BigInt(p['resolved-ts'] ?? p['checkpoint-ts']);
+      if (minCheckpoint === undefined || c < minCheckpoint) {
+        minCheckpoint = c;
+        checkpointTime = p['checkpoint-time'];
+      }
+      if (minResolved === undefined || r < minResolved) minResolved = r;
+    }
+    const current = BigInt(status['checkpoint-ts']);
+    const target = BigInt(info['target-ts']);
+    let next = minCheckpoint !== undefined && minCheckpoint > current ? minCheckpoint : current;
+    if (target !== 0n && next > target) next = target;
+    if (next < current) throw new BugIndicatingError(`changefeed ${cf.id} checkpoint would go back from ${current} to ${next}`);
+    if (next > current) {
+      const resolved = minResolved !== undefined && minResolved > next ? minResolved : next;
+      state.queue([
+        jsonPatch<ChangefeedStatus>(statusKey, (old) => {
+          if (old === undefined) return old;
+          if (BigInt(old['checkpoint-ts']) > next) return old; // never backwards, even against a concurrent writer
+          return { ...old, 'checkpoint-ts': next.toString(), 'resolved-ts': resolved.toString(), ...(checkpointTime === undefined ? {} : { 'checkpoint-time': checkpointTime }) };
+        }),
+      ]);
+    }
+    if (target !== 0n && next >= target && info.state !== 'finished') {
+      state.queue([
+        jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'finished', 'admin-job-type': AdminJobType.finish }),
+        jsonPatch<ChangefeedStatus>(statusKey, (old) => old && { ...old, 'admin-job-type': AdminJobType.finish }),
+      ]);
+    }
+  }
+}
