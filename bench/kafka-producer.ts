@@ -67,13 +67,13 @@ async function runClient(client: string, messages: number, bytes: number): Promi
   const batches = Array.from({ length: Math.ceil(messages / BATCH) }, (_, b) =>
     Array.from({ length: Math.min(BATCH, messages - b * BATCH) }, (_, i) => ({ key: `k${(b * BATCH + i) % 1000}`, value })),
   );
-  await producer.send(topic, batches[0]!.slice(0, 10)); // warm the metadata and connections
+  await producer.send(topic, batches[0].slice(0, 10)); // warm the metadata and connections
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let next = 0;
   await Promise.all(
     Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < batches.length) await producer.send(topic, batches[next++]!);
+      while (next < batches.length) await producer.send(topic, batches[next++]);
     }),
   );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -95,7 +95,7 @@ async function runClient(client: string, messages: number, bytes: number): Promi
 
 if (mode === '--client') {
   const [client, messages, bytes] = rest;
-  console.log(JSON.stringify(await runClient(client!, Number(messages), Number(bytes))));
+  console.log(JSON.stringify(await runClient(client, Number(messages), Number(bytes))));
 } else {
   const [messages = '200000', bytes = '100'] = [mode, ...rest].filter((a) => a !== undefined);
   const self = fileURLToPath(import.meta.url);
@@ -109,6 +109,6 @@ if (mode === '--client') {
     console.log(`${r.client.padEnd(14)} ${r.messagesPerSecond.toLocaleString('en').padStart(10)} ${r.cpuSecondsPer1M.toFixed(2).padStart(9)} ${`${r.idleCpuPercent}%`.padStart(9)}`);
   }
   const [a, b] = results;
-  console.log(`platformatic / kafkajs throughput: ${(b!.messagesPerSecond / a!.messagesPerSecond).toFixed(2)}x`);
+  console.log(`platformatic / kafkajs throughput: ${(b.messagesPerSecond / a.messagesPerSecond).toFixed(2)}x`);
   for (const r of results) console.log(JSON.stringify({ bench: 'kafka-producer', ...r }));
 }
