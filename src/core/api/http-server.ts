@@ -25,10 +25,14 @@ interface Route {
  */
 export class HttpApi {
   private readonly routes: Route[] = [];
-  private server: HttpServer | undefined;
+  /** The HTTP/1.1 server; `listen` binds it, or a PortMux hands it connections. */
+  readonly server: HttpServer;
   onRequest: ((route: string, status: number) => void) | undefined;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(private readonly logger: Logger) {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 5000;
+  }
 
   route(method: string, path: string, handler: Handler): this {
     const names: string[] = [];
@@ -44,8 +48,7 @@ export class HttpApi {
 
   /** Listens on host:port; a port in use is ErrAddressInUse naming the address. */
   async listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.keepAliveTimeout = 5000;
+    const server = this.server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) => {
         if (error.code === 'EADDRINUSE') {
@@ -59,16 +62,18 @@ export class HttpApi {
       });
       server.listen(port, host, () => resolve());
     });
-    this.server = server;
     const address = server.address();
     return { host, port: typeof address === 'object' && address !== null ? address.port : port };
   }
 
   async close(): Promise<void> {
     const server = this.server;
-    if (server === undefined) return;
-    this.server = undefined;
     await new Promise<void>((resolve) => {
+      if (!server.listening) {
+        server.closeAllConnections();
+        resolve();
+        return;
+      }
       server.close(() => resolve());
       server.closeAllConnections();
     });

@@ -13,6 +13,8 @@ import { parseTsArgument } from '../owner/binlog-position.js';
 import type { AdminJob } from '../owner/owner.js';
 import { SinkRegistry } from '../sink/registry.js';
 import { tableProgressOf } from './table-progress.js';
+import { PeerServer } from '../p2p/peer-server.js';
+import { PortMux } from '../p2p/port-mux.js';
 import { DEFAULT_NAMESPACE } from '../orchestrator/etcd-keys.js';
 
 export interface ServerOptions {
@@ -42,9 +44,14 @@ export class Server {
   private readonly api: HttpApi;
   private stopping = false;
   private admin: ChangefeedAdmin | undefined;
+  /** Capture-to-capture messages (gRPC), served on the same port as the OpenAPI. */
+  readonly peers: PeerServer;
+  private readonly mux: PortMux;
 
   constructor(private readonly options: ServerOptions) {
     this.api = new HttpApi(options.logger);
+    this.peers = new PeerServer(options.logger);
+    this.mux = new PortMux({ http: this.api.server, grpc: this.peers.injector() });
     this.api.onRequest = (route, status) => this.metrics.httpRequests.inc({ route, status: String(status) });
     this.api
       .route('GET', '/api/v2/status', () => Promise.resolve(this.status()))
@@ -94,7 +101,7 @@ export class Server {
       await this.checkEtcd(client, endpoints);
       await mkdir(config['data-dir'], { recursive: true });
       const [host, port] = splitHostPort(config.addr);
-      await this.api.listen(host, port);
+      await this.mux.listen(host, port);
       logger.info('cdc server listening', { addr: config.addr, pd: config.pd, clusterId: config['cluster-id'], version: buildInfo().version });
 
       this.admin = new ChangefeedAdmin(client, config['cluster-id'], () => this.capture, this.options.sinks ?? new SinkRegistry(), config.upstream);
@@ -113,6 +120,8 @@ export class Server {
       }
     } finally {
       this.stopping = true;
+      this.peers.close();
+      await this.mux.close();
       await this.api.close();
       client.close();
       logger.info('cdc server stopped');

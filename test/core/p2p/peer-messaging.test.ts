@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HttpApi } from '../../../src/core/api/http-server.js';
+import { silentLogger } from '../../../src/core/logger/logger.js';
+import type { MessageEnvelope } from '../../../src/core/p2p/messages.js';
+import { PeerClient } from '../../../src/core/p2p/peer-client.js';
+import { PeerServer } from '../../../src/core/p2p/peer-server.js';
+import { PortMux } from '../../../src/core/p2p/port-mux.js';
+import { freePort } from '../../helpers/cdc-process.js';
+import { waitFor } from '../../helpers/wait-for.js';
+import { leakCheck } from '../../helpers/leak-check.js';
+
+/** A capture's listener: the OpenAPI and gRPC on one port, as `cdc server` runs them. */
+async function startNode(port: number) {
+  const api = new HttpApi(silentLogger).route('GET', '/api/v2/health', () => Promise.resolve({ body: { ok: true } }));
+  const peers = new PeerServer(silentLogger);
+  const received: MessageEnvelope[] = [];
+  peers.on('test/topic', (e) => received.push(e));
+  const mux = new PortMux({ http: api.server, grpc: peers.injector() });
+  await mux.listen('127.0.0.1', port);
+  return {
+    api, peers, received,
+    async close() {
+      peers.close();
+      await mux.close();
+      await api.close();
+    },
+  };
+}
+
+describe('capture-to-capture messages over gRPC (real sockets)', () => {
+  it('serves HTTP and gRPC on one port, resends across a restart without duplicates, and ignores a deposed owner', async () => {
+    const leaks = leakCheck();
+    const port = await freePort();
+    let node = await startNode(port);
+    const client = new PeerClient(`127.0.0.1:${port}`, 'capture-a', silentLogger);
+    try {
+      const health = await fetch(`http://127.0.0.1:${port}/api/v2/health`);
+      assert.deepEqual(await health.json(), { ok: true }, 'HTTP/1.1 still answers on the shared port');
+
+      for (let i = 1; i <= 5; i++) client.send('test/topic', { n: i });
+      await waitFor(() => node.received.length === 5 && client.pending === 0, { what: 'five messages delivered and acknowledged' });
+      assert.deepEqual(node.received.map((e) => (e.payload as { n: number }).n), [1, 2, 3, 4, 5]);
+      assert.deepEqual(node.received.map((e) => e.seq), [1, 2, 3, 4, 5]);
+      assert.ok(node.received.every((e) => e.from === 'capture-a'));
+
+      await node.close();
+      for (let i = 6; i <= 8; i++) client.send('test/topic', { n: i }); // the peer is down: these wait
+      assert.equal(client.pending, 3);
+      node = await startNode(port);
+      await waitFor(() => node.received.length === 3 && client.pending === 0, { timeoutMs: 15_000, what: 'the queued messages after the peer came back' });
+      assert.deepEqual(node.received.map((e) => (e.payload as { n: number }).n), [6, 7, 8]);
+      assert.ok(client.stats.reconnects >= 1);
+
+      client.send('test/topic', { n: 'owner-r10' }, 10n);
+      client.send('test/topic', { n: 'owner-r7' }, 7n);
+      client.send('test/topic', { n: 'owner-r10-again' }, 10n);
+      await waitFor(() => client.pending === 0, { what: 'the owner messages acknowledged' });
+      await waitFor(() => node.received.length === 5, { what: 'the current owner\'s messages' });
+      assert.deepEqual(node.received.slice(3).map((e) => (e.payload as { n: string }).n), ['owner-r10', 'owner-r10-again']);
+      assert.equal(node.peers.stats.staleOwner, 1, 'the message of the older owner revision was dropped');
+    } finally {
+      client.close();
+      await node.close();
+    }
+    await leaks.check();
+  });
+});
