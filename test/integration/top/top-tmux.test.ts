@@ -30,7 +30,8 @@ describe('cdc top in a real terminal (tmux) against a real cluster', () => {
     await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', server.url, '--sink-uri', 'blackhole://', '-c', 'feed-top']);
     execFileSync('tmux', [
       'new-session', '-d', '-s', session, '-x', '80', '-y', '24',
-      `${process.execPath} ${CDC_BIN} top --server ${server.url} --interval 300; echo $? > ${exitFile}; sleep 30`,
+      // Ink renders only a final frame when CI is set (CI's own runs set it): a user's terminal has no CI
+      `env -u CI TERM=xterm-256color ${process.execPath} ${CDC_BIN} top --server ${server.url} --interval 300; echo $? > ${exitFile}; sleep 30`,
     ]);
   });
   after(async () => {
