@@ -1,6 +1,6 @@
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
-import { BugIndicatingError, isAbortError } from '../errors/index.js';
-import { Notifier } from '../lifecycle/abortable.js';
+import { BugIndicatingError, TidemarkError } from '../errors/index.js';
+import { Notifier, abortReason, sleep, withTimeout } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
 import { PatchSkip, type DataPatch, type Reactor, type ReactorState } from './reactor.js';
 
@@ -31,6 +31,28 @@ export interface EtcdWorkerStats {
   commits: number;
   conflicts: number;
   relists: number;
+}
+
+/** How long a list or a watch creation may take before it is retried. */
+const ETCD_CALL_TIMEOUT_MS = 10_000;
+
+/** Rejects as soon as `signal` aborts, leaving `promise` to settle on its own. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortReason(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortReason(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 /** The watch broke (compaction, cancel): re-list and watch again. */
@@ -65,8 +87,13 @@ export class EtcdWorker<S extends ReactorState> {
       try {
         await this.runWatch(signal);
       } catch (error) {
-        if (signal.aborted && isAbortError(error)) return;
         if (signal.aborted) return;
+        if (error instanceof TidemarkError && error.code === 'ErrTimeout') {
+          // etcd did not answer the list or the watch: try again (the capture's session decides liveness)
+          this.options.logger?.warn('etcd did not answer; retrying', { prefix: this.options.prefix, reason: error.message });
+          await sleep(500, signal).catch(() => undefined);
+          continue;
+        }
         if (!(error instanceof WatchBroken)) throw error;
         this.stats.relists++;
         this.options.logger?.warn('etcd watch broke; re-listing', { prefix: this.options.prefix, reason: error.message });
@@ -76,13 +103,16 @@ export class EtcdWorker<S extends ReactorState> {
 
   private async runWatch(signal: AbortSignal): Promise<void> {
     const { client, prefix } = this.options;
-    const listed = await client.getAll().prefix(prefix).exec();
+    const listed = await abortable(withTimeout(client.getAll().prefix(prefix).exec(), ETCD_CALL_TIMEOUT_MS, 'listing etcd'), signal);
     const revision = BigInt(listed.header.revision);
     this.resync(listed.kvs, revision);
 
     let broken: Error | undefined;
     const pending: IWatchResponse[] = [];
-    const watcher: Watcher = await client.watch().prefix(prefix).startRevision(String(revision + 1n)).create();
+    const watcher: Watcher = await abortable(
+      withTimeout(client.watch().prefix(prefix).startRevision(String(revision + 1n)).create(), ETCD_CALL_TIMEOUT_MS, 'watching etcd'),
+      signal,
+    );
     try {
       watcher.on('data', (res: IWatchResponse) => {
         pending.push(res);
@@ -105,7 +135,9 @@ export class EtcdWorker<S extends ReactorState> {
       }
     } finally {
       watcher.removeAllListeners();
-      await watcher.cancel().catch(() => undefined);
+      watcher.on('error', () => undefined);
+      // over a dead connection cancel() never answers: don't wait for it
+      await withTimeout(watcher.cancel(), 1000, 'cancelling the etcd watch').catch(() => undefined);
     }
   }
 
