@@ -90,6 +90,13 @@ export class Server {
       .route('DELETE', '/api/v2/changefeeds/:id', (req, p) =>
         this.ownerJob({ type: 'remove', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'DELETE', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
       )
+      .route('GET', '/api/v2/processors', () => {
+        const items = [...(this.capture?.state.changefeeds.values() ?? [])].flatMap((cf) =>
+          [...cf.taskPositions.keys()].map((captureId) => ({ namespace: cf.namespace, changefeed_id: cf.id, capture_id: captureId })),
+        );
+        items.sort((a, b) => a.changefeed_id.localeCompare(b.changefeed_id) || a.capture_id.localeCompare(b.capture_id));
+        return Promise.resolve({ body: { total: items.length, items } });
+      })
       .route('GET', '/metrics', async () => ({ body: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }));
   }
 

@@ -57,6 +57,8 @@ describe('changefeed state machine (owner, real etcd)', () => {
     await report('feed', { 'checkpoint-ts': String(startTs + 5n), 'resolved-ts': String(startTs + 6n) });
     await report('feed', { 'checkpoint-ts': String(startTs + 12n), 'resolved-ts': String(startTs + 20n) });
     await waitFor(async () => (await status('feed'))['checkpoint-ts'] === String(startTs + 12n), { what: 'the checkpoint to advance again' });
+    const processors = JSON.parse((await run(process.execPath, [CDC_BIN, 'cli', 'processor', 'list', '--server', server.url, '--json'])).stdout);
+    assert.deepEqual(processors, [{ namespace: 'default', changefeed_id: 'feed', capture_id: 'processor-1' }]);
   });
 
   it('a retryable error: pending with the error, warning after the 10 s backoff, normal once the checkpoint moves', async () => {
