@@ -1,0 +1,170 @@
+import type { TableProgressReport, TableState } from '../p2p/messages.js';
+
+/**
+ * Where one table runs (TiCDC's replication set). A move is two-phase: a secondary is prepared on the
+ * target and catches up while the primary keeps replicating; then the primary is stopped; then the
+ * secondary is promoted. So a table never has two writers and never stops for longer than the switch.
+ */
+export interface ReplicationSet {
+  readonly tableId: number;
+  primary: string | undefined;
+  secondary: string | undefined;
+  phase: 'absent' | 'adding' | 'replicating' | 'preparing-secondary' | 'stopping-primary' | 'removing';
+}
+
+export type DispatchOp =
+  | { readonly kind: 'add'; readonly tableId: number; readonly capture: string; readonly isSecondary: boolean }
+  | { readonly kind: 'remove'; readonly tableId: number; readonly capture: string };
+
+export interface ScheduleInput {
+  /** The tables the changefeed must replicate now. */
+  readonly tables: readonly number[];
+  /** Alive captures. */
+  readonly captures: readonly string[];
+  /** Captures that must give their tables away and take no new ones. */
+  readonly draining: ReadonlySet<string>;
+}
+
+export interface SchedulerOptions {
+  /** Moves (rebalance or drain) in flight at once. */
+  readonly maxMovesInFlight?: number;
+}
+
+/**
+ * The owner's table scheduler for one changefeed (DESIGN §4): assigns tables to captures balanced by
+ * count (max − min ≤ 1 over captures that are not draining), re-adds the tables of a dead capture,
+ * moves tables off draining captures, and rebalances when a capture joins, with at most N moves in
+ * flight. It is pure bookkeeping: `schedule` returns the operations to send, `report` folds in what
+ * processors said of their tables. Both are cheap and run on every owner tick.
+ */
+export class TableScheduler {
+  readonly sets = new Map<number, ReplicationSet>();
+  private readonly maxMoves: number;
+  /** Operations that reports made due (the next step of a move), sent with the next `schedule`. */
+  private outbox: DispatchOp[] = [];
+
+  constructor(options: SchedulerOptions = {}) {
+    this.maxMoves = options.maxMovesInFlight ?? 4;
+  }
+
+  /** Folds a capture's heartbeat into the replication sets. */
+  report(capture: string, tables: readonly TableProgressReport[]): void {
+    for (const t of tables) {
+      const set = this.sets.get(t.tableId);
+      if (set === undefined) continue;
+      this.advance(set, capture, t.state);
+    }
+  }
+
+  /** The operations to send now. */
+  schedule(input: ScheduleInput): DispatchOp[] {
+    const ops: DispatchOp[] = this.outbox.filter((op) => input.captures.includes(op.capture));
+    this.outbox = [];
+    const alive = new Set(input.captures);
+    const wanted = new Set(input.tables);
+    const eligible = input.captures.filter((c) => !input.draining.has(c));
+
+    // captures that died: their tables start again elsewhere (from the table checkpoint)
+    for (const set of this.sets.values()) {
+      if (set.secondary !== undefined && !alive.has(set.secondary)) {
+        set.secondary = undefined;
+        if (set.phase === 'preparing-secondary' || set.phase === 'stopping-primary') set.phase = set.primary === undefined ? 'absent' : 'replicating';
+      }
+      if (set.primary !== undefined && !alive.has(set.primary)) {
+        set.primary = undefined;
+        if (set.secondary !== undefined) {
+          // the prepared secondary takes over at once
+          set.primary = set.secondary;
+          set.secondary = undefined;
+          set.phase = 'replicating';
+        } else set.phase = 'absent';
+      }
+    }
+    // tables dropped from the changefeed
+    for (const set of [...this.sets.values()]) {
+      if (wanted.has(set.tableId)) continue;
+      if (set.primary === undefined && set.secondary === undefined) {
+        this.sets.delete(set.tableId);
+        continue;
+      }
+      if (set.phase !== 'removing') {
+        set.phase = 'removing';
+        for (const capture of [set.primary, set.secondary]) if (capture !== undefined) ops.push({ kind: 'remove', tableId: set.tableId, capture });
+      }
+    }
+    if (eligible.length === 0) return ops;
+
+    const load = new Map<string, number>(eligible.map((c) => [c, 0]));
+    for (const set of this.sets.values()) {
+      for (const capture of [set.primary, set.secondary]) if (capture !== undefined && load.has(capture)) load.set(capture, load.get(capture)! + 1);
+    }
+    const leastLoaded = (): string => [...load].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))[0][0];
+
+    // new and orphaned tables
+    for (const tableId of [...wanted].sort((a, b) => a - b)) {
+      let set = this.sets.get(tableId);
+      if (set === undefined) {
+        set = { tableId, primary: undefined, secondary: undefined, phase: 'absent' };
+        this.sets.set(tableId, set);
+      }
+      if (set.phase !== 'absent') continue;
+      const capture = leastLoaded();
+      set.primary = capture;
+      set.phase = 'adding';
+      load.set(capture, load.get(capture)! + 1);
+      ops.push({ kind: 'add', tableId, capture, isSecondary: false });
+    }
+
+    // moves: first off draining captures, then from the most to the least loaded
+    let inFlight = [...this.sets.values()].filter((s) => s.phase === 'preparing-secondary' || s.phase === 'stopping-primary').length;
+    const startMove = (set: ReplicationSet, target: string): void => {
+      set.secondary = target;
+      set.phase = 'preparing-secondary';
+      load.set(target, load.get(target)! + 1);
+      inFlight++;
+      ops.push({ kind: 'add', tableId: set.tableId, capture: target, isSecondary: true });
+    };
+    for (const set of [...this.sets.values()].sort((a, b) => a.tableId - b.tableId)) {
+      if (inFlight >= this.maxMoves) break;
+      if (set.phase === 'replicating' && set.primary !== undefined && input.draining.has(set.primary)) startMove(set, leastLoaded());
+    }
+    for (;;) {
+      if (inFlight >= this.maxMoves) break;
+      const sorted = [...load].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+      const [busiest, most] = sorted[0];
+      const [idlest, least] = sorted[sorted.length - 1];
+      if (most - least <= 1) break;
+      const candidate = [...this.sets.values()].find((s) => s.phase === 'replicating' && s.primary === busiest);
+      if (candidate === undefined) break;
+      load.set(busiest, most - 1);
+      startMove(candidate, idlest);
+    }
+    return ops;
+  }
+
+  /** Tables per capture (primaries only), for balance checks and `cdc processor` views. */
+  loads(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const set of this.sets.values()) if (set.primary !== undefined) out.set(set.primary, (out.get(set.primary) ?? 0) + 1);
+    return out;
+  }
+
+  private advance(set: ReplicationSet, capture: string, state: TableState): void {
+    if (set.phase === 'adding' && capture === set.primary && state === 'replicating') set.phase = 'replicating';
+    else if (set.phase === 'preparing-secondary' && capture === set.secondary && state === 'prepared') {
+      // the secondary caught up: stop the primary
+      set.phase = 'stopping-primary';
+      if (set.primary !== undefined) this.outbox.push({ kind: 'remove', tableId: set.tableId, capture: set.primary });
+    } else if (set.phase === 'stopping-primary' && capture === set.primary && (state === 'stopped' || state === 'absent')) {
+      // the old primary stopped: the secondary takes over from its checkpoint
+      set.primary = set.secondary;
+      set.secondary = undefined;
+      set.phase = 'adding';
+      if (set.primary !== undefined) this.outbox.push({ kind: 'add', tableId: set.tableId, capture: set.primary, isSecondary: false });
+    } else if (set.phase === 'removing' && (state === 'stopped' || state === 'absent')) {
+      if (capture === set.primary) set.primary = undefined;
+      if (capture === set.secondary) set.secondary = undefined;
+      if (set.primary === undefined && set.secondary === undefined) this.sets.delete(set.tableId);
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { TableState } from '../../../src/core/p2p/messages.js';
+import { TableScheduler, type DispatchOp } from '../../../src/core/scheduler/scheduler.js';
+
+const tables = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
+const none = new Set<string>();
+
+/** Plays the processors: acknowledges every op the way a capture would. */
+function settle(s: TableScheduler, ops: DispatchOp[]): void {
+  for (const op of ops) {
+    const state: TableState = op.kind === 'remove' ? 'stopped' : op.isSecondary ? 'prepared' : 'replicating';
+    s.report(op.capture, [{ changefeed: 'cf', tableId: op.tableId, state, checkpointTs: '1', resolvedTs: '1' }]);
+  }
+}
+
+/** Runs schedule/settle until nothing more is sent. */
+function converge(s: TableScheduler, input: Parameters<TableScheduler['schedule']>[0], rounds = 50): number {
+  let total = 0;
+  for (let i = 0; i < rounds; i++) {
+    const ops = s.schedule(input);
+    if (ops.length === 0) return total;
+    total += ops.length;
+    settle(s, ops);
+  }
+  throw new Error('the scheduler did not converge');
+}
+
+function spread(s: TableScheduler): number[] {
+  return [...s.loads().values()].sort((a, b) => a - b);
+}
+
+describe('table scheduler', () => {
+  it('spreads 30 tables over 3 captures within ±1, each table on exactly one capture', () => {
+    const s = new TableScheduler();
+    converge(s, { tables: tables(30), captures: ['a', 'b', 'c'], draining: none });
+    assert.deepEqual(spread(s), [10, 10, 10]);
+    assert.ok([...s.sets.values()].every((set) => set.phase === 'replicating' && set.primary !== undefined && set.secondary === undefined));
+  });
+
+  it('rebalances onto a joining capture with two-phase moves, at most N in flight', () => {
+    const s = new TableScheduler({ maxMovesInFlight: 2 });
+    converge(s, { tables: tables(30), captures: ['a', 'b', 'c'], draining: none });
+    const input = { tables: tables(30), captures: ['a', 'b', 'c', 'd'], draining: none };
+    const first = s.schedule(input);
+    assert.equal(first.length, 2, 'two moves start');
+    assert.ok(first.every((op) => op.kind === 'add' && op.capture === 'd' && op.isSecondary), 'a move starts by preparing a secondary on the new capture');
+    assert.deepEqual(s.schedule(input), [], 'no more moves while two are in flight');
+    settle(s, first); // secondaries prepared
+    const stops = s.schedule(input);
+    assert.ok(stops.filter((op) => op.kind === 'remove').length === 2, 'then the old primaries are stopped');
+    settle(s, stops);
+    const commits = s.schedule(input);
+    assert.deepEqual(commits.filter((op) => op.kind === 'add' && !op.isSecondary).map((op) => op.capture), ['d', 'd'], 'then the secondaries take over');
+    settle(s, commits);
+    converge(s, input);
+    const loads = spread(s);
+    assert.ok(loads[loads.length - 1] - loads[0] <= 1, `unbalanced: ${loads.join(',')}`);
+    assert.equal(s.loads().get('d'), 7);
+  });
+
+  it('moves every table off a draining capture and gives it no new ones', () => {
+    const s = new TableScheduler();
+    converge(s, { tables: tables(12), captures: ['a', 'b', 'c'], draining: none });
+    converge(s, { tables: tables(14), captures: ['a', 'b', 'c'], draining: new Set(['b']) });
+    assert.equal(s.loads().get('b') ?? 0, 0);
+    assert.deepEqual(spread(s), [7, 7]);
+  });
+
+  it('restarts the tables of a dead capture elsewhere, and promotes a prepared secondary at once', () => {
+    const s = new TableScheduler();
+    converge(s, { tables: tables(9), captures: ['a', 'b', 'c'], draining: none });
+    const ops = s.schedule({ tables: tables(9), captures: ['a', 'b'], draining: none });
+    assert.equal(ops.length, 3);
+    assert.ok(ops.every((op) => op.kind === 'add' && !op.isSecondary && op.capture !== 'c'));
+    settle(s, ops);
+    assert.deepEqual(spread(s), [4, 5]);
+
+    const m = new TableScheduler({ maxMovesInFlight: 1 });
+    converge(m, { tables: tables(4), captures: ['a'], draining: none });
+    const move = m.schedule({ tables: tables(4), captures: ['a', 'b'], draining: none });
+    settle(m, move); // the secondary on b is prepared; now a dies before it stops
+    const after = m.schedule({ tables: tables(4), captures: ['b'], draining: none });
+    const moved = move[0].tableId;
+    assert.equal(m.sets.get(moved)?.primary, 'b', 'the prepared secondary became the primary');
+    assert.ok(after.every((op) => op.tableId !== moved || op.kind !== 'add' || op.capture === 'b'));
+  });
+
+  it('removes tables that leave the changefeed', () => {
+    const s = new TableScheduler();
+    converge(s, { tables: tables(6), captures: ['a', 'b'], draining: none });
+    const ops = s.schedule({ tables: [1, 2, 3], captures: ['a', 'b'], draining: none });
+    assert.deepEqual(ops.map((op) => `${op.kind}:${op.tableId}`).sort(), ['remove:4', 'remove:5', 'remove:6']);
+    settle(s, ops);
+    assert.deepEqual([...s.sets.keys()].sort(), [1, 2, 3]);
+  });
+});
