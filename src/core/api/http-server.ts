@@ -25,7 +25,7 @@ interface Route {
  */
 export class HttpApi {
   private readonly routes: Route[] = [];
-  /** The HTTP/1.1 server; `listen` binds it, or a PortMux hands it connections. */
+  /** The HTTP/1.1 server; a PortMux hands it connections. */
   readonly server: HttpServer;
   onRequest: ((route: string, status: number) => void) | undefined;
 
@@ -46,37 +46,10 @@ export class HttpApi {
     return this;
   }
 
-  /** Listens on host:port; a port in use is ErrAddressInUse naming the address. */
-  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    const server = this.server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => {
-        if (error.code === 'EADDRINUSE') {
-          reject(new TidemarkError('ErrAddressInUse', `--addr ${host}:${port} is already in use by another process`, {
-            hint: 'stop that process or choose another --addr',
-            details: { addr: `${host}:${port}` },
-          }));
-        } else if (error.code === 'EADDRNOTAVAIL' || error.code === 'EACCES') {
-          reject(new TidemarkError('ErrInvalidArgument', `cannot listen on --addr ${host}:${port}: ${error.code}`, { cause: error }));
-        } else reject(error);
-      });
-      server.listen(port, host, () => resolve());
-    });
-    const address = server.address();
-    return { host, port: typeof address === 'object' && address !== null ? address.port : port };
-  }
-
-  async close(): Promise<void> {
-    const server = this.server;
-    await new Promise<void>((resolve) => {
-      if (!server.listening) {
-        server.closeAllConnections();
-        resolve();
-        return;
-      }
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  /** Ends every connection the mux handed over (the mux owns the listening socket). */
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return Promise.resolve();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
