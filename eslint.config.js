@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'plugins/*/dist/', '.services/', 'bench/results/', 'oclif.manifest.json'] },
+  { ignores: ['dist/', 'node_modules/', 'plugins/*/dist/', 'tmp/', '.services/', 'bench/results/', 'oclif.manifest.json'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

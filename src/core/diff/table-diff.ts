@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
 import { TableFilter } from '../config/table-filter.js';
-import { redactUri } from '../owner/binlog-position.js';
+import { redactUri } from '../config/uri.js';
 
 export interface DiffOptions {
   readonly upstream: string;

@@ -58,7 +58,7 @@ export class GlobalReactorState implements ReactorState {
     return best?.captureId;
   }
 
-  update(key: string, value: Uint8Array | undefined, meta: KeyMeta | undefined): void {
+  update(key: string, value: Uint8Array | undefined, meta: KeyMeta | undefined, _isInit?: boolean): void {
     const parsed = parseKey(this.clusterId, key);
     switch (parsed.kind) {
       case 'capture': {

@@ -1,5 +1,6 @@
 import mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
+import { redactUri } from '../config/uri.js';
 
 /**
  * The minimal ts helpers the changefeed admin needs (DESIGN §2: ts = fileSeq << 32 | end pos).
@@ -32,16 +33,5 @@ export async function upstreamEndTs(uri: string): Promise<{ ts: bigint; basename
     throw new TidemarkError('ErrUpstreamUnreachable', `cannot read the binlog position of the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
   } finally {
     await conn?.end().catch(() => undefined);
-  }
-}
-
-/** A URI with its password replaced, for messages and API answers. */
-export function redactUri(uri: string): string {
-  try {
-    const url = new URL(uri);
-    if (url.password !== '') url.password = 'xxxxx';
-    return url.toString();
-  } catch {
-    return uri.replace(/:[^:@/]*@/, ':xxxxx@');
   }
 }

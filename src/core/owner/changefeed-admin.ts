@@ -7,7 +7,8 @@ import { TidemarkError } from '../errors/index.js';
 import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus } from '../model/changefeed.js';
 import { DEFAULT_NAMESPACE, changefeedInfoKey, upstreamKey } from '../orchestrator/etcd-keys.js';
 import type { SinkRegistry } from '../sink/registry.js';
-import { parseTsArgument, redactUri, tsCoordinate, upstreamEndTs } from './binlog-position.js';
+import { parseTsArgument, tsCoordinate, upstreamEndTs } from './binlog-position.js';
+import { redactUri } from '../config/uri.js';
 import type { AdminJob } from './owner.js';
 
 export interface CreateChangefeedRequest {
@@ -68,7 +69,7 @@ export class ChangefeedAdmin {
     const namespace = validateName(req.namespace ?? DEFAULT_NAMESPACE, 'namespace');
     const id = validateName(req.changefeed_id ?? randomUUID(), 'changefeed id');
     if (req.sink_uri === undefined || req.sink_uri === '') throw new TidemarkError('ErrSinkURIInvalid', '--sink-uri is required, e.g. blackhole:// or mysql://user@host:3306/');
-    this.sinks.resolve(req.sink_uri);
+    await this.sinks.validate(req.sink_uri);
     const config = parseReplicaConfig(req.replica_config ?? {}, 'the changefeed config');
     const upstream = req.upstream ?? this.defaultUpstream;
     if (upstream === undefined) {
@@ -153,7 +154,7 @@ export class ChangefeedAdmin {
     if (info.state !== 'stopped' && info.state !== 'failed') {
       throw new TidemarkError('ErrChangefeedUpdateRefused', `can only update changefeed ${id} when it is stopped or failed; it is ${info.state} (pause it first)`);
     }
-    if (req.sink_uri !== undefined) this.sinks.resolve(req.sink_uri);
+    if (req.sink_uri !== undefined) await this.sinks.validate(req.sink_uri);
     const targetTs = req.target_ts === undefined ? undefined : parseTsArgument(req.target_ts, '--target-ts');
     if (targetTs !== undefined && targetTs !== 0n && targetTs <= BigInt(info['start-ts'])) {
       throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than the changefeed's start-ts ${info['start-ts']}`);

@@ -1,6 +1,8 @@
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { TidemarkError } from '../errors/index.js';
+import type { SinkFactory } from './api.js';
+import { redactUri } from '../config/uri.js';
 
 /** What a plugin package declares in its package.json under "tidemark" (DESIGN §6). */
 export interface TidemarkPluginManifest {
@@ -55,6 +57,33 @@ export class SinkRegistry {
     }
   }
 
+  /** Loads the plugin module of a sink URI's scheme and returns its factory. */
+  async factoryFor(sinkUri: string): Promise<SinkFactory<unknown>> {
+    const entry = this.resolve(sinkUri);
+    let loaded: { factory?: SinkFactory<unknown> };
+    try {
+      loaded = (await import(entry.module)) as { factory?: SinkFactory<unknown> };
+    } catch (error) {
+      throw new TidemarkError('ErrSinkUnknownScheme', `sink plugin ${entry.plugin} for "${entry.scheme}" could not be loaded from ${entry.module}: ${(error as Error).message}`, { cause: error });
+    }
+    const factory = loaded.factory;
+    if (factory === undefined || typeof factory.parseConfig !== 'function' || typeof factory.create !== 'function') {
+      throw new TidemarkError('ErrSinkUnknownScheme', `sink plugin ${entry.plugin} does not export a factory with parseConfig and create (${entry.module})`);
+    }
+    return factory;
+  }
+
+  /** Validates a sink URI with its plugin's parseConfig (pure); errors become ErrSinkURIInvalid naming the URI. */
+  async validate(sinkUri: string): Promise<unknown> {
+    const factory = await this.factoryFor(sinkUri);
+    try {
+      return factory.parseConfig(new URL(sinkUri));
+    } catch (error) {
+      if (error instanceof TidemarkError) throw error;
+      throw new TidemarkError('ErrSinkURIInvalid', `invalid --sink-uri "${redactUri(sinkUri)}": ${(error as Error).message}`, { cause: error });
+    }
+  }
+
   get schemes(): string[] {
     return [...this.sinks.keys()].sort();
   }
@@ -80,3 +109,4 @@ export class SinkRegistry {
     return entry;
   }
 }
+

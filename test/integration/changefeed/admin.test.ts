@@ -112,6 +112,7 @@ describe('changefeed admin through the CLI and OpenAPI (real etcd, upstream Mari
       [['--sink-uri', 'blackhole://', '-c', 'feed-a'], /ErrChangefeedAlreadyExists: changefeed feed-a already exists/],
       [['--sink-uri', 'kafak://broker:9092/t', '-c', 'x1'], /ErrSinkUnknownScheme: unknown sink scheme "kafak" in --sink-uri; installed: blackhole/],
       [['--sink-uri', 'blackhole://', '-c', 'bad_id'], /invalid changefeed id "bad_id"/],
+      [['--sink-uri', 'blackhole://?delay=5', '-c', 'x6'], /ErrSinkURIInvalid: invalid --sink-uri "blackhole:\/\/\?delay=5": unknown parameter "delay" in blackhole sink URI; allowed: delay-ms/],
       [['--sink-uri', 'blackhole://', '-c', 'x2', '--start-ts', 'mysql-bin.000001:100', '--target-ts', 'mysql-bin.000001:50'], /ErrInvalidTs: --target-ts \d+ must be later than --start-ts/],
       [['--sink-uri', 'blackhole://', '-c', 'x3', '--start-ts', 'mysql-bin.999999:4'], /ErrStartTsBeyondUpstream: --start-ts \d+ \(mysql-bin\.999999:4\) is later than the upstream's end of binlog/],
       [['--sink-uri', 'blackhole://', '-c', 'x4', '--start-ts', 'yesterday'], /ErrInvalidTs: invalid --start-ts "yesterday"/],

@@ -1,0 +1,95 @@
+/**
+ * The sink plugin contract (DESIGN §6, STYLE "Contracts"): the only part of the core a sink plugin
+ * imports. Types only. A plugin's package.json names its module under "tidemark": {"sinks": {scheme: path}};
+ * that module exports `factory`, a SinkFactory, checked with `satisfies SinkFactory<MyConfig>`.
+ */
+
+/** A ts as a bigint binlog coordinate (DESIGN §2): (file sequence << 32) | end position of the commit. */
+export type Ts = bigint;
+
+export interface TableName {
+  readonly schema: string;
+  readonly table: string;
+  /** Stable id of the table within the changefeed (survives renames). */
+  readonly tableId: number;
+}
+
+/**
+ * A column value as the mounter decodes it, exact for every MySQL type: integers that may pass 2^53 and
+ * DECIMAL as strings or bigint, temporal types as their MySQL text form with fractional seconds, binary
+ * data as Buffer, JSON as its text, NULL as null.
+ */
+export type ColumnValue = null | boolean | number | bigint | string | Buffer;
+
+export interface ColumnInfo {
+  readonly name: string;
+  /** MySQL type name as in information_schema COLUMN_TYPE, e.g. "decimal(65,30)", "bigint unsigned". */
+  readonly mysqlType: string;
+  readonly primaryKey: boolean;
+  readonly nullable: boolean;
+}
+
+/** One row change of one transaction (TiCDC's RowChangedEvent). */
+export interface RowChangedEvent {
+  readonly table: TableName;
+  /** Commit ts of the transaction. */
+  readonly commitTs: Ts;
+  /** Commit wall time, ms since the epoch. */
+  readonly commitTime: number;
+  /** Order of the change within its transaction. */
+  readonly seq: number;
+  readonly kind: 'insert' | 'update' | 'delete';
+  readonly columns: readonly ColumnInfo[];
+  /** Pre-image (update, delete), in `columns` order. */
+  readonly before: readonly ColumnValue[] | null;
+  /** Post-image (insert, update), in `columns` order. */
+  readonly after: readonly ColumnValue[] | null;
+}
+
+export interface DDLEvent {
+  readonly commitTs: Ts;
+  readonly commitTime: number;
+  /** The default schema the statement ran in upstream. */
+  readonly schema: string;
+  readonly query: string;
+  readonly kind: 'create-table' | 'drop-table' | 'rename-table' | 'truncate-table' | 'alter-table' | 'create-database' | 'drop-database' | 'other';
+  /** Tables the statement changes. */
+  readonly tables: readonly TableName[];
+}
+
+export interface SinkLogger {
+  debug(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  info(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  warn(message: string, fields?: Readonly<Record<string, unknown>>): void;
+  error(message: string, fields?: Readonly<Record<string, unknown>>): void;
+}
+
+export interface SinkContext {
+  /** Aborted when the changefeed stops on this capture; `create` and every call should honour it. */
+  readonly signal: AbortSignal;
+  readonly changefeedId: string;
+  readonly logger: SinkLogger;
+}
+
+export interface Sink {
+  /** May buffer; never implies durability. Called for one table at a time, rows in commit order. */
+  writeRows(table: TableName, rows: readonly RowChangedEvent[]): Promise<void>;
+  /** The only acknowledgement: resolves when every change with commitTs ≤ upTo is durable downstream. */
+  flush(upTo: Ts): Promise<void>;
+  /** Called at the DDL barrier, after every row before it was flushed. */
+  writeDDL(ddl: DDLEvent): Promise<void>;
+  /** A watermark, for protocols that carry one (Kafka); others may ignore it. */
+  writeCheckpoint(ts: Ts, tables: readonly TableName[]): Promise<void>;
+  /** Optional healthcheck that imitates a write. */
+  check?(signal: AbortSignal): Promise<void>;
+  /** Idempotent; leaves no timers or sockets behind. */
+  close(): Promise<void>;
+}
+
+export interface SinkFactory<C> {
+  readonly schemes: readonly string[];
+  /** Pure, no I/O: validates the URI's parameters; throws an error naming the bad key and what is allowed. */
+  parseConfig(uri: URL): C;
+  /** May connect; honours ctx.signal. */
+  create(uri: URL, config: C, ctx: SinkContext): Promise<Sink>;
+}
