@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { LOG_LEVELS, createLogger } from '../core/logger/logger.js';
-import { loadServerConfigFile, resolveServerConfig, type ServerConfigInput } from '../core/config/server-config.js';
+import { loadServerConfig, resolveServerConfig } from '../core/config/server-config.js';
 import { Server } from '../core/server/server.js';
 import { SinkRegistry } from '../core/sink/registry.js';
 
@@ -18,7 +18,7 @@ export default class ServerCommand extends BaseCommand {
     'advertise-addr': Flags.string({ description: 'host:port other captures and the CLI reach this one on [default: --addr]' }),
     'data-dir': Flags.string({ description: 'folder for sorter spill and other local data [default: ./.tidemark-data]' }),
     'cluster-id': Flags.string({ description: 'cluster to join [default: default]' }),
-    config: Flags.string({ description: 'server config file (TOML, JSON or YAML)' }),
+    config: Flags.string({ description: 'server config file (TOML, JSON or YAML) [default: .tidemarkrc[.toml|.json|.yaml] or tidemark.config.* in the working directory, if any]' }),
     'log-level': Flags.option({ options: LOG_LEVELS, description: 'log level [default: info]' })(),
     'log-file': Flags.string({ description: 'log to this file instead of stderr' }),
     upstream: Flags.string({ description: 'default upstream mysql:// URI for changefeeds' }),
@@ -26,7 +26,7 @@ export default class ServerCommand extends BaseCommand {
 
   async run(): Promise<void> {
     const { flags } = await this.parse(ServerCommand);
-    const fromFile: ServerConfigInput = flags.config === undefined ? {} : await loadServerConfigFile(flags.config);
+    const { config: fromFile, file } = await loadServerConfig(flags.config);
     const config = resolveServerConfig(
       fromFile,
       {
@@ -39,7 +39,7 @@ export default class ServerCommand extends BaseCommand {
         'log-file': flags['log-file'],
         upstream: flags.upstream,
       },
-      flags.config ?? 'flags',
+      file ?? 'flags',
     );
     const logger = createLogger({ level: config['log-level'], file: config['log-file'] });
     const controller = new AbortController();

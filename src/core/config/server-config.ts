@@ -38,30 +38,46 @@ export const serverConfigSchema = z
 export type ServerConfig = Readonly<z.infer<typeof serverConfigSchema>>;
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
 
+/** Where `cdc server` looks for its config in the working directory when --config is not given. */
+export const SERVER_CONFIG_SEARCH_PLACES = [
+  '.tidemarkrc',
+  '.tidemarkrc.toml',
+  '.tidemarkrc.json',
+  '.tidemarkrc.yaml',
+  '.tidemarkrc.yml',
+  'tidemark.config.toml',
+  'tidemark.config.json',
+  'tidemark.config.yaml',
+];
+
 /**
- * Loads a server config file (TOML, JSON or YAML, by cosmiconfig) strictly: an unreadable file, a syntax
- * error, an unknown key or a bad value is a TidemarkError naming the file, the key and what is allowed.
+ * Loads the server config from `path`, or, without one, from the first of SERVER_CONFIG_SEARCH_PLACES in
+ * `cwd` (none found = no file). Returns the raw values and the file they came from. An unreadable file or a
+ * syntax error is a TidemarkError naming the file; keys and values are checked by resolveServerConfig.
  */
-export async function loadServerConfigFile(path: string): Promise<ServerConfigInput> {
+export async function loadServerConfig(path?: string, cwd = process.cwd()): Promise<{ config: ServerConfigInput; file: string | undefined }> {
   const explorer = cosmiconfig('tidemark', {
-    loaders: { '.toml': (_file: string, content: string) => parseToml(content) },
+    loaders: { '.toml': (_file: string, content: string) => parseToml(content), noExt: (_file: string, content: string) => parseToml(content) },
+    searchPlaces: SERVER_CONFIG_SEARCH_PLACES,
+    searchStrategy: 'none',
     cache: false,
   });
   let loaded;
   try {
-    loaded = await explorer.load(path);
+    loaded = path === undefined ? await explorer.search(cwd) : await explorer.load(path);
   } catch (error) {
     const err = error as NodeJS.ErrnoException;
     if (err.code === 'ENOENT' || err.code === 'EACCES' || err.code === 'EISDIR') {
-      throw new TidemarkError('ErrConfigUnreadable', `cannot read config file ${path}: ${err.code}`, { cause: error });
+      throw new TidemarkError('ErrConfigUnreadable', `cannot read config file ${path ?? cwd}: ${err.code}`, { cause: error });
     }
-    throw new TidemarkError('ErrConfigInvalid', `config file ${path} is not valid: ${err.message}`, { cause: error });
+    throw new TidemarkError('ErrConfigInvalid', `config file ${path ?? (err as { filepath?: string }).filepath ?? cwd} is not valid: ${err.message}`, { cause: error });
   }
+  const file = loaded?.filepath;
   const raw: unknown = loaded?.config ?? {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new TidemarkError('ErrConfigInvalid', `config file ${path} must hold a table of keys, not ${JSON.stringify(raw)}`);
+    throw new TidemarkError('ErrConfigInvalid', `config file ${file ?? path} must hold a table of keys, not ${JSON.stringify(raw)}`);
   }
-  return raw;
+  return { config: raw, file };
 }
 
 /** Merges the file's values with the flags (flags win), validates, and freezes. */

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { resolveServerConfig } from '../../../src/core/config/server-config.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadServerConfig, resolveServerConfig } from '../../../src/core/config/server-config.js';
 import { validateClusterId } from '../../../src/core/config/cluster-id.js';
 
 describe('server config', () => {
@@ -19,6 +22,18 @@ describe('server config', () => {
       code: 'ErrConfigUnknownKey',
       message: /unknown key "sorter-dir" in server\.toml; allowed: pd, addr, advertise-addr, data-dir, cluster-id/,
     });
+  });
+
+  it('finds .tidemarkrc.toml in the working directory when --config is not given, and nothing elsewhere', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-cfg-'));
+    assert.deepEqual(await loadServerConfig(undefined, dir), { config: {}, file: undefined });
+    writeFileSync(join(dir, '.tidemarkrc.toml'), 'addr = "127.0.0.1:9300"\ncluster-id = "east"\n');
+    const found = await loadServerConfig(undefined, dir);
+    assert.equal(found.file, join(dir, '.tidemarkrc.toml'));
+    assert.deepEqual({ ...found.config }, { addr: '127.0.0.1:9300', 'cluster-id': 'east' });
+    const yaml = join(dir, 'other.yaml');
+    writeFileSync(yaml, 'addr: 127.0.0.1:9400\nlog-level: debug\n');
+    assert.deepEqual((await loadServerConfig(yaml, dir)).config, { addr: '127.0.0.1:9400', 'log-level': 'debug' });
   });
 
   it('names a bad value with what it got', () => {
