@@ -81,5 +81,5 @@ export function TopApp({ client, intervalMs }: TopAppProps) {
     });
   });
 
-  return <TopView state={store.state} server={client.base.origin} rows={stdout.rows || 24} />;
+  return <TopView state={store.state} server={client.base.origin} rows={stdout.rows || 24} columns={stdout.columns || 80} />;
 }

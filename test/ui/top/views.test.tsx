@@ -44,6 +44,24 @@ describe('cdc top views (ink-testing-library)', () => {
     unmount();
   });
 
+  it('fits the table view into 80 columns, and shows coordinates and resolved lag when wide', () => {
+    const base = state();
+    const t = (name: string) => ({
+      table: name, captureId: 'c1aaaaaaaa', resolvedTs: '2', resolvedCoordinate: 'mysql-bin.000001:9', resolvedTime: NOW - 100,
+      checkpointTs: '1', checkpointCoordinate: 'mysql-bin.000001:4', checkpointTime: NOW - 2500, rowsPerSecond: 1200, spilledBytes: 2048,
+    });
+    const s = { ...base, view: { kind: 'tables' as const, changefeedId: 'feed-01' }, snapshot: { ...base.snapshot!, tables: [t('shop.orders'), t('shop.items')] } };
+    const narrow = render(<Box width={80}><TopView state={s} server="x" rows={24} columns={80} /></Box>);
+    const frame = narrow.lastFrame() ?? '';
+    assert.match(frame, /shop\.orders/);
+    assert.doesNotMatch(frame, /COORDINATE/);
+    assert.ok(frame.split('\n').every((line) => line.length <= 80), 'every line fits 80 columns');
+    narrow.unmount();
+    const wide = render(<TopView state={s} server="x" rows={24} columns={140} />);
+    assert.match(wide.lastFrame() ?? '', /COORDINATE[\s\S]*mysql-bin\.000001:4/);
+    wide.unmount();
+  });
+
   it('shows the disconnected banner with the retry period', () => {
     const s = reduce(state(), { type: 'connection', status: { kind: 'disconnected', since: NOW - 3000, retryEveryMs: 1000, error: 'ECONNREFUSED' } }).state;
     const { lastFrame, unmount } = render(<TopView state={s} server="http://127.0.0.1:8300" rows={24} />);

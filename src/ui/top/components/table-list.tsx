@@ -12,21 +12,27 @@ export interface TableListProps {
   readonly height: number;
   readonly filter: string;
   readonly editingFilter: boolean;
+  /** Room for the coordinate and resolved-lag columns (≥ 130 columns); otherwise they are left out to fit 80. */
+  readonly wide?: boolean;
 }
 
-export function TableList({ changefeedId, rows, selected, now, height, filter, editingFilter }: TableListProps) {
+export function TableList({ changefeedId, rows, selected, now, height, filter, editingFilter, wide = false }: TableListProps) {
   const { start, end } = windowOf(rows.length, selected, height);
   return (
     <Box flexDirection="column">
       <Text>
         changefeed <Text bold>{changefeedId}</Text> · {rows.length} tables{filter !== '' || editingFilter ? ` · filter /${filter}${editingFilter ? '▏' : ''}` : ''}
       </Text>
-      <Text bold>{`${pad('TABLE', 20)} ${pad('CAPTURE', 9)} ${pad('RESOLVED', 13)} ${pad('CHECKPOINT', 13)} ${pad('COORDINATE', 22)} ${pad('CP LAG', 7)} ${pad('RS LAG', 7)} ${pad('ROWS/S', 6)} SPILL`}</Text>
+      <Text bold>
+        {`${pad('TABLE', 20)} ${pad('CAPTURE', 9)} ${pad('RESOLVED', 13)} ${pad('CHECKPOINT', 13)} ${wide ? `${pad('COORDINATE', 22)} ` : ''}${pad('CP LAG', 7)} ${wide ? `${pad('RS LAG', 7)} ` : ''}${pad('ROWS/S', 6)} SPILL`}
+      </Text>
       {rows.length === 0 ? <Text color="gray">no tables{filter === '' ? '' : ` match /${filter}`}</Text> : null}
       {rows.slice(start, end).map((row, i) => (
         <Text key={row.table} inverse={start + i === selected}>
           {pad(row.table, 20)} {pad(row.captureId.slice(0, 8), 9)} {pad(formatTime(row.resolvedTime), 13)} {pad(formatTime(row.checkpointTime), 13)}{' '}
-          {pad(row.checkpointCoordinate, 22)} <Lag lag={lagMs(row.checkpointTime, now)} width={7} /> <Lag lag={lagMs(row.resolvedTime, now)} width={7} />{' '}
+          {wide ? `${pad(row.checkpointCoordinate, 22)} ` : ''}
+          <Lag lag={lagMs(row.checkpointTime, now)} width={7} /> {wide ? <Lag lag={lagMs(row.resolvedTime, now)} width={7} /> : null}
+          {wide ? ' ' : ''}
           {pad(formatRate(row.rowsPerSecond), 6)} {formatBytes(row.spilledBytes)}
         </Text>
       ))}

@@ -10,10 +10,12 @@ export interface TopViewProps {
   readonly server: string;
   /** Terminal rows available to the whole view. */
   readonly rows: number;
+  /** Terminal columns; narrow terminals get fewer table columns. */
+  readonly columns?: number;
 }
 
 /** The whole screen, a pure function of the state. */
-export function TopView({ state, server, rows }: TopViewProps) {
+export function TopView({ state, server, rows, columns = 80 }: TopViewProps) {
   const listHeight = Math.max(3, rows - 8);
   return (
     <Box flexDirection="column">
@@ -30,6 +32,7 @@ export function TopView({ state, server, rows }: TopViewProps) {
             selected={state.selected}
             now={state.now}
             height={listHeight - 1}
+            wide={columns >= 130}
             filter={state.filter}
             editingFilter={state.editingFilter}
           />
