@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import mysql from 'mysql2/promise';
+import { BinlogReader, EventType, type RawBinlogEvent } from '../../../src/core/upstream/binlog-reader.js';
+import { freePort } from '../../helpers/cdc-process.js';
+import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
+import { leakCheck } from '../../helpers/leak-check.js';
+
+interface Coordinate {
+  file: string;
+  pos: number;
+}
+
+let serverIds = 5000 + (process.pid % 1000) * 10;
+
+function options() {
+  const { host, port } = serviceAddress('upstream');
+  return { host, port, user: 'root', password: '', serverId: serverIds++, heartbeatMs: 200 };
+}
+
+/** Reads events from `from` until `stop` says so. */
+async function readUntil(from: Coordinate, stop: (e: RawBinlogEvent, seen: RawBinlogEvent[]) => boolean, extra: Partial<ReturnType<typeof options>> & { highWaterMark?: number } = {}, slowMs = 0): Promise<{ events: RawBinlogEvent[]; reader: BinlogReader }> {
+  const reader = await BinlogReader.open({ ...options(), ...extra }, from.file, from.pos, AbortSignal.timeout(30_000));
+  const events: RawBinlogEvent[] = [];
+  try {
+    for await (const e of reader) {
+      if (e.type === EventType.HEARTBEAT) continue;
+      events.push(e);
+      if (slowMs > 0) await new Promise((resolve) => setTimeout(resolve, slowMs));
+      if (stop(e, events)) break;
+    }
+  } finally {
+    reader.close();
+  }
+  return { events, reader };
+}
+
+describe('BinlogReader: our own replication connection to the real upstream MariaDB', () => {
+  const leaks = leakCheck();
+  const db = uniqueName('tm_bl');
+  let conn: mysql.Connection;
+  const masterStatus = async (): Promise<Coordinate> => {
+    const [rows] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
+    return { file: String(rows[0]['File']), pos: Number(rows[0]['Position']) };
+  };
+
+  before(async () => {
+    await requireService('upstream');
+    conn = await mysql.createConnection({ uri: mysqlUri('upstream'), multipleStatements: true });
+    await conn.query(`CREATE DATABASE ${db}; CREATE TABLE ${db}.t (id INT PRIMARY KEY, v VARCHAR(20))`);
+  });
+  after(async () => {
+    await conn.query(`DROP DATABASE IF EXISTS ${db}`);
+    await conn.end();
+    await leaks.check();
+  });
+
+  it('positions every event exactly where the server says, across a FLUSH BINARY LOGS rotate', async () => {
+    const start = await masterStatus();
+    await conn.query(`INSERT INTO ${db}.t VALUES (1, 'a'), (2, 'b'), (3, 'c')`);
+    await conn.query('FLUSH BINARY LOGS');
+    const afterRotate = await masterStatus();
+    await conn.query(`INSERT INTO ${db}.t VALUES (4, 'd')`);
+    const { events } = await readUntil(start, (e) => e.type === EventType.XID && e.file === afterRotate.file);
+
+    const types = events.map((e) => e.type);
+    assert.ok(types.includes(EventType.TABLE_MAP), JSON.stringify(types));
+    assert.equal(types.filter((t) => t === EventType.WRITE_ROWS_V1 || t === EventType.WRITE_ROWS_V2).length, 2);
+    assert.equal(types.filter((t) => t === EventType.XID).length, 2);
+    assert.ok(events.every((e) => e.serverId === 1));
+
+    // the server's own account of the same events
+    for (const file of [start.file, afterRotate.file]) {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(`SHOW BINLOG EVENTS IN '${file}'`);
+      const truth = new Map(rows.map((r) => [Number(r['Pos']), Number(r['End_log_pos'])]));
+      for (const e of events.filter((x) => x.file === file)) {
+        assert.equal(truth.get(e.startPos), e.endPos, `${file}: event of type ${e.type} at ${e.startPos} should end at ${truth.get(e.startPos)}`);
+      }
+    }
+    const first = events.filter((e) => e.file === start.file);
+    for (let i = 1; i < first.length; i++) assert.equal(first[i].startPos, first[i - 1].endPos, 'events chain without gaps');
+    assert.equal(first[0].startPos, start.pos);
+  });
+
+  it('gives the same coordinates for the same transaction to readers that started elsewhere', async () => {
+    const early = await masterStatus();
+    await conn.query(`INSERT INTO ${db}.t VALUES (10, 'x')`);
+    const middle = await masterStatus();
+    await conn.query(`INSERT INTO ${db}.t VALUES (11, 'y')`);
+    const xidOf = async (from: Coordinate) =>
+      (await readUntil(from, (e, seen) => seen.filter((x) => x.type === EventType.XID).length === (from === early ? 2 : 1))).events
+        .filter((e) => e.type === EventType.XID)
+        .map((e) => `${e.file}:${e.endPos}`);
+    const fromEarly = await xidOf(early);
+    const fromMiddle = await xidOf(middle);
+    assert.equal(fromEarly.length, 2);
+    assert.deepEqual(fromMiddle, [fromEarly[1]]);
+  });
+
+  it('pauses the socket when the consumer is slow, and loses nothing', async () => {
+    const start = await masterStatus();
+    const values = Array.from({ length: 300 }, (_, i) => `(${1000 + i}, 'row')`).join(',');
+    for (let i = 0; i < 20; i++) await conn.query(`INSERT INTO ${db}.t VALUES ${values.replaceAll(/\((\d+),/g, (_, n: string) => `(${Number(n) + i * 1000},`)}`);
+    const { events, reader } = await readUntil(start, (_e, seen) => seen.filter((x) => x.type === EventType.XID).length === 20, { highWaterMark: 8 }, 2);
+    assert.equal(events.filter((e) => e.type === EventType.XID).length, 20);
+    assert.ok(reader.stats.pauses > 0, 'the reader never paused the socket');
+  });
+
+  it('fails with typed errors: purged position, wrong password, unreachable upstream', async () => {
+    await assert.rejects(readUntil({ file: 'mysql-bin.999999', pos: 4 }, () => true), { code: 'ErrBinlogPurged' });
+    await assert.rejects(BinlogReader.open({ ...options(), password: 'wrong' }, 'mysql-bin.000001', 4), {
+      code: 'ErrReplicationPrivilege',
+      message: /the upstream refused user "root"/,
+    });
+    const port = await freePort();
+    await assert.rejects(BinlogReader.open({ ...options(), port }, 'mysql-bin.000001', 4), {
+      code: 'ErrUpstreamUnreachable',
+      message: new RegExp(`cannot connect to the upstream 127\\.0\\.0\\.1:${port}: ECONNREFUSED`),
+    });
+  });
+});
