@@ -1,0 +1,220 @@
+import { TidemarkError } from '../errors/index.js';
+
+/** Reads a length-encoded integer; returns [value, bytes used]. */
+export function readLenenc(buf: Buffer, offset: number): [number, number] {
+  const first = buf[offset];
+  if (first < 0xfb) return [first, 1];
+  if (first === 0xfc) return [buf.readUInt16LE(offset + 1), 3];
+  if (first === 0xfd) return [buf.readUIntLE(offset + 1, 3), 4];
+  if (first === 0xfe) return [Number(buf.readBigUInt64LE(offset + 1)), 9];
+  throw new TidemarkError('ErrBinlogCorrupt', `invalid length-encoded integer 0x${first.toString(16)} at ${offset}`);
+}
+
+export interface QueryEvent {
+  readonly schema: string;
+  readonly query: string;
+}
+
+/** QUERY_EVENT: BEGIN, COMMIT, DDL, with the default schema it ran in. */
+export function decodeQuery(body: Buffer): QueryEvent {
+  const schemaLength = body[8];
+  const statusLength = body.readUInt16LE(11);
+  const schemaStart = 13 + statusLength;
+  return {
+    schema: body.toString('utf8', schemaStart, schemaStart + schemaLength),
+    query: body.toString('utf8', schemaStart + schemaLength + 1),
+  };
+}
+
+/** XID_EVENT: the commit of an InnoDB transaction. */
+export function decodeXid(body: Buffer): bigint {
+  return body.readBigUInt64LE(0);
+}
+
+/** Column type codes of the binlog (mysql_com.h enum_field_types). */
+export const ColumnType = {
+  DECIMAL: 0, TINY: 1, SHORT: 2, LONG: 3, FLOAT: 4, DOUBLE: 5, NULL: 6, TIMESTAMP: 7, LONGLONG: 8, INT24: 9, DATE: 10,
+  TIME: 11, DATETIME: 12, YEAR: 13, NEWDATE: 14, VARCHAR: 15, BIT: 16, TIMESTAMP2: 17, DATETIME2: 18, TIME2: 19,
+  JSON: 245, NEWDECIMAL: 246, ENUM: 247, SET: 248, TINY_BLOB: 249, MEDIUM_BLOB: 250, LONG_BLOB: 251, BLOB: 252,
+  VAR_STRING: 253, STRING: 254, GEOMETRY: 255,
+} as const;
+
+export interface TableMap {
+  readonly tableId: bigint;
+  readonly schema: string;
+  readonly table: string;
+  readonly columnCount: number;
+  readonly types: Uint8Array;
+  /** Per-column metadata (see decodeTableMap). */
+  readonly meta: Uint16Array;
+  readonly nullable: readonly boolean[];
+  /** From optional metadata (binlog_row_metadata=FULL / MINIMAL); undefined when the server sent none. */
+  readonly names: readonly string[] | undefined;
+  /** Unsigned flag per column (numeric columns only). */
+  readonly unsigned: readonly boolean[];
+  readonly primaryKey: readonly number[];
+  readonly enumValues: ReadonlyMap<number, readonly string[]>;
+  readonly setValues: ReadonlyMap<number, readonly string[]>;
+  /** Character set (collation id) per string column, when sent; 63 = binary. */
+  readonly charsets: ReadonlyMap<number, number>;
+}
+
+const NUMERIC = new Set<number>([ColumnType.TINY, ColumnType.SHORT, ColumnType.INT24, ColumnType.LONG, ColumnType.LONGLONG, ColumnType.FLOAT, ColumnType.DOUBLE, ColumnType.NEWDECIMAL, ColumnType.DECIMAL, ColumnType.YEAR]);
+
+/** The real type of a column: ENUM and SET travel as STRING with the real type in the metadata. */
+export function realType(type: number, meta: number): number {
+  if (type === ColumnType.STRING) {
+    const real = meta >> 8;
+    if (real === ColumnType.ENUM || real === ColumnType.SET) return real;
+  }
+  return type;
+}
+
+function isCharacterColumn(type: number): boolean {
+  return type === ColumnType.VARCHAR || type === ColumnType.VAR_STRING || type === ColumnType.STRING || type === ColumnType.BLOB;
+}
+
+/** TABLE_MAP_EVENT, with its optional metadata (column names, signedness, charsets, ENUM/SET values, primary key). */
+export function decodeTableMap(body: Buffer): TableMap {
+  const tableId = BigInt(body.readUIntLE(0, 6));
+  let o = 8;
+  const schemaLength = body[o];
+  const schema = body.toString('utf8', o + 1, o + 1 + schemaLength);
+  o += 1 + schemaLength + 1;
+  const tableLength = body[o];
+  const table = body.toString('utf8', o + 1, o + 1 + tableLength);
+  o += 1 + tableLength + 1;
+  const [columnCount, n1] = readLenenc(body, o);
+  o += n1;
+  const types = new Uint8Array(body.subarray(o, o + columnCount));
+  o += columnCount;
+  const [metaLength, n2] = readLenenc(body, o);
+  o += n2;
+  const meta = new Uint16Array(columnCount);
+  let m = o;
+  for (let i = 0; i < columnCount; i++) {
+    switch (types[i]) {
+      case ColumnType.FLOAT: case ColumnType.DOUBLE: case ColumnType.BLOB: case ColumnType.GEOMETRY: case ColumnType.JSON:
+      case ColumnType.TIMESTAMP2: case ColumnType.DATETIME2: case ColumnType.TIME2:
+        meta[i] = body[m]!;
+        m += 1;
+        break;
+      case ColumnType.VARCHAR: case ColumnType.VAR_STRING: case ColumnType.BIT:
+        meta[i] = body.readUInt16LE(m);
+        m += 2;
+        break;
+      case ColumnType.NEWDECIMAL: case ColumnType.STRING: case ColumnType.ENUM: case ColumnType.SET:
+        meta[i] = (body[m] << 8) | body[m + 1]; // big-endian pairs: (precision, scale) or (real type, length)
+        m += 2;
+        break;
+      default:
+        meta[i] = 0;
+    }
+  }
+  o += metaLength;
+  const nullBytes = (columnCount + 7) >> 3;
+  const nullable = Array.from({ length: columnCount }, (_, i) => (body[o + (i >> 3)] & (1 << (i & 7))) !== 0);
+  o += nullBytes;
+
+  let names: string[] | undefined;
+  const unsigned = new Array<boolean>(columnCount).fill(false);
+  const primaryKey: number[] = [];
+  const enumValues = new Map<number, string[]>();
+  const setValues = new Map<number, string[]>();
+  const charsets = new Map<number, number>();
+  const columnsOf = (pred: (i: number) => boolean): number[] => Array.from({ length: columnCount }, (_, i) => i).filter(pred);
+  const real = (i: number): number => realType(types[i], meta[i]);
+  while (o < body.length) {
+    const kind = body[o];
+    const [length, n] = readLenenc(body, o + 1);
+    const start = o + 1 + n;
+    const end = start + length;
+    const strings = (): string[] => {
+      const out: string[] = [];
+      for (let p = start; p < end; ) {
+        const [len, k] = readLenenc(body, p);
+        out.push(body.toString('utf8', p + k, p + k + len));
+        p += k + len;
+      }
+      return out;
+    };
+    const stringLists = (): string[][] => {
+      const out: string[][] = [];
+      for (let p = start; p < end; ) {
+        const [count, k] = readLenenc(body, p);
+        p += k;
+        const values: string[] = [];
+        for (let j = 0; j < count; j++) {
+          const [len, k2] = readLenenc(body, p);
+          values.push(body.toString('utf8', p + k2, p + k2 + len));
+          p += k2 + len;
+        }
+        out.push(values);
+      }
+      return out;
+    };
+    switch (kind) {
+      case 1: { // SIGNEDNESS: one bit per numeric column, most significant first
+        const numeric = columnsOf((i) => NUMERIC.has(real(i)));
+        numeric.forEach((col, j) => (unsigned[col] = (body[start + (j >> 3)] & (0x80 >> (j & 7))) !== 0));
+        break;
+      }
+      case 2: { // DEFAULT_CHARSET: default, then (column index among character columns, charset) pairs
+        const character = columnsOf((i) => isCharacterColumn(real(i)));
+        let p = start;
+        const [def, k] = readLenenc(body, p);
+        p += k;
+        for (const col of character) charsets.set(col, def);
+        while (p < end) {
+          const [index, k1] = readLenenc(body, p);
+          const [cs, k2] = readLenenc(body, p + k1);
+          p += k1 + k2;
+          if (character[index] !== undefined) charsets.set(character[index], cs);
+        }
+        break;
+      }
+      case 3: { // COLUMN_CHARSET: one per character column
+        const character = columnsOf((i) => isCharacterColumn(real(i)));
+        let p = start;
+        for (const col of character) {
+          const [cs, k] = readLenenc(body, p);
+          charsets.set(col, cs);
+          p += k;
+        }
+        break;
+      }
+      case 4:
+        names = strings();
+        break;
+      case 5: {
+        const sets = columnsOf((i) => real(i) === ColumnType.SET);
+        stringLists().forEach((values, j) => setValues.set(sets[j], values));
+        break;
+      }
+      case 6: {
+        const enums = columnsOf((i) => real(i) === ColumnType.ENUM);
+        stringLists().forEach((values, j) => enumValues.set(enums[j], values));
+        break;
+      }
+      case 8: // SIMPLE_PRIMARY_KEY
+        for (let p = start; p < end; ) {
+          const [index, k] = readLenenc(body, p);
+          primaryKey.push(index);
+          p += k;
+        }
+        break;
+      case 9: // PRIMARY_KEY_WITH_PREFIX
+        for (let p = start; p < end; ) {
+          const [index, k] = readLenenc(body, p);
+          const [, k2] = readLenenc(body, p + k);
+          primaryKey.push(index);
+          p += k + k2;
+        }
+        break;
+      default:
+        break; // other optional metadata is not needed here; skipped by its length
+    }
+    o = end;
+  }
+  return { tableId, schema, table, columnCount, types, meta, nullable, names, unsigned, primaryKey, enumValues, setValues, charsets };
+}

@@ -1,0 +1,264 @@
+import { TidemarkError } from '../errors/index.js';
+import { ColumnType, readLenenc, realType, type TableMap } from './events.js';
+import { EventType } from './binlog-reader.js';
+
+/**
+ * A decoded column value, exact: 64-bit integers as bigint, DECIMAL as its exact decimal string, temporal
+ * types as MySQL's text form with their fractional digits (TIMESTAMP in UTC), binary data as Buffer,
+ * ENUM and SET as their names, NULL as null.
+ */
+export type Value = null | number | bigint | string | Buffer;
+
+export interface RowImage {
+  readonly before: Value[] | null;
+  readonly after: Value[] | null;
+}
+
+export interface RowsEvent {
+  readonly tableId: bigint;
+  readonly kind: 'insert' | 'update' | 'delete';
+  readonly rows: RowImage[];
+}
+
+const BINARY_CHARSET = 63;
+/** latin1 collations (MySQL ids). */
+const LATIN1 = new Set([5, 8, 15, 31, 47, 48, 49, 94]);
+const DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, '0');
+}
+
+function fraction(micros: number, fsp: number): string {
+  return fsp === 0 ? '' : `.${pad(micros, 6).slice(0, fsp)}`;
+}
+
+/** Fractional seconds of TIME2/DATETIME2/TIMESTAMP2: (fsp+1)/2 big-endian bytes, scaled to microseconds. */
+function readFraction(buf: Buffer, o: number, fsp: number): [number, number] {
+  switch (fsp) {
+    case 1: case 2: return [buf[o] * 10_000, 1];
+    case 3: case 4: return [buf.readUInt16BE(o) * 100, 2];
+    case 5: case 6: return [buf.readUIntBE(o, 3), 3];
+    default: return [0, 0];
+  }
+}
+
+function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number): [string, number] {
+  const intg = precision - scale;
+  const intg0 = Math.floor(intg / 9);
+  const intg0x = intg % 9;
+  const frac0 = Math.floor(scale / 9);
+  const frac0x = scale % 9;
+  const size = intg0 * 4 + DIG2BYTES[intg0x] + frac0 * 4 + DIG2BYTES[frac0x];
+  const bytes = Buffer.from(buf.subarray(o, o + size));
+  const negative = (bytes[0] & 0x80) === 0;
+  bytes[0] ^= 0x80;
+  if (negative) for (let i = 0; i < size; i++) bytes[i] ^= 0xff;
+  let p = 0;
+  let integer = '';
+  if (intg0x > 0) {
+    const n = DIG2BYTES[intg0x];
+    integer += String(bytes.readUIntBE(p, n));
+    p += n;
+  }
+  for (let i = 0; i < intg0; i++) {
+    integer += pad(bytes.readUInt32BE(p), 9);
+    p += 4;
+  }
+  let frac = '';
+  for (let i = 0; i < frac0; i++) {
+    frac += pad(bytes.readUInt32BE(p), 9);
+    p += 4;
+  }
+  if (frac0x > 0) {
+    const n = DIG2BYTES[frac0x];
+    frac += pad(bytes.readUIntBE(p, n), frac0x);
+    p += n;
+  }
+  integer = integer.replace(/^0+(?=\d)/, '') || '0';
+  const text = scale > 0 ? `${integer}.${frac}` : integer;
+  return [negative ? `-${text}` : text, size];
+}
+
+function decodeString(data: Buffer, charset: number | undefined): string | Buffer {
+  if (charset === BINARY_CHARSET) return Buffer.from(data);
+  return data.toString(charset !== undefined && LATIN1.has(charset) ? 'latin1' : 'utf8');
+}
+
+/** Decodes one value; returns it and the bytes it took. */
+export function decodeValue(buf: Buffer, o: number, map: TableMap, column: number): [Value, number] {
+  const type = map.types[column];
+  const meta = map.meta[column];
+  const unsigned = map.unsigned[column] ?? false;
+  switch (realType(type, meta)) {
+    case ColumnType.TINY: return [unsigned ? buf.readUInt8(o) : buf.readInt8(o), 1];
+    case ColumnType.SHORT: return [unsigned ? buf.readUInt16LE(o) : buf.readInt16LE(o), 2];
+    case ColumnType.INT24: return [unsigned ? buf.readUIntLE(o, 3) : buf.readIntLE(o, 3), 3];
+    case ColumnType.LONG: return [unsigned ? buf.readUInt32LE(o) : buf.readInt32LE(o), 4];
+    case ColumnType.LONGLONG: return [unsigned ? buf.readBigUInt64LE(o) : buf.readBigInt64LE(o), 8];
+    case ColumnType.FLOAT: return [buf.readFloatLE(o), 4];
+    case ColumnType.DOUBLE: return [buf.readDoubleLE(o), 8];
+    case ColumnType.YEAR: {
+      const y = buf[o];
+      return [y === 0 ? 0 : 1900 + y, 1];
+    }
+    case ColumnType.NEWDECIMAL: return decodeDecimal(buf, o, meta >> 8, meta & 0xff);
+    case ColumnType.DATE: {
+      const v = buf.readUIntLE(o, 3);
+      return [`${pad(v >> 9, 4)}-${pad((v >> 5) & 15, 2)}-${pad(v & 31, 2)}`, 3];
+    }
+    case ColumnType.DATETIME2: {
+      const packed = buf.readUIntBE(o, 5) - 0x8000000000;
+      const [micros, n] = readFraction(buf, o + 5, meta);
+      const ymd = Math.floor(packed / 2 ** 17);
+      const ym = Math.floor(ymd / 32);
+      const hms = packed % 2 ** 17;
+      const text = `${pad(Math.floor(ym / 13), 4)}-${pad(ym % 13, 2)}-${pad(ymd % 32, 2)} ${pad(hms >> 12, 2)}:${pad((hms >> 6) & 63, 2)}:${pad(hms & 63, 2)}`;
+      return [text + fraction(micros, meta), 5 + n];
+    }
+    case ColumnType.TIMESTAMP2: {
+      const seconds = buf.readUInt32BE(o);
+      const [micros, n] = readFraction(buf, o + 4, meta);
+      if (seconds === 0 && micros === 0) return [`0000-00-00 00:00:00${fraction(0, meta)}`, 4 + n];
+      const iso = new Date(seconds * 1000).toISOString();
+      return [`${iso.slice(0, 10)} ${iso.slice(11, 19)}${fraction(micros, meta)}`, 4 + n];
+    }
+    case ColumnType.TIME2: {
+      let packed: number;
+      let n: number;
+      const intpart = buf.readUIntBE(o, 3) - 0x800000;
+      switch (meta) {
+        case 1: case 2: {
+          let frac = buf[o + 3];
+          let ip = intpart;
+          if (ip < 0 && frac !== 0) {
+            ip++;
+            frac -= 0x100;
+          }
+          packed = ip * 2 ** 24 + frac * 10_000;
+          n = 4;
+          break;
+        }
+        case 3: case 4: {
+          let frac = buf.readUInt16BE(o + 3);
+          let ip = intpart;
+          if (ip < 0 && frac !== 0) {
+            ip++;
+            frac -= 0x10000;
+          }
+          packed = ip * 2 ** 24 + frac * 100;
+          n = 5;
+          break;
+        }
+        case 5: case 6:
+          packed = buf.readUIntBE(o, 6) - 0x800000000000;
+          n = 6;
+          break;
+        default:
+          packed = intpart * 2 ** 24;
+          n = 3;
+      }
+      const sign = packed < 0 ? '-' : '';
+      const abs = Math.abs(packed);
+      const hms = Math.floor(abs / 2 ** 24);
+      const micros = abs % 2 ** 24;
+      return [`${sign}${pad((hms >> 12) & 0x3ff, 2)}:${pad((hms >> 6) & 63, 2)}:${pad(hms & 63, 2)}${fraction(micros, meta)}`, n];
+    }
+    case ColumnType.VARCHAR: case ColumnType.VAR_STRING: {
+      const lengthBytes = meta < 256 ? 1 : 2;
+      const length = lengthBytes === 1 ? buf[o] : buf.readUInt16LE(o);
+      return [decodeString(buf.subarray(o + lengthBytes, o + lengthBytes + length), map.charsets.get(column)), lengthBytes + length];
+    }
+    case ColumnType.STRING: {
+      let real = meta >> 8;
+      let maxLength = meta & 0xff;
+      if ((real & 0x30) !== 0x30) {
+        maxLength |= ((real & 0x30) ^ 0x30) << 4;
+        real |= 0x30;
+      }
+      const lengthBytes = maxLength < 256 ? 1 : 2;
+      const length = lengthBytes === 1 ? buf[o] : buf.readUInt16LE(o);
+      return [decodeString(buf.subarray(o + lengthBytes, o + lengthBytes + length), map.charsets.get(column)), lengthBytes + length];
+    }
+    case ColumnType.ENUM: {
+      const size = meta & 0xff;
+      const index = size === 1 ? buf[o] : buf.readUInt16LE(o);
+      const names = map.enumValues.get(column);
+      return [index === 0 ? '' : (names?.[index - 1] ?? String(index)), size];
+    }
+    case ColumnType.SET: {
+      const size = meta & 0xff;
+      const bits = buf.readUIntLE(o, size);
+      const names = map.setValues.get(column) ?? [];
+      const chosen: string[] = [];
+      for (let i = 0; i < names.length; i++) if (bits & (2 ** i)) chosen.push(names[i]);
+      return [chosen.join(','), size];
+    }
+    case ColumnType.BIT: {
+      const bytes = (meta >> 8) + ((meta & 0xff) > 0 ? 1 : 0);
+      let v = 0n;
+      for (let i = 0; i < bytes; i++) v = (v << 8n) | BigInt(buf[o + i]);
+      return [v, bytes];
+    }
+    case ColumnType.BLOB: case ColumnType.GEOMETRY: case ColumnType.JSON: {
+      const length = buf.readUIntLE(o, meta);
+      const data = buf.subarray(o + meta, o + meta + length);
+      // TEXT and MariaDB's JSON are BLOBs with a character set; MySQL's binary JSON stays bytes for now
+      const value = type === ColumnType.BLOB ? decodeString(data, map.charsets.get(column) ?? BINARY_CHARSET) : Buffer.from(data);
+      return [value, meta + length];
+    }
+    default:
+      throw new TidemarkError('ErrUnsupportedColumnType', `column ${map.names?.[column] ?? column} of ${map.schema}.${map.table} has binlog type ${type}, which Tidemark cannot decode`);
+  }
+}
+
+function bitmap(buf: Buffer, o: number, count: number): boolean[] {
+  return Array.from({ length: count }, (_, i) => (buf[o + (i >> 3)] & (1 << (i & 7))) !== 0);
+}
+
+/** WRITE/UPDATE/DELETE_ROWS v1 and v2. */
+export function decodeRows(type: number, body: Buffer, tableMaps: ReadonlyMap<bigint, TableMap>): RowsEvent {
+  const tableId = BigInt(body.readUIntLE(0, 6));
+  const map = tableMaps.get(tableId);
+  if (map === undefined) throw new TidemarkError('ErrBinlogCorrupt', `rows event for table id ${tableId} without its TABLE_MAP`);
+  const v2 = type === EventType.WRITE_ROWS_V2 || type === EventType.UPDATE_ROWS_V2 || type === EventType.DELETE_ROWS_V2;
+  const kind = type === EventType.WRITE_ROWS_V1 || type === EventType.WRITE_ROWS_V2 ? 'insert' : type === EventType.UPDATE_ROWS_V1 || type === EventType.UPDATE_ROWS_V2 ? 'update' : 'delete';
+  let o = 8;
+  if (v2) o += body.readUInt16LE(o);
+  const [count, n] = readLenenc(body, o);
+  o += n;
+  const bitmapBytes = (count + 7) >> 3;
+  const present = bitmap(body, o, count);
+  o += bitmapBytes;
+  let presentAfter = present;
+  if (kind === 'update') {
+    presentAfter = bitmap(body, o, count);
+    o += bitmapBytes;
+  }
+  const readImage = (columns: boolean[]): Value[] => {
+    const presentCount = columns.filter(Boolean).length;
+    const nulls = bitmap(body, o, presentCount);
+    o += (presentCount + 7) >> 3;
+    const values: Value[] = new Array<Value>(count).fill(null);
+    let j = 0;
+    for (let i = 0; i < count; i++) {
+      if (!columns[i]) continue;
+      if (!nulls[j++]) {
+        const [value, used] = decodeValue(body, o, map, i);
+        values[i] = value;
+        o += used;
+      }
+    }
+    return values;
+  };
+  const rows: RowImage[] = [];
+  while (o < body.length) {
+    if (kind === 'insert') rows.push({ before: null, after: readImage(present) });
+    else if (kind === 'delete') rows.push({ before: readImage(present), after: null });
+    else {
+      const before = readImage(present);
+      rows.push({ before, after: readImage(presentAfter) });
+    }
+  }
+  return { tableId, kind, rows };
+}
