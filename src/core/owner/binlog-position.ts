@@ -1,21 +1,7 @@
 import mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
 import { redactUri } from '../config/uri.js';
-
-/**
- * The minimal ts helpers the changefeed admin needs (DESIGN §2: ts = fileSeq << 32 | end pos).
- * TODO(upstream issue): use the full Ts codec of src/core/model once it lands (time form, display).
- */
-export function parseTsArgument(text: string, what: string): bigint {
-  if (/^\d+$/.test(text)) return BigInt(text);
-  const m = /^[^:]*\.(\d+):(\d+)$/.exec(text);
-  if (m !== null) return (BigInt(m[1]) << 32n) | BigInt(m[2]);
-  throw new TidemarkError('ErrInvalidTs', `invalid ${what} "${text}": expected a ts number or a binlog coordinate such as mysql-bin.000042:1234`);
-}
-
-export function tsCoordinate(ts: bigint, basename = 'mysql-bin'): string {
-  return `${basename}.${(ts >> 32n).toString().padStart(6, '0')}:${ts & 0xffffffffn}`;
-}
+import { makeTs } from '../model/ts.js';
 
 /** The upstream's current end of binlog as a ts, and the binlog basename. */
 export async function upstreamEndTs(uri: string): Promise<{ ts: bigint; basename: string }> {

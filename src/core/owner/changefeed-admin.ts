@@ -7,7 +7,8 @@ import { TidemarkError } from '../errors/index.js';
 import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus } from '../model/changefeed.js';
 import { DEFAULT_NAMESPACE, changefeedInfoKey, upstreamKey } from '../orchestrator/etcd-keys.js';
 import type { SinkRegistry } from '../sink/registry.js';
-import { parseTsArgument, tsCoordinate, upstreamEndTs } from './binlog-position.js';
+import { upstreamEndTs } from './binlog-position.js';
+import { formatCoordinate, parseTs } from '../model/ts.js';
 import { redactUri } from '../config/uri.js';
 import type { AdminJob } from './owner.js';
 
@@ -76,11 +77,11 @@ export class ChangefeedAdmin {
       throw new TidemarkError('ErrUpstreamMissing', 'no upstream for the changefeed: pass --upstream mysql://user:password@host:port, or start cdc server with --upstream');
     }
     const end = await upstreamEndTs(upstream);
-    const startTs = req.start_ts === undefined || req.start_ts === '' || req.start_ts === '0' ? end.ts : parseTsArgument(req.start_ts, '--start-ts');
+    const startTs = req.start_ts === undefined || req.start_ts === '' || req.start_ts === '0' ? end.ts : parseTs(req.start_ts, '--start-ts');
     if (startTs > end.ts) {
-      throw new TidemarkError('ErrStartTsBeyondUpstream', `--start-ts ${startTs} (${tsCoordinate(startTs, end.basename)}) is later than the upstream's end of binlog ${end.ts} (${tsCoordinate(end.ts, end.basename)})`);
+      throw new TidemarkError('ErrStartTsBeyondUpstream', `--start-ts ${startTs} (${formatCoordinate(startTs, end.basename)}) is later than the upstream's end of binlog ${end.ts} (${formatCoordinate(end.ts, end.basename)})`);
     }
-    const targetTs = req.target_ts === undefined || req.target_ts === '' ? 0n : parseTsArgument(req.target_ts, '--target-ts');
+    const targetTs = req.target_ts === undefined || req.target_ts === '' ? 0n : parseTs(req.target_ts, '--target-ts');
     if (targetTs !== 0n && targetTs <= startTs) {
       throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than --start-ts ${startTs}`);
     }
@@ -155,7 +156,7 @@ export class ChangefeedAdmin {
       throw new TidemarkError('ErrChangefeedUpdateRefused', `can only update changefeed ${id} when it is stopped or failed; it is ${info.state} (pause it first)`);
     }
     if (req.sink_uri !== undefined) await this.sinks.validate(req.sink_uri);
-    const targetTs = req.target_ts === undefined ? undefined : parseTsArgument(req.target_ts, '--target-ts');
+    const targetTs = req.target_ts === undefined ? undefined : parseTs(req.target_ts, '--target-ts');
     if (targetTs !== undefined && targetTs !== 0n && targetTs <= BigInt(info['start-ts'])) {
       throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than the changefeed's start-ts ${info['start-ts']}`);
     }
@@ -195,7 +196,7 @@ export class ChangefeedAdmin {
       upstream_id: info['upstream-id'],
       state: FEED_STATES.includes(info.state) ? info.state : 'normal',
       checkpoint_tso: checkpoint,
-      checkpoint_coordinate: tsCoordinate(BigInt(checkpoint), basename),
+      checkpoint_coordinate: formatCoordinate(BigInt(checkpoint), basename),
       checkpoint_time: time === undefined ? null : new Date(time).toISOString(),
       error: info.error,
     };

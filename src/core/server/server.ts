@@ -9,7 +9,7 @@ import type { Logger } from '../logger/logger.js';
 import { HttpApi, type ApiResult } from '../api/http-server.js';
 import { ServerMetrics } from '../api/metrics.js';
 import { ChangefeedAdmin, type CreateChangefeedRequest, type UpdateChangefeedRequest } from '../owner/changefeed-admin.js';
-import { parseTsArgument } from '../owner/binlog-position.js';
+import { parseTs } from '../model/ts.js';
 import type { AdminJob } from '../owner/owner.js';
 import { SinkRegistry } from '../sink/registry.js';
 import { tableProgressOf } from './table-progress.js';
@@ -83,7 +83,7 @@ export class Server {
           type: 'resume',
           id: p['id'],
           namespace: namespaceOf(req.url),
-          ...(raw === undefined || raw === '' || raw === 0 ? {} : { overwriteCheckpointTs: parseTsArgument(String(raw), '--overwrite-checkpoint-ts') }),
+          ...(raw === undefined || raw === '' || raw === 0 ? {} : { overwriteCheckpointTs: parseTs(String(raw), '--overwrite-checkpoint-ts') }),
         };
         return this.ownerJob(job, req.url!, 'POST', body, req.headers['x-tidemark-forwarded'] !== undefined);
       })
