@@ -13,7 +13,7 @@ export async function upstreamEndTs(uri: string): Promise<{ ts: bigint; basename
     if (row?.File === undefined) throw new TidemarkError('ErrBinlogDisabled', `the upstream ${redactUri(uri)} has no binary log (log_bin is OFF)`);
     const m = /^(.*)\.(\d+)$/.exec(row.File);
     if (m === null) throw new TidemarkError('ErrBinlogCorrupt', `unexpected binlog file name "${row.File}"`);
-    return { ts: (BigInt(m[2]) << 32n) | BigInt(row.Position ?? 0), basename: m[1] };
+    return { ts: makeTs(Number(m[2]), Number(row.Position ?? 0)), basename: m[1] };
   } catch (error) {
     if (error instanceof TidemarkError) throw error;
     throw new TidemarkError('ErrUpstreamUnreachable', `cannot read the binlog position of the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
