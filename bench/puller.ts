@@ -20,7 +20,7 @@ async function generate(table: string, columns: number, rows: number): Promise<{
   const cols = Array.from({ length: columns - 1 }, (_, i) => (i % 3 === 0 ? `c${i} BIGINT` : i % 3 === 1 ? `c${i} VARCHAR(40)` : `c${i} DECIMAL(12,2)`));
   await conn.query(`CREATE TABLE ${db}.${table} (id INT PRIMARY KEY, ${cols.join(', ')})`);
   const [status] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
-  const start = { file: String(status[0]!['File']), pos: Number(status[0]!['Position']) };
+  const start = { file: String(status[0]['File']), pos: Number(status[0]['Position']) };
   const batch = 2000;
   for (let done = 0; done < rows; done += batch) {
     const values = Array.from({ length: Math.min(batch, rows - done) }, (_, r) => {
