@@ -1,5 +1,5 @@
 import { TidemarkError } from '../errors/index.js';
-import { ProtocolConnection, checksumMatches, parseErrPacket, type ConnectionOptions } from './protocol/connection.js';
+import { ProtocolConnection, ServerError, checksumMatches, parseErrPacket, type ConnectionOptions } from './protocol/connection.js';
 
 /** Binlog event type codes used by the reader itself. */
 export const EventType = {
@@ -94,6 +94,13 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
       await conn.registerReplica(options.serverId);
     } catch (error) {
       conn.close();
+      if (error instanceof ServerError) {
+        // MariaDB answers COM_REGISTER_SLAVE from a user without REPLICATION SLAVE with 1045 "Access denied", MySQL with 1227.
+        if (error.errno === 1045 || error.errno === 1044 || error.errno === 1227) {
+          throw new TidemarkError('ErrReplicationPrivilege', `the upstream user "${options.user}" lacks REPLICATION SLAVE: ${error.message}`, { details: { errno: error.errno } });
+        }
+        throw new TidemarkError('ErrConnectionLost', `the upstream refused to start replication: ${error.message} (errno ${error.errno})`, { cause: error });
+      }
       throw error;
     }
     const reader = new BinlogReader(conn, file, position, options.highWaterMark ?? 4096);
