@@ -109,6 +109,11 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
     return reader;
   }
 
+  /** The server's id of the replication connection (its thread in SHOW PROCESSLIST). */
+  get connectionId(): number {
+    return this.conn.connectionId;
+  }
+
   /** The position after the last event delivered. */
   get current(): { file: string; position: number } {
     return { file: this.file, position: this.position };

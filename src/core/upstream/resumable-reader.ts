@@ -1,0 +1,53 @@
+import { TidemarkError } from '../errors/index.js';
+import { tsFile, tsPosition, type Ts } from '../model/ts.js';
+import { BinlogReader, type BinlogReaderOptions } from './binlog-reader.js';
+import { readTransactions, type UpstreamEvent } from './transaction-reader.js';
+
+export interface ResumableReaderOptions extends BinlogReaderOptions {
+  /** The binlog basename (`mysql-bin`), to turn a ts back into a file name. */
+  readonly basename: string;
+  /** Consecutive failed reconnections before the error is given up to the caller. */
+  readonly maxRetries?: number;
+  readonly retryDelayMs?: number;
+}
+
+export type ResumableEvent =
+  | UpstreamEvent
+  /**
+   * The connection was lost (a retryable error) and reading starts again at `ts`, the last complete
+   * transaction: row changes delivered since that commit will come again and must be discarded.
+   */
+  | { readonly kind: 'reset'; readonly ts: Ts; readonly error: TidemarkError };
+
+/**
+ * Reads transactions from `start` (a ts: the position after a commit) and survives lost connections: on a
+ * retryable error it reconnects at the last commit's ts and says so with a `reset` event, so nothing is
+ * lost and nothing committed is repeated. A non-retryable error (purged binlog, privileges) ends the read.
+ */
+export async function* readFromTs(options: ResumableReaderOptions, start: Ts, signal?: AbortSignal): AsyncGenerator<ResumableEvent> {
+  let ts = start;
+  let failures = 0;
+  const maxRetries = options.maxRetries ?? 5;
+  for (;;) {
+    signal?.throwIfAborted();
+    let reader: BinlogReader | undefined;
+    try {
+      reader = await BinlogReader.open(options, tsFile(ts, options.basename), tsPosition(ts), signal);
+      for await (const e of readTransactions(reader)) {
+        if (e.kind === 'commit' || e.kind === 'ddl') {
+          ts = e.ts;
+          failures = 0;
+        }
+        yield e;
+      }
+      return;
+    } catch (error) {
+      if (signal?.aborted === true) throw error;
+      if (!(error instanceof TidemarkError) || !error.retryable || ++failures > maxRetries) throw error;
+      yield { kind: 'reset', ts, error };
+      await new Promise((resolve) => setTimeout(resolve, (options.retryDelayMs ?? 200) * failures));
+    } finally {
+      reader?.close();
+    }
+  }
+}
