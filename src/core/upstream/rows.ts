@@ -178,7 +178,14 @@ export function decodeValue(buf: Buffer, o: number, map: TableMap, column: numbe
       }
       const lengthBytes = maxLength < 256 ? 1 : 2;
       const length = lengthBytes === 1 ? buf[o] : buf.readUInt16LE(o);
-      return [decodeString(buf.subarray(o + lengthBytes, o + lengthBytes + length), map.charsets.get(column)), lengthBytes + length];
+      const charset = map.charsets.get(column);
+      if (charset === BINARY_CHARSET && length < maxLength) {
+        // the binlog drops the trailing 0x00 padding of BINARY(n) (and MariaDB's UUID); the value has n bytes
+        const padded = Buffer.alloc(maxLength);
+        buf.copy(padded, 0, o + lengthBytes, o + lengthBytes + length);
+        return [padded, lengthBytes + length];
+      }
+      return [decodeString(buf.subarray(o + lengthBytes, o + lengthBytes + length), charset), lengthBytes + length];
     }
     case ColumnType.ENUM: {
       const size = meta & 0xff;
