@@ -85,8 +85,38 @@ function decodeString(data: Buffer, charset: number | undefined): string | Buffe
   return data.toString(charset !== undefined && LATIN1.has(charset) ? 'latin1' : 'utf8');
 }
 
+/** The bytes the last `decodeValueAt` took (a module variable, so the hot path allocates no tuple). */
+let lastWidth = 0;
+
 /** Decodes one value; returns it and the bytes it took. */
 export function decodeValue(buf: Buffer, o: number, map: TableMap, column: number): [Value, number] {
+  const value = decodeValueAt(buf, o, map, column);
+  return [value, lastWidth];
+}
+
+function decodeValueAt(buf: Buffer, o: number, map: TableMap, column: number): Value {
+  // the common fixed-width and VARCHAR types without a tuple; the rest through decodeValueTuple
+  const unsigned = map.unsigned[column] ?? false;
+  switch (map.types[column]) {
+    case ColumnType.TINY: lastWidth = 1; return unsigned ? buf[o] : buf.readInt8(o);
+    case ColumnType.SHORT: lastWidth = 2; return unsigned ? buf.readUInt16LE(o) : buf.readInt16LE(o);
+    case ColumnType.INT24: lastWidth = 3; return unsigned ? buf.readUIntLE(o, 3) : buf.readIntLE(o, 3);
+    case ColumnType.LONG: lastWidth = 4; return unsigned ? buf.readUInt32LE(o) : buf.readInt32LE(o);
+    case ColumnType.LONGLONG: lastWidth = 8; return unsigned ? buf.readBigUInt64LE(o) : buf.readBigInt64LE(o);
+    case ColumnType.DOUBLE: lastWidth = 8; return buf.readDoubleLE(o);
+    case ColumnType.VARCHAR: {
+      const lengthBytes = map.meta[column] < 256 ? 1 : 2;
+      const length = lengthBytes === 1 ? buf[o] : buf.readUInt16LE(o);
+      lastWidth = lengthBytes + length;
+      return decodeString(buf.subarray(o + lengthBytes, o + lastWidth), map.charsets.get(column));
+    }
+  }
+  const [value, width] = decodeValueTuple(buf, o, map, column);
+  lastWidth = width;
+  return value;
+}
+
+function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number): [Value, number] {
   const type = map.types[column];
   const meta = map.meta[column];
   const unsigned = map.unsigned[column] ?? false;
@@ -219,8 +249,10 @@ export function decodeValue(buf: Buffer, o: number, map: TableMap, column: numbe
   }
 }
 
-function bitmap(buf: Buffer, o: number, count: number): boolean[] {
-  return Array.from({ length: count }, (_, i) => (buf[o + (i >> 3)] & (1 << (i & 7))) !== 0);
+function countBits(buf: Buffer, o: number, count: number): number {
+  let n = 0;
+  for (let i = 0; i < count; i++) if ((buf[o + (i >> 3)] & (1 << (i & 7))) !== 0) n++;
+  return n;
 }
 
 /** WRITE/UPDATE/DELETE_ROWS v1 and v2. */
@@ -235,36 +267,40 @@ export function decodeRows(type: number, body: Buffer, tableMaps: ReadonlyMap<bi
   const [count, n] = readLenenc(body, o);
   o += n;
   const bitmapBytes = (count + 7) >> 3;
-  const present = bitmap(body, o, count);
+  // column bitmaps are read in place (offsets into the body), not copied into arrays per row
+  const presentAt = o;
+  const presentCount = countBits(body, presentAt, count);
   o += bitmapBytes;
-  let presentAfter = present;
+  let presentAfterAt = presentAt;
+  let presentAfterCount = presentCount;
   if (kind === 'update') {
-    presentAfter = bitmap(body, o, count);
+    presentAfterAt = o;
+    presentAfterCount = countBits(body, presentAfterAt, count);
     o += bitmapBytes;
   }
-  const readImage = (columns: boolean[]): Value[] => {
-    const presentCount = columns.filter(Boolean).length;
-    const nulls = bitmap(body, o, presentCount);
-    o += (presentCount + 7) >> 3;
+  const readImage = (columnsAt: number, columnCount: number): Value[] => {
+    const nullsAt = o;
+    o += (columnCount + 7) >> 3;
     const values: Value[] = new Array<Value>(count).fill(null);
     let j = 0;
     for (let i = 0; i < count; i++) {
-      if (!columns[i]) continue;
-      if (!nulls[j++]) {
-        const [value, used] = decodeValue(body, o, map, i);
-        values[i] = value;
-        o += used;
+      if ((body[columnsAt + (i >> 3)] & (1 << (i & 7))) === 0) continue;
+      const isNull = (body[nullsAt + (j >> 3)] & (1 << (j & 7))) !== 0;
+      j++;
+      if (!isNull) {
+        values[i] = decodeValueAt(body, o, map, i);
+        o += lastWidth;
       }
     }
     return values;
   };
   const rows: RowImage[] = [];
   while (o < body.length) {
-    if (kind === 'insert') rows.push({ before: null, after: readImage(present) });
-    else if (kind === 'delete') rows.push({ before: readImage(present), after: null });
+    if (kind === 'insert') rows.push({ before: null, after: readImage(presentAt, presentCount) });
+    else if (kind === 'delete') rows.push({ before: readImage(presentAt, presentCount), after: null });
     else {
-      const before = readImage(present);
-      rows.push({ before, after: readImage(presentAfter) });
+      const before = readImage(presentAt, presentCount);
+      rows.push({ before, after: readImage(presentAfterAt, presentAfterCount) });
     }
   }
   return { tableId, kind, rows };
