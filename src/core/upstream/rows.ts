@@ -43,6 +43,14 @@ function readFraction(buf: Buffer, o: number, fsp: number): [number, number] {
   }
 }
 
+/** A big-endian group of `n` decimal bytes at `p`, with the sign bit of the first byte flipped and `mask` applied. */
+function decimalGroup(buf: Buffer, start: number, p: number, n: number, mask: number): number {
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + ((buf[p + i] ^ mask ^ (p + i === start ? 0x80 : 0)) & 0xff);
+  return v;
+}
+
+/** DECIMAL (binary format): groups of 9 digits in 4 bytes, read in place without copying the value. */
 function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number): [string, number] {
   const intg = precision - scale;
   const intg0 = Math.floor(intg / 9);
@@ -50,29 +58,27 @@ function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number)
   const frac0 = Math.floor(scale / 9);
   const frac0x = scale % 9;
   const size = intg0 * 4 + DIG2BYTES[intg0x] + frac0 * 4 + DIG2BYTES[frac0x];
-  const bytes = Buffer.from(buf.subarray(o, o + size));
-  const negative = (bytes[0] & 0x80) === 0;
-  bytes[0] ^= 0x80;
-  if (negative) for (let i = 0; i < size; i++) bytes[i] ^= 0xff;
-  let p = 0;
+  const negative = (buf[o] & 0x80) === 0;
+  const mask = negative ? 0xff : 0;
+  let p = o;
   let integer = '';
   if (intg0x > 0) {
     const n = DIG2BYTES[intg0x];
-    integer += String(bytes.readUIntBE(p, n));
+    integer += String(decimalGroup(buf, o, p, n, mask));
     p += n;
   }
   for (let i = 0; i < intg0; i++) {
-    integer += pad(bytes.readUInt32BE(p), 9);
+    integer += pad(decimalGroup(buf, o, p, 4, mask), 9);
     p += 4;
   }
   let frac = '';
   for (let i = 0; i < frac0; i++) {
-    frac += pad(bytes.readUInt32BE(p), 9);
+    frac += pad(decimalGroup(buf, o, p, 4, mask), 9);
     p += 4;
   }
   if (frac0x > 0) {
     const n = DIG2BYTES[frac0x];
-    frac += pad(bytes.readUIntBE(p, n), frac0x);
+    frac += pad(decimalGroup(buf, o, p, n, mask), frac0x);
     p += n;
   }
   integer = integer.replace(/^0+(?=\d)/, '') || '0';
