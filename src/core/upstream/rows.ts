@@ -1,4 +1,5 @@
 import { TidemarkError } from '../errors/index.js';
+import { decodeJsonBinary } from './json-binary.js';
 import { ColumnType, readLenenc, realType, type TableMap } from './events.js';
 import { EventType } from './binlog-reader.js';
 
@@ -246,8 +247,10 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
     case ColumnType.BLOB: case ColumnType.GEOMETRY: case ColumnType.JSON: {
       const length = buf.readUIntLE(o, meta);
       const data = buf.subarray(o + meta, o + meta + length);
-      // TEXT and MariaDB's JSON are BLOBs with a character set; MySQL's binary JSON stays bytes for now
-      const value = type === ColumnType.BLOB ? decodeString(data, map.charsets.get(column) ?? BINARY_CHARSET) : Buffer.from(data);
+      // TEXT and MariaDB's JSON are BLOBs with a character set; MySQL's JSON is binary JSON, GEOMETRY stays bytes
+      const value = type === ColumnType.BLOB
+        ? decodeString(data, map.charsets.get(column) ?? BINARY_CHARSET)
+        : type === ColumnType.JSON ? decodeJsonBinary(data) : Buffer.from(data);
       return [value, meta + length];
     }
     default:
