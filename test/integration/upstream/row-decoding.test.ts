@@ -1,36 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
-import { BinlogReader, EventType } from '../../../src/core/upstream/binlog-reader.js';
-import { decodeTableMap, type TableMap } from '../../../src/core/upstream/events.js';
-import { decodeRows, type RowsEvent, type Value } from '../../../src/core/upstream/rows.js';
-import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
-
-/** Inserts, updates and deletes `rows` upstream and returns the decoded row events of that transaction. */
-async function roundTrip(conn: mysql.Connection, sql: string[]): Promise<{ events: RowsEvent[]; map: TableMap }> {
-  const [status] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
-  const file = String(status[0]['File']);
-  const pos = Number(status[0]['Position']);
-  for (const statement of sql) await conn.query(statement);
-  const { host, port } = serviceAddress('upstream');
-  const reader = await BinlogReader.open({ host, port, user: 'root', password: '', serverId: 7000 + (process.pid % 1000) }, file, pos, AbortSignal.timeout(20_000));
-  const maps = new Map<bigint, TableMap>();
-  const events: RowsEvent[] = [];
-  let xids = 0;
-  try {
-    for await (const e of reader) {
-      if (e.type === EventType.TABLE_MAP) {
-        const m = decodeTableMap(e.body);
-        maps.set(m.tableId, m);
-      } else if (e.type >= EventType.WRITE_ROWS_V1 && e.type <= EventType.DELETE_ROWS_V1 || e.type >= EventType.WRITE_ROWS_V2 && e.type <= EventType.DELETE_ROWS_V2) {
-        events.push(decodeRows(e.type, e.body, maps));
-      } else if (e.type === EventType.XID && ++xids === sql.length) break;
-    }
-  } finally {
-    reader.close();
-  }
-  return { events, map: [...maps.values()].at(-1)! };
-}
+import type { Value } from '../../../src/core/upstream/rows.js';
+import { roundTrip } from '../../helpers/binlog.js';
+import { mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 
 describe('row decoding of the real upstream binlog (type matrix, first part)', () => {
   const db = uniqueName('tm_types');
@@ -62,7 +35,8 @@ describe('row decoding of the real upstream binlog (type matrix, first part)', (
       '-838:59:59', '-00:00:00.001', '838:59:58.999999', '9999-12-31 23:59:59.999999', '2024-02-29 12:00:00.5', '2038-01-19 03:14:07.000001',
       'emoji 🌊 and ünïcode', 'latin1 é', 0x00ff10, 0xdeadbeef, '', 'medium', 'a,c', b'1', b'1111111111111111111111111111111111111111111111111111111111111111', NULL
     )`;
-    const { events, map } = await roundTrip(conn, [insert]);
+    const { events, maps } = await roundTrip(conn, [insert]);
+    const map = maps.at(-1)!;
     assert.deepEqual(map.names, ['id', 'ti', 'tiu', 'si', 'mi', 'i', 'bi', 'biu', 'd1', 'd2', 'f', 'dbl', 'y', 'dt', 't0', 't3', 't6', 'dt6', 'dt1', 'ts6', 'v', 'c', 'vb', 'bl', 'tx', 'e', 'st', 'b1', 'b64', 'n']);
     assert.deepEqual(map.primaryKey, [0]);
     const after = events[0].rows[0].after!;

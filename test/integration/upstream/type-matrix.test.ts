@@ -1,36 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
-import { BinlogReader, EventType } from '../../../src/core/upstream/binlog-reader.js';
-import { decodeTableMap, type TableMap } from '../../../src/core/upstream/events.js';
-import { decodeRows, type RowsEvent, type Value } from '../../../src/core/upstream/rows.js';
-import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
+import type { RowsEvent, Value } from '../../../src/core/upstream/rows.js';
+import { roundTrip } from '../../helpers/binlog.js';
+import { mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 
-/** Runs `sql` upstream (one transaction per statement) and returns the decoded row events. */
-async function roundTrip(conn: mysql.Connection, table: string, sql: string[]): Promise<RowsEvent[]> {
-  const [status] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
-  const file = String(status[0]['File']);
-  const pos = Number(status[0]['Position']);
-  for (const statement of sql) await conn.query(statement);
-  const { host, port } = serviceAddress('upstream');
-  const reader = await BinlogReader.open({ host, port, user: 'root', password: '', serverId: 7500 + (process.pid % 1000) }, file, pos, AbortSignal.timeout(20_000));
-  const maps = new Map<bigint, TableMap>();
-  const events: RowsEvent[] = [];
-  let xids = 0;
-  try {
-    for await (const e of reader) {
-      if (e.type === EventType.TABLE_MAP) {
-        const m = decodeTableMap(e.body);
-        maps.set(m.tableId, m);
-      } else if ((e.type >= EventType.WRITE_ROWS_V1 && e.type <= EventType.DELETE_ROWS_V1) || (e.type >= EventType.WRITE_ROWS_V2 && e.type <= EventType.DELETE_ROWS_V2)) {
-        const rows = decodeRows(e.type, e.body, maps);
-        if (maps.get(rows.tableId)?.table === table) events.push(rows);
-      } else if (e.type === EventType.XID && ++xids === sql.length) break;
-    }
-  } finally {
-    reader.close();
-  }
-  return events;
+async function roundTripRows(conn: mysql.Connection, table: string, sql: string[]): Promise<RowsEvent[]> {
+  return (await roundTrip(conn, sql, table)).events;
 }
 
 /** A row as text that keeps bigint and Buffer distinct from number and string. */
@@ -138,7 +114,7 @@ describe('type matrix on the real upstream MariaDB: insert, update, delete, NULL
         `UPDATE ${table} SET id = id + 100`,
         `DELETE FROM ${table}`,
       ];
-      const events = await roundTrip(conn, `f${f}`, statements);
+      const events = await roundTripRows(conn, `f${f}`, statements);
       const got = events.map((e) => ({ kind: e.kind, rows: e.rows.map((r) => ({ before: r.before, after: r.after })) }));
       const golden = family.rows.map(([, values], r) => [r + 1, ...values]);
       const nullRow = [0, ...Array.from({ length: width }, () => null)];
