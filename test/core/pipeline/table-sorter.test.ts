@@ -93,6 +93,54 @@ describe('TableSorter with a LevelDB spill store', () => {
     await sorter.close();
   });
 
+  it('compacts what it has read back, so LevelDB drops it from the table files it maps, and deletes the rest at close', async () => {
+    const store = await open();
+    const compacted: { from: Buffer; to: Buffer }[] = [];
+    const compact = store.compact.bind(store);
+    store.compact = (from, to) => {
+      compacted.push({ from, to });
+      return compact(from, to);
+    };
+    const sorter = new TableSorter(4, new MemoryQuota(0), store);
+    const range = { gte: Buffer.from([0, 0, 0, 4]), lt: Buffer.from([0, 0, 0, 5]) };
+    const total = 300_000;
+    const size = 200;
+    const reader = drain(sorter, total);
+    for (let i = 0; i < total; i++) {
+      const ts = BigInt(1 + Math.floor(i / 2));
+      sorter.add({ ts, seq: i % 2, payload: payload(ts, i % 2, size) });
+      if (i % 5000 === 4999) {
+        if (i > total / 2) sorter.advanceResolved(ts - 1n); // a backlog first, then reads while the puller still writes
+        await sorter.writable();
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    sorter.advanceResolved(BigInt(total));
+    const out = (await reader).filter((o) => o.kind === 'event');
+    assert.equal(out.length, total);
+    for (let i = 0; i < total; i++) {
+      const o = out[i];
+      const ts = BigInt(1 + Math.floor(i / 2));
+      assert.ok(o.kind === 'event' && o.event.ts === ts && o.event.seq === i % 2, `event ${i} out of order`);
+      assert.ok(o.event.payload.equals(payload(ts, i % 2, size)), `event ${i} payload changed on its way through disk`);
+    }
+    const spilled = sorter.stats.totalSpilledBytes;
+    assert.ok(spilled >= 60_000_000, `expected 60 MB spilled, got ${spilled}`);
+    // every 32 MiB read back, the range they came from is compacted, each range starting where the last one ended
+    assert.ok(compacted.length >= 1, 'nothing read back was compacted');
+    assert.ok(compacted[0].from.equals(range.gte));
+    for (let i = 1; i < compacted.length; i++) assert.ok(compacted[i].from.equals(compacted[i - 1].to));
+    // what was read back before the last 32 MiB is gone from the table files (read back, it would stay mapped in RSS)
+    const onDisk = await store.db.approximateSize(range.gte, range.lt);
+    assert.ok(onDisk < 40 * 1024 * 1024, `read-back blocks still fill ${onDisk} B of table files (${spilled} B spilled): not compacted`);
+    const compactedBeforeClose = compacted.length;
+    await sorter.close();
+    assert.equal(compacted.length, compactedBeforeClose + 1, 'close() compacts the rest read back');
+    assert.equal((await store.db.keys(range).all()).length, 0, 'close() left keys of the table behind');
+    const afterClose = await store.db.approximateSize(range.gte, range.lt);
+    assert.ok(afterClose < 1024 * 1024, `close() left ${afterClose} B of the table's data in table files`);
+  });
+
   it('deletes a closed table\'s spilled data and leaves the others\'; destroy removes the folder', async () => {
     const store = await open();
     const quota = new MemoryQuota(0);
@@ -120,5 +168,20 @@ describe('TableSorter with a LevelDB spill store', () => {
     await b.close();
     await store.destroy();
     assert.equal(existsSync(store.dir), false);
+  });
+});
+
+describe('TableSorter.takeReady', () => {
+  it('takes resolved events in order without waiting, then next() reports the resolved-ts', async () => {
+    const store = await SpillStore.open(storeDir());
+    const sorter = new TableSorter(1, new MemoryQuota(1 << 20), store);
+    for (let i = 1; i <= 10; i++) sorter.add({ ts: BigInt(i), seq: 0, payload: Buffer.from([i]) });
+    assert.deepEqual(sorter.takeReady(5), [], 'nothing is ready before resolved-ts passes it');
+    sorter.advanceResolved(7n);
+    assert.deepEqual(sorter.takeReady(5).map((e) => Number(e.ts)), [1, 2, 3, 4, 5]);
+    assert.deepEqual(sorter.takeReady(5).map((e) => Number(e.ts)), [6, 7]);
+    assert.deepEqual(await sorter.next(AbortSignal.timeout(1000)), { kind: 'resolved', ts: 7n });
+    await sorter.close();
+    await store.destroy();
   });
 });

@@ -27,6 +27,8 @@ export function tablePrefix(tableId: number): { gte: Buffer; lt: Buffer } {
  */
 export class SpillStore {
   private closed = false;
+  /** The compactions asked for, run one after the other. */
+  private compactions: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly dir: string,
@@ -56,9 +58,27 @@ export class SpillStore {
     return this.closed;
   }
 
+  /**
+   * Compacts the keys in [from, to] once the compactions asked for before are done, so LevelDB drops what was
+   * deleted there. A delete only writes a tombstone: the table files keep the data, and LevelDB (1.20 in
+   * classic-level) reads table files through mmap (up to 1000 of them), so every spilled block read back stays
+   * resident in the process until a compaction rewrites its file without it and deletes (unmaps) the file. Reads
+   * and deletes never trigger that compaction by themselves, hence this. One at a time: LevelDB runs manual
+   * compactions one by one and each one waiting would hold a thread of libuv's pool. Resolves, never rejects;
+   * after `close()` it does nothing.
+   */
+  compact(from: Buffer, to: Buffer): Promise<void> {
+    const run = this.compactions.then(async () => {
+      if (!this.closed) await this.db.compactRange(from, to);
+    });
+    this.compactions = run.catch(() => undefined); // only fails when the database is closing: nothing to drop then
+    return this.compactions;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.compactions;
     await this.db.close();
   }
 

@@ -26,6 +26,13 @@ const BLOCK_BYTES = 256 * 1024;
 const BLOCK_HEADER = 16; // u32 payload length, u64 ts, u32 seq
 /** Spill blocks in flight beyond this make `writable()` wait, so a fast puller cannot outrun the disk. */
 const SPILL_BACKLOG_BYTES = 4 * 1024 * 1024;
+/**
+ * After this many bytes read back, the range they came from is compacted (`SpillStore.compact`): LevelDB maps
+ * its table files, so what was read stays resident until a compaction deletes the files. This bounds that.
+ */
+const COMPACT_EVERY_BYTES = 32 * 1024 * 1024;
+/** Deletes of the blocks left at `close()` go in batches of this many keys. */
+const DELETE_BATCH_KEYS = 1024;
 
 /**
  * The sorter of one table pipeline (DESIGN §5). The binlog already delivers a table's changes in commit
@@ -58,12 +65,30 @@ export class TableSorter {
   private writableWaiters: (() => void)[] = [];
   /** Bumped on every add, resolve or failure, so `next` never sleeps through one that came during a disk read. */
   private changes = 0;
+  /**
+   * The keys of the blocks on disk not read back yet, oldest first from `blockHead`: a block is read back with a
+   * `get` of its exact key and deleted by its exact key, never through an iterator or a range `clear` (see `loadChunk`).
+   */
+  private blockKeys: Buffer[] = [];
+  private blockHead = 0;
+  /** Blocks read back since the last compaction: deleted together, right before it, and their bytes. */
+  private readKeys: Buffer[] = [];
+  private readBytes = 0;
+  /** Where the next compaction of what was read back starts. */
+  private compactFrom: Buffer | undefined;
+  /** The deletes and compaction of what was read back, in the background; `close()` waits for them. */
+  private compaction: Promise<void> = Promise.resolve();
 
   constructor(
     readonly tableId: number,
     private readonly quota: MemoryQuota,
     private readonly store: SpillStore,
   ) {}
+
+  /** Nothing is held: no event in memory, in the block read back, on disk or waiting to be written. */
+  get isEmpty(): boolean {
+    return this.memoryHead >= this.memory.length && this.readIndex >= this.readBuffer.length && this.diskCount === 0 && this.pendingWrites.length === 0;
+  }
 
   get resolved(): bigint {
     return this.resolvedTs;
@@ -113,6 +138,28 @@ export class TableSorter {
     }
   }
 
+  /**
+   * Takes up to `max` events that are ready now (ts ≤ resolved-ts, already in memory or in the block read
+   * from disk), without waiting: the sink side drains a busy table in batches instead of one `next()` (and
+   * its promises) per event. Empty when the next event must be read from disk or is not resolved yet;
+   * `next()` then waits for it, and it alone reports the resolved-ts.
+   */
+  takeReady(max: number, into: SorterEvent[] = []): SorterEvent[] {
+    if (this.closed || this.failure !== undefined) return into;
+    const resolved = this.resolvedTs;
+    let taken = 0;
+    while (taken < max) {
+      let head: SorterEvent | undefined;
+      if (this.memoryHead < this.memory.length) head = this.memory[this.memoryHead];
+      else if (this.readIndex < this.readBuffer.length) head = this.readBuffer[this.readIndex];
+      if (head === undefined || head.ts > resolved) break;
+      this.shift(head);
+      into.push(head);
+      taken++;
+    }
+    return into;
+  }
+
   /** Waits for the next output; rejects with the signal's reason when aborted. */
   async next(signal: AbortSignal): Promise<SorterOutput> {
     for (;;) {
@@ -152,7 +199,15 @@ export class TableSorter {
     this.readBuffer = [];
     this.wake();
     await this.writeChain;
-    if (!this.store.isClosed) await this.store.db.clear(tablePrefix(this.tableId));
+    // by their exact keys: a range `clear` would read every block left (and every deleted one not yet compacted) to find them
+    const left = this.blockKeys.slice(this.blockHead);
+    this.blockKeys = [];
+    this.blockHead = 0;
+    for (let i = 0; i < left.length && !this.store.isClosed; i += DELETE_BATCH_KEYS) {
+      await this.store.db.batch(left.slice(i, i + DELETE_BATCH_KEYS).map((key) => ({ type: 'del' as const, key })));
+    }
+    this.compactRead();
+    await this.compaction;
     this.stats.spilledBytes = 0;
   }
 
@@ -193,7 +248,9 @@ export class TableSorter {
       offset += BLOCK_HEADER + e.payload.length;
     }
     // a block's key is its first event's: blocks are written in order and never overlap
-    const batch = [{ type: 'put' as const, key: encodeKey(this.tableId, events[0].ts, events[0].seq), value: block }];
+    const key = encodeKey(this.tableId, events[0].ts, events[0].seq);
+    this.blockKeys.push(key);
+    const batch = [{ type: 'put' as const, key, value: block }];
     this.pendingWrites = [];
     this.pendingBytes = 0;
     this.inFlightBytes += block.length;
@@ -210,26 +267,69 @@ export class TableSorter {
     });
   }
 
-  /** Reads the next block of the disk segment and deletes it from disk. */
+  /**
+   * Reads the next block of the disk segment; it is deleted from disk with the next compaction. By its exact key:
+   * an iterator would seek from the table's first key and step over every block deleted before (tombstones until a
+   * compaction), and classic-level keeps an iterator's last entries in native memory, out of V8's sight, until the
+   * iterator object is garbage-collected, closed or not: one block copy per iterator, ~80 MiB between major GCs.
+   */
   private async loadChunk(): Promise<void> {
     this.flushWrites();
     await this.writeChain;
     if (this.failure !== undefined) throw this.failure;
-    const { gte, lt } = tablePrefix(this.tableId);
+    const key = this.blockKeys[this.blockHead];
+    if (key === undefined) throw new BugIndicatingError(`sorter of table ${this.tableId} has ${this.diskCount} events on disk but no block`);
+    const block = await this.store.db.get(key, { fillCache: false }); // read once: keep it out of LevelDB's block cache
+    if (this.closed) return;
+    if (block === undefined) throw new BugIndicatingError(`sorter of table ${this.tableId} lost its spilled block at ${key.toString('hex')}`);
     const chunk: SorterEvent[] = [];
-    let lastKey: Buffer | undefined;
-    for await (const [key, block] of this.store.db.iterator({ gte, lt, limit: 1 })) {
-      for (let offset = 0; offset < block.length; ) {
-        const length = block.readUInt32BE(offset);
-        const start = offset + BLOCK_HEADER;
-        chunk.push({ ts: block.readBigUInt64BE(offset + 4), seq: block.readUInt32BE(offset + 12), payload: block.subarray(start, start + length) });
-        offset = start + length;
-      }
-      lastKey = key;
+    for (let offset = 0; offset < block.length; ) {
+      const length = block.readUInt32BE(offset);
+      const start = offset + BLOCK_HEADER;
+      chunk.push({ ts: block.readBigUInt64BE(offset + 4), seq: block.readUInt32BE(offset + 12), payload: block.subarray(start, start + length) });
+      offset = start + length;
     }
-    if (lastKey !== undefined) await this.store.db.clear({ gte, lte: lastKey });
+    this.blockHead++;
+    if (this.blockHead > 1024 && this.blockHead * 2 > this.blockKeys.length) {
+      this.blockKeys.splice(0, this.blockHead);
+      this.blockHead = 0;
+    }
+    this.readKeys.push(key);
+    this.readBytes += block.length;
+    if (this.readBytes >= COMPACT_EVERY_BYTES) {
+      // one compaction at a time per table: read faster than LevelDB compacts, and the difference would stay mapped
+      await this.compaction;
+      this.compactRead();
+    }
     this.readBuffer = chunk;
     this.readIndex = 0;
+  }
+
+  /**
+   * Deletes the blocks read back since the last compaction and compacts the range they span, in the background:
+   * a delete alone only writes a tombstone, and the table files keep the data, mapped (see `SpillStore.compact`).
+   */
+  private compactRead(): void {
+    const keys = this.readKeys;
+    if (keys.length === 0) return;
+    const from = this.compactFrom ?? tablePrefix(this.tableId).gte;
+    const to = keys[keys.length - 1];
+    this.compactFrom = to;
+    this.readKeys = [];
+    this.readBytes = 0;
+    const previous = this.compaction;
+    this.compaction = (async () => {
+      await previous;
+      try {
+        if (!this.store.isClosed) await this.store.db.batch(keys.map((key) => ({ type: 'del' as const, key })));
+      } catch (error) {
+        if (this.store.isClosed) return; // the changefeed's store went first: its folder goes with it
+        this.failure ??= new TidemarkError('ErrBugIndicating', `sorter of table ${this.tableId} could not delete read-back blocks in ${this.store.dir}: ${(error as Error).message}`, { cause: error });
+        this.wake();
+        return;
+      }
+      await this.store.compact(from, to);
+    })();
   }
 
   private wake(): void {
