@@ -20,7 +20,7 @@ export default class ChangefeedCreate extends BaseCommand {
     namespace: namespaceFlag,
     'changefeed-id': Flags.string({ char: 'c', description: 'changefeed id [default: a new UUID]' }),
     'sink-uri': Flags.string({ description: 'where to replicate to, e.g. blackhole://, mysql://…, kafka://…', required: true }),
-    'start-ts': Flags.string({ description: 'ts or binlog coordinate (mysql-bin.000042:1234) to start from [default: the upstream\'s end of binlog]' }),
+    'start-ts': Flags.string({ description: 'ts, binlog coordinate (mysql-bin.000042:1234) or time (2026-11-23T06:00:00Z, UTC without a zone) to start from [default: the upstream\'s end of binlog]' }),
     'target-ts': Flags.string({ description: 'ts or binlog coordinate to stop at (the changefeed ends finished)' }),
     config: Flags.string({ description: 'changefeed config file (changefeed.toml, TiCDC format; JSON accepted)' }),
     upstream: Flags.string({ description: 'upstream mysql:// URI [default: the server\'s --upstream]' }),

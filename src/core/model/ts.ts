@@ -46,5 +46,5 @@ export function parseTs(text: string, what = 'ts'): Ts {
     if (position > 0xffffffff) throw new TidemarkError('ErrInvalidTs', `invalid ${what} "${text}": position beyond 32 bits`);
     return makeTs(Number(m[1]), position);
   }
-  throw new TidemarkError('ErrInvalidTs', `invalid ${what} "${text}": expected a ts number or a binlog coordinate such as mysql-bin.000042:1234`);
+  throw new TidemarkError('ErrInvalidTs', `invalid ${what} "${text}": expected a ts number, a binlog coordinate such as mysql-bin.000042:1234, or (for --start-ts) a time such as 2026-11-23T06:00:00Z`);
 }

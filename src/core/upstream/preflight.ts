@@ -6,6 +6,8 @@ export interface BinlogSettings {
   readonly logBin: string | number | null;
   readonly binlogFormat: string | null;
   readonly binlogRowImage: string | null;
+  /** binlog_row_metadata (MariaDB 10.5+, MySQL 8.0.1+); undefined on servers without it. */
+  readonly binlogRowMetadata?: string | null;
 }
 
 /** The grants of the replication user, one `GRANT ...` line each (SHOW GRANTS). */
@@ -25,6 +27,12 @@ export function checkBinlogSettings(s: BinlogSettings): void {
   if ((s.binlogRowImage ?? '').toUpperCase() !== 'FULL') {
     throw new TidemarkError('ErrBinlogRowImageNotFull', `the upstream's binlog_row_image is ${String(s.binlogRowImage)}, not FULL; set binlog_row_image=FULL`);
   }
+  if (s.binlogRowMetadata !== undefined && (s.binlogRowMetadata ?? '').toUpperCase() !== 'FULL') {
+    throw new TidemarkError(
+      'ErrBinlogRowImageNotFull',
+      `the upstream's binlog_row_metadata is ${String(s.binlogRowMetadata)}, not FULL; set binlog_row_metadata=FULL (row events then carry the column names Tidemark mounts rows with)`,
+    );
+  }
 }
 
 /** Whether the grants allow reading the binlog: REPLICATION SLAVE (MariaDB also: REPLICATION REPLICA) or ALL. */
@@ -38,7 +46,7 @@ export function checkReplicationGrants(user: string, grants: Grants): void {
 
 /**
  * Connects with an ordinary (mysql2) connection and checks everything a binlog reader needs before it
- * starts: reachable, binary log on, ROW format, FULL row image, replication privileges.
+ * starts: reachable, binary log on, ROW format, FULL row image and row metadata, replication privileges.
  */
 export async function checkUpstream(uri: string, connectTimeoutMs = 5000): Promise<BinlogSettings> {
   let conn: mysql.Connection;
@@ -54,7 +62,13 @@ export async function checkUpstream(uri: string, connectTimeoutMs = 5000): Promi
       'SELECT @@global.log_bin AS logBin, @@global.binlog_format AS binlogFormat, @@global.binlog_row_image AS binlogRowImage, CURRENT_USER() AS user',
     );
     const row = rows[0] as BinlogSettings & { user: string };
-    const settings: BinlogSettings = { logBin: row.logBin, binlogFormat: row.binlogFormat, binlogRowImage: row.binlogRowImage };
+    const [metadata] = await conn.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'");
+    const settings: BinlogSettings = {
+      logBin: row.logBin,
+      binlogFormat: row.binlogFormat,
+      binlogRowImage: row.binlogRowImage,
+      ...(metadata[0] === undefined ? {} : { binlogRowMetadata: String(metadata[0]['Value']) }),
+    };
     checkBinlogSettings(settings);
     const [grants] = await conn.query<mysql.RowDataPacket[]>('SHOW GRANTS');
     checkReplicationGrants(row.user, grants.map((g) => String(Object.values(g)[0])));

@@ -9,6 +9,8 @@ export interface ResumableReaderOptions extends BinlogReaderOptions {
   /** Consecutive failed reconnections before the error is given up to the caller. */
   readonly maxRetries?: number;
   readonly retryDelayMs?: number;
+  /** false: row events are skipped undecoded (the owner's DDL puller needs only commits and DDL). */
+  readonly rows?: boolean;
 }
 
 export type ResumableEvent =
@@ -33,7 +35,7 @@ export async function* readFromTs(options: ResumableReaderOptions, start: Ts, si
     let reader: BinlogReader | undefined;
     try {
       reader = await BinlogReader.open(options, tsFile(ts, options.basename), tsPosition(ts), signal);
-      for await (const e of readTransactions(reader)) {
+      for await (const e of readTransactions(reader, { rows: options.rows ?? true })) {
         if (e.kind === 'commit' || e.kind === 'ddl') {
           ts = e.ts;
           failures = 0;

@@ -23,16 +23,25 @@ const ROWS = new Set<number>([
  * stream out as they are read, so a huge transaction never has to fit in memory; the consumer (the sorter)
  * holds them until the commit gives their ts.
  */
-export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>): AsyncGenerator<UpstreamEvent> {
+export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, options: { readonly rows?: boolean } = {}): AsyncGenerator<UpstreamEvent> {
+  const wantRows = options.rows ?? true;
   const tables = new Map<bigint, TableMap>();
+  const tableMapBodies = new Map<number, Buffer>();
   let inTransaction = false;
   let seq = 0;
   let lastTs: Ts | undefined;
   for await (const e of events) {
     switch (e.type) {
       case EventType.TABLE_MAP: {
+        if (!wantRows) break;
+        // the server repeats a table's TABLE_MAP in every transaction: the same bytes keep the same object,
+        // so column lists and mounter caches are built once per table version, not once per transaction
+        const tableId = e.body.readUIntLE(0, 6);
+        const previous = tableMapBodies.get(tableId);
+        if (previous !== undefined && previous.equals(e.body)) break;
         const map = decodeTableMap(e.body);
         tables.set(map.tableId, map);
+        tableMapBodies.set(tableId, Buffer.from(e.body));
         break;
       }
       case EventType.QUERY: {
@@ -64,7 +73,7 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>): 
         if (!inTransaction && lastTs !== undefined) yield { kind: 'resolved', ts: lastTs, time: Date.now() };
         break;
       default:
-        if (ROWS.has(e.type)) {
+        if (wantRows && ROWS.has(e.type)) {
           const rows = decodeRows(e.type, e.body, tables);
           const table = tables.get(rows.tableId)!;
           for (const row of rows.rows) yield { kind: 'row', table, change: rows.kind, before: row.before, after: row.after, seq: seq++ };

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import type { RowsEvent, Value } from '../../../src/core/upstream/rows.js';
 import { roundTrip } from '../../helpers/binlog.js';
+import { typeFamilies } from '../../helpers/type-matrix.js';
 import { mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 
 async function roundTripRows(conn: mysql.Connection, table: string, sql: string[]): Promise<RowsEvent[]> {
@@ -19,73 +20,7 @@ function key(row: readonly Value[] | null): string {
   });
 }
 
-interface Family {
-  readonly name: string;
-  readonly columns: string;
-  /** Rows as SQL literals, each with the golden decoded values (the id column first). */
-  readonly rows: readonly (readonly [string, readonly Value[]])[];
-}
-
-const families: Family[] = [
-  {
-    name: 'temporal: every fsp, negative and > 24 h TIME, zero dates',
-    columns: 't0 TIME(0), t1 TIME(1), t2 TIME(2), t3 TIME(3), t4 TIME(4), t5 TIME(5), t6 TIME(6), dt0 DATETIME, dt2 DATETIME(2), dt4 DATETIME(4), dt6 DATETIME(6), ts0 TIMESTAMP NULL, ts3 TIMESTAMP(3) NULL, ts5 TIMESTAMP(5) NULL, d DATE, y YEAR',
-    rows: [
-      [
-        `'-00:00:01', '-00:00:00.1', '-00:00:00.01', '-838:59:58.999', '-12:34:56.7891', '100:00:00.00001', '-00:00:00.000001', '0000-00-00 00:00:00', '0000-00-00 00:00:00.00', '2000-01-01 00:00:00.0001', '1000-01-01 00:00:00.000000', '0000-00-00 00:00:00', '1970-01-01 00:00:01.001', '2001-09-09 01:46:40.12345', '0000-00-00', 0`,
-        ['-00:00:01', '-00:00:00.1', '-00:00:00.01', '-838:59:58.999', '-12:34:56.7891', '100:00:00.00001', '-00:00:00.000001', '0000-00-00 00:00:00', '0000-00-00 00:00:00.00', '2000-01-01 00:00:00.0001', '1000-01-01 00:00:00.000000', '0000-00-00 00:00:00', '1970-01-01 00:00:01.001', '2001-09-09 01:46:40.12345', '0000-00-00', 0],
-      ],
-      [
-        `'838:59:59', '23:59:59.9', '24:00:00.99', '00:00:00.000', '-00:00:00.0001', '-00:00:00.99999', '838:59:58.999999', '9999-12-31 23:59:59', '2024-02-29 23:59:59.99', '1999-12-31 23:59:59.9999', '2038-01-19 03:14:08.000001', '2038-01-19 03:14:07', '2038-01-19 03:14:07.999', '1970-01-01 00:00:01.00001', '9999-12-31', 1901`,
-        ['838:59:59', '23:59:59.9', '24:00:00.99', '00:00:00.000', '-00:00:00.0001', '-00:00:00.99999', '838:59:58.999999', '9999-12-31 23:59:59', '2024-02-29 23:59:59.99', '1999-12-31 23:59:59.9999', '2038-01-19 03:14:08.000001', '2038-01-19 03:14:07', '2038-01-19 03:14:07.999', '1970-01-01 00:00:01.00001', '9999-12-31', 1901],
-      ],
-    ],
-  },
-  {
-    name: 'numeric: integer bounds, decimals of every shape, floats, bits',
-    columns: 'ti TINYINT UNSIGNED, si SMALLINT UNSIGNED, mi MEDIUMINT, i INT UNSIGNED, bi BIGINT UNSIGNED, d0 DECIMAL(18,0), d9 DECIMAL(9,9), d30 DECIMAL(65,30), d4 DECIMAL(5,4), f FLOAT, db DOUBLE, b7 BIT(7), b9 BIT(9)',
-    rows: [
-      [
-        `0, 0, -8388608, 0, 0, -999999999999999999, -0.000000001, '0.000000000000000000000000000001', 0, 0, 0, b'0', b'0'`,
-        [0, 0, -8388608, 0, 0n, '-999999999999999999', '-0.000000001', '0.000000000000000000000000000001', '0.0000', 0, 0, 0n, 0n],
-      ],
-      [
-        `255, 65535, 8388607, 4294967295, 9007199254740993, 123456789012345678, 0.999999999, '99999999999999999999999999999999999.999999999999999999999999999999', -9.9999, -3.4028234663852886e38, 1.7976931348623157e308, b'1111111', b'100000001'`,
-        [255, 65535, 8388607, 4294967295, 9007199254740993n, '123456789012345678', '0.999999999', '99999999999999999999999999999999999.999999999999999999999999999999', '-9.9999', -3.4028234663852886e38, 1.7976931348623157e308, 127n, 257n],
-      ],
-    ],
-  },
-  {
-    name: 'strings: utf8mb4, latin1 and binary collations, empty vs NULL, ENUM, SET',
-    columns: 'c4 CHAR(4) CHARACTER SET utf8mb4, vu VARCHAR(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, vl VARCHAR(300) CHARACTER SET latin1, bn BINARY(4), vbn VARBINARY(300), tt TINYTEXT CHARACTER SET utf8mb4, mt MEDIUMTEXT CHARACTER SET latin1, lb LONGBLOB, e ENUM(\'\', \'x\', \'y😀\'), s SET(\'a\',\'b\',\'c\',\'d\',\'e\',\'f\',\'g\',\'h\',\'i\')',
-    rows: [
-      [
-        `'😀😀', '', 'ÿé', 0x61, '', '', '', '', 'y😀', 'a,i'`,
-        ['😀😀', '', 'ÿé', Buffer.from([0x61, 0, 0, 0]), Buffer.alloc(0), '', '', Buffer.alloc(0), 'y😀', 'a,i'],
-      ],
-      [
-        `'', 'ab ', '${'x'.repeat(300)}', 0x00000000, 0x00, '𝄞', 'é', 0x00ff, '', ''`,
-        ['', 'ab ', 'x'.repeat(300), Buffer.alloc(4), Buffer.from([0]), '𝄞', 'é', Buffer.from([0x00, 0xff]), '', ''],
-      ],
-    ],
-  },
-  {
-    name: 'MariaDB JSON (LONGTEXT), UUID, INET6, GEOMETRY',
-    columns: 'j JSON, u UUID, ip INET6, g GEOMETRY',
-    rows: [
-      [
-        `'{"a": [1, 2.5, "😀", null, true]}', '123e4567-e89b-12d3-a456-426655440000', '2001:db8::1', ST_GeomFromText('POINT(1 2)')`,
-        [
-          '{"a": [1, 2.5, "😀", null, true]}',
-          Buffer.from('123e4567e89b12d3a456426655440000', 'hex'),
-          Buffer.from('20010db8000000000000000000000001', 'hex'),
-          // SRID 0 (4 bytes LE), then WKB: little-endian, type 1 (POINT), x = 1.0, y = 2.0
-          Buffer.from('00000000' + '01' + '01000000' + '000000000000f03f' + '0000000000000040', 'hex'),
-        ],
-      ],
-    ],
-  },
-];
+const families = typeFamilies;
 
 describe('type matrix on the real upstream MariaDB: insert, update, delete, NULL in every column', () => {
   const db = uniqueName('tm_matrix');

@@ -1,0 +1,86 @@
+import { createHash } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { TidemarkError } from '../errors/index.js';
+import { redactUri } from '../config/uri.js';
+import { makeTs, tsFileSeq, type Ts } from '../model/ts.js';
+import { BinlogReader, EventType, fileSeqOf } from './binlog-reader.js';
+import { readTransactions } from './transaction-reader.js';
+
+/** `--start-ts 2026-11-23T06:00:00Z`: an ISO 8601 time (UTC when it names no zone). */
+export function parseTimeForm(text: string): number | undefined {
+  const t = text.trim();
+  if (!/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/.test(t)) return undefined;
+  const zoned = /(Z|[+-]\d{2}:?\d{2})$/.test(t) ? t : `${t}Z`;
+  const ms = Date.parse(zoned.replace(' ', 'T'));
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * The ts of the last transaction the upstream committed at or before `timeMs` (DESIGN §2: `--start-ts`
+ * accepts a time): the binlog file is found by the time of its first event, then read (rows skipped undecoded)
+ * up to the first commit after `timeMs`. Binlog timestamps have a one-second resolution. A time before the
+ * oldest binlog is refused: that history is purged.
+ */
+export async function tsAtTime(uri: string, timeMs: number, signal?: AbortSignal): Promise<Ts> {
+  const url = new URL(uri);
+  const options = {
+    host: url.hostname,
+    port: Number(url.port || 3306),
+    user: decodeURIComponent(url.username || 'root'),
+    password: decodeURIComponent(url.password),
+    serverId: 0x100000 + (createHash('sha1').update(`ts-at-time/${process.pid}/${Date.now()}`).digest().readUInt32BE(0) % 0x7fe00000),
+    heartbeatMs: 200,
+  };
+  let files: string[];
+  let end: Ts;
+  let conn: mysql.Connection | undefined;
+  try {
+    conn = await mysql.createConnection({ uri, connectTimeout: 5000 });
+    const [logs] = await conn.query<mysql.RowDataPacket[]>('SHOW BINARY LOGS');
+    files = logs.map((r) => String(r['Log_name']));
+    const [status] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
+    end = makeTs(fileSeqOf(String(status[0]?.['File'])), Number(status[0]?.['Position']));
+  } catch (error) {
+    throw new TidemarkError('ErrUpstreamUnreachable', `cannot list the binary logs of the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await conn?.end().catch(() => undefined);
+  }
+  if (files.length === 0) throw new TidemarkError('ErrBinlogDisabled', `the upstream ${redactUri(uri)} has no binary logs`);
+
+  const firstEventTime = async (file: string): Promise<number> => {
+    const reader = await BinlogReader.open(options, file, 4, signal);
+    try {
+      for await (const e of reader) if (e.type === EventType.FORMAT_DESCRIPTION) return e.timestamp * 1000;
+    } finally {
+      reader.close();
+    }
+    return 0;
+  };
+  // the newest file that started at or before the time
+  let index = -1;
+  for (let i = files.length - 1; i >= 0; i--) {
+    if ((await firstEventTime(files[i])) <= timeMs) {
+      index = i;
+      break;
+    }
+  }
+  if (index < 0) {
+    throw new TidemarkError('ErrBinlogPurged', `--start-ts ${new Date(timeMs).toISOString()} is before the oldest binary log the upstream keeps (${files[0]}): that history is purged`);
+  }
+  const file = files[index];
+  const seq = fileSeqOf(file);
+  let found = makeTs(seq, 4);
+  const reader = await BinlogReader.open(options, file, 4, signal);
+  try {
+    for await (const e of readTransactions(reader, { rows: false })) {
+      if (e.kind === 'resolved') break; // caught up with the upstream: the time is at or after its end
+      if (e.kind !== 'commit' && e.kind !== 'ddl') continue;
+      if (e.commitTime > timeMs || tsFileSeq(e.ts) !== seq) break;
+      found = e.ts;
+      if (found >= end) break;
+    }
+  } finally {
+    reader.close();
+  }
+  return found;
+}
