@@ -44,11 +44,13 @@ export default class ServerCommand extends BaseCommand {
     const logger = createLogger({ level: config['log-level'], file: config['log-file'] });
     const controller = new AbortController();
     let signals = 0;
+    let server: Server | undefined;
     const onSignal = (name: NodeJS.Signals): void => {
       signals++;
       if (signals === 1) {
         logger.info('signal received: draining (send it again to exit at once)', { signal: name });
-        controller.abort();
+        // tables move to the other captures first, then the capture stops
+        void (server?.drain(30_000) ?? Promise.resolve()).finally(() => controller.abort());
       } else {
         logger.warn('second signal: exiting now', { signal: name });
         process.exit(1);
@@ -58,7 +60,8 @@ export default class ServerCommand extends BaseCommand {
     process.on('SIGINT', onSignal);
     try {
       const sinks = SinkRegistry.fromPlugins(this.config.getPluginsList());
-      await new Server({ config, logger, sinks }).run(controller.signal);
+      server = new Server({ config, logger, sinks });
+      await server.run(controller.signal);
     } finally {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);

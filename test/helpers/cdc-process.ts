@@ -22,6 +22,8 @@ export interface CdcServerOptions {
   readonly port?: number;
   readonly extraArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** The server's --data-dir (sorter spill); a new temporary folder when not given. */
+  readonly dataDir?: string;
 }
 
 /** A real `cdc server` child process, built from dist/ (tests run after `npm run build`). */
@@ -47,7 +49,7 @@ export class CdcServerProcess {
   static async start(options: CdcServerOptions): Promise<CdcServerProcess> {
     const port = options.port ?? (await freePort());
     const addr = `127.0.0.1:${port}`;
-    const dataDir = mkdtempSync(join(tmpdir(), 'tidemark-cdc-'));
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tidemark-cdc-'));
     const child = spawn(
       process.execPath,
       [CDC_BIN, 'server', '--pd', options.pd, '--addr', addr, '--cluster-id', options.clusterId, '--data-dir', dataDir, ...(options.extraArgs ?? [])],

@@ -10,6 +10,12 @@ export interface BlackholeTableCounts {
 export interface BlackholeConfig {
   /** `blackhole://?delay-ms=N` slows every flush down, to test backpressure and spilling. */
   readonly delayMs: number;
+  /** `write-delay-ms=N` slows every `writeRows` call down (a slow downstream: the sorter spills behind it). */
+  readonly writeDelayMs: number;
+  /** `fail-until=<ms since the epoch>`: every flush fails (retryable) until then, to exercise the changefeed's backoff. */
+  readonly failUntil: number;
+  /** `fail-fatal=true`: every flush fails with a non-retryable error. */
+  readonly failFatal: boolean;
 }
 
 /**
@@ -25,7 +31,8 @@ export class BlackholeSink implements Sink {
 
   constructor(private readonly config: BlackholeConfig) {}
 
-  writeRows(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
+  async writeRows(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
+    if (this.config.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.config.writeDelayMs));
     const key = `${table.schema}.${table.table}`;
     let counts = this.counts.get(key);
     if (counts === undefined) {
@@ -37,10 +44,11 @@ export class BlackholeSink implements Sink {
       else if (row.kind === 'update') counts.updates++;
       else counts.deletes++;
     }
-    return Promise.resolve();
   }
 
   async flush(upTo: Ts): Promise<void> {
+    if (this.config.failFatal) throw Object.assign(new Error('blackhole configured to fail (fail-fatal=true)'), { retryable: false });
+    if (Date.now() < this.config.failUntil) throw new Error(`blackhole configured to fail until ${new Date(this.config.failUntil).toISOString()} (fail-until)`);
     if (this.config.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.config.delayMs));
     if (upTo > this.flushedTs) this.flushedTs = upTo;
   }
@@ -55,6 +63,10 @@ export class BlackholeSink implements Sink {
     return Promise.resolve();
   }
 
+  stats(): { tables: Record<string, BlackholeTableCounts>; flushedTs: string; checkpointTs: string; ddls: number } {
+    return { tables: Object.fromEntries(this.counts), flushedTs: String(this.flushedTs), checkpointTs: String(this.checkpointTs), ddls: this.ddls.length };
+  }
+
   close(): Promise<void> {
     this.closed = true;
     return Promise.resolve();
@@ -65,7 +77,7 @@ export class BlackholeSink implements Sink {
   }
 }
 
-const PARAMS = ['delay-ms'];
+const PARAMS = ['delay-ms', 'write-delay-ms', 'fail-until', 'fail-fatal'];
 
 export const factory = {
   schemes: ['blackhole'],
@@ -73,12 +85,22 @@ export const factory = {
     for (const key of uri.searchParams.keys()) {
       if (!PARAMS.includes(key)) throw new Error(`unknown parameter "${key}" in blackhole sink URI; allowed: ${PARAMS.join(', ')}`);
     }
-    const raw = uri.searchParams.get('delay-ms') ?? '0';
-    const delayMs = Number(raw);
-    if (!Number.isInteger(delayMs) || delayMs < 0 || delayMs > 600_000) {
-      throw new Error(`invalid delay-ms "${raw}" in blackhole sink URI: an integer from 0 to 600000`);
+    const delay = (key: string): number => {
+      const raw = uri.searchParams.get(key) ?? '0';
+      const ms = Number(raw);
+      if (!Number.isInteger(ms) || ms < 0 || ms > 600_000) throw new Error(`invalid ${key} "${raw}" in blackhole sink URI: an integer from 0 to 600000`);
+      return ms;
+    };
+    const delayMs = delay('delay-ms');
+    const writeDelayMs = delay('write-delay-ms');
+    const untilRaw = uri.searchParams.get('fail-until') ?? '0';
+    const failUntil = Number(untilRaw);
+    if (!Number.isSafeInteger(failUntil) || failUntil < 0) {
+      throw new Error(`invalid fail-until "${untilRaw}" in blackhole sink URI: a time in ms since the epoch`);
     }
-    return { delayMs };
+    const fatalRaw = uri.searchParams.get('fail-fatal') ?? 'false';
+    if (fatalRaw !== 'true' && fatalRaw !== 'false') throw new Error(`invalid fail-fatal "${fatalRaw}" in blackhole sink URI: true or false`);
+    return { delayMs, writeDelayMs, failUntil, failFatal: fatalRaw === 'true' };
   },
   create(_uri: URL, config: BlackholeConfig): Promise<Sink> {
     return Promise.resolve(new BlackholeSink(config));

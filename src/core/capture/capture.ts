@@ -7,9 +7,11 @@ import { captureKey, clusterPrefix } from '../orchestrator/etcd-keys.js';
 import { EtcdWorker } from '../orchestrator/etcd-worker.js';
 import { GlobalReactorState, type CaptureInfo } from '../orchestrator/global-state.js';
 import { Owner } from '../owner/owner.js';
-import { ProcessorManager } from '../processor/processor-manager.js';
+import { ProcessorManager, type ProcessorManagerOptions } from '../processor/processor-manager.js';
 import { buildInfo } from '../build-info/index.js';
 import { OwnerElection } from './owner-election.js';
+import { Messenger } from '../p2p/messenger.js';
+import type { PeerServer } from '../p2p/peer-server.js';
 
 export interface CaptureOptions {
   readonly client: Etcd3;
@@ -20,6 +22,10 @@ export interface CaptureOptions {
   readonly sessionTtl?: number;
   readonly tickIntervalMs?: number;
   readonly logger: Logger;
+  /** What processors need (sink plugins, data dir); without it the capture runs no processors (tests of the cluster alone). */
+  readonly processors?: Omit<ProcessorManagerOptions, 'logger'>;
+  /** The server's capture-to-capture gRPC endpoint (scheduling messages); with `processors`, tables are scheduled. */
+  readonly peers?: PeerServer;
 }
 
 export type CaptureLiveness = 'starting' | 'alive' | 'stopping' | 'stopped';
@@ -42,6 +48,9 @@ export class Capture {
   /** Incarnations so far (1 + session losses). */
   incarnations = 0;
   private resignController: AbortController | undefined;
+  private messenger: Messenger | undefined;
+  /** A graceful stop is under way: heartbeats say so and the owner moves the tables away. */
+  draining = false;
   private election: OwnerElection | undefined;
 
   constructor(private readonly options: CaptureOptions) {
@@ -72,6 +81,25 @@ export class Capture {
       await sleep(backoffMs, signal).catch(() => undefined);
     }
     this.liveness = 'stopped';
+  }
+
+  /**
+   * Graceful stop, first half (DESIGN §4): hand ownership over if this capture has it, say "draining" in
+   * heartbeats so the owner moves every table away, and wait until none is left here (or `timeoutMs`, or no
+   * other capture is alive to take them). The caller then aborts `run`.
+   */
+  async drain(timeoutMs: number, signal: AbortSignal): Promise<{ tablesLeft: number }> {
+    this.draining = true;
+    if (this.processorManager !== undefined) this.processorManager.draining = true;
+    const deadline = Date.now() + timeoutMs;
+    const others = (): number => [...this.state.captures.keys()].filter((id) => id !== this.info?.id).length;
+    if (this.isOwner && others() > 0) this.resignOwner();
+    while (Date.now() < deadline && !signal.aborted) {
+      const left = this.processorManager?.tableCount ?? 0;
+      if (left === 0 || others() === 0) return { tablesLeft: left };
+      await sleep(200, signal).catch(() => undefined);
+    }
+    return { tablesLeft: this.processorManager?.tableCount ?? 0 };
   }
 
   /** Makes this capture give up ownership; another capture (or this one, later) wins the next election. */
@@ -115,7 +143,9 @@ export class Capture {
       this.liveness = 'alive';
       log.info('capture registered', { address: info.address, leaseId });
 
-      this.processorManager = new ProcessorManager(info.id);
+      this.messenger = this.options.peers && new Messenger(info.id, this.options.peers, log);
+      this.processorManager = new ProcessorManager(info.id, this.options.processors && { ...this.options.processors, logger: log }, this.messenger);
+      this.processorManager.draining = this.draining;
       const processorWorker = new EtcdWorker({
         client,
         prefix: clusterPrefix(clusterId),
@@ -143,6 +173,9 @@ export class Capture {
       }
     } finally {
       session.abort(new TidemarkError('ErrAborted', 'capture incarnation ended'));
+      await this.processorManager?.close();
+      this.messenger?.close();
+      this.messenger = undefined;
       this.liveness = signal.aborted ? 'stopping' : 'starting';
       await this.deregister(lease, key, log);
       this.isOwner = false;
@@ -157,7 +190,8 @@ export class Capture {
       const resign = new AbortController();
       this.resignController = resign;
       const ownerSignal = AbortSignal.any([signal, resign.signal]);
-      this.owner = new Owner(this.info!.id);
+      const sinks = this.options.processors?.sinks;
+      this.owner = new Owner(this.info!.id, this.messenger !== undefined && sinks !== undefined ? { messenger: this.messenger, sinks, logger: log } : undefined);
       this.isOwner = true;
       log.info('campaign won: this capture is the owner');
       const ownerWorker = new EtcdWorker({
@@ -177,6 +211,7 @@ export class Capture {
         this.isOwner = false;
         this.resignController = undefined;
         this.owner.abandonJobs(new TidemarkError('ErrNotOwner', 'the owner stepped down before the job was applied; try again'));
+        await this.owner.close();
       }
       if (signal.aborted) return;
       if (resign.signal.aborted) log.info('owner resigned');

@@ -23,6 +23,12 @@ export class TableFilter {
     this.rules = source.map((text) => parseRule(text, caseSensitive));
   }
 
+  /** Whether some table of `schema` could match: database DDL is replicated when it does. */
+  matchSchema(schema: string): boolean {
+    if (SYSTEM_SCHEMAS.includes(schema.toLowerCase())) return false;
+    return this.rules.some((rule) => !rule.negated && rule.schema.test(schema));
+  }
+
   match(schema: string, table: string): boolean {
     if (SYSTEM_SCHEMAS.includes(schema.toLowerCase())) return false;
     for (let i = this.rules.length - 1; i >= 0; i--) {

@@ -58,6 +58,9 @@ export const errorCatalogue = {
   ErrTimeout: transient,
   // a broken invariant: always a bug in Tidemark
   ErrBugIndicating: fatal,
+  ErrSinkFailed: transient,
+  ErrSinkRejected: fatal,
+  ErrInvariantBroken: fatal,
 } as const satisfies Record<string, ErrorBehaviour>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

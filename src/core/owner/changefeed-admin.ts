@@ -8,6 +8,8 @@ import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, 
 import { DEFAULT_NAMESPACE, changefeedInfoKey, upstreamKey } from '../orchestrator/etcd-keys.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { upstreamEndTs } from './binlog-position.js';
+import { checkUpstream } from '../upstream/preflight.js';
+import { parseTimeForm, tsAtTime } from '../upstream/ts-at-time.js';
 import { formatCoordinate, parseTs } from '../model/ts.js';
 import { redactUri } from '../config/uri.js';
 import type { AdminJob } from './owner.js';
@@ -76,8 +78,16 @@ export class ChangefeedAdmin {
     if (upstream === undefined) {
       throw new TidemarkError('ErrUpstreamMissing', 'no upstream for the changefeed: pass --upstream mysql://user:password@host:port, or start cdc server with --upstream');
     }
+    // the upstream must be able to feed a changefeed at all: refuse at create, with the setting that fixes it
+    await checkUpstream(upstream);
     const end = await upstreamEndTs(upstream);
-    const startTs = req.start_ts === undefined || req.start_ts === '' || req.start_ts === '0' ? end.ts : parseTs(req.start_ts, '--start-ts');
+    const startTime = req.start_ts === undefined ? undefined : parseTimeForm(req.start_ts);
+    const startTs =
+      req.start_ts === undefined || req.start_ts === '' || req.start_ts === '0'
+        ? end.ts
+        : startTime !== undefined
+          ? await tsAtTime(upstream, startTime, AbortSignal.timeout(60_000))
+          : parseTs(req.start_ts, '--start-ts');
     if (startTs > end.ts) {
       throw new TidemarkError('ErrStartTsBeyondUpstream', `--start-ts ${startTs} (${formatCoordinate(startTs, end.basename)}) is later than the upstream's end of binlog ${end.ts} (${formatCoordinate(end.ts, end.basename)})`);
     }
@@ -181,6 +191,7 @@ export class ChangefeedAdmin {
     const owner = capture?.isOwner ? capture.owner : undefined;
     if (owner === undefined) return false;
     await owner.enqueue(job);
+    if (job.type === 'drain') return true;
     const expected = { pause: 'stopped', resume: 'normal', remove: undefined }[job.type];
     await this.waitVisible(job.namespace, job.id, (i) => i?.state === expected);
     return true;

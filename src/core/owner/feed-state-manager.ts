@@ -6,10 +6,13 @@ import { parseDuration } from '../config/duration.js';
 import { AdminJobType, type ChangefeedInfo, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
 import type { TaskPosition } from '../model/task-position.js';
 import { randomUUID } from 'node:crypto';
+import type { ChangefeedProgress } from './changefeed-runtime.js';
 
 /** TiCDC's backoff for a changefeed in error: 10 s doubling to 10 min, for at most changefeed-error-stuck-duration. */
 export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 600_000;
+/** The changefeed status (checkpoint, resolved-ts) is written at most this often. */
+export const STATUS_WRITE_INTERVAL_MS = 100;
 
 interface Backoff {
   /** When the first error of this streak happened. */
@@ -30,10 +33,15 @@ interface Backoff {
  */
 export class FeedStateManager {
   private readonly backoffs = new Map<string, Backoff>();
+  private readonly lastStatusWrite = new Map<string, number>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  tick(state: GlobalReactorState, cf: ChangefeedReactorState): void {
+  /**
+   * `progress` is what the owner's changefeed runtime computed (checkpoint = min over the table set, barrier);
+   * without it (no runtime: the owner of a cluster test without sinks) the task positions are folded instead.
+   */
+  tick(state: GlobalReactorState, cf: ChangefeedReactorState, progress?: ChangefeedProgress): void {
     const info = cf.info as ChangefeedInfo | undefined;
     const status = cf.status as ChangefeedStatus | undefined;
     if (info === undefined || status === undefined) return;
@@ -105,7 +113,7 @@ export class FeedStateManager {
       return;
     }
     if (info.state === 'pending') return;
-    this.advanceCheckpoint(state, cf, info, status, statusKey, infoKey);
+    this.advanceCheckpoint(state, cf, info, status, statusKey, infoKey, progress);
   }
 
   /** changefeed checkpoint = min over task positions, never backwards; target-ts reached → finished. */
@@ -116,11 +124,19 @@ export class FeedStateManager {
     status: ChangefeedStatus,
     statusKey: string,
     infoKey: string,
+    progress: ChangefeedProgress | undefined,
   ): void {
     let minCheckpoint: bigint | undefined;
     let minResolved: bigint | undefined;
     let checkpointTime: number | undefined;
-    for (const position of cf.taskPositions.values()) {
+    if (progress !== undefined) {
+      minCheckpoint = progress.checkpointTs;
+      minResolved = progress.resolvedTs;
+      checkpointTime = progress.checkpointTime;
+    }
+    const barrier = progress?.barrierTs;
+    const barrierMoved = barrier !== undefined && BigInt(status['min-table-barrier-ts']) < barrier;
+    for (const position of progress !== undefined ? [] : cf.taskPositions.values()) {
       const p = position as TaskPosition | undefined;
       if (p?.['checkpoint-ts'] === undefined) continue;
       const c = BigInt(p['checkpoint-ts']);
@@ -136,13 +152,26 @@ export class FeedStateManager {
     let next = minCheckpoint !== undefined && minCheckpoint > current ? minCheckpoint : current;
     if (target !== 0n && next > target) next = target;
     if (next < current) throw new BugIndicatingError(`changefeed ${cf.id} checkpoint would go back from ${current} to ${next}`);
-    if (next > current) {
+    // TiCDC writes the status at most every 50–200 ms; the checkpoint of a busy changefeed moves every tick.
+    // Reaching target-ts is written at once.
+    const key = `${cf.namespace}/${cf.id}`;
+    const now = this.now();
+    const reachedTarget = target !== 0n && next >= target;
+    if ((next > current || barrierMoved) && !reachedTarget && now - (this.lastStatusWrite.get(key) ?? 0) < STATUS_WRITE_INTERVAL_MS) return;
+    if (next > current || barrierMoved) {
+      this.lastStatusWrite.set(key, now);
       const resolved = minResolved !== undefined && minResolved > next ? minResolved : next;
       state.queue([
         jsonPatch<ChangefeedStatus>(statusKey, (old) => {
           if (old === undefined) return old;
-          if (BigInt(old['checkpoint-ts']) > next) return old; // never backwards, even against a concurrent writer
-          return { ...old, 'checkpoint-ts': next.toString(), 'resolved-ts': resolved.toString(), ...(checkpointTime === undefined ? {} : { 'checkpoint-time': checkpointTime }) };
+          let updated = old;
+          // the barrier only moves forward (processors may flush up to it)
+          if (barrier !== undefined && BigInt(old['min-table-barrier-ts']) < barrier) updated = { ...updated, 'min-table-barrier-ts': barrier.toString() };
+          // never backwards, even against a concurrent writer
+          if (next > current && BigInt(old['checkpoint-ts']) < next) {
+            updated = { ...updated, 'checkpoint-ts': next.toString(), 'resolved-ts': resolved.toString(), ...(checkpointTime === undefined ? {} : { 'checkpoint-time': checkpointTime }) };
+          }
+          return updated;
         }),
       ]);
     }

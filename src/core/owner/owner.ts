@@ -4,12 +4,28 @@ import { jsonPatch, type DataPatch, type Reactor } from '../orchestrator/reactor
 import { changefeedInfoKey, changefeedStatusKey, taskPositionKey } from '../orchestrator/etcd-keys.js';
 import { TidemarkError } from '../errors/index.js';
 import { FeedStateManager } from './feed-state-manager.js';
-import { AdminJobType, type ChangefeedInfo, type ChangefeedStatus, type FeedState } from '../model/changefeed.js';
+import type { ChangefeedProgress } from './changefeed-runtime.js';
+import { AdminJobType, type ChangefeedInfo, type ChangefeedStatus, type FeedState, type RunningError } from '../model/changefeed.js';
+import type { TaskPosition } from '../model/task-position.js';
+import type { Logger } from '../logger/logger.js';
+import type { SinkRegistry } from '../sink/registry.js';
+import { parseReplicaConfig } from '../config/replica-config.js';
+import { Topics, type HeartbeatResponse } from '../p2p/messages.js';
+import type { Messenger } from '../p2p/messenger.js';
+import { ChangefeedRuntime } from './changefeed-runtime.js';
+
+/** What the owner needs to run changefeeds (without it, it only keeps their records: tests of the cluster alone). */
+export interface OwnerRuntimeOptions {
+  readonly messenger: Messenger;
+  readonly sinks: SinkRegistry;
+  readonly logger: Logger;
+}
 
 export type AdminJob =
   | { readonly type: 'pause'; readonly namespace: string; readonly id: string }
   | { readonly type: 'resume'; readonly namespace: string; readonly id: string; readonly overwriteCheckpointTs?: bigint }
-  | { readonly type: 'remove'; readonly namespace: string; readonly id: string };
+  | { readonly type: 'remove'; readonly namespace: string; readonly id: string }
+  | { readonly type: 'drain'; readonly captureId: string; readonly namespace: string; readonly id: string };
 
 interface QueuedJob {
   readonly job: AdminJob;
@@ -34,8 +50,38 @@ export class Owner implements Reactor<GlobalReactorState> {
   lastTickAt = 0;
   private readonly jobs: QueuedJob[] = [];
   private readonly feedStates = new FeedStateManager();
+  readonly runtimes = new Map<string, { runtime: ChangefeedRuntime; epoch: string }>();
+  /** Captures that report draining in their heartbeats, or that the drain API named. */
+  private readonly draining = new Set<string>();
+  private readonly drainRequested = new Set<string>();
+  private closed = false;
 
-  constructor(private readonly captureId: string) {}
+  constructor(
+    private readonly captureId: string,
+    private readonly runtime?: OwnerRuntimeOptions,
+  ) {
+    runtime?.messenger.on(Topics.heartbeatResponse, (from, payload) => {
+      if (this.closed) return;
+      const response = payload as HeartbeatResponse;
+      if (response.draining) this.draining.add(from);
+      else this.draining.delete(from);
+      for (const { runtime: r } of this.runtimes.values()) r.onHeartbeatResponse(from, response.tables);
+    });
+  }
+
+  /** Stops the owner's changefeed tasks (DDL pullers, DDL sinks): this capture is no longer the owner. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.runtimes.values()].map(({ runtime }) => runtime.close()));
+    this.runtimes.clear();
+  }
+
+  /** Tables of every changefeed scheduled on a capture (primaries), for the drain API. */
+  tablesOn(captureId: string): number {
+    let n = 0;
+    for (const { runtime } of this.runtimes.values()) n += runtime.scheduler.loads().get(captureId) ?? 0;
+    return n;
+  }
 
   /** Queues an admin job; resolves once its effect is visible in etcd, rejects if the state forbids it. */
   enqueue(job: AdminJob, timeoutMs = 15_000): Promise<void> {
@@ -52,12 +98,90 @@ export class Owner implements Reactor<GlobalReactorState> {
       return Promise.reject(new TidemarkError('ErrNotOwner', `capture ${this.captureId} is no longer the owner`));
     }
     this.lastTickAt = Date.now();
-    for (const cf of state.changefeeds.values()) {
+    for (const id of this.drainRequested) if (!state.captures.has(id)) this.drainRequested.delete(id);
+    for (const [key, cf] of state.changefeeds) {
+      this.dropStalePositions(state, cf);
       this.initialise(state, cf);
-      this.feedStates.tick(state, cf);
+      const progress = this.tickRuntime(state, cf, key);
+      this.feedStates.tick(state, cf, progress);
+    }
+    for (const [key, { runtime }] of this.runtimes) {
+      if (!state.changefeeds.has(key)) {
+        this.runtimes.delete(key);
+        void runtime.close();
+      }
     }
     this.runJobs(state);
     return Promise.resolve();
+  }
+
+  /** Runs the owner's half of a running changefeed (scheduling, DDL, barrier) and returns its progress. */
+  private tickRuntime(state: GlobalReactorState, cf: ChangefeedReactorState, key: string): ChangefeedProgress | undefined {
+    if (this.runtime === undefined) return undefined;
+    const info = cf.info as ChangefeedInfo | undefined;
+    const status = cf.status as ChangefeedStatus | undefined;
+    const runnable = info !== undefined && status !== undefined && (info.state === 'normal' || info.state === 'warning') && status['admin-job-type'] === AdminJobType.none;
+    let entry = this.runtimes.get(key);
+    if (entry !== undefined && (!runnable || entry.epoch !== info?.epoch)) {
+      this.runtimes.delete(key);
+      void entry.runtime.close();
+      entry = undefined;
+    }
+    if (!runnable) return undefined;
+    if (entry === undefined) {
+      const upstream = state.upstreams.get(info['upstream-id']) as { uri?: string; basename?: string } | undefined;
+      if (upstream?.uri === undefined) return undefined;
+      let config;
+      try {
+        config = parseReplicaConfig(info.config, `changefeed ${cf.id} config`);
+      } catch {
+        return undefined;
+      }
+      const sinks = this.runtime.sinks;
+      const runtime = new ChangefeedRuntime({
+        namespace: cf.namespace,
+        id: cf.id,
+        sinkUri: info['sink-uri'],
+        config,
+        startTs: BigInt(status['checkpoint-ts']),
+        targetTs: BigInt(info['target-ts']),
+        upstream: { uri: upstream.uri, basename: upstream.basename ?? 'mysql-bin' },
+        loadSinkFactory: () => sinks.factoryFor(info['sink-uri']),
+        ownerCaptureId: this.captureId,
+        messenger: this.runtime.messenger,
+        logger: this.runtime.logger,
+      });
+      runtime.start();
+      entry = { runtime, epoch: info.epoch };
+      this.runtimes.set(key, entry);
+    }
+    const { runtime } = entry;
+    // checkpoint wall times come with the task positions
+    for (const position of cf.taskPositions.values()) {
+      for (const t of ((position as TaskPosition | undefined)?.tables ?? []) as { table: string; checkpoint_ts: string; checkpoint_time: number | null }[]) {
+        runtime.noteCheckpointTime(t.table, BigInt(t.checkpoint_ts), t.checkpoint_time);
+      }
+    }
+    const draining = new Set([...this.draining, ...this.drainRequested]);
+    const progress = runtime.tick(state, BigInt(status['checkpoint-ts']), draining, this.ownerRevision(state));
+    if (runtime.error !== undefined) {
+      const error: RunningError = { ...runtime.error.toJSON(), time: new Date().toISOString(), addr: this.captureId };
+      runtime.error = undefined;
+      state.queue([jsonPatch<TaskPosition>(taskPositionKey(state.clusterId, cf.namespace, this.captureId, cf.id), (old) => ({ ...(old ?? { 'checkpoint-ts': status['checkpoint-ts'], 'resolved-ts': status['checkpoint-ts'] }), error }))]);
+    }
+    return progress;
+  }
+
+  private ownerRevision(state: GlobalReactorState): bigint | undefined {
+    for (const candidate of state.ownerCandidates.values()) if (candidate.captureId === this.captureId) return candidate.createRevision;
+    return undefined;
+  }
+
+  /** Task positions of captures that are gone would hold the changefeed checkpoint back forever. */
+  private dropStalePositions(state: GlobalReactorState, cf: ChangefeedReactorState): void {
+    for (const captureId of cf.taskPositions.keys()) {
+      if (!state.captures.has(captureId)) state.queue([jsonPatch<unknown>(taskPositionKey(state.clusterId, cf.namespace, captureId, cf.id), () => undefined)]);
+    }
   }
 
   private initialise(state: GlobalReactorState, cf: ChangefeedReactorState): void {
@@ -95,6 +219,13 @@ export class Owner implements Reactor<GlobalReactorState> {
 
   /** Queues the patches of one job and returns the condition that says it took effect. */
   private apply(state: GlobalReactorState, job: AdminJob): (s: GlobalReactorState) => boolean {
+    if (job.type === 'drain') {
+      if (!state.captures.has(job.captureId)) throw new TidemarkError('ErrCaptureNotExist', `capture ${job.captureId} does not exist`);
+      if (job.captureId === this.captureId) throw new TidemarkError('ErrAdminJobRefused', `cannot drain capture ${job.captureId}: it is the owner; stop it (SIGTERM) to hand ownership over first`);
+      if (state.captures.size <= 1) throw new TidemarkError('ErrAdminJobRefused', `cannot drain capture ${job.captureId}: it is the only capture; its tables have nowhere to go`);
+      this.drainRequested.add(job.captureId);
+      return () => true;
+    }
     const cf = state.changefeeds.get(`${job.namespace}/${job.id}`);
     const info = cf?.info as ChangefeedInfo | undefined;
     if (cf === undefined || info === undefined) {

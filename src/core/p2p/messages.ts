@@ -19,7 +19,7 @@ export interface Ack {
   readonly seq: number;
 }
 
-/** The scheduler's messages (the scheduling issue fills in their use). */
+/** The scheduler's messages (owner → capture: dispatch and heartbeat; capture → owner: heartbeat response). */
 export const Topics = {
   dispatchTable: 'scheduler/dispatch-table',
   heartbeat: 'scheduler/heartbeat',
@@ -29,11 +29,16 @@ export const Topics = {
 export type TableState = 'absent' | 'preparing' | 'prepared' | 'replicating' | 'stopping' | 'stopped';
 
 export interface DispatchTableRequest {
+  /** `namespace/id` of the changefeed. */
   readonly changefeed: string;
+  /** The owner's id for the table in this changefeed (echoed in reports). */
   readonly tableId: number;
+  /** The qualified table name, `schema.table` (how captures know a table; ids are the owner's). */
+  readonly table: string;
   /** add (prepare first when `isSecondary`) or remove. */
   readonly action: 'add' | 'remove';
   readonly isSecondary: boolean;
+  /** Where the table starts: changes with a ts at or below it are not written again. */
   readonly checkpointTs: string;
 }
 
@@ -42,8 +47,11 @@ export interface HeartbeatRequest {
 }
 
 export interface TableProgressReport {
+  /** `namespace/id` of the changefeed. */
   readonly changefeed: string;
   readonly tableId: number;
+  /** `schema.table`; optional for reports built by tests of the pure scheduler. */
+  readonly table?: string;
   readonly state: TableState;
   readonly checkpointTs: string;
   readonly resolvedTs: string;
@@ -51,5 +59,6 @@ export interface TableProgressReport {
 
 export interface HeartbeatResponse {
   readonly tables: readonly TableProgressReport[];
+  /** The capture is draining (SIGTERM or the drain API): it takes no new tables. */
   readonly draining: boolean;
 }

@@ -1,25 +1,239 @@
-import type { GlobalReactorState } from '../orchestrator/global-state.js';
-import type { Reactor } from '../orchestrator/reactor.js';
+import { createHash } from 'node:crypto';
+import type { GlobalReactorState, ChangefeedReactorState } from '../orchestrator/global-state.js';
+import { jsonPatch, type Reactor } from '../orchestrator/reactor.js';
+import { taskPositionKey } from '../orchestrator/etcd-keys.js';
 import { TidemarkError } from '../errors/index.js';
+import type { Logger } from '../logger/logger.js';
+import { parseReplicaConfig } from '../config/replica-config.js';
+import { AdminJobType, type ChangefeedInfo, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
+import type { TaskPosition } from '../model/task-position.js';
+import type { SinkRegistry } from '../sink/registry.js';
+import { Topics, type DispatchTableRequest, type HeartbeatRequest, type HeartbeatResponse, type TableProgressReport } from '../p2p/messages.js';
+import type { Messenger } from '../p2p/messenger.js';
+import { Processor } from './processor.js';
+
+export interface ProcessorManagerOptions {
+  readonly sinks: SinkRegistry;
+  readonly dataDir: string;
+  readonly logger: Logger;
+  /** Task positions are written at most this often (ms); TiCDC's 50–200 ms window. */
+  readonly positionIntervalMs?: number;
+}
+
+interface RunningProcessor {
+  readonly processor: Processor;
+  readonly controller: AbortController;
+  done: Promise<void>;
+  readonly epoch: string;
+  failure?: TidemarkError;
+  stopping: boolean;
+  lastReport: string;
+  lastReportAt: number;
+}
+
+const RUNNABLE = new Set(['normal', 'warning']);
 
 /**
- * The processor manager reactor, one per capture (DESIGN §4). It will create and close a processor per
- * changefeed scheduled here (changefeed issue). For now it checks that its own capture key is alive:
- * when the key is gone, the session is lost and the capture must restart (TiCDC's CheckCaptureAlive).
+ * The processor manager reactor, one per capture (DESIGN §4). It runs a processor for each changefeed the
+ * owner scheduled tables of here (dispatch messages over gRPC), answers the owner's heartbeats with each
+ * table's state and progress, closes a processor when its changefeed is paused, fails, finishes or is
+ * removed (or has no tables left), and reports progress and errors in its task position key. It also checks
+ * that its own capture key is alive: when the key is gone, the session is lost and the capture must restart
+ * (TiCDC's CheckCaptureAlive).
  */
 export class ProcessorManager implements Reactor<GlobalReactorState> {
   lastTickAt = 0;
   private registered = false;
+  readonly processors = new Map<string, RunningProcessor>();
+  /** Changefeeds whose processor failed here: not restarted until the owner moved them out of normal/warning. */
+  private readonly blocked = new Set<string>();
+  private state: GlobalReactorState | undefined;
+  /** Set by a graceful stop: the owner moves the tables away and schedules none here. */
+  draining = false;
 
-  constructor(private readonly captureId: string) {}
+  constructor(
+    private readonly captureId: string,
+    private readonly options?: ProcessorManagerOptions,
+    private readonly messenger?: Messenger,
+  ) {
+    messenger?.on(Topics.dispatchTable, (from, payload) => this.onDispatch(from, payload as DispatchTableRequest));
+    messenger?.on(Topics.heartbeat, (from, payload) => this.onHeartbeat(from, payload as HeartbeatRequest));
+  }
+
+  /** Tables replicated or prepared on this capture, over all changefeeds. */
+  get tableCount(): number {
+    let n = 0;
+    for (const r of this.processors.values()) if (!r.stopping) n += r.processor.tables.size + r.processor.unreportedStops;
+    return n;
+  }
 
   tick(state: GlobalReactorState): Promise<void> {
+    this.state = state;
     const alive = state.captures.has(this.captureId);
     if (alive) this.registered = true;
     else if (this.registered) {
       return Promise.reject(new TidemarkError('ErrCaptureSuicide', `capture ${this.captureId} is no longer registered in etcd`));
     }
     this.lastTickAt = Date.now();
+    this.messenger?.prune(new Set(state.captures.keys()));
+    if (this.options === undefined) return Promise.resolve();
+    for (const [key, running] of this.processors) {
+      const cf = state.changefeeds.get(key);
+      if (cf === undefined) this.stop(key, running);
+      else this.tickChangefeed(state, cf, key, running);
+    }
+    for (const [key, cf] of state.changefeeds) {
+      const info = cf.info as ChangefeedInfo | undefined;
+      if (info !== undefined && !RUNNABLE.has(info.state)) this.blocked.delete(key);
+    }
     return Promise.resolve();
   }
+
+  /** Stops every processor and waits for them (the capture's incarnation ends). */
+  async close(): Promise<void> {
+    for (const [key, running] of this.processors) this.stop(key, running);
+    await Promise.all([...this.processors.values()].map((r) => r.done));
+  }
+
+  /** The processor of a changefeed on this capture, if it runs here. */
+  processorOf(namespace: string, id: string): Processor | undefined {
+    const running = this.processors.get(`${namespace}/${id}`);
+    return running?.stopping === false ? running.processor : undefined;
+  }
+
+  private runnable(cf: ChangefeedReactorState | undefined): boolean {
+    const info = cf?.info as ChangefeedInfo | undefined;
+    const status = cf?.status as ChangefeedStatus | undefined;
+    return info !== undefined && status !== undefined && RUNNABLE.has(info.state) && status['admin-job-type'] === AdminJobType.none;
+  }
+
+  private tickChangefeed(state: GlobalReactorState, cf: ChangefeedReactorState, key: string, running: RunningProcessor): void {
+    const info = cf.info as ChangefeedInfo | undefined;
+    const status = cf.status as ChangefeedStatus | undefined;
+    const positionKey = taskPositionKey(state.clusterId, cf.namespace, this.captureId, cf.id);
+    if (running.failure !== undefined && !running.stopping) {
+      const error: RunningError = { ...running.failure.toJSON(), time: new Date().toISOString(), addr: this.captureId };
+      state.queue([jsonPatch<TaskPosition>(positionKey, (old) => ({ ...(old ?? { 'checkpoint-ts': status?.['checkpoint-ts'] ?? '0', 'resolved-ts': status?.['checkpoint-ts'] ?? '0' }), error }))]);
+      this.blocked.add(key);
+      this.stop(key, running);
+      return;
+    }
+    if (!this.runnable(cf) || running.epoch !== info?.epoch) {
+      if (!running.stopping) {
+        this.stop(key, running);
+        if (cf.taskPositions.has(this.captureId)) state.queue([jsonPatch<TaskPosition>(positionKey, () => undefined)]);
+      }
+      return;
+    }
+    if (running.stopping) return;
+    if (status !== undefined) {
+      running.processor.setBarrier(BigInt(status['min-table-barrier-ts']));
+      running.processor.setChangefeedCheckpoint(BigInt(status['checkpoint-ts']));
+    }
+    this.report(state, running, positionKey);
+  }
+
+  private report(state: GlobalReactorState, running: RunningProcessor, positionKey: string): void {
+    const now = Date.now();
+    if (now - running.lastReportAt < (this.options?.positionIntervalMs ?? 100)) return;
+    const position = running.processor.position();
+    const progress = `${position['checkpoint-ts']}/${position['resolved-ts']}/${position.tables?.length ?? 0}`;
+    if (progress === running.lastReport && now - running.lastReportAt < 1000) return;
+    running.lastReport = progress;
+    running.lastReportAt = now;
+    state.queue([jsonPatch<TaskPosition>(positionKey, (old) => ({ ...position, error: old?.error ?? null, warning: old?.warning ?? null }))]);
+  }
+
+  private onDispatch(from: string, request: DispatchTableRequest): void {
+    const state = this.state;
+    if (state === undefined || this.options === undefined) return;
+    if (state.ownerCaptureId !== undefined && from !== state.ownerCaptureId) {
+      this.options.logger.warn('ignoring a dispatch from a capture that is not the owner', { from, table: request.table });
+      return;
+    }
+    const key = request.changefeed;
+    let running = this.processors.get(key);
+    if (request.action === 'remove') {
+      if (running === undefined || running.stopping) return;
+      running.processor.removeTable(request.table);
+      return;
+    }
+    if (running?.stopping === true) {
+      // the old processor is still closing; the owner sends the add again on its next round
+      return;
+    }
+    if (running === undefined) {
+      const cf = state.changefeeds.get(key);
+      if (cf === undefined || !this.runnable(cf) || this.blocked.has(key)) return;
+      running = this.start(state, cf, key);
+      if (running === undefined) return;
+    }
+    running.processor.addTable(request.table, BigInt(request.checkpointTs), request.isSecondary, request.tableId);
+  }
+
+  private onHeartbeat(from: string, request: HeartbeatRequest): void {
+    const state = this.state;
+    const owner = state?.captures.get(from);
+    if (state === undefined || owner === undefined || this.messenger === undefined) return;
+    const tables: TableProgressReport[] = [];
+    for (const changefeed of request.changefeeds) {
+      const running = this.processors.get(changefeed);
+      if (running !== undefined && !running.stopping) tables.push(...running.processor.reports());
+    }
+    const response: HeartbeatResponse = { tables, draining: this.draining };
+    this.messenger.send(owner, Topics.heartbeatResponse, response);
+  }
+
+  private start(state: GlobalReactorState, cf: ChangefeedReactorState, key: string): RunningProcessor | undefined {
+    const options = this.options!;
+    const info = cf.info as ChangefeedInfo;
+    const status = cf.status as ChangefeedStatus;
+    const log = options.logger.with({ changefeed: cf.id });
+    const upstream = state.upstreams.get(info['upstream-id']) as { uri?: string; basename?: string } | undefined;
+    const controller = new AbortController();
+    let processor: Processor;
+    try {
+      if (upstream?.uri === undefined) throw new TidemarkError('ErrUpstreamMissing', `changefeed ${cf.id}: its upstream ${info['upstream-id']} is not registered in etcd`);
+      processor = new Processor({
+        namespace: cf.namespace,
+        changefeedId: cf.id,
+        captureId: this.captureId,
+        sinkUri: info['sink-uri'],
+        config: parseReplicaConfig(info.config, `changefeed ${cf.id} config`),
+        targetTs: BigInt(info['target-ts']),
+        barrierTs: BigInt(status['min-table-barrier-ts']),
+        upstream: { uri: upstream.uri, basename: upstream.basename ?? 'mysql-bin' },
+        loadSinkFactory: () => options.sinks.factoryFor(info['sink-uri']),
+        dataDir: options.dataDir,
+        logger: log,
+        serverId: serverIdFor(this.captureId, key),
+      });
+    } catch (error) {
+      log.warn('cannot start the processor', { error });
+      return undefined;
+    }
+    const running: RunningProcessor = { processor, controller, epoch: info.epoch, stopping: false, lastReport: '', lastReportAt: 0, done: Promise.resolve() };
+    running.done = processor.run(controller.signal).catch((error: unknown) => {
+      if (controller.signal.aborted) return;
+      running.failure = error instanceof TidemarkError ? error : new TidemarkError('ErrSinkFailed', error instanceof Error ? error.message : String(error), { cause: error });
+      log.warn('processor failed', { error: running.failure });
+    });
+    this.processors.set(key, running);
+    return running;
+  }
+
+  private stop(key: string, running: RunningProcessor): void {
+    if (running.stopping) return;
+    running.stopping = true;
+    running.controller.abort(new TidemarkError('ErrAborted', 'processor closed'));
+    void running.done.finally(() => {
+      if (this.processors.get(key) === running) this.processors.delete(key);
+    });
+  }
+}
+
+/** A replica server id for the binlog connection, stable per capture and changefeed, away from small ids servers use. */
+function serverIdFor(captureId: string, changefeedKey: string): number {
+  const hash = createHash('sha1').update(`${captureId}/${changefeedKey}`).digest();
+  return 0x100000 + (hash.readUInt32BE(0) % 0x7fe00000);
 }

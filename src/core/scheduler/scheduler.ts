@@ -56,6 +56,53 @@ export class TableScheduler {
     }
   }
 
+  /**
+   * Rebuilds the replication sets from what the captures report (a new owner after failover): a table
+   * replicating somewhere keeps its capture, a prepared or preparing copy becomes the secondary of a move
+   * in flight, and tables nobody reports are absent (scheduled by the next `schedule`). Never schedules a
+   * second writer for a table a capture still replicates.
+   */
+  rebuild(reports: ReadonlyMap<string, readonly TableProgressReport[]>): void {
+    this.sets.clear();
+    this.outbox = [];
+    const seen = new Map<number, { replicating?: string; stopping?: string; secondary?: string }>();
+    for (const [capture, tables] of reports) {
+      for (const t of tables) {
+        const entry = seen.get(t.tableId) ?? {};
+        seen.set(t.tableId, entry);
+        if (t.state === 'replicating') entry.replicating = capture;
+        else if (t.state === 'stopping') entry.stopping = capture;
+        else if (t.state === 'preparing' || t.state === 'prepared') entry.secondary = capture;
+      }
+    }
+    for (const [tableId, entry] of seen) {
+      const set: ReplicationSet = { tableId, primary: undefined, secondary: undefined, phase: 'absent' };
+      this.sets.set(tableId, set);
+      if (entry.replicating !== undefined) {
+        set.primary = entry.replicating;
+        set.secondary = entry.secondary;
+        set.phase = entry.secondary === undefined ? 'replicating' : 'preparing-secondary';
+      } else if (entry.stopping !== undefined) {
+        // a capture is finishing its last round of the table: nobody else writes it until it has stopped
+        set.primary = entry.stopping;
+        set.secondary = entry.secondary;
+        set.phase = entry.secondary === undefined ? 'removing' : 'stopping-primary';
+      } else if (entry.secondary !== undefined) {
+        // a secondary whose primary is gone: promote it
+        set.primary = entry.secondary;
+        set.phase = 'adding';
+        this.outbox.push({ kind: 'add', tableId, capture: set.primary, isSecondary: false });
+      }
+      // a move in flight goes on: the secondary reports prepared again, then the primary is stopped
+    }
+  }
+
+  /** The captures a table runs on (primary first). */
+  capturesOf(tableId: number): { primary: string | undefined; secondary: string | undefined } | undefined {
+    const set = this.sets.get(tableId);
+    return set === undefined ? undefined : { primary: set.primary, secondary: set.secondary };
+  }
+
   /** The operations to send now. */
   schedule(input: ScheduleInput): DispatchOp[] {
     const ops: DispatchOp[] = this.outbox.filter((op) => input.captures.includes(op.capture));
@@ -73,10 +120,11 @@ export class TableScheduler {
       if (set.primary !== undefined && !alive.has(set.primary)) {
         set.primary = undefined;
         if (set.secondary !== undefined) {
-          // the prepared secondary takes over at once
+          // the secondary (prepared or still preparing) takes over at once: tell it to start writing
           set.primary = set.secondary;
           set.secondary = undefined;
-          set.phase = 'replicating';
+          set.phase = 'adding';
+          ops.push({ kind: 'add', tableId: set.tableId, capture: set.primary, isSecondary: false });
         } else set.phase = 'absent';
       }
     }

@@ -71,6 +71,15 @@ export class Server {
         const items = tableProgressOf(cf?.taskPositions ?? new Map());
         return Promise.resolve({ body: { total: items.length, items } });
       })
+      .route('GET', '/api/v2/changefeeds/:id/sink', (req, p) => {
+        // the sink's own counters on this capture (the blackhole's per-table counts); 404 when it does not run here
+        const namespace = namespaceOf(req.url);
+        const processor = this.capture?.processorManager?.processorOf(namespace, p['id']);
+        if (processor === undefined) {
+          throw new TidemarkError('ErrNotFound', `changefeed ${p['id']} has no processor on this capture (${this.capture?.id ?? 'not registered'})`);
+        }
+        return Promise.resolve({ body: { capture_id: this.capture?.id, checkpoint_ts: String(processor.checkpointTs), resolved_ts: String(processor.resolvedTs), spilled_bytes: processor.spilledBytes, spilled_total_bytes: processor.totalSpilledBytes, memory_used: processor.quota.used, memory_peak: processor.quota.peak, stats: processor.sinkStats() ?? null } });
+      })
       .route('PUT', '/api/v2/changefeeds/:id', async (req, p, body) => ({
         body: await this.changefeeds().update(p['id'], requestObject<UpdateChangefeedRequest>(body), namespaceOf(req.url)),
       }))
@@ -90,6 +99,10 @@ export class Server {
       .route('DELETE', '/api/v2/changefeeds/:id', (req, p) =>
         this.ownerJob({ type: 'remove', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'DELETE', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
       )
+      .route('POST', '/api/v2/captures/:id/drain', (req, p) =>
+        // TiCDC's drain: the owner moves the capture's tables away and schedules none there; poll until 0
+        this.ownerJob({ type: 'drain', captureId: p['id'], namespace: DEFAULT_NAMESPACE, id: '' }, req.url!, 'POST', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
+      )
       .route('GET', '/api/v2/processors', () => {
         const items = [...(this.capture?.state.changefeeds.values() ?? [])].flatMap((cf) =>
           [...cf.taskPositions.keys()].map((captureId) => ({ namespace: cf.namespace, changefeed_id: cf.id, capture_id: captureId })),
@@ -98,6 +111,15 @@ export class Server {
         return Promise.resolve({ body: { total: items.length, items } });
       })
       .route('GET', '/metrics', async () => ({ body: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }));
+  }
+
+  /** Graceful stop, first half: the capture hands ownership over and its tables move away (at most `timeoutMs`). */
+  async drain(timeoutMs: number): Promise<void> {
+    const capture = this.capture;
+    if (capture === undefined || capture.liveness !== 'alive') return;
+    const started = Date.now();
+    const { tablesLeft } = await capture.drain(timeoutMs, AbortSignal.timeout(timeoutMs + 1000));
+    this.options.logger.info('capture drained', { tablesLeft, ms: Date.now() - started });
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -118,6 +140,8 @@ export class Server {
         advertiseAddr: config['advertise-addr'] ?? config.addr,
         sessionTtl: config['capture-session-ttl'],
         logger,
+        processors: { sinks: this.options.sinks ?? new SinkRegistry(), dataDir: config['data-dir'] },
+        peers: this.peers,
       });
       const gauges = setInterval(() => this.updateGauges(), 1000);
       try {
@@ -195,7 +219,11 @@ export class Server {
 
   /** Runs an admin job on the owner: here when this capture is the owner, otherwise forwarded to it. */
   private async ownerJob(job: AdminJob, path: string, method: string, body: unknown, forwarded: boolean): Promise<ApiResult> {
-    if (await this.changefeeds().runOwnerJob(job)) {
+    if (job.type === 'drain') {
+      if (await this.changefeeds().runOwnerJob(job)) {
+        return { status: 202, body: { current_table_count: this.capture?.owner?.tablesOn(job.captureId) ?? 0 } };
+      }
+    } else if (await this.changefeeds().runOwnerJob(job)) {
       return { status: 202, body: job.type === 'remove' ? { id: job.id } : this.changefeeds().get(job.id, job.namespace) };
     }
     if (forwarded) throw new TidemarkError('ErrNotOwner', 'this capture is not the owner');

@@ -13,6 +13,11 @@ export interface TableProgress {
   readonly checkpoint_time: number | null;
   readonly rows_per_second: number | null;
   readonly spilled_bytes: number;
+  /** replicating, or preparing/prepared for a secondary copy during a move. */
+  readonly state?: string;
+  readonly inserts?: number;
+  readonly updates?: number;
+  readonly deletes?: number;
 }
 
 /** Collects the `tables` entries of every task position of a changefeed. */

@@ -69,6 +69,8 @@ export interface SinkContext {
   readonly signal: AbortSignal;
   readonly changefeedId: string;
   readonly logger: SinkLogger;
+  /** The changefeed's `[sink]` section of changefeed.toml (protocol, dispatchers, plugin-specific keys), as parsed. */
+  readonly sinkConfig?: Readonly<Record<string, unknown>>;
 }
 
 export interface Sink {
@@ -80,12 +82,25 @@ export interface Sink {
   writeDDL(ddl: DDLEvent): Promise<void>;
   /** A watermark, for protocols that carry one (Kafka); others may ignore it. */
   writeCheckpoint(ts: Ts, tables: readonly TableName[]): Promise<void>;
+  /**
+   * Optional: a syncpoint (changefeed.toml `enable-sync-point`), called every `sync-point-interval` of commit
+   * time at a barrier: every change ≤ ts is flushed and nothing after it was written yet. The MySQL sink
+   * records (changefeed, ts, downstream position) so both sides can be compared at that point.
+   */
+  writeSyncpoint?(ts: Ts, commitTime: number): Promise<void>;
   /** Optional healthcheck that imitates a write. */
   check?(signal: AbortSignal): Promise<void>;
+  /** Optional counters the API shows for the sink (`GET /api/v2/changefeeds/{id}/sink`), JSON-serialisable. */
+  stats?(): unknown;
   /** Idempotent; leaves no timers or sockets behind. */
   close(): Promise<void>;
 }
 
+/**
+ * Errors: a sink call rejects with an Error whose message says what failed downstream. The processor treats it
+ * as retryable (the changefeed goes to warning and restarts from its checkpoint with backoff) unless the error
+ * carries `retryable: false`, which fails the changefeed at once.
+ */
 export interface SinkFactory<C> {
   readonly schemes: readonly string[];
   /** Pure, no I/O: validates the URI's parameters; throws an error naming the bad key and what is allowed. */

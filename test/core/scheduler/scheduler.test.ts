@@ -95,3 +95,48 @@ describe('table scheduler', () => {
     assert.deepEqual([...s.sets.keys()].sort(), [1, 2, 3]);
   });
 });
+
+describe('table scheduler: rebuild after owner failover', () => {
+  it('keeps every replicating table where it is and schedules only the missing ones', () => {
+    const s = new TableScheduler();
+    const report = (tableId: number, state: TableState) => ({ changefeed: 'cf', tableId, state, checkpointTs: '1', resolvedTs: '1' });
+    s.rebuild(new Map([
+      ['a', [report(1, 'replicating'), report(2, 'replicating')]],
+      ['b', [report(3, 'replicating'), report(2, 'prepared')]],
+    ]));
+    assert.deepEqual(s.capturesOf(1), { primary: 'a', secondary: undefined });
+    assert.deepEqual(s.capturesOf(2), { primary: 'a', secondary: 'b' });
+    const ops = s.schedule({ tables: [1, 2, 3, 4], captures: ['a', 'b', 'c'], draining: none });
+    assert.deepEqual(ops.filter((op) => op.kind === 'add' && !op.isSecondary).map((op) => op.tableId), [4], 'only the unreported table is added');
+    assert.ok(!ops.some((op) => op.tableId === 1 || op.tableId === 3), 'replicating tables are not touched');
+  });
+
+  it('promotes a secondary whose primary is gone', () => {
+    const s = new TableScheduler();
+    s.rebuild(new Map([['b', [{ changefeed: 'cf', tableId: 7, state: 'prepared', checkpointTs: '1', resolvedTs: '1' }]]]));
+    const ops = s.schedule({ tables: [7], captures: ['b'], draining: none });
+    assert.deepEqual(ops, [{ kind: 'add', tableId: 7, capture: 'b', isSecondary: false }]);
+  });
+});
+
+describe('table scheduler: a move whose primary dies', () => {
+  it('tells the secondary to take over (an add, not a silent phase change)', () => {
+    const s = new TableScheduler({ maxMovesInFlight: 1 });
+    converge(s, { tables: [1, 2], captures: ['a'], draining: none });
+    const move = s.schedule({ tables: [1, 2], captures: ['a', 'b'], draining: none });
+    assert.deepEqual(move, [{ kind: 'add', tableId: 1, capture: 'b', isSecondary: true }]);
+    const ops = s.schedule({ tables: [1, 2], captures: ['b'], draining: none });
+    assert.ok(ops.some((op) => op.kind === 'add' && op.tableId === 1 && op.capture === 'b' && !op.isSecondary), JSON.stringify(ops));
+  });
+});
+
+describe('table scheduler: rebuild while a capture is still stopping a table', () => {
+  it('gives it no second writer until it has stopped, then schedules it again', () => {
+    const s = new TableScheduler();
+    s.rebuild(new Map([['a', [{ changefeed: 'cf', tableId: 5, state: 'stopping', checkpointTs: '1', resolvedTs: '1' }]]]));
+    assert.deepEqual(s.schedule({ tables: [5], captures: ['a', 'b'], draining: none }).filter((op) => op.kind === 'add'), [], 'no add while a is stopping it');
+    s.report('a', [{ changefeed: 'cf', tableId: 5, state: 'stopped', checkpointTs: '9', resolvedTs: '9' }]);
+    const ops = s.schedule({ tables: [5], captures: ['a', 'b'], draining: none });
+    assert.equal(ops.filter((op) => op.kind === 'add' && op.tableId === 5).length, 1, 'scheduled again once stopped');
+  });
+});

@@ -1,0 +1,396 @@
+import { createHash } from 'node:crypto';
+import { TidemarkError, isAbortError } from '../errors/index.js';
+import { Notifier } from '../lifecycle/abortable.js';
+import type { Logger } from '../logger/logger.js';
+import type { ReplicaConfig } from '../config/replica-config.js';
+import { TableFilter } from '../config/table-filter.js';
+import type { GlobalReactorState } from '../orchestrator/global-state.js';
+import { Topics, type DispatchTableRequest, type HeartbeatRequest, type TableProgressReport } from '../p2p/messages.js';
+import type { Messenger } from '../p2p/messenger.js';
+import { TableScheduler, type DispatchOp } from '../scheduler/scheduler.js';
+import { classifyDDL, type ClassifiedDDL, type QualifiedName } from '../schema/ddl.js';
+import { listUpstreamTables } from '../schema/upstream-tables.js';
+import type { DDLEvent, Sink, SinkFactory, Ts } from '../sink/api.js';
+import { readFromTs } from '../upstream/resumable-reader.js';
+
+/** What the owner writes to the changefeed status after a tick. */
+export interface ChangefeedProgress {
+  readonly checkpointTs: Ts;
+  readonly checkpointTime: number | undefined;
+  readonly resolvedTs: Ts;
+  /** No table may pass it (DESIGN §1): the ts before the next DDL, the DDL puller's position, or target-ts. */
+  readonly barrierTs: Ts;
+}
+
+export interface ChangefeedRuntimeOptions {
+  readonly namespace: string;
+  readonly id: string;
+  readonly sinkUri: string;
+  readonly config: ReplicaConfig;
+  readonly startTs: Ts;
+  readonly targetTs: Ts;
+  readonly upstream: { readonly uri: string; readonly basename: string };
+  readonly loadSinkFactory: () => Promise<SinkFactory<unknown>>;
+  readonly ownerCaptureId: string;
+  readonly messenger: Messenger;
+  readonly logger: Logger;
+}
+
+interface PendingDDL {
+  readonly ts: Ts;
+  /** The last commit before it: every table flushes up to here, then the DDL runs. */
+  readonly prevTs: Ts;
+  readonly commitTime: number;
+  readonly schema: string;
+  readonly query: string;
+  readonly ddl: ClassifiedDDL;
+  readonly done: Notifier;
+  executed: boolean;
+}
+
+const HEARTBEAT_MS = 250;
+/** A table dispatch not acknowledged in this long is sent again (the capture may have been busy closing). */
+const RESEND_MS = 2000;
+/** After taking over, wait this long at most for every capture's first heartbeat before scheduling. */
+const REBUILD_WAIT_MS = 3000;
+
+/**
+ * The owner's half of one changefeed (TiCDC's owner-side changefeed): the table set (the upstream's tables the
+ * filter selects, then kept current by DDL), the table scheduler and its dispatches and heartbeats over gRPC,
+ * the DDL puller and the DDL sink, the barrier-ts, and the changefeed checkpoint as the minimum over every
+ * table in the set (a table nobody replicates right now holds it where it is).
+ */
+export class ChangefeedRuntime {
+  readonly scheduler = new TableScheduler();
+  private readonly tableIds = new Map<string, number>();
+  private readonly names = new Map<number, string>();
+  private readonly wanted = new Set<number>();
+  private readonly checkpoints = new Map<number, { ts: Ts; time: number | undefined }>();
+  private readonly resolved = new Map<number, Ts>();
+  private readonly reports = new Map<string, TableProgressReport[]>();
+  /** Consecutive heartbeats in which a capture did not list a table it should replicate. */
+  private readonly missing = new Map<string, number>();
+  private readonly filter: TableFilter;
+  private readonly controller = new AbortController();
+  private readonly startedAt = Date.now();
+  private initialized = false;
+  private rebuilt = false;
+  private lastHeartbeatAt = 0;
+  private lastResendAt = Date.now();
+  private nextTableId = 1;
+  private ddlResolved: Ts;
+  private ddlTime = 0;
+  private pendingDDL: PendingDDL | undefined;
+  private ddlRunning = false;
+  private ddlSink: Sink | undefined;
+  private sinkFactory: SinkFactory<unknown> | undefined;
+  private readonly log: Logger;
+  private done: Promise<void> = Promise.resolve();
+  /** An error to report (the changefeed goes to warning or failed); the owner takes it. */
+  error: TidemarkError | undefined;
+
+  constructor(private readonly options: ChangefeedRuntimeOptions) {
+    this.filter = new TableFilter(options.config.filter.rules, options.config['case-sensitive']);
+    this.ddlResolved = options.startTs;
+    this.log = options.logger.with({ changefeed: options.id, role: 'owner' });
+  }
+
+  get key(): string {
+    return `${this.options.namespace}/${this.options.id}`;
+  }
+
+  start(): void {
+    const signal = this.controller.signal;
+    this.done = (async () => {
+      this.sinkFactory = await this.options.loadSinkFactory();
+      for (const t of await listUpstreamTables(this.options.upstream.uri, this.filter)) this.want(t, this.options.startTs);
+      this.initialized = true;
+      this.log.info('changefeed tables listed', { tables: this.wanted.size });
+      await this.ddlPuller(signal);
+    })().catch((error: unknown) => {
+      if (signal.aborted && isAbortError(error)) return;
+      if (signal.aborted) return;
+      this.error = error instanceof TidemarkError ? error : new TidemarkError('ErrUpstreamUnreachable', error instanceof Error ? error.message : String(error), { cause: error });
+      this.log.warn('changefeed owner task failed', { error: this.error });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.controller.abort(new TidemarkError('ErrAborted', 'changefeed runtime closed'));
+    this.pendingDDL?.done.wake();
+    await this.done;
+    await this.ddlSink?.close().catch(() => undefined);
+    this.ddlSink = undefined;
+  }
+
+  onHeartbeatResponse(capture: string, all: readonly TableProgressReport[]): void {
+    const mine: TableProgressReport[] = [];
+    for (const r of all) {
+      if (r.changefeed !== this.key || r.table === undefined) continue;
+      const tableId = this.idFor(r.table);
+      mine.push({ ...r, tableId });
+      const ts = BigInt(r.checkpointTs);
+      const known = this.checkpoints.get(tableId);
+      if ((r.state === 'replicating' || r.state === 'stopped') && (known === undefined || ts > known.ts)) this.checkpoints.set(tableId, { ts, time: known?.time });
+      const resolved = BigInt(r.resolvedTs);
+      if (r.state === 'replicating' && resolved > (this.resolved.get(tableId) ?? 0n)) this.resolved.set(tableId, resolved);
+    }
+    this.reports.set(capture, mine);
+    if (!this.rebuilt) return;
+    this.scheduler.report(capture, mine);
+    // tables the capture should have but did not list: absent (a remove that already happened, or a lost table)
+    const listed = new Set(mine.map((r) => r.tableId));
+    const absent: TableProgressReport[] = [];
+    for (const set of this.scheduler.sets.values()) {
+      if (listed.has(set.tableId)) continue;
+      if (set.primary === capture && (set.phase === 'stopping-primary' || set.phase === 'removing')) absent.push(this.absent(set.tableId));
+      else if (set.secondary === capture && set.phase === 'removing') absent.push(this.absent(set.tableId));
+      else if (set.primary === capture && set.phase === 'replicating') {
+        const key = `${capture}/${set.tableId}`;
+        const n = (this.missing.get(key) ?? 0) + 1;
+        this.missing.set(key, n);
+        if (n >= 3) {
+          // the capture lost the table (its processor restarted): schedule it again from its checkpoint
+          this.log.warn('a capture stopped reporting a table; scheduling it again', { capture, table: this.names.get(set.tableId) });
+          set.primary = undefined;
+          set.phase = 'absent';
+          this.missing.delete(key);
+        }
+      }
+    }
+    for (const t of listed) this.missing.delete(`${capture}/${t}`);
+    if (absent.length > 0) this.scheduler.report(capture, absent);
+  }
+
+  /**
+   * One owner tick: heartbeats, scheduling, DDL at the barrier; returns the progress to write, or undefined
+   * while the table set or the first heartbeats are not in yet.
+   */
+  tick(state: GlobalReactorState, currentCheckpoint: Ts, draining: ReadonlySet<string>, ownerRevision: bigint | undefined): ChangefeedProgress | undefined {
+    const now = Date.now();
+    const captures = [...state.captures.values()];
+    if (now - this.lastHeartbeatAt >= HEARTBEAT_MS) {
+      this.lastHeartbeatAt = now;
+      const request: HeartbeatRequest = { changefeeds: [this.key] };
+      for (const capture of captures) this.options.messenger.send(capture, Topics.heartbeat, request, ownerRevision);
+    }
+    if (!this.initialized) return undefined;
+    if (!this.rebuilt) {
+      const all = captures.every((c) => this.reports.has(c.id));
+      if (!all && now - this.startedAt < REBUILD_WAIT_MS) return undefined;
+      this.scheduler.rebuild(this.reports);
+      this.rebuilt = true;
+    }
+    const alive = captures.map((c) => c.id);
+    const ops = this.scheduler.schedule({ tables: [...this.wanted], captures: alive, draining });
+    for (const op of ops) this.dispatch(state, op, currentCheckpoint, ownerRevision);
+    if (now - this.lastResendAt >= RESEND_MS) {
+      this.lastResendAt = now;
+      this.resendInFlight(state, currentCheckpoint, ownerRevision);
+    }
+
+    const target = this.options.targetTs;
+    let barrier = this.pendingDDL !== undefined && !this.pendingDDL.executed ? this.pendingDDL.prevTs : this.ddlResolved;
+    if (target !== 0n && barrier > target) barrier = target;
+    let checkpoint: Ts | undefined;
+    let time: number | undefined;
+    let resolved: Ts | undefined;
+    for (const id of this.wanted) {
+      const c = this.checkpoints.get(id);
+      const ts = c === undefined || c.ts < currentCheckpoint ? currentCheckpoint : c.ts;
+      if (checkpoint === undefined || ts < checkpoint) {
+        checkpoint = ts;
+        time = c?.time;
+      }
+      const r = this.resolved.get(id) ?? ts;
+      if (resolved === undefined || r < resolved) resolved = r;
+    }
+    if (checkpoint === undefined || checkpoint > barrier) {
+      checkpoint = barrier > currentCheckpoint ? barrier : currentCheckpoint;
+      time = checkpoint === this.ddlResolved ? this.ddlTime : undefined;
+    }
+    if (resolved === undefined || resolved < checkpoint) resolved = checkpoint;
+    if (time === undefined && checkpoint === this.ddlResolved && this.ddlTime > 0) time = this.ddlTime;
+    const pending = this.pendingDDL;
+    if (pending !== undefined && !pending.executed && !this.ddlRunning && checkpoint >= pending.prevTs) void this.runDDL(pending);
+    return { checkpointTs: checkpoint, checkpointTime: time, resolvedTs: resolved, barrierTs: barrier };
+  }
+
+  /** Records wall times of checkpoints from the task positions (heartbeats carry no time). */
+  noteCheckpointTime(tableName: string, ts: Ts, time: number | null): void {
+    if (time === null) return;
+    const id = this.tableIds.get(tableName);
+    if (id === undefined) return;
+    const c = this.checkpoints.get(id);
+    if (c !== undefined && c.ts === ts) c.time = time;
+  }
+
+  private absent(tableId: number): TableProgressReport {
+    return { changefeed: this.key, tableId, table: this.names.get(tableId) ?? '', state: 'absent', checkpointTs: '0', resolvedTs: '0' };
+  }
+
+  private dispatch(state: GlobalReactorState, op: DispatchOp, currentCheckpoint: Ts, ownerRevision: bigint | undefined): void {
+    const capture = state.captures.get(op.capture);
+    const table = this.names.get(op.tableId);
+    if (capture === undefined || table === undefined) return;
+    const known = this.checkpoints.get(op.tableId)?.ts;
+    const checkpoint = known !== undefined && known > currentCheckpoint ? known : currentCheckpoint;
+    const request: DispatchTableRequest = {
+      changefeed: this.key,
+      tableId: op.tableId,
+      table,
+      action: op.kind,
+      isSecondary: op.kind === 'add' && op.isSecondary,
+      checkpointTs: String(checkpoint),
+    };
+    this.log.debug('dispatch', { capture: op.capture, table, action: op.kind, secondary: request.isSecondary, checkpointTs: request.checkpointTs });
+    this.options.messenger.send(capture, Topics.dispatchTable, request, ownerRevision);
+  }
+
+  /** Sends again the step each move or add in flight waits for; processors treat repeats as no-ops. */
+  private resendInFlight(state: GlobalReactorState, currentCheckpoint: Ts, ownerRevision: bigint | undefined): void {
+    for (const set of this.scheduler.sets.values()) {
+      const ops: DispatchOp[] = [];
+      if (set.phase === 'adding' && set.primary !== undefined) ops.push({ kind: 'add', tableId: set.tableId, capture: set.primary, isSecondary: false });
+      if (set.phase === 'preparing-secondary' && set.secondary !== undefined) ops.push({ kind: 'add', tableId: set.tableId, capture: set.secondary, isSecondary: true });
+      if (set.phase === 'stopping-primary' && set.primary !== undefined) ops.push({ kind: 'remove', tableId: set.tableId, capture: set.primary });
+      if (set.phase === 'removing') for (const c of [set.primary, set.secondary]) if (c !== undefined) ops.push({ kind: 'remove', tableId: set.tableId, capture: c });
+      for (const op of ops) this.dispatch(state, op, currentCheckpoint, ownerRevision);
+    }
+  }
+
+  private idFor(name: string): number {
+    let id = this.tableIds.get(name);
+    if (id === undefined) {
+      id = this.nextTableId++;
+      this.tableIds.set(name, id);
+      this.names.set(id, name);
+    }
+    return id;
+  }
+
+  private want(t: QualifiedName, checkpoint: Ts): void {
+    const id = this.idFor(`${t.schema}.${t.table}`);
+    this.wanted.add(id);
+    const known = this.checkpoints.get(id);
+    if (known === undefined || known.ts < checkpoint) this.checkpoints.set(id, { ts: checkpoint, time: undefined });
+  }
+
+  private unwant(t: QualifiedName): void {
+    const id = this.tableIds.get(`${t.schema}.${t.table}`);
+    if (id !== undefined) this.wanted.delete(id);
+  }
+
+  private relevant(ddl: ClassifiedDDL): boolean {
+    if (ddl.database !== undefined) return this.filter.matchSchema(ddl.database);
+    if (ddl.kind === 'other') return false;
+    return [...ddl.tables, ...ddl.renamedTo].some((t) => this.filter.match(t.schema, t.table));
+  }
+
+  /** Reads the binlog for DDL (rows are skipped undecoded) and moves the barrier as it goes. */
+  private async ddlPuller(signal: AbortSignal): Promise<void> {
+    const url = new URL(this.options.upstream.uri);
+    const serverId = 0x100000 + (createHash('sha1').update(`ddl/${this.options.ownerCaptureId}/${this.key}`).digest().readUInt32BE(0) % 0x7fe00000);
+    const target = this.options.targetTs;
+    if (target !== 0n && this.options.startTs >= target) return;
+    const events = readFromTs(
+      {
+        host: url.hostname,
+        port: Number(url.port || 3306),
+        user: decodeURIComponent(url.username || 'root'),
+        password: decodeURIComponent(url.password),
+        serverId,
+        basename: this.options.upstream.basename,
+        heartbeatMs: 500,
+        rows: false,
+      },
+      this.options.startTs,
+      signal,
+    );
+    for await (const e of events) {
+      if (e.kind === 'row' || e.kind === 'reset') continue;
+      const ts = e.ts;
+      const time = e.kind === 'resolved' ? e.time : e.commitTime;
+      if (target !== 0n && ts > target) {
+        this.advance(target, time);
+        return;
+      }
+      if (e.kind === 'ddl') {
+        const ddl = classifyDDL(e.query, e.schema);
+        if (this.relevant(ddl)) {
+          const pending: PendingDDL = { ts, prevTs: this.ddlResolved, commitTime: e.commitTime, schema: e.schema, query: e.query, ddl, done: new Notifier(), executed: false };
+          this.pendingDDL = pending;
+          this.log.info('DDL waits at the barrier', { ts: String(ts), barrierTs: String(pending.prevTs), query: e.query });
+          while (!pending.executed && !signal.aborted) await pending.done.wait(1000, signal);
+          if (signal.aborted) return;
+          this.pendingDDL = undefined;
+        }
+      }
+      this.advance(ts, time);
+      if (target !== 0n && ts === target) return;
+    }
+  }
+
+  private advance(ts: Ts, time: number): void {
+    if (ts > this.ddlResolved) {
+      this.ddlResolved = ts;
+      this.ddlTime = time;
+    }
+  }
+
+  /** Every table reached the ts before the DDL: write it to the sink, then change the table set. */
+  private async runDDL(pending: PendingDDL): Promise<void> {
+    this.ddlRunning = true;
+    try {
+      if (this.ddlSink === undefined) {
+        const factory = this.sinkFactory!;
+        const uri = new URL(this.options.sinkUri);
+        this.ddlSink = await factory.create(uri, factory.parseConfig(uri), {
+          signal: this.controller.signal,
+          changefeedId: this.options.id,
+          logger: this.log.with({ sink: 'ddl' }),
+          sinkConfig: this.options.config.sink,
+        });
+      }
+      const { ddl } = pending;
+      const event: DDLEvent = {
+        commitTs: pending.ts,
+        commitTime: pending.commitTime,
+        schema: pending.schema,
+        query: pending.query,
+        kind: ddl.kind,
+        tables: ddl.tables.map((t) => ({ schema: t.schema, table: t.table, tableId: this.tableIds.get(`${t.schema}.${t.table}`) ?? 0 })),
+      };
+      await this.ddlSink.writeDDL(event);
+      this.log.info('DDL replicated', { ts: String(pending.ts), kind: ddl.kind, query: pending.query });
+      switch (ddl.kind) {
+        case 'create-table':
+          for (const t of ddl.tables) if (this.filter.match(t.schema, t.table)) this.want(t, pending.ts);
+          break;
+        case 'drop-table':
+          for (const t of ddl.tables) this.unwant(t);
+          break;
+        case 'rename-table':
+          ddl.tables.forEach((from, i) => {
+            this.unwant(from);
+            const to = ddl.renamedTo[i];
+            if (to !== undefined && this.filter.match(to.schema, to.table)) this.want(to, pending.ts);
+          });
+          break;
+        case 'drop-database':
+          for (const [name, id] of this.tableIds) if (name.startsWith(`${ddl.database}.`)) this.wanted.delete(id);
+          break;
+        default:
+          break;
+      }
+      pending.executed = true;
+      pending.done.wake();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const retryable = !(error instanceof TidemarkError) ? (error as { retryable?: unknown } | null)?.retryable !== false : error.retryable;
+      this.error = error instanceof TidemarkError ? error : new TidemarkError(retryable ? 'ErrSinkFailed' : 'ErrSinkRejected', `the sink refused DDL "${pending.query}": ${message}`, { cause: error, retryable });
+    } finally {
+      this.ddlRunning = false;
+    }
+  }
+}

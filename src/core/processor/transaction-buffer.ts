@@ -1,0 +1,103 @@
+import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
+import { encodeKey, tablePrefix, type SpillStore } from '../pipeline/sorter/spill-store.js';
+import type { TablePipeline } from './table-pipeline.js';
+
+/** The spill store's key space for rows of the transaction in progress (sorters use table ids from 1 up). */
+const PENDING_TABLE_ID = 0xffffffff;
+const ROW_OVERHEAD = 64;
+const SPILL_BATCH_ROWS = 2048;
+
+export interface PendingRow {
+  readonly pipeline: TablePipeline;
+  readonly seq: number;
+  readonly payload: Buffer;
+}
+
+/**
+ * The rows of the transaction being read, until its commit gives them a ts (the binlog puts a transaction's
+ * rows before its XID). Small transactions stay in memory, taking from the changefeed's memory quota; a
+ * transaction bigger than the quota spills to the spill store as it is read, so a million-row transaction
+ * never has to fit in memory. `drain` hands the rows back in order at the commit.
+ */
+export class TransactionBuffer {
+  private memory: PendingRow[] = [];
+  private memoryBytes = 0;
+  private spillBatch: { type: 'put'; key: Buffer; value: Buffer }[] = [];
+  private spilled = 0;
+  private writes: Promise<void> = Promise.resolve();
+  private readonly pipelines = new Map<number, TablePipeline>();
+
+  constructor(
+    private readonly quota: MemoryQuota,
+    private readonly store: () => SpillStore,
+  ) {}
+
+  get size(): number {
+    return this.memory.length + this.spilled;
+  }
+
+  /** Adds a row; resolves at once unless spill writes must be waited for (backpressure). */
+  async add(row: PendingRow): Promise<void> {
+    const cost = row.payload.length + ROW_OVERHEAD;
+    if (this.spilled === 0 && this.quota.tryAcquire(cost)) {
+      this.memory.push(row);
+      this.memoryBytes += cost;
+      return;
+    }
+    const value = Buffer.allocUnsafe(4 + row.payload.length);
+    value.writeUInt32BE(row.pipeline.name.tableId, 0);
+    row.payload.copy(value, 4);
+    this.pipelines.set(row.pipeline.name.tableId, row.pipeline);
+    this.spillBatch.push({ type: 'put', key: encodeKey(PENDING_TABLE_ID, 0n, row.seq), value });
+    this.spilled++;
+    if (this.spillBatch.length >= SPILL_BATCH_ROWS) {
+      this.flushSpill();
+      await this.writes;
+    }
+  }
+
+  /** Hands every row back in order (memory first, then the spilled part) and empties the buffer. */
+  async drain(each: (row: PendingRow) => void | Promise<void>): Promise<void> {
+    const rows = this.memory;
+    this.memory = [];
+    this.quota.release(this.memoryBytes);
+    this.memoryBytes = 0;
+    for (const row of rows) await each(row);
+    if (this.spilled === 0) return;
+    this.flushSpill();
+    await this.writes;
+    const db = this.store().db;
+    const range = tablePrefix(PENDING_TABLE_ID);
+    for await (const [key, value] of db.iterator(range)) {
+      const pipeline = this.pipelines.get(value.readUInt32BE(0))!;
+      await each({ pipeline, seq: key.readUInt32BE(12), payload: Buffer.from(value.subarray(4)) });
+    }
+    await this.clearDisk();
+  }
+
+  /** Forgets the transaction (the reader restarts it after a lost connection). */
+  async reset(): Promise<void> {
+    this.quota.release(this.memoryBytes);
+    this.memory = [];
+    this.memoryBytes = 0;
+    this.spillBatch = [];
+    await this.writes;
+    if (this.spilled > 0) await this.clearDisk();
+  }
+
+  private async clearDisk(): Promise<void> {
+    const range = tablePrefix(PENDING_TABLE_ID);
+    await this.store().db.clear(range);
+    // deleted keys stay in LevelDB's (mmapped) table files until a compaction drops them: see SpillStore.compact
+    await this.store().compact(range.gte, range.lt);
+    this.spilled = 0;
+    this.pipelines.clear();
+  }
+
+  private flushSpill(): void {
+    if (this.spillBatch.length === 0) return;
+    const batch = this.spillBatch;
+    this.spillBatch = [];
+    this.writes = this.writes.then(() => this.store().db.batch(batch));
+  }
+}
