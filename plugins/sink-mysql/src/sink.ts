@@ -1,0 +1,614 @@
+import mysql from 'mysql2/promise';
+import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent, Sink, SinkContext, TableName, Ts } from 'tidemark/sink';
+import { readSsl, type MySqlSinkConfig } from './config.js';
+
+/** Rows waiting in the workers' queues before `writeRows` waits (memory bound when the downstream is slow). */
+const MAX_QUEUED_ROWS = 32_768;
+/** Prepared statements cached per connection (mysql2 closes the least recently used beyond it). */
+const PREPARED_PER_CONNECTION = 64;
+/** ER_MAX_PREPARED_STMT_COUNT_REACHED: the server is out of prepared statements; the text form still works. */
+const ER_MAX_PREPARED_STMT_COUNT = 1461;
+/** How long `close` lets accepted changes commit before it ends the connections. */
+const CLOSE_DEADLINE_MS = 5_000;
+/**
+ * Errors a replayed DDL may get because its effect is already there: CREATE DATABASE → 1007 (database exists),
+ * CREATE TABLE → 1050 (table exists); DROP DATABASE → 1008, DROP TABLE → 1051 (already gone). Anything else,
+ * and these on any other kind of DDL, rejects with the downstream's message.
+ */
+const DDL_ALREADY_DONE: Readonly<Partial<Record<DDLEvent['kind'], readonly number[]>>> = {
+  'create-database': [1007],
+  'create-table': [1050],
+  'drop-database': [1008],
+  'drop-table': [1051],
+};
+/** Downstream errors that do not heal by retrying: the downstream's schema does not fit the rows. */
+const SCHEMA_MISMATCH = new Set([1054, 1136, 1146, 1366, 1406]);
+
+export type MySqlSinkErrorCode = 'ErrMySQLConnectionError' | 'ErrMySQLTxnError' | 'ErrMySQLDDLError' | 'ErrMySQLTableNoKey' | 'ErrMySQLSinkClosed';
+
+/**
+ * The mysql sink's errors: `code` says what failed, `retryable` whether the changefeed should retry from its
+ * checkpoint (the processor reads that field), `errno`/`sqlMessage` carry the downstream's own error.
+ */
+export class MySqlSinkError extends Error {
+  override readonly name = 'MySqlSinkError';
+  readonly errno: number | undefined;
+  readonly sqlMessage: string | undefined;
+  constructor(
+    readonly code: MySqlSinkErrorCode,
+    message: string,
+    readonly retryable: boolean,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+    const c = cause as { errno?: number; sqlMessage?: string } | undefined;
+    this.errno = c?.errno;
+    this.sqlMessage = c?.sqlMessage;
+  }
+}
+
+/** A mysql2 error as a MySqlSinkError: no errno (socket closed, refused, timed out) is a lost connection. */
+function downstreamError(code: 'ErrMySQLTxnError' | 'ErrMySQLDDLError', what: string, error: unknown): MySqlSinkError {
+  const e = error as { errno?: number; code?: string; message?: string };
+  const text = e.message ?? String(error);
+  if (e.errno === undefined || e.code === 'PROTOCOL_CONNECTION_LOST' || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'ETIMEDOUT' || e.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+    return new MySqlSinkError('ErrMySQLConnectionError', `${what}: the connection to the downstream failed (${e.code ?? 'no code'}: ${text}); the changefeed retries from its checkpoint`, true, error);
+  }
+  return new MySqlSinkError(code, `${what}: ${text}`, !SCHEMA_MISMATCH.has(e.errno), error);
+}
+
+function quoteIdent(name: string): string {
+  return `\`${name.replaceAll('`', '``')}\``;
+}
+
+/** A value as an SQL literal, exactly: integers (bigint) unquoted, binary as X'…', text escaped by mysql2. */
+function literal(value: ColumnValue): string {
+  if (value === null) return 'NULL';
+  switch (typeof value) {
+    case 'bigint':
+      return value.toString();
+    case 'number':
+      return Number.isFinite(value) ? String(value) : 'NULL';
+    case 'boolean':
+      return value ? '1' : '0';
+    case 'string':
+      return mysql.escape(value);
+    default:
+      return `X'${value.toString('hex')}'`;
+  }
+}
+
+const columnNames = new WeakMap<readonly ColumnInfo[], string>();
+
+/**
+ * Whether rows of two column lists go into one statement: the same column names in the same order. The mounter
+ * shares one array per TABLE_MAP, but each transaction has its own TABLE_MAP, so identity alone would cut batches
+ * at every transaction.
+ */
+function sameColumns(a: readonly ColumnInfo[], b: readonly ColumnInfo[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  const names = (columns: readonly ColumnInfo[]): string => {
+    let text = columnNames.get(columns);
+    if (text === undefined) {
+      text = columns.map((c) => c.name).join('\u0000');
+      columnNames.set(columns, text);
+    }
+    return text;
+  };
+  return names(a) === names(b);
+}
+
+interface TableShape {
+  readonly qualified: string;
+  /** Positions of the columns rows are matched on (primary key, else a NOT NULL unique key, else all with force-replicate). */
+  readonly key: readonly number[];
+  /** Matched on every column (no usable key): NULL-safe comparison and LIMIT 1. */
+  readonly allColumns: boolean;
+}
+
+interface Job {
+  readonly table: TableName;
+  readonly rows: readonly RowChangedEvent[];
+}
+
+/**
+ * One worker: applies the jobs of the tables hashed to it, in order, each downstream transaction on a pooled
+ * connection. Consecutive queued jobs of the same table are merged (whole upstream transactions, up to
+ * max-txn-row rows) so that a pipeline handing over one small transaction per call still gets big batches.
+ * Progress is a pair of sequence numbers (`pushed`, `done`) so a flush waits for what was handed over before
+ * it, not for an idle queue (which a busy changefeed may never reach).
+ */
+class Worker {
+  private readonly queue: Job[] = [];
+  private running: Promise<void> | undefined;
+  queuedRows = 0;
+  pushed = 0;
+  done = 0;
+  failure: Error | undefined;
+
+  constructor(private readonly sink: MySqlSink) {}
+
+  push(job: Job): void {
+    this.queue.push(job);
+    this.pushed++;
+    this.queuedRows += job.rows.length;
+    this.running ??= this.loop().finally(() => {
+      this.running = undefined;
+      this.sink.wake();
+    });
+  }
+
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.queue.length > 0 && this.failure === undefined) {
+      const first = this.queue[0];
+      let n = 1;
+      let count = first.rows.length;
+      while (n < this.queue.length && count < this.sink.maxTxnRow) {
+        const next = this.queue[n];
+        if (next.table.tableId !== first.table.tableId || next.table.table !== first.table.table || next.table.schema !== first.table.schema) break;
+        count += next.rows.length;
+        n++;
+      }
+      const rows = n === 1 ? first.rows : this.queue.slice(0, n).flatMap((j) => j.rows);
+      try {
+        await this.sink.apply(first.table, rows);
+      } catch (error) {
+        this.failure = error instanceof Error ? error : new Error(String(error));
+        this.queue.length = 0;
+        this.queuedRows = 0;
+        return;
+      }
+      this.queue.splice(0, n);
+      this.queuedRows -= count;
+      this.done += n;
+      this.sink.wake();
+    }
+  }
+}
+
+/**
+ * The mysql sink (TiCDC's MySQL sink): rows of one upstream transaction for one table are applied in one
+ * downstream transaction; a table's transactions keep commit order because each table is served by one worker
+ * (assigned on first sight to the worker with the fewest tables, over `worker-count` connections), so two
+ * transactions touching the same key never reorder, and different tables run in parallel. Why not a causality
+ * map over keys (TiCDC's conflict detector) to run one table's non-conflicting transactions in parallel: it
+ * would give up per-table commit order downstream (a reader of the downstream could see a later transaction
+ * before an earlier one) and needs every unique key of every row hashed; one worker per table keeps both rules
+ * trivially, and batching whole transactions into multi-row statements (up to max-txn-row) recovers most of the
+ * throughput (bench/mysql-sink.ts). A single hot table is bound to one connection. Consecutive inserts go as one multi-row INSERT, consecutive deletes as
+ * one DELETE … WHERE (key) IN (…). Idempotence: in safe mode (always with `safe-mode=true`, and during the first
+ * `safe-mode-duration` (1 minute) after the sink starts, when the changes since the checkpoint come again) inserts are REPLACE and
+ * updates DELETE + REPLACE; a duplicate-key error outside it re-applies the batch in safe mode. `flush` resolves
+ * once every queued change is committed.
+ */
+export class MySqlSink implements Sink {
+  private readonly workers: Worker[];
+  private readonly shapes = new Map<string, Promise<TableShape>>();
+  /** Table → its worker, for the sink's lifetime (a table never changes worker, so its order holds). */
+  private readonly assigned = new Map<string, Worker>();
+  private readonly tablesPerWorker: number[];
+  /** Set when the downstream ran out of prepared statements: inserts go as text from then on. */
+  private preparedOff = false;
+  private readonly startedAt = Date.now();
+  private waiters: (() => void)[] = [];
+  private closed = false;
+  readonly counters = { rows: 0, transactions: 0, statements: 0, safeModeRetries: 0, ddls: 0 };
+
+  private constructor(
+    private readonly pool: mysql.Pool,
+    private readonly config: MySqlSinkConfig,
+    private readonly ctx: SinkContext,
+  ) {
+    this.workers = Array.from({ length: config.workerCount }, () => new Worker(this));
+    this.tablesPerWorker = this.workers.map(() => 0);
+  }
+
+  static async create(config: MySqlSinkConfig, ctx: SinkContext): Promise<MySqlSink> {
+    ctx.signal.throwIfAborted();
+    const ssl = readSsl(config.ssl);
+    const pool = mysql.createPool({
+      host: config.host,
+      port: config.port,
+      user: config.user,
+      password: config.password,
+      connectionLimit: config.workerCount + 1,
+      connectTimeout: 10_000,
+      // prepared statements are per connection and shape; evicted ones are closed, so the server's global
+      // max_prepared_stmt_count (16,382 by default) holds workerCount × this with room for other clients
+      maxPreparedStatements: PREPARED_PER_CONNECTION,
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+      dateStrings: true,
+      multipleStatements: config.multiStmtEnable,
+      charset: 'utf8mb4',
+      ...(ssl === undefined ? {} : { ssl }),
+    });
+    // every session: the upstream's values as they are (UTC TIMESTAMPs, id 0 kept, zero dates allowed), no FK checks
+    pool.on('connection', (conn) => {
+      // queued first on the new connection, so it runs before any write; the event hands over the
+      // callback-style connection (mysql2's typings say otherwise)
+      const callbackConn = conn as unknown as { query(sql: string, done: (error: Error | null) => void): void };
+      callbackConn.query(`SET time_zone = ${mysql.escape(config.timeZone)}, sql_mode = 'NO_AUTO_VALUE_ON_ZERO', foreign_key_checks = 0`, (error) => {
+        if (error !== null) ctx.logger.error('could not set up a downstream session (time_zone, sql_mode)', { error: error.message });
+      });
+    });
+    try {
+      const conn = await pool.getConnection();
+      conn.release();
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw new MySqlSinkError('ErrMySQLConnectionError', `cannot connect to the downstream ${config.host}:${config.port} as ${config.user}: ${(error as Error).message}`, true, error);
+    }
+    return new MySqlSink(pool, config, ctx);
+  }
+
+  get maxTxnRow(): number {
+    return this.config.maxTxnRow;
+  }
+
+  wake(): void {
+    for (const resolve of this.waiters.splice(0)) resolve();
+  }
+
+  private async waitForProgress(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.waiters.push(resolve);
+      setTimeout(resolve, 100).unref();
+    });
+  }
+
+  private get queuedRows(): number {
+    let n = 0;
+    for (const w of this.workers) n += w.queuedRows;
+    return n;
+  }
+
+  private throwIfFailed(): void {
+    for (const w of this.workers) if (w.failure !== undefined) throw w.failure;
+  }
+
+  /** A table's worker: on first sight the one with the fewest tables (a hash would put two tables of four on one worker of 16 now and then). */
+  private workerOf(table: TableName): Worker {
+    const key = `${table.schema}.${table.table}`;
+    let worker = this.assigned.get(key);
+    if (worker === undefined) {
+      let best = 0;
+      for (let i = 1; i < this.workers.length; i++) if (this.tablesPerWorker[i] < this.tablesPerWorker[best]) best = i;
+      this.tablesPerWorker[best]++;
+      worker = this.workers[best]!;
+      this.assigned.set(key, worker);
+    }
+    return worker;
+  }
+
+  async writeRows(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
+    if (this.closed) throw new MySqlSinkError('ErrMySQLSinkClosed', 'the mysql sink is closed', true);
+    this.throwIfFailed();
+    if (rows.length === 0) return;
+    this.workerOf(table).push({ table, rows });
+    while (this.queuedRows > MAX_QUEUED_ROWS && !this.ctx.signal.aborted) {
+      this.throwIfFailed();
+      await this.waitForProgress();
+    }
+  }
+
+  /**
+   * Resolves once every job handed over before this call is committed downstream (the caller hands over only
+   * rows ≤ upTo before flushing upTo, so that covers them); rejects with the first worker's error. Jobs handed
+   * over while it waits are not waited for, so a busy table cannot starve a flush.
+   */
+  async flush(upTo: Ts): Promise<void> {
+    void upTo;
+    const targets = this.workers.map((w) => w.pushed);
+    for (;;) {
+      this.throwIfFailed();
+      this.ctx.signal.throwIfAborted(); // the changefeed stopped here: do not wait for a downstream that may hang
+      if (this.workers.every((w, i) => w.done >= targets[i])) return;
+      if (this.closed) throw new MySqlSinkError('ErrMySQLSinkClosed', 'the mysql sink was closed during flush', true);
+      await this.waitForProgress();
+    }
+  }
+
+  async writeDDL(ddl: DDLEvent): Promise<void> {
+    await this.flush(ddl.commitTs);
+    let conn: mysql.PoolConnection | undefined;
+    try {
+      conn = await this.pool.getConnection();
+      if (ddl.kind !== 'create-database' && ddl.kind !== 'drop-database' && ddl.schema !== '') {
+        await conn.query(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(ddl.schema)}`);
+        await conn.query(`USE ${quoteIdent(ddl.schema)}`);
+      }
+      await conn.query(ddl.query);
+      this.counters.ddls++;
+    } catch (error) {
+      const errno = (error as { errno?: number }).errno;
+      if (errno !== undefined && (DDL_ALREADY_DONE[ddl.kind] ?? []).includes(errno)) {
+        this.ctx.logger.info('DDL already applied downstream (a replay after a restart)', { query: ddl.query, error: (error as Error).message });
+      } else {
+        throw downstreamError('ErrMySQLDDLError', `the downstream rejected DDL "${ddl.query}"`, error);
+      }
+    } finally {
+      conn?.release();
+    }
+    for (const t of ddl.tables) this.shapes.delete(`${t.schema}.${t.table}`);
+    if (ddl.kind === 'create-database' || ddl.kind === 'drop-database') this.shapes.clear();
+  }
+
+  writeCheckpoint(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * A syncpoint row in tidb_cdc.syncpoint_v1 (created if absent): the changefeed, its ts (primary_ts) and the
+   * downstream's position at the barrier (secondary_ts: MariaDB's @@gtid_current_pos, MySQL's gtid_executed, or
+   * the downstream's NOW(6) when it has no GTIDs), created_at by the downstream. Waits for everything handed
+   * over before it to be committed first; a replayed syncpoint overwrites its row. Rejects with a MySqlSinkError.
+   */
+  async writeSyncpoint(ts: Ts): Promise<void> {
+    await this.flush(ts);
+    try {
+      await this.pool.query('CREATE DATABASE IF NOT EXISTS tidb_cdc');
+      await this.pool.query(
+        'CREATE TABLE IF NOT EXISTS tidb_cdc.syncpoint_v1 (ticdc_cluster_id VARCHAR(255) NOT NULL, changefeed VARCHAR(255) NOT NULL, primary_ts VARCHAR(64) NOT NULL, secondary_ts VARCHAR(255) NOT NULL, created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), PRIMARY KEY (changefeed, primary_ts))',
+      );
+      let secondary = '';
+      for (const sql of ['SELECT @@gtid_current_pos AS pos', 'SELECT @@global.gtid_executed AS pos']) {
+        try {
+          const [rows] = await this.pool.query<mysql.RowDataPacket[]>(sql);
+          secondary = String(rows[0]?.['pos'] ?? '');
+          break;
+        } catch {
+          // not this flavour's variable: try the next
+        }
+      }
+      if (secondary === '') secondary = String((await this.pool.query<mysql.RowDataPacket[]>('SELECT NOW(6) AS now'))[0][0]?.['now'] ?? '');
+      await this.pool.query('REPLACE INTO tidb_cdc.syncpoint_v1 (ticdc_cluster_id, changefeed, primary_ts, secondary_ts) VALUES (?, ?, ?, ?)', ['default', this.ctx.changefeedId, ts.toString(), secondary]);
+    } catch (error) {
+      throw downstreamError('ErrMySQLTxnError', `writing the syncpoint ${ts} of changefeed ${this.ctx.changefeedId} into tidb_cdc.syncpoint_v1 failed downstream`, error);
+    }
+  }
+
+  async check(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  stats(): unknown {
+    return { ...this.counters };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // what was accepted gets CLOSE_DEADLINE_MS to commit (a hung downstream must not hang the changefeed's stop)
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.workers.map((w) => w.idle().catch(() => undefined))),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, CLOSE_DEADLINE_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    await this.pool.end().catch(() => undefined);
+    this.wake();
+  }
+
+  /** The key a table's rows are matched on: primary key, else a NOT NULL unique key downstream, else refused. */
+  private shapeOf(table: TableName, columns: readonly ColumnInfo[]): Promise<TableShape> {
+    const qualified = `${quoteIdent(table.schema)}.${quoteIdent(table.table)}`;
+    const cacheKey = `${table.schema}.${table.table}/${columns.length}`;
+    let shape = this.shapes.get(cacheKey);
+    if (shape === undefined) {
+      shape = (async (): Promise<TableShape> => {
+        const pk = columns.flatMap((c, i) => (c.primaryKey ? [i] : []));
+        if (pk.length > 0) return { qualified, key: pk, allColumns: false };
+        const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
+          `SELECT s.INDEX_NAME AS idx, s.COLUMN_NAME AS col, c.IS_NULLABLE AS nullable FROM information_schema.STATISTICS s
+             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
+            WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX`,
+          [table.schema, table.table],
+        );
+        const byIndex = new Map<string, { cols: string[]; nullable: boolean }>();
+        for (const r of rows) {
+          const entry = byIndex.get(String(r['idx'])) ?? { cols: [], nullable: false };
+          entry.cols.push(String(r['col']));
+          if (String(r['nullable']) === 'YES') entry.nullable = true;
+          byIndex.set(String(r['idx']), entry);
+        }
+        for (const { cols, nullable } of byIndex.values()) {
+          if (nullable) continue;
+          const key = cols.map((name) => columns.findIndex((c) => c.name === name));
+          if (key.every((i) => i >= 0)) return { qualified, key, allColumns: false };
+        }
+        if (!this.config.forceReplicate) {
+          throw new MySqlSinkError('ErrMySQLTableNoKey', `table ${table.schema}.${table.table} has no primary key and no NOT NULL unique key, so its rows cannot be matched downstream; add one, or set force-replicate=true in the sink URI`, false);
+        }
+        return { qualified, key: columns.map((_, i) => i), allColumns: true };
+      })();
+      shape.catch(() => this.shapes.delete(cacheKey));
+      this.shapes.set(cacheKey, shape);
+    }
+    return shape;
+  }
+
+  /** Applies one table's rows: whole upstream transactions, merged into downstream transactions of up to max-txn-row rows. */
+  async apply(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
+    let start = 0;
+    while (start < rows.length) {
+      // whole upstream transactions (rows with the same commit ts), merged while they fit in max-txn-row
+      let end = start;
+      while (end < rows.length) {
+        let txnEnd = end + 1;
+        while (txnEnd < rows.length && rows[txnEnd].commitTs === rows[end].commitTs) txnEnd++;
+        if (end > start && txnEnd - start > this.config.maxTxnRow) break;
+        end = txnEnd;
+      }
+      await this.applyTransaction(table, rows.slice(start, end));
+      start = end;
+    }
+    this.counters.rows += rows.length;
+  }
+
+  private async applyTransaction(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
+    const safe = this.config.safeMode || Date.now() - this.startedAt < this.config.safeModeDurationMs;
+    try {
+      await this.execute(table, rows, safe);
+    } catch (error) {
+      if (!safe && (error as { errno?: number }).errno === 1062) {
+        // a duplicate key outside the safe window: these changes were applied before (a replay); apply them idempotently
+        this.counters.safeModeRetries++;
+        await this.execute(table, rows, true);
+        return;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * A downstream transaction of inserts only, as one prepared multi-row INSERT (REPLACE in safe mode) in
+   * autocommit (one statement is atomic), or undefined when the rows do not fit that form. mysql2 caches the
+   * prepared statement per connection and shape (table, columns, row count). Measured on this machine: 1.3–1.4×
+   * the rate of the same rows as an escaped text INSERT (binary protocol: no escaping, no parsing of values).
+   * bigint values are bound as numbers only when they are safe integers (a string would turn into text for a
+   * BIT column), otherwise the text form is used for the whole batch.
+   */
+  private async prepared(table: TableName, rows: readonly RowChangedEvent[], safe: boolean): Promise<{ sql: string; params: (string | number | Buffer | null)[] } | undefined> {
+    if (!this.config.batchDmlEnable) return undefined;
+    const columns = rows[0].columns;
+    if (rows.length * columns.length > 65_535) return undefined;
+    const params: (string | number | Buffer | null)[] = [];
+    for (const row of rows) {
+      if (row.kind !== 'insert' || !sameColumns(row.columns, columns)) return undefined;
+      for (const v of row.after!) {
+        if (typeof v === 'bigint') {
+          if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) return undefined;
+          params.push(Number(v));
+        } else if (typeof v === 'boolean') params.push(v ? 1 : 0);
+        else if (typeof v === 'number' && !Number.isFinite(v)) params.push(null);
+        else params.push(v);
+      }
+    }
+    const shape = await this.shapeOf(table, columns);
+    const marks = `(${columns.map(() => '?').join(', ')})`;
+    return { sql: `${safe ? 'REPLACE' : 'INSERT'} INTO ${shape.qualified} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) VALUES ${Array.from({ length: rows.length }, () => marks).join(', ')}`, params };
+  }
+
+  private async execute(table: TableName, rows: readonly RowChangedEvent[], safe: boolean): Promise<void> {
+    const insert = this.preparedOff ? undefined : await this.prepared(table, rows, safe);
+    if (insert !== undefined) {
+      let conn: mysql.PoolConnection | undefined;
+      try {
+        conn = await this.pool.getConnection();
+        await conn.execute(insert.sql, insert.params);
+        this.counters.transactions++;
+        this.counters.statements++;
+      } catch (error) {
+        if ((error as { errno?: number }).errno === ER_MAX_PREPARED_STMT_COUNT) {
+          // nothing was written: go on with the text form for the rest of the sink's life
+          this.preparedOff = true;
+          this.ctx.logger.warn('the downstream has no prepared statements left (max_prepared_stmt_count); writing inserts as text', {});
+          conn?.release();
+          conn = undefined;
+          return this.execute(table, rows, safe);
+        }
+        throw downstreamError('ErrMySQLTxnError', `writing ${rows.length} row(s) of ${table.schema}.${table.table} (commit ts ${rows[0].commitTs}…${rows[rows.length - 1].commitTs}) failed downstream`, error);
+      } finally {
+        conn?.release();
+      }
+      return;
+    }
+    const statements = await this.statements(table, rows, safe);
+    let conn: mysql.PoolConnection | undefined;
+    try {
+      conn = await this.pool.getConnection();
+      try {
+        // one round trip with multi-stmt-enable (a failing statement stops the rest; the ROLLBACK below ends the transaction)
+        if (this.config.multiStmtEnable) await conn.query(`BEGIN;\n${statements.join(';\n')};\nCOMMIT`);
+        else {
+          await conn.query('BEGIN');
+          for (const sql of statements) await conn.query(sql);
+          await conn.query('COMMIT');
+        }
+      } catch (error) {
+        await conn.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+      this.counters.transactions++;
+      this.counters.statements += statements.length;
+    } catch (error) {
+      throw downstreamError('ErrMySQLTxnError', `writing ${rows.length} row(s) of ${table.schema}.${table.table} (commit ts ${rows[0].commitTs}…${rows[rows.length - 1].commitTs}) failed downstream`, error);
+    } finally {
+      conn?.release();
+    }
+  }
+
+  /** The statements of one downstream transaction: consecutive inserts and deletes batched, order kept. */
+  private async statements(table: TableName, rows: readonly RowChangedEvent[], safe: boolean): Promise<string[]> {
+    const out: string[] = [];
+    let i = 0;
+    while (i < rows.length) {
+      const row = rows[i];
+      const shape = await this.shapeOf(table, row.columns);
+      const names = row.columns.map((c) => quoteIdent(c.name)).join(', ');
+      const batch = this.config.batchDmlEnable;
+      if (row.kind === 'insert') {
+        let j = i;
+        const values: string[] = [];
+        while (j < rows.length && rows[j].kind === 'insert' && sameColumns(rows[j].columns, row.columns) && (batch || j === i)) values.push(`(${rows[j++].after!.map(literal).join(', ')})`);
+        out.push(`${safe ? 'REPLACE' : 'INSERT'} INTO ${shape.qualified} (${names}) VALUES ${values.join(', ')}`);
+        i = j;
+      } else if (row.kind === 'delete') {
+        let j = i;
+        const keys: string[] = [];
+        if (shape.allColumns) {
+          out.push(`DELETE FROM ${shape.qualified} WHERE ${this.where(row, row.before!, shape)} LIMIT 1`);
+          i++;
+          continue;
+        }
+        while (j < rows.length && rows[j].kind === 'delete' && sameColumns(rows[j].columns, row.columns) && (batch || j === i)) {
+          const before = rows[j++].before!;
+          keys.push(`(${shape.key.map((k) => literal(before[k] ?? null)).join(', ')})`);
+        }
+        out.push(`DELETE FROM ${shape.qualified} WHERE (${shape.key.map((k) => quoteIdent(row.columns[k].name)).join(', ')}) IN (${keys.join(', ')})`);
+        i = j;
+      } else if (batch && !shape.allColumns) {
+        // a run of updates as one DELETE of the pre-image keys and one multi-row INSERT (REPLACE in safe mode)
+        // of the post-images; the run ends before an update whose pre-image key is a post-image key of the run
+        // (the same row changed again, or a key moved onto), so deleting first never removes a row written in it
+        let j = i;
+        const keyOf = (image: readonly ColumnValue[]): string => `(${shape.key.map((k) => literal(image[k] ?? null)).join(', ')})`;
+        const befores: string[] = [];
+        const afters: string[] = [];
+        const written = new Set<string>();
+        while (j < rows.length && rows[j].kind === 'update' && sameColumns(rows[j].columns, row.columns)) {
+          const before = keyOf(rows[j].before!);
+          if (written.has(before)) break;
+          befores.push(before);
+          written.add(keyOf(rows[j].after!));
+          afters.push(`(${rows[j++].after!.map(literal).join(', ')})`);
+        }
+        out.push(`DELETE FROM ${shape.qualified} WHERE (${shape.key.map((k) => quoteIdent(row.columns[k].name)).join(', ')}) IN (${befores.join(', ')})`);
+        out.push(`${safe ? 'REPLACE' : 'INSERT'} INTO ${shape.qualified} (${names}) VALUES ${afters.join(', ')}`);
+        i = j;
+      } else {
+        if (safe) {
+          out.push(`DELETE FROM ${shape.qualified} WHERE ${this.where(row, row.before!, shape)}${shape.allColumns ? ' LIMIT 1' : ''}`);
+          out.push(`REPLACE INTO ${shape.qualified} (${names}) VALUES (${row.after!.map(literal).join(', ')})`);
+        } else {
+          const set = row.columns.map((c, k) => `${quoteIdent(c.name)} = ${literal(row.after![k] ?? null)}`).join(', ');
+          out.push(`UPDATE ${shape.qualified} SET ${set} WHERE ${this.where(row, row.before!, shape)}${shape.allColumns ? ' LIMIT 1' : ''}`);
+        }
+        i++;
+      }
+    }
+    return out;
+  }
+
+  private where(row: RowChangedEvent, image: readonly ColumnValue[], shape: TableShape): string {
+    return shape.key.map((k) => `${quoteIdent(row.columns[k].name)} ${shape.allColumns ? '<=>' : '='} ${literal(image[k] ?? null)}`).join(' AND ');
+  }
+}
