@@ -1,0 +1,283 @@
+import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent } from 'tidemark/sink';
+import { bitsToBigInt, columnType, float32Text, scalarText, type ColumnType } from './column-type.js';
+import type { EncodedEvent, EncoderOptions, RowEncoder } from './types.js';
+
+export const DEBEZIUM_SOURCE_VERSION = '0.1.0';
+
+/**
+ * Debezium's MySQL connector change event, JSON converter with schemas enabled (debezium.io, MySQL connector
+ * "Data change events" and "Data type mappings"): key {schema, payload: primary key}, value {schema, payload:
+ * {before, after, source, op, ts_ms, transaction}}. Defaults of the connector: decimal.handling.mode=precise
+ * (Kafka Connect Decimal, base64 of the unscaled two's-complement integer, scale in the schema),
+ * time.precision.mode=adaptive_time_microseconds (DATE days, DATETIME(0-3) ms, DATETIME(4-6) µs, TIME µs,
+ * TIMESTAMP ISO-8601 UTC text), binary.handling.mode=bytes (base64), BIT(1) boolean, BIT(n) Bits bytes
+ * little-endian; BIGINT UNSIGNED as bigint.unsigned.handling.mode=precise (Decimal, scale 0), so values above
+ * 2^63 stay exact. Zero dates become null. No tombstone follows a delete. DDL becomes a schema change event
+ * {source, ts_ms, databaseName, ddl, tableChanges: []}. The protocol has no watermark in data topics.
+ */
+export class DebeziumEncoder implements RowEncoder {
+  readonly protocol = 'debezium' as const;
+  readonly batching = false;
+  readonly ddlToAllPartitions = true;
+  private readonly tables = new WeakMap<readonly ColumnInfo[], DebeziumTable>();
+  private readonly now: () => number;
+  private readonly serverName: string;
+
+  constructor(options: EncoderOptions) {
+    this.now = options.now ?? Date.now;
+    this.serverName = options.serverName ?? 'tidemark';
+  }
+
+  encodeRow(row: RowChangedEvent): EncodedEvent {
+    const table = this.table(row);
+    const op = row.kind === 'insert' ? 'c' : row.kind === 'update' ? 'u' : 'd';
+    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${table.nameJson},"ts_ms":${row.commitTime},"snapshot":"false","db":${table.dbJson},"sequence":null,"table":${table.tableJson},"server_id":0,"gtid":null,"file":"","pos":${Number(row.commitTs & 0xffffffffn)},"row":${row.seq},"thread":null,"query":null,"commit_ts":${row.commitTs}}`;
+    const value = `${table.valueHead}"before":${structValue(table, row.before)},"after":${structValue(table, row.after)},"source":${source},"op":"${op}","ts_ms":${this.now()},"transaction":null}}`;
+    const keyValues = row.kind === 'delete' ? row.before : row.after;
+    const key = table.keyHead === null || keyValues === null ? null : Buffer.from(`${table.keyHead}${keyStruct(table, keyValues)}}`);
+    return { key, value: Buffer.from(value) };
+  }
+
+  encodeDDL(ddl: DDLEvent): EncodedEvent {
+    const db = JSON.stringify(ddl.tables[0]?.schema ?? ddl.schema);
+    const table = JSON.stringify(ddl.tables[0]?.table ?? null);
+    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${JSON.stringify(this.serverName)},"ts_ms":${ddl.commitTime},"snapshot":"false","db":${db},"sequence":null,"table":${table},"server_id":0,"gtid":null,"file":"","pos":${Number(ddl.commitTs & 0xffffffffn)},"row":0,"thread":null,"query":null,"commit_ts":${ddl.commitTs}}`;
+    const key = `{"schema":{"type":"struct","fields":[{"type":"string","optional":false,"field":"databaseName"}],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeKey","version":1},"payload":{"databaseName":${db}}}`;
+    const value = `{"schema":{"type":"struct","fields":[${SOURCE_SCHEMA},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"field":"databaseName"},{"type":"string","optional":true,"field":"schemaName"},{"type":"string","optional":true,"field":"ddl"},{"type":"array","items":{"type":"struct","fields":[],"optional":false,"name":"io.debezium.connector.schema.Change","version":1},"optional":false,"field":"tableChanges"}],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeValue","version":1},"payload":{"source":${source},"ts_ms":${this.now()},"databaseName":${db},"schemaName":null,"ddl":${JSON.stringify(ddl.query)},"tableChanges":[]}}`;
+    return { key: Buffer.from(key), value: Buffer.from(value) };
+  }
+
+  encodeCheckpoint(): null {
+    return null;
+  }
+
+  private table(row: RowChangedEvent): DebeziumTable {
+    const hit = this.tables.get(row.columns);
+    if (hit !== undefined && hit.schema === row.table.schema && hit.name === row.table.table) return hit;
+    const table = buildTable(this.serverName, row);
+    this.tables.set(row.columns, table);
+    return table;
+  }
+}
+
+const SOURCE_SCHEMA =
+  '{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"string","optional":true,"field":"table"},{"type":"int64","optional":false,"field":"server_id"},{"type":"string","optional":true,"field":"gtid"},{"type":"string","optional":false,"field":"file"},{"type":"int64","optional":false,"field":"pos"},{"type":"int32","optional":false,"field":"row"},{"type":"int64","optional":true,"field":"thread"},{"type":"string","optional":true,"field":"query"},{"type":"int64","optional":true,"field":"commit_ts"}],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}';
+
+interface DebeziumTable {
+  readonly schema: string;
+  readonly name: string;
+  readonly nameJson: string;
+  readonly dbJson: string;
+  readonly tableJson: string;
+  /** `{"schema":{…Envelope…},"payload":{` */
+  readonly valueHead: string;
+  /** `{"schema":{…Key…},"payload":`, or null without a primary key */
+  readonly keyHead: string | null;
+  readonly keys: readonly string[];
+  readonly columnTypes: readonly ColumnType[];
+  readonly pk: readonly number[];
+}
+
+/** The Kafka Connect schema of one column (Debezium's MySQL type mapping). */
+export function debeziumFieldSchema(column: ColumnInfo, optional = column.nullable): string {
+  const t = columnType(column.mysqlType);
+  const field = (type: string, extra = ''): string => `{"type":"${type}","optional":${optional}${extra},"field":${JSON.stringify(column.name)}}`;
+  const named = (type: string, name: string, parameters?: Record<string, string>): string =>
+    field(type, `,"name":"${name}","version":1${parameters === undefined ? '' : `,"parameters":${JSON.stringify(parameters)}`}`);
+  switch (t.kind) {
+    case 'int':
+      if (t.unsigned && t.base === 'bigint') return named('bytes', 'org.apache.kafka.connect.data.Decimal', { scale: '0', 'connect.decimal.precision': '20' });
+      if (t.base === 'tinyint' || t.base === 'bool' || t.base === 'boolean') return field('int16');
+      if (t.base === 'smallint') return field(t.unsigned ? 'int32' : 'int16');
+      if (t.base === 'mediumint') return field('int32');
+      if (t.base === 'int' || t.base === 'integer') return field(t.unsigned ? 'int64' : 'int32');
+      return field('int64');
+    case 'bit':
+      return t.precision <= 1 ? field('boolean') : named('bytes', 'io.debezium.data.Bits', { length: String(t.precision) });
+    case 'float':
+      return field('float');
+    case 'double':
+      return field('double');
+    case 'decimal':
+      return named('bytes', 'org.apache.kafka.connect.data.Decimal', { scale: String(t.scale), 'connect.decimal.precision': String(t.precision) });
+    case 'date':
+      return named('int32', 'io.debezium.time.Date');
+    case 'datetime':
+      return t.fsp <= 3 ? named('int64', 'io.debezium.time.Timestamp') : named('int64', 'io.debezium.time.MicroTimestamp');
+    case 'timestamp':
+      return named('string', 'io.debezium.time.ZonedTimestamp');
+    case 'time':
+      return named('int64', 'io.debezium.time.MicroTime');
+    case 'year':
+      return named('int32', 'io.debezium.time.Year');
+    case 'json':
+      return named('string', 'io.debezium.data.Json');
+    case 'enum':
+      return named('string', 'io.debezium.data.Enum', { allowed: t.elements.join(',') });
+    case 'set':
+      return named('string', 'io.debezium.data.EnumSet', { allowed: t.elements.join(',') });
+    default:
+      return field(t.binary ? 'bytes' : 'string');
+  }
+}
+
+function buildTable(serverName: string, row: RowChangedEvent): DebeziumTable {
+  const { schema, table } = row.table;
+  const prefix = `${serverName}.${schema}.${table}`;
+  const fields = row.columns.map((c) => debeziumFieldSchema(c)).join(',');
+  const struct = (field: string): string => `{"type":"struct","fields":[${fields}],"optional":true,"name":${JSON.stringify(`${prefix}.Value`)},"field":"${field}"}`;
+  const envelope = `{"type":"struct","fields":[${struct('before')},${struct('after')},${SOURCE_SCHEMA},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"},{"type":"struct","fields":[{"type":"string","optional":false,"field":"id"},{"type":"int64","optional":false,"field":"total_order"},{"type":"int64","optional":false,"field":"data_collection_order"}],"optional":true,"name":"event.block","version":1,"field":"transaction"}],"optional":false,"name":${JSON.stringify(`${prefix}.Envelope`)},"version":1}`;
+  const pk = row.columns.flatMap((c, i) => (c.primaryKey ? [i] : []));
+  const keyFields = pk.map((i) => debeziumFieldSchema(row.columns[i], false)).join(',');
+  return {
+    schema,
+    name: table,
+    nameJson: JSON.stringify(serverName),
+    dbJson: JSON.stringify(schema),
+    tableJson: JSON.stringify(table),
+    valueHead: `{"schema":${envelope},"payload":{`,
+    keyHead: pk.length === 0 ? null : `{"schema":{"type":"struct","fields":[${keyFields}],"optional":false,"name":${JSON.stringify(`${prefix}.Key`)}},"payload":`,
+    keys: row.columns.map((c) => `${JSON.stringify(c.name)}:`),
+    columnTypes: row.columns.map((c) => columnType(c.mysqlType)),
+    pk,
+  };
+}
+
+function structValue(table: DebeziumTable, values: readonly ColumnValue[] | null): string {
+  if (values === null) return 'null';
+  let text = '{';
+  for (let i = 0; i < table.keys.length; i++) {
+    if (i > 0) text += ',';
+    text += table.keys[i];
+    text += debeziumValue(values[i] ?? null, table.columnTypes[i]);
+  }
+  return `${text}}`;
+}
+
+function keyStruct(table: DebeziumTable, values: readonly ColumnValue[]): string {
+  let text = '{';
+  for (let k = 0; k < table.pk.length; k++) {
+    const i = table.pk[k];
+    if (k > 0) text += ',';
+    text += table.keys[i];
+    text += debeziumValue(values[i] ?? null, table.columnTypes[i]);
+  }
+  return `${text}}`;
+}
+
+/** One value in Debezium's JSON form for its column type. */
+export function debeziumValue(value: ColumnValue, type: ColumnType): string {
+  if (value === null) return 'null';
+  switch (type.kind) {
+    case 'int':
+      if (type.unsigned && type.base === 'bigint') return `"${decimalBytes(scalarText(toScalar(value)), 0).toString('base64')}"`;
+      return typeof value === 'boolean' ? (value ? '1' : '0') : String(toScalar(value));
+    case 'bit': {
+      const n = Buffer.isBuffer(value) ? bitsToBigInt(value) : BigInt(toScalar(value));
+      if (type.precision <= 1) return n === 0n ? 'false' : 'true';
+      const bytes = Buffer.alloc(Math.ceil(type.precision / 8));
+      for (let i = 0; i < bytes.length; i++) bytes[i] = Number((n >> BigInt(8 * i)) & 0xffn); // little-endian, as BitSet.toByteArray
+      return `"${bytes.toString('base64')}"`;
+    }
+    case 'float':
+      return typeof value === 'number' ? (Number.isFinite(value) ? float32Text(value) : 'null') : String(toScalar(value));
+    case 'double':
+      return typeof value === 'number' ? (Number.isFinite(value) ? String(value) : 'null') : String(toScalar(value));
+    case 'decimal':
+      return `"${decimalBytes(scalarText(toScalar(value)), type.scale).toString('base64')}"`;
+    case 'date': {
+      const days = epochDays(scalarText(toScalar(value)));
+      return days === null ? 'null' : String(days);
+    }
+    case 'datetime': {
+      const us = epochMicros(scalarText(toScalar(value)));
+      if (us === null) return 'null';
+      return type.fsp <= 3 ? String(us / 1000n) : String(us);
+    }
+    case 'timestamp': {
+      const text = scalarText(toScalar(value));
+      if (epochMicros(text) === null) return 'null';
+      return JSON.stringify(`${text.replace(' ', 'T')}Z`);
+    }
+    case 'time':
+      return String(timeMicros(scalarText(toScalar(value))));
+    case 'year':
+      return String(toScalar(value));
+    default:
+      if (Buffer.isBuffer(value)) return `"${value.toString('base64')}"`;
+      return JSON.stringify(scalarText(value));
+  }
+}
+
+function toScalar(value: Exclude<ColumnValue, null>): Exclude<ColumnValue, null | Buffer> {
+  return Buffer.isBuffer(value) ? value.toString('latin1') : value;
+}
+
+/** Kafka Connect Decimal: the unscaled value as big-endian two's complement, minimal length. */
+export function decimalBytes(text: string, scale: number): Buffer {
+  const negative = text.startsWith('-');
+  const [intPart, fracPart = ''] = (negative ? text.slice(1) : text).split('.');
+  const frac = (fracPart + '0'.repeat(scale)).slice(0, scale);
+  let n = BigInt((intPart === '' ? '0' : intPart) + frac);
+  if (negative) n = -n;
+  const magnitude = n < 0n ? -n : n;
+  let width = Math.max(1, Math.ceil(magnitude.toString(16).length / 2));
+  const fits = (w: number): boolean => n >= -(1n << BigInt(8 * w - 1)) && n < 1n << BigInt(8 * w - 1);
+  while (!fits(width)) width++;
+  while (width > 1 && fits(width - 1)) width--;
+  const unsigned = n < 0n ? (1n << BigInt(8 * width)) + n : n;
+  return Buffer.from(unsigned.toString(16).padStart(width * 2, '0'), 'hex');
+}
+
+/** Reads a Kafka Connect Decimal back to its text with `scale` digits. */
+export function decimalFromBytes(bytes: Buffer, scale: number): string {
+  if (bytes.length === 0) return scale > 0 ? `0.${'0'.repeat(scale)}` : '0';
+  let n = BigInt(`0x${bytes.toString('hex')}`);
+  if ((bytes[0] & 0x80) !== 0) n -= 1n << BigInt(8 * bytes.length);
+  const negative = n < 0n;
+  const digits = (negative ? -n : n).toString().padStart(scale + 1, '0');
+  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  return negative ? `-${text}` : text;
+}
+
+const dateRe = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?)?$/;
+
+function utcMillis(y: number, mo: number, d: number, h: number, mi: number, s: number): number {
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, s, 0);
+  return date.getTime();
+}
+
+/** µs since the epoch of a DATETIME text (UTC), null for a zero date. */
+export function epochMicros(text: string): bigint | null {
+  const m = dateRe.exec(text);
+  if (m === null || m[1] === '0000' || m[2] === '00' || m[3] === '00') return null;
+  const ms = utcMillis(Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0));
+  return BigInt(ms) * 1000n + BigInt((m[7] ?? '').padEnd(6, '0') || '0');
+}
+
+export function epochDays(text: string): number | null {
+  const us = epochMicros(text);
+  return us === null ? null : Number(us / 86_400_000_000n);
+}
+
+/** µs of a TIME text, negative and > 24 h included. */
+export function timeMicros(text: string): bigint {
+  const m = /^(-)?(\d+):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/.exec(text);
+  if (m === null) return 0n;
+  const us = (BigInt(m[2]) * 3600n + BigInt(m[3]) * 60n + BigInt(m[4])) * 1_000_000n + BigInt((m[5] ?? '').padEnd(6, '0') || '0');
+  return m[1] === '-' ? -us : us;
+}
+
+/** The text of a DATETIME from µs since the epoch, with `fsp` fractional digits. */
+export function datetimeText(us: bigint, fsp: number): string {
+  let ms = us / 1000n;
+  let micros = us % 1_000_000n;
+  if (micros < 0n) micros += 1_000_000n;
+  ms = (us - micros) / 1000n;
+  const d = new Date(Number(ms));
+  const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+  const base = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`;
+  return fsp > 0 ? `${base}.${String(micros).padStart(6, '0').slice(0, fsp)}` : base;
+}

@@ -1,0 +1,117 @@
+import { Admin, Producer, type MessageToProduce, type SASLOptions } from '@platformatic/kafka';
+import type { KafkaConfig } from '../config.js';
+import { KafkaSinkError } from '../errors.js';
+import { hasErrorFact, tlsOptions, wrapClientError, type KafkaProducer, type ProducerMessage, type TopicInfo, type TopicSpec } from './producer.js';
+
+const SASL = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+
+/** KafkaProducer on @platformatic/kafka: idempotent producer (acks=-1) or acks=1, the configured compression. */
+export class PlatformaticKafkaProducer implements KafkaProducer {
+  readonly client = 'platformatic' as const;
+  private admin: Admin | undefined;
+  private closed = false;
+  private readonly brokersText: string;
+
+  private constructor(
+    private readonly producer: Producer,
+    private readonly options: ConstructorParameters<typeof Admin>[0],
+    config: KafkaConfig,
+  ) {
+    this.brokersText = config.brokers.map((b) => `${b.host}:${b.port}`).join(',');
+  }
+
+  static async open(config: KafkaConfig): Promise<PlatformaticKafkaProducer> {
+    const tls = await tlsOptions(config);
+    const sasl: SASLOptions | undefined = config.sasl === undefined ? undefined : { mechanism: SASL[config.sasl.mechanism], username: config.sasl.username, password: config.sasl.password };
+    const base = {
+      clientId: config.clientId,
+      bootstrapBrokers: config.brokers.map((b) => `${b.host}:${b.port}`),
+      connectTimeout: config.dialTimeoutMs,
+      requestTimeout: config.writeTimeoutMs,
+      retries: 3,
+      retryDelay: 250,
+      autocreateTopics: false,
+      ...(tls === undefined ? {} : { tls }),
+      ...(sasl === undefined ? {} : { sasl }),
+    };
+    const producer = new Producer({
+      ...base,
+      acks: config.requiredAcks,
+      idempotent: config.requiredAcks === -1,
+      compression: config.compression,
+    });
+    return new PlatformaticKafkaProducer(producer, base, config);
+  }
+
+  async ensureTopic(topic: string, spec: TopicSpec): Promise<TopicInfo> {
+    this.checkOpen();
+    if (spec.create) {
+      // create first and accept TOPIC_ALREADY_EXISTS: asking the metadata of a missing topic costs the client's retries
+      this.admin ??= new Admin(this.options);
+      try {
+        await this.admin.createTopics({ topics: [topic], partitions: spec.partitions, replicas: spec.replicationFactor, configs: [{ name: 'max.message.bytes', value: String(spec.maxMessageBytes) }] });
+      } catch (error) {
+        if (!hasErrorFact(error, 'TOPIC_ALREADY_EXISTS')) throw wrapClientError(error, `creating topic "${topic}"`, this.brokersText);
+      }
+    }
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const count = await this.partitionCount(topic, attempt > 0);
+      if (count !== undefined) return { partitions: count, maxMessageBytes: await this.topicMaxMessageBytes(topic) };
+      if (!spec.create) {
+        throw new KafkaSinkError('ErrKafkaTopicInvalid', `topic "${topic}" does not exist on ${this.brokersText} and auto-create-topic=false`, { hint: 'create the topic or set auto-create-topic=true' });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new KafkaSinkError('ErrKafkaTopicInvalid', `topic "${topic}" was created on ${this.brokersText} but has no partition leaders after 5 s`);
+  }
+
+  private async topicMaxMessageBytes(topic: string): Promise<number | undefined> {
+    this.admin ??= new Admin(this.options);
+    try {
+      const [description] = await this.admin.describeConfigs({ resources: [{ resourceType: 2, resourceName: topic, configurationKeys: ['max.message.bytes'] }] });
+      const value = description?.configs.find((c) => c.name === 'max.message.bytes')?.value;
+      return value === undefined || value === null ? undefined : Number(value);
+    } catch {
+      return undefined; // not allowed to describe configs: the broker's refusal still surfaces as ErrKafkaMessageTooLarge
+    }
+  }
+
+  private async partitionCount(topic: string, forceUpdate = false): Promise<number | undefined> {
+    try {
+      const metadata = await this.producer.metadata({ topics: [topic], forceUpdate, autocreateTopics: false });
+      const t = metadata.topics.get(topic);
+      if (t === undefined || t.partitionsCount === 0 || t.partitions.some((p) => p === undefined || p.leader < 0)) return undefined;
+      return t.partitionsCount;
+    } catch (error) {
+      if (['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'Unknown topic'].some((fact) => hasErrorFact(error, fact))) return undefined;
+      throw wrapClientError(error, `reading metadata of topic "${topic}"`, this.brokersText);
+    }
+  }
+
+  async send(messages: readonly ProducerMessage[]): Promise<void> {
+    this.checkOpen();
+    if (messages.length === 0) return;
+    try {
+      await this.producer.send({
+        messages: messages.map((m) => {
+          const out: MessageToProduce = { topic: m.topic, partition: m.partition };
+          if (m.key !== null) out.key = m.key;
+          if (m.value !== null) out.value = m.value;
+          return out;
+        }),
+      });
+    } catch (error) {
+      throw wrapClientError(error, `sending ${messages.length} message(s) to Kafka`, this.brokersText);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new KafkaSinkError('ErrKafkaSinkClosed', 'the Kafka producer is closed');
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([this.producer.close(), this.admin?.close() ?? Promise.resolve()]);
+  }
+}

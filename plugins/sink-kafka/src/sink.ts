@@ -1,0 +1,313 @@
+import type { ColumnValue, DDLEvent, RowChangedEvent, Sink, SinkContext, TableName, Ts } from 'tidemark/sink';
+import { DEFAULT_PARTITION_NUM, type KafkaConfig, type Protocol } from './config.js';
+import { DispatchRouter, type DispatchRule } from './dispatcher/index.js';
+import { createEncoder, packOpenProtocol, type EncodedEvent, type EncoderOptions, type RowEncoder } from './encoder/index.js';
+import { KafkaSinkError } from './errors.js';
+import type { KafkaProducer, ProducerMessage } from './producer/index.js';
+
+/** Bytes and messages per produce request; a partition's share stays under a topic's default 1 MB limit. */
+const CHUNK_BYTES = 768 * 1024;
+const CHUNK_MESSAGES = 8192;
+/** Chunks queued behind the one in flight before writeRows waits (backpressure). */
+const MAX_QUEUED_CHUNKS = 8;
+/** Watermarks at most this often (TiCDC: about once a second). */
+export const CHECKPOINT_INTERVAL_MS = 1000;
+/** How long close() tries to deliver what was accepted before it hard-stops. */
+const CLOSE_DEADLINE_MS = 3000;
+/** Kafka's per-record overhead counted against max-message-bytes (record batch v2 headers, roughly). */
+const RECORD_OVERHEAD = 70;
+
+export interface KafkaSinkOptions {
+  readonly config: KafkaConfig;
+  readonly protocol: Protocol;
+  readonly rules: readonly DispatchRule[];
+  readonly producer: KafkaProducer;
+  readonly context: SinkContext;
+  readonly encoder?: Partial<EncoderOptions>;
+  /** Minimum time between watermarks (default CHECKPOINT_INTERVAL_MS). */
+  readonly checkpointIntervalMs?: number;
+}
+
+export interface KafkaSinkStats {
+  protocol: Protocol;
+  client: string;
+  rows: number;
+  messages: number;
+  bytes: number;
+  flushes: number;
+  checkpointTs: string;
+  topics: Record<string, number>;
+}
+
+interface OpenBatch {
+  events: EncodedEvent[];
+  bytes: number;
+}
+
+/**
+ * The Kafka sink: rows are encoded in the changefeed's order, routed by the dispatchers to a topic and a
+ * partition, and queued; chunks of the queue go to the producer one request at a time (so every partition
+ * receives its messages in order), while writeRows keeps encoding. flush(upTo) sends what is queued and
+ * resolves when the broker acknowledged all of it — every change ≤ upTo included. A failed send fails the
+ * sink: every later call rejects with that error (retryable: the changefeed restarts from its checkpoint).
+ */
+export class KafkaSink implements Sink {
+  private readonly encoder: RowEncoder;
+  private readonly router: DispatchRouter;
+  private readonly partitionCounts = new Map<string, number>();
+  /** Per topic: max-message-bytes, lowered to the topic's max.message.bytes when that is smaller (as TiCDC). */
+  private readonly maxBytes = new Map<string, number>();
+  private readonly usedTopics = new Set<string>();
+  private readonly openBatches = new Map<string, (OpenBatch | undefined)[]>();
+  private queue: ProducerMessage[] = [];
+  private queueBytes = 0;
+  private tail: Promise<void> = Promise.resolve();
+  private inFlight: Promise<void>[] = [];
+  private failure: KafkaSinkError | undefined;
+  private closed = false;
+  private lastCheckpointTs: Ts = -1n;
+  private lastCheckpointAt = 0;
+  private readonly counters = { rows: 0, messages: 0, bytes: 0, flushes: 0 };
+  private readonly onAbort: () => void;
+
+  constructor(private readonly options: KafkaSinkOptions) {
+    const { config, protocol } = options;
+    this.encoder = createEncoder(protocol, { enableTidbExtension: config.enableTidbExtension, serverName: options.context.changefeedId, ...options.encoder });
+    this.router = new DispatchRouter(options.rules, config.topic);
+    this.onAbort = () => {
+      this.failure ??= new KafkaSinkError('ErrKafkaSinkClosed', `kafka sink of changefeed ${options.context.changefeedId} stopped: ${String((options.context.signal.reason as Error | undefined)?.message ?? 'aborted')}`);
+    };
+    options.context.signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  get protocol(): Protocol {
+    return this.options.protocol;
+  }
+
+  /** The topic a table's rows go to (the dispatcher rules' topic expression, or the URI's topic). */
+  topicOf(table: Pick<TableName, 'schema' | 'table'>): string {
+    return this.router.topicOf(table);
+  }
+
+  /** May buffer; rows of one table in commit order. Rejects on a row larger than max-message-bytes (naming it). */
+  async writeRows(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
+    this.assertUsable();
+    if (rows.length === 0) return;
+    const route = this.router.route(table.schema, table.table);
+    const partitions = this.partitionCounts.get(route.topic) ?? (await this.ensureTopic(route.topic));
+    const topicMax = this.maxBytes.get(route.topic);
+    const max = topicMax ?? this.options.config.maxMessageBytes;
+    for (const row of rows) {
+      const event = this.encoder.encodeRow(row);
+      const size = event.value.length + (event.key?.length ?? 0) + RECORD_OVERHEAD;
+      if (size > max) throw tooLarge(row, size, topicMax === undefined ? `max-message-bytes=${max}` : `max.message.bytes=${max} of topic "${route.topic}"`, max, this.options.protocol);
+      const partition = route.partition.dispatch(row, partitions);
+      if (this.encoder.batching) this.appendBatched(route.topic, partition, event);
+      else this.enqueue({ topic: route.topic, partition, key: event.key, value: event.value });
+    }
+    this.counters.rows += rows.length;
+    if (this.queueBytes >= CHUNK_BYTES || this.queue.length >= CHUNK_MESSAGES) {
+      this.cutChunk();
+      if (this.inFlight.length > MAX_QUEUED_CHUNKS) await this.inFlight[0];
+      this.assertUsable();
+    }
+  }
+
+  /** The only acknowledgement: sends everything queued and resolves once the broker acknowledged it. */
+  async flush(_upTo: Ts): Promise<void> {
+    this.assertUsable();
+    this.closeBatches();
+    this.cutChunk();
+    await this.tail;
+    this.counters.flushes++;
+    this.assertUsable();
+  }
+
+  /** At the DDL barrier (rows before it flushed): canal-json to partition 0, the others to every partition; resolves when acknowledged. */
+  async writeDDL(ddl: DDLEvent): Promise<void> {
+    this.assertUsable();
+    const event = this.encoder.encodeDDL(ddl);
+    const topics = new Set(ddl.tables.length === 0 ? [this.options.config.topic] : ddl.tables.map((t) => this.router.topicOf(t)));
+    if (ddl.kind === 'create-database' || ddl.kind === 'drop-database') topics.add(this.options.config.topic);
+    this.closeBatches();
+    for (const topic of topics) {
+      const partitions = this.partitionCounts.get(topic) ?? (await this.ensureTopic(topic));
+      const targets = this.encoder.ddlToAllPartitions ? partitions : 1;
+      for (let p = 0; p < targets; p++) this.enqueueEvent(topic, p, event);
+    }
+    await this.flush(ddl.commitTs);
+  }
+
+  /**
+   * A watermark to every partition of every topic used (and those of `tables`), for protocols that have one
+   * (canal-json with enable-tidb-extension, open-protocol). Never goes backwards; at most once a second.
+   */
+  async writeCheckpoint(ts: Ts, tables: readonly TableName[]): Promise<void> {
+    this.assertUsable();
+    if (ts <= this.lastCheckpointTs) return;
+    const now = Date.now();
+    if (now - this.lastCheckpointAt < (this.options.checkpointIntervalMs ?? CHECKPOINT_INTERVAL_MS)) return;
+    const event = this.encoder.encodeCheckpoint(ts);
+    if (event === null) return;
+    this.lastCheckpointTs = ts;
+    this.lastCheckpointAt = now;
+    const topics = new Set(this.usedTopics);
+    for (const t of tables) topics.add(this.router.topicOf(t));
+    if (topics.size === 0) topics.add(this.options.config.topic);
+    this.closeBatches();
+    for (const topic of topics) {
+      const partitions = this.partitionCounts.get(topic) ?? (await this.ensureTopic(topic));
+      for (let p = 0; p < partitions; p++) this.enqueueEvent(topic, p, event);
+    }
+    await this.flush(ts);
+  }
+
+  /** Healthcheck: the default topic exists (or is created) and its metadata answers. */
+  async check(signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    this.assertUsable();
+    await this.ensureTopic(this.options.config.topic);
+  }
+
+  stats(): KafkaSinkStats {
+    return {
+      protocol: this.options.protocol,
+      client: this.options.producer.client,
+      ...this.counters,
+      checkpointTs: String(this.lastCheckpointTs < 0n ? 0n : this.lastCheckpointTs),
+      topics: Object.fromEntries(this.partitionCounts),
+    };
+  }
+
+  /** Idempotent: stops intake, delivers what was accepted within a short deadline, then closes the client. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.options.context.signal.removeEventListener('abort', this.onAbort);
+    if (this.failure === undefined) {
+      this.closeBatches();
+      this.cutChunk();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.tail, new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_DEADLINE_MS)))]);
+      clearTimeout(timer);
+    }
+    this.failure ??= new KafkaSinkError('ErrKafkaSinkClosed', 'the kafka sink is closed');
+    await this.options.producer.close();
+  }
+
+  private assertUsable(): void {
+    if (this.closed && this.failure === undefined) throw new KafkaSinkError('ErrKafkaSinkClosed', 'the kafka sink is closed');
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async ensureTopic(topic: string): Promise<number> {
+    const { config } = this.options;
+    const info = await this.options.producer.ensureTopic(topic, {
+      create: config.autoCreateTopic,
+      partitions: config.partitionNum ?? DEFAULT_PARTITION_NUM,
+      replicationFactor: config.replicationFactor,
+      maxMessageBytes: config.maxMessageBytes,
+    });
+    if (config.partitionNum !== undefined && info.partitions < config.partitionNum) {
+      throw new KafkaSinkError('ErrKafkaTopicInvalid', `topic "${topic}" has ${info.partitions} partition(s), fewer than partition-num=${config.partitionNum}`, { hint: 'lower partition-num or add partitions to the topic' });
+    }
+    const count = config.partitionNum ?? info.partitions;
+    if (info.maxMessageBytes !== undefined && info.maxMessageBytes < config.maxMessageBytes) {
+      this.options.context.logger.warn('kafka topic accepts smaller messages than max-message-bytes; using the topic limit', { topic, topicMaxMessageBytes: info.maxMessageBytes, maxMessageBytes: config.maxMessageBytes });
+      this.maxBytes.set(topic, info.maxMessageBytes);
+    }
+    this.partitionCounts.set(topic, count);
+    return count;
+  }
+
+  private enqueue(message: ProducerMessage): void {
+    this.usedTopics.add(message.topic);
+    this.queue.push(message);
+    this.queueBytes += (message.value?.length ?? 0) + (message.key?.length ?? 0) + RECORD_OVERHEAD;
+  }
+
+  private enqueueEvent(topic: string, partition: number, event: EncodedEvent): void {
+    if (this.encoder.batching) {
+      const packed = packOpenProtocol([event]);
+      this.enqueue({ topic, partition, key: packed.key, value: packed.value });
+    } else this.enqueue({ topic, partition, key: event.key, value: event.value });
+  }
+
+  private appendBatched(topic: string, partition: number, event: EncodedEvent): void {
+    let batches = this.openBatches.get(topic);
+    if (batches === undefined) this.openBatches.set(topic, (batches = []));
+    const eventBytes = event.value.length + (event.key?.length ?? 0) + 16;
+    let batch = batches[partition];
+    if (batch !== undefined && (batch.events.length >= this.options.config.maxBatchSize || batch.bytes + eventBytes > (this.maxBytes.get(topic) ?? this.options.config.maxMessageBytes))) {
+      this.sealBatch(topic, partition, batch);
+      batch = undefined;
+    }
+    if (batch === undefined) batches[partition] = batch = { events: [], bytes: 8 + RECORD_OVERHEAD };
+    batch.events.push(event);
+    batch.bytes += eventBytes;
+    if (batch.events.length >= this.options.config.maxBatchSize) {
+      this.sealBatch(topic, partition, batch);
+      batches[partition] = undefined;
+    }
+  }
+
+  private sealBatch(topic: string, partition: number, batch: OpenBatch): void {
+    const packed = packOpenProtocol(batch.events);
+    this.enqueue({ topic, partition, key: packed.key, value: packed.value });
+  }
+
+  private closeBatches(): void {
+    for (const [topic, batches] of this.openBatches) {
+      for (let p = 0; p < batches.length; p++) {
+        const batch = batches[p];
+        if (batch !== undefined) this.sealBatch(topic, p, batch);
+        batches[p] = undefined;
+      }
+    }
+  }
+
+  /** Moves the queue into one produce request, chained after the previous one (one request in flight). */
+  private cutChunk(): void {
+    if (this.queue.length === 0) return;
+    const chunk = this.queue;
+    const bytes = this.queueBytes;
+    this.queue = [];
+    this.queueBytes = 0;
+    const sent = this.tail.then(async () => {
+      if (this.failure !== undefined) return;
+      try {
+        await this.options.producer.send(chunk);
+        this.counters.messages += chunk.length;
+        this.counters.bytes += bytes;
+      } catch (error) {
+        this.failure ??= error instanceof KafkaSinkError ? error : new KafkaSinkError('ErrKafkaSendFailed', `sending to Kafka failed: ${(error as Error).message}`, { cause: error });
+        this.options.context.logger.warn('kafka sink send failed', { code: this.failure.code, message: this.failure.message });
+      }
+    });
+    this.tail = sent;
+    this.inFlight.push(sent);
+    void sent.then(() => {
+      this.inFlight = this.inFlight.filter((p) => p !== sent);
+    });
+  }
+}
+
+function keyText(row: RowChangedEvent): string {
+  const values: readonly ColumnValue[] = (row.kind === 'delete' ? row.before : row.after) ?? [];
+  const parts: string[] = [];
+  row.columns.forEach((c, i) => {
+    if (!c.primaryKey) return;
+    const v = values[i] ?? null;
+    parts.push(`${c.name}=${v === null ? 'NULL' : Buffer.isBuffer(v) ? `0x${v.toString('hex')}` : String(v)}`);
+  });
+  return parts.length === 0 ? '(no primary key)' : parts.join(', ');
+}
+
+function tooLarge(row: RowChangedEvent, size: number, limit: string, max: number, protocol: Protocol): KafkaSinkError {
+  const table = `${row.table.schema}.${row.table.table}`;
+  const key = keyText(row);
+  return new KafkaSinkError('ErrKafkaMessageTooLarge', `row ${row.kind} of ${table} with key ${key} at commit ts ${row.commitTs} is ${size} bytes as ${protocol}, over ${limit}`, {
+    hint: "raise max-message-bytes in the sink URI (and the topic's max.message.bytes), or shrink the row",
+    details: { table, key, size, maxMessageBytes: max },
+  });
+}
