@@ -1,0 +1,80 @@
+/**
+ * A `cdc server` child process for one benchmark run, from the built dist/ (bin/run.js), with optional node
+ * flags (--cpu-prof is not allowed in NODE_OPTIONS, so it goes on the command line).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+const CDC_BIN = new URL('../../bin/run.js', import.meta.url).pathname;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export class BenchCdcServer {
+  /** the last 64 KiB of its output, for error messages */
+  private tail = '';
+  exitCode: number | null | undefined;
+  readonly exited: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly addr: string,
+  ) {
+    const keep = (d: Buffer): void => void (this.tail = (this.tail + d.toString()).slice(-65536));
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exitCode = code ?? (signal === null ? null : -1);
+        resolve();
+      }),
+    );
+  }
+
+  static async start(opts: { pd: string; clusterId: string; dataDir: string; upstream: string; nodeFlags: readonly string[] }): Promise<BenchCdcServer> {
+    const addr = `127.0.0.1:${await freePort()}`;
+    const child = spawn(
+      process.execPath,
+      [...opts.nodeFlags, CDC_BIN, 'server', '--pd', opts.pd, '--addr', addr, '--cluster-id', opts.clusterId, '--data-dir', opts.dataDir, '--upstream', opts.upstream],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    return new BenchCdcServer(child, addr);
+  }
+
+  get url(): string {
+    return `http://${this.addr}`;
+  }
+
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  get output(): string {
+    return this.tail;
+  }
+
+  async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.exitCode !== undefined) throw new Error(`cdc server exited with ${this.exitCode}: ${this.tail.slice(-3000)}`);
+      const ok = await fetch(`${this.url}/api/v2/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error(`cdc server on ${this.addr} not healthy within ${timeoutMs} ms: ${this.tail.slice(-3000)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  /** SIGTERM (the server drains and exits, writing a --cpu-prof profile), SIGKILL after `graceMs`. */
+  async stop(graceMs = 15_000): Promise<void> {
+    if (this.exitCode !== undefined) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The harness's workloads: table shapes, fast backlog generation on the upstream (MariaDB's sequence tables,
+ * multi-row INSERT … SELECT, UPDATE … WHERE id BETWEEN) and the rows of the fixed-rate generator.
+ */
+import type mysql from 'mysql2/promise';
+
+export const SCENARIOS = ['insert-narrow', 'update-heavy', 'wide', 'many-tables', 'big-txn', 'ddl'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+
+export interface Shape {
+  /** column definitions after `id INT PRIMARY KEY` */
+  readonly columns: string;
+  readonly names: readonly string[];
+  /** SELECT expressions over `seq` for INSERT … SELECT */
+  readonly selectExprs: string;
+  /** a literal row (without the id) for multi-row VALUES */
+  readonly literal: (id: number) => string;
+}
+
+export const NARROW: Shape = {
+  columns: 'a BIGINT NOT NULL, b VARCHAR(40) NOT NULL, c DECIMAL(12,2) NOT NULL, d DATETIME NOT NULL',
+  names: ['a', 'b', 'c', 'd'],
+  selectExprs: "seq * 7, CONCAT('value-', seq % 1000, '-abcdefghij'), (seq % 10000) + 0.25, TIMESTAMP('2026-01-01') + INTERVAL (seq % 86400) SECOND",
+  literal: (id) => `${id * 7}, 'value-${id % 1000}-abcdefghij', ${id % 10000}.25, '2026-01-01 ${String(Math.floor((id % 86400) / 3600)).padStart(2, '0')}:00:00'`,
+};
+
+/** 31 columns after the id: 10 BIGINT, 11 VARCHAR(80) filled to 80 characters, 10 DECIMAL(12,2): ~1 KB a row. */
+export const WIDE: Shape = (() => {
+  const defs: string[] = [];
+  const names: string[] = [];
+  const exprs: string[] = [];
+  const lits: ((id: number) => string)[] = [];
+  for (let i = 0; i < 10; i++) {
+    names.push(`n${i}`);
+    defs.push(`n${i} BIGINT NOT NULL`);
+    exprs.push(`seq * ${i + 3}`);
+    lits.push((id) => String(id * (i + 3)));
+  }
+  for (let i = 0; i < 11; i++) {
+    names.push(`s${i}`);
+    defs.push(`s${i} VARCHAR(80) NOT NULL`);
+    exprs.push(`REPEAT(CHAR(65 + (seq + ${i}) % 26), 80)`);
+    lits.push((id) => `'${String.fromCharCode(65 + ((id + i) % 26)).repeat(80)}'`);
+  }
+  for (let i = 0; i < 10; i++) {
+    names.push(`m${i}`);
+    defs.push(`m${i} DECIMAL(12,2) NOT NULL`);
+    exprs.push(`(seq % ${1000 + i}) + 0.5`);
+    lits.push((id) => `${id % (1000 + i)}.5`);
+  }
+  return { columns: defs.join(', '), names, selectExprs: exprs.join(', '), literal: (id) => lits.map((f) => f(id)).join(', ') };
+})();
+
+export function shapeOf(scenario: Scenario): Shape {
+  return scenario === 'wide' ? WIDE : NARROW;
+}
+
+export function createTableSql(db: string, table: string, shape: Shape): string {
+  return `CREATE TABLE \`${db}\`.\`${table}\` (id INT PRIMARY KEY, ${shape.columns})`;
+}
+
+export function tableNames(scenario: Scenario, tables: number): string[] {
+  const n = scenario === 'update-heavy' ? 8 : scenario === 'many-tables' ? tables : 1;
+  return Array.from({ length: n }, (_, i) => `t${i}`);
+}
+
+async function insertRange(conn: mysql.Connection, db: string, table: string, shape: Shape, from: number, to: number, chunk: number): Promise<void> {
+  for (let a = from; a <= to; a += chunk) {
+    const b = Math.min(to, a + chunk - 1);
+    await conn.query(`INSERT INTO \`${db}\`.\`${table}\` (id, ${shape.names.join(', ')}) SELECT seq, ${shape.selectExprs} FROM \`${db}\`.seq_${a}_to_${b}`);
+  }
+}
+
+/** What exists before the start position: the tables, and for update-heavy the rows it updates. */
+export async function setup(conn: mysql.Connection, scenario: Scenario, db: string, tables: readonly string[], rows: number): Promise<void> {
+  const shape = shapeOf(scenario);
+  for (const t of tables) await conn.query(createTableSql(db, t, shape));
+  if (scenario === 'update-heavy') {
+    const perTable = Math.min(Math.ceil(rows / tables.length), 50_000);
+    for (const t of tables) await insertRange(conn, db, t, shape, 1, perTable, 50_000);
+  }
+}
+
+/** The backlog: `rows` row changes after the start position; returns how many the statements changed. */
+export async function generateBacklog(conn: mysql.Connection, scenario: Scenario, db: string, tables: readonly string[], rows: number): Promise<number> {
+  const shape = shapeOf(scenario);
+  const affected = (r: unknown): number => (r as mysql.ResultSetHeader).affectedRows;
+  if (scenario === 'big-txn') {
+    // one statement, one transaction
+    await conn.query(`INSERT INTO \`${db}\`.\`${tables[0]}\` (id, ${shape.names.join(', ')}) SELECT seq, ${shape.selectExprs} FROM \`${db}\`.seq_1_to_${rows}`);
+    return rows;
+  }
+  if (scenario === 'update-heavy') {
+    const perTable = Math.min(Math.ceil(rows / tables.length), 50_000);
+    const chunk = 5_000;
+    let done = 0;
+    for (let pass = 1; done < rows; pass++) {
+      for (let a = 1; a <= perTable && done < rows; a += chunk) {
+        for (const t of tables) {
+          if (done >= rows) break;
+          const b = Math.min(perTable, a + chunk - 1, a + rows - done - 1);
+          const [r] = await conn.query(`UPDATE \`${db}\`.\`${t}\` SET a = a + ${pass}, b = CONCAT('updated-', ${pass}, '-', id), c = c + 1 WHERE id BETWEEN ${a} AND ${b}`);
+          done += affected(r);
+        }
+      }
+    }
+    return done;
+  }
+  if (scenario === 'many-tables') {
+    const per = Math.ceil(rows / tables.length);
+    let done = 0;
+    for (const t of tables) {
+      const n = Math.min(per, rows - done);
+      if (n <= 0) break;
+      await insertRange(conn, db, t, shape, 1, n, 20_000);
+      done += n;
+    }
+    return done;
+  }
+  const chunk = scenario === 'wide' ? 5_000 : 20_000;
+  await insertRange(conn, db, tables[0], shape, 1, rows, chunk);
+  return rows;
+}
+
+/** One fixed-rate transaction: `n` new rows into `table` (multi-row VALUES) from id `firstId`. */
+export function insertValuesSql(db: string, table: string, shape: Shape, firstId: number, n: number): string {
+  const values = Array.from({ length: n }, (_, i) => `(${firstId + i}, ${shape.literal(firstId + i)})`);
+  return `INSERT INTO \`${db}\`.\`${table}\` (id, ${shape.names.join(', ')}) VALUES ${values.join(', ')}`;
+}

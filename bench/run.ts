@@ -1,0 +1,568 @@
+/**
+ * The benchmark harness (issue #10): end-to-end scenarios through a real `cdc server` (built, from dist/) on the
+ * running services, with the machine's ceilings for the same rows measured in the same run.
+ *
+ * usage: npm run bench -- <scenario> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R]
+ *                         [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof]
+ *   scenarios: insert-narrow, update-heavy, wide, many-tables, big-txn, ddl
+ *   backlog drain (default): generate N row changes, then start the changefeed at their start and time it to their end
+ *   fixed rate (--rate R --duration S; many-tables and ddl always): an open-loop generator, lag percentiles
+ * Needs `bash scripts/services.sh up` and `npm run build`. Prints a table; appends JSON lines to bench/results/<scenario>.jsonl.
+ */
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Etcd3 } from 'etcd3';
+import mysql from 'mysql2/promise';
+import { etcdEndpoint, requireService, serviceAddress } from '../test/helpers/services.js';
+import { BenchCdcServer } from './harness/cdc.js';
+import { ProcSampler, binlogCeilings, binlogRange, masterPos, rssBytes, servicePid, type BinlogPos } from './harness/measure.js';
+import { deleteTopic, downstreamInsertRate, producerRate, topicMessages } from './harness/sink-ceilings.js';
+import { SCENARIOS, generateBacklog, insertValuesSql, setup, shapeOf, tableNames, type Scenario } from './harness/workloads.js';
+
+const { values: opts, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    sink: { type: 'string', default: 'blackhole' },
+    rows: { type: 'string' },
+    tables: { type: 'string' },
+    rate: { type: 'string' },
+    runs: { type: 'string', default: '1' },
+    duration: { type: 'string' },
+    'memory-quota': { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
+  },
+});
+const scenario = positionals[0] as Scenario;
+if (!SCENARIOS.includes(scenario)) {
+  console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R] [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof]`);
+  process.exit(2);
+}
+const sink = opts.sink;
+if (sink !== 'blackhole' && sink !== 'mysql' && sink !== 'kafka') {
+  console.error(`--sink must be blackhole, mysql or kafka (got "${sink}")`);
+  process.exit(2);
+}
+const num = (v: string | undefined, d: number): number => {
+  const n = v === undefined ? d : Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`not a positive number: ${v}`);
+  return n;
+};
+const tables = num(opts.tables, scenario === 'many-tables' ? 1000 : 1);
+const rows = Math.round(num(opts.rows, scenario === 'big-txn' ? 1_000_000 : scenario === 'wide' ? 100_000 : 200_000));
+const fixedRate = opts.rate !== undefined || scenario === 'many-tables' || scenario === 'ddl';
+const rate = num(opts.rate, scenario === 'many-tables' ? tables / 10 : scenario === 'ddl' ? 2000 : 10_000);
+const duration = num(opts.duration, scenario === 'ddl' ? 60 : 20);
+const runs = Math.round(num(opts.runs, 1));
+const memoryQuotaMiB = opts['memory-quota'] === undefined ? undefined : num(opts['memory-quota'], 256);
+
+const upstreamAddr = serviceAddress('upstream');
+const downstreamAddr = serviceAddress('downstream');
+const kafkaAddr = serviceAddress('kafka');
+const RESULTS = new URL('./results/', import.meta.url).pathname;
+
+type Fields = Record<string, number | string | undefined>;
+
+// ------------------------------------------------------------------------------------------- clean-up
+const cleanups: (() => Promise<void>)[] = [];
+async function runCleanups(): Promise<void> {
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop()!;
+    await fn().catch((error: unknown) => console.error(`clean-up: ${error instanceof Error ? error.message : String(error)}`));
+  }
+}
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error(`\n${signal}: stopping the cdc server and cleaning up`);
+    void runCleanups().finally(() => process.exit(130));
+  });
+}
+
+class SinkRefused extends Error {}
+
+// ------------------------------------------------------------------------------------------- cdc server
+interface Cdc {
+  server: BenchCdcServer;
+  etcd: Etcd3;
+  statusKey: (id: string) => string;
+  profileDir: string | undefined;
+}
+
+async function startCdc(run: number): Promise<Cdc> {
+  const clusterId = `bench-${scenario}-${process.pid}-${run}-${Date.now().toString(36)}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tidemark-bench-cdc-'));
+  const profileDir = opts['cpu-prof'] ? join(RESULTS, 'profiles') : undefined;
+  if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
+  const etcd = new Etcd3({ hosts: etcdEndpoint() });
+  cleanups.push(async () => {
+    await etcd.delete().prefix(`/tidb/cdc/${clusterId}/`);
+    etcd.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+  const nodeFlags = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const server = await BenchCdcServer.start({ pd: etcdEndpoint(), clusterId, dataDir, upstream: `mysql://root@${upstreamAddr.addr}`, nodeFlags });
+  cleanups.push(() => server.stop());
+  await server.waitHealthy(30_000);
+  return { server, etcd, statusKey: (id) => `/tidb/cdc/${clusterId}/default/changefeed/status/${id}`, profileDir };
+}
+
+const topicOf = (run: number): string => `tidemark-bench-${scenario}-${process.pid}-${run}`;
+
+function sinkUri(topic: string): string {
+  if (sink === 'blackhole') return 'blackhole://';
+  if (sink === 'mysql') return `mysql://root@${downstreamAddr.addr}/`;
+  return `kafka://${kafkaAddr.addr}/${topic}?protocol=canal-json`;
+}
+
+async function createChangefeed(cdc: Cdc, id: string, db: string, uri: string, startTs: bigint | undefined): Promise<void> {
+  const res = await fetch(`${cdc.server.url}/api/v2/changefeeds`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ changefeed_id: id, sink_uri: uri, start_ts: startTs === undefined ? undefined : String(startTs), replica_config: { filter: { rules: [`${db}.*`] }, ...(memoryQuotaMiB === undefined ? {} : { 'memory-quota': memoryQuotaMiB * 1048576 }) } }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  if (!res.ok) throw new SinkRefused(`creating the changefeed with --sink-uri ${uri} failed: HTTP ${res.status} ${await res.text()}`);
+}
+
+interface ChangefeedState {
+  state?: string;
+  error?: unknown;
+  warning?: unknown;
+}
+
+/** Fails when the changefeed is failed, or has stayed in warning or error for 20 s (a sink that refuses its writes). */
+function changefeedWatchdog(cdc: Cdc, id: string): { check: () => Promise<void> } {
+  let warningSince: number | undefined;
+  return {
+    check: async () => {
+      const res = await fetch(`${cdc.server.url}/api/v2/changefeeds/${id}`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+      if (cdc.server.exitCode !== undefined) throw new Error(`cdc server exited with ${cdc.server.exitCode}: ${cdc.server.output.slice(-3000)}`);
+      if (res === undefined || !res.ok) return;
+      const cf = (await res.json()) as ChangefeedState;
+      const problem = cf.error ?? cf.warning;
+      if (cf.state === 'failed') throw new SinkRefused(`changefeed ${id} failed: ${JSON.stringify(problem)}`);
+      if (cf.state === 'warning' || cf.state === 'error' || (problem !== undefined && problem !== null)) {
+        warningSince ??= Date.now();
+        if (Date.now() - warningSince > 20_000) throw new SinkRefused(`changefeed ${id} is ${cf.state ?? '?'}: ${JSON.stringify(problem)}`);
+      } else warningSince = undefined;
+    },
+  };
+}
+
+/** Calls onCheckpoint(ts, at) on every change of the changefeed's checkpoint-ts (etcd watch on its status key). */
+async function watchCheckpoint(cdc: Cdc, id: string, onCheckpoint: (ts: bigint, at: number) => void): Promise<() => Promise<void>> {
+  const watcher = await cdc.etcd.watch().key(cdc.statusKey(id)).create();
+  watcher.on('put', (kv) => {
+    const at = performance.now();
+    const ts = (JSON.parse(kv.value.toString()) as { 'checkpoint-ts'?: string | number })['checkpoint-ts'];
+    if (ts !== undefined) onCheckpoint(BigInt(ts), at);
+  });
+  const current = await cdc.etcd.get(cdc.statusKey(id)).string();
+  if (current !== null) {
+    const ts = (JSON.parse(current) as { 'checkpoint-ts'?: string | number })['checkpoint-ts'];
+    if (ts !== undefined) onCheckpoint(BigInt(ts), performance.now());
+  }
+  return () => watcher.cancel();
+}
+
+/** Resolves when the checkpoint reaches `target`; checks the changefeed's health every second meanwhile. */
+async function untilCheckpoint(cdc: Cdc, id: string, target: bigint, timeoutMs: number, onTick?: () => Promise<void>): Promise<number> {
+  let reachedAt: number | undefined;
+  const cancel = await watchCheckpoint(cdc, id, (ts, at) => {
+    if (ts >= target && reachedAt === undefined) reachedAt = at;
+  });
+  const watchdog = changefeedWatchdog(cdc, id);
+  const deadline = Date.now() + timeoutMs;
+  let lastCheck = 0;
+  try {
+    while (reachedAt === undefined) {
+      if (Date.now() > deadline) throw new Error(`changefeed ${id}: the checkpoint did not reach ${target} within ${timeoutMs / 1000} s`);
+      if (Date.now() - lastCheck > 1000) {
+        lastCheck = Date.now();
+        await watchdog.check();
+      }
+      if (onTick !== undefined) await onTick();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return reachedAt;
+  } finally {
+    await cancel();
+  }
+}
+
+interface SinkInfo {
+  checkpoint_ts?: string;
+  spilled_total_bytes?: number;
+  memory_peak?: number;
+  stats?: { tables?: Record<string, Record<string, unknown>> } | null;
+}
+
+async function sinkInfo(cdc: Cdc, id: string): Promise<SinkInfo | undefined> {
+  const res = await fetch(`${cdc.server.url}/api/v2/changefeeds/${id}/sink`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+  return res?.ok === true ? ((await res.json()) as SinkInfo) : undefined;
+}
+
+function sinkRows(info: SinkInfo | undefined): number | undefined {
+  const t = info?.stats?.tables;
+  if (t === undefined) return undefined;
+  let sum = 0;
+  for (const counts of Object.values(t)) for (const v of Object.values(counts)) if (typeof v === 'number') sum += v;
+  return sum;
+}
+
+function pids(cdc: Cdc): Map<string, number> {
+  const m = new Map<string, number>([['cdc', cdc.server.pid]]);
+  const up = servicePid('upstream');
+  const down = servicePid('downstream');
+  if (up !== undefined) m.set('upstream', up);
+  if (down !== undefined) m.set('downstream', down);
+  return m;
+}
+
+const mib = (b: number | undefined): number | undefined => (b === undefined ? undefined : Math.round(b / 1048576));
+const per1M = (cpu: number | undefined, n: number): number | undefined => (cpu === undefined ? undefined : round((cpu * 1e6) / n, 2));
+function round(n: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+function ratio(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined || b === undefined || b === 0 ? undefined : round(a / b, 2);
+}
+
+// ------------------------------------------------------------------------------------------- backlog drain
+async function backlogRun(run: number, up: mysql.Connection, db: string): Promise<Fields> {
+  const tbls = tableNames(scenario, tables);
+  await setup(up, scenario, db, tbls, rows);
+  await mirrorDownstream(db, tbls);
+  const start = await masterPos(up);
+  const g0 = performance.now();
+  const changed = await generateBacklog(up, scenario, db, tbls, rows);
+  const generateSeconds = (performance.now() - g0) / 1000;
+  const end = await masterPos(up);
+  const range = await binlogRange(up, start, end);
+  console.log(`# run ${run}: ${changed.toLocaleString('en')} row changes in ${generateSeconds.toFixed(1)} s, binlog ${start.file}:${start.pos} → ${end.file}:${end.pos} (${(range.bytes / 1048576).toFixed(1)} MiB)`);
+  const ceil = await binlogCeilings(upstreamAddr.host, upstreamAddr.port, start, end, range.files);
+
+  const cdc = await startCdc(run);
+  const id = `bench-${run}`;
+  const topic = topicOf(run);
+  const sampler = new ProcSampler(pids(cdc));
+  cleanups.push(() => Promise.resolve(void sampler.stop()));
+  let firstRowAt: number | undefined;
+  let firstMoveAt: number | undefined;
+  let spilled = 0;
+  let memoryPeak = 0;
+  let lastPoll = 0;
+  const poll = async (): Promise<void> => {
+    if (performance.now() - lastPoll < 100) return;
+    lastPoll = performance.now();
+    const info = await sinkInfo(cdc, id);
+    if (info === undefined) return;
+    spilled = Math.max(spilled, info.spilled_total_bytes ?? 0);
+    memoryPeak = Math.max(memoryPeak, info.memory_peak ?? 0);
+    if (firstRowAt === undefined && (sinkRows(info) ?? 0) > 0) firstRowAt = performance.now();
+    if (firstMoveAt === undefined && BigInt(info.checkpoint_ts ?? '0') > start.ts) firstMoveAt = performance.now();
+  };
+  sampler.start();
+  const t0 = performance.now();
+  await createChangefeed(cdc, id, db, sinkUri(topic), start.ts);
+  const reached = await untilCheckpoint(cdc, id, end.ts, 600_000, poll);
+  sampler.stop();
+  const seconds = (reached - t0) / 1000;
+  const info = await sinkInfo(cdc, id);
+  spilled = Math.max(spilled, info?.spilled_total_bytes ?? 0);
+  const r: Fields = {
+    rows: changed,
+    seconds: round(seconds, 2),
+    rowsPerSecond: Math.round(changed / seconds),
+    binlogMiB: round(range.bytes / 1048576, 1),
+    binlogMBps: round(range.bytes / 1e6 / seconds, 1),
+    cdcCpuSecPer1M: per1M(sampler.cpu('cdc'), changed),
+    upstreamCpuSecPer1M: per1M(sampler.cpu('upstream'), changed),
+    downstreamCpuSecPer1M: per1M(sampler.cpu('downstream'), changed),
+    cdcPeakRssMiB: mib(sampler.peakRss.get('cdc')),
+    sinkRows: sinkRows(info),
+    rawReadRowsPerSecond: Math.round(changed / ceil.rawSeconds),
+    rawReadMBps: round(ceil.rawBytes / 1e6 / ceil.rawSeconds, 1),
+    decodeRowsPerSecond: Math.round(changed / ceil.decodeSeconds),
+  };
+  if (scenario === 'big-txn') {
+    r['spilledMiB'] = round(spilled / 1048576, 1);
+    r['sorterMemoryPeakMiB'] = round(memoryPeak / 1048576, 1);
+  }
+  // from the changefeed's creation to the first row the sink counted, and to the first move of the checkpoint
+  r['firstRowSeconds'] = firstRowAt === undefined ? undefined : round((firstRowAt - t0) / 1000, 2);
+  r['firstCheckpointMoveSeconds'] = firstMoveAt === undefined ? undefined : round((firstMoveAt - t0) / 1000, 2);
+  r['vsRawRead'] = ratio(r['rowsPerSecond'] as number, r['rawReadRowsPerSecond'] as number);
+  r['vsDecode'] = ratio(r['rowsPerSecond'] as number, r['decodeRowsPerSecond'] as number);
+  await sinkCeiling(r, changed, topic);
+  return r;
+}
+
+/** The downstream's own ceiling for the same rows, measured after the changefeed drained. */
+async function sinkCeiling(r: Fields, changed: number, topic: string): Promise<void> {
+  if (sink === 'mysql') {
+    r['downstreamInsertRowsPerSecond'] = Math.round(await downstreamInsertRate(downstreamAddr.host, downstreamAddr.port, shapeOf(scenario), changed));
+    r['vsDownstreamInsert'] = ratio(r['rowsPerSecond'] as number, r['downstreamInsertRowsPerSecond']);
+  } else if (sink === 'kafka') {
+    const { count, meanBytes } = await topicMessages(kafkaAddr.addr, topic);
+    r['kafkaMessages'] = count;
+    r['kafkaMessageBytes'] = meanBytes;
+    r['producerMsgPerSecond'] = Math.round(await producerRate(kafkaAddr.addr, Math.max(count, 1000), meanBytes));
+    r['vsProducer'] = ratio(r['rowsPerSecond'] as number, r['producerMsgPerSecond']);
+  }
+}
+
+// ------------------------------------------------------------------------------------------- fixed rate
+interface Pending {
+  readonly intended: number;
+  readonly ts: bigint;
+}
+
+interface Resolved {
+  readonly intended: number;
+  readonly latency: number;
+}
+
+function percentile(sorted: readonly number[], q: number): number | undefined {
+  if (sorted.length === 0) return undefined;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+async function fixedRateRun(run: number, up: mysql.Connection, db: string): Promise<Fields> {
+  const tbls = tableNames(scenario, tables);
+  const shape = shapeOf(scenario);
+  const t0Setup = performance.now();
+  await setup(up, scenario, db, tbls, rows);
+  await mirrorDownstream(db, tbls);
+  console.log(`# run ${run}: ${tbls.length} table(s) created in ${((performance.now() - t0Setup) / 1000).toFixed(1)} s`);
+  const cdc = await startCdc(run);
+  const id = `bench-${run}`;
+  const topic = topicOf(run);
+  const rssBefore = rssBytes(cdc.server.pid);
+  const startPos = await masterPos(up);
+  await createChangefeed(cdc, id, db, sinkUri(topic), startPos.ts);
+  await untilCheckpoint(cdc, id, startPos.ts, 120_000);
+  const r: Fields = {};
+  if (scenario === 'many-tables') {
+    // idle: every table scheduled, nothing written
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const idle = new ProcSampler(pids(cdc)).start();
+    cleanups.push(() => Promise.resolve(void idle.stop()));
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    idle.stop();
+    const rss = idle.peakRss.get('cdc') ?? 0;
+    r['idleCpuPercent'] = round(((idle.cpu('cdc') ?? 0) / idle.seconds) * 100, 2);
+    r['idleCpuUsPerTablePerS'] = round((((idle.cpu('cdc') ?? 0) / idle.seconds) * 1e6) / tbls.length, 1);
+    r['idleRssMiB'] = mib(rss);
+    r['rssPerTableKiB'] = round((rss - rssBefore) / 1024 / tbls.length, 1);
+  }
+
+  // open loop: transaction i is due at t0 + i / txPerSecond whatever happened to the ones before it
+  const txPerSecond = Math.min(rate, 200);
+  const rowsPerTx = Math.max(1, Math.round(rate / txPerSecond));
+  const pending: Pending[] = [];
+  const resolved: Resolved[] = [];
+  const cancel = await watchCheckpoint(cdc, id, (ts, at) => {
+    while (pending.length > 0 && pending[0].ts <= ts) {
+      const p = pending.shift()!;
+      resolved.push({ intended: p.intended, latency: at - p.intended });
+    }
+  });
+  cleanups.push(cancel);
+  const ddlConn = scenario === 'ddl' ? await mysql.createConnection({ host: upstreamAddr.host, port: upstreamAddr.port, user: 'root' }) : undefined;
+  if (ddlConn !== undefined) cleanups.push(() => ddlConn.end());
+  const sampler = new ProcSampler(pids(cdc));
+  cleanups.push(() => Promise.resolve(void sampler.stop()));
+  const watchdog = changefeedWatchdog(cdc, id);
+  sampler.start();
+  const t0 = performance.now();
+  const total = Math.floor(duration * txPerSecond);
+  let nextId = 1_000_000;
+  let maxBehindMs = 0;
+  const ddls: Promise<void>[] = [];
+  const ddlTimes: number[] = [];
+  let ddlCount = 0;
+  let lastCheck = performance.now();
+  for (let i = 0; i < total; i++) {
+    const intended = t0 + (i * 1000) / txPerSecond;
+    const wait = intended - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    else maxBehindMs = Math.max(maxBehindMs, -wait);
+    if (ddlConn !== undefined && performance.now() - t0 >= 15_000 + ddlCount * 30_000) {
+      const n = ddlCount++;
+      ddlTimes.push(performance.now());
+      ddls.push(ddlConn.query(`ALTER TABLE \`${db}\`.t0 ${n % 2 === 0 ? `ADD COLUMN x${n} INT NULL` : `DROP COLUMN x${n - 1}`}`).then(() => undefined));
+    }
+    const table = tbls[i % tbls.length];
+    await up.query(insertValuesSql(db, table, shape, nextId, rowsPerTx));
+    nextId += rowsPerTx;
+    const pos: BinlogPos = await masterPos(up);
+    pending.push({ intended, ts: pos.ts });
+    if (performance.now() - lastCheck > 1000) {
+      lastCheck = performance.now();
+      await watchdog.check();
+    }
+  }
+  const genSeconds = (performance.now() - t0) / 1000;
+  await Promise.all(ddls);
+  const deadline = Date.now() + 120_000;
+  while (pending.length > 0 && Date.now() < deadline) {
+    await watchdog.check();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  sampler.stop();
+  await cancel();
+  const changed = total * rowsPerTx;
+  const latencies = resolved.map((x) => x.latency).sort((a, b) => a - b);
+  // the worst lag of the transactions due in the 5 s after each DDL
+  const nearDdl = resolved.filter((x) => ddlTimes.some((d) => x.intended >= d && x.intended < d + 5000)).map((x) => x.latency);
+  const info = await sinkInfo(cdc, id);
+  Object.assign(r, {
+    rows: changed,
+    targetRowsPerSecond: rate,
+    rowsPerTx,
+    seconds: round(genSeconds, 2),
+    rowsPerSecond: Math.round(changed / genSeconds),
+    generatorMaxBehindMs: Math.round(maxBehindMs),
+    ddls: ddlConn === undefined ? undefined : ddlCount,
+    lagMaxNearDdlMs: nearDdl.length === 0 ? undefined : round(Math.max(...nearDdl)),
+    sinkRows: sinkRows(info),
+    lagP50Ms: round(percentile(latencies, 0.5) ?? NaN),
+    lagP99Ms: round(percentile(latencies, 0.99) ?? NaN),
+    lagP999Ms: round(percentile(latencies, 0.999) ?? NaN),
+    lagMaxMs: round(latencies.at(-1) ?? NaN),
+    unresolved: pending.length,
+    cdcCpuPercent: round(((sampler.cpu('cdc') ?? 0) / sampler.seconds) * 100, 1),
+    cdcCpuSecPer1M: per1M(sampler.cpu('cdc'), changed),
+    upstreamCpuSecPer1M: per1M(sampler.cpu('upstream'), changed),
+    downstreamCpuSecPer1M: per1M(sampler.cpu('downstream'), changed),
+    cdcPeakRssMiB: mib(sampler.peakRss.get('cdc')),
+  } satisfies Fields);
+  if (pending.length > 0) r['error'] = `${pending.length} transactions not visible 120 s after the generator stopped`;
+  return r;
+}
+
+// ------------------------------------------------------------------------------------------- profile
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+
+/** The top self-time frames of the newest .cpuprofile in `dir`. */
+function topFrames(dir: string, n: number): string[] {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  if (files.length === 0) return ['(no .cpuprofile written)'];
+  const profile = JSON.parse(readFileSync(join(dir, files.at(-1)!), 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] };
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((sid, i) => {
+    const node = byId.get(sid);
+    const dt = profile.timeDeltas[i] ?? 0;
+    total += dt;
+    if (node === undefined) return;
+    const f = node.callFrame;
+    const where = f.url === '' ? '' : ` ${f.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|dist|plugins)\//, '$1/')}:${f.lineNumber + 1}`;
+    const key = `${f.functionName || '(anonymous)'}${where}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
+    const file = f.url === '' ? key : f.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules\/(@[^/]+\/)?[^/]+)\/.*$/, '$1').replace(/^.*\/(dist|plugins)\//, '$1/');
+    byFile.set(file, (byFile.get(file) ?? 0) + dt);
+  });
+  const lines = (m: Map<string, number>, k: number): string[] =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, k)
+      .map(([name, us]) => `${((us / total) * 100).toFixed(1).padStart(5)}%  ${(us / 1e6).toFixed(2).padStart(6)} s  ${name}`);
+  return [`${files.at(-1)} (${(total / 1e6).toFixed(2)} s sampled); self time by frame:`, ...lines(self, n), 'self time by file:', ...lines(byFile, 10)];
+}
+
+// ------------------------------------------------------------------------------------------- main
+function printTable(results: readonly Fields[]): void {
+  const keys = [...new Set(results.flatMap((r) => Object.keys(r)))].filter((k) => results.some((r) => r[k] !== undefined));
+  const fmt = (v: number | string | undefined): string => (v === undefined ? '-' : typeof v === 'number' ? v.toLocaleString('en', { maximumFractionDigits: 2 }) : v);
+  console.log(`\n${scenario} · sink ${sink} · ${fixedRate ? `fixed rate ${rate} rows/s for ${duration} s` : `backlog of ${rows.toLocaleString('en')} rows`} · ${results.length} run(s)`);
+  for (const k of keys) {
+    const nums = results.map((r) => r[k]).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+    let cell: string;
+    if (results.length > 1 && nums.length === results.length) {
+      const sorted = [...nums].sort((a, b) => a - b);
+      const median = sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+      cell = sorted[0] === sorted.at(-1) ? fmt(median) : `${fmt(median)}  (${fmt(sorted[0])} – ${fmt(sorted.at(-1))})`;
+    } else cell = results.map((r) => fmt(r[k])).join(', ');
+    console.log(`  ${k.padEnd(28)} ${cell}`);
+  }
+}
+
+/**
+ * For the mysql sink: what exists before the start position must exist downstream too (as after a user's initial
+ * load; only changes after start-ts are replicated), so the same database, tables and pre-existing rows.
+ */
+async function mirrorDownstream(db: string, tbls: readonly string[]): Promise<void> {
+  if (sink !== 'mysql') return;
+  const down = await mysql.createConnection({ host: downstreamAddr.host, port: downstreamAddr.port, user: 'root', multipleStatements: true });
+  cleanups.push(async () => {
+    await down.query(`DROP DATABASE IF EXISTS \`${db}\``).catch(() => undefined);
+  });
+  try {
+    await down.query(`CREATE DATABASE IF NOT EXISTS \`${db}\``);
+    await setup(down, scenario, db, tbls, rows);
+  } finally {
+    await down.end();
+  }
+}
+
+async function main(): Promise<number> {
+  await requireService('etcd');
+  await requireService('upstream');
+  if (sink === 'mysql') await requireService('downstream');
+  if (sink === 'kafka') await requireService('kafka');
+  mkdirSync(RESULTS, { recursive: true });
+  const results: Fields[] = [];
+  let failed = false;
+  for (let run = 1; run <= runs && !interrupted; run++) {
+    const up = await mysql.createConnection({ host: upstreamAddr.host, port: upstreamAddr.port, user: 'root', multipleStatements: true });
+    const db = `tm_bench_${scenario.replaceAll('-', '_')}_${process.pid}_${run}`;
+    cleanups.push(async () => {
+      await up.query(`DROP DATABASE IF EXISTS \`${db}\``);
+      await up.end();
+    });
+    await up.query(`CREATE DATABASE \`${db}\``);
+    // runs after the server stopped (clean-ups run last first)
+    if (sink === 'kafka') cleanups.push(() => deleteTopic(kafkaAddr.addr, topicOf(run)));
+    const base: Fields = { bench: 'harness', scenario, sink, mode: fixedRate ? 'fixed-rate' : 'backlog', run, at: new Date().toISOString() };
+    let r: Fields;
+    try {
+      r = { ...base, ...(fixedRate ? await fixedRateRun(run, up, db) : await backlogRun(run, up, db)) };
+    } catch (error) {
+      failed = true;
+      const message = interrupted ? 'interrupted' : error instanceof Error ? error.message : String(error);
+      console.error(error instanceof SinkRefused ? `${sink} sink: ${message}` : `run ${run} failed: ${message}`);
+      r = { ...base, error: message };
+    } finally {
+      await runCleanups();
+    }
+    results.push(r);
+    appendFileSync(join(RESULTS, `${scenario}.jsonl`), `${JSON.stringify(r)}\n`);
+    if (failed) break;
+  }
+  printTable(results);
+  console.log(`(appended to bench/results/${scenario}.jsonl)`);
+  if (opts['cpu-prof']) {
+    console.log('\ntop self-time frames of the cdc server:');
+    for (const line of topFrames(join(RESULTS, 'profiles'), 15)) console.log(`  ${line}`);
+  }
+  return failed ? 1 : 0;
+}
+
+const code = await main().catch(async (error: unknown) => {
+  console.error(error instanceof Error ? error.message : String(error));
+  await runCleanups();
+  return 1;
+});
+process.exit(code);
