@@ -29,7 +29,7 @@ interface Backoff {
  * takes the errors processors put in their task positions and moves the changefeed between normal,
  * pending (waiting out the backoff), warning (running again after an error), failed (a non-retryable
  * error, or errors for longer than changefeed-error-stuck-duration) and finished (checkpoint reached
- * target-ts). It also folds the task positions into the changefeed checkpoint, which never goes back.
+ * target-ts). It writes the changefeed checkpoint the owner's runtime computed, which never goes back.
  */
 export class FeedStateManager {
   private readonly backoffs = new Map<string, Backoff>();
@@ -39,7 +39,7 @@ export class FeedStateManager {
 
   /**
    * `progress` is what the owner's changefeed runtime computed (checkpoint = min over the table set, barrier);
-   * without it (no runtime: the owner of a cluster test without sinks) the task positions are folded instead.
+   * without it the checkpoint stays where it is (see advanceCheckpoint).
    */
   tick(state: GlobalReactorState, cf: ChangefeedReactorState, progress?: ChangefeedProgress): void {
     const info = cf.info as ChangefeedInfo | undefined;
@@ -116,7 +116,13 @@ export class FeedStateManager {
     this.advanceCheckpoint(state, cf, info, status, statusKey, infoKey, progress);
   }
 
-  /** changefeed checkpoint = min over task positions, never backwards; target-ts reached → finished. */
+  /**
+   * The changefeed checkpoint from the owner's runtime (the minimum over the changefeed's table set), never
+   * backwards; target-ts reached → finished. Without the runtime's progress (a new owner still listing tables
+   * or waiting for the first heartbeats) the checkpoint stays where it is: the task positions cannot stand in
+   * for it, since they do not list the tables of a capture that died (its position is dropped) or of tables
+   * not scheduled yet, and their minimum could pass rows nobody has written.
+   */
   private advanceCheckpoint(
     state: GlobalReactorState,
     cf: ChangefeedReactorState,
@@ -126,27 +132,11 @@ export class FeedStateManager {
     infoKey: string,
     progress: ChangefeedProgress | undefined,
   ): void {
-    let minCheckpoint: bigint | undefined;
-    let minResolved: bigint | undefined;
-    let checkpointTime: number | undefined;
-    if (progress !== undefined) {
-      minCheckpoint = progress.checkpointTs;
-      minResolved = progress.resolvedTs;
-      checkpointTime = progress.checkpointTime;
-    }
+    const minCheckpoint = progress?.checkpointTs;
+    const minResolved = progress?.resolvedTs;
+    const checkpointTime = progress?.checkpointTime;
     const barrier = progress?.barrierTs;
     const barrierMoved = barrier !== undefined && BigInt(status['min-table-barrier-ts']) < barrier;
-    for (const position of progress !== undefined ? [] : cf.taskPositions.values()) {
-      const p = position as TaskPosition | undefined;
-      if (p?.['checkpoint-ts'] === undefined) continue;
-      const c = BigInt(p['checkpoint-ts']);
-      const r = BigInt(p['resolved-ts'] ?? p['checkpoint-ts']);
-      if (minCheckpoint === undefined || c < minCheckpoint) {
-        minCheckpoint = c;
-        checkpointTime = p['checkpoint-time'];
-      }
-      if (minResolved === undefined || r < minResolved) minResolved = r;
-    }
     const current = BigInt(status['checkpoint-ts']);
     const target = BigInt(info['target-ts']);
     let next = minCheckpoint !== undefined && minCheckpoint > current ? minCheckpoint : current;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -34,7 +34,7 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
   let watcher: { cancel(): Promise<void> } | undefined;
 
   const startServer = async (): Promise<CdcServerProcess> => {
-    const server = await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')], env });
+    const server = await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream'), '--log-level', process.env.TIDEMARK_TEST_LOG_LEVEL ?? 'info'], env });
     servers.push(server);
     return server.waitHealthy();
   };
@@ -150,7 +150,11 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
   it('failover: kill -9 of the owner; the new owner keeps every table where it is, the rest restart from their checkpoint; the checkpoint never goes back', async () => {
     const captures = await listCaptures(alive()[0]);
     const owner = alive().find((s) => s.addr === captures.find((c) => c.is_owner)!.address)!;
-    for (let i = 0; i < 30; i++) await upstream.query(`UPDATE \`${db}\`.t${i} SET v = v + 1000 WHERE id = 1`);
+    const updateTs: bigint[] = [];
+    for (let i = 0; i < 30; i++) {
+      await upstream.query(`UPDATE \`${db}\`.t${i} SET v = v + 1000 WHERE id = 1`);
+      updateTs.push(await endTs());
+    }
     owner.kill('SIGKILL');
     await owner.exited;
     for (let i = 0; i < 30; i++) await upstream.query(`UPDATE \`${db}\`.t${i} SET v = v + 1000 WHERE id = 2`);
@@ -164,7 +168,18 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
         if (l.after) state.set((l.after as number[])[0], l.after);
       }
       const [rows] = await upstream.query<mysql.RowDataPacket[]>(`SELECT id, v FROM \`${db}\`.t${i} ORDER BY id`);
-      assert.deepEqual([...state.values()].sort((a, b) => (a[0] as number) - (b[0] as number)), rows.map((r) => [r['id'], r['v']]), `t${i}: the replayed rows equal the upstream`);
+      const replayed = [...state.values()].sort((a, b) => (a[0] as number) - (b[0] as number));
+      if (JSON.stringify(replayed) !== JSON.stringify(rows.map((r) => [r['id'], r['v']]))) {
+        // what the sink got for the table and what every capture logged about it, to tell where it was lost
+        console.log(`# t${i} sink lines:\n${lines(`t${i}`).slice(0, 8).map((l) => JSON.stringify(l)).join('\n')}`);
+        console.log(`# update ts of id 1: ${updateTs[i]}; checkpoints: ${checkpoints.join(' ')}`);
+        for (const s of servers) {
+          const file = join(home, `cdc-${s.addr.replace(':', '-')}.log`);
+          writeFileSync(file, s.output.join(''));
+          console.log(`# ${s.addr} (exit ${s.exitCode}), whole log in ${file}:\n${s.output.join('').split('\n').filter((l) => l.includes(`.t${i}]`) || l.includes(`.t${i}@`) || /campaign|lost|WARN|ERROR/.test(l)).slice(-60).join('\n')}`);
+        }
+      }
+      assert.deepEqual(replayed, rows.map((r) => [r['id'], r['v']]), `t${i}: the replayed rows equal the upstream`);
     }
     for (let i = 1; i < checkpoints.length; i++) assert.ok(checkpoints[i] >= checkpoints[i - 1], `the checkpoint went back from ${checkpoints[i - 1]} to ${checkpoints[i]}`);
     console.log(`# failover: ${checkpoints.length} status writes observed, checkpoint never decreased`);
