@@ -48,6 +48,14 @@ interface PendingDDL {
   executed: boolean;
 }
 
+/** A syncpoint (`enable-sync-point`): a barrier at `ts`, the last commit before the interval boundary `time`. */
+interface PendingSyncpoint {
+  readonly ts: Ts;
+  readonly time: number;
+  readonly done: Notifier;
+  executed: boolean;
+}
+
 const HEARTBEAT_MS = 250;
 /** A table dispatch not acknowledged in this long is sent again (the capture may have been busy closing). */
 const RESEND_MS = 2000;
@@ -66,6 +74,7 @@ export class ChangefeedRuntime {
   private readonly names = new Map<number, string>();
   private readonly wanted = new Set<number>();
   private readonly checkpoints = new Map<number, { ts: Ts; time: number | undefined }>();
+  private lastCheckpoint: Ts = 0n;
   private readonly resolved = new Map<number, Ts>();
   private readonly reports = new Map<string, TableProgressReport[]>();
   /** Consecutive heartbeats in which a capture did not list a table it should replicate. */
@@ -81,6 +90,9 @@ export class ChangefeedRuntime {
   private ddlResolved: Ts;
   private ddlTime = 0;
   private pendingDDL: PendingDDL | undefined;
+  private pendingSyncpoint: PendingSyncpoint | undefined;
+  /** Wall time (ms) of the next syncpoint boundary; 0 until the DDL puller saw its first event. */
+  private nextSyncpointAt = 0;
   private ddlRunning = false;
   private ddlSink: Sink | undefined;
   private sinkFactory: SinkFactory<unknown> | undefined;
@@ -190,17 +202,20 @@ export class ChangefeedRuntime {
     }
 
     const target = this.options.targetTs;
-    let barrier = this.pendingDDL !== undefined && !this.pendingDDL.executed ? this.pendingDDL.prevTs : this.ddlResolved;
+    const syncpoint = this.pendingSyncpoint !== undefined && !this.pendingSyncpoint.executed ? this.pendingSyncpoint : undefined;
+    let barrier = this.pendingDDL !== undefined && !this.pendingDDL.executed ? this.pendingDDL.prevTs : syncpoint !== undefined ? syncpoint.ts : this.ddlResolved;
     if (target !== 0n && barrier > target) barrier = target;
     let checkpoint: Ts | undefined;
     let time: number | undefined;
     let resolved: Ts | undefined;
+    let slowest: number | undefined;
     for (const id of this.wanted) {
       const c = this.checkpoints.get(id);
       const ts = c === undefined || c.ts < currentCheckpoint ? currentCheckpoint : c.ts;
       if (checkpoint === undefined || ts < checkpoint) {
         checkpoint = ts;
         time = c?.time;
+        slowest = id;
       }
       const r = this.resolved.get(id) ?? ts;
       if (resolved === undefined || r < resolved) resolved = r;
@@ -213,6 +228,12 @@ export class ChangefeedRuntime {
     if (time === undefined && checkpoint === this.ddlResolved && this.ddlTime > 0) time = this.ddlTime;
     const pending = this.pendingDDL;
     if (pending !== undefined && !pending.executed && !this.ddlRunning && checkpoint >= pending.prevTs) void this.runDDL(pending);
+    if (syncpoint !== undefined && !this.ddlRunning && checkpoint >= syncpoint.ts) void this.runSyncpoint(syncpoint);
+    if (checkpoint !== this.lastCheckpoint) {
+      this.lastCheckpoint = checkpoint;
+      const where = slowest === undefined ? undefined : this.scheduler.capturesOf(slowest);
+      this.log.debug('changefeed checkpoint', { checkpointTs: String(checkpoint), slowestTable: slowest === undefined ? undefined : this.names.get(slowest), capture: where?.primary, barrierTs: String(barrier) });
+    }
     return { checkpointTs: checkpoint, checkpointTime: time, resolvedTs: resolved, barrierTs: barrier };
   }
 
@@ -315,6 +336,10 @@ export class ChangefeedRuntime {
         this.advance(target, time);
         return;
       }
+      if (this.options.config['enable-sync-point']) {
+        await this.maybeSyncpoint(time, signal);
+        if (signal.aborted) return;
+      }
       if (e.kind === 'ddl') {
         const ddl = classifyDDL(e.query, e.schema);
         if (this.relevant(ddl)) {
@@ -331,6 +356,56 @@ export class ChangefeedRuntime {
     }
   }
 
+  /**
+   * Syncpoints are barriers like DDL (TiCDC's): when commit time crosses a multiple of `sync-point-interval`, every
+   * table on every capture stops at the last commit before it; once the changefeed checkpoint is there, the
+   * owner writes the syncpoint to the sink, so the downstream holds exactly the upstream's state at that ts.
+   */
+  private async maybeSyncpoint(time: number, signal: AbortSignal): Promise<void> {
+    const interval = this.options.config['sync-point-interval'];
+    if (this.nextSyncpointAt === 0) {
+      this.nextSyncpointAt = (Math.floor(time / interval) + 1) * interval;
+      return;
+    }
+    if (time < this.nextSyncpointAt) return;
+    const pending: PendingSyncpoint = { ts: this.ddlResolved, time: this.nextSyncpointAt, done: new Notifier(), executed: false };
+    this.nextSyncpointAt = (Math.floor(time / interval) + 1) * interval;
+    this.pendingSyncpoint = pending;
+    this.log.debug('syncpoint waits at the barrier', { ts: String(pending.ts), time: new Date(pending.time).toISOString() });
+    while (!pending.executed && !signal.aborted) await pending.done.wait(1000, signal);
+    this.pendingSyncpoint = undefined;
+  }
+
+  private async runSyncpoint(pending: PendingSyncpoint): Promise<void> {
+    this.ddlRunning = true;
+    try {
+      const sink = await this.openDDLSink();
+      await sink.writeSyncpoint?.(pending.ts, pending.time);
+      this.log.info('syncpoint written', { ts: String(pending.ts), time: new Date(pending.time).toISOString() });
+      pending.executed = true;
+      pending.done.wake();
+    } catch (error) {
+      this.error = sinkError(error, `the sink could not write the syncpoint at ts ${pending.ts}`);
+    } finally {
+      this.ddlRunning = false;
+    }
+  }
+
+  /** The owner's own sink connection, for DDL and syncpoints (opened at the first one). */
+  private async openDDLSink(): Promise<Sink> {
+    if (this.ddlSink === undefined) {
+      const factory = this.sinkFactory!;
+      const uri = new URL(this.options.sinkUri);
+      this.ddlSink = await factory.create(uri, factory.parseConfig(uri), {
+        signal: this.controller.signal,
+        changefeedId: this.options.id,
+        logger: this.log.with({ sink: 'ddl' }),
+        sinkConfig: this.options.config.sink,
+      });
+    }
+    return this.ddlSink;
+  }
+
   private advance(ts: Ts, time: number): void {
     if (ts > this.ddlResolved) {
       this.ddlResolved = ts;
@@ -342,16 +417,7 @@ export class ChangefeedRuntime {
   private async runDDL(pending: PendingDDL): Promise<void> {
     this.ddlRunning = true;
     try {
-      if (this.ddlSink === undefined) {
-        const factory = this.sinkFactory!;
-        const uri = new URL(this.options.sinkUri);
-        this.ddlSink = await factory.create(uri, factory.parseConfig(uri), {
-          signal: this.controller.signal,
-          changefeedId: this.options.id,
-          logger: this.log.with({ sink: 'ddl' }),
-          sinkConfig: this.options.config.sink,
-        });
-      }
+      const sink = await this.openDDLSink();
       const { ddl } = pending;
       const event: DDLEvent = {
         commitTs: pending.ts,
@@ -361,7 +427,7 @@ export class ChangefeedRuntime {
         kind: ddl.kind,
         tables: ddl.tables.map((t) => ({ schema: t.schema, table: t.table, tableId: this.tableIds.get(`${t.schema}.${t.table}`) ?? 0 })),
       };
-      await this.ddlSink.writeDDL(event);
+      await sink.writeDDL(event);
       this.log.info('DDL replicated', { ts: String(pending.ts), kind: ddl.kind, query: pending.query });
       switch (ddl.kind) {
         case 'create-table':
@@ -386,11 +452,17 @@ export class ChangefeedRuntime {
       pending.executed = true;
       pending.done.wake();
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const retryable = !(error instanceof TidemarkError) ? (error as { retryable?: unknown } | null)?.retryable !== false : error.retryable;
-      this.error = error instanceof TidemarkError ? error : new TidemarkError(retryable ? 'ErrSinkFailed' : 'ErrSinkRejected', `the sink refused DDL "${pending.query}": ${message}`, { cause: error, retryable });
+      this.error = sinkError(error, `the sink refused DDL "${pending.query}"`);
     } finally {
       this.ddlRunning = false;
     }
   }
+}
+
+/** A sink call's failure as a typed error: retryable unless the plugin said otherwise (`retryable: false`). */
+function sinkError(error: unknown, what: string): TidemarkError {
+  if (error instanceof TidemarkError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const retryable = (error as { retryable?: unknown } | null)?.retryable !== false;
+  return new TidemarkError(retryable ? 'ErrSinkFailed' : 'ErrSinkRejected', `${what}: ${message}`, { cause: error, retryable });
 }

@@ -90,7 +90,6 @@ export class Processor {
   private readonly log: Logger;
   /** `[filter] ignore-txn-start-ts`: a MySQL transaction has no start ts; its commit ts (binlog coordinate) is what is matched. */
   private readonly ignoredTs: ReadonlySet<Ts>;
-  private nextSyncpointAt = 0;
   private started = false;
   private changefeedCheckpointTs: Ts = 0n;
   private lastWatermarkTs: Ts = 0n;
@@ -349,6 +348,7 @@ export class Processor {
         if (this.started && !t.awaitingRestart && t.floorTs < this.readerTs) t.floorTs = this.readerTs;
         t.awaitingRestart = false;
       }
+      if (this.started) this.log.debug('binlog reader restarts', { from: String(start), readerTs: String(this.readerTs), floors: [...this.tables.values()].map((t) => `${t.key}@${t.floorTs}`).join(' ') });
       this.readerTs = start!;
       this.started = true;
       const restart = new AbortController();
@@ -505,7 +505,6 @@ export class Processor {
         }
         await this.sinkCall('flush', () => this.sink!.flush(flushTo));
         this.moveCheckpoints(due, time);
-        await this.maybeSyncpoint(this.checkpointTs, time);
       }
       const now = Date.now();
       if (now - lastWatermark >= WATERMARK_MS && this.tables.size > 0) {
@@ -521,22 +520,6 @@ export class Processor {
         }
       }
     }
-  }
-
-  /**
-   * Syncpoints: every `sync-point-interval` of commit time, at the barrier the sink loop is at (everything ≤ ts
-   * flushed, nothing later written), aligned to multiples of the interval as TiCDC does.
-   */
-  private async maybeSyncpoint(ts: Ts, time: number): Promise<void> {
-    const { config } = this.options;
-    if (!config['enable-sync-point'] || time === 0) return;
-    const interval = config['sync-point-interval'];
-    if (this.nextSyncpointAt === 0) this.nextSyncpointAt = (Math.floor(time / interval) + 1) * interval;
-    if (time < this.nextSyncpointAt) return;
-    this.nextSyncpointAt = (Math.floor(time / interval) + 1) * interval;
-    if (this.sink?.writeSyncpoint === undefined) return;
-    await this.sinkCall('writeSyncpoint', () => this.sink!.writeSyncpoint!(ts, time));
-    this.log.info('syncpoint written', { ts: String(ts), time: new Date(time).toISOString() });
   }
 
   /** Hands every change of the table with writtenTs < ts ≤ upTo to the sink, in commit order. */
