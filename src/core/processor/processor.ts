@@ -40,8 +40,13 @@ export interface ProcessorOptions {
   readonly heartbeatMs?: number;
 }
 
-/** Rows per `writeRows` call. */
+/** Rows per `writeRows` call; a batch ends at a transaction boundary, so a sink sees whole transactions. */
 const WRITE_BATCH = 1024;
+/**
+ * One transaction's rows of one table go to the sink in one call up to this many; a bigger transaction is
+ * handed over in calls of this size (its rows have to be held in memory to be handed over whole).
+ */
+const MAX_TXN_BATCH = 65_536;
 /** How often the sink loop looks for new resolved-ts when not woken (ms). */
 const SINK_LOOP_MS = 50;
 /** Tables listed in the task position (for `cdc top` and the API); beyond it, those furthest behind. */
@@ -522,15 +527,28 @@ export class Processor {
     }
   }
 
-  /** Hands every change of the table with writtenTs < ts ≤ upTo to the sink, in commit order. */
+  /**
+   * Hands every change of the table with writtenTs < ts ≤ upTo to the sink, in commit order, in batches of
+   * about WRITE_BATCH rows that end at a transaction boundary (a sink applies each transaction atomically).
+   */
   private async drain(pipeline: TablePipeline, upTo: Ts, signal: AbortSignal): Promise<void> {
     if (pipeline.closed) return;
     pipeline.sorter.advanceResolved(upTo);
     let batch: RowChangedEvent[] = [];
+    /** Batches complete (at a transaction boundary) and not handed over yet. */
+    const complete: RowChangedEvent[][] = [];
     const ready: SorterEvent[] = [];
     const mount = (event: SorterEvent): void => {
       // a promoted secondary holds changes the old primary already wrote
       if (event.ts <= pipeline.writtenTs) return;
+      if (batch.length >= WRITE_BATCH) {
+        const last = batch[batch.length - 1].commitTs;
+        if (event.ts !== last || batch.length >= MAX_TXN_BATCH) {
+          if (event.ts === last) this.log.warn('a transaction is handed to the sink in parts: it has too many rows for one table', { table: pipeline.key, ts: String(last), rows: batch.length });
+          complete.push(batch);
+          batch = [];
+        }
+      }
       const row = decodeRow(event.payload);
       const map = this.mapsByVersion.get(row.mapVersion)!;
       batch.push({ table: pipeline.name, commitTs: event.ts, commitTime: row.commitTime, seq: event.seq, kind: row.kind, columns: columnsOf(map), before: row.before, after: row.after });
@@ -541,7 +559,7 @@ export class Processor {
     for (;;) {
       // what is ready in memory is taken in batches; next() waits for disk reads and reports the resolved-ts
       ready.length = 0;
-      pipeline.sorter.takeReady(WRITE_BATCH - batch.length, ready);
+      pipeline.sorter.takeReady(WRITE_BATCH, ready);
       if (ready.length > 0) {
         for (const event of ready) mount(event);
       } else {
@@ -555,11 +573,7 @@ export class Processor {
         if (out.kind === 'resolved') break;
         mount(out.event);
       }
-      if (batch.length >= WRITE_BATCH) {
-        const rows = batch;
-        batch = [];
-        await this.sinkCall('writeRows', () => this.sink!.writeRows(pipeline.name, rows));
-      }
+      for (const rows of complete.splice(0)) await this.sinkCall('writeRows', () => this.sink!.writeRows(pipeline.name, rows));
     }
     if (batch.length > 0) await this.sinkCall('writeRows', () => this.sink!.writeRows(pipeline.name, batch));
     if (!pipeline.closed) pipeline.writtenTs = upTo;

@@ -135,6 +135,38 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
     assert.deepEqual(t5.differences, [{ kind: 'changed', key: [3000] }]);
   });
 
+  it('a 20,000-row upstream transaction lands downstream as one transaction: a reader never sees part of it', async () => {
+    const db = uniqueName('myrep');
+    await create('atomic', db);
+    await up.query(`CREATE DATABASE \`${db}\``);
+    await up.query(`CREATE TABLE \`${db}\`.t (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(60))`);
+    await caughtUp('atomic', await endTs());
+    const reader = await mysql.createConnection({ uri: mysqlUri('downstream') });
+    const seen = new Set<string>();
+    let reading = true;
+    const poller = (async () => {
+      while (reading) {
+        const [[row]] = await reader.query<mysql.RowDataPacket[]>(`SELECT COUNT(*) AS n, COALESCE(SUM(v), 0) AS s FROM \`${db}\`.t`);
+        seen.add(`${Number(row['n'])}/${Number(row['s'])}`);
+        if (seen.has('20000/40000')) break;
+      }
+    })();
+    try {
+      await up.query(`INSERT INTO \`${db}\`.t (id, v, note) SELECT seq, 1, CONCAT('row ', seq) FROM \`${db}\`.seq_1_to_20000`);
+      await up.query(`UPDATE \`${db}\`.t SET v = 2`);
+      await caughtUp('atomic', await endTs());
+      await waitFor(async () => seen.has('20000/40000'), { timeoutMs: 10_000, what: 'the reader to see the update' });
+    } finally {
+      reading = false;
+      await poller;
+      await reader.end();
+    }
+    // states a reader may see: nothing, all 20,000 inserted (v = 1), all updated (v = 2); never a part of either
+    for (const state of seen) assert.ok(['0/0', '20000/20000', '20000/40000'].includes(state), `a reader saw ${state} (rows/sum of v): part of a transaction`);
+    assert.ok(seen.size >= 2, `the reader saw the table change (${[...seen].join(', ')})`);
+    console.log(`# atomic: states seen downstream ${JSON.stringify([...seen])}`);
+  });
+
   it('the type matrix round-trips into the downstream exactly (cdc diff equal)', async () => {
     const db = uniqueName('mytypes');
     await create('types', db);
