@@ -15,6 +15,36 @@ const CLOSE_DEADLINE_MS = 5_000;
  * CREATE TABLE → 1050 (table exists); DROP DATABASE → 1008, DROP TABLE → 1051 (already gone). Anything else,
  * and these on any other kind of DDL, rejects with the downstream's message.
  */
+/**
+ * Errors that say a DDL's effect is already there (TiCDC's ignorable DDL errors): database/table exists or is
+ * gone, duplicate column or key name, key or column to drop missing, multiple primary keys, partition exists or
+ * is gone. A new owner replays the DDL the old one may have executed just before it died (the checkpoint had
+ * not passed it yet), so they are tolerated for the DDLs a sink runs before its first clean execution.
+ */
+const DDL_REPLAY_ERRORS: ReadonlySet<number> = new Set([1007, 1008, 1050, 1051, 1060, 1061, 1068, 1091, 1176, 1507, 1517]);
+/** A multi-row statement stops growing past this many bytes of values; with multi-stmt-enable, a round trip carries up to MULTI_STATEMENT_BYTES. */
+const STATEMENT_BYTES = 1 << 20;
+const MULTI_STATEMENT_BYTES = 4 << 20;
+
+/** Statements joined for multi-statement round trips, each group at most MULTI_STATEMENT_BYTES (a single bigger statement alone). */
+function groupStatements(statements: readonly string[]): string[] {
+  const groups: string[] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const sql of statements) {
+    if (current.length > 0 && bytes + sql.length > MULTI_STATEMENT_BYTES) {
+      groups.push(current.join(';\n'));
+      current = [];
+      bytes = 0;
+    }
+    current.push(sql);
+    bytes += sql.length + 2;
+  }
+  if (current.length > 0) groups.push(current.join(';\n'));
+  return groups;
+}
+
+/** Tolerated at any time: a table or database the user created or dropped downstream ahead of the changefeed. */
 const DDL_ALREADY_DONE: Readonly<Partial<Record<DDLEvent['kind'], readonly number[]>>> = {
   'create-database': [1007],
   'create-table': [1050],
@@ -197,6 +227,8 @@ export class MySqlSink implements Sink {
   private readonly startedAt = Date.now();
   private waiters: (() => void)[] = [];
   private closed = false;
+  /** Until a DDL executes cleanly, DDL_REPLAY_ERRORS mean "already done" (the replay window after a restart). */
+  private replayingDDL = true;
   readonly counters = { rows: 0, transactions: 0, statements: 0, safeModeRetries: 0, ddls: 0 };
 
   private constructor(
@@ -325,10 +357,13 @@ export class MySqlSink implements Sink {
       }
       await conn.query(ddl.query);
       this.counters.ddls++;
+      this.replayingDDL = false;
     } catch (error) {
       const errno = (error as { errno?: number }).errno;
       if (errno !== undefined && (DDL_ALREADY_DONE[ddl.kind] ?? []).includes(errno)) {
         this.ctx.logger.info('DDL already applied downstream (a replay after a restart)', { query: ddl.query, error: (error as Error).message });
+      } else if (errno !== undefined && this.replayingDDL && DDL_REPLAY_ERRORS.has(errno)) {
+        this.ctx.logger.warn('DDL already applied downstream: taken as the replay of a DDL executed before a restart', { query: ddl.query, commitTs: String(ddl.commitTs), error: (error as Error).message });
       } else {
         throw downstreamError('ErrMySQLDDLError', `the downstream rejected DDL "${ddl.query}"`, error);
       }
@@ -526,9 +561,17 @@ export class MySqlSink implements Sink {
     try {
       conn = await this.pool.getConnection();
       try {
-        // one round trip with multi-stmt-enable (a failing statement stops the rest; the ROLLBACK below ends the transaction)
-        if (this.config.multiStmtEnable) await conn.query(`BEGIN;\n${statements.join(';\n')};\nCOMMIT`);
-        else {
+        // one round trip with multi-stmt-enable (a failing statement stops the rest; the ROLLBACK below ends the
+        // transaction); a big transaction in several, each well below max_allowed_packet (16 MiB by default)
+        if (this.config.multiStmtEnable) {
+          const groups = groupStatements(statements);
+          if (groups.length === 1) await conn.query(`BEGIN;\n${groups[0]};\nCOMMIT`);
+          else {
+            await conn.query('BEGIN');
+            for (const group of groups) await conn.query(group);
+            await conn.query('COMMIT');
+          }
+        } else {
           await conn.query('BEGIN');
           for (const sql of statements) await conn.query(sql);
           await conn.query('COMMIT');
@@ -558,7 +601,12 @@ export class MySqlSink implements Sink {
       if (row.kind === 'insert') {
         let j = i;
         const values: string[] = [];
-        while (j < rows.length && rows[j].kind === 'insert' && sameColumns(rows[j].columns, row.columns) && (batch || j === i)) values.push(`(${rows[j++].after!.map(literal).join(', ')})`);
+        let bytes = 0;
+        while (j < rows.length && rows[j].kind === 'insert' && sameColumns(rows[j].columns, row.columns) && (batch || j === i) && bytes < STATEMENT_BYTES) {
+          const value = `(${rows[j++].after!.map(literal).join(', ')})`;
+          bytes += value.length;
+          values.push(value);
+        }
         out.push(`${safe ? 'REPLACE' : 'INSERT'} INTO ${shape.qualified} (${names}) VALUES ${values.join(', ')}`);
         i = j;
       } else if (row.kind === 'delete') {
@@ -569,9 +617,12 @@ export class MySqlSink implements Sink {
           i++;
           continue;
         }
-        while (j < rows.length && rows[j].kind === 'delete' && sameColumns(rows[j].columns, row.columns) && (batch || j === i)) {
+        let bytes = 0;
+        while (j < rows.length && rows[j].kind === 'delete' && sameColumns(rows[j].columns, row.columns) && (batch || j === i) && bytes < STATEMENT_BYTES) {
           const before = rows[j++].before!;
-          keys.push(`(${shape.key.map((k) => literal(before[k] ?? null)).join(', ')})`);
+          const key = `(${shape.key.map((k) => literal(before[k] ?? null)).join(', ')})`;
+          bytes += key.length;
+          keys.push(key);
         }
         out.push(`DELETE FROM ${shape.qualified} WHERE (${shape.key.map((k) => quoteIdent(row.columns[k].name)).join(', ')}) IN (${keys.join(', ')})`);
         i = j;
@@ -584,12 +635,15 @@ export class MySqlSink implements Sink {
         const befores: string[] = [];
         const afters: string[] = [];
         const written = new Set<string>();
-        while (j < rows.length && rows[j].kind === 'update' && sameColumns(rows[j].columns, row.columns)) {
+        let bytes = 0;
+        while (j < rows.length && rows[j].kind === 'update' && sameColumns(rows[j].columns, row.columns) && bytes < STATEMENT_BYTES) {
           const before = keyOf(rows[j].before!);
           if (written.has(before)) break;
           befores.push(before);
           written.add(keyOf(rows[j].after!));
-          afters.push(`(${rows[j++].after!.map(literal).join(', ')})`);
+          const after = `(${rows[j++].after!.map(literal).join(', ')})`;
+          bytes += before.length + after.length;
+          afters.push(after);
         }
         out.push(`DELETE FROM ${shape.qualified} WHERE (${shape.key.map((k) => quoteIdent(row.columns[k].name)).join(', ')}) IN (${befores.join(', ')})`);
         out.push(`${safe ? 'REPLACE' : 'INSERT'} INTO ${shape.qualified} (${names}) VALUES ${afters.join(', ')}`);

@@ -155,6 +155,28 @@ describe('mysql sink', () => {
     await sink.close();
   });
 
+  it('a new owner\'s replay of an ALTER the old owner executed is tolerated; after a clean DDL the same error is the downstream\'s rejection again', async () => {
+    const db = uniqueName('tm_mysink');
+    const uri = new URL(`mysql://root@${downstream()}/`);
+    const ddl = (query: string, kind: DDLEvent['kind'], commitTs: bigint): DDLEvent => ({ commitTs, commitTime: 0, schema: db, query, kind, tables: [] });
+    const before = await factory.create(uri, factory.parseConfig(uri), ctx());
+    await before.writeDDL(ddl(`CREATE DATABASE ${db}`, 'create-database', 1n));
+    await before.writeDDL(ddl('CREATE TABLE t (id INT PRIMARY KEY)', 'create-table', 2n));
+    await before.writeDDL(ddl('ALTER TABLE t ADD COLUMN x INT NULL, ADD INDEX ix (x)', 'alter-table', 3n));
+    await before.close(); // the owner died before the checkpoint passed ts 3
+    const after = await factory.create(uri, factory.parseConfig(uri), ctx());
+    try {
+      await after.writeDDL(ddl('ALTER TABLE t ADD COLUMN x INT NULL, ADD INDEX ix (x)', 'alter-table', 3n));
+      await after.writeDDL(ddl('ALTER TABLE t ADD COLUMN y INT NULL', 'alter-table', 4n));
+      const [columns] = await conn.query<mysql.RowDataPacket[]>('SELECT column_name AS c FROM information_schema.columns WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position', [db, 't']);
+      assert.deepEqual(columns.map((r) => r['c']), ['id', 'x', 'y']);
+      await assert.rejects(after.writeDDL(ddl('ALTER TABLE t ADD COLUMN y INT NULL', 'alter-table', 5n)), (e: Error & { code?: string }) => e.code === 'ErrMySQLDDLError' && /Duplicate column name 'y'/.test(e.message));
+    } finally {
+      await after.close();
+      await conn.query(`DROP DATABASE IF EXISTS ${db}`);
+    }
+  });
+
   it('an unreachable downstream is a clear error at create', async () => {
     const uri = new URL('mysql://root:pw@127.0.0.1:1/');
     await assert.rejects(factory.create(uri, factory.parseConfig(uri), ctx()), (e: Error) => /cannot connect to the downstream 127\.0\.0\.1:1 as root/.test(e.message) && !e.message.includes('pw'));
