@@ -10,7 +10,7 @@ import type { Messenger } from '../p2p/messenger.js';
 import { TableScheduler, type DispatchOp } from '../scheduler/scheduler.js';
 import { classifyDDL, type ClassifiedDDL, type QualifiedName } from '../schema/ddl.js';
 import { listUpstreamTables } from '../schema/upstream-tables.js';
-import type { DDLEvent, Sink, SinkFactory, Ts } from '../sink/api.js';
+import type { DDLEvent, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
 import { readFromTs } from '../upstream/resumable-reader.js';
 
 /** What the owner writes to the changefeed status after a tick. */
@@ -57,6 +57,8 @@ interface PendingSyncpoint {
 }
 
 const HEARTBEAT_MS = 250;
+/** Watermarks (`writeCheckpoint`) at most this often (ms). */
+const WATERMARK_MS = 1000;
 /** A table dispatch not acknowledged in this long is sent again (the capture may have been busy closing). */
 const RESEND_MS = 2000;
 /** After taking over, wait this long at most for every capture's first heartbeat before scheduling. */
@@ -93,7 +95,10 @@ export class ChangefeedRuntime {
   private pendingSyncpoint: PendingSyncpoint | undefined;
   /** Wall time (ms) of the next syncpoint boundary; 0 until the DDL puller saw its first event. */
   private nextSyncpointAt = 0;
+  /** A DDL, syncpoint or watermark call on the owner's sink is under way (they go one at a time). */
   private ddlRunning = false;
+  private lastWatermarkTs: Ts = 0n;
+  private lastWatermarkAt = 0;
   private ddlSink: Sink | undefined;
   private sinkFactory: SinkFactory<unknown> | undefined;
   private readonly log: Logger;
@@ -229,6 +234,9 @@ export class ChangefeedRuntime {
     const pending = this.pendingDDL;
     if (pending !== undefined && !pending.executed && !this.ddlRunning && checkpoint >= pending.prevTs) void this.runDDL(pending);
     if (syncpoint !== undefined && !this.ddlRunning && checkpoint >= syncpoint.ts) void this.runSyncpoint(syncpoint);
+    // watermarks come from the owner only (TiCDC's), at the checkpoint already in etcd: a new owner starts from
+    // there, so what consumers see never goes back, whichever captures write the rows
+    if (currentCheckpoint > this.lastWatermarkTs && !this.ddlRunning && now - this.lastWatermarkAt >= WATERMARK_MS) void this.writeWatermark(currentCheckpoint);
     if (checkpoint !== this.lastCheckpoint) {
       this.lastCheckpoint = checkpoint;
       const where = slowest === undefined ? undefined : this.scheduler.capturesOf(slowest);
@@ -391,7 +399,27 @@ export class ChangefeedRuntime {
     }
   }
 
-  /** The owner's own sink connection, for DDL and syncpoints (opened at the first one). */
+  private async writeWatermark(ts: Ts): Promise<void> {
+    this.ddlRunning = true;
+    this.lastWatermarkAt = Date.now();
+    try {
+      const sink = await this.openDDLSink();
+      const tables: TableName[] = [];
+      for (const id of this.wanted) {
+        const name = this.names.get(id)!;
+        const dot = name.indexOf('.');
+        tables.push({ schema: name.slice(0, dot), table: name.slice(dot + 1), tableId: id });
+      }
+      await sink.writeCheckpoint(ts, tables);
+      this.lastWatermarkTs = ts;
+    } catch (error) {
+      if (!this.controller.signal.aborted) this.error = sinkError(error, `the sink could not write the watermark at ts ${ts}`);
+    } finally {
+      this.ddlRunning = false;
+    }
+  }
+
+  /** The owner's own sink connection, for DDL, syncpoints and watermarks (opened at the first one). */
   private async openDDLSink(): Promise<Sink> {
     if (this.ddlSink === undefined) {
       const factory = this.sinkFactory!;

@@ -128,7 +128,6 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     if (running.stopping) return;
     if (status !== undefined) {
       running.processor.setBarrier(BigInt(status['min-table-barrier-ts']));
-      running.processor.setChangefeedCheckpoint(BigInt(status['checkpoint-ts']));
     }
     this.report(state, running, positionKey);
   }

@@ -51,8 +51,6 @@ const MAX_TXN_BATCH = 65_536;
 const SINK_LOOP_MS = 50;
 /** Tables listed in the task position (for `cdc top` and the API); beyond it, those furthest behind. */
 const MAX_POSITION_TABLES = 2000;
-/** Watermarks (`writeCheckpoint`) at most this often (ms). */
-const WATERMARK_MS = 1000;
 
 /**
  * The part of a changefeed that runs on one capture (DESIGN §4, §5): the table pipelines of the tables the
@@ -96,8 +94,6 @@ export class Processor {
   /** `[filter] ignore-txn-start-ts`: a MySQL transaction has no start ts; its commit ts (binlog coordinate) is what is matched. */
   private readonly ignoredTs: ReadonlySet<Ts>;
   private started = false;
-  private changefeedCheckpointTs: Ts = 0n;
-  private lastWatermarkTs: Ts = 0n;
   private pendingAdds: [string, Ts, boolean, number][] = [];
   /** Tables with rows in the transaction being read (member or not), so a table added mid-transaction is read again. */
   private readonly txnTables = new Set<string>();
@@ -141,11 +137,6 @@ export class Processor {
   /** The sink's own counters, when the plugin offers them (the blackhole's per-table counts). */
   sinkStats(): unknown {
     return this.sink?.stats?.();
-  }
-
-  /** The changefeed checkpoint from its status key (the owner's), for watermarks. */
-  setChangefeedCheckpoint(ts: Ts): void {
-    if (ts > this.changefeedCheckpointTs) this.changefeedCheckpointTs = ts;
   }
 
   setBarrier(ts: Ts): void {
@@ -484,7 +475,6 @@ export class Processor {
   }
 
   private async sinkLoop(signal: AbortSignal): Promise<void> {
-    let lastWatermark = 0;
     while (!signal.aborted) {
       await this.wake.wait(SINK_LOOP_MS, signal);
       if (signal.aborted) return;
@@ -510,19 +500,6 @@ export class Processor {
         }
         await this.sinkCall('flush', () => this.sink!.flush(flushTo));
         this.moveCheckpoints(due, time);
-      }
-      const now = Date.now();
-      if (now - lastWatermark >= WATERMARK_MS && this.tables.size > 0) {
-        lastWatermark = now;
-        const replicating = [...this.tables.values()].filter((t) => t.state === 'replicating');
-        // the watermark is the changefeed's checkpoint (as TiCDC's owner emits it): a processor that restarts
-        // reads again from there, so its watermarks never fall behind what an earlier one sent
-        const local = this.checkpointTs;
-        const ts = this.changefeedCheckpointTs < local ? this.changefeedCheckpointTs : local;
-        if (replicating.length > 0 && ts > this.lastWatermarkTs) {
-          this.lastWatermarkTs = ts;
-          await this.sinkCall('writeCheckpoint', () => this.sink!.writeCheckpoint(ts, replicating.map((t) => t.name)));
-        }
       }
     }
   }

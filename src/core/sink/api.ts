@@ -80,7 +80,11 @@ export interface Sink {
   flush(upTo: Ts): Promise<void>;
   /** Called at the DDL barrier, after every row before it was flushed. */
   writeDDL(ddl: DDLEvent): Promise<void>;
-  /** A watermark, for protocols that carry one (Kafka); others may ignore it. */
+  /**
+   * A watermark, for protocols that carry one (Kafka); others may ignore it. Called on the owner's sink only
+   * (about once a second, with the changefeed checkpoint stored in etcd and the changefeed's tables), so it never
+   * goes back, whichever captures wrote the rows: everything ≤ ts was flushed by the processors' sinks before.
+   */
   writeCheckpoint(ts: Ts, tables: readonly TableName[]): Promise<void>;
   /**
    * Optional: a syncpoint (changefeed.toml `enable-sync-point`), called every `sync-point-interval` of commit
