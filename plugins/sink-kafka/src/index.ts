@@ -32,7 +32,7 @@ export const factory = {
   async create(_uri: URL, config: KafkaConfig, ctx: SinkContext): Promise<Sink> {
     ctx.signal.throwIfAborted();
     const protocol = resolveProtocol(config, ctx.sinkConfig);
-    const rules = parseDispatchRules(ctx.sinkConfig?.['dispatchers']);
+    const rules = parseDispatchRules(ctx.sinkConfig?.['dispatchers'], [...(ctx.dispatchers?.keys() ?? [])]);
     const producer = await openProducer(config);
     if (ctx.signal.aborted) {
       await producer.close();

@@ -73,7 +73,7 @@ export class KafkaSink implements Sink {
   constructor(private readonly options: KafkaSinkOptions) {
     const { config, protocol } = options;
     this.encoder = createEncoder(protocol, { enableTidbExtension: config.enableTidbExtension, serverName: options.context.changefeedId, ...options.encoder });
-    this.router = new DispatchRouter(options.rules, config.topic);
+    this.router = new DispatchRouter(options.rules, config.topic, options.context.dispatchers);
     this.onAbort = () => {
       this.failure ??= new KafkaSinkError('ErrKafkaSinkClosed', `kafka sink of changefeed ${options.context.changefeedId} stopped: ${String((options.context.signal.reason as Error | undefined)?.message ?? 'aborted')}`);
     };

@@ -24,6 +24,7 @@ export const errorCatalogue = {
   ErrClusterIdInvalid: input,
   ErrSinkURIInvalid: input,
   ErrSinkUnknownScheme: input,
+  ErrDispatcherUnavailable: input,
   ErrInvalidTs: input,
   ErrNotFound: { retryable: false, httpStatus: 404, exitCode: 1 },
   ErrCaptureNotExist: { retryable: false, httpStatus: 404, exitCode: 1 },

@@ -4,13 +4,14 @@ import { Notifier } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
 import type { ReplicaConfig } from '../config/replica-config.js';
 import { TableFilter } from '../config/table-filter.js';
+import { redactUri } from '../config/uri.js';
 import type { GlobalReactorState } from '../orchestrator/global-state.js';
 import { Topics, type DispatchTableRequest, type HeartbeatRequest, type TableProgressReport } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { TableScheduler, type DispatchOp } from '../scheduler/scheduler.js';
 import { classifyDDL, type ClassifiedDDL, type QualifiedName } from '../schema/ddl.js';
 import { listUpstreamTables } from '../schema/upstream-tables.js';
-import type { DDLEvent, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
+import type { DDLEvent, PartitionDispatcherFactory, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
 import { readFromTs } from '../upstream/resumable-reader.js';
 
 /** What the owner writes to the changefeed status after a tick. */
@@ -31,6 +32,8 @@ export interface ChangefeedRuntimeOptions {
   readonly targetTs: Ts;
   readonly upstream: { readonly uri: string; readonly basename: string };
   readonly loadSinkFactory: () => Promise<SinkFactory<unknown>>;
+  /** Partition dispatchers from plugins, for the sink context. */
+  readonly loadDispatchers?: () => Promise<ReadonlyMap<string, PartitionDispatcherFactory>>;
   readonly ownerCaptureId: string;
   readonly messenger: Messenger;
   readonly logger: Logger;
@@ -424,12 +427,17 @@ export class ChangefeedRuntime {
     if (this.ddlSink === undefined) {
       const factory = this.sinkFactory!;
       const uri = new URL(this.options.sinkUri);
-      this.ddlSink = await factory.create(uri, factory.parseConfig(uri), {
-        signal: this.controller.signal,
-        changefeedId: this.options.id,
-        logger: this.log.with({ sink: 'ddl' }),
-        sinkConfig: this.options.config.sink,
-      });
+      try {
+        this.ddlSink = await factory.create(uri, factory.parseConfig(uri), {
+          signal: this.controller.signal,
+          changefeedId: this.options.id,
+          logger: this.log.with({ sink: 'ddl' }),
+          sinkConfig: this.options.config.sink,
+          dispatchers: (await this.options.loadDispatchers?.()) ?? new Map<string, PartitionDispatcherFactory>(),
+        });
+      } catch (error) {
+        throw sinkError(error, `cannot open the sink ${redactUri(this.options.sinkUri)}`);
+      }
     }
     return this.ddlSink;
   }

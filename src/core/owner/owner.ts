@@ -147,6 +147,7 @@ export class Owner implements Reactor<GlobalReactorState> {
         targetTs: BigInt(info['target-ts']),
         upstream: { uri: upstream.uri, basename: upstream.basename ?? 'mysql-bin' },
         loadSinkFactory: () => sinks.factoryFor(info['sink-uri']),
+        loadDispatchers: () => sinks.dispatchers(),
         ownerCaptureId: this.captureId,
         messenger: this.runtime.messenger,
         logger: this.runtime.logger,

@@ -203,6 +203,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         barrierTs: BigInt(status['min-table-barrier-ts']),
         upstream: { uri: upstream.uri, basename: upstream.basename ?? 'mysql-bin' },
         loadSinkFactory: () => options.sinks.factoryFor(info['sink-uri']),
+        loadDispatchers: () => options.sinks.dispatchers(),
         dataDir: options.dataDir,
         logger: log,
         serverId: serverIdFor(this.captureId, key),

@@ -8,7 +8,7 @@ import { formatCoordinate } from '../model/ts.js';
 import type { TaskPosition } from '../model/task-position.js';
 import type { TableProgress } from '../server/table-progress.js';
 import type { TableProgressReport } from '../p2p/messages.js';
-import type { RowChangedEvent, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
+import type { PartitionDispatcherFactory, RowChangedEvent, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
 import { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
 import { SpillStore } from '../pipeline/sorter/spill-store.js';
 import { TableSorter, type SorterEvent } from '../pipeline/sorter/table-sorter.js';
@@ -32,6 +32,8 @@ export interface ProcessorOptions {
   readonly upstream: { readonly uri: string; readonly basename: string };
   /** Loads the sink plugin of the changefeed's URI scheme. */
   readonly loadSinkFactory: () => Promise<SinkFactory<unknown>>;
+  /** Partition dispatchers from plugins, for the sink context. */
+  readonly loadDispatchers?: () => Promise<ReadonlyMap<string, PartitionDispatcherFactory>>;
   readonly dataDir: string;
   readonly logger: Logger;
   /** The replica server id the binlog connection registers with (unique per reader on the upstream). */
@@ -247,6 +249,7 @@ export class Processor {
     const uri = new URL(options.sinkUri);
     try {
       const factory = await options.loadSinkFactory();
+      const dispatchers = (await options.loadDispatchers?.()) ?? new Map<string, PartitionDispatcherFactory>();
       const store = await SpillStore.open(join(options.dataDir, 'sorter', `${options.namespace}.${options.changefeedId}`));
       this.store = store;
       for (const args of this.pendingAdds.splice(0)) this.addTable(...args);
@@ -256,6 +259,7 @@ export class Processor {
           changefeedId: options.changefeedId,
           logger: this.log.with({ sink: uri.protocol.replace(':', '') }),
           sinkConfig: options.config.sink,
+          dispatchers,
         }),
       );
       this.log.info('processor started', { sink: redactUri(options.sinkUri) });

@@ -71,6 +71,21 @@ export interface SinkContext {
   readonly logger: SinkLogger;
   /** The changefeed's `[sink]` section of changefeed.toml (protocol, dispatchers, plugin-specific keys), as parsed. */
   readonly sinkConfig?: Readonly<Record<string, unknown>>;
+  /** Partition dispatchers that installed plugins ship, by name (`partition = "<name>"` in `[[sink.dispatchers]]`). */
+  readonly dispatchers?: ReadonlyMap<string, PartitionDispatcherFactory>;
+}
+
+/** Chooses a row's partition among `partitions`: an integer in [0, partitions); one key must always get the same one. */
+export type PartitionDispatch = (row: RowChangedEvent, partitions: number) => number;
+
+/**
+ * A partition dispatcher a plugin ships: its package.json declares `"tidemark": {"dispatchers": {"<name>":
+ * "./dist/x.js"}}` and the module exports `dispatcher` (this). Sinks that route rows to partitions (Kafka) use
+ * it for rules with `partition = "<name>"`.
+ */
+export interface PartitionDispatcherFactory {
+  /** Builds the dispatcher of one rule (its `columns`, if given); throws a message naming what is wrong. */
+  create(rule: { readonly columns?: readonly string[] }): PartitionDispatch;
 }
 
 export interface Sink {

@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { TidemarkError } from '../errors/index.js';
-import type { SinkFactory } from './api.js';
+import type { PartitionDispatcherFactory, SinkFactory } from './api.js';
 import { redactUri } from '../config/uri.js';
 
 /** What a plugin package declares in its package.json under "tidemark" (DESIGN §6). */
@@ -33,6 +33,8 @@ export interface SinkEntry {
 export class SinkRegistry {
   private readonly sinks = new Map<string, SinkEntry>();
   private readonly failures = new Map<string, string>();
+  private readonly dispatcherEntries = new Map<string, { readonly plugin: string; readonly module: string }>();
+  private loadedDispatchers: Promise<ReadonlyMap<string, PartitionDispatcherFactory>> | undefined;
 
   static fromPlugins(plugins: readonly PluginDescriptor[]): SinkRegistry {
     const registry = new SinkRegistry();
@@ -41,7 +43,16 @@ export class SinkRegistry {
   }
 
   addPlugin(plugin: PluginDescriptor): void {
-    const sinks = (plugin.pjson as { tidemark?: TidemarkPluginManifest }).tidemark?.sinks;
+    const manifest = (plugin.pjson as { tidemark?: TidemarkPluginManifest }).tidemark;
+    for (const [name, path] of Object.entries(manifest?.dispatchers ?? {})) {
+      const existing = this.dispatcherEntries.get(name);
+      if (!/^[a-z][a-z0-9-]*$/.test(name) || typeof path !== 'string' || (existing !== undefined && existing.plugin !== plugin.name)) {
+        this.failures.set(`dispatcher:${name}`, `plugin ${plugin.name} declares an invalid or duplicate dispatcher "${name}" → ${String(path)}`);
+        continue;
+      }
+      this.dispatcherEntries.set(name, { plugin: plugin.name, module: pathToFileURL(join(plugin.root, path)).href });
+    }
+    const sinks = manifest?.sinks;
     if (sinks === undefined) return;
     for (const [scheme, path] of Object.entries(sinks)) {
       if (!/^[a-z][a-z0-9+.-]*$/.test(scheme) || typeof path !== 'string') {
@@ -82,6 +93,32 @@ export class SinkRegistry {
       if (error instanceof TidemarkError) throw error;
       throw new TidemarkError('ErrSinkURIInvalid', `invalid --sink-uri "${redactUri(sinkUri)}": ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /** Partition dispatchers the plugins ship, loaded once; a module that does not export `dispatcher` is an error naming it. */
+  dispatchers(): Promise<ReadonlyMap<string, PartitionDispatcherFactory>> {
+    this.loadedDispatchers ??= (async () => {
+      const out = new Map<string, PartitionDispatcherFactory>();
+      for (const [name, entry] of this.dispatcherEntries) {
+        let loaded: { dispatcher?: PartitionDispatcherFactory };
+        try {
+          loaded = (await import(entry.module)) as { dispatcher?: PartitionDispatcherFactory };
+        } catch (error) {
+          throw new TidemarkError('ErrDispatcherUnavailable', `dispatcher "${name}" of plugin ${entry.plugin} could not be loaded from ${entry.module}: ${(error as Error).message}`, { cause: error });
+        }
+        if (typeof loaded.dispatcher?.create !== 'function') {
+          throw new TidemarkError('ErrDispatcherUnavailable', `plugin ${entry.plugin} declares dispatcher "${name}" but ${entry.module} exports no \`dispatcher\` with create()`);
+        }
+        out.set(name, loaded.dispatcher);
+      }
+      return out;
+    })();
+    this.loadedDispatchers.catch(() => (this.loadedDispatchers = undefined));
+    return this.loadedDispatchers;
+  }
+
+  get dispatcherNames(): string[] {
+    return [...this.dispatcherEntries.keys()].sort();
   }
 
   get schemes(): string[] {

@@ -213,6 +213,10 @@ describe('partition dispatchers send keys where they say', () => {
   });
 
   it('ts: commit ts modulo partitions', () => {
+    // a plugin's dispatcher: its choice is used, and one outside [0, partitions) is an error naming it
+    const plugins = new Map([['echo', { create: (rule: { columns?: readonly string[] }) => (_r: RowChangedEvent, n: number) => (rule.columns === undefined ? n - 1 : n) }]]);
+    assert.equal(createPartitionDispatcher('echo', undefined, plugins).dispatch(row('insert'), 3), 2);
+    assert.throws(() => createPartitionDispatcher('echo', ['x'], plugins).dispatch(row('insert'), 3), { code: 'ErrKafkaDispatcherInvalid', message: /partition dispatcher "echo" chose partition 3 for a row of .*; the topic has 3 \(0–2\)/ });
     const d = createPartitionDispatcher('ts');
     for (const ts of [0n, 1n, 5n, 4294967396n]) assert.equal(d.dispatch(change(1, 'a', 1, ts), partitions), Number(ts % BigInt(partitions)));
   });
@@ -268,7 +272,10 @@ describe('topic expressions and dispatcher rules', () => {
   });
 
   it('bad rules are refused naming the rule, the key and what is allowed', () => {
-    assert.throws(() => parseDispatchRules([{ matcher: ['a.*'], partition: 'random' }]), { code: 'ErrKafkaDispatcherInvalid', message: 'invalid partition "random" in sink.dispatchers[0]: one of default, index-value, ts, table, columns' });
+    assert.throws(() => parseDispatchRules([{ matcher: ['a.*'], partition: 'random' }]), { code: 'ErrKafkaDispatcherInvalid', message: 'invalid partition "random" in sink.dispatchers[0]: one of default, index-value, ts, table, columns (plugins add more: `cdc plugins install`)' });
+    // a plugin's dispatcher is allowed by name, and may take columns
+    assert.equal(parseDispatchRules([{ matcher: ['a.*'], partition: 'random', columns: ['x'] }], ['random'])[0].partition, 'random');
+    assert.throws(() => parseDispatchRules([{ matcher: ['a.*'], partition: 'ts', columns: ['x'] }], ['random']), /columns = \[\.\.\.\] goes with partition = "columns"/);
     assert.throws(() => parseDispatchRules([{ matcher: ['a.*'] }, { matcher: ['a.*'], topic: 'bad topic{schema}' }]), { message: /invalid topic "bad topic\{schema\}" in sink\.dispatchers\[1\]/ });
     assert.throws(() => parseDispatchRules([{ matcher: ['nodot'] }]), { message: /invalid matcher "nodot" in sink\.dispatchers\[0\]: table filters of the form schema\.table/ });
     assert.throws(() => parseDispatchRules([{ matcher: ['a.*'], partiton: 'ts' }]), { message: 'unknown key "partiton" in sink.dispatchers[0]; allowed: matcher, topic, partition, index, columns' });

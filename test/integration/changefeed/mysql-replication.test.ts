@@ -155,7 +155,7 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
       await up.query(`INSERT INTO \`${db}\`.t (id, v, note) SELECT seq, 1, CONCAT('row ', seq) FROM \`${db}\`.seq_1_to_20000`);
       await up.query(`UPDATE \`${db}\`.t SET v = 2`);
       await caughtUp('atomic', await endTs());
-      await waitFor(async () => seen.has('20000/40000'), { timeoutMs: 10_000, what: 'the reader to see the update' });
+      await waitFor(() => seen.has('20000/40000'), { timeoutMs: 10_000, what: 'the reader to see the update' });
     } finally {
       reading = false;
       await poller;

@@ -1,4 +1,4 @@
-import type { RowChangedEvent, TableName } from 'tidemark/sink';
+import type { PartitionDispatcherFactory, RowChangedEvent, TableName } from 'tidemark/sink';
 import { compileFilter, matchesFilters, type DispatchRule } from './rules.js';
 import { createPartitionDispatcher, type PartitionDispatcher } from './partition.js';
 import { TopicExpression } from './topic.js';
@@ -6,6 +6,7 @@ import { TopicExpression } from './topic.js';
 export { parseDispatchRules, validTopicExpression, compileFilter, matchesFilters, PARTITION_DISPATCHERS, type DispatchRule, type PartitionDispatcherName } from './rules.js';
 export {
   createPartitionDispatcher,
+  PluginPartitionDispatcher,
   TablePartitionDispatcher,
   TsPartitionDispatcher,
   IndexValuePartitionDispatcher,
@@ -32,11 +33,12 @@ export class DispatchRouter {
   constructor(
     rules: readonly DispatchRule[],
     readonly defaultTopic: string,
+    plugins?: ReadonlyMap<string, PartitionDispatcherFactory>,
   ) {
     this.compiled = rules.map((rule, i) => ({
       rule,
       filters: rule.matcher.map((m) => compileFilter(m, i)),
-      partition: rule.partition === undefined ? undefined : createPartitionDispatcher(rule.partition, rule.columns),
+      partition: rule.partition === undefined ? undefined : createPartitionDispatcher(rule.partition, rule.columns, plugins),
     }));
   }
 

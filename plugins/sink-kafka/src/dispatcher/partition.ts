@@ -1,10 +1,10 @@
-import type { ColumnValue, RowChangedEvent } from 'tidemark/sink';
+import type { ColumnValue, PartitionDispatch, PartitionDispatcherFactory, RowChangedEvent } from 'tidemark/sink';
 import { KafkaSinkError } from '../errors.js';
-import type { PartitionDispatcherName } from './rules.js';
+import { PARTITION_DISPATCHERS, type PartitionDispatcherName } from './rules.js';
 
 /** Chooses a row's partition; every change of one key goes to one partition, so per-key order holds. */
 export interface PartitionDispatcher {
-  readonly name: PartitionDispatcherName;
+  readonly name: string;
   dispatch(row: RowChangedEvent, partitions: number): number;
 }
 
@@ -102,8 +102,36 @@ export class ColumnsPartitionDispatcher implements PartitionDispatcher {
   }
 }
 
-export function createPartitionDispatcher(name: PartitionDispatcherName | undefined, columns?: readonly string[]): PartitionDispatcher {
-  switch (name) {
+/** A plugin's dispatcher, checked on every row: a partition outside [0, partitions) is an error naming it. */
+export class PluginPartitionDispatcher implements PartitionDispatcher {
+  private readonly dispatchFn: PartitionDispatch;
+  constructor(
+    readonly name: string,
+    factory: PartitionDispatcherFactory,
+    columns: readonly string[] | undefined,
+  ) {
+    try {
+      this.dispatchFn = factory.create(columns === undefined ? {} : { columns });
+    } catch (error) {
+      throw new KafkaSinkError('ErrKafkaDispatcherInvalid', `partition dispatcher "${name}" refused its rule: ${(error as Error).message}`, { details: { dispatcher: name } });
+    }
+  }
+
+  dispatch(row: RowChangedEvent, partitions: number): number {
+    const p = this.dispatchFn(row, partitions);
+    if (!Number.isInteger(p) || p < 0 || p >= partitions) {
+      throw new KafkaSinkError('ErrKafkaDispatcherInvalid', `partition dispatcher "${this.name}" chose partition ${String(p)} for a row of ${row.table.schema}.${row.table.table}; the topic has ${partitions} (0–${partitions - 1})`, {
+        details: { dispatcher: this.name, partition: String(p), partitions },
+      });
+    }
+    return p;
+  }
+}
+
+export function createPartitionDispatcher(name: string | undefined, columns?: readonly string[], plugins?: ReadonlyMap<string, PartitionDispatcherFactory>): PartitionDispatcher {
+  const plugin = name === undefined || (PARTITION_DISPATCHERS as readonly string[]).includes(name) ? undefined : plugins?.get(name);
+  if (plugin !== undefined) return new PluginPartitionDispatcher(name!, plugin, columns);
+  switch (name as PartitionDispatcherName | undefined) {
     case 'index-value':
       return new IndexValuePartitionDispatcher();
     case 'ts':

@@ -10,7 +10,8 @@ export interface DispatchRule {
   readonly matcher: readonly string[];
   /** A topic expression: a fixed topic, or one with {schema} and optionally {table}. */
   readonly topic: string | undefined;
-  readonly partition: PartitionDispatcherName | undefined;
+  /** A built-in dispatcher, or one a plugin ships (`SinkContext.dispatchers`). */
+  readonly partition: string | undefined;
   /** index-value: the index whose values are hashed; only the primary key is known to the sink. */
   readonly index: string | undefined;
   /** columns: the columns whose values are hashed. */
@@ -33,8 +34,12 @@ function bad(index: number, key: string, value: unknown, allowed: string): Kafka
   return new KafkaSinkError('ErrKafkaDispatcherInvalid', `invalid ${key} ${JSON.stringify(value)} in sink.dispatchers[${index}]: ${allowed}`, { details: { rule: index, key } });
 }
 
-/** Validates `[sink] dispatchers` (an array of rules as TOML/JSON gives them) into frozen rules. */
-export function parseDispatchRules(raw: unknown): readonly DispatchRule[] {
+/**
+ * Validates `[sink] dispatchers` (an array of rules as TOML/JSON gives them) into frozen rules. `plugins` are the
+ * names of partition dispatchers installed plugins ship; they are allowed besides the built-in ones.
+ */
+export function parseDispatchRules(raw: unknown, plugins: readonly string[] = []): readonly DispatchRule[] {
+  const allowed = [...PARTITION_DISPATCHERS, ...plugins.filter((p) => !(PARTITION_DISPATCHERS as readonly string[]).includes(p))];
   if (raw === undefined || raw === null) return Object.freeze([]);
   if (!Array.isArray(raw)) throw new KafkaSinkError('ErrKafkaDispatcherInvalid', `sink.dispatchers must be an array of rules ({matcher, topic, partition, index, columns}), got ${typeof raw}`);
   return Object.freeze(
@@ -60,11 +65,12 @@ export function parseDispatchRules(raw: unknown): readonly DispatchRule[] {
       let partition = rule['partition'];
       if (partition === 'rowid') partition = 'index-value'; // TiCDC's old name
       if (partition === undefined && columns !== undefined) partition = 'columns';
-      if (partition !== undefined && (typeof partition !== 'string' || !(PARTITION_DISPATCHERS as readonly string[]).includes(partition))) {
-        throw bad(i, 'partition', partition, `one of ${PARTITION_DISPATCHERS.join(', ')}`);
+      if (partition !== undefined && (typeof partition !== 'string' || !allowed.includes(partition))) {
+        throw bad(i, 'partition', partition, `one of ${allowed.join(', ')} (plugins add more: \`cdc plugins install\`)`);
       }
+      const builtIn = partition === undefined || (PARTITION_DISPATCHERS as readonly string[]).includes(partition);
       if (partition === 'columns' && columns === undefined) throw bad(i, 'columns', columns, 'partition = "columns" needs columns = ["col", ...]');
-      if (partition !== 'columns' && columns !== undefined) throw bad(i, 'partition', partition, 'columns = [...] goes with partition = "columns"');
+      if (builtIn && partition !== 'columns' && columns !== undefined) throw bad(i, 'partition', partition, 'columns = [...] goes with partition = "columns" (or a plugin dispatcher that takes them)');
       const index = rule['index'];
       if (index !== undefined && (typeof index !== 'string' || index.toLowerCase() !== 'primary')) {
         throw bad(i, 'index', index, 'only "PRIMARY": the sink knows the primary key, not secondary indexes; use columns = [...] for others');
@@ -73,7 +79,7 @@ export function parseDispatchRules(raw: unknown): readonly DispatchRule[] {
       return Object.freeze({
         matcher: Object.freeze([...(matcher as string[])]),
         topic: topic,
-        partition: partition as PartitionDispatcherName | undefined,
+        partition: partition,
         index: index,
         columns: columns === undefined ? undefined : Object.freeze([...(columns as string[])]),
       });
