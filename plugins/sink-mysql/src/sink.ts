@@ -178,8 +178,11 @@ class Worker {
       const first = this.queue[0];
       let n = 1;
       let count = first.rows.length;
-      while (n < this.queue.length && count < this.sink.maxTxnRow) {
+      while (n < this.queue.length) {
         const next = this.queue[n];
+        // whole jobs up to max-txn-row: a job that would pass it waits for the next round (apply would split
+        // the merged rows there anyway, leaving a small statement behind every full one)
+        if (count + next.rows.length > this.sink.maxTxnRow) break;
         if (next.table.tableId !== first.table.tableId || next.table.table !== first.table.table || next.table.schema !== first.table.schema) break;
         count += next.rows.length;
         n++;
