@@ -12,6 +12,8 @@ export interface BlackholeConfig {
   readonly delayMs: number;
   /** `write-delay-ms=N` slows every `writeRows` call down (a slow downstream: the sorter spills behind it). */
   readonly writeDelayMs: number;
+  /** `row-delay-us=N` slows `writeRows` by N µs per row (a downstream with a throughput limit, whatever the batch size). */
+  readonly rowDelayUs: number;
   /** `fail-until=<ms since the epoch>`: every flush fails (retryable) until then, to exercise the changefeed's backoff. */
   readonly failUntil: number;
   /** `fail-fatal=true`: every flush fails with a non-retryable error. */
@@ -32,7 +34,8 @@ export class BlackholeSink implements Sink {
   constructor(private readonly config: BlackholeConfig) {}
 
   async writeRows(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
-    if (this.config.writeDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.config.writeDelayMs));
+    const delay = this.config.writeDelayMs + Math.round((rows.length * this.config.rowDelayUs) / 1000);
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
     const key = `${table.schema}.${table.table}`;
     let counts = this.counts.get(key);
     if (counts === undefined) {
@@ -77,7 +80,7 @@ export class BlackholeSink implements Sink {
   }
 }
 
-const PARAMS = ['delay-ms', 'write-delay-ms', 'fail-until', 'fail-fatal'];
+const PARAMS = ['delay-ms', 'write-delay-ms', 'row-delay-us', 'fail-until', 'fail-fatal'];
 
 export const factory = {
   schemes: ['blackhole'],
@@ -93,6 +96,7 @@ export const factory = {
     };
     const delayMs = delay('delay-ms');
     const writeDelayMs = delay('write-delay-ms');
+    const rowDelayUs = delay('row-delay-us');
     const untilRaw = uri.searchParams.get('fail-until') ?? '0';
     const failUntil = Number(untilRaw);
     if (!Number.isSafeInteger(failUntil) || failUntil < 0) {
@@ -100,7 +104,7 @@ export const factory = {
     }
     const fatalRaw = uri.searchParams.get('fail-fatal') ?? 'false';
     if (fatalRaw !== 'true' && fatalRaw !== 'false') throw new Error(`invalid fail-fatal "${fatalRaw}" in blackhole sink URI: true or false`);
-    return { delayMs, writeDelayMs, failUntil, failFatal: fatalRaw === 'true' };
+    return { delayMs, writeDelayMs, rowDelayUs, failUntil, failFatal: fatalRaw === 'true' };
   },
   create(_uri: URL, config: BlackholeConfig): Promise<Sink> {
     return Promise.resolve(new BlackholeSink(config));

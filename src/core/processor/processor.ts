@@ -45,10 +45,12 @@ export interface ProcessorOptions {
 /** Rows per `writeRows` call; a batch ends at a transaction boundary, so a sink sees whole transactions. */
 const WRITE_BATCH = 1024;
 /**
- * One transaction's rows of one table go to the sink in one call up to this many; a bigger transaction is
- * handed over in calls of this size (its rows have to be held in memory to be handed over whole).
+ * One transaction's rows of one table go to the sink in one call up to this many rows (and half the memory
+ * quota, which the rows held for it take from); a bigger transaction is handed over in parts.
  */
 const MAX_TXN_BATCH = 65_536;
+/** Rough bytes of a mounted row beyond its encoded payload (objects, arrays, column list references). */
+const MOUNTED_ROW_OVERHEAD = 96;
 /** How often the sink loop looks for new resolved-ts when not woken (ms). */
 const SINK_LOOP_MS = 50;
 /** Tables listed in the task position (for `cdc top` and the API); beyond it, those furthest behind. */
@@ -516,20 +518,27 @@ export class Processor {
     if (pipeline.closed) return;
     pipeline.sorter.advanceResolved(upTo);
     let batch: RowChangedEvent[] = [];
-    /** Batches complete (at a transaction boundary) and not handed over yet. */
-    const complete: RowChangedEvent[][] = [];
+    let batchBytes = 0;
+    /** Batches complete (at a transaction boundary) and not handed over yet, with the quota bytes they hold. */
+    const complete: [RowChangedEvent[], number][] = [];
+    const maxBatchBytes = this.quota.limitBytes / 2;
     const ready: SorterEvent[] = [];
     const mount = (event: SorterEvent): void => {
       // a promoted secondary holds changes the old primary already wrote
       if (event.ts <= pipeline.writtenTs) return;
       if (batch.length >= WRITE_BATCH) {
         const last = batch[batch.length - 1].commitTs;
-        if (event.ts !== last || batch.length >= MAX_TXN_BATCH) {
-          if (event.ts === last) this.log.warn('a transaction is handed to the sink in parts: it has too many rows for one table', { table: pipeline.key, ts: String(last), rows: batch.length });
-          complete.push(batch);
+        if (event.ts !== last || batch.length >= MAX_TXN_BATCH || batchBytes >= maxBatchBytes) {
+          if (event.ts === last) this.log.warn('a transaction is handed to the sink in parts: too many rows in one table for one call (65,536) or for half the memory-quota', { table: pipeline.key, ts: String(last), rows: batch.length, bytes: batchBytes });
+          complete.push([batch, batchBytes]);
           batch = [];
+          batchBytes = 0;
         }
       }
+      // the rows held for the sink count against the memory quota, so the sorters spill instead
+      const bytes = event.payload.length + MOUNTED_ROW_OVERHEAD;
+      this.quota.force(bytes);
+      batchBytes += bytes;
       const row = decodeRow(event.payload);
       const map = this.mapsByVersion.get(row.mapVersion)!;
       batch.push({ table: pipeline.name, commitTs: event.ts, commitTime: row.commitTime, seq: event.seq, kind: row.kind, columns: columnsOf(map), before: row.before, after: row.after });
@@ -537,27 +546,47 @@ export class Processor {
       else if (row.kind === 'update') pipeline.stats.updates++;
       else pipeline.stats.deletes++;
     };
-    for (;;) {
-      // what is ready in memory is taken in batches; next() waits for disk reads and reports the resolved-ts
-      ready.length = 0;
-      pipeline.sorter.takeReady(WRITE_BATCH, ready);
-      if (ready.length > 0) {
-        for (const event of ready) mount(event);
-      } else {
-        let out;
-        try {
-          out = await pipeline.sorter.next(signal);
-        } catch (error) {
-          if (pipeline.closed) return; // removed while it was drained: the new capture starts from its checkpoint
-          throw error;
+    try {
+      for (;;) {
+        // what is ready in memory is taken in batches; next() waits for disk reads and reports the resolved-ts
+        ready.length = 0;
+        pipeline.sorter.takeReady(WRITE_BATCH, ready);
+        if (ready.length > 0) {
+          for (const event of ready) mount(event);
+        } else {
+          let out;
+          try {
+            out = await pipeline.sorter.next(signal);
+          } catch (error) {
+            if (pipeline.closed) return; // removed while it was drained: the new capture starts from its checkpoint
+            throw error;
+          }
+          if (out.kind === 'resolved') break;
+          mount(out.event);
         }
-        if (out.kind === 'resolved') break;
-        mount(out.event);
+        while (complete.length > 0) {
+          const [rows, held] = complete.shift()!;
+          await this.handOver(pipeline, rows, held);
+        }
       }
-      for (const rows of complete.splice(0)) await this.sinkCall('writeRows', () => this.sink!.writeRows(pipeline.name, rows));
+      const [rows, held] = [batch, batchBytes];
+      batch = [];
+      batchBytes = 0;
+      if (rows.length > 0) await this.handOver(pipeline, rows, held);
+    } finally {
+      // left on the way out (the table was removed, or the sink failed): give the quota back
+      this.quota.release(batchBytes + complete.reduce((n, [, held]) => n + held, 0));
     }
-    if (batch.length > 0) await this.sinkCall('writeRows', () => this.sink!.writeRows(pipeline.name, batch));
     if (!pipeline.closed) pipeline.writtenTs = upTo;
+  }
+
+  /** One `writeRows`; the quota the rows held is given back once the sink has them. */
+  private async handOver(pipeline: TablePipeline, rows: RowChangedEvent[], heldBytes: number): Promise<void> {
+    try {
+      await this.sinkCall('writeRows', () => this.sink!.writeRows(pipeline.name, rows));
+    } finally {
+      this.quota.release(heldBytes);
+    }
   }
 
   private moveCheckpoints(tables: readonly [TablePipeline, Ts][], time: number): void {

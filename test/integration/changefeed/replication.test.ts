@@ -194,7 +194,7 @@ describe('changefeeds end to end (real cdc server, etcd, upstream MariaDB)', () 
     const end = await endTs();
     const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]) * 1024;
     const baseline = rss();
-    await create('quota', 'blackhole://?write-delay-ms=20', `memory-quota = ${16 * 1024 * 1024}\n[filter]\nrules = ["${db}.big"]\n`, ['--start-ts', String(start)]);
+    await create('quota', 'blackhole://?row-delay-us=20', `memory-quota = ${16 * 1024 * 1024}\n[filter]\nrules = ["${db}.big"]\n`, ['--start-ts', String(start)]);
     let peak = baseline;
     let heapPeak = 0;
     const series: number[] = [];
@@ -216,7 +216,8 @@ describe('changefeeds end to end (real cdc server, etcd, upstream MariaDB)', () 
     console.log('# quota: RSS (MiB) once a second:', series.filter((_, i) => i % 10 === 0).join(' '));
     console.log(`# quota: RSS ${(baseline / 2 ** 20).toFixed(0)} MiB before, peak ${(peak / 2 ** 20).toFixed(0)} MiB (V8 heap used peak ${(heapPeak / 2 ** 20).toFixed(0)} MiB); sorter memory peak ${(sink.memory_peak / 2 ** 20).toFixed(1)} MiB; spilled ${(spilled / 2 ** 20).toFixed(0)} MiB in all`);
     assert.equal(sink.stats.tables[`${db}.big`]?.inserts, 1_000_000, 'every row reached the sink');
-    assert.ok(sink.memory_peak <= 16 * 1024 * 1024, `the sorters kept within the quota (peak ${sink.memory_peak})`);
+    // the quota holds the sorters' memory and the rows held for the sink (a whole transaction may pass it, up to half the quota more)
+    assert.ok(sink.memory_peak <= 1.5 * 16 * 1024 * 1024, `the sorters and the batches for the sink kept within the quota and a half (peak ${sink.memory_peak})`);
     assert.ok(spilled > 0, 'the sorter spilled to LevelDB');
     // measured here: +290-300 MiB at the peak while the puller reads the 1M rows (V8 heap ~150 MiB of it, mostly
     // garbage not yet collected), then a flat sawtooth while the spilled blocks are read back (the sorter compacts

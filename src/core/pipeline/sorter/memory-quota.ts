@@ -24,6 +24,12 @@ export class MemoryQuota {
     return true;
   }
 
+  /** Takes `bytes` even past the limit (rows that must stay together, e.g. a transaction handed to the sink whole). */
+  force(bytes: number): void {
+    this.usedBytes += bytes;
+    if (this.usedBytes > this.peakBytes) this.peakBytes = this.usedBytes;
+  }
+
   release(bytes: number): void {
     this.usedBytes -= bytes;
     if (this.usedBytes < 0) this.usedBytes = 0;
