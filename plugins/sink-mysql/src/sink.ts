@@ -87,6 +87,13 @@ function downstreamError(code: 'ErrMySQLTxnError' | 'ErrMySQLDDLError', what: st
   return new MySqlSinkError(code, `${what}: ${text}`, !SCHEMA_MISMATCH.has(e.errno), error);
 }
 
+/** A downstream call passed read-timeout/write-timeout; its connection was destroyed. */
+class TimedOut extends Error {
+  constructor(readonly sinkError: MySqlSinkError) {
+    super(sinkError.message);
+  }
+}
+
 function quoteIdent(name: string): string {
   return `\`${name.replaceAll('`', '``')}\``;
 }
@@ -358,6 +365,7 @@ export class MySqlSink implements Sink {
         await conn.query(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(ddl.schema)}`);
         await conn.query(`USE ${quoteIdent(ddl.schema)}`);
       }
+      // no timeout: an ALTER of a big table takes as long as the downstream needs
       await conn.query(ddl.query);
       this.counters.ddls++;
       this.replayingDDL = false;
@@ -444,12 +452,21 @@ export class MySqlSink implements Sink {
       shape = (async (): Promise<TableShape> => {
         const pk = columns.flatMap((c, i) => (c.primaryKey ? [i] : []));
         if (pk.length > 0) return { qualified, key: pk, allColumns: false };
-        const [rows] = await this.pool.query<mysql.RowDataPacket[]>(
-          `SELECT s.INDEX_NAME AS idx, s.COLUMN_NAME AS col, c.IS_NULLABLE AS nullable FROM information_schema.STATISTICS s
+        const conn = await this.pool.getConnection();
+        let rows: mysql.RowDataPacket[];
+        try {
+          [rows] = await this.timed(conn, 'read-timeout', this.config.readTimeoutMs, `reading the keys of ${table.schema}.${table.table}`, () => conn.query<mysql.RowDataPacket[]>({
+            sql: `SELECT s.INDEX_NAME AS idx, s.COLUMN_NAME AS col, c.IS_NULLABLE AS nullable FROM information_schema.STATISTICS s
              JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
             WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX`,
-          [table.schema, table.table],
-        );
+            values: [table.schema, table.table],
+          }));
+          conn.release();
+        } catch (error) {
+          if (error instanceof TimedOut) throw error.sinkError;
+          conn.release();
+          throw error;
+        }
         const byIndex = new Map<string, { cols: string[]; nullable: boolean }>();
         for (const r of rows) {
           const entry = byIndex.get(String(r['idx'])) ?? { cols: [], nullable: false };
@@ -541,10 +558,15 @@ export class MySqlSink implements Sink {
       let conn: mysql.PoolConnection | undefined;
       try {
         conn = await this.pool.getConnection();
-        await conn.execute(insert.sql, insert.params);
+        const c = conn;
+        await this.timed(c, 'write-timeout', this.config.writeTimeoutMs, `writing ${rows.length} row(s) of ${table.schema}.${table.table}`, () => c.execute(insert.sql, insert.params));
         this.counters.transactions++;
         this.counters.statements++;
       } catch (error) {
+        if (error instanceof TimedOut) {
+          conn = undefined; // destroyed: the statement may still run downstream
+          throw error.sinkError;
+        }
         if ((error as { errno?: number }).errno === ER_MAX_PREPARED_STMT_COUNT) {
           // nothing was written: go on with the text form for the rest of the sink's life
           this.preparedOff = true;
@@ -560,35 +582,64 @@ export class MySqlSink implements Sink {
       return;
     }
     const statements = await this.statements(table, rows, safe);
+    const timeout = this.config.writeTimeoutMs;
+    const what = `writing ${rows.length} row(s) of ${table.schema}.${table.table}`;
     let conn: mysql.PoolConnection | undefined;
     try {
       conn = await this.pool.getConnection();
+      const c = conn;
       try {
         // one round trip with multi-stmt-enable (a failing statement stops the rest; the ROLLBACK below ends the
         // transaction); a big transaction in several, each well below max_allowed_packet (16 MiB by default)
         if (this.config.multiStmtEnable) {
           const groups = groupStatements(statements);
-          if (groups.length === 1) await conn.query(`BEGIN;\n${groups[0]};\nCOMMIT`);
+          if (groups.length === 1) await this.timed(c, 'write-timeout', timeout, what, () => c.query(`BEGIN;\n${groups[0]};\nCOMMIT`));
           else {
-            await conn.query('BEGIN');
-            for (const group of groups) await conn.query(group);
-            await conn.query('COMMIT');
+            await c.query('BEGIN');
+            for (const group of groups) await this.timed(c, 'write-timeout', timeout, what, () => c.query(group));
+            await this.timed(c, 'write-timeout', timeout, what, () => c.query('COMMIT'));
           }
         } else {
-          await conn.query('BEGIN');
-          for (const sql of statements) await conn.query(sql);
-          await conn.query('COMMIT');
+          await c.query('BEGIN');
+          for (const sql of statements) await this.timed(c, 'write-timeout', timeout, what, () => c.query(sql));
+          await this.timed(c, 'write-timeout', timeout, what, () => c.query('COMMIT'));
         }
       } catch (error) {
-        await conn.query('ROLLBACK').catch(() => undefined);
+        if (error instanceof TimedOut) {
+          conn = undefined; // destroyed: the server rolls the transaction back when it sees the connection closed
+          throw error.sinkError;
+        }
+        await c.query('ROLLBACK').catch(() => undefined);
         throw error;
       }
       this.counters.transactions++;
       this.counters.statements += statements.length;
     } catch (error) {
+      if (error instanceof MySqlSinkError) throw error;
       throw downstreamError('ErrMySQLTxnError', `writing ${rows.length} row(s) of ${table.schema}.${table.table} (commit ts ${rows[0].commitTs}…${rows[rows.length - 1].commitTs}) failed downstream`, error);
     } finally {
       conn?.release();
+    }
+  }
+
+  /**
+   * Runs one downstream call with `read-timeout`/`write-timeout`: past it the connection is destroyed (the call
+   * may still run downstream; a transaction is rolled back when the server sees the connection gone) and a
+   * TimedOut carrying a retryable error is thrown. Own timer rather than mysql2's `timeout` option, which leaves
+   * its timer behind when the connection fails.
+   */
+  private async timed<T>(conn: mysql.PoolConnection, key: 'write-timeout' | 'read-timeout', ms: number, what: string, call: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        conn.destroy();
+        reject(new TimedOut(new MySqlSinkError('ErrMySQLConnectionError', `${what}: no answer from the downstream ${this.config.host}:${this.config.port} within ${key} (${ms / 1000} s); the changefeed retries from its checkpoint`, true)));
+      }, ms);
+    });
+    try {
+      return await Promise.race([call(), expired]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -286,6 +286,34 @@ describe('mysql sink', () => {
     await sink.close();
   });
 
+  it('write-timeout: a write the downstream holds longer rejects, retryable, naming the timeout; its connection is dropped', async () => {
+    const db = uniqueName('tm_mysink');
+    const sink = await open('?safe-mode-duration=0&write-timeout=1s');
+    const blocker = await mysql.createConnection({ uri: mysqlUri('downstream') });
+    try {
+      await sink.writeDDL(ddl(db, 'create-database', `CREATE DATABASE ${db}`));
+      await sink.writeDDL(ddl(db, 'create-table', 'CREATE TABLE locked (id INT PRIMARY KEY, v VARCHAR(16))'));
+      const table: TableName = { schema: db, table: 'locked', tableId: 1 };
+      const columns = [col('id', 'int', true), col('v', 'varchar(16)')];
+      await sink.writeRows(table, [{ table, commitTs: 2n, commitTime: 0, seq: 0, kind: 'insert', columns, before: null, after: [1, 'first'] }]);
+      await sink.flush(2n);
+      await blocker.query('BEGIN');
+      await blocker.query(`SELECT * FROM ${db}.locked WHERE id = 1 FOR UPDATE`);
+      const started = Date.now();
+      await sink.writeRows(table, [{ table, commitTs: 3n, commitTime: 0, seq: 0, kind: 'update', columns, before: [1, 'first'], after: [1, 'second'] }]);
+      await assert.rejects(sink.flush(3n), (e: Error & { code?: string; retryable?: boolean }) => e.code === 'ErrMySQLConnectionError' && e.retryable === true && /no answer from the downstream .* within write-timeout \(1 s\)/.test(e.message));
+      const waited = Date.now() - started;
+      assert.ok(waited >= 900 && waited < 10_000, `rejected after ${waited} ms (innodb_lock_wait_timeout is 50 s)`);
+      await blocker.query('COMMIT');
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT v FROM ${db}.locked`);
+      assert.ok(['first', 'second'].includes(String(rows[0]['v'])));
+    } finally {
+      await blocker.end();
+      await sink.close();
+      await conn.query(`DROP DATABASE IF EXISTS ${db}`);
+    }
+  });
+
   it('flush does not resolve while a downstream row lock holds the transaction, and resolves after its COMMIT', async () => {
     const db = uniqueName('tm_mysink');
     const sink = await open('?safe-mode-duration=0');
