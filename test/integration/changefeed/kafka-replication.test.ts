@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,7 +11,7 @@ import mysql from 'mysql2/promise';
 import type { ColumnInfo } from '../../../src/core/sink/api.js';
 import { decodeMessage, type CanonicalRow, type DecodedEvent } from '../../../plugins/sink-kafka/src/decoder.js';
 import { readTopic } from '../../../plugins/sink-kafka/src/read-topic.js';
-import { CDC_BIN, CdcServerProcess } from '../../helpers/cdc-process.js';
+import { CDC_BIN, CdcServerProcess, freePort } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { typeFamilies, typeFamilyColumns } from '../../helpers/type-matrix.js';
@@ -18,6 +19,19 @@ import { canonical } from '../../../src/core/sink/testkit.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
 
 const run = promisify(execFile);
+/** Whether something accepts connections on 127.0.0.1:port. */
+const portOpen = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
 const PROTOCOLS = ['canal-json', 'open-protocol', 'debezium', 'maxwell'] as const;
 const TABLES = 10;
 const COLUMNS: ColumnInfo[] = [
@@ -58,12 +72,12 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
     });
 
   /** Creates the tables and a changefeed into `topic`, runs the workload (with an ALTER in the middle), returns the upstream state. */
-  async function replicate(id: string, protocol: string, topic: string, middle?: (db: string) => Promise<void>): Promise<{ db: string }> {
+  async function replicate(id: string, protocol: string, topic: string, middle?: (db: string) => Promise<void>, brokerAddr = broker()): Promise<{ db: string }> {
     const db = uniqueName('kfk');
     const config = join(dir, `${id}.toml`);
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
     const extension = protocol === 'canal-json' ? '&enable-tidb-extension=true' : '';
-    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', server().url, '--sink-uri', `kafka://${broker()}/${topic}?protocol=${protocol}&partition-num=3${extension}`, '-c', id, '--config', config]);
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', server().url, '--sink-uri', `kafka://${brokerAddr}/${topic}?protocol=${protocol}&partition-num=3${extension}`, '-c', id, '--config', config]);
     await waitFor(async () => (await checkpoint(id)) > 0n, { what: `${id}'s status` });
     await up.query(`CREATE DATABASE \`${db}\``);
     for (let t = 0; t < TABLES; t++) await up.query(`CREATE TABLE \`${db}\`.t${t} (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40), amount DECIMAL(20,4), at DATETIME(6))`);
@@ -110,8 +124,8 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
     return table === 't0' ? [...COLUMNS, { name: 'extra', mysqlType: 'varchar(10)', primaryKey: false, nullable: true }] : COLUMNS;
   }
 
-  async function check(protocol: (typeof PROTOCOLS)[number], topic: string, db: string): Promise<{ messages: number; duplicates: number }> {
-    const messages = await readTopic([broker()], topic, 60_000);
+  async function check(protocol: (typeof PROTOCOLS)[number], topic: string, db: string, brokerAddr = broker()): Promise<{ messages: number; duplicates: number }> {
+    const messages = await readTopic([brokerAddr], topic, 60_000);
     const byPartition = new Map<number, DecodedEvent[]>();
     for (const m of messages) {
       const events = decodeMessage(protocol, m.key, m.value, columnsOf);
@@ -243,21 +257,41 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
   });
 
   it('canal-json: the broker restarted mid-workload: no row change missing', async () => {
-    const topic = uniqueName('kfk-broker').replaceAll('_', '-');
+    // a broker of its own (scripts/services.sh with another data dir and port), so stopping it touches no other test
+    let port = await freePort();
+    while (await portOpen(port + 1)) port = await freePort(); // the KRaft controller listens on port + 1
     const services = new URL('../../../scripts/services.sh', import.meta.url).pathname;
-    let outage = 0;
-    const { db } = await replicate('k-broker', 'canal-json', topic, async (db) => {
-      await run('bash', [services, 'down', 'kafka'], { timeout: 60_000 });
-      const stoppedAt = Date.now();
-      // it really is down (the broker must be one scripts/services.sh started, or this test proves nothing)
-      await assert.rejects(requireService('kafka', 1000), 'the broker stopped');
-      // the workload goes on upstream while the broker is away
-      for (let t = 0; t < TABLES; t++) await up.query(`UPDATE \`${db}\`.t${t} SET v = v + 1 WHERE id % 5 = 0`);
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      await run('bash', [services, 'up', 'kafka'], { timeout: 120_000 });
-      outage = Date.now() - stoppedAt;
-    });
-    const { duplicates } = await check('canal-json', topic, db);
-    console.log(`# kafka broker restart: away ${(outage / 1000).toFixed(1)} s, ${duplicates} duplicate row changes (the at-least-once window)`);
+    const servicesDir = mkdtempSync(join(tmpdir(), 'tidemark-broker-'));
+    const sharedDir = process.env['TIDEMARK_SERVICES_DIR'] ?? new URL('../../../.services', import.meta.url).pathname;
+    // Kafka's resolved classpath, so this broker does not ask Maven again
+    mkdirSync(join(servicesDir, 'kafka'), { recursive: true });
+    if (existsSync(join(sharedDir, 'kafka'))) for (const f of readdirSync(join(sharedDir, 'kafka'))) if (f.startsWith('classpath-')) copyFileSync(join(sharedDir, 'kafka', f), join(servicesDir, 'kafka', f));
+    const brokerEnv = { ...process.env, TIDEMARK_SERVICES_DIR: servicesDir, TIDEMARK_KAFKA_ADDR: `127.0.0.1:${port}` };
+    const own = `127.0.0.1:${port}`;
+    await run('bash', [services, 'up', 'kafka'], { env: brokerEnv, timeout: 180_000 });
+    try {
+      const topic = uniqueName('kfk-broker').replaceAll('_', '-');
+      let outage = 0;
+      const { db } = await replicate(
+        'k-broker',
+        'canal-json',
+        topic,
+        async (db) => {
+          await run('bash', [services, 'down', 'kafka'], { env: brokerEnv, timeout: 60_000 });
+          const stoppedAt = Date.now();
+          assert.equal(await portOpen(port), false, 'the broker stopped');
+          // the workload goes on upstream while the broker is away
+          for (let t = 0; t < TABLES; t++) await up.query(`UPDATE \`${db}\`.t${t} SET v = v + 1 WHERE id % 5 = 0`);
+          await new Promise((resolve) => setTimeout(resolve, 3000));
+          await run('bash', [services, 'up', 'kafka'], { env: brokerEnv, timeout: 180_000 });
+          outage = Date.now() - stoppedAt;
+        },
+        own,
+      );
+      const { duplicates } = await check('canal-json', topic, db, own);
+      console.log(`# kafka broker restart: away ${(outage / 1000).toFixed(1)} s, ${duplicates} duplicate row changes (the at-least-once window)`);
+    } finally {
+      await run('bash', [services, 'down', 'kafka'], { env: brokerEnv, timeout: 60_000 });
+    }
   });
 });
