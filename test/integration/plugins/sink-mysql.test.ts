@@ -31,6 +31,16 @@ const open = async (query = ''): Promise<Sink> => {
   return factory.create(uri, factory.parseConfig(uri), ctx());
 };
 const ddl = (schema: string, kind: DDLEvent['kind'], query: string, commitTs = 1n): DDLEvent => ({ commitTs, commitTime: 0, schema, query, kind, tables: [] });
+/** Database `db` with table `locked` holding the row (1, 'first'), written through the sink (for the row-lock tests). */
+async function lockableRow(sink: Sink, db: string): Promise<{ table: TableName; columns: ColumnInfo[] }> {
+  await sink.writeDDL(ddl(db, 'create-database', `CREATE DATABASE ${db}`));
+  await sink.writeDDL(ddl(db, 'create-table', 'CREATE TABLE locked (id INT PRIMARY KEY, v VARCHAR(16))'));
+  const table: TableName = { schema: db, table: 'locked', tableId: 1 };
+  const columns = [col('id', 'int', true), col('v', 'varchar(16)')];
+  await sink.writeRows(table, [{ table, commitTs: 2n, commitTime: 0, seq: 0, kind: 'insert', columns, before: null, after: [1, 'first'] }]);
+  await sink.flush(2n);
+  return { table, columns };
+}
 let nextServerId = 7500 + (process.pid % 1000) * 2;
 
 /**
@@ -291,12 +301,7 @@ describe('mysql sink', () => {
     const sink = await open('?safe-mode-duration=0&write-timeout=1s');
     const blocker = await mysql.createConnection({ uri: mysqlUri('downstream') });
     try {
-      await sink.writeDDL(ddl(db, 'create-database', `CREATE DATABASE ${db}`));
-      await sink.writeDDL(ddl(db, 'create-table', 'CREATE TABLE locked (id INT PRIMARY KEY, v VARCHAR(16))'));
-      const table: TableName = { schema: db, table: 'locked', tableId: 1 };
-      const columns = [col('id', 'int', true), col('v', 'varchar(16)')];
-      await sink.writeRows(table, [{ table, commitTs: 2n, commitTime: 0, seq: 0, kind: 'insert', columns, before: null, after: [1, 'first'] }]);
-      await sink.flush(2n);
+      const { table, columns } = await lockableRow(sink, db);
       await blocker.query('BEGIN');
       await blocker.query(`SELECT * FROM ${db}.locked WHERE id = 1 FOR UPDATE`);
       const started = Date.now();
@@ -317,12 +322,7 @@ describe('mysql sink', () => {
   it('flush does not resolve while a downstream row lock holds the transaction, and resolves after its COMMIT', async () => {
     const db = uniqueName('tm_mysink');
     const sink = await open('?safe-mode-duration=0');
-    await sink.writeDDL(ddl(db, 'create-database', `CREATE DATABASE ${db}`));
-    await sink.writeDDL(ddl(db, 'create-table', 'CREATE TABLE locked (id INT PRIMARY KEY, v VARCHAR(16))'));
-    const table: TableName = { schema: db, table: 'locked', tableId: 1 };
-    const columns = [col('id', 'int', true), col('v', 'varchar(16)')];
-    await sink.writeRows(table, [{ table, commitTs: 2n, commitTime: 0, seq: 0, kind: 'insert', columns, before: null, after: [1, 'first'] }]);
-    await sink.flush(2n);
+    const { table, columns } = await lockableRow(sink, db);
     const blocker = await mysql.createConnection({ uri: mysqlUri('downstream') });
     try {
       await blocker.query('BEGIN');
