@@ -21,7 +21,7 @@ describe('SinkRegistry with the blackhole plugin (built, loaded from its package
   });
 
   it('validates URI parameters with the plugin\'s parseConfig', async () => {
-    assert.deepEqual(await registry.validate('blackhole://?delay-ms=5'), { delayMs: 5, writeDelayMs: 0, failUntil: 0, failFatal: false });
+    assert.deepEqual(await registry.validate('blackhole://?delay-ms=5'), { delayMs: 5, writeDelayMs: 0, rowDelayUs: 0, failUntil: 0, failFatal: false });
     await assert.rejects(registry.validate('blackhole://?delay-ms=-1'), { code: 'ErrSinkURIInvalid', message: /invalid delay-ms "-1"/ });
     await assert.rejects(registry.validate('blackhole://?color=red'), { code: 'ErrSinkURIInvalid', message: /unknown parameter "color".*allowed: delay-ms/ });
   });
