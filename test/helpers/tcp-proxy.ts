@@ -13,7 +13,8 @@ export class TcpProxy {
     readonly port: number,
   ) {}
 
-  static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
+  /** `mutate` sees (and may change in place) every chunk the target sends back, before the client gets it. */
+  static async start(targetHost: string, targetPort: number, options: { readonly mutate?: (chunk: Buffer) => void } = {}): Promise<TcpProxy> {
     // assigned once the server listens; the connection handler reads it later
     // eslint-disable-next-line prefer-const
     let proxy: TcpProxy | undefined;
@@ -31,7 +32,16 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      if (options.mutate === undefined) upstream.pipe(client);
+      else {
+        const mutate = options.mutate;
+        upstream.on('data', (chunk: Buffer) => {
+          mutate(chunk);
+          client.write(chunk);
+        });
+        upstream.on('end', () => client.end());
+      }
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     proxy = new TcpProxy(server, (server.address() as { port: number }).port);
