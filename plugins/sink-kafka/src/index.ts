@@ -25,6 +25,11 @@ export function resolveProtocol(config: KafkaConfig, sinkConfig: SinkContext['si
 export const factory = {
   schemes: ['kafka'],
   parseConfig,
+  /** The protocol and the `[sink] dispatchers` rules, checked at `changefeed create` (pure). */
+  validateSinkConfig(config: KafkaConfig, sinkConfig: Readonly<Record<string, unknown>>, dispatchers: readonly string[]): void {
+    resolveProtocol(config, sinkConfig);
+    parseDispatchRules(sinkConfig['dispatchers'], dispatchers);
+  },
   /**
    * Validates the protocol and the `[sink] dispatchers` rules (ctx.sinkConfig), then opens the producer; the
    * broker is first contacted when a topic is first used (writeRows, writeDDL). Honours ctx.signal.

@@ -72,8 +72,8 @@ export class ChangefeedAdmin {
     const namespace = validateName(req.namespace ?? DEFAULT_NAMESPACE, 'namespace');
     const id = validateName(req.changefeed_id ?? randomUUID(), 'changefeed id');
     if (req.sink_uri === undefined || req.sink_uri === '') throw new TidemarkError('ErrSinkURIInvalid', '--sink-uri is required, e.g. blackhole:// or mysql://user@host:3306/');
-    await this.sinks.validate(req.sink_uri);
     const config = parseReplicaConfig(req.replica_config ?? {}, 'the changefeed config');
+    await this.sinks.validate(req.sink_uri, config.sink);
     const upstream = req.upstream ?? this.defaultUpstream;
     if (upstream === undefined) {
       throw new TidemarkError('ErrUpstreamMissing', 'no upstream for the changefeed: pass --upstream mysql://user:password@host:port, or start cdc server with --upstream');
@@ -165,12 +165,14 @@ export class ChangefeedAdmin {
     if (info.state !== 'stopped' && info.state !== 'failed') {
       throw new TidemarkError('ErrChangefeedUpdateRefused', `can only update changefeed ${id} when it is stopped or failed; it is ${info.state} (pause it first)`);
     }
-    if (req.sink_uri !== undefined) await this.sinks.validate(req.sink_uri);
+    const parsed = req.replica_config === undefined ? undefined : parseReplicaConfig(req.replica_config, 'the changefeed config');
+    // the sink URI and [sink] as they will be together
+    if (req.sink_uri !== undefined || parsed !== undefined) await this.sinks.validate(req.sink_uri ?? info['sink-uri'], (parsed ?? parseReplicaConfig(info.config, 'the changefeed config')).sink);
     const targetTs = req.target_ts === undefined ? undefined : parseTs(req.target_ts, '--target-ts');
     if (targetTs !== undefined && targetTs !== 0n && targetTs <= BigInt(info['start-ts'])) {
       throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than the changefeed's start-ts ${info['start-ts']}`);
     }
-    const config = req.replica_config === undefined ? undefined : replicaConfigToInput(parseReplicaConfig(req.replica_config, 'the changefeed config'));
+    const config = parsed === undefined ? undefined : replicaConfigToInput(parsed);
     const epoch = randomUUID();
     const next: ChangefeedInfo = {
       ...info,

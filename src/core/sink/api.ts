@@ -126,4 +126,10 @@ export interface SinkFactory<C> {
   parseConfig(uri: URL): C;
   /** May connect; honours ctx.signal. */
   create(uri: URL, config: C, ctx: SinkContext): Promise<Sink>;
+  /**
+   * Optional, pure: validates the changefeed's `[sink]` section for this sink (protocol, dispatcher rules, given
+   * the names of the dispatchers plugins ship), so `changefeed create` refuses it instead of the changefeed
+   * failing when the sink opens. Throws an error naming the bad key and what is allowed.
+   */
+  validateSinkConfig?(config: C, sinkConfig: Readonly<Record<string, unknown>>, dispatchers: readonly string[]): void;
 }

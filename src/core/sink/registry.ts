@@ -84,15 +84,29 @@ export class SinkRegistry {
     return factory;
   }
 
-  /** Validates a sink URI with its plugin's parseConfig (pure); errors become ErrSinkURIInvalid naming the URI. */
-  async validate(sinkUri: string): Promise<unknown> {
+  /**
+   * Validates a sink URI with its plugin's parseConfig (pure); errors become ErrSinkURIInvalid naming the URI.
+   * With `sinkConfig` (the changefeed's `[sink]` section), also the plugin's validateSinkConfig, if it has one;
+   * its errors become ErrConfigInvalid.
+   */
+  async validate(sinkUri: string, sinkConfig?: Readonly<Record<string, unknown>>): Promise<unknown> {
     const factory = await this.factoryFor(sinkUri);
+    let config: unknown;
     try {
-      return factory.parseConfig(new URL(sinkUri));
+      config = factory.parseConfig(new URL(sinkUri));
     } catch (error) {
       if (error instanceof TidemarkError) throw error;
       throw new TidemarkError('ErrSinkURIInvalid', `invalid --sink-uri "${redactUri(sinkUri)}": ${(error as Error).message}`, { cause: error });
     }
+    if (sinkConfig !== undefined && factory.validateSinkConfig !== undefined) {
+      try {
+        factory.validateSinkConfig(config, sinkConfig, this.dispatcherNames);
+      } catch (error) {
+        if (error instanceof TidemarkError) throw error;
+        throw new TidemarkError('ErrConfigInvalid', `invalid [sink] config of the changefeed for ${new URL(sinkUri).protocol.slice(0, -1)}://: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    return config;
   }
 
   /** Partition dispatchers the plugins ship, loaded once; a module that does not export `dispatcher` is an error naming it. */
