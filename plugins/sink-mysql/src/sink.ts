@@ -227,6 +227,8 @@ class Worker {
  * once every queued change is committed.
  */
 export class MySqlSink implements Sink {
+  /** Each upstream transaction of a table is one downstream transaction, unless `[sink] transaction-atomicity = "none"`. */
+  readonly transactionAtomicity: 'table' | 'none';
   private readonly workers: Worker[];
   private readonly shapes = new Map<string, Promise<TableShape>>();
   /** Table → its worker, for the sink's lifetime (a table never changes worker, so its order holds). */
@@ -246,6 +248,7 @@ export class MySqlSink implements Sink {
     private readonly config: MySqlSinkConfig,
     private readonly ctx: SinkContext,
   ) {
+    this.transactionAtomicity = ctx.sinkConfig?.['transaction-atomicity'] === 'none' ? 'none' : 'table';
     this.workers = Array.from({ length: config.workerCount }, () => new Worker(this));
     this.tablesPerWorker = this.workers.map(() => 0);
   }

@@ -51,7 +51,8 @@ export const replicaConfigSchema = z
         protocol: z.string().optional(),
         dispatchers: z.array(dispatcherRule).default([]),
         'safe-mode': z.boolean().default(false),
-        'transaction-atomicity': z.enum(['none', 'table']).default('none'),
+        // unset: each sink's own default (mysql: table; kafka, blackhole: none)
+        'transaction-atomicity': z.enum(['none', 'table']).optional(),
       })
       .passthrough()
       .default({}),

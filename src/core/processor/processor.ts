@@ -42,11 +42,11 @@ export interface ProcessorOptions {
   readonly heartbeatMs?: number;
 }
 
-/** Rows per `writeRows` call; a batch ends at a transaction boundary, so a sink sees whole transactions. */
+/** Rows per `writeRows` call (for a sink with `transactionAtomicity: 'table'`, at least to the end of the transaction). */
 const WRITE_BATCH = 1024;
 /**
- * One transaction's rows of one table go to the sink in one call up to this many rows (and half the memory
- * quota, which the rows held for it take from); a bigger transaction is handed over in parts.
+ * To a sink with table atomicity, one transaction's rows of one table go in one call up to this many rows (and
+ * half the memory quota, which the rows held for it take from); a bigger transaction is handed over in parts.
  */
 const MAX_TXN_BATCH = 65_536;
 /** Rough bytes of a mounted row beyond its encoded payload (objects, arrays, column list references). */
@@ -512,7 +512,7 @@ export class Processor {
 
   /**
    * Hands every change of the table with writtenTs < ts ≤ upTo to the sink, in commit order, in batches of
-   * about WRITE_BATCH rows that end at a transaction boundary (a sink applies each transaction atomically).
+   * about WRITE_BATCH rows; for a sink with `transactionAtomicity: 'table'` they end at a transaction boundary.
    */
   private async drain(pipeline: TablePipeline, upTo: Ts, signal: AbortSignal): Promise<void> {
     if (pipeline.closed) return;
@@ -522,14 +522,15 @@ export class Processor {
     /** Batches complete (at a transaction boundary) and not handed over yet, with the quota bytes they hold. */
     const complete: [RowChangedEvent[], number][] = [];
     const maxBatchBytes = this.quota.limitBytes / 2;
+    const wholeTransactions = this.sink!.transactionAtomicity === 'table';
     const ready: SorterEvent[] = [];
     const mount = (event: SorterEvent): void => {
       // a promoted secondary holds changes the old primary already wrote
       if (event.ts <= pipeline.writtenTs) return;
       if (batch.length >= WRITE_BATCH) {
         const last = batch[batch.length - 1].commitTs;
-        if (event.ts !== last || batch.length >= MAX_TXN_BATCH || batchBytes >= maxBatchBytes) {
-          if (event.ts === last) this.log.warn('a transaction is handed to the sink in parts: too many rows in one table for one call (65,536) or for half the memory-quota', { table: pipeline.key, ts: String(last), rows: batch.length, bytes: batchBytes });
+        if (!wholeTransactions || event.ts !== last || batch.length >= MAX_TXN_BATCH || batchBytes >= maxBatchBytes) {
+          if (wholeTransactions && event.ts === last) this.log.warn('a transaction is handed to the sink in parts: too many rows in one table for one call (65,536) or for half the memory-quota', { table: pipeline.key, ts: String(last), rows: batch.length, bytes: batchBytes });
           complete.push([batch, batchBytes]);
           batch = [];
           batchBytes = 0;

@@ -89,6 +89,12 @@ export interface PartitionDispatcherFactory {
 }
 
 export interface Sink {
+  /**
+   * `table`: the sink applies each upstream transaction of a table atomically, so the processor hands it over
+   * whole in one `writeRows` call (holding its rows within the memory quota; only a transaction of more than
+   * 65,536 rows or half the quota is split). `none` (the default): batches of about 1,024 rows, cut anywhere.
+   */
+  readonly transactionAtomicity?: 'table' | 'none';
   /** May buffer; never implies durability. Called for one table at a time, rows in commit order. */
   writeRows(table: TableName, rows: readonly RowChangedEvent[]): Promise<void>;
   /** The only acknowledgement: resolves when every change with commitTs ≤ upTo is durable downstream. */

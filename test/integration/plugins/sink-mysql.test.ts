@@ -187,6 +187,15 @@ describe('mysql sink', () => {
     }
   });
 
+  it('asks for whole transactions per table unless [sink] transaction-atomicity = "none"', async () => {
+    const uri = new URL(`mysql://root@${downstream()}/`);
+    for (const [sinkConfig, want] of [[undefined, 'table'], [{ 'transaction-atomicity': 'table' }, 'table'], [{ 'transaction-atomicity': 'none' }, 'none']] as const) {
+      const sink = await factory.create(uri, factory.parseConfig(uri), { ...ctx(), ...(sinkConfig === undefined ? {} : { sinkConfig }) });
+      assert.equal(sink.transactionAtomicity, want);
+      await sink.close();
+    }
+  });
+
   it('an unreachable downstream is a clear error at create', async () => {
     const uri = new URL('mysql://root:pw@127.0.0.1:1/');
     await assert.rejects(factory.create(uri, factory.parseConfig(uri), ctx()), (e: Error) => /cannot connect to the downstream 127\.0\.0\.1:1 as root/.test(e.message) && !e.message.includes('pw'));
