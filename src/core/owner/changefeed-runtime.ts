@@ -387,26 +387,18 @@ export class ChangefeedRuntime {
     this.pendingSyncpoint = undefined;
   }
 
-  private async runSyncpoint(pending: PendingSyncpoint): Promise<void> {
-    this.ddlRunning = true;
-    try {
-      const sink = await this.openDDLSink();
+  private runSyncpoint(pending: PendingSyncpoint): Promise<void> {
+    return this.onOwnerSink(`the sink could not write the syncpoint at ts ${pending.ts}`, async (sink) => {
       await sink.writeSyncpoint?.(pending.ts, pending.time);
       this.log.info('syncpoint written', { ts: String(pending.ts), time: new Date(pending.time).toISOString() });
       pending.executed = true;
       pending.done.wake();
-    } catch (error) {
-      this.error = sinkError(error, `the sink could not write the syncpoint at ts ${pending.ts}`);
-    } finally {
-      this.ddlRunning = false;
-    }
+    });
   }
 
-  private async writeWatermark(ts: Ts): Promise<void> {
-    this.ddlRunning = true;
+  private writeWatermark(ts: Ts): Promise<void> {
     this.lastWatermarkAt = Date.now();
-    try {
-      const sink = await this.openDDLSink();
+    return this.onOwnerSink(`the sink could not write the watermark at ts ${ts}`, async (sink) => {
       const tables: TableName[] = [];
       for (const id of this.wanted) {
         const name = this.names.get(id)!;
@@ -415,8 +407,19 @@ export class ChangefeedRuntime {
       }
       await sink.writeCheckpoint(ts, tables);
       this.lastWatermarkTs = ts;
+    });
+  }
+
+  /**
+   * One DDL, syncpoint or watermark on the owner's sink, one at a time (`ddlRunning`); a failure becomes the
+   * changefeed's error (warning or failed), unless the runtime is closing.
+   */
+  private async onOwnerSink(failure: string, call: (sink: Sink) => Promise<void>): Promise<void> {
+    this.ddlRunning = true;
+    try {
+      await call(await this.openDDLSink());
     } catch (error) {
-      if (!this.controller.signal.aborted) this.error = sinkError(error, `the sink could not write the watermark at ts ${ts}`);
+      if (!this.controller.signal.aborted) this.error = sinkError(error, failure);
     } finally {
       this.ddlRunning = false;
     }
@@ -450,10 +453,8 @@ export class ChangefeedRuntime {
   }
 
   /** Every table reached the ts before the DDL: write it to the sink, then change the table set. */
-  private async runDDL(pending: PendingDDL): Promise<void> {
-    this.ddlRunning = true;
-    try {
-      const sink = await this.openDDLSink();
+  private runDDL(pending: PendingDDL): Promise<void> {
+    return this.onOwnerSink(`the sink refused DDL "${pending.query}"`, async (sink) => {
       const { ddl } = pending;
       const event: DDLEvent = {
         commitTs: pending.ts,
@@ -487,11 +488,7 @@ export class ChangefeedRuntime {
       }
       pending.executed = true;
       pending.done.wake();
-    } catch (error) {
-      this.error = sinkError(error, `the sink refused DDL "${pending.query}"`);
-    } finally {
-      this.ddlRunning = false;
-    }
+    });
   }
 }
 
