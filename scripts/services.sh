@@ -133,6 +133,13 @@ start_etcd() {
     --auto-compaction-mode revision --auto-compaction-retention 10000 --quota-backend-bytes 4294967296
 }
 
+# $1 datadir, $2 log file
+install_datadir() {
+  rm -rf "$1" && mkdir -p "$1"
+  mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$1" --auth-root-authentication-method=normal \
+    --skip-test-db >"$2" 2>&1
+}
+
 # $1 name, $2 address, rest: extra mariadbd options
 start_mariadb() {
   local name=$1 addr=$2
@@ -140,9 +147,18 @@ start_mariadb() {
   local data="$DIR/$name"
   if [[ ! -d $data/mysql ]]; then
     log "initialising $name datadir $data"
-    rm -rf "$data" && mkdir -p "$data"
-    mariadb-install-db --no-defaults --user="$(id -un)" --datadir="$data" --auth-root-authentication-method=normal \
-      --skip-test-db >"$DIR/$name-install.log" 2>&1 || die "mariadb-install-db for $name failed; see $DIR/$name-install.log"
+    install_datadir "$data" "$DIR/$name-install.log" || {
+      # Show why (the log is gone with a CI checkout), then try once more from an empty directory.
+      log "mariadb-install-db for $name failed; last lines of $DIR/$name-install.log:"
+      tail -n 25 "$DIR/$name-install.log" >&2 || true
+      df -h "$DIR" >&2 || true
+      log "retrying once"
+      sleep 2
+      install_datadir "$data" "$DIR/$name-install.log" || {
+        tail -n 25 "$DIR/$name-install.log" >&2 || true
+        die "mariadb-install-db for $name failed twice; see $DIR/$name-install.log"
+      }
+    }
   fi
   spawn "$name" mariadbd --no-defaults --user="$(id -un)" --datadir="$data" \
     --bind-address="$(host_of "$addr")" --port="$(port_of "$addr")" --socket="$DIR/$name.sock" \
@@ -247,6 +263,16 @@ kafka_answers() {
   [[ ${reply:8:12} == 000000070000 ]]
 }
 
+# The servers preallocate about 1.5 GiB (redo logs, Kafka segments) and the tests write a few GiB of binlog.
+check_free_space() {
+  local free_kib
+  free_kib=$(df -Pk "$DIR" | awk 'NR == 2 { print $4 }')
+  [[ $free_kib =~ ^[0-9]+$ ]] || return 0
+  if ((free_kib < 4 * 1024 * 1024)); then
+    log "warning: only $((free_kib / 1024)) MiB free under $DIR; the services and tests need about 4 GiB"
+  fi
+}
+
 # ---------------------------------------------------------------------------------------------- verbs
 cmd_install() {
   local name
@@ -258,6 +284,7 @@ cmd_install() {
 cmd_up() {
   mkdir -p "$DIR"
   cmd_install "$@"
+  check_free_space
   local name addr started=()
   for name in "$@"; do
     addr=$(addr_of "$name")
