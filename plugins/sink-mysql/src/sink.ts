@@ -396,7 +396,8 @@ export class MySqlSink implements Sink {
    * A syncpoint row in tidb_cdc.syncpoint_v1 (created if absent): the changefeed, its ts (primary_ts) and the
    * downstream's position at the barrier (secondary_ts: MariaDB's @@gtid_current_pos, MySQL's gtid_executed, or
    * the downstream's NOW(6) when it has no GTIDs), created_at by the downstream. Waits for everything handed
-   * over before it to be committed first; a replayed syncpoint overwrites its row. Rejects with a MySqlSinkError.
+   * over before it to be committed first; a replayed syncpoint overwrites its row; this changefeed's rows older
+   * than `sync-point-retention` are deleted. Rejects with a MySqlSinkError.
    */
   async writeSyncpoint(ts: Ts): Promise<void> {
     await this.flush(ts);
@@ -417,6 +418,11 @@ export class MySqlSink implements Sink {
       }
       if (secondary === '') secondary = String((await this.pool.query<mysql.RowDataPacket[]>('SELECT NOW(6) AS now'))[0][0]?.['now'] ?? '');
       await this.pool.query('REPLACE INTO tidb_cdc.syncpoint_v1 (ticdc_cluster_id, changefeed, primary_ts, secondary_ts) VALUES (?, ?, ?, ?)', ['default', this.ctx.changefeedId, ts.toString(), secondary]);
+      // sync-point-retention (TiCDC's): this changefeed's syncpoints older than the retention go
+      const retention = this.ctx.syncPointRetentionMs;
+      if (retention !== undefined && retention > 0) {
+        await this.pool.query('DELETE FROM tidb_cdc.syncpoint_v1 WHERE changefeed = ? AND created_at < NOW(6) - INTERVAL ? MICROSECOND', [this.ctx.changefeedId, retention * 1000]);
+      }
     } catch (error) {
       throw downstreamError('ErrMySQLTxnError', `writing the syncpoint ${ts} of changefeed ${this.ctx.changefeedId} into tidb_cdc.syncpoint_v1 failed downstream`, error);
     }

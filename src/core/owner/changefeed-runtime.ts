@@ -437,6 +437,7 @@ export class ChangefeedRuntime {
           logger: this.log.with({ sink: 'ddl' }),
           sinkConfig: this.options.config.sink,
           dispatchers: (await this.options.loadDispatchers?.()) ?? new Map<string, PartitionDispatcherFactory>(),
+          ...(this.options.config['enable-sync-point'] ? { syncPointRetentionMs: this.options.config['sync-point-retention'] } : {}),
         });
       } catch (error) {
         throw sinkError(error, `cannot open the sink ${redactUri(this.options.sinkUri)}`);

@@ -73,6 +73,11 @@ export interface SinkContext {
   readonly sinkConfig?: Readonly<Record<string, unknown>>;
   /** Partition dispatchers that installed plugins ship, by name (`partition = "<name>"` in `[[sink.dispatchers]]`). */
   readonly dispatchers?: ReadonlyMap<string, PartitionDispatcherFactory>;
+  /**
+   * With `enable-sync-point`: the changefeed's `sync-point-retention` (ms). A sink that stores syncpoints
+   * (`writeSyncpoint`) deletes this changefeed's syncpoints older than that when it writes a new one.
+   */
+  readonly syncPointRetentionMs?: number;
 }
 
 /** Chooses a row's partition among `partitions`: an integer in [0, partitions); one key must always get the same one. */

@@ -418,6 +418,26 @@ describe('mysql sink', () => {
     }
   });
 
+  it('writeSyncpoint deletes the changefeed\'s syncpoints older than sync-point-retention, and only its own', async () => {
+    const changefeedId = uniqueName('retention');
+    const other = uniqueName('retention-other');
+    const uri = new URL(`mysql://root@${downstream()}/`);
+    const sink = await factory.create(uri, factory.parseConfig(uri), { ...ctx(), changefeedId, syncPointRetentionMs: 3_600_000 });
+    try {
+      await sink.writeSyncpoint!(100n, 0); // creates the table
+      const old = "INSERT INTO tidb_cdc.syncpoint_v1 (ticdc_cluster_id, changefeed, primary_ts, secondary_ts, created_at) VALUES ('default', ?, ?, '', NOW(6) - INTERVAL ? MINUTE)";
+      await conn.query(old, [changefeedId, '1', 61]);
+      await conn.query(old, [changefeedId, '2', 59]);
+      await conn.query(old, [other, '1', 120]);
+      await sink.writeSyncpoint!(200n, 0);
+      const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT changefeed, primary_ts FROM tidb_cdc.syncpoint_v1 WHERE changefeed IN (?, ?)', [changefeedId, other]);
+      assert.deepEqual(rows.map((r) => `${String(r['changefeed'])}@${String(r['primary_ts'])}`).sort(), [`${changefeedId}@2`, `${changefeedId}@100`, `${changefeedId}@200`, `${other}@1`].sort());
+    } finally {
+      await conn.query('DELETE FROM tidb_cdc.syncpoint_v1 WHERE changefeed IN (?, ?)', [changefeedId, other]);
+      await sink.close();
+    }
+  });
+
   it('loads from its built package for mysql:// and tidb://, validates through the registry and writes', async () => {
     const root = new URL('../../../plugins/sink-mysql', import.meta.url).pathname;
     const registry = SinkRegistry.fromPlugins([{ name: '@tidemark/sink-mysql', root, pjson: JSON.parse(readFileSync(`${root}/package.json`, 'utf8')) as object }]);
