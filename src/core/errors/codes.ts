@@ -52,6 +52,9 @@ export const errorCatalogue = {
   ErrBinlogPurged: fatal,
   ErrBinlogChecksumMismatch: transient,
   ErrBinlogCorrupt: fatal,
+  // schema storage (upstreams without binlog_row_metadata=FULL)
+  ErrSchemaUnknown: fatal,
+  ErrSchemaMismatch: fatal,
   // lifecycle
   ErrClosed: fatal,
   ErrAborted: { retryable: false, httpStatus: 499, exitCode: 130 },

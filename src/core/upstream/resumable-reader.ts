@@ -1,6 +1,7 @@
 import { TidemarkError } from '../errors/index.js';
 import { tsFile, tsPosition, type Ts } from '../model/ts.js';
 import { BinlogReader, type BinlogReaderOptions } from './binlog-reader.js';
+import type { SchemaStorage } from '../schema/schema-storage.js';
 import { readTransactions, type UpstreamEvent } from './transaction-reader.js';
 
 export interface ResumableReaderOptions extends BinlogReaderOptions {
@@ -11,6 +12,8 @@ export interface ResumableReaderOptions extends BinlogReaderOptions {
   readonly retryDelayMs?: number;
   /** false: row events are skipped undecoded (the owner's DDL puller needs only commits and DDL). */
   readonly rows?: boolean;
+  /** Table definitions for an upstream without binlog_row_metadata=FULL (see readTransactions). */
+  readonly schema?: SchemaStorage;
 }
 
 export type ResumableEvent =
@@ -35,7 +38,7 @@ export async function* readFromTs(options: ResumableReaderOptions, start: Ts, si
     let reader: BinlogReader | undefined;
     try {
       reader = await BinlogReader.open(options, tsFile(ts, options.basename), tsPosition(ts), signal);
-      for await (const e of readTransactions(reader, { rows: options.rows ?? true })) {
+      for await (const e of readTransactions(reader, { rows: options.rows ?? true, ...(options.schema === undefined ? {} : { schema: options.schema }) })) {
         if (e.kind === 'commit' || e.kind === 'ddl') {
           ts = e.ts;
           failures = 0;
@@ -51,5 +54,29 @@ export async function* readFromTs(options: ResumableReaderOptions, start: Ts, si
     } finally {
       reader?.close();
     }
+  }
+}
+
+/**
+ * The DDL statements committed between `from` and `to` (ts), read without decoding rows: what a schema
+ * snapshot taken while the upstream was busy must check (SchemaStorage.snapshot). Gives up with a
+ * retryable ErrTimeout when the reader does not reach `to` within `timeoutMs`.
+ */
+export async function readDDLBetween(options: ResumableReaderOptions, from: Ts, to: Ts, timeoutMs = 10_000): Promise<{ ts: Ts; schema: string; query: string }[]> {
+  const out: { ts: Ts; schema: string; query: string }[] = [];
+  if (to <= from) return out;
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), timeoutMs);
+  try {
+    for await (const e of readFromTs({ ...options, rows: false }, from, controller.signal)) {
+      if (e.kind === 'ddl' && e.ts <= to) out.push({ ts: e.ts, schema: e.schema, query: e.query });
+      if ((e.kind === 'commit' || e.kind === 'ddl' || e.kind === 'resolved') && e.ts >= to) return out;
+    }
+    return out;
+  } catch (error) {
+    if (controller.signal.aborted) throw new TidemarkError('ErrTimeout', `reading the DDL between ${String(from)} and ${String(to)} did not reach the end in ${timeoutMs} ms`, { cause: error });
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }

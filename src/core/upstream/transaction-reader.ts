@@ -1,4 +1,5 @@
 import { makeTs, type Ts } from '../model/ts.js';
+import type { SchemaStorage } from '../schema/schema-storage.js';
 import { EventType, type RawBinlogEvent } from './binlog-reader.js';
 import { decodeQuery, decodeTableMap, type TableMap } from './events.js';
 import { decodeRows, type Value } from './rows.js';
@@ -23,8 +24,19 @@ const ROWS = new Set<number>([
  * stream out as they are read, so a huge transaction never has to fit in memory; the consumer (the sorter)
  * holds them until the commit gives their ts.
  */
-export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, options: { readonly rows?: boolean } = {}): AsyncGenerator<UpstreamEvent> {
+export interface ReadTransactionsOptions {
+  /** false: row events are skipped undecoded. */
+  readonly rows?: boolean;
+  /**
+   * Where column names, signedness, ENUM/SET members and charsets come from when the binlog's TABLE_MAP
+   * does not carry them (binlog_row_metadata below FULL); it follows the DDL read here.
+   */
+  readonly schema?: SchemaStorage;
+}
+
+export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, options: ReadTransactionsOptions = {}): AsyncGenerator<UpstreamEvent> {
   const wantRows = options.rows ?? true;
+  const storage = options.schema;
   const tables = new Map<bigint, TableMap>();
   const tableMapBodies = new Map<number, Buffer>();
   let inTransaction = false;
@@ -39,7 +51,8 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, o
         const tableId = e.body.readUIntLE(0, 6);
         const previous = tableMapBodies.get(tableId);
         if (previous !== undefined && previous.equals(e.body)) break;
-        const map = decodeTableMap(e.body);
+        let map = decodeTableMap(e.body);
+        if (storage !== undefined && map.names === undefined) map = await storage.complete(map, makeTs(e.fileSeq, e.endPos));
         tables.set(map.tableId, map);
         tableMapBodies.set(tableId, Buffer.from(e.body));
         break;
@@ -55,6 +68,8 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, o
           yield { kind: 'commit', ts: lastTs, commitTime: e.timestamp * 1000, rows: seq };
         } else if (!inTransaction) {
           lastTs = makeTs(e.fileSeq, e.endPos);
+          // a table definition changed: TABLE_MAPs with the same bytes must be completed again
+          if (storage?.applyDDL(lastTs, schema, query) === true) tableMapBodies.clear();
           yield { kind: 'ddl', ts: lastTs, commitTime: e.timestamp * 1000, schema, query };
         }
         break;
