@@ -22,6 +22,8 @@ export interface SchemaStorageJSON {
   readonly databases: Record<string, string>;
   readonly tables: Record<string, { ts: string; table: TableSchema | null | { stale: string } }[]>;
   readonly unknownBefore: Record<string, string>;
+  /** The last DDL followed (absent in storages written before it was kept). */
+  readonly lastDDLTs?: string;
 }
 
 /** Reads a table's current definition from the upstream (when a DDL could not be tracked). */
@@ -45,6 +47,11 @@ export class SchemaStorage {
   private readonly databases = new Map<string, string>();
   private lastDDLTs = -1n;
   loader: TableLoader | undefined;
+  /**
+   * The tables whose TABLE_MAPs are completed (a changefeed's filter); others are left as the binlog gave them,
+   * so a table nobody replicates (the mysql schema's own, say) never stops a reader. Default: every table.
+   */
+  tableFilter: ((schema: string, table: string) => boolean) | undefined;
   log: Logger = silentLogger;
 
   private constructor(
@@ -90,20 +97,46 @@ export class SchemaStorage {
             throw new TidemarkError('ErrSchemaUnknown', `cannot take a consistent schema snapshot of ${redactUri(uri)}: DDL ran during each of ${attempts} attempts`, { retryable: true });
           }
           const storage = SchemaStorage.fromTables(before, tables.values(), dbs.map((r) => [String(r['n']), String(r['c']).toLowerCase()]), String(server[0]['c']).toLowerCase());
-          storage.loader = async (schema, table) => {
-            const c = await mysql.createConnection({ uri, connectTimeout: 5000 });
-            try {
-              return (await readTableSchemas(c, SYSTEM_SCHEMAS, { schema, table })).get(keyOf(schema, table));
-            } finally {
-              await c.end().catch(() => undefined);
-            }
-          };
+          storage.loader = SchemaStorage.upstreamLoader(uri);
           return storage;
         }
       }
     } finally {
       await conn.end().catch(() => undefined);
     }
+  }
+
+  /** Reads one table's current definition from the upstream at `uri` (for `loader`). */
+  static upstreamLoader(uri: string): TableLoader {
+    return async (schema, table) => {
+      const c = await mysql.createConnection({ uri, connectTimeout: 5000 });
+      try {
+        return (await readTableSchemas(c, SYSTEM_SCHEMAS, { schema, table })).get(keyOf(schema, table));
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    };
+  }
+
+  /** The last DDL statement followed (its ts), or -1. */
+  get lastDDL(): Ts {
+    return this.lastDDLTs;
+  }
+
+  /**
+   * Forgets what no reader starting at `ts` or later can ask for: per table, the versions before the last
+   * one older than `ts`, and tables dropped before `ts`. The storage then answers from `ts` on.
+   */
+  compact(ts: Ts): void {
+    if (ts <= this.coveredFrom) return;
+    for (const [key, list] of this.versions) {
+      let keep = 0;
+      for (let i = 0; i < list.length; i++) if (list[i].ts < ts) keep = i;
+      if (keep > 0) list.splice(0, keep);
+      if (list.length === 1 && list[0].table === null && list[0].ts < ts) this.versions.delete(key);
+    }
+    for (const [key, before] of this.unknownBefore) if (before <= ts) this.unknownBefore.delete(key);
+    this.coveredFrom = ts;
   }
 
   /**
@@ -133,13 +166,30 @@ export class SchemaStorage {
     if (unknown !== undefined && ts < unknown) {
       throw new TidemarkError(
         'ErrSchemaUnknown',
-        `the definition of ${key} before ${formatCoordinate(unknown)} is unknown: a DDL changed it there, before the schema snapshot at ${formatCoordinate(this.coveredFrom)}; without binlog_row_metadata=FULL rows before it cannot be mounted`,
+        `the definition of ${key} before ${formatCoordinate(unknown)} is unknown: a DDL changed it there and the schema snapshot was taken after it; without binlog_row_metadata=FULL its rows before that DDL cannot be mounted (start at or after ${formatCoordinate(unknown)}, or set binlog_row_metadata=FULL)`,
       );
     }
     const list = this.versions.get(key);
     if (list === undefined) return undefined;
     for (let i = list.length - 1; i >= 0; i--) if (list[i].ts < ts) return list[i].table ?? undefined;
     return undefined;
+  }
+
+  /** The tables that exist once everything up to `ts` (a commit's position) is applied. */
+  tablesAt(ts: Ts): { schema: string; table: string }[] {
+    const out: { schema: string; table: string }[] = [];
+    for (const [key, list] of this.versions) {
+      let version: Version | undefined;
+      for (let i = list.length - 1; i >= 0 && version === undefined; i--) if (list[i].ts <= ts) version = list[i];
+      if (version === undefined || version.table === null) continue;
+      if ('stale' in version.table) {
+        const dot = key.indexOf('.');
+        out.push({ schema: key.slice(0, dot), table: key.slice(dot + 1) });
+      } else {
+        out.push({ schema: version.table.schema, table: version.table.table });
+      }
+    }
+    return out;
   }
 
   private put(key: string, ts: Ts, table: Version['table']): void {
@@ -252,6 +302,7 @@ export class SchemaStorage {
    * again from the upstream (with `loader`) and checked the same way.
    */
   async complete(map: TableMap, ts: Ts): Promise<TableMap> {
+    if (this.tableFilter?.(map.schema, map.table) === false) return map;
     const key = keyOf(map.schema, map.table);
     let table = this.tableAt(map.schema, map.table, ts);
     let reloaded: string | undefined;
@@ -284,6 +335,7 @@ export class SchemaStorage {
       databases: Object.fromEntries(this.databases),
       tables: Object.fromEntries([...this.versions].map(([k, list]) => [k, list.map((v) => ({ ts: String(v.ts), table: v.table }))])),
       unknownBefore: Object.fromEntries([...this.unknownBefore].map(([k, ts]) => [k, String(ts)])),
+      lastDDLTs: String(this.lastDDLTs),
     };
   }
 
@@ -292,6 +344,7 @@ export class SchemaStorage {
     for (const [db, cs] of Object.entries(json.databases)) s.databases.set(db, cs);
     for (const [k, list] of Object.entries(json.tables)) s.versions.set(k, list.map((v) => ({ ts: BigInt(v.ts), table: v.table })));
     for (const [k, ts] of Object.entries(json.unknownBefore)) s.unknownBefore.set(k, BigInt(ts));
+    if (json.lastDDLTs !== undefined) s.lastDDLTs = BigInt(json.lastDDLTs);
     return s;
   }
 }
