@@ -16,7 +16,8 @@ export type Grants = readonly string[];
 /**
  * Checks the binlog settings: the binary log is on, the format is ROW and the row image FULL.
  * Anything else would lose or truncate row images, so each is a fatal, non-retryable error that names
- * the variable, its value and the setting that fixes it.
+ * the variable, its value and the setting that fixes it. binlog_row_metadata may be anything: below FULL,
+ * the changefeed keeps a schema storage (see hasFullRowMetadata).
  */
 export function checkBinlogSettings(s: BinlogSettings): void {
   const on = s.logBin === 1 || s.logBin === '1' || (typeof s.logBin === 'string' && s.logBin.toUpperCase() === 'ON');
@@ -27,11 +28,29 @@ export function checkBinlogSettings(s: BinlogSettings): void {
   if ((s.binlogRowImage ?? '').toUpperCase() !== 'FULL') {
     throw new TidemarkError('ErrBinlogRowImageNotFull', `the upstream's binlog_row_image is ${String(s.binlogRowImage)}, not FULL; set binlog_row_image=FULL`);
   }
-  if (s.binlogRowMetadata !== undefined && (s.binlogRowMetadata ?? '').toUpperCase() !== 'FULL') {
-    throw new TidemarkError(
-      'ErrBinlogRowImageNotFull',
-      `the upstream's binlog_row_metadata is ${String(s.binlogRowMetadata)}, not FULL; set binlog_row_metadata=FULL (row events then carry the column names Tidemark mounts rows with)`,
-    );
+}
+
+/**
+ * Whether row events carry column names, signedness and charsets (binlog_row_metadata=FULL). Without it
+ * (MINIMAL, NO_LOG, or a server without the variable) rows are mounted through the schema storage.
+ */
+export function hasFullRowMetadata(s: Pick<BinlogSettings, 'binlogRowMetadata'>): boolean {
+  return (s.binlogRowMetadata ?? '').toUpperCase() === 'FULL';
+}
+
+/** Reads binlog_row_metadata from the upstream at `uri` (see hasFullRowMetadata). */
+export async function upstreamHasFullRowMetadata(uri: string): Promise<boolean> {
+  let conn: mysql.Connection;
+  try {
+    conn = await mysql.createConnection({ uri, connectTimeout: 5000 });
+  } catch (error) {
+    throw new TidemarkError('ErrUpstreamUnreachable', `cannot connect to the upstream: ${(error as { code?: string; message: string }).code ?? (error as Error).message}`, { cause: error });
+  }
+  try {
+    const [metadata] = await conn.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'");
+    return hasFullRowMetadata({ binlogRowMetadata: metadata[0] === undefined ? null : String(metadata[0]['Value']) });
+  } finally {
+    await conn.end().catch(() => undefined);
   }
 }
 
@@ -46,7 +65,8 @@ export function checkReplicationGrants(user: string, grants: Grants): void {
 
 /**
  * Connects with an ordinary (mysql2) connection and checks everything a binlog reader needs before it
- * starts: reachable, binary log on, ROW format, FULL row image and row metadata, replication privileges.
+ * starts: reachable, binary log on, ROW format, FULL row image, replication privileges. The settings it
+ * read come back (binlog_row_metadata included).
  */
 export async function checkUpstream(uri: string, connectTimeoutMs = 5000): Promise<BinlogSettings> {
   let conn: mysql.Connection;

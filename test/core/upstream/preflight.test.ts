@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkBinlogSettings, checkReplicationGrants, type BinlogSettings } from '../../../src/core/upstream/preflight.js';
+import { checkBinlogSettings, checkReplicationGrants, hasFullRowMetadata, type BinlogSettings } from '../../../src/core/upstream/preflight.js';
 
 const good: BinlogSettings = { logBin: 1, binlogFormat: 'ROW', binlogRowImage: 'FULL' };
 
@@ -15,6 +15,9 @@ describe('upstream preflight: binlog settings', () => {
     ['MIXED format', { binlogFormat: 'MIXED' }, 'ErrBinlogFormatNotRow', /MIXED/],
     ['MINIMAL row image', { binlogRowImage: 'MINIMAL' }, 'ErrBinlogRowImageNotFull', /binlog_row_image is MINIMAL, not FULL/],
     ['NOBLOB row image', { binlogRowImage: 'NOBLOB' }, 'ErrBinlogRowImageNotFull', /NOBLOB/],
+    // below FULL, the changefeed mounts rows through its schema storage
+    ['binlog_row_metadata NO_LOG', { binlogRowMetadata: 'NO_LOG' }, null],
+    ['binlog_row_metadata MINIMAL', { binlogRowMetadata: 'MINIMAL' }, null],
   ];
   for (const [name, change, code, message] of cases) {
     it(name, () => {
@@ -29,6 +32,17 @@ describe('upstream preflight: binlog settings', () => {
       });
     });
   }
+});
+
+describe('upstream preflight: row metadata', () => {
+  it('only FULL carries the column names; MINIMAL, NO_LOG and servers without the variable need the schema storage', () => {
+    assert.equal(hasFullRowMetadata({ binlogRowMetadata: 'FULL' }), true);
+    assert.equal(hasFullRowMetadata({ binlogRowMetadata: 'full' }), true);
+    assert.equal(hasFullRowMetadata({ binlogRowMetadata: 'MINIMAL' }), false);
+    assert.equal(hasFullRowMetadata({ binlogRowMetadata: 'NO_LOG' }), false);
+    assert.equal(hasFullRowMetadata({ binlogRowMetadata: null }), false);
+    assert.equal(hasFullRowMetadata({}), false);
+  });
 });
 
 describe('upstream preflight: replication grants', () => {

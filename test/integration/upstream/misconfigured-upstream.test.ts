@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
-import { checkUpstream } from '../../../src/core/upstream/preflight.js';
+import { checkUpstream, upstreamHasFullRowMetadata } from '../../../src/core/upstream/preflight.js';
 import { CDC_BIN, CdcServerProcess } from '../../helpers/cdc-process.js';
 import { MariaDBInstance } from '../../helpers/mariadb-instance.js';
 import { etcdEndpoint, requireService, uniqueName } from '../../helpers/services.js';
@@ -66,7 +66,6 @@ describe('a misconfigured upstream is refused with the setting that fixes it (re
   const cases: [string, string, string, RegExp][] = [
     ['binlog_format', 'STATEMENT', 'ErrBinlogFormatNotRow', /binlog_format is STATEMENT, not ROW; set binlog_format=ROW/],
     ['binlog_row_image', 'MINIMAL', 'ErrBinlogRowImageNotFull', /binlog_row_image is MINIMAL, not FULL; set binlog_row_image=FULL/],
-    ['binlog_row_metadata', 'MINIMAL', 'ErrBinlogRowImageNotFull', /binlog_row_metadata is MINIMAL, not FULL; set binlog_row_metadata=FULL/],
   ];
   for (const [variable, value, code, message] of cases) {
     it(`${variable}=${value}`, async () => {
@@ -82,4 +81,16 @@ describe('a misconfigured upstream is refused with the setting that fixes it (re
       await checkUpstream(upstream.uri);
     });
   }
+
+  it('binlog_row_metadata=MINIMAL is accepted (rows are mounted through the schema storage) and reported', async () => {
+    await conn.query("SET GLOBAL binlog_row_metadata = 'MINIMAL'");
+    try {
+      const settings = await checkUpstream(upstream.uri);
+      assert.equal(settings.binlogRowMetadata, 'MINIMAL');
+      assert.equal(await upstreamHasFullRowMetadata(upstream.uri), false);
+    } finally {
+      await conn.query('SET GLOBAL binlog_row_metadata = ?', [original['binlog_row_metadata']]);
+    }
+    assert.equal(await upstreamHasFullRowMetadata(upstream.uri), true);
+  });
 });
