@@ -8,6 +8,7 @@ import { EtcdWorker } from '../orchestrator/etcd-worker.js';
 import { GlobalReactorState, type CaptureInfo } from '../orchestrator/global-state.js';
 import { Owner } from '../owner/owner.js';
 import { ProcessorManager, type ProcessorManagerOptions } from '../processor/processor-manager.js';
+import { EtcdSchemaStore } from '../schema/schema-store.js';
 import { buildInfo } from '../build-info/index.js';
 import { OwnerElection } from './owner-election.js';
 import { Messenger } from '../p2p/messenger.js';
@@ -144,7 +145,7 @@ export class Capture {
       log.info('capture registered', { address: info.address, leaseId });
 
       this.messenger = this.options.peers && new Messenger(info.id, this.options.peers, log);
-      this.processorManager = new ProcessorManager(info.id, this.options.processors && { ...this.options.processors, logger: log }, this.messenger);
+      this.processorManager = new ProcessorManager(info.id, this.options.processors && { ...this.options.processors, logger: log, schemaStore: this.schemaStore() }, this.messenger);
       this.processorManager.draining = this.draining;
       const processorWorker = new EtcdWorker({
         client,
@@ -182,6 +183,11 @@ export class Capture {
     }
   }
 
+  /** Changefeed schema storages (upstreams without binlog_row_metadata=FULL) live in this cluster's etcd. */
+  private schemaStore(): EtcdSchemaStore {
+    return new EtcdSchemaStore(this.options.client, this.options.clusterId);
+  }
+
   private async campaignLoop(signal: AbortSignal, log: Logger): Promise<void> {
     const { client, clusterId } = this.options;
     const election = this.election!;
@@ -191,7 +197,7 @@ export class Capture {
       this.resignController = resign;
       const ownerSignal = AbortSignal.any([signal, resign.signal]);
       const sinks = this.options.processors?.sinks;
-      this.owner = new Owner(this.info!.id, this.messenger !== undefined && sinks !== undefined ? { messenger: this.messenger, sinks, logger: log } : undefined);
+      this.owner = new Owner(this.info!.id, this.messenger !== undefined && sinks !== undefined ? { messenger: this.messenger, sinks, logger: log, schemaStore: this.schemaStore() } : undefined);
       this.isOwner = true;
       log.info('campaign won: this capture is the owner');
       const ownerWorker = new EtcdWorker({

@@ -7,6 +7,11 @@
  *   /tidb/cdc/{cluster}/{namespace}/changefeed/status/{id}
  *   /tidb/cdc/{cluster}/{namespace}/task/position/{capture-id}/{id}
  *   /tidb/cdc/{cluster}/{namespace}/upstream/{upstream-id}
+ *   /tidb/cdc/{cluster}/{namespace}/changefeed/schema/{id}[/{generation}/{part}]
+ *
+ * The last one is Tidemark's own (TiCDC reads old table definitions from TiKV's MVCC meta; a MySQL upstream
+ * has none): the changefeed's schema storage for upstreams without binlog_row_metadata=FULL, a JSON manifest
+ * and its gzip parts (schema-store.ts).
  */
 export const KEY_ROOT = '/tidb/cdc';
 export const META = '__cdc_meta__';
@@ -36,6 +41,9 @@ export function changefeedStatusKey(clusterId: string, namespace: string, id: st
 }
 export function taskPositionKey(clusterId: string, namespace: string, captureId: string, id: string): string {
   return `${clusterPrefix(clusterId)}/${namespace}/task/position/${captureId}/${id}`;
+}
+export function changefeedSchemaKey(clusterId: string, namespace: string, id: string): string {
+  return `${clusterPrefix(clusterId)}/${namespace}/changefeed/schema/${id}`;
 }
 export function upstreamKey(clusterId: string, namespace: string, upstreamId: string): string {
   return `${clusterPrefix(clusterId)}/${namespace}/upstream/${upstreamId}`;

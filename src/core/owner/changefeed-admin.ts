@@ -5,7 +5,7 @@ import type { Capture } from '../capture/capture.js';
 import { parseReplicaConfig, replicaConfigToInput } from '../config/replica-config.js';
 import { TidemarkError } from '../errors/index.js';
 import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus } from '../model/changefeed.js';
-import { DEFAULT_NAMESPACE, changefeedInfoKey, upstreamKey } from '../orchestrator/etcd-keys.js';
+import { DEFAULT_NAMESPACE, changefeedInfoKey, changefeedSchemaKey, upstreamKey } from '../orchestrator/etcd-keys.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { upstreamEndTs } from './binlog-position.js';
 import { checkUpstream } from '../upstream/preflight.js';
@@ -118,6 +118,9 @@ export class ChangefeedAdmin {
       .then(
         this.client.put(key).value(JSON.stringify(info)),
         this.client.put(upstreamKey(this.clusterId, namespace, upstreamId)).value(JSON.stringify({ id: upstreamId, uri: upstream, basename: end.basename })),
+        // a schema storage left by an earlier changefeed of the same id (its removal could not delete it)
+        this.client.delete().key(changefeedSchemaKey(this.clusterId, namespace, id)),
+        this.client.delete().prefix(`${changefeedSchemaKey(this.clusterId, namespace, id)}/`),
       )
       .commit();
     if (!res.succeeded) throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${id} already exists in namespace ${namespace}`);

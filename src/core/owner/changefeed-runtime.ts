@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { TidemarkError, isAbortError } from '../errors/index.js';
-import { Notifier } from '../lifecycle/abortable.js';
+import { Notifier, sleep } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
 import type { ReplicaConfig } from '../config/replica-config.js';
 import { TableFilter } from '../config/table-filter.js';
@@ -11,8 +11,11 @@ import type { Messenger } from '../p2p/messenger.js';
 import { TableScheduler, type DispatchOp } from '../scheduler/scheduler.js';
 import { classifyDDL, type ClassifiedDDL, type QualifiedName } from '../schema/ddl.js';
 import { listUpstreamTables } from '../schema/upstream-tables.js';
+import { SchemaStorage } from '../schema/schema-storage.js';
+import type { ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { DDLEvent, PartitionDispatcherFactory, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
-import { readFromTs } from '../upstream/resumable-reader.js';
+import { upstreamHasFullRowMetadata } from '../upstream/preflight.js';
+import { readDDLBetween, readFromTs, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 
 /** What the owner writes to the changefeed status after a tick. */
 export interface ChangefeedProgress {
@@ -37,6 +40,8 @@ export interface ChangefeedRuntimeOptions {
   readonly ownerCaptureId: string;
   readonly messenger: Messenger;
   readonly logger: Logger;
+  /** Where the changefeed's schema storage is kept (upstreams without binlog_row_metadata=FULL). */
+  readonly schemaStore?: ChangefeedSchemaStore;
 }
 
 interface PendingDDL {
@@ -66,6 +71,8 @@ const WATERMARK_MS = 1000;
 const RESEND_MS = 2000;
 /** After taking over, wait this long at most for every capture's first heartbeat before scheduling. */
 const REBUILD_WAIT_MS = 3000;
+/** Reading the DDL between start-ts and a new schema snapshot gives up after this long (ms). */
+const DDL_SCAN_TIMEOUT_MS = 600_000;
 
 /**
  * The owner's half of one changefeed (TiCDC's owner-side changefeed): the table set (the upstream's tables the
@@ -104,6 +111,10 @@ export class ChangefeedRuntime {
   private lastWatermarkAt = 0;
   private ddlSink: Sink | undefined;
   private sinkFactory: SinkFactory<unknown> | undefined;
+  /** The changefeed's schema storage (DESIGN §5), when the upstream's row events lack full metadata. */
+  private schema: SchemaStorage | undefined;
+  /** The changefeed checkpoint in etcd at the last tick: no reader starts before it (schema compaction). */
+  private statusCheckpoint: Ts;
   private readonly log: Logger;
   private done: Promise<void> = Promise.resolve();
   /** An error to report (the changefeed goes to warning or failed); the owner takes it. */
@@ -112,6 +123,7 @@ export class ChangefeedRuntime {
   constructor(private readonly options: ChangefeedRuntimeOptions) {
     this.filter = new TableFilter(options.config.filter.rules, options.config['case-sensitive']);
     this.ddlResolved = options.startTs;
+    this.statusCheckpoint = options.startTs;
     this.log = options.logger.with({ changefeed: options.id, role: 'owner' });
   }
 
@@ -123,7 +135,11 @@ export class ChangefeedRuntime {
     const signal = this.controller.signal;
     this.done = (async () => {
       this.sinkFactory = await this.options.loadSinkFactory();
-      for (const t of await listUpstreamTables(this.options.upstream.uri, this.filter)) this.want(t, this.options.startTs);
+      this.schema = await this.prepareSchema();
+      // with a schema storage, the tables as they were at start-ts (a table renamed or dropped since is still
+      // replicated up to that DDL); otherwise the upstream's tables now
+      const tables = this.schema === undefined ? await listUpstreamTables(this.options.upstream.uri, this.filter) : this.schema.tablesAt(this.options.startTs).filter((t) => this.filter.match(t.schema, t.table));
+      for (const t of tables) this.want(t, this.options.startTs);
       this.initialized = true;
       this.log.info('changefeed tables listed', { tables: this.wanted.size });
       await this.ddlPuller(signal);
@@ -188,6 +204,7 @@ export class ChangefeedRuntime {
    */
   tick(state: GlobalReactorState, currentCheckpoint: Ts, draining: ReadonlySet<string>, ownerRevision: bigint | undefined): ChangefeedProgress | undefined {
     const now = Date.now();
+    if (currentCheckpoint > this.statusCheckpoint) this.statusCheckpoint = currentCheckpoint;
     const captures = [...state.captures.values()];
     if (now - this.lastHeartbeatAt >= HEARTBEAT_MS) {
       this.lastHeartbeatAt = now;
@@ -319,26 +336,73 @@ export class ChangefeedRuntime {
     return [...ddl.tables, ...ddl.renamedTo].some((t) => this.filter.match(t.schema, t.table));
   }
 
+  /** Binlog reader options for the owner's readers of this changefeed (`purpose` keeps their server ids apart). */
+  private readerOptions(purpose: string): ResumableReaderOptions {
+    const url = new URL(this.options.upstream.uri);
+    const serverId = 0x100000 + (createHash('sha1').update(`${purpose}/${this.options.ownerCaptureId}/${this.key}`).digest().readUInt32BE(0) % 0x7fe00000);
+    return {
+      host: url.hostname,
+      port: Number(url.port || 3306),
+      user: decodeURIComponent(url.username || 'root'),
+      password: decodeURIComponent(url.password),
+      serverId,
+      basename: this.options.upstream.basename,
+      heartbeatMs: 500,
+      rows: false,
+    };
+  }
+
+  /**
+   * The schema storage, for an upstream whose row events lack column names (binlog_row_metadata below FULL):
+   * the one in etcd (written by this or an earlier owner), or a new snapshot of the upstream's tables. Either
+   * way it must answer from start-ts on: the DDL between start-ts and the snapshot is read, and a table it
+   * changed is unknown before it (ErrSchemaUnknown if a row of it comes). Saved before any table is scheduled.
+   */
+  private async prepareSchema(): Promise<SchemaStorage | undefined> {
+    const store = this.options.schemaStore;
+    const uri = this.options.upstream.uri;
+    if (store === undefined || (await upstreamHasFullRowMetadata(uri))) return undefined;
+    const { namespace, id, startTs } = this.options;
+    const reader = this.readerOptions('schema');
+    let storage = await store.load(namespace, id);
+    if (storage === undefined) {
+      storage = await SchemaStorage.snapshot(uri, (from, to) => readDDLBetween(reader, from, to, DDL_SCAN_TIMEOUT_MS));
+      this.log.info('schema snapshot taken (upstream without binlog_row_metadata=FULL)', { coveredFrom: String(storage.coveredFrom) });
+    }
+    if (startTs < storage.coveredFrom) storage.extendBack(startTs, await readDDLBetween(reader, startTs, storage.coveredFrom, DDL_SCAN_TIMEOUT_MS));
+    storage.loader = SchemaStorage.upstreamLoader(uri);
+    storage.log = this.log;
+    await store.save(namespace, id, storage);
+    return storage;
+  }
+
+  /**
+   * Writes the schema storage after a DDL, before the barrier may pass it: a processor that starts later at a
+   * checkpoint beyond the DDL must find it applied. Versions no reader can ask for any more are dropped first.
+   */
+  private async saveSchema(ts: Ts, signal: AbortSignal): Promise<void> {
+    const store = this.options.schemaStore!;
+    this.schema!.compact(this.statusCheckpoint);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.save(this.options.namespace, this.options.id, this.schema!);
+        return;
+      } catch (error) {
+        if (attempt >= 5 || signal.aborted) {
+          throw new TidemarkError('ErrEtcdUnreachable', `cannot save the schema storage of changefeed ${this.options.id} after the DDL at ${ts}: ${(error as Error).message}`, { cause: error });
+        }
+        this.log.warn('saving the schema storage failed; trying again', { error, attempt });
+        await sleep(200 * attempt, signal);
+      }
+    }
+  }
+
   /** Reads the binlog for DDL (rows are skipped undecoded) and moves the barrier as it goes. */
   private async ddlPuller(signal: AbortSignal): Promise<void> {
-    const url = new URL(this.options.upstream.uri);
-    const serverId = 0x100000 + (createHash('sha1').update(`ddl/${this.options.ownerCaptureId}/${this.key}`).digest().readUInt32BE(0) % 0x7fe00000);
     const target = this.options.targetTs;
     if (target !== 0n && this.options.startTs >= target) return;
-    const events = readFromTs(
-      {
-        host: url.hostname,
-        port: Number(url.port || 3306),
-        user: decodeURIComponent(url.username || 'root'),
-        password: decodeURIComponent(url.password),
-        serverId,
-        basename: this.options.upstream.basename,
-        heartbeatMs: 500,
-        rows: false,
-      },
-      this.options.startTs,
-      signal,
-    );
+    // with a schema storage, every DDL is applied to it as it is read (readTransactions)
+    const events = readFromTs({ ...this.readerOptions('ddl'), ...(this.schema === undefined ? {} : { schema: this.schema }) }, this.options.startTs, signal);
     for await (const e of events) {
       if (e.kind === 'row' || e.kind === 'reset') continue;
       const ts = e.ts;
@@ -352,6 +416,7 @@ export class ChangefeedRuntime {
         if (signal.aborted) return;
       }
       if (e.kind === 'ddl') {
+        if (this.schema !== undefined) await this.saveSchema(ts, signal);
         const ddl = classifyDDL(e.query, e.schema);
         if (this.relevant(ddl)) {
           const pending: PendingDDL = { ts, prevTs: this.ddlResolved, commitTime: e.commitTime, schema: e.schema, query: e.query, ddl, done: new Notifier(), executed: false };

@@ -13,12 +13,15 @@ import { parseReplicaConfig } from '../config/replica-config.js';
 import { Topics, type HeartbeatResponse } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { ChangefeedRuntime } from './changefeed-runtime.js';
+import type { ChangefeedSchemaStore } from '../schema/schema-store.js';
 
 /** What the owner needs to run changefeeds (without it, it only keeps their records: tests of the cluster alone). */
 export interface OwnerRuntimeOptions {
   readonly messenger: Messenger;
   readonly sinks: SinkRegistry;
   readonly logger: Logger;
+  /** Where changefeeds keep their schema storage (upstreams without binlog_row_metadata=FULL). */
+  readonly schemaStore?: ChangefeedSchemaStore;
 }
 
 export type AdminJob =
@@ -108,7 +111,8 @@ export class Owner implements Reactor<GlobalReactorState> {
     for (const [key, { runtime }] of this.runtimes) {
       if (!state.changefeeds.has(key)) {
         this.runtimes.delete(key);
-        void runtime.close();
+        // removed: its schema storage goes once the runtime can no longer write it
+        void runtime.close().then(() => this.forgetSchema(key));
       }
     }
     this.runJobs(state);
@@ -151,6 +155,7 @@ export class Owner implements Reactor<GlobalReactorState> {
         ownerCaptureId: this.captureId,
         messenger: this.runtime.messenger,
         logger: this.runtime.logger,
+        ...(this.runtime.schemaStore === undefined ? {} : { schemaStore: this.runtime.schemaStore }),
       });
       runtime.start();
       entry = { runtime, epoch: info.epoch };
@@ -171,6 +176,18 @@ export class Owner implements Reactor<GlobalReactorState> {
       state.queue([jsonPatch<TaskPosition>(taskPositionKey(state.clusterId, cf.namespace, this.captureId, cf.id), (old) => ({ ...(old ?? { 'checkpoint-ts': status['checkpoint-ts'], 'resolved-ts': status['checkpoint-ts'] }), error }))]);
     }
     return progress;
+  }
+
+  /** Deletes a removed changefeed's schema storage from etcd (a failure only leaves it behind: logged). */
+  private async forgetSchema(key: string): Promise<void> {
+    const store = this.runtime?.schemaStore;
+    if (store === undefined) return;
+    const slash = key.indexOf('/');
+    try {
+      await store.remove(key.slice(0, slash), key.slice(slash + 1));
+    } catch (error) {
+      this.runtime?.logger.warn('could not delete the schema storage of a removed changefeed', { changefeed: key, error });
+    }
   }
 
   private ownerRevision(state: GlobalReactorState): bigint | undefined {
@@ -272,6 +289,8 @@ export class Owner implements Reactor<GlobalReactorState> {
           (key) => jsonPatch<unknown>(key, () => undefined),
         );
         state.queue(deletions);
+        // a changefeed that runs here loses its schema storage when its runtime has closed (tick)
+        if (!this.runtimes.has(`${job.namespace}/${job.id}`)) void this.forgetSchema(`${job.namespace}/${job.id}`);
         return (s) => !s.changefeeds.has(`${job.namespace}/${job.id}`);
       }
     }

@@ -10,6 +10,7 @@ import type { TaskPosition } from '../model/task-position.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { Topics, type DispatchTableRequest, type HeartbeatRequest, type HeartbeatResponse, type TableProgressReport } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
+import { changefeedSchemaStorage, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import { Processor } from './processor.js';
 
 export interface ProcessorManagerOptions {
@@ -18,6 +19,8 @@ export interface ProcessorManagerOptions {
   readonly logger: Logger;
   /** Task positions are written at most this often (ms); TiCDC's 50–200 ms window. */
   readonly positionIntervalMs?: number;
+  /** Where changefeeds keep their schema storage (upstreams without binlog_row_metadata=FULL). */
+  readonly schemaStore?: ChangefeedSchemaStore;
 }
 
 interface RunningProcessor {
@@ -193,6 +196,8 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     let processor: Processor;
     try {
       if (upstream?.uri === undefined) throw new TidemarkError('ErrUpstreamMissing', `changefeed ${cf.id}: its upstream ${info['upstream-id']} is not registered in etcd`);
+      const store = options.schemaStore;
+      const upstreamUri = upstream.uri;
       processor = new Processor({
         namespace: cf.namespace,
         changefeedId: cf.id,
@@ -207,6 +212,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         dataDir: options.dataDir,
         logger: log,
         serverId: serverIdFor(this.captureId, key),
+        ...(store === undefined ? {} : { loadSchema: (signal: AbortSignal) => changefeedSchemaStorage(store, { namespace: cf.namespace, id: cf.id, upstreamUri }, signal, log) }),
       });
     } catch (error) {
       log.warn('cannot start the processor', { error });

@@ -4,6 +4,7 @@ import { Notifier } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
 import type { ReplicaConfig } from '../config/replica-config.js';
 import { redactUri } from '../config/uri.js';
+import { TableFilter } from '../config/table-filter.js';
 import { formatCoordinate } from '../model/ts.js';
 import type { TaskPosition } from '../model/task-position.js';
 import type { TableProgress } from '../server/table-progress.js';
@@ -15,6 +16,7 @@ import { TableSorter, type SorterEvent } from '../pipeline/sorter/table-sorter.j
 import { decodeRow, encodeRow, setCommitTime } from '../pipeline/row-codec.js';
 import { columnsOf } from '../pipeline/mounter/index.js';
 import type { TableMap } from '../upstream/events.js';
+import type { SchemaStorage } from '../schema/schema-storage.js';
 import { readFromTs } from '../upstream/resumable-reader.js';
 import { TablePipeline } from './table-pipeline.js';
 import { TransactionBuffer } from './transaction-buffer.js';
@@ -40,6 +42,11 @@ export interface ProcessorOptions {
   readonly serverId: number;
   /** Heartbeat period asked from the upstream (ms). */
   readonly heartbeatMs?: number;
+  /**
+   * The schema storage to mount rows with when the upstream's row events lack column names
+   * (binlog_row_metadata below FULL); resolves to undefined when they carry them.
+   */
+  readonly loadSchema?: (signal: AbortSignal) => Promise<SchemaStorage | undefined>;
 }
 
 /** Rows per `writeRows` call (for a sink with `transactionAtomicity: 'table'`, at least to the end of the transaction). */
@@ -68,7 +75,8 @@ const MAX_POSITION_TABLES = 2000;
  *   up to it into `Sink.writeRows` in commit order, `flush`es, and only then moves the tables' checkpoints.
  *
  * DDL runs on the owner (the barrier stops every table at the ts before it); rows after an ALTER are mounted
- * with the new TABLE_MAP (full row metadata). A secondary table (a move in progress) is read and sorted but
+ * with the new TABLE_MAP (full row metadata), or, without it, with the definition the changefeed's schema
+ * storage has at that ts (loaded from etcd, then following the DDL this reader reads). A secondary table (a move in progress) is read and sorted but
  * not written until it is promoted with the old capture's final checkpoint. DESIGN §1's invariants are
  * checked after every flush; a broken one stops the processor with a non-retryable error.
  */
@@ -91,6 +99,8 @@ export class Processor {
   private readonly mapsByVersion = new Map<number, TableMap>();
   private nextTableId = 1;
   private store: SpillStore | undefined;
+  /** The changefeed's schema storage, when the upstream needs one; it follows the DDL this reader reads. */
+  private schema: SchemaStorage | undefined;
   private restart: AbortController | undefined;
   /** Serialises calls into the sink. */
   private sinkChain: Promise<unknown> = Promise.resolve();
@@ -264,6 +274,11 @@ export class Processor {
           dispatchers,
         }),
       );
+      this.schema = await options.loadSchema?.(inner);
+      if (this.schema !== undefined) {
+        const filter = new TableFilter(options.config.filter.rules, options.config['case-sensitive']);
+        this.schema.tableFilter = (schema, table) => filter.match(schema, table);
+      }
       this.log.info('processor started', { sink: redactUri(options.sinkUri) });
       let first: Error | undefined;
       const fail = (error: unknown): void => {
@@ -333,6 +348,7 @@ export class Processor {
       basename: this.options.upstream.basename,
       heartbeatMs: this.options.heartbeatMs ?? 500,
       maxRetries: 5,
+      ...(this.schema === undefined ? {} : { schema: this.schema }),
     };
   }
 
