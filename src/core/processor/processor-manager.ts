@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { GlobalReactorState, ChangefeedReactorState } from '../orchestrator/global-state.js';
 import { jsonPatch, type Reactor } from '../orchestrator/reactor.js';
 import { taskPositionKey } from '../orchestrator/etcd-keys.js';
@@ -11,6 +10,7 @@ import type { SinkRegistry } from '../sink/registry.js';
 import { Topics, type DispatchTableRequest, type HeartbeatRequest, type HeartbeatResponse, type TableProgressReport } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { changefeedSchemaStorage, type ChangefeedSchemaStore } from '../schema/schema-store.js';
+import { replicaServerId } from '../upstream/resumable-reader.js';
 import { Processor } from './processor.js';
 
 export interface ProcessorManagerOptions {
@@ -211,7 +211,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         loadDispatchers: () => options.sinks.dispatchers(),
         dataDir: options.dataDir,
         logger: log,
-        serverId: serverIdFor(this.captureId, key),
+        serverId: replicaServerId(`${this.captureId}/${key}`),
         ...(store === undefined ? {} : { loadSchema: (signal: AbortSignal) => changefeedSchemaStorage(store, { namespace: cf.namespace, id: cf.id, upstreamUri }, signal, log) }),
       });
     } catch (error) {
@@ -236,10 +236,4 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
       if (this.processors.get(key) === running) this.processors.delete(key);
     });
   }
-}
-
-/** A replica server id for the binlog connection, stable per capture and changefeed, away from small ids servers use. */
-function serverIdFor(captureId: string, changefeedKey: string): number {
-  const hash = createHash('sha1').update(`${captureId}/${changefeedKey}`).digest();
-  return 0x100000 + (hash.readUInt32BE(0) % 0x7fe00000);
 }

@@ -17,7 +17,7 @@ import { decodeRow, encodeRow, setCommitTime } from '../pipeline/row-codec.js';
 import { columnsOf } from '../pipeline/mounter/index.js';
 import type { TableMap } from '../upstream/events.js';
 import type { SchemaStorage } from '../schema/schema-storage.js';
-import { readFromTs } from '../upstream/resumable-reader.js';
+import { readerOptionsFor, readFromTs } from '../upstream/resumable-reader.js';
 import { TablePipeline } from './table-pipeline.js';
 import { TransactionBuffer } from './transaction-buffer.js';
 
@@ -338,14 +338,8 @@ export class Processor {
   }
 
   private upstreamOptions(): Parameters<typeof readFromTs>[0] {
-    const url = new URL(this.options.upstream.uri);
     return {
-      host: url.hostname,
-      port: Number(url.port || 3306),
-      user: decodeURIComponent(url.username || 'root'),
-      password: decodeURIComponent(url.password),
-      serverId: this.options.serverId,
-      basename: this.options.upstream.basename,
+      ...readerOptionsFor(this.options.upstream.uri, this.options.upstream.basename, this.options.serverId),
       heartbeatMs: this.options.heartbeatMs ?? 500,
       maxRetries: 5,
       ...(this.schema === undefined ? {} : { schema: this.schema }),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TidemarkError } from '../errors/index.js';
 import { tsFile, tsPosition, type Ts } from '../model/ts.js';
 import { BinlogReader, type BinlogReaderOptions } from './binlog-reader.js';
@@ -14,6 +15,27 @@ export interface ResumableReaderOptions extends BinlogReaderOptions {
   readonly rows?: boolean;
   /** Table definitions for an upstream without binlog_row_metadata=FULL (see readTransactions). */
   readonly schema?: SchemaStorage;
+}
+
+/** Options to read the binlog of the upstream at `uri` (mysql://user:password@host:port/) as replica `serverId`. */
+export function readerOptionsFor(uri: string, basename: string, serverId: number): ResumableReaderOptions {
+  const url = new URL(uri);
+  return {
+    host: url.hostname,
+    port: Number(url.port || 3306),
+    user: decodeURIComponent(url.username || 'root'),
+    password: decodeURIComponent(url.password),
+    serverId,
+    basename,
+  };
+}
+
+/**
+ * A replica server id for a binlog connection, stable for `seed` (who reads, for what), away from the small
+ * ids servers use: two readers on one upstream must not share one, or the server drops the older.
+ */
+export function replicaServerId(seed: string): number {
+  return 0x100000 + (createHash('sha1').update(seed).digest().readUInt32BE(0) % 0x7fe00000);
 }
 
 export type ResumableEvent =
