@@ -8,7 +8,10 @@ import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, 
 import { DEFAULT_NAMESPACE, changefeedInfoKey, changefeedSchemaKey, upstreamKey } from '../orchestrator/etcd-keys.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { upstreamEndTs } from './binlog-position.js';
-import { checkUpstream } from '../upstream/preflight.js';
+import { checkUpstream, hasFullRowMetadata } from '../upstream/preflight.js';
+import { readDDLBetween, readerOptionsFor, replicaServerId } from '../upstream/resumable-reader.js';
+import { DDL_SCAN_TIMEOUT_MS, EtcdSchemaStore, takeChangefeedSchema } from '../schema/schema-store.js';
+import { TableFilter } from '../config/table-filter.js';
 import { parseTimeForm, tsAtTime } from '../upstream/ts-at-time.js';
 import { formatCoordinate, parseTs } from '../model/ts.js';
 import { redactUri } from '../config/uri.js';
@@ -79,21 +82,41 @@ export class ChangefeedAdmin {
       throw new TidemarkError('ErrUpstreamMissing', 'no upstream for the changefeed: pass --upstream mysql://user:password@host:port, or start cdc server with --upstream');
     }
     // the upstream must be able to feed a changefeed at all: refuse at create, with the setting that fixes it
-    await checkUpstream(upstream);
+    const settings = await checkUpstream(upstream);
+    const key = changefeedInfoKey(this.clusterId, namespace, id);
+    if (await this.client.get(key).exists()) throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${id} already exists in namespace ${namespace}`);
     const end = await upstreamEndTs(upstream);
+    // row events without column names: the changefeed's schema storage starts here, with a snapshot whose
+    // position is the default start-ts (no DDL can slip in between)
+    const schema = hasFullRowMetadata(settings) ? undefined : await takeChangefeedSchema(upstream, readerOptionsFor(upstream, end.basename, replicaServerId(`create/${namespace}/${id}`)));
+    const endTs = schema !== undefined && schema.coveredFrom > end.ts ? schema.coveredFrom : end.ts;
     const startTime = req.start_ts === undefined ? undefined : parseTimeForm(req.start_ts);
     const startTs =
       req.start_ts === undefined || req.start_ts === '' || req.start_ts === '0'
-        ? end.ts
+        ? endTs
         : startTime !== undefined
           ? await tsAtTime(upstream, startTime, AbortSignal.timeout(60_000))
           : parseTs(req.start_ts, '--start-ts');
-    if (startTs > end.ts) {
+    if (startTs > endTs) {
       throw new TidemarkError('ErrStartTsBeyondUpstream', `--start-ts ${startTs} (${formatCoordinate(startTs, end.basename)}) is later than the upstream's end of binlog ${end.ts} (${formatCoordinate(end.ts, end.basename)})`);
     }
     const targetTs = req.target_ts === undefined || req.target_ts === '' ? 0n : parseTs(req.target_ts, '--target-ts');
     if (targetTs !== 0n && targetTs <= startTs) {
       throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than --start-ts ${startTs}`);
+    }
+    if (schema !== undefined && startTs < schema.coveredFrom) {
+      const reader = readerOptionsFor(upstream, end.basename, replicaServerId(`create/${namespace}/${id}`));
+      schema.extendBack(startTs, await readDDLBetween(reader, startTs, schema.coveredFrom, DDL_SCAN_TIMEOUT_MS));
+      const filter = new TableFilter(config.filter.rules, config['case-sensitive']);
+      const unknown = schema.unknownTables().filter((t) => filter.match(t.schema, t.table));
+      if (unknown.length > 0) {
+        const last = unknown.reduce((a, b) => (b.before > a.before ? b : a));
+        throw new TidemarkError(
+          'ErrInvalidTs',
+          `--start-ts ${startTs} (${formatCoordinate(startTs, end.basename)}) is before DDL that changed ${unknown.map((t) => `${t.schema}.${t.table} (at ${formatCoordinate(t.before, end.basename)})`).join(', ')}; ` +
+            `the upstream's binlog_row_metadata is ${settings.binlogRowMetadata ?? 'not supported'}, so their rows before that DDL cannot be mounted: start at or after ${formatCoordinate(last.before, end.basename)}, or set binlog_row_metadata=FULL on the upstream`,
+        );
+      }
     }
     const upstreamId = createHash('sha1').update(new URL(upstream).host).digest('hex').slice(0, 16);
     const info: ChangefeedInfo = {
@@ -112,15 +135,15 @@ export class ChangefeedAdmin {
       'creator-version': buildInfo().version,
       epoch: randomUUID(),
     };
-    const key = changefeedInfoKey(this.clusterId, namespace, id);
+    // the schema storage goes first: the owner starts the changefeed as soon as its info key is there
+    if (schema !== undefined) await new EtcdSchemaStore(this.client, this.clusterId).save(namespace, id, schema);
     const res = await this.client
       .if(key, 'Create', '==', 0)
       .then(
         this.client.put(key).value(JSON.stringify(info)),
         this.client.put(upstreamKey(this.clusterId, namespace, upstreamId)).value(JSON.stringify({ id: upstreamId, uri: upstream, basename: end.basename })),
-        // a schema storage left by an earlier changefeed of the same id (its removal could not delete it)
-        this.client.delete().key(changefeedSchemaKey(this.clusterId, namespace, id)),
-        this.client.delete().prefix(`${changefeedSchemaKey(this.clusterId, namespace, id)}/`),
+        // without one, a schema storage left by an earlier changefeed of the same id (its removal could not delete it)
+        ...(schema !== undefined ? [] : [this.client.delete().key(changefeedSchemaKey(this.clusterId, namespace, id)), this.client.delete().prefix(`${changefeedSchemaKey(this.clusterId, namespace, id)}/`)]),
       )
       .commit();
     if (!res.succeeded) throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${id} already exists in namespace ${namespace}`);

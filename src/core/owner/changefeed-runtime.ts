@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { TidemarkError, isAbortError } from '../errors/index.js';
 import { Notifier, sleep } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
@@ -12,10 +11,10 @@ import { TableScheduler, type DispatchOp } from '../scheduler/scheduler.js';
 import { classifyDDL, type ClassifiedDDL, type QualifiedName } from '../schema/ddl.js';
 import { listUpstreamTables } from '../schema/upstream-tables.js';
 import { SchemaStorage } from '../schema/schema-storage.js';
-import type { ChangefeedSchemaStore } from '../schema/schema-store.js';
+import { DDL_SCAN_TIMEOUT_MS, takeChangefeedSchema, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { DDLEvent, PartitionDispatcherFactory, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
 import { upstreamHasFullRowMetadata } from '../upstream/preflight.js';
-import { readDDLBetween, readFromTs, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
+import { readDDLBetween, readerOptionsFor, readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 
 /** What the owner writes to the changefeed status after a tick. */
 export interface ChangefeedProgress {
@@ -71,8 +70,6 @@ const WATERMARK_MS = 1000;
 const RESEND_MS = 2000;
 /** After taking over, wait this long at most for every capture's first heartbeat before scheduling. */
 const REBUILD_WAIT_MS = 3000;
-/** Reading the DDL between start-ts and a new schema snapshot gives up after this long (ms). */
-const DDL_SCAN_TIMEOUT_MS = 600_000;
 
 /**
  * The owner's half of one changefeed (TiCDC's owner-side changefeed): the table set (the upstream's tables the
@@ -338,18 +335,8 @@ export class ChangefeedRuntime {
 
   /** Binlog reader options for the owner's readers of this changefeed (`purpose` keeps their server ids apart). */
   private readerOptions(purpose: string): ResumableReaderOptions {
-    const url = new URL(this.options.upstream.uri);
-    const serverId = 0x100000 + (createHash('sha1').update(`${purpose}/${this.options.ownerCaptureId}/${this.key}`).digest().readUInt32BE(0) % 0x7fe00000);
-    return {
-      host: url.hostname,
-      port: Number(url.port || 3306),
-      user: decodeURIComponent(url.username || 'root'),
-      password: decodeURIComponent(url.password),
-      serverId,
-      basename: this.options.upstream.basename,
-      heartbeatMs: 500,
-      rows: false,
-    };
+    const { uri, basename } = this.options.upstream;
+    return { ...readerOptionsFor(uri, basename, replicaServerId(`${purpose}/${this.options.ownerCaptureId}/${this.key}`)), heartbeatMs: 500, rows: false };
   }
 
   /**
@@ -366,10 +353,13 @@ export class ChangefeedRuntime {
     const reader = this.readerOptions('schema');
     let storage = await store.load(namespace, id);
     if (storage === undefined) {
-      storage = await SchemaStorage.snapshot(uri, (from, to) => readDDLBetween(reader, from, to, DDL_SCAN_TIMEOUT_MS));
+      // `changefeed create` saves one; a changefeed created without it (or whose storage was lost) gets one now
+      storage = await takeChangefeedSchema(uri, reader, startTs);
       this.log.info('schema snapshot taken (upstream without binlog_row_metadata=FULL)', { coveredFrom: String(storage.coveredFrom) });
+    } else if (startTs < storage.coveredFrom) {
+      // resumed with an earlier checkpoint (--overwrite-checkpoint-ts)
+      storage.extendBack(startTs, await readDDLBetween(reader, startTs, storage.coveredFrom, DDL_SCAN_TIMEOUT_MS));
     }
-    if (startTs < storage.coveredFrom) storage.extendBack(startTs, await readDDLBetween(reader, startTs, storage.coveredFrom, DDL_SCAN_TIMEOUT_MS));
     storage.loader = SchemaStorage.upstreamLoader(uri);
     storage.log = this.log;
     await store.save(namespace, id, storage);

@@ -156,6 +156,14 @@ export class SchemaStorage {
     this.coveredFrom = from;
   }
 
+  /** Tables whose definition is unknown before a ts (a DDL between the storage's start and its snapshot). */
+  unknownTables(): { schema: string; table: string; before: Ts }[] {
+    return [...this.unknownBefore].filter(([, before]) => before > this.coveredFrom).map(([key, before]) => {
+      const dot = key.indexOf('.');
+      return { schema: key.slice(0, dot), table: key.slice(dot + 1), before };
+    });
+  }
+
   /** The table's definition for a row at position `ts` (a TABLE_MAP's position); undefined: no such table. */
   tableAt(schema: string, table: string, ts: Ts): TableSchema | { readonly stale: string } | undefined {
     const key = keyOf(schema, table);

@@ -4,7 +4,9 @@ import type { Etcd3 } from 'etcd3';
 import { TidemarkError } from '../errors/index.js';
 import { sleep } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
+import type { Ts } from '../model/ts.js';
 import { upstreamHasFullRowMetadata } from '../upstream/preflight.js';
+import { readDDLBetween, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 import { changefeedSchemaKey } from '../orchestrator/etcd-keys.js';
 import { SchemaStorage, type SchemaStorageJSON } from './schema-storage.js';
 
@@ -80,6 +82,21 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
     await this.client.delete().key(key);
     await this.client.delete().prefix(`${key}/`);
   }
+}
+
+/** Reading the DDL between a changefeed's start-ts and a new schema snapshot gives up after this long (ms). */
+export const DDL_SCAN_TIMEOUT_MS = 600_000;
+
+/**
+ * A new schema storage for a changefeed: a snapshot of the upstream's tables at a known binlog position,
+ * extended back to `startTs` when that is earlier (the DDL in between is read with `reader`; a table it
+ * changed is unknown before that DDL, see SchemaStorage.unknownTables).
+ */
+export async function takeChangefeedSchema(uri: string, reader: ResumableReaderOptions, startTs?: Ts): Promise<SchemaStorage> {
+  const storage = await SchemaStorage.snapshot(uri, (from, to) => readDDLBetween(reader, from, to, DDL_SCAN_TIMEOUT_MS));
+  if (startTs !== undefined && startTs < storage.coveredFrom) storage.extendBack(startTs, await readDDLBetween(reader, startTs, storage.coveredFrom, DDL_SCAN_TIMEOUT_MS));
+  storage.loader = SchemaStorage.upstreamLoader(uri);
+  return storage;
 }
 
 /**

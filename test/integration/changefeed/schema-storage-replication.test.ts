@@ -134,5 +134,16 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
 
     await cdc(['changefeed', 'remove', '--server', server().url, '-c', id]);
     await waitFor(async () => (await etcd.getAll().prefix(schemaKey).keys()).length === 0, { timeoutMs: 30_000, what: 'the schema storage to be deleted from etcd' });
+
+    // a changefeed that would start before the ALTER: its rows of t could not be mounted, so create refuses,
+    // naming the table, the DDL's coordinate and the fix
+    const refused = await cdc(['changefeed', 'create', '--server', server().url, '--sink-uri', 'blackhole://', '-c', 'too-early', '--start-ts', String(pausedAt), '--config', config, '--json']).then(
+      () => undefined,
+      (error: { stdout: string }) => (JSON.parse(error.stdout) as { error: { code: string; message: string } }).error,
+    );
+    assert.ok(refused !== undefined, 'a start-ts before the ALTER is refused');
+    assert.equal(refused.code, 'ErrInvalidTs');
+    assert.match(refused.message, new RegExp(`is before DDL that changed ${db}\\.t \\(at mysql-bin\\.\\d+:\\d+\\).*binlog_row_metadata is NO_LOG.*start at or after mysql-bin\\.\\d+:\\d+, or set binlog_row_metadata=FULL`));
+    assert.equal(await etcd.get(`/tidb/cdc/${clusterId}/default/changefeed/info/too-early`).string(), null);
   });
 });
