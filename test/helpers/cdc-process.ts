@@ -108,3 +108,34 @@ export interface CaptureRow {
 export async function listCaptures(server: CdcServerProcess): Promise<CaptureRow[]> {
   return (await server.api<{ items: CaptureRow[] }>('/api/v2/captures')).items;
 }
+
+/**
+ * The `cdc server` processes of one test cluster, started over the test (restarts, joins, kills): `newest()`
+ * is the last one still running, `stopAll()` the clean-up.
+ */
+export class CdcServerGroup {
+  readonly servers: CdcServerProcess[] = [];
+
+  constructor(private readonly options: CdcServerOptions & { readonly healthyTimeoutMs?: number }) {}
+
+  /** Starts one more server of the cluster and waits until it is healthy. */
+  async start(): Promise<CdcServerProcess> {
+    const server = await CdcServerProcess.start(this.options);
+    this.servers.push(server);
+    return server.waitHealthy(this.options.healthyTimeoutMs);
+  }
+
+  alive(): CdcServerProcess[] {
+    return this.servers.filter((s) => s.exitCode === undefined);
+  }
+
+  newest(): CdcServerProcess {
+    const server = this.alive().at(-1);
+    if (server === undefined) throw new Error('no cdc server of this cluster is running');
+    return server;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.stop()));
+  }
+}

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './cdc-process.js';
+import { stopChild } from './child-process.js';
 import { waitFor } from './wait-for.js';
 
 /**
@@ -53,9 +54,7 @@ export class EtcdInstance {
     const child = this.child;
     if (child === undefined || child.exitCode !== null) return;
     this.child = undefined;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
+    await stopChild(child, 'SIGKILL');
   }
 
   /** Freezes the server (SIGSTOP): connections stay open but nothing answers, like a hung etcd. */

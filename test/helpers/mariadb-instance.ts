@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import { freePort } from './cdc-process.js';
+import { stopChild } from './child-process.js';
 import { waitFor } from './wait-for.js';
 
 const execFileAsync = promisify(execFile);
@@ -78,11 +79,7 @@ export class MariaDBInstance {
     const child = this.child;
     if (child === undefined || child.exitCode !== null) return;
     this.child = undefined;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(timer);
+    await stopChild(child, 'SIGTERM', 20_000);
   }
 
   async destroy(): Promise<void> {

@@ -11,7 +11,7 @@ import mysql from 'mysql2/promise';
 import type { ColumnInfo } from '../../../src/core/sink/api.js';
 import { decodeMessage, type CanonicalRow, type DecodedEvent } from '../../../plugins/sink-kafka/src/decoder.js';
 import { readTopic } from '../../../plugins/sink-kafka/src/read-topic.js';
-import { CDC_BIN, CdcServerProcess, freePort } from '../../helpers/cdc-process.js';
+import { CDC_BIN, CdcServerGroup, freePort } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { typeFamilies, typeFamilyColumns } from '../../helpers/type-matrix.js';
@@ -52,22 +52,16 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
   const clusterId = uniqueName('kafkarep').replaceAll('_', '-');
   const statusKey = (id: string): string => `/tidb/cdc/${clusterId}/default/changefeed/status/${id}`;
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-kafkarep-'));
-  const servers: CdcServerProcess[] = [];
+  const cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')] });
   let etcd: Etcd3;
   let up: mysql.Connection;
   const broker = (): string => `${serviceAddress('kafka').host}:${serviceAddress('kafka').port}`;
 
-  const server = (): CdcServerProcess => servers.filter((s) => s.exitCode === undefined).at(-1)!;
-  const startServer = async (): Promise<CdcServerProcess> => {
-    const s = await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')] });
-    servers.push(s);
-    return s.waitHealthy();
-  };
   const endTs = (): Promise<bigint> => upstreamEndTs(up);
   const checkpoint = async (id: string): Promise<bigint> => BigInt(JSON.parse((await etcd.get(statusKey(id)).string()) ?? '{"checkpoint-ts":"0"}')['checkpoint-ts'] as string);
   const caughtUp = (id: string, ts: bigint) =>
     waitFor(async () => (await checkpoint(id)) >= ts, { timeoutMs: 120_000, intervalMs: 200, what: `${id}'s checkpoint to reach ${ts}` }).catch((error: unknown) => {
-      console.log(`# ${id} did not catch up; server log tail:\n${server().output.join('').slice(-5000)}`);
+      console.log(`# ${id} did not catch up; server log tail:\n${cluster.newest().output.join('').slice(-5000)}`);
       throw error;
     });
 
@@ -77,7 +71,7 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
     const config = join(dir, `${id}.toml`);
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
     const extension = protocol === 'canal-json' ? '&enable-tidb-extension=true' : '';
-    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', server().url, '--sink-uri', `kafka://${brokerAddr}/${topic}?protocol=${protocol}&partition-num=3${extension}`, '-c', id, '--config', config]);
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.newest().url, '--sink-uri', `kafka://${brokerAddr}/${topic}?protocol=${protocol}&partition-num=3${extension}`, '-c', id, '--config', config]);
     await waitFor(async () => (await checkpoint(id)) > 0n, { what: `${id}'s status` });
     await up.query(`CREATE DATABASE \`${db}\``);
     for (let t = 0; t < TABLES; t++) await up.query(`CREATE TABLE \`${db}\`.t${t} (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40), amount DECIMAL(20,4), at DATETIME(6))`);
@@ -224,10 +218,10 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
     etcd = new Etcd3({ hosts: etcdEndpoint() });
     up = await mysql.createConnection({ uri: mysqlUri('upstream'), timezone: 'Z' });
     await up.query("SET time_zone = '+00:00', sql_mode = ''");
-    await startServer();
+    await cluster.start();
   });
   after(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
+    await cluster.stopAll();
     await up.end();
     await etcd.delete().prefix(`/tidb/cdc/${clusterId}/`);
     etcd.close();
@@ -240,17 +234,17 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
       const { db } = await replicate(id, protocol, topic);
       const { messages, duplicates } = await check(protocol, topic, db);
       console.log(`# ${protocol}: ${messages} messages, ${duplicates} duplicate row changes`);
-      await run(process.execPath, [CDC_BIN, 'changefeed', 'remove', '--server', server().url, '-c', id]);
+      await run(process.execPath, [CDC_BIN, 'changefeed', 'remove', '--server', cluster.newest().url, '-c', id]);
     });
   }
 
   it('canal-json: kill -9 of the capture mid-workload and a restart: no row change missing', async () => {
     const topic = uniqueName('kfk-kill').replaceAll('_', '-');
     const { db } = await replicate('k-kill', 'canal-json', topic, async () => {
-      const victim = server();
+      const victim = cluster.newest();
       victim.kill('SIGKILL');
       await victim.exited;
-      await startServer();
+      await cluster.start();
     });
     const { duplicates } = await check('canal-json', topic, db);
     console.log(`# kafka kill -9: ${duplicates} duplicate row changes (the at-least-once window)`);

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import mysql from 'mysql2/promise';
-import { CDC_BIN, CdcServerProcess } from '../../helpers/cdc-process.js';
+import { CDC_BIN, CdcServerGroup } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 import { TcpProxy } from '../../helpers/tcp-proxy.js';
 import { typeFamilies } from '../../helpers/type-matrix.js';
@@ -31,30 +31,24 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
   const statusKey = (id: string): string => `/tidb/cdc/${clusterId}/default/changefeed/status/${id}`;
   const infoKey = (id: string): string => `/tidb/cdc/${clusterId}/default/changefeed/info/${id}`;
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-mysqlrep-'));
-  const servers: CdcServerProcess[] = [];
+  const cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')] });
   let etcd: Etcd3;
   let up: mysql.Connection;
   let down: mysql.Connection;
   let proxy: TcpProxy;
 
-  const server = (): CdcServerProcess => servers.filter((s) => s.exitCode === undefined).at(-1)!;
-  const startServer = async (): Promise<CdcServerProcess> => {
-    const s = await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')] });
-    servers.push(s);
-    return s.waitHealthy();
-  };
   const endTs = (): Promise<bigint> => upstreamEndTs(up);
   const info = async (id: string): Promise<any> => JSON.parse((await etcd.get(infoKey(id)).string()) ?? 'null');
   const checkpoint = async (id: string): Promise<bigint> => BigInt(JSON.parse((await etcd.get(statusKey(id)).string()) ?? '{"checkpoint-ts":"0"}')['checkpoint-ts'] as string);
   const caughtUp = (id: string, ts: bigint, timeoutMs = 180_000) =>
     waitFor(async () => (await checkpoint(id)) >= ts, { timeoutMs, intervalMs: 200, what: `${id}'s checkpoint to reach ${ts}` }).catch((error: unknown) => {
-      console.log(`# ${id} did not catch up; server log tail:\n${server().output.join('').slice(-5000)}`);
+      console.log(`# ${id} did not catch up; server log tail:\n${cluster.newest().output.join('').slice(-5000)}`);
       throw error;
     });
   const create = async (id: string, db: string): Promise<void> => {
     const config = join(dir, `${id}.toml`);
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
-    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', server().url, '--sink-uri', `mysql://root@127.0.0.1:${proxy.port}/`, '-c', id, '--config', config]);
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.newest().url, '--sink-uri', `mysql://root@127.0.0.1:${proxy.port}/`, '-c', id, '--config', config]);
     await waitFor(async () => (await checkpoint(id)) > 0n, { what: `${id}'s status` });
   };
   const diff = async (db: string): Promise<{ code: number; report: DiffReport }> => {
@@ -95,10 +89,10 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
     down = await mysql.createConnection({ uri: mysqlUri('downstream') });
     const { host, port } = serviceAddress('downstream');
     proxy = await TcpProxy.start(host, port);
-    await startServer();
+    await cluster.start();
   });
   after(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
+    await cluster.stopAll();
     await proxy.close();
     await up.end();
     await down.end();
@@ -193,18 +187,18 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
     for (const t of tables) await up.query(`CREATE TABLE \`${db}\`.${t} (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(60))`);
     let killed = false;
     await workload(db, tables, 40_000, async () => {
-      const victim = server();
+      const victim = cluster.newest();
       victim.kill('SIGKILL');
       await victim.exited;
       killed = true;
-      await startServer();
+      await cluster.start();
     });
     assert.ok(killed);
     await caughtUp('kill', await endTs());
     const { code, report } = await diff(db);
     assert.equal(code, 0, JSON.stringify(report.tables.filter((t) => !t.equal)).slice(0, 2000));
     assert.equal((await info('kill')).state, 'normal');
-    assert.doesNotMatch(server().output.join(''), /Duplicate entry/, 'the replay after the restart caused no duplicate-key error');
+    assert.doesNotMatch(cluster.newest().output.join(''), /Duplicate entry/, 'the replay after the restart caused no duplicate-key error');
   });
 
   it('the downstream unreachable for 60 s mid-workload: warning, retries, catches up; cdc diff equal', async () => {

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import mysql from 'mysql2/promise';
-import { CDC_BIN, CdcServerProcess } from '../../helpers/cdc-process.js';
+import { CDC_BIN, CdcServerGroup } from '../../helpers/cdc-process.js';
 import { MariaDBInstance } from '../../helpers/mariadb-instance.js';
 import { etcdEndpoint, mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
@@ -32,24 +32,18 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
   const statusKey = `/tidb/cdc/${clusterId}/default/changefeed/status/${id}`;
   const schemaKey = `/tidb/cdc/${clusterId}/default/changefeed/schema/${id}`;
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-schemarep-'));
-  const servers: CdcServerProcess[] = [];
+  let cluster: CdcServerGroup;
   let upstream: MariaDBInstance;
   let up: mysql.Connection;
   let down: mysql.Connection;
   let etcd: Etcd3;
 
-  const server = (): CdcServerProcess => servers.filter((s) => s.exitCode === undefined).at(-1)!;
-  const startServer = async (): Promise<CdcServerProcess> => {
-    const s = await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', upstream.uri] });
-    servers.push(s);
-    return s.waitHealthy();
-  };
   const cdc = (args: readonly string[]) => run(process.execPath, [CDC_BIN, ...args], { maxBuffer: 16 * 1024 * 1024 });
   const checkpoint = async (): Promise<bigint> => BigInt(JSON.parse((await etcd.get(statusKey).string()) ?? '{"checkpoint-ts":"0"}')['checkpoint-ts'] as string);
   const caughtUp = async (): Promise<void> => {
     const end = await upstreamEndTs(up);
     await waitFor(async () => (await checkpoint()) >= end, { timeoutMs: 120_000, intervalMs: 200, what: `the checkpoint to reach ${end}` }).catch((error: unknown) => {
-      console.log(`# not caught up; server log tail:\n${server().output.join('').slice(-6000)}`);
+      console.log(`# not caught up; server log tail:\n${cluster.newest().output.join('').slice(-6000)}`);
       throw error;
     });
   };
@@ -71,10 +65,11 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
     await up.query("SET time_zone = '+00:00'");
     down = await mysql.createConnection({ uri: mysqlUri('downstream') });
     etcd = new Etcd3({ hosts: etcdEndpoint() });
-    await startServer();
+    cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', upstream.uri] });
+    await cluster.start();
   });
   after(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
+    await cluster?.stopAll();
     await up?.end().catch(() => undefined);
     await upstream?.destroy();
     await down?.query(`DROP DATABASE IF EXISTS \`${db}\``).catch(() => undefined);
@@ -89,7 +84,7 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
 
     const config = join(dir, `${id}.toml`);
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
-    await cdc(['changefeed', 'create', '--server', server().url, '--sink-uri', `mysql://root@${new URL(mysqlUri('downstream')).host}/`, '-c', id, '--config', config]);
+    await cdc(['changefeed', 'create', '--server', cluster.newest().url, '--sink-uri', `mysql://root@${new URL(mysqlUri('downstream')).host}/`, '-c', id, '--config', config]);
     await waitFor(async () => (await checkpoint()) > 0n, { what: 'the changefeed status' });
 
     await up.query(`CREATE DATABASE \`${db}\``);
@@ -109,7 +104,7 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
     assert.ok((await etcd.get(`${schemaKey}/${manifest.generation}/0`).buffer()) !== null, 'its first part is there');
 
     // paused: rows, an ALTER that adds a column and renames one, more rows; the changefeed is behind all of it
-    await cdc(['changefeed', 'pause', '--server', server().url, '-c', id]);
+    await cdc(['changefeed', 'pause', '--server', cluster.newest().url, '-c', id]);
     const pausedAt = await checkpoint();
     await up.query(`INSERT INTO \`${db}\`.t VALUES (4, 18446744073709551614, 'mid', 'a,b,c', 'Øre', 'before the alter')`);
     await up.query(`UPDATE \`${db}\`.t SET name = 'Ærø' WHERE id = 2`);
@@ -120,9 +115,9 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
     assert.equal(await checkpoint(), pausedAt, 'nothing moved while paused');
 
     // a new server process: everything it knows about the old definition comes from etcd
-    await server().stop();
-    await startServer();
-    await cdc(['changefeed', 'resume', '--server', server().url, '-c', id]);
+    await cluster.newest().stop();
+    await cluster.start();
+    await cdc(['changefeed', 'resume', '--server', cluster.newest().url, '-c', id]);
     await caughtUp();
     report = await diff();
     assert.equal(report.equal, true, JSON.stringify(report));
@@ -132,12 +127,12 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
     const fifth = await row(`SELECT score, full_name FROM \`${db}\`.t WHERE id = 5`);
     assert.deepEqual({ ...fifth }, { score: -7, full_name: 'Çà' });
 
-    await cdc(['changefeed', 'remove', '--server', server().url, '-c', id]);
+    await cdc(['changefeed', 'remove', '--server', cluster.newest().url, '-c', id]);
     await waitFor(async () => (await etcd.getAll().prefix(schemaKey).keys()).length === 0, { timeoutMs: 30_000, what: 'the schema storage to be deleted from etcd' });
 
     // a changefeed that would start before the ALTER: its rows of t could not be mounted, so create refuses,
     // naming the table, the DDL's coordinate and the fix
-    const refused = await cdc(['changefeed', 'create', '--server', server().url, '--sink-uri', 'blackhole://', '-c', 'too-early', '--start-ts', String(pausedAt), '--config', config, '--json']).then(
+    const refused = await cdc(['changefeed', 'create', '--server', cluster.newest().url, '--sink-uri', 'blackhole://', '-c', 'too-early', '--start-ts', String(pausedAt), '--config', config, '--json']).then(
       () => undefined,
       (error: { stdout: string }) => (JSON.parse(error.stdout) as { error: { code: string; message: string } }).error,
     );

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import mysql from 'mysql2/promise';
-import { CDC_BIN, CdcServerProcess, listCaptures } from '../../helpers/cdc-process.js';
+import { CDC_BIN, CdcServerGroup, listCaptures } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { readFileSinkRows, type FileSinkLine } from '../../helpers/file-sink.js';
@@ -31,18 +31,12 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
   const statusKey = `/tidb/cdc/${clusterId}/default/changefeed/status/chaos`;
   const db = uniqueName('chaos');
   const out = join(home, 'out');
-  const servers: CdcServerProcess[] = [];
+  const cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')], env, healthyTimeoutMs: 30_000 });
   let etcd: Etcd3;
   let upstream: mysql.Pool;
   const observed: { ts: bigint; at: number }[] = [];
   let watcher: { cancel(): Promise<void> } | undefined;
 
-  const startServer = async (): Promise<CdcServerProcess> => {
-    const server = await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')], env });
-    servers.push(server);
-    return server.waitHealthy(30_000);
-  };
-  const alive = (): CdcServerProcess[] => servers.filter((s) => s.exitCode === undefined);
   const endTs = (): Promise<bigint> => upstreamEndTs(upstream);
   const lines = (table: string): FileSinkLine[] => readFileSinkRows(out, db, table);
 
@@ -54,14 +48,14 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
     await upstream.query(`CREATE DATABASE \`${db}\``);
     for (let i = 0; i < TABLES; i++) await upstream.query(`CREATE TABLE \`${db}\`.t${i} (id INT PRIMARY KEY, v INT NOT NULL)`);
     await run(process.execPath, [CDC_BIN, 'plugins', 'link', '--no-install', FIXTURE], { env });
-    for (let i = 0; i < 3; i++) await startServer();
+    for (let i = 0; i < 3; i++) await cluster.start();
     const w = await etcd.watch().key(statusKey).create();
     w.on('put', (kv) => observed.push({ ts: BigInt(JSON.parse(kv.value.toString())['checkpoint-ts'] as string), at: Date.now() }));
     watcher = w;
   });
   after(async () => {
     await watcher?.cancel();
-    await Promise.all(servers.map((s) => s.stop()));
+    await cluster.stopAll();
     await upstream.query(`DROP DATABASE IF EXISTS \`${db}\``);
     await upstream.end();
     await etcd.delete().prefix(`/tidb/cdc/${clusterId}/`);
@@ -71,7 +65,7 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
   it('every change arrives, the replayed state equals the upstream, the checkpoint never goes back', async () => {
     const config = join(home, 'chaos.toml');
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
-    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', servers[0].url, '--sink-uri', `file://${out}`, '-c', 'chaos', '--config', config], { env });
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.servers[0].url, '--sink-uri', `file://${out}`, '-c', 'chaos', '--config', config], { env });
 
     // the workload: random inserts, updates and deletes, counted per table
     const changes = new Map<string, number>();
@@ -103,14 +97,14 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
     while (Date.now() - started < SECONDS * 1000) {
       await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, SECONDS * 1000 - (Date.now() - started))));
       if (Date.now() - started >= SECONDS * 1000) break;
-      const candidates = alive();
+      const candidates = cluster.alive();
       const rows = await listCaptures(candidates[0]).catch(() => []);
       const victim = candidates[Math.floor(Math.random() * candidates.length)];
       const wasOwner = rows.some((r) => r.is_owner && r.address === victim.addr);
       victim.kill('SIGKILL');
       await victim.exited;
       kills.push(wasOwner ? 'owner' : 'capture');
-      await startServer();
+      await cluster.start();
     }
     writing = false;
     await workload;
@@ -122,7 +116,7 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
       what: 'the checkpoint to reach the upstream end after the chaos',
     }).catch((error: unknown) => {
       // the stuck run's evidence for the next session: what each capture said last
-      for (const s of servers) console.log(`# ${s.addr} (exit ${String(s.exitCode)}):\n${s.output.join('').split('\n').filter((l) => /WARN|ERROR|added|removed|promoted|owner|restarts/.test(l)).slice(-30).join('\n')}`);
+      for (const s of cluster.servers) console.log(`# ${s.addr} (exit ${String(s.exitCode)}):\n${s.output.join('').split('\n').filter((l) => /WARN|ERROR|added|removed|promoted|owner|restarts/.test(l)).slice(-30).join('\n')}`);
       throw error;
     });
     const catchUpMs = Date.now() - endAt;

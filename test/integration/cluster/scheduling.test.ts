@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import mysql from 'mysql2/promise';
-import { CDC_BIN, CdcServerProcess, listCaptures } from '../../helpers/cdc-process.js';
+import { CDC_BIN, CdcServerGroup, listCaptures } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { readFileSinkRows, type FileSinkLine } from '../../helpers/file-sink.js';
@@ -27,23 +27,17 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
   const statusKey = (id: string): string => `/tidb/cdc/${clusterId}/default/changefeed/status/${id}`;
   const db = uniqueName('sched');
   const out = join(home, 'out');
-  const servers: CdcServerProcess[] = [];
+  const cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream'), '--log-level', process.env.TIDEMARK_TEST_LOG_LEVEL ?? 'info'], env });
   let etcd: Etcd3;
   let upstream: mysql.Connection;
   const checkpoints: bigint[] = [];
   let watcher: { cancel(): Promise<void> } | undefined;
 
-  const startServer = async (): Promise<CdcServerProcess> => {
-    const server = await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream'), '--log-level', process.env.TIDEMARK_TEST_LOG_LEVEL ?? 'info'], env });
-    servers.push(server);
-    return server.waitHealthy();
-  };
-  const alive = (): CdcServerProcess[] => servers.filter((s) => s.exitCode === undefined);
   const endTs = (): Promise<bigint> => upstreamEndTs(upstream);
   const checkpoint = async (): Promise<bigint> => BigInt(JSON.parse((await etcd.get(statusKey('cf')).string()) ?? '{"checkpoint-ts":"0"}')['checkpoint-ts'] as string);
   /** Tables per capture address, from the per-table progress API. */
   const placement = async (): Promise<Map<string, number>> => {
-    const server = alive()[0];
+    const server = cluster.alive()[0];
     const [{ items }, captures] = await Promise.all([server.api<{ items: { table: string; capture_id: string; state?: string }[] }>('/api/v2/changefeeds/cf/tables'), listCaptures(server)]);
     const byId = new Map(captures.map((c) => [c.id, c.address]));
     const counts = new Map<string, number>();
@@ -61,7 +55,7 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
       { timeoutMs: 60_000, intervalMs: 250, what: `${tables} tables balanced over ${captures} captures` },
     ).catch(async (error: unknown) => {
       console.log(`# placement: ${JSON.stringify([...(await placement())])}`);
-      for (const s of servers) console.log(`# ${s.addr} (exit ${s.exitCode}):\n${s.output.join('').split('\n').filter((l) => /WARN|ERROR|owner|drain|removed|promoted/.test(l)).slice(-25).join('\n')}`);
+      for (const s of cluster.servers) console.log(`# ${s.addr} (exit ${s.exitCode}):\n${s.output.join('').split('\n').filter((l) => /WARN|ERROR|owner|drain|removed|promoted/.test(l)).slice(-25).join('\n')}`);
       throw error;
     });
   };
@@ -75,7 +69,7 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
     await upstream.query(`CREATE DATABASE \`${db}\``);
     for (let i = 0; i < 30; i++) await upstream.query(`CREATE TABLE \`${db}\`.t${i} (id INT PRIMARY KEY, v INT NOT NULL)`);
     await run(process.execPath, [CDC_BIN, 'plugins', 'link', '--no-install', FIXTURE], { env });
-    for (let i = 0; i < 3; i++) await startServer();
+    for (let i = 0; i < 3; i++) await cluster.start();
     const w = await etcd.watch().key(statusKey('cf')).create();
     w.on('put', (kv) => {
       const ts = BigInt(JSON.parse(kv.value.toString())['checkpoint-ts'] as string);
@@ -85,7 +79,7 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
   });
   after(async () => {
     await watcher?.cancel();
-    await Promise.all(servers.map((s) => s.stop()));
+    await cluster.stopAll();
     await upstream.query(`DROP DATABASE IF EXISTS \`${db}\``);
     await upstream.end();
     await etcd.delete().prefix(`/tidb/cdc/${clusterId}/`);
@@ -93,22 +87,22 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
   });
 
   it('30 tables spread over 3 captures within ±1; a fourth capture joins and they rebalance', async () => {
-    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', servers[0].url, '--sink-uri', `file://${out}`, '-c', 'cf', '--config', await tomlFile(home, `[filter]\nrules = ["${db}.*"]\n`)], { env });
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.servers[0].url, '--sink-uri', `file://${out}`, '-c', 'cf', '--config', await tomlFile(home, `[filter]\nrules = ["${db}.*"]\n`)], { env });
     assert.deepEqual(await balanced(3), [10, 10, 10]);
     for (let i = 0; i < 30; i++) await upstream.query(`INSERT INTO \`${db}\`.t${i} VALUES (1, 1), (2, 2)`);
     const end = await endTs();
     await waitFor(async () => (await checkpoint()) >= end, { timeoutMs: 30_000, what: 'the checkpoint to pass the inserts' });
     for (let i = 0; i < 30; i++) assert.equal(lines(`t${i}`).length, 2, `t${i}: both rows arrived once`);
-    await startServer();
+    await cluster.start();
     assert.deepEqual(await balanced(4), [7, 7, 8, 8]);
-    const processors = JSON.parse((await run(process.execPath, [CDC_BIN, 'processor', 'list', '--server', servers[0].url, '--json'], { env })).stdout) as unknown[];
+    const processors = JSON.parse((await run(process.execPath, [CDC_BIN, 'processor', 'list', '--server', cluster.servers[0].url, '--json'], { env })).stdout) as unknown[];
     assert.equal(processors.length, 4, 'a processor of the changefeed on every capture');
   });
 
   it('SIGTERM: the capture\'s tables move before it exits, rows keep flowing, nothing is written twice outside the at-least-once window', async () => {
-    const captures = await listCaptures(servers[0]);
+    const captures = await listCaptures(cluster.servers[0]);
     const ownerAddr = captures.find((c) => c.is_owner)!.address;
-    const victim = alive().find((s) => s.addr !== ownerAddr)!;
+    const victim = cluster.alive().find((s) => s.addr !== ownerAddr)!;
     let n = 3;
     let writing = true;
     const writer = (async () => {
@@ -148,8 +142,8 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
   });
 
   it('failover: kill -9 of the owner; the new owner keeps every table where it is, the rest restart from their checkpoint; the checkpoint never goes back', async () => {
-    const captures = await listCaptures(alive()[0]);
-    const owner = alive().find((s) => s.addr === captures.find((c) => c.is_owner)!.address)!;
+    const captures = await listCaptures(cluster.alive()[0]);
+    const owner = cluster.alive().find((s) => s.addr === captures.find((c) => c.is_owner)!.address)!;
     const updateTs: bigint[] = [];
     for (let i = 0; i < 30; i++) {
       await upstream.query(`UPDATE \`${db}\`.t${i} SET v = v + 1000 WHERE id = 1`);
@@ -173,7 +167,7 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
         // what the sink got for the table and what every capture logged about it, to tell where it was lost
         console.log(`# t${i} sink lines:\n${lines(`t${i}`).slice(0, 8).map((l) => JSON.stringify(l)).join('\n')}`);
         console.log(`# update ts of id 1: ${updateTs[i]}; checkpoints: ${checkpoints.join(' ')}`);
-        for (const s of servers) {
+        for (const s of cluster.servers) {
           const file = join(home, `cdc-${s.addr.replace(':', '-')}.log`);
           writeFileSync(file, s.output.join(''));
           console.log(`# ${s.addr} (exit ${s.exitCode}), whole log in ${file}:\n${s.output.join('').split('\n').filter((l) => l.includes(`.t${i}]`) || l.includes(`.t${i}@`) || /campaign|lost|WARN|ERROR/.test(l)).slice(-60).join('\n')}`);
@@ -186,13 +180,13 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
   });
 
   it('the drain API moves a capture\'s tables away; it is refused for the owner', async () => {
-    const captures = await listCaptures(alive()[0]);
+    const captures = await listCaptures(cluster.alive()[0]);
     const ownerRow = captures.find((c) => c.is_owner)!;
     const other = captures.find((c) => !c.is_owner)!;
-    const refused = await fetch(`${alive()[0].url}/api/v2/captures/${ownerRow.id}/drain`, { method: 'POST' });
+    const refused = await fetch(`${cluster.alive()[0].url}/api/v2/captures/${ownerRow.id}/drain`, { method: 'POST' });
     assert.equal(refused.status, 400);
     assert.match(JSON.stringify(await refused.json()), /it is the owner/);
-    const res = await fetch(`${alive()[0].url}/api/v2/captures/${other.id}/drain`, { method: 'POST' });
+    const res = await fetch(`${cluster.alive()[0].url}/api/v2/captures/${other.id}/drain`, { method: 'POST' });
     assert.equal(res.status, 202);
     await waitFor(
       async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { CDC_BIN, CdcServerProcess } from '../../helpers/cdc-process.js';
+import { CDC_BIN, CdcServerGroup, type CdcServerProcess } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 
 const run = promisify(execFile);
@@ -20,13 +20,8 @@ describe('a third-party sink plugin linked with `cdc plugins link`', () => {
   const home = mkdtempSync(join(tmpdir(), 'tidemark-plugins-'));
   const env = { ...process.env, XDG_DATA_HOME: join(home, 'data'), XDG_CACHE_HOME: join(home, 'cache'), XDG_CONFIG_HOME: join(home, 'config') };
   const clusterId = uniqueName('plug').replaceAll('_', '-');
-  const servers: CdcServerProcess[] = [];
+  const cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')], env });
 
-  const startServer = async (): Promise<CdcServerProcess> => {
-    const server = await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')], env });
-    servers.push(server);
-    return server.waitHealthy();
-  };
   const create = async (server: CdcServerProcess, id: string) =>
     run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', server.url, '--sink-uri', `file://${join(home, 'out')}`, '-c', id], { env }).then(
       () => 'created',
@@ -38,11 +33,11 @@ describe('a third-party sink plugin linked with `cdc plugins link`', () => {
     await requireService('upstream');
   });
   after(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
+    await cluster.stopAll();
   });
 
   it('is unknown before the link, listed and usable after it', async () => {
-    const before = await startServer();
+    const before = await cluster.start();
     assert.match(await create(before, 'file-a'), /ErrSinkUnknownScheme: unknown sink scheme "file" in --sink-uri; installed: blackhole/);
     await before.stop();
 
@@ -53,7 +48,7 @@ describe('a third-party sink plugin linked with `cdc plugins link`', () => {
     const manifest = JSON.parse(readFileSync(join(home, 'data', 'tidemark', 'package.json'), 'utf8')) as { oclif: { plugins: { name: string }[] } };
     assert.ok(manifest.oclif.plugins.some((p) => p.name === 'tidemark-example-sink-file'), 'the link is recorded in the user plugin manifest');
 
-    const after = await startServer();
+    const after = await cluster.start();
     assert.equal(await create(after, 'file-b'), 'created');
     const info = await after.api<{ sink_uri: string; state: string }>('/api/v2/changefeeds/file-b');
     assert.equal(info.sink_uri, `file://${join(home, 'out')}`);
