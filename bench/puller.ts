@@ -1,14 +1,16 @@
 /**
  * Puller decode throughput on the real upstream: pre-generates a binlog of narrow (5 columns) and wide
  * (30 columns) rows, then reads it from the start position decoded into row changes with ts
- * (BinlogReader + readTransactions), and prints rows/s and peak RSS.
- * usage: node --import tsx bench/puller.ts [narrowRows=500000] [wideRows=100000]   (needs scripts/services.sh up upstream)
+ * (BinlogReader + readTransactions), and prints rows/s and peak RSS. Each shape is read `runs` times over new
+ * connections (the first read of a process runs mostly before the JIT has compiled the decoder); every run is
+ * printed, and the median.
+ * usage: node --import tsx bench/puller.ts [narrowRows=500000] [wideRows=100000] [runs=3]   (needs scripts/services.sh up upstream)
  */
 import mysql from 'mysql2/promise';
 import { BinlogReader } from '../src/core/upstream/binlog-reader.js';
 import { readTransactions } from '../src/core/upstream/transaction-reader.js';
 
-const [narrowRows = 500_000, wideRows = 100_000] = process.argv.slice(2).map(Number);
+const [narrowRows = 500_000, wideRows = 100_000, runs = 3] = process.argv.slice(2).map(Number);
 const addr = process.env['TIDEMARK_UPSTREAM_ADDR'] ?? '127.0.0.1:3307';
 const [host, port] = [addr.slice(0, addr.lastIndexOf(':')), Number(addr.slice(addr.lastIndexOf(':') + 1))];
 const conn = await mysql.createConnection({ host, port, user: 'root', multipleStatements: true });
@@ -33,8 +35,8 @@ async function generate(table: string, columns: number, rows: number): Promise<{
 }
 
 /** Seconds to read `rows` decoded row changes from `start`. */
-async function measure(start: { file: string; pos: number }, rows: number): Promise<number> {
-  const reader = await BinlogReader.open({ host, port, user: 'root', password: '', serverId: 9000 + (process.pid % 500) }, start.file, start.pos);
+async function measure(start: { file: string; pos: number }, rows: number, run: number): Promise<number> {
+  const reader = await BinlogReader.open({ host, port, user: 'root', password: '', serverId: 9000 + ((process.pid + run) % 500) }, start.file, start.pos);
   const t0 = process.hrtime.bigint();
   let seen = 0;
   try {
@@ -50,11 +52,15 @@ try {
   const results = [];
   for (const [name, columns, rows] of [['narrow', 5, narrowRows], ['wide', 30, wideRows]] as const) {
     const start = await generate(name, columns, rows);
-    const decoded = await measure(start, rows);
-    results.push({ bench: 'puller', shape: name, columns, rows, seconds: Number(decoded.toFixed(2)), rowsPerSecond: Math.round(rows / decoded) });
+    const rates: number[] = [];
+    for (let run = 0; run < runs; run++) rates.push(Math.round(rows / (await measure(start, rows, run))));
+    const median = [...rates].sort((a, b) => a - b)[Math.floor(rates.length / 2)];
+    results.push({ bench: 'puller', shape: name, columns, rows, runs: rates, rowsPerSecond: median });
   }
   clearInterval(sampler);
-  for (const r of results) console.log(`puller ${r.shape.padEnd(6)} ${String(r.columns).padStart(2)} cols: ${r.rowsPerSecond.toLocaleString('en')} rows/s (${r.rows} rows in ${r.seconds} s)`);
+  for (const r of results) {
+    console.log(`puller ${r.shape.padEnd(6)} ${String(r.columns).padStart(2)} cols: median ${r.rowsPerSecond.toLocaleString('en')} rows/s over ${r.rows} rows (runs: ${r.runs.map((x) => x.toLocaleString('en')).join(', ')})`);
+  }
   console.log(`peak RSS ${Math.round(peakRss / 1048576)} MiB`);
   for (const r of results) console.log(JSON.stringify({ ...r, peakRssMiB: Math.round(peakRss / 1048576) }));
 } finally {
