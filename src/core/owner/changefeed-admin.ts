@@ -9,8 +9,8 @@ import { DEFAULT_NAMESPACE, changefeedInfoKey, changefeedSchemaKey, upstreamKey 
 import type { SinkRegistry } from '../sink/registry.js';
 import { upstreamEndTs } from './binlog-position.js';
 import { checkUpstream, hasFullRowMetadata } from '../upstream/preflight.js';
-import { readDDLBetween, readerOptionsFor, replicaServerId } from '../upstream/resumable-reader.js';
-import { DDL_SCAN_TIMEOUT_MS, EtcdSchemaStore, takeChangefeedSchema } from '../schema/schema-store.js';
+import { readerOptionsFor, replicaServerId } from '../upstream/resumable-reader.js';
+import { EtcdSchemaStore, extendChangefeedSchema, takeChangefeedSchema } from '../schema/schema-store.js';
 import { TableFilter } from '../config/table-filter.js';
 import { parseTimeForm, tsAtTime } from '../upstream/ts-at-time.js';
 import { formatCoordinate, parseTs } from '../model/ts.js';
@@ -88,7 +88,8 @@ export class ChangefeedAdmin {
     const end = await upstreamEndTs(upstream);
     // row events without column names: the changefeed's schema storage starts here, with a snapshot whose
     // position is the default start-ts (no DDL can slip in between)
-    const schema = hasFullRowMetadata(settings) ? undefined : await takeChangefeedSchema(upstream, readerOptionsFor(upstream, end.basename, replicaServerId(`create/${namespace}/${id}`)));
+    const reader = readerOptionsFor(upstream, end.basename, replicaServerId(`create/${namespace}/${id}`));
+    const schema = hasFullRowMetadata(settings) ? undefined : await takeChangefeedSchema(upstream, reader);
     const endTs = schema !== undefined && schema.coveredFrom > end.ts ? schema.coveredFrom : end.ts;
     const startTime = req.start_ts === undefined ? undefined : parseTimeForm(req.start_ts);
     const startTs =
@@ -104,9 +105,7 @@ export class ChangefeedAdmin {
     if (targetTs !== 0n && targetTs <= startTs) {
       throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than --start-ts ${startTs}`);
     }
-    if (schema !== undefined && startTs < schema.coveredFrom) {
-      const reader = readerOptionsFor(upstream, end.basename, replicaServerId(`create/${namespace}/${id}`));
-      schema.extendBack(startTs, await readDDLBetween(reader, startTs, schema.coveredFrom, DDL_SCAN_TIMEOUT_MS));
+    if (schema !== undefined && (await extendChangefeedSchema(schema, reader, startTs))) {
       const filter = new TableFilter(config.filter.rules, config['case-sensitive']);
       const unknown = schema.unknownTables().filter((t) => filter.match(t.schema, t.table));
       if (unknown.length > 0) {

@@ -11,10 +11,10 @@ import { TableScheduler, type DispatchOp } from '../scheduler/scheduler.js';
 import { classifyDDL, type ClassifiedDDL, type QualifiedName } from '../schema/ddl.js';
 import { listUpstreamTables } from '../schema/upstream-tables.js';
 import { SchemaStorage } from '../schema/schema-storage.js';
-import { DDL_SCAN_TIMEOUT_MS, takeChangefeedSchema, type ChangefeedSchemaStore } from '../schema/schema-store.js';
+import { extendChangefeedSchema, takeChangefeedSchema, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { DDLEvent, PartitionDispatcherFactory, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
 import { upstreamHasFullRowMetadata } from '../upstream/preflight.js';
-import { readDDLBetween, readerOptionsFor, readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
+import { readerOptionsFor, readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 
 /** What the owner writes to the changefeed status after a tick. */
 export interface ChangefeedProgress {
@@ -352,17 +352,19 @@ export class ChangefeedRuntime {
     const { namespace, id, startTs } = this.options;
     const reader = this.readerOptions('schema');
     let storage = await store.load(namespace, id);
+    let changed = false;
     if (storage === undefined) {
       // `changefeed create` saves one; a changefeed created without it (or whose storage was lost) gets one now
       storage = await takeChangefeedSchema(uri, reader, startTs);
+      changed = true;
       this.log.info('schema snapshot taken (upstream without binlog_row_metadata=FULL)', { coveredFrom: String(storage.coveredFrom) });
-    } else if (startTs < storage.coveredFrom) {
+    } else {
       // resumed with an earlier checkpoint (--overwrite-checkpoint-ts)
-      storage.extendBack(startTs, await readDDLBetween(reader, startTs, storage.coveredFrom, DDL_SCAN_TIMEOUT_MS));
+      changed = await extendChangefeedSchema(storage, reader, startTs);
+      storage.loader = SchemaStorage.upstreamLoader(uri);
     }
-    storage.loader = SchemaStorage.upstreamLoader(uri);
     storage.log = this.log;
-    await store.save(namespace, id, storage);
+    if (changed) await store.save(namespace, id, storage);
     return storage;
   }
 

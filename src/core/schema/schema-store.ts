@@ -85,7 +85,7 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
 }
 
 /** Reading the DDL between a changefeed's start-ts and a new schema snapshot gives up after this long (ms). */
-export const DDL_SCAN_TIMEOUT_MS = 600_000;
+const DDL_SCAN_TIMEOUT_MS = 600_000;
 
 /**
  * A new schema storage for a changefeed: a snapshot of the upstream's tables at a known binlog position,
@@ -94,9 +94,19 @@ export const DDL_SCAN_TIMEOUT_MS = 600_000;
  */
 export async function takeChangefeedSchema(uri: string, reader: ResumableReaderOptions, startTs?: Ts): Promise<SchemaStorage> {
   const storage = await SchemaStorage.snapshot(uri, (from, to) => readDDLBetween(reader, from, to, DDL_SCAN_TIMEOUT_MS));
-  if (startTs !== undefined && startTs < storage.coveredFrom) storage.extendBack(startTs, await readDDLBetween(reader, startTs, storage.coveredFrom, DDL_SCAN_TIMEOUT_MS));
+  if (startTs !== undefined) await extendChangefeedSchema(storage, reader, startTs);
   storage.loader = SchemaStorage.upstreamLoader(uri);
   return storage;
+}
+
+/**
+ * Makes `storage` answer from `startTs` on when it starts later: the DDL in between is read with `reader`, and a
+ * table it changed is unknown before that DDL. Returns whether the storage changed.
+ */
+export async function extendChangefeedSchema(storage: SchemaStorage, reader: ResumableReaderOptions, startTs: Ts): Promise<boolean> {
+  if (startTs >= storage.coveredFrom) return false;
+  storage.extendBack(startTs, await readDDLBetween(reader, startTs, storage.coveredFrom, DDL_SCAN_TIMEOUT_MS));
+  return true;
 }
 
 /**
