@@ -40,7 +40,7 @@ async function measure(start: { file: string; pos: number }, rows: number, run: 
   const t0 = process.hrtime.bigint();
   let seen = 0;
   try {
-    for await (const e of readTransactions(reader)) if (e.kind === 'row' && ++seen === rows) break;
+    for await (const e of readTransactions(reader)) if (e.kind === 'rows' && (seen += e.rows.length) >= rows) break;
   } finally {
     reader.close();
   }

@@ -396,7 +396,7 @@ export class ChangefeedRuntime {
     // with a schema storage, every DDL is applied to it as it is read (readTransactions)
     const events = readFromTs({ ...this.readerOptions('ddl'), ...(this.schema === undefined ? {} : { schema: this.schema }) }, this.options.startTs, signal);
     for await (const e of events) {
-      if (e.kind === 'row' || e.kind === 'reset') continue;
+      if (e.kind === 'rows' || e.kind === 'reset') continue;
       const ts = e.ts;
       const time = e.kind === 'resolved' ? e.time : e.commitTime;
       if (target !== 0n && ts > target) {

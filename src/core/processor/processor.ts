@@ -394,10 +394,17 @@ export class Processor {
     try {
       for await (const e of readFromTs(this.upstreamOptions(), start, signal)) {
         switch (e.kind) {
-          case 'row': {
+          case 'rows': {
             const pipeline = this.pipelineFor(e.table);
             this.txnTables.add(this.keyOf.get(e.table)!);
-            if (pipeline !== undefined) await pending.add({ pipeline, seq: e.seq, payload: encodeRow(e.change, this.versionOf(e.table), e.before, e.after) });
+            if (pipeline === undefined) break;
+            const version = this.versionOf(e.table);
+            for (let i = 0; i < e.rows.length; i++) {
+              const row = e.rows[i];
+              // add waits only when the transaction spills and its writes must catch up
+              const spilling = pending.add({ pipeline, seq: e.seq + i, payload: encodeRow(e.change, version, row.before, row.after) });
+              if (spilling !== undefined) await spilling;
+            }
             break;
           }
           case 'commit':
@@ -409,14 +416,14 @@ export class Processor {
               await pending.reset();
               this.log.info('transaction skipped ([filter] ignore-txn-start-ts)', { ts: String(e.ts) });
             } else {
-              await pending.drain(async (row) => {
+              await pending.drain((row) => {
                 const p = row.pipeline;
-                if (p.closed || p.awaitingRestart || e.ts <= p.floorTs) return;
+                if (p.closed || p.awaitingRestart || e.ts <= p.floorTs) return undefined;
                 setCommitTime(row.payload, e.commitTime);
                 p.sorter.add({ ts: e.ts, seq: row.seq, payload: row.payload });
                 touched.add(p);
                 // a huge transaction: let the sorter's spill writes catch up as it goes
-                if ((row.seq & 0x3ff) === 0x3ff) await p.sorter.writable();
+                return (row.seq & 0x3ff) === 0x3ff ? p.sorter.writable() : undefined;
               });
             }
             this.txnTables.clear();

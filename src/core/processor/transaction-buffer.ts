@@ -36,13 +36,16 @@ export class TransactionBuffer {
     return this.memory.length + this.spilled;
   }
 
-  /** Adds a row; resolves at once unless spill writes must be waited for (backpressure). */
-  async add(row: PendingRow): Promise<void> {
+  /**
+   * Adds a row. Returns undefined when the row is taken (the common case, with no promise to await), or a
+   * promise to wait for when the transaction spills and its writes must catch up (backpressure).
+   */
+  add(row: PendingRow): Promise<void> | undefined {
     const cost = row.payload.length + ROW_OVERHEAD;
     if (this.spilled === 0 && this.quota.tryAcquire(cost)) {
       this.memory.push(row);
       this.memoryBytes += cost;
-      return;
+      return undefined;
     }
     const value = Buffer.allocUnsafe(4 + row.payload.length);
     value.writeUInt32BE(row.pipeline.name.tableId, 0);
@@ -50,19 +53,24 @@ export class TransactionBuffer {
     this.pipelines.set(row.pipeline.name.tableId, row.pipeline);
     this.spillBatch.push({ type: 'put', key: encodeKey(PENDING_TABLE_ID, 0n, row.seq), value });
     this.spilled++;
-    if (this.spillBatch.length >= SPILL_BATCH_ROWS) {
-      this.flushSpill();
-      await this.writes;
-    }
+    if (this.spillBatch.length < SPILL_BATCH_ROWS) return undefined;
+    this.flushSpill();
+    return this.writes;
   }
 
-  /** Hands every row back in order (memory first, then the spilled part) and empties the buffer. */
-  async drain(each: (row: PendingRow) => void | Promise<void>): Promise<void> {
+  /**
+   * Hands every row back in order (memory first, then the spilled part) and empties the buffer; `each` returns
+   * a promise only when the next row must wait for it.
+   */
+  async drain(each: (row: PendingRow) => Promise<void> | undefined): Promise<void> {
     const rows = this.memory;
     this.memory = [];
     this.quota.release(this.memoryBytes);
     this.memoryBytes = 0;
-    for (const row of rows) await each(row);
+    for (let i = 0; i < rows.length; i++) {
+      const wait = each(rows[i]);
+      if (wait !== undefined) await wait;
+    }
     if (this.spilled === 0) return;
     this.flushSpill();
     await this.writes;
@@ -70,7 +78,8 @@ export class TransactionBuffer {
     const range = tablePrefix(PENDING_TABLE_ID);
     for await (const [key, value] of db.iterator(range)) {
       const pipeline = this.pipelines.get(value.readUInt32BE(0))!;
-      await each({ pipeline, seq: key.readUInt32BE(12), payload: Buffer.from(value.subarray(4)) });
+      const wait = each({ pipeline, seq: key.readUInt32BE(12), payload: Buffer.from(value.subarray(4)) });
+      if (wait !== undefined) await wait;
     }
     await this.clearDisk();
   }

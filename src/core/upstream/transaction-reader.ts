@@ -2,11 +2,15 @@ import { makeTs, type Ts } from '../model/ts.js';
 import type { SchemaStorage } from '../schema/schema-storage.js';
 import { EventType, type RawBinlogEvent } from './binlog-reader.js';
 import { decodeQuery, decodeTableMap, type TableMap } from './events.js';
-import { decodeRows, type Value } from './rows.js';
+import { decodeRows, type RowImage } from './rows.js';
 
 export type UpstreamEvent =
-  /** A row change of the transaction in progress; its ts comes with the transaction's commit. */
-  | { readonly kind: 'row'; readonly table: TableMap; readonly change: 'insert' | 'update' | 'delete'; readonly before: Value[] | null; readonly after: Value[] | null; readonly seq: number }
+  /**
+   * The row changes of one rows event of the transaction in progress, in binlog order; their ts comes with
+   * the transaction's commit. `seq` is the first row's number in the transaction (the next row's is seq + 1).
+   * One event per binlog rows event, not per row: a consumer pays one await for a few hundred rows.
+   */
+  | { readonly kind: 'rows'; readonly table: TableMap; readonly change: 'insert' | 'update' | 'delete'; readonly rows: readonly RowImage[]; readonly seq: number }
   /** The commit of the transaction whose rows came before: ts = its XID/COMMIT end position. */
   | { readonly kind: 'commit'; readonly ts: Ts; readonly commitTime: number; readonly rows: number }
   /** A statement outside a transaction (DDL), with its default schema. */
@@ -19,11 +23,6 @@ const ROWS = new Set<number>([
   EventType.WRITE_ROWS_V2, EventType.UPDATE_ROWS_V2, EventType.DELETE_ROWS_V2,
 ]);
 
-/**
- * Turns binlog events into row changes, commits with their ts, DDL and resolved-ts (DESIGN §2, §5). Rows
- * stream out as they are read, so a huge transaction never has to fit in memory; the consumer (the sorter)
- * holds them until the commit gives their ts.
- */
 export interface ReadTransactionsOptions {
   /** false: row events are skipped undecoded. */
   readonly rows?: boolean;
@@ -34,6 +33,11 @@ export interface ReadTransactionsOptions {
   readonly schema?: SchemaStorage;
 }
 
+/**
+ * Turns binlog events into row changes, commits with their ts, DDL and resolved-ts (DESIGN §2, §5). Rows
+ * stream out a rows event at a time as they are read, so a huge transaction never has to fit in memory; the
+ * consumer (the sorter) holds them until the commit gives their ts.
+ */
 export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, options: ReadTransactionsOptions = {}): AsyncGenerator<UpstreamEvent> {
   const wantRows = options.rows ?? true;
   const storage = options.schema;
@@ -89,9 +93,10 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, o
         break;
       default:
         if (wantRows && ROWS.has(e.type)) {
-          const rows = decodeRows(e.type, e.body, tables);
-          const table = tables.get(rows.tableId)!;
-          for (const row of rows.rows) yield { kind: 'row', table, change: rows.kind, before: row.before, after: row.after, seq: seq++ };
+          const decoded = decodeRows(e.type, e.body, tables);
+          const first = seq;
+          seq += decoded.rows.length;
+          yield { kind: 'rows', table: tables.get(decoded.tableId)!, change: decoded.kind, rows: decoded.rows, seq: first };
         }
     }
   }

@@ -77,8 +77,8 @@ describe('a binlog event corrupted on the wire (real upstream behind a corruptin
     const committed: string[] = [];
     for await (const e of readFromTs(options(proxy.port), start, AbortSignal.timeout(20_000))) {
       events.push(e);
-      if (e.kind === 'row') {
-        if (e.table.schema === db) rows.push(`${String(e.after![0])}:${String(e.after![1])}`);
+      if (e.kind === 'rows') {
+        if (e.table.schema === db) for (const row of e.rows) rows.push(`${String(row.after![0])}:${String(row.after![1])}`);
       } else if (e.kind === 'reset') rows = [];
       else if (e.kind === 'commit') {
         committed.push(...rows);

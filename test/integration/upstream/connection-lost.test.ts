@@ -18,7 +18,7 @@ function committed(events: ResumableEvent[]): string[] {
   const out: string[] = [];
   let pending: string[] = [];
   for (const e of events) {
-    if (e.kind === 'row') pending.push(`${e.change} ${JSON.stringify(e.after ?? e.before)}`);
+    if (e.kind === 'rows') for (const row of e.rows) pending.push(`${e.change} ${JSON.stringify(row.after ?? row.before)}`);
     else if (e.kind === 'commit') {
       out.push(...pending, `commit ${e.ts}`);
       pending = [];

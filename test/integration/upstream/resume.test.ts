@@ -11,7 +11,7 @@ let serverId = 8000 + (process.pid % 1000) * 3;
 /** A readable line per event, for comparing whole streams. */
 function describeEvent(e: UpstreamEvent): string {
   switch (e.kind) {
-    case 'row': return `row ${e.table.table} ${e.change} ${JSON.stringify(e.after ?? e.before, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`;
+    case 'rows': return e.rows.map((row, i) => `row ${e.seq + i} ${e.table.table} ${e.change} ${JSON.stringify(row.after ?? row.before, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`).join('\n');
     case 'commit': return `commit ${e.ts} rows=${e.rows}`;
     case 'ddl': return `ddl ${e.ts} ${e.query}`;
     case 'resolved': return 'resolved';
@@ -25,7 +25,7 @@ async function read(fromFile: string, fromPos: number, until: (e: UpstreamEvent)
   try {
     for await (const e of readTransactions(reader)) {
       if (e.kind === 'resolved') continue;
-      out.push(describeEvent(e));
+      out.push(...describeEvent(e).split('\n'));
       if (until(e)) break;
     }
   } finally {

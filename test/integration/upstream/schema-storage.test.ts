@@ -45,14 +45,16 @@ async function readRows(options: ResumableReaderOptions, start: Ts, commits: num
   const out: unknown[] = [];
   let seen = 0;
   for await (const e of readFromTs(options, start, AbortSignal.timeout(30_000))) {
-    if (e.kind === 'row') {
-      out.push({
-        table: e.table.table,
-        kind: e.change,
-        columns: columnsOf(e.table).map((c) => `${c.name} ${c.mysqlType}${c.primaryKey ? ' pk' : ''}`),
-        before: e.before,
-        after: e.after,
-      });
+    if (e.kind === 'rows') {
+      for (const row of e.rows) {
+        out.push({
+          table: e.table.table,
+          kind: e.change,
+          columns: columnsOf(e.table).map((c) => `${c.name} ${c.mysqlType}${c.primaryKey ? ' pk' : ''}`),
+          before: row.before,
+          after: row.after,
+        });
+      }
     }
     if ((e.kind === 'commit' || e.kind === 'ddl') && ++seen === commits) break;
   }
