@@ -1,37 +1,74 @@
 /**
  * MySQL client/server packet framing: 3-byte little-endian length, 1-byte sequence id, payload; a payload
  * of 0xffffff bytes continues in the next packet (events over 16 MiB). `push` takes socket chunks and
- * returns whole payloads without copying when a payload lies in one chunk.
+ * returns whole payloads without copying when a payload lies in one chunk; a packet split across chunks is
+ * gathered as a list of pieces and copied once, when its last byte arrives (only its own bytes, never the
+ * rest of the chunk, and never again per chunk for a packet that spans many).
  */
 export const MAX_PACKET = 0xffffff;
 
 export class PacketReader {
-  private buffer: Buffer = Buffer.alloc(0);
+  /** The pieces of a packet split across chunks (header included). */
+  private parts: Buffer[] = [];
+  private partsLength = 0;
+  /** The split packet's whole size, header included, once its header is known; -1 before. */
+  private packetLength = -1;
   private pending: Buffer[] = [];
   /** Sequence id of the last packet read; the next one we send is this + 1. */
   sequence = 0;
 
   push(chunk: Buffer): Buffer[] {
-    this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     const out: Buffer[] = [];
     let offset = 0;
-    while (this.buffer.length - offset >= 4) {
-      const length = this.buffer.readUIntLE(offset, 3);
-      if (this.buffer.length - offset < 4 + length) break;
-      this.sequence = this.buffer[offset + 3]!;
-      const payload = this.buffer.subarray(offset + 4, offset + 4 + length);
-      offset += 4 + length;
-      if (length === MAX_PACKET) {
-        this.pending.push(payload);
-        continue;
+    if (this.partsLength > 0) {
+      if (this.packetLength < 0) {
+        const take = Math.min(4 - this.partsLength, chunk.length);
+        this.parts.push(chunk.subarray(0, take));
+        this.partsLength += take;
+        offset = take;
+        if (this.partsLength < 4) return out;
+        const header = Buffer.concat(this.parts, 4);
+        this.parts = [header];
+        this.packetLength = 4 + header.readUIntLE(0, 3);
       }
-      if (this.pending.length > 0) {
-        out.push(Buffer.concat([...this.pending, payload]));
-        this.pending = [];
-      } else out.push(payload);
+      const take = Math.min(this.packetLength - this.partsLength, chunk.length - offset);
+      this.parts.push(chunk.subarray(offset, offset + take));
+      this.partsLength += take;
+      offset += take;
+      if (this.partsLength < this.packetLength) return out;
+      const packet = Buffer.concat(this.parts, this.packetLength);
+      this.parts = [];
+      this.partsLength = 0;
+      this.packetLength = -1;
+      this.accept(packet, 0, out);
     }
-    this.buffer = offset === this.buffer.length ? Buffer.alloc(0) : this.buffer.subarray(offset);
+    while (chunk.length - offset >= 4) {
+      const length = chunk.readUIntLE(offset, 3);
+      if (chunk.length - offset < 4 + length) break;
+      this.accept(chunk, offset, out);
+      offset += 4 + length;
+    }
+    if (offset < chunk.length) {
+      this.parts.push(chunk.subarray(offset));
+      this.partsLength = chunk.length - offset;
+      if (this.partsLength >= 4) this.packetLength = 4 + chunk.readUIntLE(offset, 3);
+    }
     return out;
+  }
+
+  /** Takes the whole packet at `offset` of `buf`: a payload, or a piece of one that continues. */
+  private accept(buf: Buffer, offset: number, out: Buffer[]): void {
+    const length = buf.readUIntLE(offset, 3);
+    this.sequence = buf[offset + 3]!;
+    const payload = buf.subarray(offset + 4, offset + 4 + length);
+    if (length === MAX_PACKET) {
+      this.pending.push(payload);
+      return;
+    }
+    if (this.pending.length > 0) {
+      out.push(Buffer.concat([...this.pending, payload]));
+      this.pending = [];
+    } else out.push(payload);
   }
 }
 
