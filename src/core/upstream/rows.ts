@@ -44,14 +44,26 @@ function readFraction(buf: Buffer, o: number, fsp: number): [number, number] {
   }
 }
 
-/** A big-endian group of `n` decimal bytes at `p`, with the sign bit of the first byte flipped and `mask` applied. */
-function decimalGroup(buf: Buffer, start: number, p: number, n: number, mask: number): number {
-  let v = 0;
-  for (let i = 0; i < n; i++) v = v * 256 + ((buf[p + i] ^ mask ^ (p + i === start ? 0x80 : 0)) & 0xff);
+/** A big-endian group of `n` (1..4) decimal bytes at `p`, with the sign bit of the number's first byte flipped and negative numbers' bits inverted. */
+function decimalGroup(buf: Buffer, start: number, p: number, n: number, negative: boolean): number {
+  let v = n === 4 ? buf.readUInt32BE(p) : buf.readUIntBE(p, n);
+  if (p === start) v = (v ^ (0x80 << ((n - 1) * 8))) >>> 0;
+  if (negative) v = (v ^ (n === 4 ? 0xffffffff : (1 << (n * 8)) - 1)) >>> 0;
   return v;
 }
 
-/** DECIMAL (binary format): groups of 9 digits in 4 bytes, read in place without copying the value. */
+const ZEROS = '000000000';
+
+/** `v` (< 10^width) in exactly `width` digits. */
+function padDigits(v: number, width: number): string {
+  const s = String(v);
+  return s.length >= width ? s : ZEROS.slice(0, width - s.length) + s;
+}
+
+/**
+ * DECIMAL (binary format): groups of 9 digits in 4 bytes, read in place without copying the value; leading
+ * zero groups of the integer part are left out as they are read, so the text is built once.
+ */
 function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number): [string, number] {
   const intg = precision - scale;
   const intg0 = Math.floor(intg / 9);
@@ -60,36 +72,41 @@ function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number)
   const frac0x = scale % 9;
   const size = intg0 * 4 + DIG2BYTES[intg0x] + frac0 * 4 + DIG2BYTES[frac0x];
   const negative = (buf[o] & 0x80) === 0;
-  const mask = negative ? 0xff : 0;
   let p = o;
+  // integer digits so far without leading zeros ('' while every group read was zero)
   let integer = '';
   if (intg0x > 0) {
     const n = DIG2BYTES[intg0x];
-    integer += String(decimalGroup(buf, o, p, n, mask));
+    const g = decimalGroup(buf, o, p, n, negative);
+    if (g !== 0) integer = String(g);
     p += n;
   }
   for (let i = 0; i < intg0; i++) {
-    integer += pad(decimalGroup(buf, o, p, 4, mask), 9);
+    const g = decimalGroup(buf, o, p, 4, negative);
+    integer = integer === '' ? (g === 0 ? '' : String(g)) : integer + padDigits(g, 9);
     p += 4;
   }
-  let frac = '';
-  for (let i = 0; i < frac0; i++) {
-    frac += pad(decimalGroup(buf, o, p, 4, mask), 9);
-    p += 4;
+  if (integer === '') integer = '0';
+  let text = integer;
+  if (scale > 0) {
+    text += '.';
+    for (let i = 0; i < frac0; i++) {
+      text += padDigits(decimalGroup(buf, o, p, 4, negative), 9);
+      p += 4;
+    }
+    if (frac0x > 0) {
+      const n = DIG2BYTES[frac0x];
+      text += padDigits(decimalGroup(buf, o, p, n, negative), frac0x);
+      p += n;
+    }
   }
-  if (frac0x > 0) {
-    const n = DIG2BYTES[frac0x];
-    frac += pad(decimalGroup(buf, o, p, n, mask), frac0x);
-    p += n;
-  }
-  integer = integer.replace(/^0+(?=\d)/, '') || '0';
-  const text = scale > 0 ? `${integer}.${frac}` : integer;
   return [negative ? `-${text}` : text, size];
 }
 
-function decodeString(data: Buffer, charset: number | undefined): string | Buffer {
-  if (charset === BINARY_CHARSET) return Buffer.from(data);
-  return data.toString(charset !== undefined && LATIN1.has(charset) ? 'latin1' : 'utf8');
+/** The bytes `start..end` of `buf` as text in `charset`, or a copy of them for binary (read without a view per value). */
+function decodeString(buf: Buffer, start: number, end: number, charset: number | undefined): string | Buffer {
+  if (charset === BINARY_CHARSET) return Buffer.from(buf.subarray(start, end));
+  return buf.toString(charset !== undefined && LATIN1.has(charset) ? 'latin1' : 'utf8', start, end);
 }
 
 /** The bytes the last `decodeValueAt` took (a module variable, so the hot path allocates no tuple). */
@@ -115,7 +132,7 @@ function decodeValueAt(buf: Buffer, o: number, map: TableMap, column: number): V
       const lengthBytes = map.meta[column] < 256 ? 1 : 2;
       const length = lengthBytes === 1 ? buf[o] : buf.readUInt16LE(o);
       lastWidth = lengthBytes + length;
-      return decodeString(buf.subarray(o + lengthBytes, o + lastWidth), map.charsets.get(column));
+      return decodeString(buf, o + lengthBytes, o + lastWidth, map.charsets.get(column));
     }
   }
   const [value, width] = decodeValueTuple(buf, o, map, column);
@@ -204,7 +221,7 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
     case ColumnType.VARCHAR: case ColumnType.VAR_STRING: {
       const lengthBytes = meta < 256 ? 1 : 2;
       const length = lengthBytes === 1 ? buf[o] : buf.readUInt16LE(o);
-      return [decodeString(buf.subarray(o + lengthBytes, o + lengthBytes + length), map.charsets.get(column)), lengthBytes + length];
+      return [decodeString(buf, o + lengthBytes, o + lengthBytes + length, map.charsets.get(column)), lengthBytes + length];
     }
     case ColumnType.STRING: {
       let real = meta >> 8;
@@ -222,7 +239,7 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
         buf.copy(padded, 0, o + lengthBytes, o + lengthBytes + length);
         return [padded, lengthBytes + length];
       }
-      return [decodeString(buf.subarray(o + lengthBytes, o + lengthBytes + length), charset), lengthBytes + length];
+      return [decodeString(buf, o + lengthBytes, o + lengthBytes + length, charset), lengthBytes + length];
     }
     case ColumnType.ENUM: {
       const size = meta & 0xff;
@@ -246,11 +263,11 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
     }
     case ColumnType.BLOB: case ColumnType.GEOMETRY: case ColumnType.JSON: {
       const length = buf.readUIntLE(o, meta);
-      const data = buf.subarray(o + meta, o + meta + length);
+      const start = o + meta;
       // TEXT and MariaDB's JSON are BLOBs with a character set; MySQL's JSON is binary JSON, GEOMETRY stays bytes
       const value = type === ColumnType.BLOB
-        ? decodeString(data, map.charsets.get(column) ?? BINARY_CHARSET)
-        : type === ColumnType.JSON ? decodeJsonBinary(data) : Buffer.from(data);
+        ? decodeString(buf, start, start + length, map.charsets.get(column) ?? BINARY_CHARSET)
+        : type === ColumnType.JSON ? decodeJsonBinary(buf.subarray(start, start + length)) : Buffer.from(buf.subarray(start, start + length));
       return [value, meta + length];
     }
     default:
