@@ -46,3 +46,26 @@ describe('three cdc servers survive a 20 s etcd outage', () => {
     assert.notDeepEqual(afterIds, beforeIds, 'the captures should have re-registered with new ids after losing their sessions');
   });
 });
+
+describe('a cdc server stopped during an etcd outage', () => {
+  it('exits with code 0 right after it says it stopped, not when the etcd client gives up retrying', async () => {
+    const etcd = await EtcdInstance.create();
+    const server = await CdcServerProcess.start({ pd: etcd.endpoint, clusterId: 'outage-stop' });
+    try {
+      await server.waitHealthy();
+      await etcd.stop();
+      await delay(6000); // the watch and lease streams notice the outage and start their retries
+      const t0 = Date.now();
+      server.kill('SIGTERM');
+      // etcd3's and cockatiel's backoff timers kept the process alive for 23 s after "cdc server stopped"
+      const exited = await Promise.race([server.exited, delay(12_000).then(() => undefined)]);
+      const log = server.output.join('');
+      assert.ok(exited !== undefined, `the server had not exited ${Date.now() - t0} ms after SIGTERM:\n${log.slice(-2000)}`);
+      assert.equal(exited.code, 0, log.slice(-2000));
+      assert.match(log, /cdc server stopped/);
+    } finally {
+      await server.stop();
+      await etcd.destroy();
+    }
+  });
+});
