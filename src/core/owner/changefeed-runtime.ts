@@ -13,7 +13,6 @@ import { listUpstreamTables } from '../schema/upstream-tables.js';
 import { SchemaStorage } from '../schema/schema-storage.js';
 import { extendChangefeedSchema, takeChangefeedSchema, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { DDLEvent, PartitionDispatcherFactory, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
-import { upstreamHasFullRowMetadata } from '../upstream/preflight.js';
 import { readerOptionsFor, readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 
 /** What the owner writes to the changefeed status after a tick. */
@@ -340,15 +339,17 @@ export class ChangefeedRuntime {
   }
 
   /**
-   * The schema storage, for an upstream whose row events lack column names (binlog_row_metadata below FULL):
-   * the one in etcd (written by this or an earlier owner), or a new snapshot of the upstream's tables. Either
-   * way it must answer from start-ts on: the DDL between start-ts and the snapshot is read, and a table it
-   * changed is unknown before it (ErrSchemaUnknown if a row of it comes). Saved before any table is scheduled.
+   * The changefeed's schema storage: the one in etcd (written by this or an earlier owner), or a new snapshot of
+   * the upstream's tables. Either way it must answer from start-ts on: the DDL between start-ts and the snapshot
+   * is read, and a table it changed is unknown before it (ErrSchemaUnknown if a row of it comes). Saved before
+   * any table is scheduled. Every upstream has one: it gives the tables as they were at the checkpoint (a table
+   * renamed while the changefeed was paused or down is scheduled under its old name, and its rows from before
+   * the RENAME are read), and without binlog_row_metadata=FULL it also gives the processors the columns.
    */
   private async prepareSchema(): Promise<SchemaStorage | undefined> {
     const store = this.options.schemaStore;
     const uri = this.options.upstream.uri;
-    if (store === undefined || (await upstreamHasFullRowMetadata(uri))) return undefined;
+    if (store === undefined) return undefined;
     const { namespace, id, startTs } = this.options;
     const reader = this.readerOptions('schema');
     let storage = await store.load(namespace, id);
@@ -357,7 +358,7 @@ export class ChangefeedRuntime {
       // `changefeed create` saves one; a changefeed created without it (or whose storage was lost) gets one now
       storage = await takeChangefeedSchema(uri, reader, startTs);
       changed = true;
-      this.log.info('schema snapshot taken (upstream without binlog_row_metadata=FULL)', { coveredFrom: String(storage.coveredFrom) });
+      this.log.info('schema snapshot taken', { coveredFrom: String(storage.coveredFrom) });
     } else {
       // resumed with an earlier checkpoint (--overwrite-checkpoint-ts)
       changed = await extendChangefeedSchema(storage, reader, startTs);

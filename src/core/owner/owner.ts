@@ -20,7 +20,7 @@ export interface OwnerRuntimeOptions {
   readonly messenger: Messenger;
   readonly sinks: SinkRegistry;
   readonly logger: Logger;
-  /** Where changefeeds keep their schema storage (upstreams without binlog_row_metadata=FULL). */
+  /** Where changefeeds keep their schema storage (DESIGN §5; every changefeed has one). */
   readonly schemaStore?: ChangefeedSchemaStore;
 }
 

@@ -36,7 +36,9 @@ const keyOf = (schema: string, table: string): string => `${schema}.${table}`;
  * binlog does not carry column names, signedness, ENUM/SET members, charsets and the primary key
  * (binlog_row_metadata MINIMAL or NO_LOG, MariaDB's default). It starts from a snapshot of
  * information_schema taken at a known binlog position and then follows every DDL in the binlog, so a row is
- * mounted with the definition its table had when the row was written, not the definition of "now".
+ * mounted with the definition its table had when the row was written, not the definition of "now". The owner
+ * keeps one for every changefeed, also on upstreams with full metadata: `tablesAt` gives the tables as they
+ * were at a checkpoint (a table renamed since is scheduled under its old name until its RENAME is read).
  *
  * What it cannot know, it says: a ts before the snapshot, or a table changed by a DDL it could not follow
  * and whose current definition no longer matches the binlog, is a typed error, never a guess.

@@ -179,6 +179,32 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
     assert.equal(report.tables.length, typeFamilies.length);
   });
 
+  it('a table renamed while the changefeed is paused keeps the rows written before the RENAME (tables as of the checkpoint)', async () => {
+    const db = uniqueName('myren');
+    await create('rename', db);
+    await up.query(`CREATE DATABASE \`${db}\``);
+    await up.query(`CREATE TABLE \`${db}\`.t (id INT PRIMARY KEY, v INT NOT NULL)`);
+    await up.query(`INSERT INTO \`${db}\`.t VALUES (1, 1), (2, 2)`);
+    await caughtUp('rename', await endTs());
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'pause', '--server', cluster.newest().url, '-c', 'rename']);
+    const pausedAt = await checkpoint('rename');
+    // while paused: rows under the old name, the RENAME, rows under the new name
+    await up.query(`INSERT INTO \`${db}\`.t VALUES (3, 3), (4, 4)`);
+    await up.query(`UPDATE \`${db}\`.t SET v = 20 WHERE id = 2`);
+    await up.query(`RENAME TABLE \`${db}\`.t TO \`${db}\`.t2`);
+    await up.query(`INSERT INTO \`${db}\`.t2 VALUES (5, 5)`);
+    assert.equal(await checkpoint('rename'), pausedAt, 'a paused changefeed does not move');
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'resume', '--server', cluster.newest().url, '-c', 'rename']);
+    await caughtUp('rename', await endTs());
+    // the owner must schedule `t` (the name at the checkpoint), not only `t2` (the name now): otherwise the rows
+    // written under the old name while paused are never read, and the RENAME carries the table over without them
+    const [rows] = await down.query<mysql.RowDataPacket[]>(`SELECT id, v FROM \`${db}\`.t2 ORDER BY id`);
+    assert.deepEqual(rows.map((r) => [r['id'], r['v']]), [[1, 1], [2, 20], [3, 3], [4, 4], [5, 5]]);
+    const { code, report } = await diff(db);
+    assert.equal(code, 0, JSON.stringify(report.tables.filter((t) => !t.equal)));
+    assert.deepEqual(report.tables.map((t) => t.table), [`${db}.t2`]);
+  });
+
   it('kill -9 of the capture mid-workload and a restart: cdc diff equal, no duplicate-key errors', async () => {
     const db = uniqueName('mykill');
     await create('kill', db);
