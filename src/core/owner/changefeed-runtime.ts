@@ -11,7 +11,7 @@ import { TableScheduler, type DispatchOp } from '../scheduler/scheduler.js';
 import { classifyDDL, type ClassifiedDDL, type QualifiedName } from '../schema/ddl.js';
 import { listUpstreamTables } from '../schema/upstream-tables.js';
 import { SchemaStorage } from '../schema/schema-storage.js';
-import { extendChangefeedSchema, takeChangefeedSchema, type ChangefeedSchemaStore } from '../schema/schema-store.js';
+import { extendChangefeedSchema, takeChangefeedSchema, type AppliedDDL, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { DDLEvent, PartitionDispatcherFactory, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
 import { readerOptionsFor, readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 
@@ -370,15 +370,17 @@ export class ChangefeedRuntime {
   }
 
   /**
-   * Writes the schema storage after a DDL, before the barrier may pass it: a processor that starts later at a
-   * checkpoint beyond the DDL must find it applied. Versions no reader can ask for any more are dropped first.
+   * Records a DDL the schema storage applied, before the barrier may pass it: a processor or owner that starts
+   * later at a checkpoint beyond the DDL must find it applied. Usually only the DDL's own record is written;
+   * when the whole storage is written again, versions no reader can ask for any more are dropped first.
    */
-  private async saveSchema(ts: Ts, signal: AbortSignal): Promise<void> {
+  private async saveSchema(ddl: AppliedDDL, signal: AbortSignal): Promise<void> {
     const store = this.options.schemaStore!;
+    const ts = ddl.ts;
     this.schema!.compact(this.statusCheckpoint);
     for (let attempt = 1; ; attempt++) {
       try {
-        await store.save(this.options.namespace, this.options.id, this.schema!);
+        await store.appendDDL(this.options.namespace, this.options.id, this.schema!, ddl);
         return;
       } catch (error) {
         if (attempt >= 5 || signal.aborted) {
@@ -409,7 +411,7 @@ export class ChangefeedRuntime {
         if (signal.aborted) return;
       }
       if (e.kind === 'ddl') {
-        if (this.schema !== undefined) await this.saveSchema(ts, signal);
+        if (this.schema !== undefined) await this.saveSchema({ ts, schema: e.schema, query: e.query }, signal);
         const ddl = classifyDDL(e.query, e.schema);
         if (this.relevant(ddl)) {
           const pending: PendingDDL = { ts, prevTs: this.ddlResolved, commitTime: e.commitTime, schema: e.schema, query: e.query, ddl, done: new Notifier(), executed: false };

@@ -25,20 +25,56 @@ interface Manifest {
   readonly lastDDLTs: string;
 }
 
+/** A DDL as the schema storage applied it (SchemaStorage.applyDDL's arguments). */
+export interface AppliedDDL {
+  readonly ts: Ts;
+  readonly schema: string;
+  readonly query: string;
+}
+
 /** Where a changefeed's schema storage survives restarts (the owner writes it; processors read it). */
 export interface ChangefeedSchemaStore {
   load(namespace: string, id: string): Promise<SchemaStorage | undefined>;
+  /** Writes the whole storage. */
   save(namespace: string, id: string, storage: SchemaStorage): Promise<void>;
+  /**
+   * Records a DDL just applied to `storage`, which this store loaded or saved: a load gives the storage with
+   * the DDL applied. Writes only the DDL's own record, or the whole storage when the records have grown too
+   * many or too big next to it (so a burst of DDL writes O(n) bytes, not O(n²)).
+   */
+  appendDDL(namespace: string, id: string, storage: SchemaStorage, ddl: AppliedDDL): Promise<void>;
   remove(namespace: string, id: string): Promise<void>;
 }
+
+/** The whole storage is written again after this many DDL records... */
+const MAX_DDL_RECORDS = 512;
+/** ...or when the records take more bytes than this, or than the whole storage's gzip. */
+const MIN_DDL_RECORD_BYTES = 256 * 1024;
+
+/** What this store last wrote or read for a changefeed: where its DDL records go. */
+interface Written {
+  /** The manifest's exact value: a record is written only while it is still the manifest (no other writer saved). */
+  readonly manifest: string;
+  readonly generation: string;
+  readonly bytes: number;
+  records: number;
+  recordBytes: number;
+}
+
+const ddlRecordName = (ts: Ts): string => `ddl/${ts.toString(16).padStart(16, '0')}`;
 
 /**
  * The schema storage of a changefeed in etcd: gzip JSON in parts of ≤ 1 MiB under a new generation
  * (`…/changefeed/schema/{id}/{generation}/{n}`), then the manifest at `…/changefeed/schema/{id}` switches
- * to it, then the old generation goes. A reader sees the old storage or the new one, never a mix.
+ * to it, then the old generation goes. The DDL applied after it are records of their own next to the parts
+ * (`…/{generation}/ddl/{ts, hex}`), replayed on load, until the whole storage is written again. A load reads the
+ * parts and records at the manifest's etcd revision, so it sees one storage, never a mix.
  */
 export class EtcdSchemaStore implements ChangefeedSchemaStore {
   private sequence = 0;
+  private readonly written = new Map<string, Written>();
+  /** What was written, for benchmarks and tests: whole storages, DDL records, and bytes put in all. */
+  readonly stats = { saves: 0, records: 0, bytes: 0 };
 
   constructor(
     private readonly client: Etcd3,
@@ -47,19 +83,32 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
 
   async load(namespace: string, id: string): Promise<SchemaStorage | undefined> {
     const key = changefeedSchemaKey(this.clusterId, namespace, id);
-    const raw = await this.client.get(key).string();
-    if (raw === null) return undefined;
+    const head = await this.client.get(key).exec();
+    const kv = head.kvs[0];
+    if (kv === undefined) return undefined;
+    const raw = kv.value.toString('utf8');
     const manifest = JSON.parse(raw) as Manifest;
+    const base = `${key}/${manifest.generation}/`;
+    // the parts and records at the manifest's revision: a writer switching generations meanwhile changes nothing
+    const all = await this.client.getAll().prefix(base).revision(head.header.revision).buffers();
     const parts: Buffer[] = [];
     for (let i = 0; i < manifest.parts; i++) {
-      const part = await this.client.get(`${key}/${manifest.generation}/${i}`).buffer();
-      if (part === null) {
-        throw new TidemarkError('ErrSchemaUnknown', `the schema storage of changefeed ${id} in etcd is incomplete (${key}/${manifest.generation}/${i} is missing)`, { retryable: true });
+      const part = all[`${base}${i}`];
+      if (part === undefined) {
+        throw new TidemarkError('ErrSchemaUnknown', `the schema storage of changefeed ${id} in etcd is incomplete (${base}${i} is missing)`, { retryable: true });
       }
       parts.push(part);
     }
-    const json = JSON.parse((await gunzip(Buffer.concat(parts))).toString('utf8')) as SchemaStorageJSON;
-    return SchemaStorage.fromJSON(json);
+    const storage = SchemaStorage.fromJSON(JSON.parse((await gunzip(Buffer.concat(parts))).toString('utf8')) as SchemaStorageJSON);
+    const records = Object.keys(all).filter((k) => k.startsWith(`${base}ddl/`)).sort();
+    let recordBytes = 0;
+    for (const k of records) {
+      const { schema, query } = JSON.parse(all[k].toString('utf8')) as { schema: string; query: string };
+      storage.applyDDL(BigInt(`0x${k.slice(base.length + 4)}`), schema, query);
+      recordBytes += all[k].length;
+    }
+    this.written.set(key, { manifest: raw, generation: manifest.generation, bytes: manifest.bytes, records: records.length, recordBytes });
+    return storage;
   }
 
   async save(namespace: string, id: string, storage: SchemaStorage): Promise<void> {
@@ -70,15 +119,43 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
     const parts = Math.max(1, Math.ceil(data.length / PART_BYTES));
     for (let i = 0; i < parts; i++) await this.client.put(`${key}/${generation}/${i}`).value(data.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
     const manifest: Manifest = { generation, parts, bytes: data.length, coveredFrom: String(storage.coveredFrom), lastDDLTs: String(storage.lastDDL) };
-    await this.client.put(key).value(JSON.stringify(manifest));
+    const raw = JSON.stringify(manifest);
+    await this.client.put(key).value(raw);
+    this.stats.saves++;
+    this.stats.bytes += data.length + raw.length;
+    this.written.set(key, { manifest: raw, generation, bytes: data.length, records: 0, recordBytes: 0 });
     if (previous !== null) {
       const old = (JSON.parse(previous) as Manifest).generation;
       if (old !== generation) await this.client.delete().prefix(`${key}/${old}/`);
     }
   }
 
+  async appendDDL(namespace: string, id: string, storage: SchemaStorage, ddl: AppliedDDL): Promise<void> {
+    const key = changefeedSchemaKey(this.clusterId, namespace, id);
+    const written = this.written.get(key);
+    const record = JSON.stringify({ schema: ddl.schema, query: ddl.query });
+    if (written === undefined || written.records >= MAX_DDL_RECORDS || written.recordBytes + record.length > Math.max(MIN_DDL_RECORD_BYTES, written.bytes)) {
+      await this.save(namespace, id, storage);
+      return;
+    }
+    const result = await this.client
+      .if(key, 'Value', '==', written.manifest)
+      .then(this.client.put(`${key}/${written.generation}/${ddlRecordName(ddl.ts)}`).value(record))
+      .commit();
+    if (!result.succeeded) {
+      // another owner wrote the storage since: ours, which has every DDL up to this one, replaces it
+      await this.save(namespace, id, storage);
+      return;
+    }
+    written.records++;
+    written.recordBytes += record.length;
+    this.stats.records++;
+    this.stats.bytes += record.length;
+  }
+
   async remove(namespace: string, id: string): Promise<void> {
     const key = changefeedSchemaKey(this.clusterId, namespace, id);
+    this.written.delete(key);
     await this.client.delete().key(key);
     await this.client.delete().prefix(`${key}/`);
   }
