@@ -13,6 +13,7 @@ import { listUpstreamTables } from '../schema/upstream-tables.js';
 import { SchemaStorage } from '../schema/schema-storage.js';
 import { extendChangefeedSchema, takeChangefeedSchema, type AppliedDDL, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { DDLEvent, PartitionDispatcherFactory, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
+import { upstreamHasFullRowMetadata } from '../upstream/preflight.js';
 import { readerOptionsFor, readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 
 /** What the owner writes to the changefeed status after a tick. */
@@ -352,16 +353,20 @@ export class ChangefeedRuntime {
     if (store === undefined) return undefined;
     const { namespace, id, startTs } = this.options;
     const reader = this.readerOptions('schema');
+    // with FULL metadata the storage only gives the table set, which needs no definitions before the snapshot:
+    // the binlog between start-ts and the snapshot (a whole backlog, for an early start-ts) is not read back.
+    // Should the upstream lose FULL later, a row before the storage's start is ErrSchemaUnknown, never a guess.
+    const fullMetadata = await upstreamHasFullRowMetadata(uri);
     let storage = await store.load(namespace, id);
     let changed = false;
     if (storage === undefined) {
-      // `changefeed create` saves one; a changefeed created without it (or whose storage was lost) gets one now
-      storage = await takeChangefeedSchema(uri, reader, startTs);
+      // `changefeed create` saves one without FULL metadata; otherwise (or if it was lost) it is taken now
+      storage = await takeChangefeedSchema(uri, reader, fullMetadata ? undefined : startTs);
       changed = true;
       this.log.info('schema snapshot taken', { coveredFrom: String(storage.coveredFrom) });
     } else {
       // resumed with an earlier checkpoint (--overwrite-checkpoint-ts)
-      changed = await extendChangefeedSchema(storage, reader, startTs);
+      if (!fullMetadata) changed = await extendChangefeedSchema(storage, reader, startTs);
       storage.loader = SchemaStorage.upstreamLoader(uri);
     }
     storage.log = this.log;
