@@ -93,6 +93,12 @@ export interface PartitionDispatcherFactory {
   create(rule: { readonly columns?: readonly string[] }): PartitionDispatch;
 }
 
+/**
+ * A sink runs in the capture's own thread, beside what keeps its etcd session alive: its calls must never block
+ * the event loop (no fsyncSync, writeFileSync or busy loops per batch). A call that blocks for the session TTL
+ * (10 s by default) makes the capture lose its session and give up its tables; a blocking fsync per flush on a
+ * busy disk was enough for that (the test plugin `test/fixtures/plugins/sink-file` uses fs.fsync).
+ */
 export interface Sink {
   /**
    * `table`: the sink applies each upstream transaction of a table atomically, so the processor hands it over
