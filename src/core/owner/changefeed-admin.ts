@@ -5,7 +5,7 @@ import type { Capture } from '../capture/capture.js';
 import { parseReplicaConfig, replicaConfigToInput } from '../config/replica-config.js';
 import { TidemarkError } from '../errors/index.js';
 import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus } from '../model/changefeed.js';
-import { DEFAULT_NAMESPACE, changefeedInfoKey, changefeedSchemaKey, upstreamKey } from '../orchestrator/etcd-keys.js';
+import { DEFAULT_NAMESPACE, changefeedInfoKey, upstreamKey } from '../orchestrator/etcd-keys.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { upstreamEndTs } from './binlog-position.js';
 import { checkUpstream, hasFullRowMetadata } from '../upstream/preflight.js';
@@ -86,11 +86,12 @@ export class ChangefeedAdmin {
     const key = changefeedInfoKey(this.clusterId, namespace, id);
     if (await this.client.get(key).exists()) throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${id} already exists in namespace ${namespace}`);
     const end = await upstreamEndTs(upstream);
-    // row events without column names: the changefeed's schema storage starts here, with a snapshot whose
-    // position is the default start-ts (no DDL can slip in between)
+    // the changefeed's schema storage starts here, with a snapshot whose position is the default start-ts (no
+    // DDL can slip in between): the owner's table set at start-ts, and the columns when row events lack names
     const reader = readerOptionsFor(upstream, end.basename, replicaServerId(`create/${namespace}/${id}`));
-    const schema = hasFullRowMetadata(settings) ? undefined : await takeChangefeedSchema(upstream, reader);
-    const endTs = schema !== undefined && schema.coveredFrom > end.ts ? schema.coveredFrom : end.ts;
+    const fullMetadata = hasFullRowMetadata(settings);
+    const schema = await takeChangefeedSchema(upstream, reader);
+    const endTs = schema.coveredFrom > end.ts ? schema.coveredFrom : end.ts;
     const startTime = req.start_ts === undefined ? undefined : parseTimeForm(req.start_ts);
     const startTs =
       req.start_ts === undefined || req.start_ts === '' || req.start_ts === '0'
@@ -105,7 +106,9 @@ export class ChangefeedAdmin {
     if (targetTs !== 0n && targetTs <= startTs) {
       throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than --start-ts ${startTs}`);
     }
-    if (schema !== undefined && (await extendChangefeedSchema(schema, reader, startTs))) {
+    // without names in the row events, rows before the snapshot need the definitions they had then: read the
+    // DDL back to start-ts and refuse what cannot be known (with FULL metadata nothing before it is needed)
+    if (!fullMetadata && (await extendChangefeedSchema(schema, reader, startTs))) {
       const filter = new TableFilter(config.filter.rules, config['case-sensitive']);
       const unknown = schema.unknownTables().filter((t) => filter.match(t.schema, t.table));
       if (unknown.length > 0) {
@@ -134,17 +137,20 @@ export class ChangefeedAdmin {
       'creator-version': buildInfo().version,
       epoch: randomUUID(),
     };
-    // the schema storage goes first: the owner starts the changefeed as soon as its info key is there
-    if (schema !== undefined) await new EtcdSchemaStore(this.client, this.clusterId).save(namespace, id, schema);
+    // the schema storage's parts go first and its manifest with the info key, in one txn: the owner starts the
+    // changefeed as soon as the info key is there, and a concurrent create of the same id that loses the txn
+    // leaves the winner's storage alone
+    const staged = await new EtcdSchemaStore(this.client, this.clusterId).stage(namespace, id, schema);
     const res = await this.client
       .if(key, 'Create', '==', 0)
       .then(
         this.client.put(key).value(JSON.stringify(info)),
         this.client.put(upstreamKey(this.clusterId, namespace, upstreamId)).value(JSON.stringify({ id: upstreamId, uri: upstream, basename: end.basename })),
-        // without one, a schema storage left by an earlier changefeed of the same id (its removal could not delete it)
-        ...(schema !== undefined ? [] : [this.client.delete().key(changefeedSchemaKey(this.clusterId, namespace, id)), this.client.delete().prefix(`${changefeedSchemaKey(this.clusterId, namespace, id)}/`)]),
+        staged.manifest,
       )
       .commit();
+    // the winner deletes a storage left by an earlier changefeed of the same id (its removal could not), the loser its own
+    await staged.settle(res.succeeded);
     if (!res.succeeded) throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${id} already exists in namespace ${namespace}`);
     await this.waitVisible(namespace, id, (i) => i !== undefined);
     return this.get(id, namespace);

@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
-import type { Etcd3 } from 'etcd3';
+import { randomBytes } from 'node:crypto';
+import type { Etcd3, PutBuilder } from 'etcd3';
 import { TidemarkError } from '../errors/index.js';
 import { sleep } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
@@ -113,21 +114,50 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
 
   async save(namespace: string, id: string, storage: SchemaStorage): Promise<void> {
     const key = changefeedSchemaKey(this.clusterId, namespace, id);
-    const data = await gzip(Buffer.from(JSON.stringify(storage.toJSON()), 'utf8'));
     const previous = await this.client.get(key).string();
-    const generation = `${Date.now().toString(36)}-${(this.sequence++).toString(36)}`;
-    const parts = Math.max(1, Math.ceil(data.length / PART_BYTES));
-    for (let i = 0; i < parts; i++) await this.client.put(`${key}/${generation}/${i}`).value(data.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
-    const manifest: Manifest = { generation, parts, bytes: data.length, coveredFrom: String(storage.coveredFrom), lastDDLTs: String(storage.lastDDL) };
-    const raw = JSON.stringify(manifest);
-    await this.client.put(key).value(raw);
-    this.stats.saves++;
-    this.stats.bytes += data.length + raw.length;
-    this.written.set(key, { manifest: raw, generation, bytes: data.length, records: 0, recordBytes: 0 });
+    const staged = await this.writeParts(key, storage);
+    await this.client.put(key).value(staged.manifest);
+    this.written.set(key, staged.written);
     if (previous !== null) {
       const old = (JSON.parse(previous) as Manifest).generation;
-      if (old !== generation) await this.client.delete().prefix(`${key}/${old}/`);
+      if (old !== staged.written.generation) await this.client.delete().prefix(`${key}/${old}/`);
     }
+  }
+
+  /**
+   * Writes the storage's parts under a new generation and returns the manifest's put for the caller's own
+   * transaction: `changefeed create` commits it with the changefeed's info key, so of two creates of one id only
+   * the one that wins switches the manifest. `settle(committed)` then deletes what is not needed: the
+   * generations that were there before (a storage left by an earlier changefeed of the id) when committed, this
+   * one when not. Generations written after the stage (the new changefeed's owner) are never touched.
+   */
+  async stage(namespace: string, id: string, storage: SchemaStorage): Promise<{ manifest: PutBuilder; settle: (committed: boolean) => Promise<void> }> {
+    const key = changefeedSchemaKey(this.clusterId, namespace, id);
+    const stale = new Set((await this.client.getAll().prefix(`${key}/`).keys()).map((k) => k.slice(key.length + 1).split('/')[0]));
+    const staged = await this.writeParts(key, storage);
+    return {
+      manifest: this.client.put(key).value(staged.manifest),
+      settle: async (committed) => {
+        if (!committed) {
+          await this.client.delete().prefix(`${key}/${staged.written.generation}/`);
+          return;
+        }
+        this.written.set(key, staged.written);
+        for (const generation of stale) await this.client.delete().prefix(`${key}/${generation}/`);
+      },
+    };
+  }
+
+  /** Puts the gzip JSON parts of `storage` under a new generation; returns the manifest that points to them. */
+  private async writeParts(key: string, storage: SchemaStorage): Promise<{ manifest: string; written: Written }> {
+    const data = await gzip(Buffer.from(JSON.stringify(storage.toJSON()), 'utf8'));
+    const generation = `${Date.now().toString(36)}-${(this.sequence++).toString(36)}-${randomBytes(3).toString('hex')}`;
+    const parts = Math.max(1, Math.ceil(data.length / PART_BYTES));
+    for (let i = 0; i < parts; i++) await this.client.put(`${key}/${generation}/${i}`).value(data.subarray(i * PART_BYTES, (i + 1) * PART_BYTES));
+    const manifest = JSON.stringify({ generation, parts, bytes: data.length, coveredFrom: String(storage.coveredFrom), lastDDLTs: String(storage.lastDDL) } satisfies Manifest);
+    this.stats.saves++;
+    this.stats.bytes += data.length + manifest.length;
+    return { manifest, written: { manifest, generation, bytes: data.length, records: 0, recordBytes: 0 } };
   }
 
   async appendDDL(namespace: string, id: string, storage: SchemaStorage, ddl: AppliedDDL): Promise<void> {

@@ -104,6 +104,26 @@ describe('changefeed schema storage in etcd (EtcdSchemaStore)', () => {
     assert.equal(asJSON(loaded), asJSON(storage));
   });
 
+  it('two creates of one id stage their copies: only the one whose txn wins is the storage; the loser and an old copy go', async () => {
+    const infoKey = `/tidb/cdc/${clusterId}/default/changefeed/info/race`;
+    // a storage left by an earlier changefeed of the same id
+    await new EtcdSchemaStore(client, clusterId).save('default', 'race', snapshot(1));
+    const a = snapshot(4);
+    const b = snapshot(7);
+    const stagedA = await new EtcdSchemaStore(client, clusterId).stage('default', 'race', a);
+    const stagedB = await new EtcdSchemaStore(client, clusterId).stage('default', 'race', b);
+    const create = (value: string, manifest: typeof stagedA.manifest) => client.if(infoKey, 'Create', '==', 0).then(client.put(infoKey).value(value), manifest).commit();
+    const [wonB, wonA] = [await create('b', stagedB.manifest), await create('a', stagedA.manifest)];
+    await stagedA.settle(wonA.succeeded);
+    await stagedB.settle(wonB.succeeded);
+    assert.deepEqual([wonA.succeeded, wonB.succeeded], [false, true]);
+    const loaded = (await new EtcdSchemaStore(client, clusterId).load('default', 'race'))!;
+    assert.equal(asJSON(loaded), asJSON(b), "the winner's storage, not the last one written");
+    const generation = (JSON.parse((await client.get(`${prefix}race`).string())!) as { generation: string }).generation;
+    assert.deepEqual(await client.getAll().prefix(`${prefix}race/`).keys(), [`${prefix}race/${generation}/0`], "the loser's and the old changefeed's parts are gone");
+    await client.delete().key(infoKey);
+  });
+
   it('remove deletes the manifest, the copies and the records', async () => {
     const store = new EtcdSchemaStore(client, clusterId);
     const storage = snapshot(3);
