@@ -356,17 +356,16 @@ export class ChangefeedRuntime {
     // with FULL metadata the storage only gives the table set, which needs no definitions before the snapshot:
     // the binlog between start-ts and the snapshot (a whole backlog, for an early start-ts) is not read back.
     // Should the upstream lose FULL later, a row before the storage's start is ErrSchemaUnknown, never a guess.
-    const fullMetadata = await upstreamHasFullRowMetadata(uri);
     let storage = await store.load(namespace, id);
     let changed = false;
     if (storage === undefined) {
-      // `changefeed create` saves one without FULL metadata; otherwise (or if it was lost) it is taken now
-      storage = await takeChangefeedSchema(uri, reader, fullMetadata ? undefined : startTs);
+      // `changefeed create` saves one; a changefeed created without it (or whose storage was lost) gets one now
+      storage = await takeChangefeedSchema(uri, reader, (await upstreamHasFullRowMetadata(uri)) ? undefined : startTs);
       changed = true;
       this.log.info('schema snapshot taken', { coveredFrom: String(storage.coveredFrom) });
     } else {
-      // resumed with an earlier checkpoint (--overwrite-checkpoint-ts)
-      if (!fullMetadata) changed = await extendChangefeedSchema(storage, reader, startTs);
+      // resumed with an earlier checkpoint (--overwrite-checkpoint-ts); the upstream is asked only then
+      if (startTs < storage.coveredFrom && !(await upstreamHasFullRowMetadata(uri))) changed = await extendChangefeedSchema(storage, reader, startTs);
       storage.loader = SchemaStorage.upstreamLoader(uri);
     }
     storage.log = this.log;

@@ -113,15 +113,9 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
   }
 
   async save(namespace: string, id: string, storage: SchemaStorage): Promise<void> {
-    const key = changefeedSchemaKey(this.clusterId, namespace, id);
-    const previous = await this.client.get(key).string();
-    const staged = await this.writeParts(key, storage);
-    await this.client.put(key).value(staged.manifest);
-    this.written.set(key, staged.written);
-    if (previous !== null) {
-      const old = (JSON.parse(previous) as Manifest).generation;
-      if (old !== staged.written.generation) await this.client.delete().prefix(`${key}/${old}/`);
-    }
+    const staged = await this.stage(namespace, id, storage);
+    await staged.manifest.exec();
+    await staged.settle(true);
   }
 
   /**
@@ -134,22 +128,6 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
   async stage(namespace: string, id: string, storage: SchemaStorage): Promise<{ manifest: PutBuilder; settle: (committed: boolean) => Promise<void> }> {
     const key = changefeedSchemaKey(this.clusterId, namespace, id);
     const stale = new Set((await this.client.getAll().prefix(`${key}/`).keys()).map((k) => k.slice(key.length + 1).split('/')[0]));
-    const staged = await this.writeParts(key, storage);
-    return {
-      manifest: this.client.put(key).value(staged.manifest),
-      settle: async (committed) => {
-        if (!committed) {
-          await this.client.delete().prefix(`${key}/${staged.written.generation}/`);
-          return;
-        }
-        this.written.set(key, staged.written);
-        for (const generation of stale) await this.client.delete().prefix(`${key}/${generation}/`);
-      },
-    };
-  }
-
-  /** Puts the gzip JSON parts of `storage` under a new generation; returns the manifest that points to them. */
-  private async writeParts(key: string, storage: SchemaStorage): Promise<{ manifest: string; written: Written }> {
     const data = await gzip(Buffer.from(JSON.stringify(storage.toJSON()), 'utf8'));
     const generation = `${Date.now().toString(36)}-${(this.sequence++).toString(36)}-${randomBytes(3).toString('hex')}`;
     const parts = Math.max(1, Math.ceil(data.length / PART_BYTES));
@@ -157,7 +135,17 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
     const manifest = JSON.stringify({ generation, parts, bytes: data.length, coveredFrom: String(storage.coveredFrom), lastDDLTs: String(storage.lastDDL) } satisfies Manifest);
     this.stats.saves++;
     this.stats.bytes += data.length + manifest.length;
-    return { manifest, written: { manifest, generation, bytes: data.length, records: 0, recordBytes: 0 } };
+    return {
+      manifest: this.client.put(key).value(manifest),
+      settle: async (committed) => {
+        if (!committed) {
+          await this.client.delete().prefix(`${key}/${generation}/`);
+          return;
+        }
+        this.written.set(key, { manifest, generation, bytes: data.length, records: 0, recordBytes: 0 });
+        for (const old of stale) await this.client.delete().prefix(`${key}/${old}/`);
+      },
+    };
   }
 
   async appendDDL(namespace: string, id: string, storage: SchemaStorage, ddl: AppliedDDL): Promise<void> {

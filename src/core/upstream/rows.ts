@@ -26,8 +26,12 @@ const BINARY_CHARSET = 63;
 const LATIN1 = new Set([5, 8, 15, 31, 47, 48, 49, 94]);
 const DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 
+const ZEROS = '000000000';
+
+/** `n` (≥ 0, < 10^width, width ≤ 9) in exactly `width` digits. */
 function pad(n: number, width: number): string {
-  return String(n).padStart(width, '0');
+  const s = String(n);
+  return s.length >= width ? s : ZEROS.slice(0, width - s.length) + s;
 }
 
 function fraction(micros: number, fsp: number): string {
@@ -52,13 +56,6 @@ function decimalGroup(buf: Buffer, start: number, p: number, n: number, negative
   return v;
 }
 
-const ZEROS = '000000000';
-
-/** `v` (< 10^width) in exactly `width` digits. */
-function padDigits(v: number, width: number): string {
-  const s = String(v);
-  return s.length >= width ? s : ZEROS.slice(0, width - s.length) + s;
-}
 
 /**
  * DECIMAL (binary format): groups of 9 digits in 4 bytes, read in place without copying the value; leading
@@ -83,7 +80,7 @@ function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number)
   }
   for (let i = 0; i < intg0; i++) {
     const g = decimalGroup(buf, o, p, 4, negative);
-    integer = integer === '' ? (g === 0 ? '' : String(g)) : integer + padDigits(g, 9);
+    integer = integer === '' ? (g === 0 ? '' : String(g)) : integer + pad(g, 9);
     p += 4;
   }
   if (integer === '') integer = '0';
@@ -91,12 +88,12 @@ function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number)
   if (scale > 0) {
     text += '.';
     for (let i = 0; i < frac0; i++) {
-      text += padDigits(decimalGroup(buf, o, p, 4, negative), 9);
+      text += pad(decimalGroup(buf, o, p, 4, negative), 9);
       p += 4;
     }
     if (frac0x > 0) {
       const n = DIG2BYTES[frac0x];
-      text += padDigits(decimalGroup(buf, o, p, n, negative), frac0x);
+      text += pad(decimalGroup(buf, o, p, n, negative), frac0x);
       p += n;
     }
   }
