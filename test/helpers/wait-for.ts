@@ -9,11 +9,12 @@ export interface WaitForOptions {
 
 /**
  * Polls `predicate` until it returns a value other than `undefined`/`false`, and returns it.
- * Tests wait on a condition with this, never on a fixed sleep.
+ * Tests wait on a condition with this, never on a fixed sleep. The timeout only ends a wait that will never
+ * succeed; it is generous (30 s by default) so a loaded machine does not fail a correct run.
  */
 export async function waitFor<T>(
   predicate: () => T | undefined | false | Promise<T | undefined | false>,
-  { timeoutMs = 10_000, intervalMs = 50, what = 'condition' }: WaitForOptions = {},
+  { timeoutMs = 30_000, intervalMs = 50, what = 'condition' }: WaitForOptions = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;

@@ -45,10 +45,10 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
       console.log(`# ${id} did not catch up; server log tail:\n${cluster.newest().output.join('').slice(-5000)}`);
       throw error;
     });
-  const create = async (id: string, db: string): Promise<void> => {
+  const create = async (id: string, db: string, sinkUri = `mysql://root@127.0.0.1:${proxy.port}/`): Promise<void> => {
     const config = join(dir, `${id}.toml`);
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
-    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.newest().url, '--sink-uri', `mysql://root@127.0.0.1:${proxy.port}/`, '-c', id, '--config', config]);
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.newest().url, '--sink-uri', sinkUri, '-c', id, '--config', config]);
     await waitFor(async () => (await checkpoint(id)) > 0n, { what: `${id}'s status` });
   };
   const diff = async (db: string): Promise<{ code: number; report: DiffReport }> => {
@@ -182,6 +182,9 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
   it('a table renamed while the changefeed is paused keeps the rows written before the RENAME (tables as of the checkpoint)', async () => {
     const db = uniqueName('myren');
     await create('rename', db);
+    // runs beside it over the same tables and is never paused: once it has caught up with the writes below,
+    // the paused changefeed would have moved too, if it could
+    await create('rename-witness', db, 'blackhole://');
     await up.query(`CREATE DATABASE \`${db}\``);
     await up.query(`CREATE TABLE \`${db}\`.t (id INT PRIMARY KEY, v INT NOT NULL)`);
     await up.query(`INSERT INTO \`${db}\`.t VALUES (1, 1), (2, 2)`);
@@ -193,7 +196,9 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
     await up.query(`UPDATE \`${db}\`.t SET v = 20 WHERE id = 2`);
     await up.query(`RENAME TABLE \`${db}\`.t TO \`${db}\`.t2`);
     await up.query(`INSERT INTO \`${db}\`.t2 VALUES (5, 5)`);
+    await caughtUp('rename-witness', await endTs());
     assert.equal(await checkpoint('rename'), pausedAt, 'a paused changefeed does not move');
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'remove', '--server', cluster.newest().url, '-c', 'rename-witness']);
     await run(process.execPath, [CDC_BIN, 'changefeed', 'resume', '--server', cluster.newest().url, '-c', 'rename']);
     await caughtUp('rename', await endTs());
     // the owner must schedule `t` (the name at the checkpoint), not only `t2` (the name now): otherwise the rows
@@ -236,6 +241,7 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
     const states = new Set<string>();
     await workload(db, tables, 20_000, async () => {
       proxy.cut();
+      // the outage's length is this test's subject: 60 s of writes with the downstream unreachable
       const cutAt = Date.now();
       while (Date.now() - cutAt < 60_000) {
         await up.query(`UPDATE \`${db}\`.a SET v = v + 1 WHERE id % 10 = 0`);

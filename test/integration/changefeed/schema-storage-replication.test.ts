@@ -29,7 +29,7 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
   const clusterId = uniqueName('schemarep').replaceAll('_', '-');
   const id = 'no-log-feed';
   const db = uniqueName('schemarep');
-  const statusKey = `/tidb/cdc/${clusterId}/default/changefeed/status/${id}`;
+  const statusKey = (feed: string): string => `/tidb/cdc/${clusterId}/default/changefeed/status/${feed}`;
   const schemaKey = `/tidb/cdc/${clusterId}/default/changefeed/schema/${id}`;
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-schemarep-'));
   let cluster: CdcServerGroup;
@@ -39,7 +39,7 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
   let etcd: Etcd3;
 
   const cdc = (args: readonly string[]) => run(process.execPath, [CDC_BIN, ...args], { maxBuffer: 16 * 1024 * 1024 });
-  const checkpoint = async (): Promise<bigint> => BigInt(JSON.parse((await etcd.get(statusKey).string()) ?? '{"checkpoint-ts":"0"}')['checkpoint-ts'] as string);
+  const checkpoint = async (feed = id): Promise<bigint> => BigInt(JSON.parse((await etcd.get(statusKey(feed)).string()) ?? '{"checkpoint-ts":"0"}')['checkpoint-ts'] as string);
   const caughtUp = async (): Promise<void> => {
     const end = await upstreamEndTs(up);
     await waitFor(async () => (await checkpoint()) >= end, { timeoutMs: 120_000, intervalMs: 200, what: `the checkpoint to reach ${end}` }).catch((error: unknown) => {
@@ -86,6 +86,9 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
     await cdc(['changefeed', 'create', '--server', cluster.newest().url, '--sink-uri', `mysql://root@${new URL(mysqlUri('downstream')).host}/`, '-c', id, '--config', config]);
     await waitFor(async () => (await checkpoint()) > 0n, { what: 'the changefeed status' });
+    // runs beside it over the same tables and is never paused: once it has caught up with the writes made while
+    // the other is paused, that one would have moved too, if it could
+    await cdc(['changefeed', 'create', '--server', cluster.newest().url, '--sink-uri', 'blackhole://', '-c', 'witness', '--config', config]);
 
     await up.query(`CREATE DATABASE \`${db}\``);
     await up.query(`CREATE TABLE \`${db}\`.t (id INT PRIMARY KEY, big BIGINT UNSIGNED, level ENUM('low','mid','high'), flags SET('a','b','c'), name VARCHAR(40) CHARACTER SET latin1, note TEXT)`);
@@ -112,7 +115,10 @@ describe('replication from an upstream without binlog_row_metadata=FULL (schema 
     await up.query(`INSERT INTO \`${db}\`.t VALUES (5, 42, -7, 'high', 'b', 'Çà', 'after the alter')`);
     await up.query(`UPDATE \`${db}\`.t SET score = 9, full_name = 'Müller-Lüdenscheidt' WHERE id = 1`);
     await up.query(`INSERT INTO \`${db}\`.u VALUES ('k3', 7)`);
+    const written = await upstreamEndTs(up);
+    await waitFor(async () => (await checkpoint('witness')) >= written, { timeoutMs: 120_000, intervalMs: 200, what: `the witness changefeed to reach ${written}` });
     assert.equal(await checkpoint(), pausedAt, 'nothing moved while paused');
+    await cdc(['changefeed', 'remove', '--server', cluster.newest().url, '-c', 'witness']);
 
     // a new server process: everything it knows about the old definition comes from etcd
     await cluster.newest().stop();

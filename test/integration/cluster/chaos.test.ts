@@ -95,6 +95,7 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
     const kills: string[] = [];
     const started = Date.now();
     while (Date.now() - started < SECONDS * 1000) {
+      // a kill every 30 s is the test's subject, not a wait for something to happen
       await new Promise((resolve) => setTimeout(resolve, Math.min(30_000, SECONDS * 1000 - (Date.now() - started))));
       if (Date.now() - started >= SECONDS * 1000) break;
       const candidates = cluster.alive();
@@ -120,6 +121,8 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
       throw error;
     });
     const catchUpMs = Date.now() - endAt;
+    // the status watch saw the checkpoint through the whole run, so "never goes back" below is checked on data
+    await waitFor(() => observed.length > kills.length && observed[observed.length - 1].ts >= end, { timeoutMs: 30_000, what: 'the status watch to see the checkpoint reach the upstream end' });
 
     let total = 0;
     let recorded = 0;

@@ -54,13 +54,16 @@ describe('a cdc server stopped during an etcd outage', () => {
     try {
       await server.waitHealthy();
       await etcd.stop();
-      await delay(6000); // the watch and lease streams notice the outage and start their retries
-      const t0 = Date.now();
+      // the session's lease is lost once the outage outlasts its keep-alives: the etcd client is retrying now
+      await waitFor(() => server.output.join('').includes('capture lost its session'), { timeoutMs: 60_000, what: 'the capture to notice the outage' });
       server.kill('SIGTERM');
-      // etcd3's and cockatiel's backoff timers kept the process alive for 23 s after "cdc server stopped"
-      const exited = await Promise.race([server.exited, delay(12_000).then(() => undefined)]);
+      await waitFor(() => server.output.join('').includes('cdc server stopped'), { timeoutMs: 60_000, what: 'the server to say it stopped' });
+      // The bound is the behaviour under test: etcd3's and cockatiel's backoff timers kept the process alive for
+      // ~23 s after "cdc server stopped"; a fixed process exits within milliseconds, so 10 s is a wide margin.
+      const stoppedAt = Date.now();
+      const exited = await Promise.race([server.exited, delay(10_000).then(() => undefined)]);
       const log = server.output.join('');
-      assert.ok(exited !== undefined, `the server had not exited ${Date.now() - t0} ms after SIGTERM:\n${log.slice(-2000)}`);
+      assert.ok(exited !== undefined, `the server had not exited ${Date.now() - stoppedAt} ms after it said it stopped:\n${log.slice(-2000)}`);
       assert.equal(exited.code, 0, log.slice(-2000));
       assert.match(log, /cdc server stopped/);
     } finally {

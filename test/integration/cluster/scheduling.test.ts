@@ -35,14 +35,20 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
 
   const endTs = (): Promise<bigint> => upstreamEndTs(upstream);
   const checkpoint = async (): Promise<bigint> => BigInt(JSON.parse((await etcd.get(statusKey('cf')).string()) ?? '{"checkpoint-ts":"0"}')['checkpoint-ts'] as string);
-  /** Tables per capture address, from the per-table progress API. */
-  const placement = async (): Promise<Map<string, number>> => {
+  /** The capture address of every replicating table, from the per-table progress API. */
+  const tablePlaces = async (changefeed = 'cf'): Promise<{ places: Map<string, string>; addresses: string[] }> => {
     const server = cluster.alive()[0];
-    const [{ items }, captures] = await Promise.all([server.api<{ items: { table: string; capture_id: string; state?: string }[] }>('/api/v2/changefeeds/cf/tables'), listCaptures(server)]);
+    const [{ items }, captures] = await Promise.all([server.api<{ items: { table: string; capture_id: string; state?: string }[] }>(`/api/v2/changefeeds/${changefeed}/tables`), listCaptures(server)]);
     const byId = new Map(captures.map((c) => [c.id, c.address]));
-    const counts = new Map<string, number>();
-    for (const c of captures) counts.set(c.address, 0);
-    for (const t of items) if (t.state === undefined || t.state === 'replicating') counts.set(byId.get(t.capture_id) ?? t.capture_id, (counts.get(byId.get(t.capture_id) ?? t.capture_id) ?? 0) + 1);
+    const places = new Map<string, string>();
+    for (const t of items) if (t.state === undefined || t.state === 'replicating') places.set(t.table, byId.get(t.capture_id) ?? t.capture_id);
+    return { places, addresses: captures.map((c) => c.address) };
+  };
+  /** Tables per capture address. */
+  const placement = async (changefeed = 'cf'): Promise<Map<string, number>> => {
+    const { places, addresses } = await tablePlaces(changefeed);
+    const counts = new Map<string, number>(addresses.map((a) => [a, 0]));
+    for (const address of places.values()) counts.set(address, (counts.get(address) ?? 0) + 1);
     return counts;
   };
   const balanced = async (captures: number, tables = 30): Promise<number[]> => {
@@ -112,7 +118,10 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
         n++;
       }
     })();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    // rows are flowing: the writer is under way and the checkpoint has passed some of its rows
+    await waitFor(() => n >= 60, { what: 'the writer to write some rows' });
+    const flowing = await endTs();
+    await waitFor(async () => (await checkpoint()) >= flowing, { timeoutMs: 60_000, what: 'the checkpoint to pass the first rows of the writer' });
     const before = await checkpoint();
     victim.kill('SIGTERM');
     const exited = await victim.exited;
@@ -144,6 +153,9 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
   it('failover: kill -9 of the owner; the new owner keeps every table where it is, the rest restart from their checkpoint; the checkpoint never goes back', async () => {
     const captures = await listCaptures(cluster.alive()[0]);
     const owner = cluster.alive().find((s) => s.addr === captures.find((c) => c.is_owner)!.address)!;
+    const placedBefore = (await tablePlaces()).places;
+    assert.equal(placedBefore.size, 30, 'every table is placed before the kill');
+    const watched = checkpoints.length;
     const updateTs: bigint[] = [];
     for (let i = 0; i < 30; i++) {
       await upstream.query(`UPDATE \`${db}\`.t${i} SET v = v + 1000 WHERE id = 1`);
@@ -153,8 +165,15 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
     await owner.exited;
     for (let i = 0; i < 30; i++) await upstream.query(`UPDATE \`${db}\`.t${i} SET v = v + 1000 WHERE id = 2`);
     assert.deepEqual(await balanced(2), [15, 15]);
+    // the surviving captures kept their tables; only the dead owner's tables moved
+    const placedAfter = (await tablePlaces()).places;
+    const kept = [...placedBefore].filter(([, address]) => address !== owner.addr);
+    assert.equal(kept.length, 20, `two surviving captures with 10 tables each before the kill: ${JSON.stringify([...placedBefore])}`);
+    assert.deepEqual(kept.filter(([table, address]) => placedAfter.get(table) !== address), [], 'a table of a surviving capture was moved by the failover');
     const end = await endTs();
     await waitFor(async () => (await checkpoint()) >= end, { timeoutMs: 60_000, what: 'the checkpoint to pass the updates after failover' });
+    // the watch saw the checkpoint move through the failover, so the "never goes back" check below has data
+    await waitFor(() => checkpoints.length > watched && checkpoints[checkpoints.length - 1] >= end, { what: 'the status watch to see the checkpoint pass the updates' });
     for (let i = 0; i < 30; i++) {
       const state = new Map<number, unknown[]>();
       for (const l of [...lines(`t${i}`)].sort((a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : BigInt(a.ts) > BigInt(b.ts) ? 1 : 0))) {
@@ -195,9 +214,12 @@ describe('tables scheduled across captures: balance, join, graceful stop, failov
       },
       { timeoutMs: 30_000, what: 'the drained capture to have no tables and the owner all 30' },
     );
-    // it stays drained: the balance check does not move tables back
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // it stays drained: a second changefeed over the same tables is scheduled after the drain, so the scheduler
+    // has run its balance checks since; none moved a table back, and none of the new one's went to the drained capture
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.alive()[0].url, '--sink-uri', 'blackhole://', '-c', 'cf2', '--config', await tomlFile(home, `[filter]\nrules = ["${db}.*"]\n`)], { env });
+    await waitFor(async () => (await placement('cf2')).get(ownerRow.address) === 30, { timeoutMs: 60_000, what: 'the second changefeed\'s 30 tables on the owner' });
     assert.equal((await placement()).get(other.address) ?? 0, 0);
+    assert.equal((await placement('cf2')).get(other.address) ?? 0, 0);
   });
 });
 

@@ -64,41 +64,34 @@ describe('a cluster of three real cdc servers on real etcd', () => {
     assert.notEqual(next.id, before.id);
   });
 
-  it('replaces a kill -9 owner within 15 s and drops the dead capture when its lease expires', async () => {
+  it('replaces a kill -9 owner and drops the dead capture when its lease expires', async () => {
     const owner = (await listCaptures(servers[0])).find((r) => r.is_owner)!;
     const victim = servers.find((s) => s.addr === owner.address)!;
     const survivor = servers.find((s) => s !== victim)!;
-    const killedAt = Date.now();
     victim.kill('SIGKILL');
     await victim.exited;
+    // the 10 s session TTL decides when; how fast failover is goes in a benchmark, not here
     const newOwner = await waitFor(async () => {
       const o = (await listCaptures(survivor)).find((r) => r.is_owner);
       return o !== undefined && o.id !== owner.id && o;
-    }, { timeoutMs: 15_000, intervalMs: 200, what: 'a new owner' });
-    const failover = Date.now() - killedAt;
-    assert.ok(failover <= 15_000, `failover took ${failover} ms`);
+    }, { timeoutMs: 60_000, intervalMs: 200, what: 'a new owner' });
     assert.notEqual(newOwner.address, victim.addr);
     const rows = await waitFor(async () => {
       const list = await listCaptures(survivor);
       return list.length === 2 && list;
-    }, { timeoutMs: 15_000, what: 'the dead capture to leave the list' });
+    }, { timeoutMs: 60_000, what: 'the dead capture to leave the list' });
     assert.ok(!rows.some((r) => r.address === victim.addr));
     servers.splice(servers.indexOf(victim), 1);
   });
 
-  it('removes a SIGTERMed non-owner from the list within 2 s, and it exits 0', async () => {
+  it('a SIGTERMed non-owner deregisters itself before it exits 0 (not by its lease running out)', async () => {
     const owner = (await listCaptures(servers[0])).find((r) => r.is_owner)!;
     const victim = servers.find((s) => s.addr !== owner.address)!;
     const witness = servers.find((s) => s !== victim)!;
-    const stoppedAt = Date.now();
     victim.kill('SIGTERM');
-    await waitFor(async () => !(await listCaptures(witness)).some((r) => r.address === victim.addr), {
-      timeoutMs: 2000,
-      intervalMs: 50,
-      what: 'the stopped capture to leave the list',
-    });
     const { code } = await victim.exited;
     assert.equal(code, 0);
-    assert.ok(Date.now() - stoppedAt < 5000, 'the drained server took too long to exit');
+    // its session's lease (10 s TTL) is still alive at this point: only its own deregistration removes it now
+    assert.ok(!(await listCaptures(witness)).some((r) => r.address === victim.addr), 'the stopped capture left the list before it exited');
   });
 });

@@ -316,8 +316,10 @@ describe('mysql sink', () => {
       const started = Date.now();
       await sink.writeRows(table, [{ table, commitTs: 3n, commitTime: 0, seq: 0, kind: 'update', columns, before: [1, 'first'], after: [1, 'second'] }]);
       await assert.rejects(sink.flush(3n), (e: Error & { code?: string; retryable?: boolean }) => e.code === 'ErrMySQLConnectionError' && e.retryable === true && /no answer from the downstream .* within write-timeout \(1 s\)/.test(e.message));
+      // The timeout is the subject. Its message says the write-timeout fired, not the 50 s innodb_lock_wait_timeout;
+      // a lower bound measured from before the write cannot fail on a slow machine.
       const waited = Date.now() - started;
-      assert.ok(waited >= 900 && waited < 10_000, `rejected after ${waited} ms (innodb_lock_wait_timeout is 50 s)`);
+      assert.ok(waited >= 900, `rejected after ${waited} ms, before the 1 s write-timeout`);
       await blocker.query('COMMIT');
       const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT v FROM ${db}.locked`);
       assert.ok(['first', 'second'].includes(String(rows[0]['v'])));

@@ -44,16 +44,18 @@ describe('etcd (real server)', () => {
   });
 
   it('removes a key when its lease expires without keep-alive', async () => {
+    // taken before the lease is granted, so the key cannot vanish less than 2 s after it, however slow the machine
+    const started = Date.now();
     const lease = client.lease(2, { autoKeepAlive: false });
     try {
       await lease.put(`${prefix}leased`).value('short-lived');
       assert.equal(await client.get(`${prefix}leased`).string(), 'short-lived');
-      const started = Date.now();
       await waitFor(async () => (await client.get(`${prefix}leased`).string()) === null, {
-        timeoutMs: 10_000,
+        timeoutMs: 30_000,
         intervalMs: 200,
         what: 'the leased key to disappear',
       });
+      // a lower bound from a point before the grant: load can only make it longer (the TTL is the subject here)
       assert.ok(Date.now() - started >= 1000, 'the key vanished before its 2 s TTL could have run out');
     } finally {
       lease.release();

