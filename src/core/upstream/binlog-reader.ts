@@ -105,7 +105,10 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
     }
     const reader = new BinlogReader(conn, file, position, options.highWaterMark ?? 4096);
     conn.startDump(file, position, options.serverId, DUMP_SEND_ANNOTATE_ROWS, (p) => reader.onPacket(p), (e) => reader.finish(e));
-    signal?.addEventListener('abort', () => reader.close(), { once: true });
+    // aborted while connecting: no 'abort' event will come any more, so close now (a reader that went on would
+    // ignore the abort, e.g. a processor's restart for a table added behind it, and never feed that table)
+    if (signal?.aborted === true) reader.close();
+    else signal?.addEventListener('abort', () => reader.close(), { once: true });
     return reader;
   }
 

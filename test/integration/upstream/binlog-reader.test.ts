@@ -138,6 +138,26 @@ describe('BinlogReader: our own replication connection to the real upstream Mari
     assert.deepEqual(received, expected, 'the rows arrived with their values, in commit order');
   });
 
+  it('a reader whose signal aborts while it connects ends at once instead of reading on', async () => {
+    const start = await masterStatus();
+    const controller = new AbortController();
+    const opening = BinlogReader.open(options(), start.file, start.pos, controller.signal);
+    controller.abort(new Error('restart'));
+    const reader = await opening;
+    await conn.query(`INSERT INTO ${db}.t VALUES (900, 'after the abort')`);
+    const read: number[] = [];
+    const ended = (async () => {
+      for await (const e of reader) read.push(e.type);
+      return 'ended';
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([ended, new Promise((resolve) => (timer = setTimeout(resolve, 10_000, 'still reading')))]);
+    clearTimeout(timer);
+    reader.close();
+    assert.equal(outcome, 'ended', `the aborted reader went on reading (${read.length} events)`);
+    assert.ok(!read.includes(EventType.XID), 'it delivered no transaction after the abort');
+  });
+
   it('fails with typed errors: purged position, wrong password, unreachable upstream', async () => {
     await assert.rejects(readUntil({ file: 'mysql-bin.999999', pos: 4 }, () => true), { code: 'ErrBinlogPurged' });
     await assert.rejects(BinlogReader.open({ ...options(), password: 'wrong' }, 'mysql-bin.000001', 4), {
