@@ -68,7 +68,10 @@ export class Owner implements Reactor<GlobalReactorState> {
       const response = payload as HeartbeatResponse;
       if (response.draining) this.draining.add(from);
       else this.draining.delete(from);
-      for (const { runtime: r } of this.runtimes.values()) r.onHeartbeatResponse(from, response.tables);
+      for (const { runtime: r } of this.runtimes.values()) {
+        // a response lists all tables of the changefeeds it covers only: to another changefeed it says nothing
+        if (response.changefeeds === undefined || response.changefeeds.includes(r.key)) r.onHeartbeatResponse(from, response.tables);
+      }
     });
   }
 

@@ -58,6 +58,11 @@ export interface TableProgressReport {
 }
 
 export interface HeartbeatResponse {
+  /**
+   * The changefeeds it answers for (`namespace/id`): `tables` lists every table of each of them on the capture, and
+   * says nothing of other changefeeds. Absent from captures of an older version: then it covers every changefeed.
+   */
+  readonly changefeeds?: readonly string[];
   readonly tables: readonly TableProgressReport[];
   /** The capture is draining (SIGTERM or the drain API): it takes no new tables. */
   readonly draining: boolean;

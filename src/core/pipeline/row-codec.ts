@@ -140,3 +140,41 @@ export function decodeRow(buf: Buffer): DecodedRow {
   const [after] = readImage(buf, o);
   return { kind, mapVersion, commitTime: buf.readDoubleLE(5), before, after };
 }
+
+/**
+ * One row change as it travels from the puller through the transaction buffer and the sorter to the mounter:
+ * decoded from the binlog row image once, never encoded while it stays in memory. Its commit time is set at the
+ * commit. `bytes` is what it is reckoned to take in memory (for the memory quota), fixed when it is made.
+ */
+export interface RowChange {
+  readonly kind: RowKind;
+  readonly mapVersion: number;
+  commitTime: number;
+  readonly before: Value[] | null;
+  readonly after: Value[] | null;
+  readonly bytes: number;
+}
+
+/** Fixed bytes of a row change in memory beyond its values (the object, its image arrays). */
+const ROW_CHANGE_OVERHEAD = 128;
+/** Decoded values take several times their binlog bytes (strings, numbers and arrays are objects). */
+const DECODED_PER_BINLOG_BYTE = 4;
+
+/** The memory a row change is reckoned to take, from its share of the binlog rows event it came in. */
+export function rowChangeBytes(binlogBytes: number): number {
+  return ROW_CHANGE_OVERHEAD + DECODED_PER_BINLOG_BYTE * binlogBytes;
+}
+
+/** For the sorter and the transaction buffer: a row change is encoded only when it spills, and decoded when read back. */
+export const ROW_CHANGE_CODEC = {
+  size: (row: RowChange): number => row.bytes,
+  encode(row: RowChange): Buffer {
+    const bytes = encodeRow(row.kind, row.mapVersion, row.before, row.after);
+    setCommitTime(bytes, row.commitTime);
+    return bytes;
+  },
+  decode(bytes: Buffer): RowChange {
+    const row = decodeRow(bytes);
+    return { kind: row.kind, mapVersion: row.mapVersion, commitTime: row.commitTime, before: row.before, after: row.after, bytes: rowChangeBytes(bytes.length) };
+  },
+};

@@ -24,6 +24,8 @@ export interface ProcessorManagerOptions {
 }
 
 interface RunningProcessor {
+  /** `namespace/id` of the changefeed. */
+  readonly key: string;
   readonly processor: Processor;
   readonly controller: AbortController;
   done: Promise<void>;
@@ -32,7 +34,16 @@ interface RunningProcessor {
   stopping: boolean;
   lastReport: string;
   lastReportAt: number;
+  /** The last progress pushed to the owner between heartbeats (see progressMoved). */
+  lastPushAt: number;
+  lastPushedCheckpoint: bigint;
+  pushTimer: NodeJS.Timeout | undefined;
 }
+
+/** Progress goes to the owner between its heartbeats at most this often per processor (ms). */
+const PUSH_INTERVAL_MS = 25;
+/** Beyond this many tables a processor's progress waits for the owner's heartbeat. */
+const PUSH_MAX_TABLES = 2000;
 
 const RUNNABLE = new Set(['normal', 'warning']);
 
@@ -66,7 +77,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
   /** Tables replicated or prepared on this capture, over all changefeeds. */
   get tableCount(): number {
     let n = 0;
-    for (const r of this.processors.values()) if (!r.stopping) n += r.processor.tables.size + r.processor.unreportedStops;
+    for (const r of this.processors.values()) if (!r.stopping) n += r.processor.tables.size + r.processor.progress.unreportedStops;
     return n;
   }
 
@@ -138,7 +149,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
   private report(state: GlobalReactorState, running: RunningProcessor, positionKey: string): void {
     const now = Date.now();
     if (now - running.lastReportAt < (this.options?.positionIntervalMs ?? 100)) return;
-    const position = running.processor.position();
+    const position = running.processor.progress.position();
     const progress = `${position['checkpoint-ts']}/${position['resolved-ts']}/${position.tables?.length ?? 0}`;
     if (progress === running.lastReport && now - running.lastReportAt < 1000) return;
     running.lastReport = progress;
@@ -180,9 +191,39 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     const tables: TableProgressReport[] = [];
     for (const changefeed of request.changefeeds) {
       const running = this.processors.get(changefeed);
-      if (running !== undefined && !running.stopping) tables.push(...running.processor.reports());
+      if (running !== undefined && !running.stopping) tables.push(...running.processor.progress.reports());
     }
-    const response: HeartbeatResponse = { tables, draining: this.draining };
+    const response: HeartbeatResponse = { changefeeds: request.changefeeds, tables, draining: this.draining };
+    this.messenger.send(owner, Topics.heartbeatResponse, response);
+  }
+
+  /**
+   * A processor's checkpoint moved: tell the owner now rather than at its next heartbeat (every 250 ms), at most
+   * every PUSH_INTERVAL_MS, so the changefeed checkpoint follows the sink's acknowledgements. The message is a
+   * heartbeat response for that changefeed alone. A processor with more than PUSH_MAX_TABLES tables waits for the
+   * heartbeat (each report lists every table).
+   */
+  private progressMoved(running: RunningProcessor): void {
+    if (running.pushTimer !== undefined || running.stopping) return;
+    const wait = Math.max(0, running.lastPushAt + PUSH_INTERVAL_MS - Date.now());
+    running.pushTimer = setTimeout(() => {
+      running.pushTimer = undefined;
+      this.pushProgress(running);
+    }, wait);
+  }
+
+  private pushProgress(running: RunningProcessor): void {
+    const state = this.state;
+    const owner = state?.ownerCaptureId === undefined ? undefined : state.captures.get(state.ownerCaptureId);
+    if (running.stopping || owner === undefined || this.messenger === undefined) return;
+    const { processor } = running;
+    if (processor.tables.size > PUSH_MAX_TABLES) return;
+    const checkpoint = processor.checkpointTs;
+    if (checkpoint <= running.lastPushedCheckpoint) return;
+    running.lastPushedCheckpoint = checkpoint;
+    running.lastPushAt = Date.now();
+    // stopped tables stay for the owner's next heartbeat: this message may go to an owner that has just died
+    const response: HeartbeatResponse = { changefeeds: [running.key], tables: processor.progress.reports(true), draining: this.draining };
     this.messenger.send(owner, Topics.heartbeatResponse, response);
   }
 
@@ -194,6 +235,8 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     const upstream = state.upstreams.get(info['upstream-id']) as { uri?: string; basename?: string } | undefined;
     const controller = new AbortController();
     let processor: Processor;
+    /** The processor's entry once it exists, for its progress callback. */
+    const entry: { running?: RunningProcessor } = {};
     try {
       if (upstream?.uri === undefined) throw new TidemarkError('ErrUpstreamMissing', `changefeed ${cf.id}: its upstream ${info['upstream-id']} is not registered in etcd`);
       const store = options.schemaStore;
@@ -212,25 +255,31 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         dataDir: options.dataDir,
         logger: log,
         serverId: replicaServerId(`${this.captureId}/${key}`),
+        onProgress: () => {
+          if (entry.running !== undefined) this.progressMoved(entry.running);
+        },
         ...(store === undefined ? {} : { loadSchema: (signal: AbortSignal) => changefeedSchemaStorage(store, { namespace: cf.namespace, id: cf.id, upstreamUri }, signal, log) }),
       });
     } catch (error) {
       log.warn('cannot start the processor', { error });
       return undefined;
     }
-    const running: RunningProcessor = { processor, controller, epoch: info.epoch, stopping: false, lastReport: '', lastReportAt: 0, done: Promise.resolve() };
-    running.done = processor.run(controller.signal).catch((error: unknown) => {
+    const started: RunningProcessor = { key, processor, controller, epoch: info.epoch, stopping: false, lastReport: '', lastReportAt: 0, lastPushAt: 0, lastPushedCheckpoint: 0n, pushTimer: undefined, done: Promise.resolve() };
+    entry.running = started;
+    started.done = processor.run(controller.signal).catch((error: unknown) => {
       if (controller.signal.aborted) return;
-      running.failure = error instanceof TidemarkError ? error : new TidemarkError('ErrSinkFailed', error instanceof Error ? error.message : String(error), { cause: error });
-      log.warn('processor failed', { error: running.failure });
+      started.failure = error instanceof TidemarkError ? error : new TidemarkError('ErrSinkFailed', error instanceof Error ? error.message : String(error), { cause: error });
+      log.warn('processor failed', { error: started.failure });
     });
-    this.processors.set(key, running);
-    return running;
+    this.processors.set(key, started);
+    return started;
   }
 
   private stop(key: string, running: RunningProcessor): void {
     if (running.stopping) return;
     running.stopping = true;
+    clearTimeout(running.pushTimer);
+    running.pushTimer = undefined;
     running.controller.abort(new TidemarkError('ErrAborted', 'processor closed'));
     void running.done.finally(() => {
       if (this.processors.get(key) === running) this.processors.delete(key);

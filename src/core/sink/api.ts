@@ -106,9 +106,19 @@ export interface Sink {
    * 65,536 rows or half the quota is split). `none` (the default): batches of about 1,024 rows, cut anywhere.
    */
   readonly transactionAtomicity?: 'table' | 'none';
-  /** May buffer; never implies durability. Called for one table at a time, rows in commit order. */
+  /**
+   * May buffer; never implies durability. Called for one table at a time, rows in commit order; the next call
+   * comes after this one resolved. It is also called while flushes are pending: the processor goes on writing
+   * rows of later transactions while it waits for an acknowledgement.
+   */
   writeRows(table: TableName, rows: readonly RowChangedEvent[]): Promise<void>;
-  /** The only acknowledgement: resolves when every change with commitTs ≤ upTo is durable downstream. */
+  /**
+   * The only acknowledgement: resolves when every change with commitTs ≤ upTo is durable downstream. It covers
+   * every row handed over by `writeRows` calls that resolved before it was called (those are the rows ≤ upTo);
+   * rows written after the call need not be waited for. Several flushes may be pending at once (up to 4, with
+   * increasing upTo), and `writeRows` may be called while they are; a rejected flush fails the changefeed on this
+   * capture (retryable unless the error says `retryable: false`), which then restarts from its checkpoint.
+   */
   flush(upTo: Ts): Promise<void>;
   /** Called at the DDL barrier, after every row before it was flushed. */
   writeDDL(ddl: DDLEvent): Promise<void>;

@@ -8,9 +8,10 @@ export type UpstreamEvent =
   /**
    * The row changes of one rows event of the transaction in progress, in binlog order; their ts comes with
    * the transaction's commit. `seq` is the first row's number in the transaction (the next row's is seq + 1).
-   * One event per binlog rows event, not per row: a consumer pays one await for a few hundred rows.
+   * One event per binlog rows event, not per row: a consumer pays one await for a few hundred rows. `bytes`:
+   * the rows event's body size (what a row takes in memory is reckoned from its share).
    */
-  | { readonly kind: 'rows'; readonly table: TableMap; readonly change: 'insert' | 'update' | 'delete'; readonly rows: readonly RowImage[]; readonly seq: number }
+  | { readonly kind: 'rows'; readonly table: TableMap; readonly change: 'insert' | 'update' | 'delete'; readonly rows: readonly RowImage[]; readonly seq: number; readonly bytes: number }
   /** The commit of the transaction whose rows came before: ts = its XID/COMMIT end position. */
   | { readonly kind: 'commit'; readonly ts: Ts; readonly commitTime: number; readonly rows: number }
   /** A statement outside a transaction (DDL), with its default schema. */
@@ -96,7 +97,7 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, o
           const decoded = decodeRows(e.type, e.body, tables);
           const first = seq;
           seq += decoded.rows.length;
-          yield { kind: 'rows', table: tables.get(decoded.tableId)!, change: decoded.kind, rows: decoded.rows, seq: first };
+          yield { kind: 'rows', table: tables.get(decoded.tableId)!, change: decoded.kind, rows: decoded.rows, seq: first, bytes: e.body.length };
         }
     }
   }

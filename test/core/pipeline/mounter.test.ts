@@ -61,3 +61,26 @@ describe('mounter: typed rows', () => {
     assert.deepEqual(columnsOf(map).map((c) => c.name), ['@1', '@2']);
   });
 });
+
+describe('Mounter: a sorted row change becomes the sink\'s RowChangedEvent', () => {
+  it('mounts with the TABLE_MAP the row was decoded with (not the newest), the values as they are, through a spill round trip too', async () => {
+    const { Mounter } = await import('../../../src/core/pipeline/mounter/index.js');
+    const { ROW_CHANGE_CODEC } = await import('../../../src/core/pipeline/row-codec.js');
+    const mounter = new Mounter();
+    const before = tableMap([[ColumnType.LONG, 0], [ColumnType.LONGLONG, 0, true]]);
+    const after = tableMap([[ColumnType.LONG, 0], [ColumnType.LONGLONG, 0, true], [ColumnType.VARCHAR, 40, false, 45]]);
+    const v1 = mounter.versionOf(before);
+    const v2 = mounter.versionOf(after);
+    assert.deepEqual([v1, v2, mounter.versionOf(before)], [1, 2, 1], 'one version per TABLE_MAP, stable');
+    const table = { schema: 's', table: 't', tableId: 3 };
+    const values = [7, 18446744073709551615n];
+    const row = { kind: 'insert' as const, mapVersion: v1, commitTime: 1_700_000_000_123, before: null, after: values, bytes: 200 };
+    const event = mounter.mount(table, 99n, 4, row);
+    assert.deepEqual(event, { table, commitTs: 99n, commitTime: 1_700_000_000_123, seq: 4, kind: 'insert', columns: columnsOf(before), before: null, after: values });
+    assert.equal(event.after, values, 'the decoded values are handed on, not copied');
+    // spilled and read back: the same event
+    const back = ROW_CHANGE_CODEC.decode(ROW_CHANGE_CODEC.encode(row));
+    assert.deepEqual(mounter.mount(table, 99n, 4, back), event);
+    assert.throws(() => mounter.mount(table, 99n, 5, { ...row, mapVersion: 9 }), /no TABLE_MAP version 9/);
+  });
+});

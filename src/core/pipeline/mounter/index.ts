@@ -1,6 +1,8 @@
 import type { ColumnInfo, RowChangedEvent, TableName, Ts } from '../../sink/api.js';
 import { ColumnType, realType, type TableMap } from '../../upstream/events.js';
 import type { Value } from '../../upstream/rows.js';
+import { BugIndicatingError } from '../../errors/index.js';
+import type { RowChange } from '../row-codec.js';
 
 const BINARY = 63;
 
@@ -69,4 +71,31 @@ export function mountRow(
   commitTime: number,
 ): RowChangedEvent {
   return { table, commitTs, commitTime, seq: raw.seq, kind: raw.change, columns: columnsOf(raw.table), before: raw.before, after: raw.after };
+}
+
+/**
+ * The mounter of one processor (DESIGN §5): the one place a sorted row change becomes the RowChangedEvent a sink
+ * gets. The puller registers the TABLE_MAP each row was decoded with (`versionOf`, a small number that travels
+ * with the row, also through the spill files); `mount` gives the row its table name, commit ts and the columns of
+ * that TABLE_MAP (cached per map), without copying or converting its values again.
+ */
+export class Mounter {
+  private readonly versions = new Map<TableMap, number>();
+  private readonly maps: TableMap[] = [];
+
+  versionOf(map: TableMap): number {
+    let version = this.versions.get(map);
+    if (version === undefined) {
+      this.maps.push(map);
+      version = this.maps.length;
+      this.versions.set(map, version);
+    }
+    return version;
+  }
+
+  mount(table: TableName, commitTs: Ts, seq: number, row: RowChange): RowChangedEvent {
+    const map = this.maps[row.mapVersion - 1];
+    if (map === undefined) throw new BugIndicatingError(`no TABLE_MAP version ${row.mapVersion} for a row of ${table.schema}.${table.table}`);
+    return { table, commitTs, commitTime: row.commitTime, seq, kind: row.kind, columns: columnsOf(map), before: row.before, after: row.after };
+  }
 }

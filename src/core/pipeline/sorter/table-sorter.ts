@@ -2,15 +2,38 @@ import { BugIndicatingError, TidemarkError } from '../../errors/index.js';
 import type { MemoryQuota } from './memory-quota.js';
 import { encodeKey, tablePrefix, type SpillStore } from './spill-store.js';
 
-/** One change as the sorter sees it: its ts, its order within the transaction, and its encoded bytes. */
-export interface SorterEvent {
+/** One change as the sorter sees it: its ts, its order within the transaction, and what it carries. */
+export interface SorterEvent<T = Buffer> {
   readonly ts: bigint;
   readonly seq: number;
-  readonly payload: Buffer;
+  readonly payload: T;
 }
 
+/**
+ * How a sorter weighs what its events carry against the memory quota, and turns it into bytes and back when it
+ * spills. What stays in memory is never encoded: a change is turned into bytes only if it goes to disk.
+ */
+export interface SorterCodec<T> {
+  /** Bytes the payload takes in memory; the same for the same payload every time it is asked. */
+  size(payload: T): number;
+  /** Its bytes for the disk, which the sorter keeps until they are written: not a view of a buffer reused later. */
+  encode(payload: T): Buffer;
+  /** The payload again from its bytes (a view into a block read back, reused later: copy what must outlive it). */
+  decode(bytes: Buffer): T;
+}
+
+/** Payloads that are bytes already. */
+export const BYTES_CODEC: SorterCodec<Buffer> = { size: (b) => b.length, encode: (b) => b, decode: (b) => b };
+
 /** What `next()` yields: an event that is safe to emit (ts ≤ resolved-ts), or the resolved-ts itself once all before it are out. */
-export type SorterOutput = { readonly kind: 'event'; readonly event: SorterEvent } | { readonly kind: 'resolved'; readonly ts: bigint };
+export type SorterOutput<T = Buffer> = { readonly kind: 'event'; readonly event: SorterEvent<T> } | { readonly kind: 'resolved'; readonly ts: bigint };
+
+/** An event waiting to be written to disk, with its bytes. */
+interface SpillingEvent {
+  readonly ts: bigint;
+  readonly seq: number;
+  readonly bytes: Buffer;
+}
 
 export interface TableSorterStats {
   memoryEvents: number;
@@ -44,13 +67,13 @@ const DELETE_BATCH_KEYS = 1024;
  * `add` and `advanceResolved` are called by the puller side, `next` by the sink side; neither blocks
  * the other. `close` drops the table's spilled data.
  */
-export class TableSorter {
+export class TableSorter<T = Buffer> {
   readonly stats: TableSorterStats = { memoryEvents: 0, spilledEvents: 0, spilledBytes: 0, totalSpilledBytes: 0 };
-  private readonly memory: SorterEvent[] = [];
+  private readonly memory: SorterEvent<T>[] = [];
   private memoryHead = 0;
-  private pendingWrites: SorterEvent[] = [];
+  private pendingWrites: SpillingEvent[] = [];
   private pendingBytes = 0;
-  private readBuffer: SorterEvent[] = [];
+  private readBuffer: SorterEvent<T>[] = [];
   private readIndex = 0;
   private diskCount = 0;
   private lastAdded: { ts: bigint; seq: number } | undefined;
@@ -79,11 +102,16 @@ export class TableSorter {
   /** The deletes and compaction of what was read back, in the background; `close()` waits for them. */
   private compaction: Promise<void> = Promise.resolve();
 
+  private readonly codec: SorterCodec<T>;
+
   constructor(
     readonly tableId: number,
     private readonly quota: MemoryQuota,
     private readonly store: SpillStore,
-  ) {}
+    codec?: SorterCodec<T>,
+  ) {
+    this.codec = codec ?? (BYTES_CODEC as unknown as SorterCodec<T>);
+  }
 
   /** Nothing is held: no event in memory, in the block read back, on disk or waiting to be written. */
   get isEmpty(): boolean {
@@ -95,7 +123,7 @@ export class TableSorter {
   }
 
   /** Appends a change; must come in (ts, seq) order. Never blocks: beyond the quota it goes to disk. */
-  add(event: SorterEvent): void {
+  add(event: SorterEvent<T>): void {
     if (this.closed) throw new TidemarkError('ErrClosed', `sorter of table ${this.tableId} is closed`);
     const last = this.lastAdded;
     if (last !== undefined && (event.ts < last.ts || (event.ts === last.ts && event.seq <= last.seq))) {
@@ -105,17 +133,18 @@ export class TableSorter {
       throw new BugIndicatingError(`sorter of table ${this.tableId} got ts ${event.ts} at or below resolved-ts ${this.resolvedTs}`);
     }
     this.lastAdded = { ts: event.ts, seq: event.seq };
-    const cost = event.payload.length + EVENT_OVERHEAD;
+    const cost = this.codec.size(event.payload) + EVENT_OVERHEAD;
     if (this.diskCount === 0 && this.quota.tryAcquire(cost)) {
       this.memory.push(event);
       this.stats.memoryEvents++;
     } else {
-      this.pendingWrites.push(event);
-      this.pendingBytes += event.payload.length + BLOCK_HEADER;
+      const bytes = this.codec.encode(event.payload);
+      this.pendingWrites.push({ ts: event.ts, seq: event.seq, bytes });
+      this.pendingBytes += bytes.length + BLOCK_HEADER;
       this.diskCount++;
       this.stats.spilledEvents++;
-      this.stats.spilledBytes += event.payload.length;
-      this.stats.totalSpilledBytes += event.payload.length;
+      this.stats.spilledBytes += bytes.length;
+      this.stats.totalSpilledBytes += bytes.length;
       if (this.pendingBytes >= BLOCK_BYTES) this.flushWrites();
     }
     this.wake();
@@ -144,12 +173,12 @@ export class TableSorter {
    * its promises) per event. Empty when the next event must be read from disk or is not resolved yet;
    * `next()` then waits for it, and it alone reports the resolved-ts.
    */
-  takeReady(max: number, into: SorterEvent[] = []): SorterEvent[] {
+  takeReady(max: number, into: SorterEvent<T>[] = []): SorterEvent<T>[] {
     if (this.closed || this.failure !== undefined) return into;
     const resolved = this.resolvedTs;
     let taken = 0;
     while (taken < max) {
-      let head: SorterEvent | undefined;
+      let head: SorterEvent<T> | undefined;
       if (this.memoryHead < this.memory.length) head = this.memory[this.memoryHead];
       else if (this.readIndex < this.readBuffer.length) head = this.readBuffer[this.readIndex];
       if (head === undefined || head.ts > resolved) break;
@@ -161,7 +190,7 @@ export class TableSorter {
   }
 
   /** Waits for the next output; rejects with the signal's reason when aborted. */
-  async next(signal: AbortSignal): Promise<SorterOutput> {
+  async next(signal: AbortSignal): Promise<SorterOutput<T>> {
     for (;;) {
       if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new TidemarkError('ErrAborted', 'sorter read aborted');
       if (this.closed) throw new TidemarkError('ErrClosed', `sorter of table ${this.tableId} is closed`);
@@ -193,7 +222,7 @@ export class TableSorter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (let i = this.memoryHead; i < this.memory.length; i++) this.quota.release(this.memory[i].payload.length + EVENT_OVERHEAD);
+    for (let i = this.memoryHead; i < this.memory.length; i++) this.quota.release(this.codec.size(this.memory[i].payload) + EVENT_OVERHEAD);
     this.memory.length = 0;
     this.pendingWrites = [];
     this.readBuffer = [];
@@ -211,7 +240,7 @@ export class TableSorter {
     this.stats.spilledBytes = 0;
   }
 
-  private async peek(): Promise<SorterEvent | undefined> {
+  private async peek(): Promise<SorterEvent<T> | undefined> {
     if (this.memoryHead < this.memory.length) return this.memory[this.memoryHead];
     if (this.readIndex < this.readBuffer.length) return this.readBuffer[this.readIndex];
     if (this.diskCount === 0) return undefined;
@@ -219,10 +248,10 @@ export class TableSorter {
     return this.readBuffer[this.readIndex];
   }
 
-  private shift(event: SorterEvent): void {
+  private shift(event: SorterEvent<T>): void {
     if (this.memoryHead < this.memory.length) {
       this.memoryHead++;
-      this.quota.release(event.payload.length + EVENT_OVERHEAD);
+      this.quota.release(this.codec.size(event.payload) + EVENT_OVERHEAD);
       if (this.memoryHead > 1024 && this.memoryHead * 2 > this.memory.length) {
         this.memory.splice(0, this.memoryHead);
         this.memoryHead = 0;
@@ -231,7 +260,6 @@ export class TableSorter {
     }
     this.readIndex++;
     this.diskCount--;
-    this.stats.spilledBytes -= event.payload.length;
   }
 
   /** Queues the pending disk writes behind those in flight; a failure is kept and thrown by `next`. */
@@ -241,11 +269,11 @@ export class TableSorter {
     const block = Buffer.allocUnsafe(this.pendingBytes);
     let offset = 0;
     for (const e of events) {
-      block.writeUInt32BE(e.payload.length, offset);
+      block.writeUInt32BE(e.bytes.length, offset);
       block.writeBigUInt64BE(e.ts, offset + 4);
       block.writeUInt32BE(e.seq, offset + 12);
-      e.payload.copy(block, offset + BLOCK_HEADER);
-      offset += BLOCK_HEADER + e.payload.length;
+      e.bytes.copy(block, offset + BLOCK_HEADER);
+      offset += BLOCK_HEADER + e.bytes.length;
     }
     // a block's key is its first event's: blocks are written in order and never overlap
     const key = encodeKey(this.tableId, events[0].ts, events[0].seq);
@@ -282,11 +310,13 @@ export class TableSorter {
     const block = await this.store.db.get(key, { fillCache: false }); // read once: keep it out of LevelDB's block cache
     if (this.closed) return;
     if (block === undefined) throw new BugIndicatingError(`sorter of table ${this.tableId} lost its spilled block at ${key.toString('hex')}`);
-    const chunk: SorterEvent[] = [];
+    const chunk: SorterEvent<T>[] = [];
     for (let offset = 0; offset < block.length; ) {
       const length = block.readUInt32BE(offset);
       const start = offset + BLOCK_HEADER;
-      chunk.push({ ts: block.readBigUInt64BE(offset + 4), seq: block.readUInt32BE(offset + 12), payload: block.subarray(start, start + length) });
+      chunk.push({ ts: block.readBigUInt64BE(offset + 4), seq: block.readUInt32BE(offset + 12), payload: this.codec.decode(block.subarray(start, start + length)) });
+      // read back: no longer on disk (the block goes with the next compaction)
+      this.stats.spilledBytes -= length;
       offset = start + length;
     }
     this.blockHead++;

@@ -1,16 +1,21 @@
-import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
-import { encodeKey, tablePrefix, type SpillStore } from '../pipeline/sorter/spill-store.js';
-import type { TablePipeline } from './table-pipeline.js';
+import type { MemoryQuota } from '../sorter/memory-quota.js';
+import { encodeKey, tablePrefix, type SpillStore } from '../sorter/spill-store.js';
+import { ROW_CHANGE_CODEC, type RowChange } from '../row-codec.js';
+
+/** Where a buffered row goes at the commit: anything with a table id (the processor's table pipeline). */
+export interface RowDestination {
+  readonly name: { readonly tableId: number };
+}
 
 /** The spill store's key space for rows of the transaction in progress (sorters use table ids from 1 up). */
 const PENDING_TABLE_ID = 0xffffffff;
 const ROW_OVERHEAD = 64;
 const SPILL_BATCH_ROWS = 2048;
 
-export interface PendingRow {
-  readonly pipeline: TablePipeline;
+export interface PendingRow<D extends RowDestination> {
+  readonly pipeline: D;
   readonly seq: number;
-  readonly payload: Buffer;
+  readonly payload: RowChange;
 }
 
 /**
@@ -19,13 +24,13 @@ export interface PendingRow {
  * transaction bigger than the quota spills to the spill store as it is read, so a million-row transaction
  * never has to fit in memory. `drain` hands the rows back in order at the commit.
  */
-export class TransactionBuffer {
-  private memory: PendingRow[] = [];
+export class TransactionBuffer<D extends RowDestination> {
+  private memory: PendingRow<D>[] = [];
   private memoryBytes = 0;
   private spillBatch: { type: 'put'; key: Buffer; value: Buffer }[] = [];
   private spilled = 0;
   private writes: Promise<void> = Promise.resolve();
-  private readonly pipelines = new Map<number, TablePipeline>();
+  private readonly pipelines = new Map<number, D>();
 
   constructor(
     private readonly quota: MemoryQuota,
@@ -40,16 +45,18 @@ export class TransactionBuffer {
    * Adds a row. Returns undefined when the row is taken (the common case, with no promise to await), or a
    * promise to wait for when the transaction spills and its writes must catch up (backpressure).
    */
-  add(row: PendingRow): Promise<void> | undefined {
-    const cost = row.payload.length + ROW_OVERHEAD;
+  add(row: PendingRow<D>): Promise<void> | undefined {
+    const cost = row.payload.bytes + ROW_OVERHEAD;
     if (this.spilled === 0 && this.quota.tryAcquire(cost)) {
       this.memory.push(row);
       this.memoryBytes += cost;
       return undefined;
     }
-    const value = Buffer.allocUnsafe(4 + row.payload.length);
+    // a spilling transaction: its rows are encoded (they are decoded again at the commit)
+    const bytes = ROW_CHANGE_CODEC.encode(row.payload);
+    const value = Buffer.allocUnsafe(4 + bytes.length);
     value.writeUInt32BE(row.pipeline.name.tableId, 0);
-    row.payload.copy(value, 4);
+    bytes.copy(value, 4);
     this.pipelines.set(row.pipeline.name.tableId, row.pipeline);
     this.spillBatch.push({ type: 'put', key: encodeKey(PENDING_TABLE_ID, 0n, row.seq), value });
     this.spilled++;
@@ -62,7 +69,7 @@ export class TransactionBuffer {
    * Hands every row back in order (memory first, then the spilled part) and empties the buffer; `each` returns
    * a promise only when the next row must wait for it.
    */
-  async drain(each: (row: PendingRow) => Promise<void> | undefined): Promise<void> {
+  async drain(each: (row: PendingRow<D>) => Promise<void> | undefined): Promise<void> {
     const rows = this.memory;
     this.memory = [];
     this.quota.release(this.memoryBytes);
@@ -78,7 +85,7 @@ export class TransactionBuffer {
     const range = tablePrefix(PENDING_TABLE_ID);
     for await (const [key, value] of db.iterator(range)) {
       const pipeline = this.pipelines.get(value.readUInt32BE(0))!;
-      const wait = each({ pipeline, seq: key.readUInt32BE(12), payload: Buffer.from(value.subarray(4)) });
+      const wait = each({ pipeline, seq: key.readUInt32BE(12), payload: ROW_CHANGE_CODEC.decode(value.subarray(4)) });
       if (wait !== undefined) await wait;
     }
     await this.clearDisk();

@@ -1,0 +1,104 @@
+import { formatCoordinate } from '../model/ts.js';
+import type { TaskPosition } from '../model/task-position.js';
+import type { TableProgress } from '../server/table-progress.js';
+import type { TableProgressReport } from '../p2p/messages.js';
+import type { Ts } from '../sink/api.js';
+import type { TablePipeline } from './table-pipeline.js';
+
+/** Tables listed in the task position (for `cdc top` and the API); beyond it, those furthest behind. */
+const MAX_POSITION_TABLES = 2000;
+
+/** What the progress reports read of a processor. */
+export interface ProgressSource {
+  /** `namespace/changefeed-id`. */
+  readonly changefeedKey: string;
+  /** The upstream's binlog basename, for coordinates. */
+  readonly basename: string;
+  readonly tables: ReadonlyMap<string, TablePipeline>;
+  readonly readerTs: Ts;
+  readonly readerTime: number;
+  readonly checkpointTs: Ts;
+  readonly resolvedTs: Ts;
+  resolvedOf(table: TablePipeline): Ts;
+}
+
+/**
+ * A processor's progress as others see it (DESIGN §3, §4): the per-table reports of the owner's heartbeat
+ * (a removed table once, with its final checkpoint) and the task position kept in etcd for `cdc top` and the API.
+ */
+export class ProcessorProgress {
+  /** Tables removed since the last report: reported once as stopped, with their final checkpoint. */
+  private readonly stopped = new Map<string, TableProgressReport>();
+
+  constructor(private readonly source: ProgressSource) {}
+
+  /** A table removed here: its final checkpoint goes with the next heartbeat. */
+  tableStopped(table: TablePipeline): void {
+    this.stopped.set(table.key, this.report(table, 'stopped'));
+  }
+
+  /** Tables stopped here whose final checkpoint the owner has not been told yet (a draining capture waits for them). */
+  get unreportedStops(): number {
+    return this.stopped.size;
+  }
+
+  /**
+   * Every table's state and progress for the owner's heartbeat; stopped tables once (`keepStopped`: listed, but
+   * kept for the next heartbeat, as when progress is pushed to an owner that may have just died).
+   */
+  reports(keepStopped = false): TableProgressReport[] {
+    const { readerTs } = this.source;
+    const out: TableProgressReport[] = [];
+    for (const t of this.source.tables.values()) {
+      if (t.state === 'preparing' && readerTs >= t.catchUpTs && readerTs >= t.floorTs) t.state = 'prepared';
+      out.push(this.report(t, t.stopRequested ? 'stopping' : t.state));
+    }
+    out.push(...this.stopped.values());
+    if (!keepStopped) this.stopped.clear();
+    return out;
+  }
+
+  /** The task position this processor reports (DESIGN §3 task/position key). */
+  position(now = Date.now()): TaskPosition {
+    const { basename, readerTime } = this.source;
+    const tables: Omit<TableProgress, 'capture_id'>[] = [];
+    for (const t of this.source.tables.values()) {
+      t.sampleRate(now);
+      const resolved = this.source.resolvedOf(t);
+      tables.push({
+        table: t.key,
+        state: t.state,
+        resolved_ts: String(resolved),
+        resolved_coordinate: formatCoordinate(resolved, basename),
+        resolved_time: readerTime || null,
+        checkpoint_ts: String(t.checkpointTs),
+        checkpoint_coordinate: formatCoordinate(t.checkpointTs, basename),
+        checkpoint_time: t.checkpointTime || null,
+        rows_per_second: t.rowsPerSecond,
+        spilled_bytes: t.sorter.stats.spilledBytes,
+        inserts: t.stats.inserts,
+        updates: t.stats.updates,
+        deletes: t.stats.deletes,
+      });
+    }
+    tables.sort((a, b) => a.table.localeCompare(b.table));
+    // an etcd value stays far below its 1.5 MiB limit: with many tables, the position lists the ones furthest behind
+    if (tables.length > MAX_POSITION_TABLES) {
+      tables.sort((a, b) => (BigInt(a.checkpoint_ts) < BigInt(b.checkpoint_ts) ? -1 : BigInt(a.checkpoint_ts) > BigInt(b.checkpoint_ts) ? 1 : a.table.localeCompare(b.table)));
+      tables.length = MAX_POSITION_TABLES;
+      tables.sort((a, b) => a.table.localeCompare(b.table));
+    }
+    const checkpoint = this.source.checkpointTs;
+    const time = [...this.source.tables.values()].find((t) => t.checkpointTs === checkpoint)?.checkpointTime ?? 0;
+    return {
+      'checkpoint-ts': String(checkpoint),
+      'resolved-ts': String(this.source.resolvedTs),
+      ...(time === 0 ? {} : { 'checkpoint-time': time }),
+      tables,
+    };
+  }
+
+  private report(t: TablePipeline, state: TableProgressReport['state']): TableProgressReport {
+    return { changefeed: this.source.changefeedKey, tableId: t.ownerTableId, table: t.key, state, checkpointTs: String(t.checkpointTs), resolvedTs: String(this.source.resolvedOf(t)) };
+  }
+}

@@ -1,0 +1,459 @@
+import { TidemarkError } from '../errors/index.js';
+import type { Logger } from '../logger/logger.js';
+import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
+import type { SorterEvent } from '../pipeline/sorter/table-sorter.js';
+import type { RowChange } from '../pipeline/row-codec.js';
+import type { RowChangedEvent, Sink, Ts } from '../sink/api.js';
+import type { ProgressClock, TablePipeline } from './table-pipeline.js';
+
+/** Rows per `writeRows` call (for a sink with `transactionAtomicity: 'table'`, at least to the end of the transaction). */
+export const WRITE_BATCH = 1024;
+/**
+ * To a sink with table atomicity, one transaction's rows of one table go in one call up to this many rows (and
+ * half the memory quota, which the rows held for it take from); a bigger transaction is handed over in parts.
+ */
+export const MAX_TXN_BATCH = 65_536;
+/** Flushes the stage keeps in flight at once; rows go on being written meanwhile. */
+export const MAX_FLUSHES_IN_FLIGHT = 4;
+/** Within one pass over the tables with new rows, a flush starts once this many rows wait for one (else at its end). */
+const FLUSH_EARLY_ROWS = 8 * WRITE_BATCH;
+
+/** What the stage needs to know of the reader that feeds the tables. */
+export interface ReaderProgress {
+  /** Every change of the table with ts ≤ this has been added to its sorter. */
+  resolvedOf(table: TablePipeline): Ts;
+  /** The commit time at the reader's position (ms). */
+  readonly readerTime: number;
+}
+
+export interface TableSinkOptions {
+  readonly sink: Sink;
+  readonly quota: MemoryQuota;
+  readonly reader: ReaderProgress;
+  /** The mounter: a sorted change of the table becomes a RowChangedEvent (and is counted in the table's stats). */
+  readonly mount: (table: TablePipeline, event: SorterEvent<RowChange>) => RowChangedEvent;
+  /** Types a sink call's failure (retryable or not) naming the call. */
+  readonly sinkError: (call: string, error: unknown) => TidemarkError;
+  /** A removed table whose written rows are all acknowledged: the processor closes it and reports its checkpoint. */
+  readonly onRemoved: (table: TablePipeline) => Promise<void>;
+  /** Checkpoints moved on an acknowledgement (the processor tells the owner). */
+  readonly onProgress?: () => void;
+  readonly logger: Logger;
+  readonly barrierTs: Ts;
+  readonly maxFlushesInFlight?: number;
+}
+
+/** Calls the stage made, counted so a test can show what a committed transaction costs (not how long it takes). */
+export interface TableSinkStats {
+  /** Times the stage woke up. */
+  wakeups: number;
+  /** Tables looked at, over all wake-ups. */
+  tableVisits: number;
+  writeCalls: number;
+  flushes: number;
+  acknowledgements: number;
+}
+
+/** One flush: the tables written (or moved) since the flush before it, each with the ts it reaches once acknowledged. */
+class FlushRound {
+  readonly tables = new Map<TablePipeline, { upTo: Ts; time: number }>();
+  rows = 0;
+  flushTo: Ts = 0n;
+  acknowledged = false;
+
+  add(table: TablePipeline, upTo: Ts, time: number): void {
+    const entry = this.tables.get(table);
+    if (entry === undefined) {
+      this.tables.set(table, { upTo, time });
+      table.pendingRounds++;
+    } else if (upTo > entry.upTo) {
+      entry.upTo = upTo;
+      entry.time = time;
+    }
+    if (upTo > this.flushTo) this.flushTo = upTo;
+  }
+}
+
+/**
+ * The table sink stage of a processor (DESIGN §5, "table sink"): hands each table's sorted changes to the sink
+ * plugin in commit order, asks for flushes and moves each table's checkpoint when the flush covering it is
+ * acknowledged. It is event-driven: it works when rows are committed to a table, the reader or the barrier
+ * moves, a flush is acknowledged, or a table comes or goes; it looks only at the tables something happened to.
+ * An idle table follows the shared ProgressClock and costs nothing per event.
+ *
+ * Flushes overlap writes: while up to `maxFlushesInFlight` flushes are pending, rows of later transactions go
+ * on to the sink. A flush covers every row handed over before it was called, so its acknowledgement also
+ * acknowledges every earlier round, whatever order they resolve in. The invariants hold throughout: a
+ * table's checkpoint never passes an unacknowledged row, its resolved-ts or the barrier, and never goes back.
+ */
+export class TableSinkStage {
+  readonly stats: TableSinkStats = { wakeups: 0, tableVisits: 0, writeCalls: 0, flushes: 0, acknowledgements: 0 };
+  private readonly clock: ProgressClock = { ts: 0n, time: 0 };
+  private readerHigh: Ts = 0n;
+  private barrierTs: Ts;
+  /** Tables with rows to hand over (or a new position to reach). */
+  private readonly dirty = new Set<TablePipeline>();
+  /** Tables whose next rows are beyond the barrier: looked at again when it moves. */
+  private readonly blocked = new Set<TablePipeline>();
+  /** Idle tables that cannot follow the clock yet (behind it, or fed by a reader that has not caught up). */
+  private readonly waiting = new Set<TablePipeline>();
+  /** Removed tables waiting for their written rows to be acknowledged. */
+  private readonly removals = new Set<TablePipeline>();
+  private open = new FlushRound();
+  private readonly inFlight: FlushRound[] = [];
+  /** The table being handed over now: a removal waits for it. */
+  private current: TablePipeline | undefined;
+  private failure: TidemarkError | undefined;
+  private pending = false;
+  private resolveWait: (() => void) | undefined;
+  private readonly maxFlushes: number;
+
+  constructor(private readonly options: TableSinkOptions) {
+    this.barrierTs = options.barrierTs;
+    this.maxFlushes = options.maxFlushesInFlight ?? MAX_FLUSHES_IN_FLIGHT;
+  }
+
+  /** Runs until `signal` aborts (resolves) or a sink call fails (rejects with the typed error). */
+  async run(signal: AbortSignal): Promise<void> {
+    const onAbort = (): void => this.wake();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        await this.waitForWork();
+        this.throwIfFailed();
+        if (signal.aborted) return;
+        this.stats.wakeups++;
+        await this.pass(signal);
+        this.throwIfFailed();
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------ events
+
+  /** Rows of these tables were added to their sorters (a transaction committed). */
+  committed(tables: Iterable<TablePipeline>): void {
+    let any = false;
+    for (const table of tables) {
+      if (table.state !== 'replicating' || table.closed || table.stopRequested) continue;
+      table.detach();
+      this.waiting.delete(table);
+      this.blocked.delete(table);
+      this.dirty.add(table);
+      any = true;
+    }
+    if (any) this.wake();
+  }
+
+  /** The reader moved: every table it feeds has all its changes up to `ts`. */
+  readerMoved(ts: Ts, time: number): void {
+    if (ts > this.readerHigh) this.readerHigh = ts;
+    this.moveClock(time);
+    if (this.waiting.size > 0) this.wake();
+  }
+
+  barrierMoved(ts: Ts): void {
+    if (ts <= this.barrierTs) return;
+    this.barrierTs = ts;
+    this.moveClock(this.options.reader.readerTime);
+    for (const table of this.blocked) this.dirty.add(table);
+    this.blocked.clear();
+    this.wake();
+  }
+
+  /** A table to write: new here, or a secondary promoted to primary. */
+  added(table: TablePipeline): void {
+    if (table.state !== 'replicating') return;
+    table.detach();
+    if (table.sorter.isEmpty) this.waiting.add(table);
+    else this.dirty.add(table);
+    this.wake();
+  }
+
+  /** The reader started again from an older position (a table was added behind it): every table is looked at again. */
+  readerRestarted(tables: Iterable<TablePipeline>): void {
+    for (const table of tables) if (table.state === 'replicating' && !table.following && table.pendingRounds === 0) this.waiting.add(table);
+    this.wake();
+  }
+
+  /**
+   * The owner took the table away: nothing more of it is written; once what was written is acknowledged,
+   * `onRemoved` closes it with its final checkpoint.
+   */
+  removed(table: TablePipeline): void {
+    table.detach();
+    this.dirty.delete(table);
+    this.blocked.delete(table);
+    this.waiting.delete(table);
+    this.removals.add(table);
+    this.wake();
+  }
+
+  // ------------------------------------------------------------------------------------------------ the work
+
+  private async pass(signal: AbortSignal): Promise<void> {
+    await this.finishRemovals();
+    for (const table of [...this.waiting]) {
+      this.stats.tableVisits++;
+      this.waiting.delete(table);
+      this.settle(table);
+    }
+    while (this.dirty.size > 0 && !signal.aborted && this.failure === undefined) {
+      const table = this.dirty.values().next().value as TablePipeline;
+      this.dirty.delete(table);
+      this.stats.tableVisits++;
+      await this.handOver(table, signal);
+      // a long pass: what was written so far is flushed now, and writing goes on while that flush is in flight
+      if (this.open.rows >= FLUSH_EARLY_ROWS) this.flushOpenRound();
+      if (this.removals.size > 0) await this.finishRemovals();
+    }
+    this.flushOpenRound();
+  }
+
+  /** Writes the table's changes up to its resolved-ts (never past the barrier) and notes what it will reach. */
+  private async handOver(table: TablePipeline, signal: AbortSignal): Promise<void> {
+    if (table.closed || table.stopRequested || table.state !== 'replicating') return;
+    const upTo = this.upToOf(table);
+    if (upTo > table.writtenTs) {
+      const time = this.options.reader.readerTime;
+      let rows = 0;
+      if (!table.sorter.isEmpty) {
+        this.current = table;
+        try {
+          rows = await this.drain(table, upTo, signal);
+        } finally {
+          this.current = undefined;
+        }
+        if (table.closed) return;
+      }
+      table.writtenTs = upTo;
+      if (rows > 0) {
+        this.open.add(table, upTo, time);
+        this.open.rows += rows;
+      } else if (this.open.tables.has(table)) {
+        this.open.add(table, upTo, time);
+      } else if (table.pendingRounds > 0) {
+        // nothing new was written since its last flush call: that flush covers it up to here as well
+        this.inFlight[this.inFlight.length - 1].add(table, upTo, time);
+      } else {
+        this.reach(table, upTo, time);
+      }
+    }
+    if (table.stopRequested) return; // removed while it was handed over: finished once its rows are acknowledged
+    if (!table.sorter.isEmpty) this.blocked.add(table);
+    else if (table.pendingRounds === 0) this.settle(table);
+  }
+
+  /**
+   * Hands every change of the table with writtenTs < ts ≤ upTo to the sink, in commit order, in batches of
+   * about WRITE_BATCH rows; for a sink with `transactionAtomicity: 'table'` they end at a transaction boundary.
+   * Returns the rows handed over.
+   */
+  private async drain(pipeline: TablePipeline, upTo: Ts, signal: AbortSignal): Promise<number> {
+    const { quota, sink, mount, logger } = this.options;
+    pipeline.sorter.advanceResolved(upTo);
+    let batch: RowChangedEvent[] = [];
+    let batchBytes = 0;
+    let rows = 0;
+    /** Batches complete (at a transaction boundary) and not handed over yet, with the quota bytes they hold. */
+    const complete: [RowChangedEvent[], number][] = [];
+    const maxBatchBytes = quota.limitBytes / 2;
+    const wholeTransactions = sink.transactionAtomicity === 'table';
+    const writtenTs = pipeline.writtenTs;
+    const ready: SorterEvent<RowChange>[] = [];
+    const take = (event: SorterEvent<RowChange>): void => {
+      // a promoted secondary holds changes the old primary already wrote
+      if (event.ts <= writtenTs) return;
+      if (batch.length >= WRITE_BATCH) {
+        const last = batch[batch.length - 1].commitTs;
+        if (!wholeTransactions || event.ts !== last || batch.length >= MAX_TXN_BATCH || batchBytes >= maxBatchBytes) {
+          if (wholeTransactions && event.ts === last) logger.warn('a transaction is handed to the sink in parts: too many rows in one table for one call (65,536) or for half the memory-quota', { table: pipeline.key, ts: String(last), rows: batch.length, bytes: batchBytes });
+          complete.push([batch, batchBytes]);
+          batch = [];
+          batchBytes = 0;
+        }
+      }
+      // the rows held for the sink count against the memory quota, so the sorters spill instead
+      const bytes = event.payload.bytes + MOUNTED_ROW_OVERHEAD;
+      quota.force(bytes);
+      batchBytes += bytes;
+      batch.push(mount(pipeline, event));
+    };
+    try {
+      for (;;) {
+        // what is ready in memory is taken in batches; next() waits for disk reads and reports the resolved-ts
+        ready.length = 0;
+        pipeline.sorter.takeReady(WRITE_BATCH, ready);
+        if (ready.length > 0) {
+          for (const event of ready) take(event);
+        } else {
+          let out;
+          try {
+            out = await pipeline.sorter.next(signal);
+          } catch (error) {
+            if (pipeline.closed) return rows; // removed while it was drained: the new capture starts from its checkpoint
+            throw error;
+          }
+          if (out.kind === 'resolved') break;
+          take(out.event);
+        }
+        while (complete.length > 0) {
+          const [part, held] = complete.shift()!;
+          rows += part.length;
+          await this.write(pipeline, part, held);
+        }
+      }
+      const [part, held] = [batch, batchBytes];
+      batch = [];
+      batchBytes = 0;
+      if (part.length > 0) {
+        rows += part.length;
+        await this.write(pipeline, part, held);
+      }
+    } finally {
+      // left on the way out (the table was removed, or the sink failed): give the quota back
+      quota.release(batchBytes + complete.reduce((n, [, held]) => n + held, 0));
+    }
+    return rows;
+  }
+
+  /** One `writeRows`; the quota the rows held is given back once the sink has them. */
+  private async write(pipeline: TablePipeline, rows: RowChangedEvent[], heldBytes: number): Promise<void> {
+    this.stats.writeCalls++;
+    try {
+      await this.options.sink.writeRows(pipeline.name, rows);
+    } catch (error) {
+      throw this.options.sinkError('writeRows', error);
+    } finally {
+      this.options.quota.release(heldBytes);
+    }
+  }
+
+  /** Starts the flush of the rows written since the last one, when a slot is free; writing does not wait for it. */
+  private flushOpenRound(): void {
+    if (this.open.rows === 0 || this.inFlight.length >= this.maxFlushes || this.failure !== undefined) return;
+    const round = this.open;
+    this.open = new FlushRound();
+    this.inFlight.push(round);
+    this.stats.flushes++;
+    let call: Promise<void>;
+    try {
+      call = this.options.sink.flush(round.flushTo);
+    } catch (error) {
+      call = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    call.then(
+      () => this.acknowledged(round),
+      (error: unknown) => this.fail(this.options.sinkError('flush', error)),
+    );
+  }
+
+  /** A flush resolved: it and every round before it are acknowledged (a flush covers all rows handed over before it). */
+  private acknowledged(round: FlushRound): void {
+    if (this.failure !== undefined) return;
+    round.acknowledged = true;
+    const last = this.inFlight.indexOf(round);
+    if (last < 0) return;
+    const done = this.inFlight.splice(0, last + 1);
+    try {
+      for (const r of done) {
+        this.stats.acknowledgements++;
+        for (const [table, { upTo, time }] of r.tables) {
+          table.pendingRounds--;
+          if (table.closed) continue;
+          if (upTo > table.checkpointTs) this.reach(table, upTo, time);
+          if (table.pendingRounds === 0) {
+            if (table.stopRequested) continue; // finished by the next pass
+            if (table.sorter.isEmpty && !this.dirty.has(table) && !this.blocked.has(table)) this.waiting.add(table);
+          }
+        }
+      }
+    } catch (error) {
+      this.fail(error instanceof TidemarkError ? error : new TidemarkError('ErrInvariantBroken', String(error)));
+      return;
+    }
+    this.options.onProgress?.();
+    this.wake();
+  }
+
+  /** Moves the table's checkpoint to `ts`, checking DESIGN §1's invariants. */
+  private reach(table: TablePipeline, ts: Ts, time: number): void {
+    if (ts < table.checkpointTs) throw new TidemarkError('ErrInvariantBroken', `table ${table.key}: checkpoint-ts would go back from ${table.checkpointTs} to ${ts}`);
+    const resolved = this.options.reader.resolvedOf(table);
+    if (ts > resolved) throw new TidemarkError('ErrInvariantBroken', `table ${table.key}: checkpoint-ts ${ts} would pass its resolved-ts ${resolved}`);
+    if (table.writtenTs < ts) throw new TidemarkError('ErrInvariantBroken', `table ${table.key}: checkpoint-ts ${ts} would pass what was written to the sink (${table.writtenTs})`);
+    table.checkpointTs = ts;
+    table.checkpointTime = time;
+  }
+
+  /**
+   * An idle table (nothing in its sorter, nothing waiting for an acknowledgement): it follows the clock when the
+   * clock is not behind it and the reader has given it everything up to the reader's highest position (the clock
+   * reaches that as soon as the barrier moves, whatever the barrier was when the table joined); otherwise it
+   * reaches what it can now and waits (a table fed by a reader reading again from an older position).
+   */
+  private settle(table: TablePipeline): void {
+    if (table.closed || table.stopRequested || table.state !== 'replicating' || table.pendingRounds > 0) return;
+    if (!table.sorter.isEmpty) {
+      this.dirty.add(table);
+      return;
+    }
+    const resolved = this.options.reader.resolvedOf(table);
+    if (!table.awaitingRestart && resolved >= this.readerHigh && this.clock.ts >= table.checkpointTs) {
+      table.follow(this.clock);
+      return;
+    }
+    const upTo = this.upToOf(table);
+    if (upTo > table.checkpointTs) {
+      table.writtenTs = upTo;
+      this.reach(table, upTo, this.options.reader.readerTime);
+    }
+    this.waiting.add(table);
+  }
+
+  private async finishRemovals(): Promise<void> {
+    for (const table of [...this.removals]) {
+      if (table.pendingRounds > 0 || table === this.current) continue;
+      this.removals.delete(table);
+      await this.options.onRemoved(table);
+    }
+  }
+
+  private upToOf(table: TablePipeline): Ts {
+    const resolved = this.options.reader.resolvedOf(table);
+    return resolved < this.barrierTs ? resolved : this.barrierTs;
+  }
+
+  private moveClock(time: number): void {
+    const ts = this.readerHigh < this.barrierTs ? this.readerHigh : this.barrierTs;
+    if (ts > this.clock.ts) {
+      this.clock.ts = ts;
+      this.clock.time = time;
+    }
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  private fail(error: TidemarkError): void {
+    this.failure ??= error;
+    this.wake();
+  }
+
+  private wake(): void {
+    this.pending = true;
+    this.resolveWait?.();
+  }
+
+  private async waitForWork(): Promise<void> {
+    if (!this.pending) await new Promise<void>((resolve) => (this.resolveWait = resolve));
+    this.resolveWait = undefined;
+    this.pending = false;
+  }
+}
+
+/** Rough bytes of a mounted row beyond the row change it is made from (the event object, its column list reference). */
+const MOUNTED_ROW_OVERHEAD = 96;
