@@ -19,6 +19,7 @@ import { etcdEndpoint, requireService, serviceAddress } from '../test/helpers/se
 import { BenchCdcServer } from './harness/cdc.js';
 import { ProcSampler, binlogCeilings, binlogRange, masterPos, rssBytes, servicePid, type BinlogPos } from './harness/measure.js';
 import { deleteTopic, downstreamInsertRate, producerRate, topicMessages } from './harness/sink-ceilings.js';
+import { POLL_MS, blackholeProgress, kafkaProgress, mysqlProgress, type SinkProgress } from './harness/sink-progress.js';
 import { SCENARIOS, generateBacklog, insertValuesSql, setup, shapeOf, tableNames, type Scenario } from './harness/workloads.js';
 
 const { values: opts, positionals } = parseArgs({
@@ -320,12 +321,26 @@ async function sinkCeiling(r: Fields, changed: number, topic: string): Promise<v
 // ------------------------------------------------------------------------------------------- fixed rate
 interface Pending {
   readonly intended: number;
+  /** When the generator's COMMIT returned: the clock both lags are measured from. */
+  readonly committedAt: number;
   readonly ts: bigint;
 }
+
+/** A transaction the sink has not shown yet: its table and the figure (count or id) that shows it arrived. */
+interface SinkPending {
+  readonly table: string;
+  readonly need: number;
+  readonly committedAt: number;
+}
+
+/** Tables whose sink progress the bench polls for the sink lag (MAX(id) per table on the downstream). */
+const SINK_LAG_MAX_TABLES = 50;
 
 interface Resolved {
   readonly intended: number;
   readonly latency: number;
+  /** From the commit's return to the checkpoint's move. */
+  readonly checkpointLag: number;
 }
 
 function percentile(sorted: readonly number[], q: number): number | undefined {
@@ -370,10 +385,38 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
   const cancel = await watchCheckpoint(cdc, id, (ts, at) => {
     while (pending.length > 0 && pending[0].ts <= ts) {
       const p = pending.shift()!;
-      resolved.push({ intended: p.intended, latency: at - p.intended });
+      resolved.push({ intended: p.intended, latency: at - p.intended, checkpointLag: at - p.committedAt });
     }
   });
   cleanups.push(cancel);
+  // the sink lag: each transaction until the sink shows its rows (per table, in commit order)
+  const sinkProgress: SinkProgress | undefined =
+    sink === 'blackhole' ? blackholeProgress(cdc.server.url, id, db)
+    : sink === 'kafka' ? kafkaProgress(kafkaAddr.addr, topic)
+    : tbls.length <= SINK_LAG_MAX_TABLES ? mysqlProgress(downstreamAddr.host, downstreamAddr.port, db, tbls)
+    : undefined;
+  const sinkPending = new Map<string, SinkPending[]>();
+  const sinkLags: number[] = [];
+  const sentPerTable = new Map<string, number>();
+  let sinkPendingCount = 0;
+  const takeSinkProgress = (): void => {
+    if (sinkProgress === undefined || sinkPendingCount === 0) return;
+    const now = performance.now();
+    for (const [table, queue] of sinkPending) {
+      const seen = sinkProgress.seen.get(table) ?? 0;
+      while (queue.length > 0 && queue[0].need <= seen) {
+        sinkLags.push(now - queue.shift()!.committedAt);
+        sinkPendingCount--;
+      }
+    }
+  };
+  let sinkTimer: NodeJS.Timeout | undefined;
+  if (sinkProgress !== undefined) {
+    await sinkProgress.start();
+    cleanups.push(() => sinkProgress.stop());
+    sinkTimer = setInterval(takeSinkProgress, POLL_MS / 2);
+    cleanups.push(() => Promise.resolve(clearInterval(sinkTimer)));
+  }
   const ddlConn = scenario === 'ddl' ? await mysql.createConnection({ host: upstreamAddr.host, port: upstreamAddr.port, user: 'root' }) : undefined;
   if (ddlConn !== undefined) cleanups.push(() => ddlConn.end());
   const sampler = new ProcSampler(pids(cdc));
@@ -400,9 +443,18 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
     }
     const table = tbls[i % tbls.length];
     await up.query(insertValuesSql(db, table, shape, nextId, rowsPerTx));
+    const committedAt = performance.now();
     nextId += rowsPerTx;
+    const sent = (sentPerTable.get(table) ?? 0) + rowsPerTx;
+    sentPerTable.set(table, sent);
+    if (sinkProgress !== undefined) {
+      let queue = sinkPending.get(table);
+      if (queue === undefined) sinkPending.set(table, (queue = []));
+      queue.push({ table, need: sinkProgress.measure === 'count' ? sent : nextId - 1, committedAt });
+      sinkPendingCount++;
+    }
     const pos: BinlogPos = await masterPos(up);
-    pending.push({ intended, ts: pos.ts });
+    pending.push({ intended, committedAt, ts: pos.ts });
     if (performance.now() - lastCheck > 1000) {
       lastCheck = performance.now();
       await watchdog.check();
@@ -411,14 +463,18 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
   const genSeconds = (performance.now() - t0) / 1000;
   await Promise.all(ddls);
   const deadline = Date.now() + 120_000;
-  while (pending.length > 0 && Date.now() < deadline) {
+  while ((pending.length > 0 || sinkPendingCount > 0) && Date.now() < deadline) {
     await watchdog.check();
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   sampler.stop();
   await cancel();
+  clearInterval(sinkTimer);
+  await sinkProgress?.stop();
   const changed = total * rowsPerTx;
   const latencies = resolved.map((x) => x.latency).sort((a, b) => a - b);
+  const checkpointLags = resolved.map((x) => x.checkpointLag).sort((a, b) => a - b);
+  sinkLags.sort((a, b) => a - b);
   // the worst lag of the transactions due in the 5 s after each DDL
   const nearDdl = resolved.filter((x) => ddlTimes.some((d) => x.intended >= d && x.intended < d + 5000)).map((x) => x.latency);
   const info = await sinkInfo(cdc, id);
@@ -432,6 +488,12 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
     ddls: ddlConn === undefined ? undefined : ddlCount,
     lagMaxNearDdlMs: nearDdl.length === 0 ? undefined : round(Math.max(...nearDdl)),
     sinkRows: sinkRows(info),
+    sinkLagP50Ms: sinkProgress === undefined ? undefined : round(percentile(sinkLags, 0.5) ?? NaN),
+    sinkLagP99Ms: sinkProgress === undefined ? undefined : round(percentile(sinkLags, 0.99) ?? NaN),
+    sinkLagMaxMs: sinkProgress === undefined ? undefined : round(sinkLags.at(-1) ?? NaN),
+    checkpointLagP50Ms: round(percentile(checkpointLags, 0.5) ?? NaN),
+    checkpointLagP99Ms: round(percentile(checkpointLags, 0.99) ?? NaN),
+    checkpointLagMaxMs: round(checkpointLags.at(-1) ?? NaN),
     lagP50Ms: round(percentile(latencies, 0.5) ?? NaN),
     lagP99Ms: round(percentile(latencies, 0.99) ?? NaN),
     lagP999Ms: round(percentile(latencies, 0.999) ?? NaN),
