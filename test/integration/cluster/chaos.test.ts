@@ -31,7 +31,7 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
   const statusKey = `/tidb/cdc/${clusterId}/default/changefeed/status/chaos`;
   const db = uniqueName('chaos');
   const out = join(home, 'out');
-  const cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')], env, healthyTimeoutMs: 30_000 });
+  const cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream'), '--log-level', process.env.TIDEMARK_TEST_LOG_LEVEL ?? 'info'], env, healthyTimeoutMs: 30_000 });
   let etcd: Etcd3;
   let upstream: mysql.Pool;
   const observed: { ts: bigint; at: number }[] = [];
@@ -116,8 +116,12 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
       intervalMs: 200,
       what: 'the checkpoint to reach the upstream end after the chaos',
     }).catch((error: unknown) => {
-      // the stuck run's evidence for the next session: what each capture said last
-      for (const s of cluster.servers) console.log(`# ${s.addr} (exit ${String(s.exitCode)}):\n${s.output.join('').split('\n').filter((l) => /WARN|ERROR|added|removed|promoted|owner|restarts/.test(l)).slice(-30).join('\n')}`);
+      // the stuck run's evidence for the next session: what each capture said last, and its whole log in a file
+      for (const s of cluster.servers) {
+        const file = join(home, `cdc-${s.addr.replace(':', '-')}.log`);
+        writeFileSync(file, s.output.join(''));
+        console.log(`# ${s.addr} (exit ${String(s.exitCode)}), whole log in ${file}:\n${s.output.join('').split('\n').filter((l) => /WARN|ERROR|added|removed|promoted|owner|restarts/.test(l)).slice(-30).join('\n')}`);
+      }
       throw error;
     });
     const catchUpMs = Date.now() - endAt;
