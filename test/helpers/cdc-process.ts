@@ -1,3 +1,4 @@
+import { Etcd3 } from 'etcd3';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,6 +108,20 @@ export interface CaptureRow {
 
 export async function listCaptures(server: CdcServerProcess): Promise<CaptureRow[]> {
   return (await server.api<{ items: CaptureRow[] }>('/api/v2/captures')).items;
+}
+
+/**
+ * The addresses of the captures registered in etcd now, read from etcd itself (a server's API answers from its
+ * mirror, which follows etcd by a watch event).
+ */
+export async function captureAddressesInEtcd(endpoint: string, clusterId: string): Promise<string[]> {
+  const client = new Etcd3({ hosts: endpoint });
+  try {
+    const values = await client.getAll().prefix(`/tidb/cdc/${clusterId}/__cdc_meta__/capture/`).strings();
+    return Object.values(values).map((v) => String((JSON.parse(v) as { address?: string }).address)).sort();
+  } finally {
+    client.close();
+  }
 }
 
 /**

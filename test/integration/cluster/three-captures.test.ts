@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { CDC_BIN, CdcServerProcess, listCaptures, type CaptureRow } from '../../helpers/cdc-process.js';
+import { CDC_BIN, CdcServerProcess, captureAddressesInEtcd, listCaptures, type CaptureRow } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, requireService, uniqueName } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
@@ -91,7 +91,9 @@ describe('a cluster of three real cdc servers on real etcd', () => {
     victim.kill('SIGTERM');
     const { code } = await victim.exited;
     assert.equal(code, 0);
-    // its session's lease (10 s TTL) is still alive at this point: only its own deregistration removes it now
-    assert.ok(!(await listCaptures(witness)).some((r) => r.address === victim.addr), 'the stopped capture left the list before it exited');
+    // its session's lease (10 s TTL) is still alive at this point: only its own deregistration removes it now.
+    // Read from etcd itself: the witness's API answers from its mirror, which may not have seen the delete yet.
+    assert.ok(!(await captureAddressesInEtcd(etcdEndpoint(), clusterId)).includes(victim.addr), 'the stopped capture left etcd before it exited');
+    await waitFor(async () => !(await listCaptures(witness)).some((r) => r.address === victim.addr), { what: 'the other captures to see it gone' });
   });
 });
