@@ -6,9 +6,15 @@
  *
  * It drives a sink the way a changefeed does: a CREATE DATABASE and CREATE TABLE DDL first (so a sink that
  * applies DDL creates its own tables), then transactions in commit order per table, `flush` as the only
- * acknowledgement, a replay of the at-least-once window after a "restart", a DDL barrier, and `close`.
- * When the backend can read its state back (`readBack`), the suite compares it with the state the
- * transactions imply, value by value in the canonical text form of `canonical()`.
+ * acknowledgement, a replay of the at-least-once window after a "restart", a DDL barrier, `close`, and an
+ * aborted context. Every check asserts on behaviour: after each acknowledgement the suite reads the
+ * backend's state back (`readBack`, required) and compares it with the state the transactions imply, value
+ * by value in the canonical text form of `canonical()`; an aborted context must make a call reject with an
+ * error that names the abort.
+ *
+ * Each check can fail: test/core/sink/conformance-catches-broken-sinks.test.ts runs the suite against
+ * test/fixtures/plugins/sink-broken once per deliberate fault and asserts which checks (`CONFORMANCE_CHECKS`)
+ * catch it.
  *
  * It registers node:test `describe`/`it` blocks, so it is only imported by test files.
  */
@@ -32,11 +38,13 @@ export interface SinkBackend<C> {
   /** A URI for a fresh destination. Called once per test. */
   uri(): URL | Promise<URL>;
   /**
-   * The backend's current state of a table, after `flush` resolved (and, for a log like Kafka, after
-   * replaying it): rows keyed by `pkKey()` of their primary-key values, values as `canonical()` gives them.
-   * Without it the suite checks the calls only.
+   * Required. The backend's current state of a table, after `flush` resolved (and, for a log like Kafka, after
+   * replaying it): rows keyed by `pkKey()` of their primary-key values, values as `canonical()` gives them, in
+   * `table.columns` order (a column the backend does not hold reads as null). A table the backend has never
+   * seen is an empty state. Without it the order and replay checks could only check that nothing throws, so
+   * the suite refuses to register.
    */
-  readBack?(table: ConformanceTable, uri: URL): Promise<TableState>;
+  readBack(table: ConformanceTable, uri: URL): Promise<TableState>;
   /** A URI parameter the factory must refuse, default `no-such-parameter`. */
   readonly unknownParameter?: string;
   /** Per-test timeout in ms (default 60 s). */
@@ -60,20 +68,55 @@ export function pkKey(columns: readonly ColumnInfo[], values: readonly ColumnVal
   return parts.join('|');
 }
 
+/** The suite's checks by the names node:test reports, so a test can say which checks catch which fault. */
+export const CONFORMANCE_CHECKS = {
+  parseConfig: 'parseConfig is pure and refuses an unknown parameter by name',
+  commitOrder: 'applies transactions in commit order: the backend state equals what they imply after flush',
+  flushMonotone: 'flush is monotone: a flush to a lower ts never un-acknowledges, an empty flush changes nothing',
+  replay: 'a replay of the at-least-once window after a restart leaves the same state (idempotent)',
+  ddlBarrier: 'a DDL barrier: rows before it, the DDL, rows after it with the new column',
+  close: 'close is idempotent and leaves no sockets or timers behind',
+  abortedBeforeCreate: 'an aborted context stops the sink: create or the next call rejects naming the abort, close still resolves',
+  abortedWhileRunning: 'a context aborted while the sink runs: the next call rejects naming the abort, close still resolves',
+} as const;
+
+export type ConformanceCheck = keyof typeof CONFORMANCE_CHECKS;
+
 const noopLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
+const COLUMNS: readonly ColumnInfo[] = [
+  { name: 'id', mysqlType: 'bigint', primaryKey: true, nullable: false },
+  { name: 'name', mysqlType: 'varchar(64)', primaryKey: false, nullable: true },
+  { name: 'amount', mysqlType: 'decimal(20,4)', primaryKey: false, nullable: true },
+  { name: 'big', mysqlType: 'bigint unsigned', primaryKey: false, nullable: true },
+  { name: 'at', mysqlType: 'datetime(6)', primaryKey: false, nullable: true },
+  { name: 'raw', mysqlType: 'varbinary(16)', primaryKey: false, nullable: true },
+];
+
 function conformanceTables(schema: string): ConformanceTable[] {
-  const columns: ColumnInfo[] = [
-    { name: 'id', mysqlType: 'bigint', primaryKey: true, nullable: false },
-    { name: 'name', mysqlType: 'varchar(64)', primaryKey: false, nullable: true },
-    { name: 'amount', mysqlType: 'decimal(20,4)', primaryKey: false, nullable: true },
-    { name: 'big', mysqlType: 'bigint unsigned', primaryKey: false, nullable: true },
-    { name: 'at', mysqlType: 'datetime(6)', primaryKey: false, nullable: true },
-    { name: 'raw', mysqlType: 'varbinary(16)', primaryKey: false, nullable: true },
-  ];
   const create = (table: string): string =>
     `CREATE TABLE \`${schema}\`.\`${table}\` (id BIGINT NOT NULL PRIMARY KEY, name VARCHAR(64) NULL, amount DECIMAL(20,4) NULL, big BIGINT UNSIGNED NULL, at DATETIME(6) NULL, raw VARBINARY(16) NULL)`;
-  return ['orders', 'payments'].map((table, i) => ({ name: { schema, table, tableId: 9000 + i }, columns, createSql: create(table) }));
+  return ['orders', 'payments'].map((table, i) => ({ name: { schema, table, tableId: 9000 + i }, columns: COLUMNS, createSql: create(table) }));
+}
+
+/** Version `version` of the conformance row `id`, in the column order of the conformance tables. */
+function sampleRow(id: number, version: number): ColumnValue[] {
+  return [
+    BigInt(id),
+    version % 5 === 4 ? null : `row ${id} v${version} ‘ü’`,
+    `${id * 3 + version}.${String(version * 7 % 10000).padStart(4, '0')}`,
+    18446744073709551615n - BigInt(id * 1000 + version),
+    `2024-02-29 23:59:${String(id % 60).padStart(2, '0')}.${String(version * 123457 % 1000000).padStart(6, '0')}`,
+    Buffer.from([id & 0xff, version & 0xff, 0x00, 0xff]),
+  ];
+}
+
+/** Applies row changes to the state they imply: a pre-image removes its key, a post-image sets its key. */
+function applyRows(state: TableState, rows: readonly RowChangedEvent[]): void {
+  for (const row of rows) {
+    if (row.before !== null) state.delete(pkKey(row.columns, row.before));
+    if (row.after !== null) state.set(pkKey(row.columns, row.after), row.after.map(canonical));
+  }
 }
 
 /** A deterministic workload: inserts, updates (one of them of the primary key), deletes, in several transactions per table. */
@@ -89,40 +132,30 @@ export function conformanceWorkload(tables: readonly ConformanceTable[], firstTs
   const expected = new Map<string, TableState>();
   let ts = firstTs;
   for (const table of tables) expected.set(table.name.table, new Map());
-  const value = (id: number, version: number): ColumnValue[] => [
-    BigInt(id),
-    version % 5 === 4 ? null : `row ${id} v${version} ‘ü’`,
-    `${id * 3 + version}.${String(version * 7 % 10000).padStart(4, '0')}`,
-    18446744073709551615n - BigInt(id * 1000 + version),
-    `2024-02-29 23:59:${String(id % 60).padStart(2, '0')}.${String(version * 123457 % 1000000).padStart(6, '0')}`,
-    Buffer.from([id & 0xff, version & 0xff, 0x00, 0xff]),
-  ];
   const commitTime = 1_700_000_000_000;
   for (let round = 0; round < 4; round++) {
     for (const table of tables) {
-      const state = expected.get(table.name.table)!;
       ts += 1n;
       const rows: RowChangedEvent[] = [];
       const push = (kind: RowChangedEvent['kind'], before: ColumnValue[] | null, after: ColumnValue[] | null): void => {
         rows.push({ table: table.name, commitTs: ts, commitTime: commitTime + Number(ts - firstTs), seq: rows.length, kind, columns: table.columns, before, after });
-        if (before !== null) state.delete(pkKey(table.columns, before));
-        if (after !== null) state.set(pkKey(table.columns, after), after.map(canonical));
       };
       if (round === 0) {
-        for (let id = 1; id <= rowsPerTable; id++) push('insert', null, value(id, 0));
+        for (let id = 1; id <= rowsPerTable; id++) push('insert', null, sampleRow(id, 0));
       } else if (round === 1) {
-        for (let id = 1; id <= rowsPerTable; id += 2) push('update', value(id, 0), value(id, 1));
-        for (let id = 2; id <= rowsPerTable; id += 8) push('delete', value(id, 0), null);
+        for (let id = 1; id <= rowsPerTable; id += 2) push('update', sampleRow(id, 0), sampleRow(id, 1));
+        for (let id = 2; id <= rowsPerTable; id += 8) push('delete', sampleRow(id, 0), null);
       } else if (round === 2) {
         // the same row changed twice in one transaction, a primary-key change, and a re-insert of a deleted key
-        push('update', value(1, 1), value(1, 2));
-        push('update', value(1, 2), value(1, 3));
-        push('update', value(3, 1), value(rowsPerTable + 100, 1));
-        push('insert', null, value(2, 4));
+        push('update', sampleRow(1, 1), sampleRow(1, 2));
+        push('update', sampleRow(1, 2), sampleRow(1, 3));
+        push('update', sampleRow(3, 1), sampleRow(rowsPerTable + 100, 1));
+        push('insert', null, sampleRow(2, 4));
       } else {
-        for (let id = 5; id <= rowsPerTable; id += 4) push('delete', value(id, 1), null);
-        push('insert', null, value(rowsPerTable + 1, 0));
+        for (let id = 5; id <= rowsPerTable; id += 4) push('delete', sampleRow(id, 1), null);
+        push('insert', null, sampleRow(rowsPerTable + 1, 0));
       }
+      applyRows(expected.get(table.name.table)!, rows);
       transactions.push({ commitTs: ts, table, rows });
     }
   }
@@ -133,14 +166,56 @@ function ddl(kind: DDLEvent['kind'], schema: string, query: string, commitTs: Ts
   return { commitTs, commitTime: 1_700_000_000_000, schema, query, kind, tables };
 }
 
-/** Registers the conformance tests for one sink plugin. */
+/** One transaction of `table` at `ts`: its changes as [kind, before, after], in order. */
+function transaction(table: ConformanceTable, ts: Ts, changes: readonly (readonly [RowChangedEvent['kind'], ColumnValue[] | null, ColumnValue[] | null])[], columns = table.columns): RowChangedEvent[] {
+  return changes.map(([kind, before, after], seq) => ({ table: table.name, commitTs: ts, commitTime: 1_700_000_000_000, seq, kind, columns, before, after }));
+}
+
+type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** Runs `call` (which may also throw synchronously) and tells how it settled. */
+async function settle<T>(call: () => Promise<T>): Promise<Settled<T>> {
+  try {
+    return { ok: true, value: await call() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+/** Whether `error` is about the abort: it is the signal's reason, has it in its cause chain, or quotes its message. */
+function namesAbort(error: unknown, reason: Error): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current !== null && current !== undefined; depth++) {
+    if (current === reason) return true;
+    if (current instanceof Error && current.message.includes(reason.message)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+function show(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+const sortedState = (state: TableState): [string, readonly (string | null)[]][] => [...state].sort(([a], [b]) => a.localeCompare(b));
+
+/**
+ * Registers the conformance tests for one sink plugin. Throws at once when `backend.readBack` is missing:
+ * without it the suite could not tell a sink that applies rows from one that drops them.
+ */
 export function describeSinkConformance<C>(name: string, backend: SinkBackend<C>): void {
+  if (typeof (backend as Partial<SinkBackend<C>>).readBack !== 'function') {
+    throw new TypeError(
+      `describeSinkConformance("${name}"): backend.readBack is required, the suite compares the backend's state with what the transactions imply; a sink that keeps no data records what it acknowledged (as the blackhole's record= parameter does)`,
+    );
+  }
   const timeout = backend.timeoutMs ?? 60_000;
-  describe(`sink conformance: ${name}`, { timeout: timeout * 6 }, () => {
+  describe(`sink conformance: ${name}`, { timeout: timeout * 9 }, () => {
     const open: Sink[] = [];
     let counter = 0;
     const schemaName = (): string => `tm_conf_${process.pid}_${Date.now().toString(36)}_${counter++}`;
     const context = (controller = new AbortController()): SinkContext => ({ signal: controller.signal, changefeedId: `conformance-${name}`, logger: noopLogger });
+    const abortReason = (): Error => new Error(`changefeed conformance-${name} stopped (aborted by the conformance suite)`);
 
     async function createSink(uri: URL, controller?: AbortController): Promise<Sink> {
       const sink = await backend.factory.create(uri, backend.factory.parseConfig(uri), context(controller));
@@ -153,24 +228,32 @@ export function describeSinkConformance<C>(name: string, backend: SinkBackend<C>
       for (const table of tables) await sink.writeDDL(ddl('create-table', schema, table.createSql, ts, [table.name]));
     }
 
-    async function assertState(tables: readonly ConformanceTable[], uri: URL, expected: Map<string, TableState>): Promise<void> {
-      if (backend.readBack === undefined) return;
+    async function assertState(tables: readonly ConformanceTable[], uri: URL, expected: Map<string, TableState>, when: string): Promise<void> {
       for (const table of tables) {
         const actual = await backend.readBack(table, uri);
         const want = expected.get(table.name.table)!;
-        const sorted = (state: TableState): [string, readonly (string | null)[]][] => [...state].sort(([a], [b]) => a.localeCompare(b));
-        assert.deepEqual(sorted(actual), sorted(want), `${name}: state of ${table.name.schema}.${table.name.table} differs from what the transactions imply`);
+        assert.deepEqual(sortedState(actual), sortedState(want), `${name}: ${when}, the state of ${table.name.schema}.${table.name.table} differs from what the transactions imply`);
       }
+    }
+
+    /** Calls each in turn until one rejects: that call and its error, or undefined when every one resolved. */
+    async function firstRefusal(calls: readonly (readonly [string, () => Promise<void>])[]): Promise<{ call: string; error: unknown } | undefined> {
+      for (const [call, run] of calls) {
+        const result = await settle(run);
+        if (!result.ok) return { call, error: result.error };
+      }
+      return undefined;
     }
 
     before(() => {
       counter = 0;
     });
     after(async () => {
-      for (const sink of open) await sink.close();
+      // cleanup only (sinks of tests that failed half-way): whether close is idempotent is a check of its own
+      for (const sink of open) await settle(() => sink.close());
     });
 
-    it('parseConfig is pure and refuses an unknown parameter by name', { timeout }, async () => {
+    it(CONFORMANCE_CHECKS.parseConfig, { timeout }, async () => {
       const base = await backend.uri();
       const bad = new URL(base);
       const param = backend.unknownParameter ?? 'no-such-parameter';
@@ -180,7 +263,7 @@ export function describeSinkConformance<C>(name: string, backend: SinkBackend<C>
       assert.deepEqual(backend.factory.parseConfig(base), config, 'parseConfig of the same URI gives the same config');
     });
 
-    it('applies transactions in commit order: the backend state equals what they imply after flush', { timeout }, async () => {
+    it(CONFORMANCE_CHECKS.commitOrder, { timeout }, async () => {
       const schema = schemaName();
       const uri = await backend.uri();
       const tables = conformanceTables(schema);
@@ -194,23 +277,38 @@ export function describeSinkConformance<C>(name: string, backend: SinkBackend<C>
       }
       await sink.flush(workload.lastTs);
       await sink.writeCheckpoint(workload.lastTs, tables.map((t) => t.name));
-      await assertState(tables, uri, workload.expected);
+      await assertState(tables, uri, workload.expected, `after flush(${workload.lastTs})`);
       await sink.close();
     });
 
-    it('flush with nothing buffered resolves, and flush is monotone', { timeout }, async () => {
+    it(CONFORMANCE_CHECKS.flushMonotone, { timeout }, async () => {
       const schema = schemaName();
       const uri = await backend.uri();
       const tables = conformanceTables(schema);
+      const [orders, payments] = tables;
       const sink = await createSink(uri);
-      await bootstrap(sink, schema, tables, 10n);
-      await sink.flush(10n);
+      await bootstrap(sink, schema, tables, 1n);
+      await sink.flush(1n); // nothing buffered: resolves
+      const expected = new Map<string, TableState>(tables.map((t) => [t.name.table, new Map()]));
+      const transactions: [ConformanceTable, RowChangedEvent[]][] = [
+        [orders, transaction(orders, 6n, [['insert', null, sampleRow(1, 0)], ['insert', null, sampleRow(2, 0)], ['insert', null, sampleRow(3, 0)]])],
+        [payments, transaction(payments, 7n, [['insert', null, sampleRow(1, 0)]])],
+        [orders, transaction(orders, 8n, [['update', sampleRow(2, 0), sampleRow(2, 1)]])],
+        [orders, transaction(orders, 10n, [['delete', sampleRow(3, 0), null], ['insert', null, sampleRow(4, 0)]])],
+      ];
+      for (const [table, rows] of transactions) {
+        await sink.writeRows(table.name, rows);
+        applyRows(expected.get(table.name.table)!, rows);
+      }
       await sink.flush(10n);
       await sink.flush(5n);
+      await assertState(tables, uri, expected, 'after flush(10) then flush(5)');
+      await sink.flush(10n);
+      await assertState(tables, uri, expected, 'after a second flush(10) with nothing new');
       await sink.close();
     });
 
-    it('a replay of the at-least-once window after a restart leaves the same state (idempotent)', { timeout }, async () => {
+    it(CONFORMANCE_CHECKS.replay, { timeout }, async () => {
       const schema = schemaName();
       const uri = await backend.uri();
       const tables = conformanceTables(schema);
@@ -226,33 +324,34 @@ export function describeSinkConformance<C>(name: string, backend: SinkBackend<C>
       const second = await createSink(uri);
       for (const txn of workload.transactions.slice(half)) await second.writeRows(txn.table.name, txn.rows);
       await second.flush(workload.lastTs);
-      await assertState(tables, uri, workload.expected);
+      await assertState(tables, uri, workload.expected, 'after the replay of the second half');
       await second.close();
     });
 
-    it('a DDL barrier: rows before it, the DDL, rows after it with the new column', { timeout }, async () => {
+    it(CONFORMANCE_CHECKS.ddlBarrier, { timeout }, async () => {
       const schema = schemaName();
       const uri = await backend.uri();
       const [table] = conformanceTables(schema);
       const sink = await createSink(uri);
       await bootstrap(sink, schema, [table], 300n);
       const cols = table.columns;
-      const rowAt = (ts: Ts, id: number, columns: readonly ColumnInfo[], after: ColumnValue[]): RowChangedEvent => ({ table: table.name, commitTs: ts, commitTime: 1_700_000_000_000, seq: 0, kind: 'insert', columns, before: null, after });
-      await sink.writeRows(table.name, [rowAt(301n, 1, cols, [1n, 'before', '1.0000', 1n, '2024-01-01 00:00:00.000000', Buffer.from([1])])]);
+      await sink.writeRows(table.name, transaction(table, 301n, [['insert', null, [1n, 'before', '1.0000', 1n, '2024-01-01 00:00:00.000000', Buffer.from([1])]]]));
       await sink.flush(301n);
       await sink.writeDDL(ddl('alter-table', schema, `ALTER TABLE \`${schema}\`.\`${table.name.table}\` ADD COLUMN note VARCHAR(32) NULL`, 302n, [table.name]));
       const wider: ColumnInfo[] = [...cols, { name: 'note', mysqlType: 'varchar(32)', primaryKey: false, nullable: true }];
-      await sink.writeRows(table.name, [rowAt(303n, 2, wider, [2n, 'after', '2.0000', 2n, '2024-01-01 00:00:01.000000', Buffer.from([2]), 'new column'])]);
+      await sink.writeRows(table.name, transaction(table, 303n, [['insert', null, [2n, 'after', '2.0000', 2n, '2024-01-01 00:00:01.000000', Buffer.from([2]), 'new column']]], wider));
       await sink.flush(303n);
-      if (backend.readBack !== undefined) {
-        const state = await backend.readBack({ ...table, columns: wider }, uri);
-        assert.deepEqual(state.get('2'), ['2', 'after', '2.0000', '2', '2024-01-01 00:00:01.000000', '0x02', 'new column']);
-        assert.equal(state.get('1')?.[6] ?? null, null, 'a row written before ADD COLUMN has no value for it');
-      }
+      const state = await backend.readBack({ ...table, columns: wider }, uri);
+      const want: TableState = new Map([
+        // a row written before ADD COLUMN keeps its values and has no value for the new column
+        ['1', ['1', 'before', '1.0000', '1', '2024-01-01 00:00:00.000000', '0x01', null]],
+        ['2', ['2', 'after', '2.0000', '2', '2024-01-01 00:00:01.000000', '0x02', 'new column']],
+      ]);
+      assert.deepEqual(sortedState(state), sortedState(want), `${name}: the rows on both sides of ADD COLUMN differ from what was written`);
       await sink.close();
     });
 
-    it('close is idempotent and leaves no sockets or timers behind', { timeout }, async () => {
+    it(CONFORMANCE_CHECKS.close, { timeout }, async () => {
       const uri = await backend.uri();
       const kinds = new Set(['TCPSocketWrap', 'Timeout', 'Immediate']);
       const countHandles = (): number => process.getActiveResourcesInfo().filter((k) => kinds.has(k)).length;
@@ -272,17 +371,52 @@ export function describeSinkConformance<C>(name: string, backend: SinkBackend<C>
       assert.ok(left <= beforeCount, `${name}: ${left - beforeCount} socket/timer handle(s) left after close`);
     });
 
-    it('an aborted context stops the sink: create or the next write rejects, close still resolves', { timeout }, async () => {
+    it(CONFORMANCE_CHECKS.abortedBeforeCreate, { timeout }, async () => {
       const uri = await backend.uri();
+      const schema = schemaName();
+      const [table] = conformanceTables(schema);
       const controller = new AbortController();
-      controller.abort(new Error('changefeed stopped'));
-      let sink: Sink | undefined;
-      try {
-        sink = await backend.factory.create(uri, backend.factory.parseConfig(uri), context(controller));
-      } catch {
-        return; // refusing to start under an aborted signal is conforming
+      const reason = abortReason();
+      controller.abort(reason);
+      const created = await settle(() => backend.factory.create(uri, backend.factory.parseConfig(uri), context(controller)));
+      if (!created.ok) {
+        // refusing to start under an aborted signal is conforming, for the abort
+        assert.ok(namesAbort(created.error, reason), `${name}: create rejected under an aborted signal, but its error does not name the abort: ${show(created.error)}`);
+        return;
       }
-      await sink.close();
+      const sink = created.value;
+      open.push(sink);
+      const refusal = await firstRefusal([
+        ['writeRows', () => sink.writeRows(table.name, transaction(table, 501n, [['insert', null, sampleRow(1, 0)]]))],
+        ['flush', () => sink.flush(501n)],
+        ['writeDDL', () => sink.writeDDL(ddl('create-database', schema, `CREATE DATABASE \`${schema}\``, 502n, []))],
+      ]);
+      const closed = await settle(() => sink.close());
+      assert.ok(refusal !== undefined, `${name}: create, writeRows, flush and writeDDL all resolved under an aborted signal`);
+      assert.ok(namesAbort(refusal.error, reason), `${name}: ${refusal.call} rejected under an aborted signal, but its error does not name the abort: ${show(refusal.error)}`);
+      assert.ok(closed.ok, `${name}: close rejected after the abort: ${closed.ok ? '' : show(closed.error)}`);
+    });
+
+    it(CONFORMANCE_CHECKS.abortedWhileRunning, { timeout }, async () => {
+      const uri = await backend.uri();
+      const schema = schemaName();
+      const [table] = conformanceTables(schema);
+      const controller = new AbortController();
+      const sink = await createSink(uri, controller);
+      await bootstrap(sink, schema, [table], 500n);
+      await sink.writeRows(table.name, transaction(table, 501n, [['insert', null, sampleRow(1, 0)]]));
+      await sink.flush(501n);
+      const reason = abortReason();
+      controller.abort(reason);
+      const refusal = await firstRefusal([
+        ['writeRows', () => sink.writeRows(table.name, transaction(table, 502n, [['insert', null, sampleRow(2, 0)]]))],
+        ['flush', () => sink.flush(502n)],
+        ['writeDDL', () => sink.writeDDL(ddl('alter-table', schema, `ALTER TABLE \`${schema}\`.\`${table.name.table}\` ADD COLUMN late INT NULL`, 503n, [table.name]))],
+      ]);
+      const closed = await settle(() => sink.close());
+      assert.ok(refusal !== undefined, `${name}: writeRows, flush and writeDDL all resolved after the changefeed's signal was aborted`);
+      assert.ok(namesAbort(refusal.error, reason), `${name}: ${refusal.call} rejected after the abort, but its error does not name it: ${show(refusal.error)}`);
+      assert.ok(closed.ok, `${name}: close rejected after the abort: ${closed.ok ? '' : show(closed.error)}`);
     });
   });
 }

@@ -1,5 +1,29 @@
-import { factory } from '../../../plugins/sink-blackhole/src/index.js';
-import { describeSinkConformance } from '../../../src/core/sink/testkit.js';
+import { after } from 'node:test';
+import { blackholeRecording, clearBlackholeRecordings, factory } from '../../../plugins/sink-blackhole/src/index.js';
+import { canonical, describeSinkConformance, pkKey, type TableState } from '../../../src/core/sink/testkit.js';
 
-// The blackhole keeps no rows, so the suite checks the calls, flush and close only.
-describeSinkConformance('blackhole', { factory, uri: () => new URL('blackhole://') });
+// The blackhole keeps no rows unless asked: each test gets its own recording (record=<name>), and readBack
+// rebuilds a table's state from the rows its flushes acknowledged.
+let next = 0;
+const names: string[] = [];
+after(() => {
+  for (const name of names) clearBlackholeRecordings(name);
+});
+
+describeSinkConformance('blackhole', {
+  factory,
+  uri: () => {
+    const name = `conformance-${process.pid}-${next++}`;
+    names.push(name);
+    return new URL(`blackhole://?record=${name}`);
+  },
+  readBack: (table, uri) => {
+    const rows = blackholeRecording(uri.searchParams.get('record') ?? '')?.tables.get(`${table.name.schema}.${table.name.table}`);
+    const state: TableState = new Map();
+    for (const row of rows?.values() ?? []) {
+      const values = table.columns.map((c) => row.get(c.name) ?? null);
+      state.set(pkKey(table.columns, values), values.map(canonical));
+    }
+    return Promise.resolve(state);
+  },
+});
