@@ -165,7 +165,7 @@ export function rowChangeBytes(binlogBytes: number): number {
   return ROW_CHANGE_OVERHEAD + DECODED_PER_BINLOG_BYTE * binlogBytes;
 }
 
-/** For the sorter and the transaction buffer: a row change is encoded only when it spills, and decoded when read back. */
+/** A row change kept as it was decoded: encoded only when it spills, and decoded when read back. */
 export const ROW_CHANGE_CODEC = {
   size: (row: RowChange): number => row.bytes,
   encode(row: RowChange): Buffer {
@@ -178,3 +178,33 @@ export const ROW_CHANGE_CODEC = {
     return { kind: row.kind, mapVersion: row.mapVersion, commitTime: row.commitTime, before: row.before, after: row.after, bytes: rowChangeBytes(bytes.length) };
   },
 };
+
+/**
+ * A row change as the transaction buffer and the sorter hold it: decoded (RowChange) while the changefeed holds
+ * few rows, so a row that goes straight on to the sink is decoded once and never encoded; or its compact bytes
+ * (`encodeRow`) once the changefeed holds more (a backlog), because rows that wait are cheaper for the garbage
+ * collector as one buffer each than as the objects, arrays and strings of their values. The mounter decodes
+ * those once.
+ */
+export type SortedRow = RowChange | Buffer;
+
+/** Bytes of a compact row beyond its bytes (the Buffer object). */
+const COMPACT_OVERHEAD = 32;
+
+export const SORTED_ROW_CODEC = {
+  size: (row: SortedRow): number => (Buffer.isBuffer(row) ? row.length + COMPACT_OVERHEAD : row.bytes),
+  encode: (row: SortedRow): Buffer => (Buffer.isBuffer(row) ? row : ROW_CHANGE_CODEC.encode(row)),
+  /** Read back from disk it stays compact: a view into the block read, which is not reused. */
+  decode: (bytes: Buffer): SortedRow => bytes,
+};
+
+/** Sets the commit time of a row of the transaction that just committed. */
+export function setRowCommitTime(row: SortedRow, commitTime: number): void {
+  if (Buffer.isBuffer(row)) setCommitTime(row, commitTime);
+  else row.commitTime = commitTime;
+}
+
+/** The row's kind, TABLE_MAP version, commit time and images, decoding it if it is compact. */
+export function decodedRow(row: SortedRow): DecodedRow {
+  return Buffer.isBuffer(row) ? decodeRow(row) : row;
+}

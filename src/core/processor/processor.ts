@@ -9,7 +9,7 @@ import type { PartitionDispatcherFactory, RowChangedEvent, Sink, SinkFactory, Ta
 import { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
 import { SpillStore } from '../pipeline/sorter/spill-store.js';
 import { TableSorter, type SorterEvent } from '../pipeline/sorter/table-sorter.js';
-import { ROW_CHANGE_CODEC, rowChangeBytes, type RowChange } from '../pipeline/row-codec.js';
+import { SORTED_ROW_CODEC, decodedRow, encodeRow, rowChangeBytes, setRowCommitTime, type SortedRow } from '../pipeline/row-codec.js';
 import { Mounter } from '../pipeline/mounter/index.js';
 import type { TableMap } from '../upstream/events.js';
 import type { SchemaStorage } from '../schema/schema-storage.js';
@@ -18,6 +18,11 @@ import { TablePipeline } from './table-pipeline.js';
 import { TableSinkStage } from './table-sink.js';
 import { ProcessorProgress, type ProgressSource } from './progress.js';
 import { TransactionBuffer } from '../pipeline/puller/transaction-buffer.js';
+
+/** Above this much of the memory quota in use (or an eighth of the quota, if less), new rows wait compact. */
+const COMPACT_ABOVE_BYTES = 16 * 1024 * 1024;
+/** Rows of a transaction past this many wait compact: they stay until its commit. */
+const COMPACT_AFTER_ROWS = 256;
 
 export interface ProcessorOptions {
   readonly namespace: string;
@@ -80,6 +85,8 @@ export class Processor implements ProgressSource {
   private readonly ddlAhead: { readonly ts: Ts; readonly prevTs: Ts }[] = [];
   /** No syncpoints: the reader's own view of the binlog may extend the owner's barrier. */
   private readonly localBarrier: boolean;
+  /** Rows read while the changefeed holds more than this wait compact (see SortedRow). */
+  private readonly compactAboveBytes: number;
   /** Set when reading stopped at target-ts. */
   targetReached = false;
   readonly tables = new Map<string, TablePipeline>();
@@ -108,6 +115,7 @@ export class Processor implements ProgressSource {
     this.barrierTs = options.barrierTs;
     this.localBarrier = options.config['enable-sync-point'] !== true;
     this.quota = new MemoryQuota(options.config['memory-quota']);
+    this.compactAboveBytes = Math.min(COMPACT_ABOVE_BYTES, this.quota.limitBytes / 8);
     this.progress = new ProcessorProgress(this);
     this.log = options.logger.with({ changefeed: options.changefeedId });
     this.ignoredTs = new Set(options.config.filter['ignore-txn-start-ts'].map((t) => BigInt(t)));
@@ -205,7 +213,7 @@ export class Processor implements ProgressSource {
     const dot = qualified.indexOf('.');
     const tableId = this.nextTableId++;
     const name: TableName = { schema: qualified.slice(0, dot), table: qualified.slice(dot + 1), tableId };
-    const pipeline = new TablePipeline(name, new TableSorter(tableId, this.quota, this.store, ROW_CHANGE_CODEC), checkpointTs);
+    const pipeline = new TablePipeline(name, new TableSorter(tableId, this.quota, this.store, SORTED_ROW_CODEC), checkpointTs);
     pipeline.ownerTableId = ownerTableId;
     pipeline.floorTs = checkpointTs;
     pipeline.state = isSecondary ? 'preparing' : 'replicating';
@@ -373,12 +381,16 @@ export class Processor implements ProgressSource {
             this.txnTables.add(this.keyOf.get(e.table)!);
             if (pipeline === undefined) break;
             const version = this.mounter.versionOf(e.table);
-            // decoded once, here: the row travels as it is to the mounter (encoded only if it spills)
+            // decoded once, here: a row of a small transaction, while the changefeed holds few rows, travels as it is
+            // to the mounter; rows that will wait (a big transaction, a backlog) wait as their compact bytes (see
+            // SortedRow), which the mounter decodes
+            const compact = pending.size >= COMPACT_AFTER_ROWS || this.quota.used >= this.compactAboveBytes;
             const bytes = rowChangeBytes(Math.ceil(e.bytes / e.rows.length));
             for (let i = 0; i < e.rows.length; i++) {
               const row = e.rows[i];
+              const payload: SortedRow = compact ? encodeRow(e.change, version, row.before, row.after) : { kind: e.change, mapVersion: version, commitTime: 0, before: row.before, after: row.after, bytes };
               // add waits only when the transaction spills and its writes must catch up
-              const spilling = pending.add({ pipeline, seq: e.seq + i, payload: { kind: e.change, mapVersion: version, commitTime: 0, before: row.before, after: row.after, bytes } });
+              const spilling = pending.add({ pipeline, seq: e.seq + i, payload });
               if (spilling !== undefined) await spilling;
             }
             break;
@@ -395,7 +407,7 @@ export class Processor implements ProgressSource {
               await pending.drain((row) => {
                 const p = row.pipeline;
                 if (p.closed || p.awaitingRestart || e.ts <= p.floorTs) return undefined;
-                row.payload.commitTime = e.commitTime;
+                setRowCommitTime(row.payload, e.commitTime);
                 p.sorter.add({ ts: e.ts, seq: row.seq, payload: row.payload });
                 touched.add(p);
                 // a huge transaction: let the sorter's spill writes catch up as it goes
@@ -472,8 +484,8 @@ export class Processor implements ProgressSource {
   }
 
   /** A sorted change, mounted for the sink and counted in the table's stats. */
-  private mount(pipeline: TablePipeline, event: SorterEvent<RowChange>): RowChangedEvent {
-    const row = event.payload;
+  private mount(pipeline: TablePipeline, event: SorterEvent<SortedRow>): RowChangedEvent {
+    const row = decodedRow(event.payload);
     if (row.kind === 'insert') pipeline.stats.inserts++;
     else if (row.kind === 'update') pipeline.stats.updates++;
     else pipeline.stats.deletes++;

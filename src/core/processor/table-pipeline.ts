@@ -1,6 +1,6 @@
 import type { TableName, Ts } from '../sink/api.js';
 import type { TableSorter } from '../pipeline/sorter/table-sorter.js';
-import type { RowChange } from '../pipeline/row-codec.js';
+import type { SortedRow } from '../pipeline/row-codec.js';
 
 /** Counters of one table pipeline, reported in the task position for `cdc top`. */
 export interface TablePipelineStats {
@@ -54,7 +54,7 @@ export class TablePipeline {
 
   constructor(
     public name: TableName,
-    readonly sorter: TableSorter<RowChange>,
+    readonly sorter: TableSorter<SortedRow>,
     startTs: Ts,
   ) {
     this.ownWrittenTs = startTs;

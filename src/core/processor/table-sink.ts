@@ -2,7 +2,7 @@ import { TidemarkError } from '../errors/index.js';
 import type { Logger } from '../logger/logger.js';
 import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
 import type { SorterEvent } from '../pipeline/sorter/table-sorter.js';
-import type { RowChange } from '../pipeline/row-codec.js';
+import { SORTED_ROW_CODEC, type SortedRow } from '../pipeline/row-codec.js';
 import type { RowChangedEvent, Sink, Ts } from '../sink/api.js';
 import type { ProgressClock, TablePipeline } from './table-pipeline.js';
 
@@ -31,7 +31,7 @@ export interface TableSinkOptions {
   readonly quota: MemoryQuota;
   readonly reader: ReaderProgress;
   /** The mounter: a sorted change of the table becomes a RowChangedEvent (and is counted in the table's stats). */
-  readonly mount: (table: TablePipeline, event: SorterEvent<RowChange>) => RowChangedEvent;
+  readonly mount: (table: TablePipeline, event: SorterEvent<SortedRow>) => RowChangedEvent;
   /** Types a sink call's failure (retryable or not) naming the call. */
   readonly sinkError: (call: string, error: unknown) => TidemarkError;
   /** A removed table whose written rows are all acknowledged: the processor closes it and reports its checkpoint. */
@@ -262,8 +262,8 @@ export class TableSinkStage {
     const maxBatchBytes = quota.limitBytes / 2;
     const wholeTransactions = sink.transactionAtomicity === 'table';
     const writtenTs = pipeline.writtenTs;
-    const ready: SorterEvent<RowChange>[] = [];
-    const take = (event: SorterEvent<RowChange>): void => {
+    const ready: SorterEvent<SortedRow>[] = [];
+    const take = (event: SorterEvent<SortedRow>): void => {
       // a promoted secondary holds changes the old primary already wrote
       if (event.ts <= writtenTs) return;
       if (batch.length >= WRITE_BATCH) {
@@ -276,7 +276,7 @@ export class TableSinkStage {
         }
       }
       // the rows held for the sink count against the memory quota, so the sorters spill instead
-      const bytes = event.payload.bytes + MOUNTED_ROW_OVERHEAD;
+      const bytes = SORTED_ROW_CODEC.size(event.payload) + MOUNTED_ROW_OVERHEAD;
       quota.force(bytes);
       batchBytes += bytes;
       batch.push(mount(pipeline, event));

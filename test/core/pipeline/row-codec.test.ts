@@ -19,3 +19,25 @@ describe('row codec (sorter payloads)', () => {
     assert.deepEqual(decodeRow(encodeRow('insert', 2, null, [1])).after, [1]);
   });
 });
+
+describe('SortedRow: a row change decoded or compact', () => {
+  it('both forms give the same row; a compact row stays compact through a spill and takes its bytes in memory', async () => {
+    const { SORTED_ROW_CODEC, decodedRow, encodeRow, setRowCommitTime } = await import('../../../src/core/pipeline/row-codec.js');
+    const before = [1, 'a', null];
+    const after = [1, 'ü', Buffer.from([0, 255])];
+    const object = { kind: 'update' as const, mapVersion: 3, commitTime: 0, before, after, bytes: 300 };
+    const compact = encodeRow('update', 3, before, after);
+    setRowCommitTime(object, 1_700_000_000_321);
+    setRowCommitTime(compact, 1_700_000_000_321);
+    const expected = { kind: 'update', mapVersion: 3, commitTime: 1_700_000_000_321, before, after };
+    assert.deepEqual({ ...decodedRow(object), bytes: undefined }, { ...expected, bytes: undefined });
+    assert.deepEqual(decodedRow(compact), expected);
+    assert.equal(SORTED_ROW_CODEC.size(object), 300);
+    assert.equal(SORTED_ROW_CODEC.size(compact), compact.length + 32);
+    for (const row of [object, compact]) {
+      const back = SORTED_ROW_CODEC.decode(SORTED_ROW_CODEC.encode(row));
+      assert.ok(Buffer.isBuffer(back), 'read back from a spill it is compact');
+      assert.deepEqual(decodedRow(back), expected);
+    }
+  });
+});

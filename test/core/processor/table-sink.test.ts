@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { createLogger } from '../../../src/core/logger/logger.js';
 import { MemoryQuota, SpillStore, TableSorter } from '../../../src/core/pipeline/sorter/index.js';
-import { ROW_CHANGE_CODEC } from '../../../src/core/pipeline/row-codec.js';
+import { SORTED_ROW_CODEC, decodedRow } from '../../../src/core/pipeline/row-codec.js';
 import { TablePipeline } from '../../../src/core/processor/table-pipeline.js';
 import { TableSinkStage } from '../../../src/core/processor/table-sink.js';
 import { TidemarkError } from '../../../src/core/errors/index.js';
@@ -76,7 +76,10 @@ class Harness {
       sink: h.sink,
       quota: h.quota,
       reader: h,
-      mount: (table, event): RowChangedEvent => ({ table: table.name, commitTs: event.ts, commitTime: event.payload.commitTime, seq: event.seq, kind: event.payload.kind, columns: [], before: event.payload.before, after: event.payload.after }),
+      mount: (table, event): RowChangedEvent => {
+        const row = decodedRow(event.payload);
+        return { table: table.name, commitTs: event.ts, commitTime: row.commitTime, seq: event.seq, kind: row.kind, columns: [], before: row.before, after: row.after };
+      },
       sinkError: (call, error) => new TidemarkError('ErrSinkFailed', `sink failed in ${call}: ${(error as Error).message}`),
       onRemoved: (table) => {
         table.closed = true;
@@ -96,7 +99,7 @@ class Harness {
 
   table(name: string, checkpointTs: Ts = this.readerTs): TablePipeline {
     const tableId = this.nextId++;
-    const pipeline = new TablePipeline({ schema: 'db', table: name, tableId }, new TableSorter(tableId, this.quota, this.store, ROW_CHANGE_CODEC), checkpointTs);
+    const pipeline = new TablePipeline({ schema: 'db', table: name, tableId }, new TableSorter(tableId, this.quota, this.store, SORTED_ROW_CODEC), checkpointTs);
     pipeline.floorTs = checkpointTs;
     this.stage.added(pipeline);
     return pipeline;

@@ -2,7 +2,7 @@ import type { ColumnInfo, RowChangedEvent, TableName, Ts } from '../../sink/api.
 import { ColumnType, realType, type TableMap } from '../../upstream/events.js';
 import type { Value } from '../../upstream/rows.js';
 import { BugIndicatingError } from '../../errors/index.js';
-import type { RowChange } from '../row-codec.js';
+import type { DecodedRow } from '../row-codec.js';
 
 const BINARY = 63;
 
@@ -93,7 +93,7 @@ export class Mounter {
     return version;
   }
 
-  mount(table: TableName, commitTs: Ts, seq: number, row: RowChange): RowChangedEvent {
+  mount(table: TableName, commitTs: Ts, seq: number, row: DecodedRow): RowChangedEvent {
     const map = this.maps[row.mapVersion - 1];
     if (map === undefined) throw new BugIndicatingError(`no TABLE_MAP version ${row.mapVersion} for a row of ${table.schema}.${table.table}`);
     return { table, commitTs, commitTime: row.commitTime, seq, kind: row.kind, columns: columnsOf(map), before: row.before, after: row.after };

@@ -1,6 +1,6 @@
 import type { MemoryQuota } from '../sorter/memory-quota.js';
 import { encodeKey, tablePrefix, type SpillStore } from '../sorter/spill-store.js';
-import { ROW_CHANGE_CODEC, type RowChange } from '../row-codec.js';
+import { SORTED_ROW_CODEC, type SortedRow } from '../row-codec.js';
 
 /** Where a buffered row goes at the commit: anything with a table id (the processor's table pipeline). */
 export interface RowDestination {
@@ -15,7 +15,7 @@ const SPILL_BATCH_ROWS = 2048;
 export interface PendingRow<D extends RowDestination> {
   readonly pipeline: D;
   readonly seq: number;
-  readonly payload: RowChange;
+  readonly payload: SortedRow;
 }
 
 /**
@@ -46,14 +46,14 @@ export class TransactionBuffer<D extends RowDestination> {
    * promise to wait for when the transaction spills and its writes must catch up (backpressure).
    */
   add(row: PendingRow<D>): Promise<void> | undefined {
-    const cost = row.payload.bytes + ROW_OVERHEAD;
+    const cost = SORTED_ROW_CODEC.size(row.payload) + ROW_OVERHEAD;
     if (this.spilled === 0 && this.quota.tryAcquire(cost)) {
       this.memory.push(row);
       this.memoryBytes += cost;
       return undefined;
     }
     // a spilling transaction: its rows are encoded (they are decoded again at the commit)
-    const bytes = ROW_CHANGE_CODEC.encode(row.payload);
+    const bytes = SORTED_ROW_CODEC.encode(row.payload);
     const value = Buffer.allocUnsafe(4 + bytes.length);
     value.writeUInt32BE(row.pipeline.name.tableId, 0);
     bytes.copy(value, 4);
@@ -85,7 +85,7 @@ export class TransactionBuffer<D extends RowDestination> {
     const range = tablePrefix(PENDING_TABLE_ID);
     for await (const [key, value] of db.iterator(range)) {
       const pipeline = this.pipelines.get(value.readUInt32BE(0))!;
-      const wait = each({ pipeline, seq: key.readUInt32BE(12), payload: ROW_CHANGE_CODEC.decode(value.subarray(4)) });
+      const wait = each({ pipeline, seq: key.readUInt32BE(12), payload: SORTED_ROW_CODEC.decode(Buffer.from(value.subarray(4))) });
       if (wait !== undefined) await wait;
     }
     await this.clearDisk();
