@@ -1,12 +1,22 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
+/** One proxied connection: the socket the client opened and the one to the target (absent while stalled). */
+interface Pair {
+  readonly client: Socket;
+  readonly upstream: Socket | undefined;
+}
+
 /**
  * A loopback TCP proxy for fault injection (etcd3's test util): `cut()` drops every connection and
- * refuses new ones until `restore()`, without touching the real server behind it.
+ * refuses new ones until `restore()`, without touching the real server behind it. `stall()` keeps every
+ * connection open but forwards nothing more, and accepts new connections without forwarding them either:
+ * a server that froze, or a network that drops packets (a request sent then is never answered).
  */
 export class TcpProxy {
   private readonly sockets = new Set<Socket>();
+  private readonly pairs = new Set<Pair>();
   private up = true;
+  private stalled = false;
 
   private constructor(
     private readonly server: Server,
@@ -23,20 +33,19 @@ export class TcpProxy {
         client.destroy();
         return;
       }
-      const upstream = connect({ host: targetHost, port: targetPort });
-      for (const s of [client, upstream]) {
-        proxy.sockets.add(s);
-        s.on('close', () => proxy?.sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
+      if (proxy.stalled) {
+        proxy.track({ client, upstream: undefined });
+        client.resume(); // read and drop whatever the client sends
+        return;
       }
+      const upstream = connect({ host: targetHost, port: targetPort });
+      proxy.track({ client, upstream });
       client.pipe(upstream);
       if (options.mutate === undefined) upstream.pipe(client);
       else {
         const mutate = options.mutate;
         upstream.on('data', (chunk: Buffer) => {
+          if (proxy?.stalled) return;
           mutate(chunk);
           client.write(chunk);
         });
@@ -52,17 +61,59 @@ export class TcpProxy {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** Client connections currently open through the proxy (stalled ones included). */
+  get connections(): number {
+    return this.pairs.size;
+  }
+
   cut(): void {
     this.up = false;
     for (const s of this.sockets) s.destroy();
   }
 
+  /** Forwards nothing more in either direction, on open and on new connections, until `restore()` or `cut()`. */
+  stall(): void {
+    this.stalled = true;
+    for (const { client, upstream } of this.pairs) {
+      client.unpipe();
+      upstream?.unpipe();
+      client.resume();
+      upstream?.resume();
+    }
+  }
+
+  /** Accepts and forwards again; connections open while stalled are dropped (bytes were lost in between). */
   restore(): void {
+    if (this.stalled) {
+      this.stalled = false;
+      for (const s of this.sockets) s.destroy();
+    }
     this.up = true;
   }
 
   async close(): Promise<void> {
     this.cut();
     await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private track(pair: Pair): void {
+    const { client, upstream } = pair;
+    this.pairs.add(pair);
+    client.on('close', () => this.pairs.delete(pair));
+    for (const s of upstream === undefined ? [client] : [client, upstream]) {
+      this.sockets.add(s);
+      s.on('close', () => {
+        this.sockets.delete(s);
+        // a stalled connection no longer forwards its end: close its other half too
+        if (this.stalled) {
+          client.destroy();
+          upstream?.destroy();
+        }
+      });
+      s.on('error', () => {
+        client.destroy();
+        upstream?.destroy();
+      });
+    }
   }
 }

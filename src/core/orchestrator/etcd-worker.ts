@@ -36,23 +36,44 @@ export interface EtcdWorkerStats {
 /** How long a list or a watch creation may take before it is retried. */
 const ETCD_CALL_TIMEOUT_MS = 10_000;
 
-/** Rejects as soon as `signal` aborts, leaving `promise` to settle on its own. */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+/**
+ * Settles like `promise`, or rejects with a retryable ErrTimeout after `ms`, or with the abort reason as soon as
+ * `signal` aborts, leaving `promise` to settle on its own. Leaves no timer or listener behind in any case.
+ */
+function within<T>(promise: Promise<T>, ms: number, what: string, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(abortReason(signal));
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortReason(signal));
+    const settle = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onAbort = (): void => {
+      settle();
+      reject(abortReason(signal));
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new TidemarkError('ErrTimeout', `${what} did not finish within ${ms} ms`));
+    }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        settle();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        settle();
         reject(error instanceof Error ? error : new Error(String(error)));
       },
     );
   });
+}
+
+/** Cancels a watcher without waiting long: over a dead connection etcd never answers the cancel. */
+async function cancelWatcher(watcher: Watcher): Promise<void> {
+  watcher.removeAllListeners();
+  watcher.on('error', () => undefined);
+  await withTimeout(watcher.cancel(), 1000, 'cancelling the etcd watch').catch(() => undefined);
 }
 
 /** The watch broke (compaction, cancel): re-list and watch again. */
@@ -103,16 +124,21 @@ export class EtcdWorker<S extends ReactorState> {
 
   private async runWatch(signal: AbortSignal): Promise<void> {
     const { client, prefix } = this.options;
-    const listed = await abortable(withTimeout(client.getAll().prefix(prefix).exec(), ETCD_CALL_TIMEOUT_MS, 'listing etcd'), signal);
+    const listed = await within(client.getAll().prefix(prefix).exec(), ETCD_CALL_TIMEOUT_MS, 'listing etcd', signal);
     const revision = BigInt(listed.header.revision);
     this.resync(listed.kvs, revision);
 
     let broken: Error | undefined;
     const pending: IWatchResponse[] = [];
-    const watcher: Watcher = await abortable(
-      withTimeout(client.watch().prefix(prefix).startRevision(String(revision + 1n)).create(), ETCD_CALL_TIMEOUT_MS, 'watching etcd'),
-      signal,
-    );
+    const creating = client.watch().prefix(prefix).startRevision(String(revision + 1n)).create();
+    let watcher: Watcher;
+    try {
+      watcher = await within(creating, ETCD_CALL_TIMEOUT_MS, 'watching etcd', signal);
+    } catch (error) {
+      // a watcher that connects after we gave up on it would stay attached to the client's watch stream
+      void creating.then(cancelWatcher, () => undefined);
+      throw error;
+    }
     try {
       watcher.on('data', (res: IWatchResponse) => {
         pending.push(res);
@@ -134,10 +160,7 @@ export class EtcdWorker<S extends ReactorState> {
         signal.removeEventListener('abort', onAbort);
       }
     } finally {
-      watcher.removeAllListeners();
-      watcher.on('error', () => undefined);
-      // over a dead connection cancel() never answers: don't wait for it
-      await withTimeout(watcher.cancel(), 1000, 'cancelling the etcd watch').catch(() => undefined);
+      await cancelWatcher(watcher);
     }
   }
 

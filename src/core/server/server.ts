@@ -1,5 +1,5 @@
 import { mkdir } from 'node:fs/promises';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { buildInfo } from '../build-info/index.js';
 import { Capture } from '../capture/capture.js';
 import type { ServerConfig } from '../config/server-config.js';
@@ -16,6 +16,7 @@ import { tableProgressOf } from './table-progress.js';
 import { PeerServer } from '../p2p/peer-server.js';
 import { PortMux } from '../p2p/port-mux.js';
 import { DEFAULT_NAMESPACE } from '../orchestrator/etcd-keys.js';
+import { EtcdClient } from '../orchestrator/etcd-client.js';
 
 export interface ServerOptions {
   readonly config: ServerConfig;
@@ -125,7 +126,7 @@ export class Server {
   async run(signal: AbortSignal): Promise<void> {
     const { config, logger } = this.options;
     const endpoints = config.pd.split(',').map((s) => s.trim()).filter(Boolean);
-    const client = new Etcd3({ hosts: endpoints, dialTimeout: 3000 });
+    const client = new EtcdClient({ hosts: endpoints, dialTimeout: 3000 });
     try {
       await this.checkEtcd(client, endpoints);
       await mkdir(config['data-dir'], { recursive: true });

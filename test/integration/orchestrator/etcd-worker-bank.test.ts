@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Etcd3 } from 'etcd3';
+import { EtcdClient } from '../../../src/core/orchestrator/etcd-client.js';
 import { EtcdWorker } from '../../../src/core/orchestrator/etcd-worker.js';
 import { PatchSkip, jsonPatch, type DataPatch, type Reactor, type ReactorState } from '../../../src/core/orchestrator/reactor.js';
 import { etcdEndpoint, requireService, uniqueName } from '../../helpers/services.js';
@@ -79,11 +79,11 @@ class BankReactor implements Reactor<BankState> {
 describe('EtcdWorker against real etcd (bank invariant)', () => {
   const leaks = leakCheck();
   const prefix = `/tidemark-test/${uniqueName('bank')}/`;
-  let client: Etcd3;
+  let client: EtcdClient;
 
   before(async () => {
     await requireService('etcd');
-    client = new Etcd3({ hosts: etcdEndpoint() });
+    client = new EtcdClient({ hosts: etcdEndpoint() });
     for (let i = 0; i < ACCOUNTS; i++) await client.put(`${prefix}account/${i}`).value(String(INITIAL));
   });
   after(async () => {
