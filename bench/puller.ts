@@ -10,6 +10,7 @@
 import mysql from 'mysql2/promise';
 import { BinlogReader } from '../src/core/upstream/binlog-reader.js';
 import { readTransactions } from '../src/core/upstream/transaction-reader.js';
+import { decodeLocatedRows } from '../src/core/upstream/rows.js';
 import { binlogCeilings, binlogRange, masterPos, type BinlogPos } from './harness/measure.js';
 
 const [narrowRows = 500_000, wideRows = 100_000, runs = 3] = process.argv.slice(2).map(Number);
@@ -41,7 +42,7 @@ async function measure(start: BinlogPos, rows: number, run: number): Promise<num
   const t0 = process.hrtime.bigint();
   let seen = 0;
   try {
-    for await (const e of readTransactions(reader)) if (e.kind === 'rows' && (seen += e.rows.length) >= rows) break;
+    for await (const e of readTransactions(reader)) if (e.kind === 'rows' && (seen += decodeLocatedRows(e.layout).length) >= rows) break;
   } finally {
     reader.close();
   }

@@ -8,7 +8,7 @@ import type { PartitionDispatcherFactory, RowChangedEvent, Sink, SinkFactory, Ta
 import { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
 import { SpillStore } from '../pipeline/sorter/spill-store.js';
 import { TableSorter, type SorterEvent } from '../pipeline/sorter/table-sorter.js';
-import { SORTED_ROW_CODEC, decodedRow, type SortedRow } from '../pipeline/row-codec.js';
+import { SORTED_ROW_CODEC, type SortedRow } from '../pipeline/row-codec.js';
 import { Mounter } from '../pipeline/mounter/index.js';
 import type { SchemaStorage } from '../schema/schema-storage.js';
 import { readerOptionsFor, readFromTs } from '../upstream/resumable-reader.js';
@@ -346,11 +346,11 @@ export class Processor implements ProgressSource {
 
   /** A sorted change, mounted for the sink and counted in the table's stats. */
   private mount(pipeline: TablePipeline, event: SorterEvent<SortedRow>): RowChangedEvent {
-    const row = decodedRow(event.payload);
+    const row = this.mounter.mount(pipeline.name, event.ts, event.seq, event.payload);
     if (row.kind === 'insert') pipeline.stats.inserts++;
     else if (row.kind === 'update') pipeline.stats.updates++;
     else pipeline.stats.deletes++;
-    return this.mounter.mount(pipeline.name, event.ts, event.seq, row);
+    return row;
   }
 
   /** A plain error from a plugin's call becomes a typed sink error, retryable unless the plugin says otherwise. */

@@ -276,7 +276,7 @@ export class TableSinkStage {
         }
       }
       // the rows held for the sink count against the memory quota, so the sorters spill instead
-      const bytes = SORTED_ROW_CODEC.size(event.payload) + MOUNTED_ROW_OVERHEAD;
+      const bytes = DECODED_PER_ROW_BYTE * SORTED_ROW_CODEC.size(event.payload) + MOUNTED_ROW_OVERHEAD;
       quota.force(bytes);
       batchBytes += bytes;
       batch.push(mount(pipeline, event));
@@ -455,5 +455,7 @@ export class TableSinkStage {
   }
 }
 
-/** Rough bytes of a mounted row beyond the row change it is made from (the event object, its column list reference). */
+/** Rough bytes of a mounted row beyond its values (the event object, its column list reference). */
 const MOUNTED_ROW_OVERHEAD = 96;
+/** Decoded values take several times their binlog bytes (strings, numbers and arrays are objects). */
+const DECODED_PER_ROW_BYTE = 4;

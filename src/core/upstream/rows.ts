@@ -278,8 +278,102 @@ function countBits(buf: Buffer, o: number, count: number): number {
   return n;
 }
 
-/** WRITE/UPDATE/DELETE_ROWS v1 and v2. */
-export function decodeRows(type: number, body: Buffer, tableMaps: ReadonlyMap<bigint, TableMap>): RowsEvent {
+/** Where `readRowImage` / `skipRowImage` stopped (a module variable, so the hot path allocates no tuple). */
+let lastOffset = 0;
+
+/**
+ * One row image at `o`: the NULL bitmap over the present columns, then their values. `columnsAt` is the
+ * offset of the columns-present bitmap (in `presentIn`, which may be another buffer than `buf`). Sets
+ * `lastOffset` to the end of the image.
+ */
+function readRowImage(buf: Buffer, o: number, map: TableMap, count: number, presentIn: Buffer, columnsAt: number, presentCount: number): Value[] {
+  const nullsAt = o;
+  o += (presentCount + 7) >> 3;
+  const values: Value[] = new Array<Value>(count).fill(null);
+  let j = 0;
+  for (let i = 0; i < count; i++) {
+    if ((presentIn[columnsAt + (i >> 3)] & (1 << (i & 7))) === 0) continue;
+    const isNull = (buf[nullsAt + (j >> 3)] & (1 << (j & 7))) !== 0;
+    j++;
+    if (!isNull) {
+      values[i] = decodeValueAt(buf, o, map, i);
+      o += lastWidth;
+    }
+  }
+  lastOffset = o;
+  return values;
+}
+
+/** The bytes one value of `column` takes at `o`, without decoding it. */
+function valueWidth(buf: Buffer, o: number, map: TableMap, column: number): number {
+  const type = map.types[column];
+  const meta = map.meta[column];
+  switch (type) {
+    case ColumnType.TINY: case ColumnType.YEAR: return 1;
+    case ColumnType.SHORT: return 2;
+    case ColumnType.INT24: case ColumnType.DATE: return 3;
+    case ColumnType.LONG: case ColumnType.FLOAT: return 4;
+    case ColumnType.LONGLONG: case ColumnType.DOUBLE: return 8;
+    case ColumnType.VARCHAR: case ColumnType.VAR_STRING: return meta < 256 ? 1 + buf[o] : 2 + buf.readUInt16LE(o);
+    case ColumnType.DATETIME2: return 5 + ((meta + 1) >> 1);
+    case ColumnType.TIMESTAMP2: return 4 + ((meta + 1) >> 1);
+    case ColumnType.TIME2: return 3 + ((meta + 1) >> 1);
+    case ColumnType.BLOB: case ColumnType.GEOMETRY: case ColumnType.JSON: return meta + buf.readUIntLE(o, meta);
+    case ColumnType.NEWDECIMAL: {
+      const precision = meta >> 8;
+      const scale = meta & 0xff;
+      const intg = precision - scale;
+      return Math.floor(intg / 9) * 4 + DIG2BYTES[intg % 9] + Math.floor(scale / 9) * 4 + DIG2BYTES[scale % 9];
+    }
+    case ColumnType.STRING: {
+      // ENUM, SET and CHAR travel as STRING, the real type in the metadata (see decodeValueTuple)
+      const real = meta >> 8;
+      let maxLength = meta & 0xff;
+      if (real === ColumnType.ENUM || real === ColumnType.SET) return maxLength;
+      if ((real & 0x30) !== 0x30) maxLength |= ((real & 0x30) ^ 0x30) << 4;
+      return maxLength < 256 ? 1 + buf[o] : 2 + buf.readUInt16LE(o);
+    }
+    case ColumnType.BIT: return (meta >> 8) + ((meta & 0xff) > 0 ? 1 : 0);
+  }
+  // the rest: the decoder's own width (or its error for a type it cannot decode)
+  return decodeValueTuple(buf, o, map, column)[1];
+}
+
+/** Skips one row image at `o` (see readRowImage); returns its end. */
+function skipRowImage(buf: Buffer, o: number, map: TableMap, count: number, columnsAt: number, presentCount: number): number {
+  const nullsAt = o;
+  o += (presentCount + 7) >> 3;
+  let j = 0;
+  for (let i = 0; i < count; i++) {
+    if ((buf[columnsAt + (i >> 3)] & (1 << (i & 7))) === 0) continue;
+    const isNull = (buf[nullsAt + (j >> 3)] & (1 << (j & 7))) !== 0;
+    j++;
+    if (!isNull) o += valueWidth(buf, o, map, i);
+  }
+  return o;
+}
+
+/**
+ * A rows event located but not decoded: the columns-present bitmap(s) and where each row's image(s) end. Row
+ * `i` is `body[i === 0 ? firstRowAt : ends[i - 1], ends[i])`: for an update, its before image then its after image.
+ */
+export interface RowsLayout {
+  readonly tableId: bigint;
+  readonly map: TableMap;
+  readonly kind: 'insert' | 'update' | 'delete';
+  /** Columns in the row images (the TABLE_MAP's). */
+  readonly count: number;
+  readonly body: Buffer;
+  /** The columns-present bitmap (before image for updates), (count + 7) >> 3 bytes. */
+  readonly presentAt: number;
+  /** The after image's columns-present bitmap (= presentAt unless an update). */
+  readonly presentAfterAt: number;
+  readonly firstRowAt: number;
+  readonly ends: number[];
+}
+
+/** WRITE/UPDATE/DELETE_ROWS v1 and v2, located: each row's bytes found without decoding a value (see RowsLayout). */
+export function locateRows(type: number, body: Buffer, tableMaps: ReadonlyMap<bigint, TableMap>): RowsLayout {
   const tableId = BigInt(body.readUIntLE(0, 6));
   const map = tableMaps.get(tableId);
   if (map === undefined) throw new TidemarkError('ErrBinlogCorrupt', `rows event for table id ${tableId} without its TABLE_MAP`);
@@ -290,7 +384,6 @@ export function decodeRows(type: number, body: Buffer, tableMaps: ReadonlyMap<bi
   const [count, n] = readLenenc(body, o);
   o += n;
   const bitmapBytes = (count + 7) >> 3;
-  // column bitmaps are read in place (offsets into the body), not copied into arrays per row
   const presentAt = o;
   const presentCount = countBits(body, presentAt, count);
   o += bitmapBytes;
@@ -301,30 +394,52 @@ export function decodeRows(type: number, body: Buffer, tableMaps: ReadonlyMap<bi
     presentAfterCount = countBits(body, presentAfterAt, count);
     o += bitmapBytes;
   }
-  const readImage = (columnsAt: number, columnCount: number): Value[] => {
-    const nullsAt = o;
-    o += (columnCount + 7) >> 3;
-    const values: Value[] = new Array<Value>(count).fill(null);
-    let j = 0;
-    for (let i = 0; i < count; i++) {
-      if ((body[columnsAt + (i >> 3)] & (1 << (i & 7))) === 0) continue;
-      const isNull = (body[nullsAt + (j >> 3)] & (1 << (j & 7))) !== 0;
-      j++;
-      if (!isNull) {
-        values[i] = decodeValueAt(body, o, map, i);
-        o += lastWidth;
-      }
-    }
-    return values;
-  };
-  const rows: RowImage[] = [];
+  const firstRowAt = o;
+  const ends: number[] = [];
   while (o < body.length) {
-    if (kind === 'insert') rows.push({ before: null, after: readImage(presentAt, presentCount) });
-    else if (kind === 'delete') rows.push({ before: readImage(presentAt, presentCount), after: null });
+    o = skipRowImage(body, o, map, count, presentAt, presentCount);
+    if (kind === 'update') o = skipRowImage(body, o, map, count, presentAfterAt, presentAfterCount);
+    ends.push(o);
+  }
+  if (o !== body.length) throw new TidemarkError('ErrBinlogCorrupt', `rows event of ${map.schema}.${map.table} ends inside a row (${o} of ${body.length} bytes)`);
+  return { tableId, map, kind, count, body, presentAt, presentAfterAt, firstRowAt, ends };
+}
+
+/**
+ * The images of one located row, decoded. `presentIn` holds the columns-present bitmap(s) at `presentAt` and
+ * `presentAfterAt` (for an update); the images are `buf[o, end)`. Images that do not end exactly at `end` mean
+ * the row was located with another TABLE_MAP than it is decoded with: an error, never values read out of place.
+ */
+export function decodeRowImages(kind: 'insert' | 'update' | 'delete', map: TableMap, count: number, presentIn: Buffer, presentAt: number, presentAfterAt: number, buf: Buffer, o: number, end: number): RowImage {
+  const presentCount = countBits(presentIn, presentAt, count);
+  let row: RowImage;
+  if (kind === 'insert') row = { before: null, after: readRowImage(buf, o, map, count, presentIn, presentAt, presentCount) };
+  else {
+    const before = readRowImage(buf, o, map, count, presentIn, presentAt, presentCount);
+    if (kind === 'delete') row = { before, after: null };
     else {
-      const before = readImage(presentAt, presentCount);
-      rows.push({ before, after: readImage(presentAfterAt, presentAfterCount) });
+      const presentAfterCount = presentAfterAt === presentAt ? presentCount : countBits(presentIn, presentAfterAt, count);
+      row = { before, after: readRowImage(buf, lastOffset, map, count, presentIn, presentAfterAt, presentAfterCount) };
     }
   }
-  return { tableId, kind, rows };
+  if (lastOffset !== end) throw new TidemarkError('ErrBinlogCorrupt', `a row of ${map.schema}.${map.table} decodes to ${lastOffset - o} bytes but has ${end - o}`);
+  return row;
+}
+
+/** Every row of a located rows event, decoded. */
+export function decodeLocatedRows(layout: RowsLayout): RowImage[] {
+  const { body } = layout;
+  const rows: RowImage[] = new Array<RowImage>(layout.ends.length);
+  let start = layout.firstRowAt;
+  for (let i = 0; i < rows.length; i++) {
+    rows[i] = decodeRowImages(layout.kind, layout.map, layout.count, body, layout.presentAt, layout.presentAfterAt, body, start, layout.ends[i]);
+    start = layout.ends[i];
+  }
+  return rows;
+}
+
+/** WRITE/UPDATE/DELETE_ROWS v1 and v2, decoded. */
+export function decodeRows(type: number, body: Buffer, tableMaps: ReadonlyMap<bigint, TableMap>): RowsEvent {
+  const layout = locateRows(type, body, tableMaps);
+  return { tableId: layout.tableId, kind: layout.kind, rows: decodeLocatedRows(layout) };
 }

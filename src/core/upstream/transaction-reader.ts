@@ -2,16 +2,16 @@ import { makeTs, type Ts } from '../model/ts.js';
 import type { SchemaStorage } from '../schema/schema-storage.js';
 import { EventType, type RawBinlogEvent } from './binlog-reader.js';
 import { decodeQuery, decodeTableMap, type TableMap } from './events.js';
-import { decodeRows, type RowImage } from './rows.js';
+import { locateRows, type RowsLayout } from './rows.js';
 
 export type UpstreamEvent =
   /**
-   * The row changes of one rows event of the transaction in progress, in binlog order; their ts comes with
-   * the transaction's commit. `seq` is the first row's number in the transaction (the next row's is seq + 1).
-   * One event per binlog rows event, not per row: a consumer pays one await for a few hundred rows. `bytes`:
-   * the rows event's body size (what a row takes in memory is reckoned from its share).
+   * The row changes of one rows event of the transaction in progress, in binlog order, located but not decoded
+   * (the mounter decodes them once, at the sink); their ts comes with the transaction's commit. `seq` is the first
+   * row's number in the transaction (the next row's is seq + 1). One event per binlog rows event, not per row: a
+   * consumer pays one await for a few hundred rows.
    */
-  | { readonly kind: 'rows'; readonly table: TableMap; readonly change: 'insert' | 'update' | 'delete'; readonly rows: readonly RowImage[]; readonly seq: number; readonly bytes: number }
+  | { readonly kind: 'rows'; readonly layout: RowsLayout; readonly seq: number }
   /** The commit of the transaction whose rows came before: ts = its XID/COMMIT end position. */
   | { readonly kind: 'commit'; readonly ts: Ts; readonly commitTime: number; readonly rows: number }
   /** A statement outside a transaction (DDL), with its default schema. */
@@ -94,10 +94,10 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, o
         break;
       default:
         if (wantRows && ROWS.has(e.type)) {
-          const decoded = decodeRows(e.type, e.body, tables);
+          const layout = locateRows(e.type, e.body, tables);
           const first = seq;
-          seq += decoded.rows.length;
-          yield { kind: 'rows', table: tables.get(decoded.tableId)!, change: decoded.kind, rows: decoded.rows, seq: first, bytes: e.body.length };
+          seq += layout.ends.length;
+          yield { kind: 'rows', layout, seq: first };
         }
     }
   }

@@ -63,24 +63,26 @@ describe('mounter: typed rows', () => {
 });
 
 describe('Mounter: a sorted row change becomes the sink\'s RowChangedEvent', () => {
-  it('mounts with the TABLE_MAP the row was decoded with (not the newest), the values as they are, through a spill round trip too', async () => {
+  it('decodes with the TABLE_MAP the row was read with (not the newest), through a spill round trip too', async () => {
     const { Mounter } = await import('../../../src/core/pipeline/mounter/index.js');
-    const { ROW_CHANGE_CODEC } = await import('../../../src/core/pipeline/row-codec.js');
+    const { SORTED_ROW_CODEC } = await import('../../../src/core/pipeline/row-codec.js');
+    const { sortedRow, testTableMap } = await import('../../helpers/binlog-rows.js');
     const mounter = new Mounter();
-    const before = tableMap([[ColumnType.LONG, 0], [ColumnType.LONGLONG, 0, true]]);
-    const after = tableMap([[ColumnType.LONG, 0], [ColumnType.LONGLONG, 0, true], [ColumnType.VARCHAR, 40, false, 45]]);
+    const before = testTableMap('t', ['int', 'bigint']);
+    const after = testTableMap('t', ['int', 'bigint', 'text']);
     const v1 = mounter.versionOf(before);
     const v2 = mounter.versionOf(after);
     assert.deepEqual([v1, v2, mounter.versionOf(before)], [1, 2, 1], 'one version per TABLE_MAP, stable');
     const table = { schema: 's', table: 't', tableId: 3 };
-    const values = [7, 18446744073709551615n];
-    const row = { kind: 'insert' as const, mapVersion: v1, commitTime: 1_700_000_000_123, before: null, after: values, bytes: 200 };
+    const values = [7, -9007199254740993n];
+    const row = sortedRow(before, 'insert', null, values, v1, 1_700_000_000_123);
     const event = mounter.mount(table, 99n, 4, row);
     assert.deepEqual(event, { table, commitTs: 99n, commitTime: 1_700_000_000_123, seq: 4, kind: 'insert', columns: columnsOf(before), before: null, after: values });
-    assert.equal(event.after, values, 'the decoded values are handed on, not copied');
+    const newer = mounter.mount(table, 100n, 0, sortedRow(after, 'update', [7, 1n, 'a'], [7, 2n, 'b'], v2));
+    assert.deepEqual([newer.columns.length, newer.before, newer.after], [3, [7, 1n, 'a'], [7, 2n, 'b']]);
     // spilled and read back: the same event
-    const back = ROW_CHANGE_CODEC.decode(ROW_CHANGE_CODEC.encode(row));
+    const back = SORTED_ROW_CODEC.decode(Buffer.from(SORTED_ROW_CODEC.encode(row)));
     assert.deepEqual(mounter.mount(table, 99n, 4, back), event);
-    assert.throws(() => mounter.mount(table, 99n, 5, { ...row, mapVersion: 9 }), /no TABLE_MAP version 9/);
+    assert.throws(() => mounter.mount(table, 99n, 5, sortedRow(before, 'insert', null, values, 9)), /no TABLE_MAP version 9/);
   });
 });

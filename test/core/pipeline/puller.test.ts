@@ -7,19 +7,18 @@ import { Puller, type PulledTable, type PullerListener } from '../../../src/core
 import { MemoryQuota } from '../../../src/core/pipeline/sorter/memory-quota.js';
 import { SpillStore } from '../../../src/core/pipeline/sorter/spill-store.js';
 import { Mounter } from '../../../src/core/pipeline/mounter/index.js';
-import { decodedRow, type SortedRow } from '../../../src/core/pipeline/row-codec.js';
+import { decodeRow, type SortedRow } from '../../../src/core/pipeline/row-codec.js';
+import { locatedRows, testTableMap } from '../../helpers/binlog-rows.js';
 import type { SorterEvent } from '../../../src/core/pipeline/sorter/table-sorter.js';
-import { ColumnType, type TableMap } from '../../../src/core/upstream/events.js';
+import type { TableMap } from '../../../src/core/upstream/events.js';
 import type { ResumableEvent } from '../../../src/core/upstream/resumable-reader.js';
 import { TidemarkError } from '../../../src/core/errors/index.js';
 import { silentLogger } from '../../../src/core/logger/logger.js';
 
+const INT_ROW = testTableMap('any', ['int']);
+
 function tableMap(table: string, names: readonly string[] | 'none' = ['id']): TableMap {
-  return {
-    tableId: BigInt(table.length), schema: 's', table, columnCount: 1,
-    types: Uint8Array.of(ColumnType.LONG), meta: Uint16Array.of(0), nullable: [false], names: names === 'none' ? undefined : names, unsigned: [false],
-    primaryKey: [0], enumValues: new Map(), setValues: new Map(), charsets: new Map(),
-  };
+  return testTableMap(table, ['int'], { tableId: BigInt(table.length), names: names === 'none' ? null : names });
 }
 
 /** A table whose "sorter" records what the puller adds (the sorter has tests of its own). */
@@ -29,7 +28,7 @@ class Table implements PulledTable {
   awaitingRestart = false;
   readonly sorter = {
     add: (event: SorterEvent<SortedRow>): void => {
-      const row = decodedRow(event.payload);
+      const row = decodeRow(event.payload, INT_ROW);
       this.added.push({ ts: event.ts, seq: event.seq, id: Number((row.after ?? row.before)![0]), commitTime: row.commitTime });
     },
     writable: (): Promise<void> => Promise.resolve(),
@@ -43,7 +42,7 @@ class Table implements PulledTable {
 type Script = ResumableEvent[];
 
 const rows = (map: TableMap, seq: number, ...ids: number[]): ResumableEvent => ({
-  kind: 'rows', table: map, change: 'insert', rows: ids.map((id) => ({ before: null, after: [id] })), seq, bytes: 16 * ids.length,
+  kind: 'rows', layout: locatedRows(map, 'insert', ids.map((id) => ({ before: null, after: [id] }))), seq,
 });
 const commit = (ts: bigint, rowCount = 0): ResumableEvent => ({ kind: 'commit', ts, commitTime: Number(ts) * 1000, rows: rowCount });
 
@@ -165,7 +164,7 @@ describe('puller: transaction assembly and table floors', { timeout: 30_000 }, (
   it('a lost connection drops the unfinished transaction; it comes again and is added once', async () => {
     const a = tableMap('a');
     const ta = new Table('s.a', { tableId: 1 }, 0n);
-    const reset: ResumableEvent = { kind: 'reset', ts: 10n, error: new TidemarkError('ErrUpstreamUnavailable', 'lost', { retryable: true }) };
+    const reset: ResumableEvent = { kind: 'reset', ts: 10n, error: new TidemarkError('ErrConnectionLost', 'lost', { retryable: true }) };
     const h = setup([rows(a, 0, 1), commit(10n, 1), rows(a, 0, 2, 3), reset, rows(a, 0, 2, 3), commit(20n, 2)], [ta]);
     await until('second commit', () => h.puller.readerTs === 20n);
     assert.deepEqual(ta.ids(), [1, 2, 3]);

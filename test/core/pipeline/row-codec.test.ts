@@ -1,43 +1,40 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeRow, encodeRow, setCommitTime } from '../../../src/core/pipeline/row-codec.js';
+import { SORTED_ROW_CODEC, decodeRow, rowBytes, rowCommitTime, rowKind, rowMapVersion, rowOf, setRowCommitTime } from '../../../src/core/pipeline/row-codec.js';
+import { decodeLocatedRows } from '../../../src/core/upstream/rows.js';
+import { locatedRows, testTableMap } from '../../helpers/binlog-rows.js';
 
-describe('row codec (sorter payloads)', () => {
-  it('round-trips every value form exactly', () => {
-    const before = [null, 1, -2.5, 9007199254740993n, 18446744073709551615n, -9223372036854775808n, 'ü ‘quoted’ 😀', '', Buffer.from([0, 255, 1]), Buffer.alloc(0), '123456789012345678901234567890.123456789'];
-    const after = before.slice().reverse();
-    for (const [kind, b, a] of [['insert', null, after], ['update', before, after], ['delete', before, null]] as const) {
-      const payload = encodeRow(kind, 77, b, a);
-      setCommitTime(payload, 1_700_000_000_123);
-      assert.deepEqual(decodeRow(payload), { kind, mapVersion: 77, commitTime: 1_700_000_000_123, before: b, after: a });
-    }
-  });
-  it('grows its scratch buffer for big values and stays exact', () => {
-    const big = 'x'.repeat(300_000);
-    const blob = Buffer.alloc(200_000, 7);
-    assert.deepEqual(decodeRow(encodeRow('insert', 1, null, [big, blob])).after, [big, blob]);
-    assert.deepEqual(decodeRow(encodeRow('insert', 2, null, [1])).after, [1]);
-  });
-});
+describe('SortedRow: a row change as its binlog bytes', () => {
+  const map = testTableMap('t', ['int', 'bigint', 'text', 'bytes']);
+  const rows = [
+    { before: [1, 9007199254740993n, 'ü ‘quoted’ 😀', Buffer.from([0, 255, 1])], after: [1, -9223372036854775808n, '', Buffer.alloc(0)] },
+    { before: [2, null, null, null], after: [2, 5n, 'x'.repeat(3000), Buffer.alloc(3000, 7)] },
+  ];
 
-describe('SortedRow: a row change decoded or compact', () => {
-  it('both forms give the same row; a compact row stays compact through a spill and takes its bytes in memory', async () => {
-    const { SORTED_ROW_CODEC, decodedRow, encodeRow, setRowCommitTime } = await import('../../../src/core/pipeline/row-codec.js');
-    const before = [1, 'a', null];
-    const after = [1, 'ü', Buffer.from([0, 255])];
-    const object = { kind: 'update' as const, mapVersion: 3, commitTime: 0, before, after, bytes: 300 };
-    const compact = encodeRow('update', 3, before, after);
-    setRowCommitTime(object, 1_700_000_000_321);
-    setRowCommitTime(compact, 1_700_000_000_321);
-    const expected = { kind: 'update', mapVersion: 3, commitTime: 1_700_000_000_321, before, after };
-    assert.deepEqual({ ...decodedRow(object), bytes: undefined }, { ...expected, bytes: undefined });
-    assert.deepEqual(decodedRow(compact), expected);
-    assert.equal(SORTED_ROW_CODEC.size(object), 300);
-    assert.equal(SORTED_ROW_CODEC.size(compact), compact.length + 32);
-    for (const row of [object, compact]) {
-      const back = SORTED_ROW_CODEC.decode(SORTED_ROW_CODEC.encode(row));
-      assert.ok(Buffer.isBuffer(back), 'read back from a spill it is compact');
-      assert.deepEqual(decodedRow(back), expected);
-    }
+  for (const kind of ['insert', 'update', 'delete'] as const) {
+    it(`${kind}: each row of a rows event decodes to what the whole event decodes to, with its header`, () => {
+      const images = rows.map((r) => ({ before: kind === 'insert' ? null : r.before, after: kind === 'delete' ? null : r.after }));
+      const layout = locatedRows(map, kind, images);
+      assert.deepEqual(decodeLocatedRows(layout), images, 'the event itself decodes to the rows it was built from');
+      layout.ends.forEach((_, i) => {
+        const row = rowOf(layout, i, 77);
+        setRowCommitTime(row, 1_700_000_000_123);
+        assert.deepEqual(decodeRow(row, map), { kind, mapVersion: 77, commitTime: 1_700_000_000_123, ...images[i] });
+        assert.deepEqual([rowKind(row), rowMapVersion(row), rowCommitTime(row)], [kind, 77, 1_700_000_000_123]);
+      });
+    });
+  }
+
+  it('stays its bytes through a spill and is reckoned at about its binlog size', () => {
+    const layout = locatedRows(map, 'update', rows);
+    const row = rowOf(layout, 1, 3);
+    const back = SORTED_ROW_CODEC.decode(Buffer.from(SORTED_ROW_CODEC.encode(row)));
+    assert.deepEqual(decodeRow(back, map), decodeRow(row, map));
+    const binlogBytes = layout.ends[1] - layout.ends[0];
+    assert.ok(rowBytes(row) > binlogBytes && rowBytes(row) < binlogBytes + 100, `${rowBytes(row)} bytes for a ${binlogBytes}-byte row`);
+    // a value that is bytes is a copy, not a view of the row (which may be a view of a reused spill block)
+    const decoded = decodeRow(back, map);
+    back.fill(0);
+    assert.deepEqual(decoded.after![3], Buffer.alloc(3000, 7));
   });
 });

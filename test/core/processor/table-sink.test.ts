@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { createLogger } from '../../../src/core/logger/logger.js';
 import { MemoryQuota, SpillStore, TableSorter } from '../../../src/core/pipeline/sorter/index.js';
-import { SORTED_ROW_CODEC, decodedRow } from '../../../src/core/pipeline/row-codec.js';
+import { SORTED_ROW_CODEC, decodeRow } from '../../../src/core/pipeline/row-codec.js';
+import { sortedRow, testTableMap } from '../../helpers/binlog-rows.js';
+
+const TEXT_ROW = testTableMap('t', ['text']);
 import { TablePipeline } from '../../../src/core/processor/table-pipeline.js';
 import { TableSinkStage } from '../../../src/core/processor/table-sink.js';
 import { TidemarkError } from '../../../src/core/errors/index.js';
@@ -77,7 +80,7 @@ class Harness {
       quota: h.quota,
       reader: h,
       mount: (table, event): RowChangedEvent => {
-        const row = decodedRow(event.payload);
+        const row = decodeRow(event.payload, TEXT_ROW);
         return { table: table.name, commitTs: event.ts, commitTime: row.commitTime, seq: event.seq, kind: row.kind, columns: [], before: row.before, after: row.after };
       },
       sinkError: (call, error) => new TidemarkError('ErrSinkFailed', `sink failed in ${call}: ${(error as Error).message}`),
@@ -108,7 +111,7 @@ class Harness {
   /** One committed transaction at `ts` with `rows` rows in each of `tables`, then the reader moves to it. */
   commit(ts: Ts, tables: readonly TablePipeline[], rows = 1): void {
     for (const t of tables) {
-      for (let seq = 0; seq < rows; seq++) t.sorter.add({ ts, seq, payload: { kind: 'insert', mapVersion: 1, commitTime: this.readerTime, before: null, after: [`${t.name.table}@${ts}#${seq}`], bytes: 200 } });
+      for (let seq = 0; seq < rows; seq++) t.sorter.add({ ts, seq, payload: sortedRow(TEXT_ROW, 'insert', null, [`${t.name.table}@${ts}#${seq}`], 1, this.readerTime) });
     }
     this.stage.committed(tables);
     this.moveTo(ts);

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { makeTs, tsFileSeq, tsPosition, type Ts } from '../../../src/core/model/ts.js';
 import { readFromTs } from '../../../src/core/upstream/resumable-reader.js';
+import { decodeLocatedRows } from '../../../src/core/upstream/rows.js';
 import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 
 const ROWS = 1_000_000;
@@ -37,10 +38,11 @@ describe('backpressure: a 1M-row single transaction on the real upstream', () =>
     const { host, port } = serviceAddress('upstream');
     const options = { host, port, user: 'root', password: '', serverId: 9500 + (process.pid % 400), heartbeatMs: 200, basename: 'mysql-bin', highWaterMark: 256 };
     for await (const e of readFromTs(options, start, AbortSignal.timeout(300_000))) {
-      if (e.kind === 'rows' && e.change === 'insert' && e.table.table === 't') {
+      if (e.kind === 'rows' && e.layout.kind === 'insert' && e.layout.map.table === 't') {
+        const decoded = decodeLocatedRows(e.layout);
         const before = rows;
-        for (const row of e.rows) idSum += row.after![0] as number;
-        rows += e.rows.length;
+        for (const row of decoded) idSum += row.after![0] as number;
+        rows += decoded.length;
         if (Math.floor(rows / 20_000) > Math.floor(before / 20_000)) {
           const m = process.memoryUsage();
           peak = Math.max(peak, m.rss);

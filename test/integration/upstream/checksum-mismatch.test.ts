@@ -4,6 +4,7 @@ import mysql from 'mysql2/promise';
 import { makeTs, tsFile, tsPosition, type Ts } from '../../../src/core/model/ts.js';
 import { BinlogReader } from '../../../src/core/upstream/binlog-reader.js';
 import { readFromTs, type ResumableEvent } from '../../../src/core/upstream/resumable-reader.js';
+import { decodeLocatedRows } from '../../../src/core/upstream/rows.js';
 import type { TidemarkError } from '../../../src/core/errors/index.js';
 import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 import { TcpProxy } from '../../helpers/tcp-proxy.js';
@@ -78,7 +79,7 @@ describe('a binlog event corrupted on the wire (real upstream behind a corruptin
     for await (const e of readFromTs(options(proxy.port), start, AbortSignal.timeout(20_000))) {
       events.push(e);
       if (e.kind === 'rows') {
-        if (e.table.schema === db) for (const row of e.rows) rows.push(`${String(row.after![0])}:${String(row.after![1])}`);
+        if (e.layout.map.schema === db) for (const row of decodeLocatedRows(e.layout)) rows.push(`${String(row.after![0])}:${String(row.after![1])}`);
       } else if (e.kind === 'reset') rows = [];
       else if (e.kind === 'commit') {
         committed.push(...rows);

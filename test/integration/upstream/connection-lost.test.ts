@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { makeTs, type Ts } from '../../../src/core/model/ts.js';
 import { readFromTs, type ResumableEvent } from '../../../src/core/upstream/resumable-reader.js';
+import { decodeLocatedRows } from '../../../src/core/upstream/rows.js';
 import { BinlogReader } from '../../../src/core/upstream/binlog-reader.js';
 import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 
@@ -18,7 +19,7 @@ function committed(events: ResumableEvent[]): string[] {
   const out: string[] = [];
   let pending: string[] = [];
   for (const e of events) {
-    if (e.kind === 'rows') for (const row of e.rows) pending.push(`${e.change} ${JSON.stringify(row.after ?? row.before)}`);
+    if (e.kind === 'rows') for (const row of decodeLocatedRows(e.layout)) pending.push(`${e.layout.kind} ${JSON.stringify(row.after ?? row.before)}`);
     else if (e.kind === 'commit') {
       out.push(...pending, `commit ${e.ts}`);
       pending = [];

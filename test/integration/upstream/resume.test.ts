@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { BinlogReader } from '../../../src/core/upstream/binlog-reader.js';
 import { readTransactions, type UpstreamEvent } from '../../../src/core/upstream/transaction-reader.js';
+import { decodeLocatedRows } from '../../../src/core/upstream/rows.js';
 import { formatCoordinate, makeTs, tsFile, tsPosition, type Ts } from '../../../src/core/model/ts.js';
 import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 
@@ -11,7 +12,7 @@ let serverId = 8000 + (process.pid % 1000) * 3;
 /** A readable line per event, for comparing whole streams. */
 function describeEvent(e: UpstreamEvent): string {
   switch (e.kind) {
-    case 'rows': return e.rows.map((row, i) => `row ${e.seq + i} ${e.table.table} ${e.change} ${JSON.stringify(row.after ?? row.before, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`).join('\n');
+    case 'rows': return decodeLocatedRows(e.layout).map((row, i) => `row ${e.seq + i} ${e.layout.map.table} ${e.layout.kind} ${JSON.stringify(row.after ?? row.before, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`).join('\n');
     case 'commit': return `commit ${e.ts} rows=${e.rows}`;
     case 'ddl': return `ddl ${e.ts} ${e.query}`;
     case 'resolved': return 'resolved';

@@ -5,6 +5,7 @@ import { formatCoordinate, type Ts } from '../../../src/core/model/ts.js';
 import { columnsOf } from '../../../src/core/pipeline/mounter/index.js';
 import { SchemaStorage } from '../../../src/core/schema/schema-storage.js';
 import { readDDLBetween, readFromTs, type ResumableReaderOptions } from '../../../src/core/upstream/resumable-reader.js';
+import { decodeLocatedRows } from '../../../src/core/upstream/rows.js';
 import { MariaDBInstance } from '../../helpers/mariadb-instance.js';
 import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
@@ -46,11 +47,11 @@ async function readRows(options: ResumableReaderOptions, start: Ts, commits: num
   let seen = 0;
   for await (const e of readFromTs(options, start, AbortSignal.timeout(30_000))) {
     if (e.kind === 'rows') {
-      for (const row of e.rows) {
+      for (const row of decodeLocatedRows(e.layout)) {
         out.push({
-          table: e.table.table,
-          kind: e.change,
-          columns: columnsOf(e.table).map((c) => `${c.name} ${c.mysqlType}${c.primaryKey ? ' pk' : ''}`),
+          table: e.layout.map.table,
+          kind: e.layout.kind,
+          columns: columnsOf(e.layout.map).map((c) => `${c.name} ${c.mysqlType}${c.primaryKey ? ' pk' : ''}`),
           before: row.before,
           after: row.after,
         });

@@ -2,7 +2,7 @@ import type { ColumnInfo, RowChangedEvent, TableName, Ts } from '../../sink/api.
 import { ColumnType, realType, type TableMap } from '../../upstream/events.js';
 import type { Value } from '../../upstream/rows.js';
 import { BugIndicatingError } from '../../errors/index.js';
-import type { DecodedRow } from '../row-codec.js';
+import { decodeRow, rowMapVersion, type SortedRow } from '../row-codec.js';
 
 const BINARY = 63;
 
@@ -75,9 +75,9 @@ export function mountRow(
 
 /**
  * The mounter of one processor (DESIGN §5): the one place a sorted row change becomes the RowChangedEvent a sink
- * gets. The puller registers the TABLE_MAP each row was decoded with (`versionOf`, a small number that travels
- * with the row, also through the spill files); `mount` gives the row its table name, commit ts and the columns of
- * that TABLE_MAP (cached per map), without copying or converting its values again.
+ * gets. The puller registers the TABLE_MAP each row was read with (`versionOf`, a small number that travels with
+ * the row, also through the spill files); `mount` decodes the row's binlog image once, with that TABLE_MAP, and
+ * gives it its table name, commit ts and columns (cached per map).
  */
 export class Mounter {
   private readonly versions = new Map<TableMap, number>();
@@ -93,9 +93,11 @@ export class Mounter {
     return version;
   }
 
-  mount(table: TableName, commitTs: Ts, seq: number, row: DecodedRow): RowChangedEvent {
-    const map = this.maps[row.mapVersion - 1];
-    if (map === undefined) throw new BugIndicatingError(`no TABLE_MAP version ${row.mapVersion} for a row of ${table.schema}.${table.table}`);
-    return { table, commitTs, commitTime: row.commitTime, seq, kind: row.kind, columns: columnsOf(map), before: row.before, after: row.after };
+  mount(table: TableName, commitTs: Ts, seq: number, row: SortedRow): RowChangedEvent {
+    const version = rowMapVersion(row);
+    const map = this.maps[version - 1];
+    if (map === undefined) throw new BugIndicatingError(`no TABLE_MAP version ${version} for a row of ${table.schema}.${table.table}`);
+    const decoded = decodeRow(row, map);
+    return { table, commitTs, commitTime: decoded.commitTime, seq, kind: decoded.kind, columns: columnsOf(map), before: decoded.before, after: decoded.after };
   }
 }

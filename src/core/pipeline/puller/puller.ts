@@ -7,14 +7,9 @@ import type { ResumableEvent } from '../../upstream/resumable-reader.js';
 import type { MemoryQuota } from '../sorter/memory-quota.js';
 import type { SpillStore } from '../sorter/spill-store.js';
 import type { SorterEvent } from '../sorter/table-sorter.js';
-import { encodeRow, rowChangeBytes, setRowCommitTime, type SortedRow } from '../row-codec.js';
+import { rowOf, setRowCommitTime, type SortedRow } from '../row-codec.js';
 import type { Mounter } from '../mounter/index.js';
 import { TransactionBuffer } from './transaction-buffer.js';
-
-/** Above this much of the memory quota in use (or an eighth of the quota, if less), new rows wait compact. */
-export const COMPACT_ABOVE_BYTES = 16 * 1024 * 1024;
-/** Rows of a transaction past this many wait compact: they stay until its commit. */
-export const COMPACT_AFTER_ROWS = 256;
 
 /** A table the puller feeds: its sorter, and how far it already has the table's changes. */
 export interface PulledTable {
@@ -68,9 +63,8 @@ export interface PullerOptions<T extends PulledTable> {
  * upstream's heartbeats. A table added with a checkpoint behind the reader makes the reader start again from
  * there; the tables it already fed skip what they have.
  *
- * Rows are decoded once, by the binlog reader. A row of a small transaction, while the changefeed holds few rows,
- * travels as it is to the mounter; rows that will wait (a big transaction, a backlog) wait as their compact
- * bytes (see SortedRow), which the mounter decodes.
+ * Rows are not decoded here: the binlog reader only finds where each row's image is, and each row travels as its
+ * binlog bytes behind a small header (SortedRow) to the mounter, which decodes it once.
  */
 export class Puller<T extends PulledTable> {
   /** The reader's position: every change with ts ≤ it has been read (for the tables it feeds). */
@@ -86,11 +80,8 @@ export class Puller<T extends PulledTable> {
   /** Tables with rows in the transaction being read (fed or not), so a table added mid-transaction is read again. */
   private readonly txnTables = new Set<string>();
   private readonly touched = new Set<T>();
-  private readonly compactAboveBytes: number;
 
-  constructor(private readonly options: PullerOptions<T>) {
-    this.compactAboveBytes = Math.min(COMPACT_ABOVE_BYTES, options.quota.limitBytes / 8);
-  }
+  constructor(private readonly options: PullerOptions<T>) {}
 
   /**
    * A table was added (its `floorTs` set to its checkpoint). Behind the reader, or the transaction being read
@@ -164,16 +155,13 @@ export class Puller<T extends PulledTable> {
       for await (const e of this.options.read(start, signal)) {
         switch (e.kind) {
           case 'rows': {
-            const table = this.tableFor(e.table);
+            const { layout } = e;
+            const table = this.tableFor(layout.map);
             if (table === undefined) break;
-            const version = this.options.mounter.versionOf(e.table);
-            const compact = pending.size >= COMPACT_AFTER_ROWS || quota.used >= this.compactAboveBytes;
-            const bytes = rowChangeBytes(Math.ceil(e.bytes / e.rows.length));
-            for (let i = 0; i < e.rows.length; i++) {
-              const row = e.rows[i];
-              const payload: SortedRow = compact ? encodeRow(e.change, version, row.before, row.after) : { kind: e.change, mapVersion: version, commitTime: 0, before: row.before, after: row.after, bytes };
+            const version = this.options.mounter.versionOf(layout.map);
+            for (let i = 0; i < layout.ends.length; i++) {
               // add waits only when the transaction spills and its writes must catch up
-              const spilling = pending.add({ pipeline: table, seq: e.seq + i, payload });
+              const spilling = pending.add({ pipeline: table, seq: e.seq + i, payload: rowOf(layout, i, version) });
               if (spilling !== undefined) await spilling;
             }
             break;
