@@ -66,10 +66,5 @@ export default class ServerCommand extends BaseCommand {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
     }
-    // The server has stopped and closed everything it owns (log lines are written synchronously). After an
-    // etcd outage the etcd client's libraries (etcd3's watch and lease retries, cockatiel's retry delays) keep
-    // backoff timers of their own for up to ~30 s after close(), which would keep the process alive while an
-    // operator waits for it to stop: end it now.
-    process.exit(0);
   }
 }

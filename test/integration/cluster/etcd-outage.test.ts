@@ -66,6 +66,7 @@ describe('a cdc server stopped during an etcd outage', () => {
       assert.ok(exited !== undefined, `the server had not exited ${Date.now() - stoppedAt} ms after it said it stopped:\n${log.slice(-2000)}`);
       assert.equal(exited.code, 0, log.slice(-2000));
       assert.match(log, /cdc server stopped/);
+      console.log(`# exited ${Date.now() - stoppedAt} ms after it said it stopped`);
     } finally {
       await server.stop();
       await etcd.destroy();
