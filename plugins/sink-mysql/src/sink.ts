@@ -375,7 +375,7 @@ export class MySqlSink implements Sink {
     } catch (error) {
       const errno = (error as { errno?: number }).errno;
       if (errno !== undefined && (DDL_ALREADY_DONE[ddl.kind] ?? []).includes(errno)) {
-        this.ctx.logger.info('DDL already applied downstream (a replay after a restart)', { query: ddl.query, error: (error as Error).message });
+        this.ctx.logger.info('DDL already applied downstream (a replay after a restart, or a schema snapshot of a table that exists there): left as it is', { query: ddl.query, error: (error as Error).message });
       } else if (errno !== undefined && this.replayingDDL && DDL_REPLAY_ERRORS.has(errno)) {
         this.ctx.logger.warn('DDL already applied downstream: taken as the replay of a DDL executed before a restart', { query: ddl.query, commitTs: String(ddl.commitTs), error: (error as Error).message });
       } else {

@@ -14,6 +14,7 @@ export default class ChangefeedCreate extends BaseCommand {
   static override examples = [
     '<%= config.bin %> changefeed create --sink-uri blackhole:// --upstream mysql://root@127.0.0.1:3307',
     '<%= config.bin %> changefeed create -c orders --sink-uri "mysql://user:pass@10.0.0.2:3306/" --start-ts mysql-bin.000042:1234 --config changefeed.toml',
+    '<%= config.bin %> changefeed create -c shop --sink-uri "mysql://user:pass@10.0.0.2:3306/" --snapshot schema --config changefeed.toml',
   ];
   static override flags = {
     server: serverFlag,
@@ -24,6 +25,10 @@ export default class ChangefeedCreate extends BaseCommand {
     'target-ts': Flags.string({ description: 'ts or binlog coordinate to stop at (the changefeed ends finished)' }),
     config: Flags.string({ description: 'changefeed config file (changefeed.toml, TiCDC format; JSON accepted)' }),
     upstream: Flags.string({ description: 'upstream mysql:// URI [default: the server\'s --upstream]' }),
+    snapshot: Flags.string({
+      description: 'what to copy before streaming: never (stream from --start-ts), schema (create the selected databases and tables in the sink from their upstream definitions, then stream from there) [default: never, or [snapshot] mode of --config]',
+      options: ['never', 'schema'],
+    }),
   };
 
   async run(): Promise<ChangefeedDetail> {
@@ -35,11 +40,19 @@ export default class ChangefeedCreate extends BaseCommand {
       start_ts: flags['start-ts'],
       target_ts: flags['target-ts'],
       upstream: flags.upstream,
-      replica_config: flags.config === undefined ? undefined : await readConfigFile(flags.config),
+      replica_config: withSnapshotMode(flags.config === undefined ? undefined : await readConfigFile(flags.config), flags.snapshot),
     });
     this.log(`Create changefeed successfully!\n${formatDetail(created)}`);
     return created;
   }
+}
+
+/** The config with `--snapshot` as its `[snapshot] mode` (the flag wins over the file). */
+function withSnapshotMode(config: unknown, mode: string | undefined): unknown {
+  if (mode === undefined) return config;
+  const raw = (config ?? {}) as Record<string, unknown>;
+  const section = (raw['snapshot'] ?? {}) as Record<string, unknown>;
+  return { ...raw, snapshot: { ...section, mode } };
 }
 
 /** Reads changefeed.toml (or .json) as a raw object; the server validates it strictly. */

@@ -15,6 +15,20 @@ const filterRules = z
     }
   });
 
+/** `[snapshot] mode`: what a new changefeed copies before it streams the binlog. */
+export const SNAPSHOT_MODES = ['never', 'schema'] as const;
+export type SnapshotMode = (typeof SNAPSHOT_MODES)[number];
+
+const snapshotMode = z
+  .string()
+  .default('never')
+  .superRefine((mode, ctx) => {
+    if ((SNAPSHOT_MODES as readonly string[]).includes(mode)) return;
+    const later = mode === 'initial' ? ' ("initial", which also copies the existing rows, is not available yet)' : '';
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${mode}" is not a snapshot mode; allowed: ${SNAPSHOT_MODES.join(', ')}${later}` });
+  })
+  .transform((mode) => mode as SnapshotMode);
+
 const dispatcherRule = z
   .object({
     matcher: z.array(z.string()).min(1),
@@ -46,6 +60,11 @@ export const replicaConfigSchema = z
       .strict()
       .default({}),
     mounter: z.object({ 'worker-num': z.number().int().min(1).max(64).default(16) }).strict().default({}),
+    /**
+     * never: stream from start-ts only (TiCDC's behaviour); schema: at create, the databases and tables the filter
+     * selects are created in the sink from their upstream definitions, then the binlog streams from that point.
+     */
+    snapshot: z.object({ mode: snapshotMode }).strict().default({}),
     sink: z
       .object({
         protocol: z.string().optional(),

@@ -2,7 +2,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Etcd3 } from 'etcd3';
 import { buildInfo } from '../build-info/index.js';
 import type { Capture } from '../capture/capture.js';
-import { parseReplicaConfig, replicaConfigToInput } from '../config/replica-config.js';
+import { parseReplicaConfig, replicaConfigToInput, type ReplicaConfig } from '../config/replica-config.js';
+import { silentLogger, type Logger } from '../logger/logger.js';
+import type { Sink } from '../sink/api.js';
+import { readSchemaSnapshot, writeSchemaSnapshot } from '../snapshot/schema-snapshot.js';
 import { TidemarkError } from '../errors/index.js';
 import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus } from '../model/changefeed.js';
 import { DEFAULT_NAMESPACE, changefeedInfoKey, upstreamKey } from '../orchestrator/etcd-keys.js';
@@ -69,6 +72,7 @@ export class ChangefeedAdmin {
     private readonly capture: () => Capture | undefined,
     private readonly sinks: SinkRegistry,
     private readonly defaultUpstream: string | undefined,
+    private readonly logger: Logger = silentLogger,
   ) {}
 
   async create(req: CreateChangefeedRequest): Promise<ChangefeedDetail> {
@@ -76,6 +80,9 @@ export class ChangefeedAdmin {
     const id = validateName(req.changefeed_id ?? randomUUID(), 'changefeed id');
     if (req.sink_uri === undefined || req.sink_uri === '') throw new TidemarkError('ErrSinkURIInvalid', '--sink-uri is required, e.g. blackhole:// or mysql://user@host:3306/');
     const config = parseReplicaConfig(req.replica_config ?? {}, 'the changefeed config');
+    if (config.snapshot.mode !== 'never' && req.start_ts !== undefined && req.start_ts !== '' && req.start_ts !== '0') {
+      throw new TidemarkError('ErrInvalidArgument', `--snapshot ${config.snapshot.mode} starts the changefeed where the schema is copied (the upstream's end of binlog); it cannot be combined with --start-ts ${req.start_ts}`);
+    }
     await this.sinks.validate(req.sink_uri, config.sink);
     const upstream = req.upstream ?? this.defaultUpstream;
     if (upstream === undefined) {
@@ -120,6 +127,17 @@ export class ChangefeedAdmin {
         );
       }
     }
+    if (config.snapshot.mode === 'schema') {
+      // the definitions at start-ts go to the sink before the changefeed exists: nothing of it runs until they are there
+      const filter = new TableFilter(config.filter.rules, config['case-sensitive']);
+      const tables = schema.tablesAt(startTs).filter((t) => filter.match(t.schema, t.table));
+      if (tables.length === 0) {
+        throw new TidemarkError('ErrInvalidArgument', `--snapshot schema: the filter rules ${JSON.stringify(config.filter.rules)} select no table of the upstream, so there is nothing to copy`);
+      }
+      const snapshot = await readSchemaSnapshot(upstream, reader, startTs, tables);
+      await this.writeToSink(req.sink_uri, config, id, (sink, log) => writeSchemaSnapshot(sink, snapshot, log));
+      this.logger.info('schema snapshot written to the sink', { changefeed: id, tables: snapshot.tables.length, databases: snapshot.databases.length, ts: String(startTs) });
+    }
     const upstreamId = createHash('sha1').update(new URL(upstream).host).digest('hex').slice(0, 16);
     const info: ChangefeedInfo = {
       'upstream-id': upstreamId,
@@ -154,6 +172,25 @@ export class ChangefeedAdmin {
     if (!res.succeeded) throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${id} already exists in namespace ${namespace}`);
     await this.waitVisible(namespace, id, (i) => i !== undefined);
     return this.get(id, namespace);
+  }
+
+  /** Opens the changefeed's sink for one job (the schema snapshot at create) and closes it again. */
+  private async writeToSink(sinkUri: string, config: ReplicaConfig, id: string, job: (sink: Sink, log: Logger) => Promise<void>): Promise<void> {
+    const factory = await this.sinks.factoryFor(sinkUri);
+    const uri = new URL(sinkUri);
+    const log = this.logger.with({ changefeed: id, sink: uri.protocol.replace(':', '') });
+    const controller = new AbortController();
+    let sink: Sink | undefined;
+    try {
+      sink = await factory.create(uri, factory.parseConfig(uri), { signal: controller.signal, changefeedId: id, logger: log, sinkConfig: config.sink, dispatchers: await this.sinks.dispatchers() });
+      await job(sink, log);
+    } catch (error) {
+      if (error instanceof TidemarkError) throw error;
+      throw new TidemarkError('ErrSinkFailed', `the sink ${redactUri(sinkUri)} failed while the schema snapshot was written: ${(error as Error).message}`, { cause: error });
+    } finally {
+      await sink?.close().catch(() => undefined);
+      controller.abort();
+    }
   }
 
   list(all: boolean, namespace?: string): ChangefeedSummary[] {

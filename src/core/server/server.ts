@@ -134,7 +134,7 @@ export class Server {
       await this.mux.listen(host, port);
       logger.info('cdc server listening', { addr: config.addr, pd: config.pd, clusterId: config['cluster-id'], version: buildInfo().version });
 
-      this.admin = new ChangefeedAdmin(client, config['cluster-id'], () => this.capture, this.options.sinks ?? new SinkRegistry(), config.upstream);
+      this.admin = new ChangefeedAdmin(client, config['cluster-id'], () => this.capture, this.options.sinks ?? new SinkRegistry(), config.upstream, this.options.logger);
       this.capture = new Capture({
         client,
         clusterId: config['cluster-id'],

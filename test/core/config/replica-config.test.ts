@@ -77,3 +77,19 @@ describe('table filter (TiDB syntax)', () => {
     assert.equal(new TableFilter(['shop.*'], true).match('Shop', 'x'), false);
   });
 });
+
+describe('[snapshot] mode', () => {
+  it('defaults to never; schema is accepted from TOML', () => {
+    assert.equal(parseReplicaConfig({}).snapshot.mode, 'never');
+    assert.equal(parseReplicaConfigToml('[snapshot]\nmode = "schema"\n', 'cf.toml').snapshot.mode, 'schema');
+  });
+  it('an unknown mode names the value and the allowed ones', () => {
+    assert.throws(() => parseReplicaConfigToml('[snapshot]\nmode = "everything"\n', 'cf.toml'), (e: Error & { code?: string }) => e.code === 'ErrConfigInvalid' && /"snapshot.mode" in cf.toml: "everything" is not a snapshot mode; allowed: never, schema/.test(e.message));
+  });
+  it('initial says that it is not available yet', () => {
+    assert.throws(() => parseReplicaConfig({ snapshot: { mode: 'initial' } }), /"initial" is not a snapshot mode; allowed: never, schema \("initial", which also copies the existing rows, is not available yet\)/);
+  });
+  it('an unknown key in [snapshot] is named', () => {
+    assert.throws(() => parseReplicaConfig({ snapshot: { 'chunk-rows': 0 } }), (e: Error & { code?: string }) => e.code === 'ErrConfigUnknownKey' && /"snapshot.chunk-rows"/.test(e.message));
+  });
+});
