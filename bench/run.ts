@@ -504,6 +504,10 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
     upstreamCpuSecPer1M: per1M(sampler.cpu('upstream'), changed),
     downstreamCpuSecPer1M: per1M(sampler.cpu('downstream'), changed),
     cdcPeakRssMiB: mib(sampler.peakRss.get('cdc')),
+    // the etcd session under load: a keep-alive that missed the session's TTL shows as a lost session and a new
+    // registration (a new capture incarnation)
+    captureSessionsLost: cdc.server.sessionsLost,
+    captureRegistrations: cdc.server.registrations,
   } satisfies Fields);
   if (pending.length > 0) r['error'] = `${pending.length} transactions not visible 120 s after the generator stopped`;
   return r;

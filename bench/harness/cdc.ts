@@ -18,6 +18,10 @@ async function freePort(): Promise<number> {
 export class BenchCdcServer {
   /** the last 64 KiB of its output, for error messages */
   private tail = '';
+  /** "capture lost its session or failed" log lines so far: the etcd session expired (a keep-alive missed its TTL). */
+  sessionsLost = 0;
+  /** "capture registered" log lines so far: 1 for a capture that never lost its session. */
+  registrations = 0;
   exitCode: number | null | undefined;
   readonly exited: Promise<void>;
 
@@ -25,7 +29,13 @@ export class BenchCdcServer {
     private readonly child: ChildProcess,
     readonly addr: string,
   ) {
-    const keep = (d: Buffer): void => void (this.tail = (this.tail + d.toString()).slice(-65536));
+    const keep = (d: Buffer): void => {
+      const text = d.toString();
+      this.tail = (this.tail + text).slice(-65536);
+      // counted as the lines arrive (the tail keeps only the end of a long run); a line split across chunks is rare
+      this.sessionsLost += text.split('capture lost its session').length - 1;
+      this.registrations += text.split('"capture registered"').length - 1;
+    };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     this.exited = new Promise((resolve) =>
