@@ -88,6 +88,15 @@ export function kafkaProgress(broker: string, topic: string): SinkProgress {
     measure: 'maxId',
     seen,
     async start() {
+      // the sink creates the topic with its first rows, after this starts: create it first (3 partitions, the
+      // sink's default), or the subscription fails on an unknown topic
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+      } finally {
+        await admin.disconnect();
+      }
       consumer = kafka.consumer({ groupId: `tidemark-bench-lag-${process.pid}-${Date.now().toString(36)}`, maxWaitTimeInMs: POLL_MS });
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
