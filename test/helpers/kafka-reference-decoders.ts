@@ -245,8 +245,11 @@ interface DeclaredType {
   readonly members: readonly string[];
 }
 
-/** Types whose values are bytes: the binary string types, and MariaDB's UUID/INET4/INET6 and geometries, which reach the binlog as bytes. */
-const BYTE_TYPES = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob', 'uuid', 'inet4', 'inet6', 'geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection']);
+/**
+ * Types whose values are bytes: the binary string types and geometries. Not MariaDB's UUID/INET4/INET6: their
+ * values are text (`123e4567-e89b-12d3-a456-426614174000`, `2001:db8::1`, `10.0.0.1`), as MariaDB's clients get them.
+ */
+const BYTE_TYPES = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob', 'geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection']);
 const GEOMETRY_TYPES = new Set(['geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection']);
 
 const declaredCache = new Map<string, DeclaredType>();

@@ -9,8 +9,20 @@ import type { Value } from '../../src/core/upstream/rows.js';
 export interface TypeFamily {
   readonly name: string;
   readonly columns: string;
-  /** Rows as SQL literals, each with the golden decoded values (the id column first). */
-  readonly rows: readonly (readonly [string, readonly Value[]])[];
+  /**
+   * Rows as SQL literals, each with the golden values decoded from the binlog alone (the id column not included)
+   * and, where a changefeed delivers other values, those (`mounted`): MariaDB's UUID, INET6 and INET4 as their
+   * text, which the binlog has as bytes (the mounter renders them, knowing the table's definition).
+   */
+  readonly rows: readonly (readonly [sql: string, golden: readonly Value[], mounted?: readonly Value[]])[];
+}
+
+/** SRID 0 (4 bytes LE), then WKB: little-endian, type 1 (POINT), x = 1.0, y = 2.0 */
+const GEOMETRY_POINT_1_2 = Buffer.from('00000000' + '01' + '01000000' + '000000000000f03f' + '0000000000000040', 'hex');
+
+/** A row's values as a changefeed delivers them to a sink (see TypeFamily.rows). */
+export function mountedValues(row: TypeFamily['rows'][number]): readonly Value[] {
+  return row[2] ?? row[1];
 }
 
 export const typeFamilies: TypeFamily[] = [
@@ -57,18 +69,42 @@ export const typeFamilies: TypeFamily[] = [
     ],
   },
   {
-    name: 'MariaDB JSON (LONGTEXT), UUID, INET6, GEOMETRY',
-    columns: 'j JSON, u UUID, ip INET6, g GEOMETRY',
+    name: 'MariaDB JSON (LONGTEXT), UUID, INET6, INET4, GEOMETRY',
+    columns: 'j JSON, u UUID, ip INET6, ip4 INET4, g GEOMETRY',
     rows: [
       [
-        `'{"a": [1, 2.5, "😀", null, true]}', '123e4567-e89b-12d3-a456-426655440000', '2001:db8::1', ST_GeomFromText('POINT(1 2)')`,
+        `'{"a": [1, 2.5, "😀", null, true]}', '123e4567-e89b-12d3-a456-426655440000', '2001:db8::1', '10.0.0.1', ST_GeomFromText('POINT(1 2)')`,
         [
           '{"a": [1, 2.5, "😀", null, true]}',
           Buffer.from('123e4567e89b12d3a456426655440000', 'hex'),
           Buffer.from('20010db8000000000000000000000001', 'hex'),
-          // SRID 0 (4 bytes LE), then WKB: little-endian, type 1 (POINT), x = 1.0, y = 2.0
-          Buffer.from('00000000' + '01' + '01000000' + '000000000000f03f' + '0000000000000040', 'hex'),
+          Buffer.from('0a000001', 'hex'),
+          GEOMETRY_POINT_1_2,
         ],
+        ['{"a": [1, 2.5, "😀", null, true]}', '123e4567-e89b-12d3-a456-426655440000', '2001:db8::1', '10.0.0.1', GEOMETRY_POINT_1_2],
+      ],
+      [
+        // trailing zero bytes (the binlog drops them from BINARY(n) values), an IPv4-mapped address, 0.0.0.0
+        `'{"b": null}', '123e4567-e89b-12d3-a456-426614174000', '::ffff:10.0.0.1', '0.0.0.0', ST_GeomFromText('POINT(3 4)')`,
+        [
+          '{"b": null}',
+          Buffer.from('123e4567e89b12d3a456426614174000', 'hex'),
+          Buffer.from('00000000000000000000ffff0a000001', 'hex'),
+          Buffer.alloc(4),
+          Buffer.from('00000000' + '01' + '01000000' + '0000000000000840' + '0000000000001040', 'hex'),
+        ],
+        ['{"b": null}', '123e4567-e89b-12d3-a456-426614174000', '::ffff:10.0.0.1', '0.0.0.0', Buffer.from('00000000' + '01' + '01000000' + '0000000000000840' + '0000000000001040', 'hex')],
+      ],
+      [
+        `'{}', '00000000-0000-0000-0000-000000000000', '2001:db8::ff00:42:8329', '255.255.255.255', ST_GeomFromText('POINT(0 0)')`,
+        [
+          '{}',
+          Buffer.alloc(16),
+          Buffer.from('20010db8000000000000ff0000428329', 'hex'),
+          Buffer.from('ffffffff', 'hex'),
+          Buffer.from('00000000' + '01' + '01000000' + '0000000000000000' + '0000000000000000', 'hex'),
+        ],
+        ['{}', '00000000-0000-0000-0000-000000000000', '2001:db8::ff00:42:8329', '255.255.255.255', Buffer.from('00000000' + '01' + '01000000' + '0000000000000000' + '0000000000000000', 'hex')],
       ],
     ],
   },

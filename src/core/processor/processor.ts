@@ -10,7 +10,7 @@ import { SpillStore } from '../pipeline/sorter/spill-store.js';
 import { TableSorter, type SorterEvent } from '../pipeline/sorter/table-sorter.js';
 import { SORTED_ROW_CODEC, type SortedRow } from '../pipeline/row-codec.js';
 import { Mounter } from '../pipeline/mounter/index.js';
-import type { SchemaStorage } from '../schema/schema-storage.js';
+import { SchemaStorage, type TableLoader } from '../schema/schema-storage.js';
 import { readerOptionsFor, readFromTs } from '../upstream/resumable-reader.js';
 import { TablePipeline } from './table-pipeline.js';
 import { TableSinkStage } from './table-sink.js';
@@ -327,7 +327,15 @@ export class Processor implements ProgressSource {
       heartbeatMs: this.options.heartbeatMs ?? 500,
       maxRetries: 5,
       ...(this.schema === undefined ? {} : { schema: this.schema }),
+      definitions: this.definitions(),
     };
+  }
+
+  /** The current definition of a table of the changefeed (for MariaDB's UUID/INET6/INET4 columns, see readTransactions). */
+  private definitions(): TableLoader {
+    const filter = new TableFilter(this.options.config.filter.rules, this.options.config['case-sensitive']);
+    const load = SchemaStorage.upstreamLoader(this.options.upstream.uri);
+    return (schema, table) => (filter.match(schema, table) ? load(schema, table) : Promise.resolve(undefined));
   }
 
   /** A DDL read: beyond the owner's barrier, tables stop before it until the owner has run it (read again: noted once). */

@@ -57,6 +57,57 @@ export interface TableMap {
   readonly setValues: ReadonlyMap<number, readonly string[]>;
   /** Character set (collation id) per string column, when sent; 63 = binary. */
   readonly charsets: ReadonlyMap<number, number>;
+  /** GEOMETRY subtype per geometry column (optional metadata GEOMETRY_TYPE: 0 geometry, 1 point, 2 linestring, …), when sent. */
+  readonly geometryTypes?: ReadonlyMap<number, number>;
+  /**
+   * MariaDB data types the binlog shows as fixed-length binary (see FixedBinaryType), per column. The binlog
+   * cannot tell them from BINARY(16)/BINARY(4): they come from the table's definition (withDataTypes).
+   */
+  readonly dataTypes?: ReadonlyMap<number, FixedBinaryType>;
+}
+
+/**
+ * MariaDB's data types stored as fixed-length binary: its TABLE_MAP sends UUID and INET6 as BINARY(16) and INET4
+ * as BINARY(4) (type STRING, charset binary), with no optional metadata to tell them apart.
+ */
+export type FixedBinaryType = 'uuid' | 'inet6' | 'inet4';
+const FIXED_BINARY_LENGTH: Readonly<Record<FixedBinaryType, number>> = { uuid: 16, inet6: 16, inet4: 4 };
+
+/** The declared length of a CHAR/BINARY column (type STRING) from its metadata, in bytes. */
+export function stringColumnBytes(meta: number): number {
+  const real = meta >> 8;
+  let length = meta & 0xff;
+  if ((real & 0x30) !== 0x30) length |= ((real & 0x30) ^ 0x30) << 4;
+  return length;
+}
+
+function fixedBinaryCandidate(map: TableMap, i: number): boolean {
+  if (realType(map.types[i], map.meta[i]) !== ColumnType.STRING || map.charsets.get(i) !== 63) return false;
+  const length = stringColumnBytes(map.meta[i]);
+  return length === 16 || length === 4;
+}
+
+/** Whether a column may be a MariaDB UUID, INET6 or INET4 (BINARY(16)/BINARY(4) in the binlog): its definition tells. */
+export function hasFixedBinaryCandidates(map: TableMap): boolean {
+  for (let i = 0; i < map.columnCount; i++) if (fixedBinaryCandidate(map, i)) return true;
+  return false;
+}
+
+/**
+ * The TABLE_MAP with `dataTypes` from the table's definition (information_schema DATA_TYPE or the DDL's base
+ * type, by column): only for binary columns of the type's length whose name, when the binlog has names, is the
+ * definition's. Without such a column (or without a definition) the map itself.
+ */
+export function withDataTypes(map: TableMap, definition: readonly { readonly name: string; readonly dataType: string }[] | undefined): TableMap {
+  if (definition === undefined || definition.length !== map.columnCount) return map;
+  const dataTypes = new Map<number, FixedBinaryType>();
+  for (let i = 0; i < map.columnCount; i++) {
+    const type = definition[i].dataType.toLowerCase();
+    if (type !== 'uuid' && type !== 'inet6' && type !== 'inet4') continue;
+    if (map.names !== undefined && map.names[i] !== definition[i].name) continue;
+    if (fixedBinaryCandidate(map, i) && stringColumnBytes(map.meta[i]) === FIXED_BINARY_LENGTH[type]) dataTypes.set(i, type);
+  }
+  return dataTypes.size === 0 ? map : { ...map, dataTypes };
 }
 
 const NUMERIC = new Set<number>([ColumnType.TINY, ColumnType.SHORT, ColumnType.INT24, ColumnType.LONG, ColumnType.LONGLONG, ColumnType.FLOAT, ColumnType.DOUBLE, ColumnType.NEWDECIMAL, ColumnType.DECIMAL, ColumnType.YEAR]);
@@ -122,6 +173,7 @@ export function decodeTableMap(body: Buffer): TableMap {
   const enumValues = new Map<number, string[]>();
   const setValues = new Map<number, string[]>();
   const charsets = new Map<number, number>();
+  const geometryTypes = new Map<number, number>();
   const columnsOf = (pred: (i: number) => boolean): number[] => Array.from({ length: columnCount }, (_, i) => i).filter(pred);
   const real = (i: number): number => realType(types[i], meta[i]);
   while (o < body.length) {
@@ -196,6 +248,17 @@ export function decodeTableMap(body: Buffer): TableMap {
         stringLists().forEach((values, j) => enumValues.set(enums[j], values));
         break;
       }
+      case 7: { // GEOMETRY_TYPE: one per geometry column
+        const geometries = columnsOf((i) => types[i] === ColumnType.GEOMETRY);
+        let p = start;
+        for (const col of geometries) {
+          if (p >= end) break;
+          const [subtype, k] = readLenenc(body, p);
+          geometryTypes.set(col, subtype);
+          p += k;
+        }
+        break;
+      }
       case 8: // SIMPLE_PRIMARY_KEY
         for (let p = start; p < end; ) {
           const [index, k] = readLenenc(body, p);
@@ -216,5 +279,5 @@ export function decodeTableMap(body: Buffer): TableMap {
     }
     o = end;
   }
-  return { tableId, schema, table, columnCount, types, meta, nullable, names, unsigned, primaryKey, enumValues, setValues, charsets };
+  return { tableId, schema, table, columnCount, types, meta, nullable, names, unsigned, primaryKey, enumValues, setValues, charsets, ...(geometryTypes.size === 0 ? {} : { geometryTypes }) };
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { TidemarkError } from '../errors/index.js';
 import { tsFile, tsPosition, type Ts } from '../model/ts.js';
 import { BinlogReader, type BinlogReaderOptions } from './binlog-reader.js';
-import type { SchemaStorage } from '../schema/schema-storage.js';
+import type { SchemaStorage, TableLoader } from '../schema/schema-storage.js';
 import { readTransactions, type UpstreamEvent } from './transaction-reader.js';
 
 export interface ResumableReaderOptions extends BinlogReaderOptions {
@@ -15,6 +15,8 @@ export interface ResumableReaderOptions extends BinlogReaderOptions {
   readonly rows?: boolean;
   /** Table definitions for an upstream without binlog_row_metadata=FULL (see readTransactions). */
   readonly schema?: SchemaStorage;
+  /** Table definitions for MariaDB's UUID/INET6/INET4 columns (see readTransactions). */
+  readonly definitions?: TableLoader;
 }
 
 /** Options to read the binlog of the upstream at `uri` (mysql://user:password@host:port/) as replica `serverId`. */
@@ -60,7 +62,11 @@ export async function* readFromTs(options: ResumableReaderOptions, start: Ts, si
     let reader: BinlogReader | undefined;
     try {
       reader = await BinlogReader.open(options, tsFile(ts, options.basename), tsPosition(ts), signal);
-      for await (const e of readTransactions(reader, { rows: options.rows ?? true, ...(options.schema === undefined ? {} : { schema: options.schema }) })) {
+      for await (const e of readTransactions(reader, {
+        rows: options.rows ?? true,
+        ...(options.schema === undefined ? {} : { schema: options.schema }),
+        ...(options.definitions === undefined ? {} : { definitions: options.definitions }),
+      })) {
         if (e.kind === 'commit' || e.kind === 'ddl') {
           ts = e.ts;
           failures = 0;

@@ -1,7 +1,8 @@
 import { makeTs, type Ts } from '../model/ts.js';
-import type { SchemaStorage } from '../schema/schema-storage.js';
+import { TidemarkError } from '../errors/index.js';
+import type { SchemaStorage, TableLoader } from '../schema/schema-storage.js';
 import { EventType, type RawBinlogEvent } from './binlog-reader.js';
-import { decodeQuery, decodeTableMap, type TableMap } from './events.js';
+import { decodeQuery, decodeTableMap, hasFixedBinaryCandidates, withDataTypes, type TableMap } from './events.js';
 import { locateRows, type RowsLayout } from './rows.js';
 
 export type UpstreamEvent =
@@ -32,6 +33,11 @@ export interface ReadTransactionsOptions {
    * does not carry them (binlog_row_metadata below FULL); it follows the DDL read here.
    */
   readonly schema?: SchemaStorage;
+  /**
+   * A table's current definition, asked for a TABLE_MAP that has BINARY(16)/BINARY(4) columns (once per table
+   * version): MariaDB's UUID, INET6 and INET4 look like those in the binlog, only the definition tells them apart.
+   */
+  readonly definitions?: TableLoader;
 }
 
 /**
@@ -58,6 +64,7 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, o
         if (previous !== undefined && previous.equals(e.body)) break;
         let map = decodeTableMap(e.body);
         if (storage !== undefined && map.names === undefined) map = await storage.complete(map, makeTs(e.fileSeq, e.endPos));
+        if (options.definitions !== undefined && hasFixedBinaryCandidates(map)) map = withDataTypes(map, await definitionOf(options.definitions, map));
         tables.set(map.tableId, map);
         tableMapBodies.set(tableId, Buffer.from(e.body));
         break;
@@ -75,6 +82,8 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, o
           lastTs = makeTs(e.fileSeq, e.endPos);
           // a table definition changed: TABLE_MAPs with the same bytes must be completed again
           if (storage?.applyDDL(lastTs, schema, query) === true) tableMapBodies.clear();
+          // the same bytes may now mean BINARY(16) where they meant UUID (or back): such tables are asked again
+          else if (options.definitions !== undefined) for (const map of tables.values()) if (hasFixedBinaryCandidates(map)) tableMapBodies.delete(Number(map.tableId));
           yield { kind: 'ddl', ts: lastTs, commitTime: e.timestamp * 1000, schema, query };
         }
         break;
@@ -100,5 +109,15 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, o
           yield { kind: 'rows', layout, seq: first };
         }
     }
+  }
+}
+
+/** The definition of a TABLE_MAP's table; an upstream that cannot be asked is a retryable error (the read starts again). */
+async function definitionOf(load: TableLoader, map: TableMap): Promise<readonly { readonly name: string; readonly dataType: string }[] | undefined> {
+  try {
+    return (await load(map.schema, map.table))?.columns;
+  } catch (error) {
+    if (error instanceof TidemarkError) throw error;
+    throw new TidemarkError('ErrUpstreamUnreachable', `cannot read the definition of ${map.schema}.${map.table} (for its UUID/INET6/INET4 columns): ${(error as Error).message}`, { cause: error });
   }
 }

@@ -14,7 +14,9 @@ import {
 } from '../../../plugins/sink-kafka/src/index.js';
 import { canonical } from '../../../src/core/sink/testkit.js';
 import type { ColumnInfo, ColumnValue, RowChangedEvent } from '../../../src/core/sink/api.js';
-import { typeFamilies, typeFamilyColumns } from '../../helpers/type-matrix.js';
+import { mountedValues, typeFamilies, typeFamilyColumns } from '../../helpers/type-matrix.js';
+import { columnsOf } from '../../../src/core/pipeline/mounter/index.js';
+import { ColumnType, type TableMap } from '../../../src/core/upstream/events.js';
 
 const table = { schema: 'shop', table: 'orders', tableId: 1 };
 const columns: ColumnInfo[] = [
@@ -160,7 +162,8 @@ describe('every protocol round-trips the type matrix through its decoder (bigint
       const e = encoder(protocol);
       for (const family of typeFamilies) {
         const cols = typeFamilyColumns(family.columns);
-        family.rows.forEach(([, golden], r) => {
+        // the values a changefeed delivers: MariaDB's UUID/INET6/INET4 as text (the mounter renders them)
+        family.rows.map(mountedValues).forEach((golden, r) => {
           for (const values of [[BigInt(r + 1), ...golden], [BigInt(r + 1), ...golden.map(() => null)]] as ColumnValue[][]) {
             const change: RowChangedEvent = { table, commitTs: 10n, commitTime: 0, seq: 0, kind: 'insert', columns: cols, before: null, after: values };
             const ev = e.encodeRow(change);
@@ -180,6 +183,76 @@ describe('every protocol round-trips the type matrix through its decoder (bigint
       }
     });
   }
+});
+
+describe('MariaDB UUID, INET6, INET4: their text in every format, typed as text', () => {
+  const cols: ColumnInfo[] = [
+    { name: 'id', mysqlType: 'int', primaryKey: true, nullable: false },
+    { name: 'u', mysqlType: 'uuid', primaryKey: false, nullable: true },
+    { name: 'ip', mysqlType: 'inet6', primaryKey: false, nullable: true },
+    { name: 'ip4', mysqlType: 'inet4', primaryKey: false, nullable: true },
+  ];
+  const values: ColumnValue[] = [7, '123e4567-e89b-12d3-a456-426614174000', '2001:db8::ff00:42:8329', '10.0.0.1'];
+  const change: RowChangedEvent = { table, commitTs: 10n, commitTime: 0, seq: 0, kind: 'insert', columns: cols, before: null, after: values };
+  const json = (protocol: Protocol): Record<string, unknown> => {
+    const ev = encoder(protocol).encodeRow(change);
+    return JSON.parse(ev.value.toString()) as Record<string, unknown>;
+  };
+
+  it('canal-json: data as the text, sqlType CHAR (1), mysqlType uuid/inet6/inet4', () => {
+    const m = json('canal-json');
+    assert.deepEqual(m['data'], [{ id: '7', u: '123e4567-e89b-12d3-a456-426614174000', ip: '2001:db8::ff00:42:8329', ip4: '10.0.0.1' }]);
+    assert.deepEqual(m['sqlType'], { id: 4, u: 1, ip: 1, ip4: 1 });
+    assert.deepEqual(m['mysqlType'], { id: 'int', u: 'uuid', ip: 'inet6', ip4: 'inet4' });
+  });
+  it('open-protocol: "v" the text, type 254 without the binary flag', () => {
+    const ev = encoder('open-protocol').encodeRow(change);
+    const u = (JSON.parse(ev.value.toString()) as { u: Record<string, { t: number; f: number; v: unknown }> }).u;
+    assert.deepEqual([u['u'], u['ip'], u['ip4']], [
+      { t: 254, f: 64, v: '123e4567-e89b-12d3-a456-426614174000' },
+      { t: 254, f: 64, v: '2001:db8::ff00:42:8329' },
+      { t: 254, f: 64, v: '10.0.0.1' },
+    ]);
+  });
+  it('debezium: string fields holding the text', () => {
+    const m = json('debezium') as { schema: { fields: { field: string; fields: { field: string; type: string }[] }[] }; payload: { after: Record<string, unknown> } };
+    const fields = m.schema.fields.find((f) => f.field === 'after')!.fields;
+    assert.deepEqual(fields.filter((f) => f.field !== 'id').map((f) => [f.field, f.type]), [['u', 'string'], ['ip', 'string'], ['ip4', 'string']]);
+    assert.deepEqual(m.payload.after, { id: 7, u: '123e4567-e89b-12d3-a456-426614174000', ip: '2001:db8::ff00:42:8329', ip4: '10.0.0.1' });
+  });
+  it('maxwell: data as the text', () => {
+    assert.deepEqual(json('maxwell')['data'], { id: 7, u: '123e4567-e89b-12d3-a456-426614174000', ip: '2001:db8::ff00:42:8329', ip4: '10.0.0.1' });
+  });
+});
+
+describe('canal-json mysqlType: the full COLUMN_TYPE the mounter gives from the TABLE_MAP', () => {
+  it('lengths in characters, binary lengths, decimals, fsp, unsigned, ENUM members, UUID', () => {
+    const spec: [type: number, meta: number, unsigned?: boolean, collation?: number][] = [
+      [ColumnType.LONG, 0],
+      [ColumnType.STRING, (ColumnType.STRING << 8) | 40, false, 45], // CHAR(10) utf8mb4: 40 bytes
+      [ColumnType.VARCHAR, 120, false, 33], // VARCHAR(40) utf8mb3
+      [ColumnType.VARCHAR, 300, false, 8], // VARCHAR(300) latin1
+      [ColumnType.STRING, (ColumnType.STRING << 8) | 16, false, 63], // BINARY(16)
+      [ColumnType.VARCHAR, 300, false, 63], // VARBINARY(300)
+      [ColumnType.NEWDECIMAL, (20 << 8) | 4, true],
+      [ColumnType.DATETIME2, 6],
+      [ColumnType.TINY, 0, true],
+      [ColumnType.STRING, (ColumnType.ENUM << 8) | 1, false, 45],
+      [ColumnType.STRING, (ColumnType.STRING << 8) | 16, false, 63], // UUID
+    ];
+    const map: TableMap = {
+      tableId: 1n, schema: 'shop', table: 'orders', columnCount: spec.length,
+      types: Uint8Array.from(spec.map((c) => c[0])), meta: Uint16Array.from(spec.map((c) => c[1])),
+      nullable: spec.map(() => true), names: spec.map((_, i) => `c${i}`), unsigned: spec.map((c) => c[2] === true), primaryKey: [0],
+      enumValues: new Map([[9, ['a', 'b']]]), setValues: new Map(),
+      charsets: new Map(spec.flatMap((c, i) => (c[3] === undefined ? [] : [[i, c[3]] as const]))),
+      dataTypes: new Map([[10, 'uuid' as const]]),
+    };
+    const ev = encoder('canal-json').encodeRow({ table, commitTs: 10n, commitTime: 0, seq: 0, kind: 'insert', columns: columnsOf(map), before: null, after: spec.map(() => null) });
+    const m = JSON.parse(ev.value.toString()) as { mysqlType: Record<string, string>; sqlType: Record<string, number> };
+    assert.deepEqual(Object.values(m.mysqlType), ['int', 'char(10)', 'varchar(40)', 'varchar(300)', 'binary(16)', 'varbinary(300)', 'decimal(20,4) unsigned', 'datetime(6)', 'tinyint unsigned', "enum('a','b')", 'uuid']);
+    assert.deepEqual(Object.values(m.sqlType), [4, 1, 12, 12, 2004, 2004, 3, 93, 5, 4, 1]);
+  });
 });
 
 describe('partition dispatchers send keys where they say', () => {

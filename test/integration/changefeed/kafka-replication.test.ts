@@ -14,7 +14,7 @@ import { decodeReference, FormatNotes, KNOWN_TIDEMARK_DEPARTURES, readTopicRecor
 import { CDC_BIN, CdcServerGroup, freePort } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait-for.js';
-import { typeFamilies, typeFamilyColumns } from '../../helpers/type-matrix.js';
+import { mountedValues, typeFamilies, typeFamilyColumns } from '../../helpers/type-matrix.js';
 import { canonical } from '../../../src/core/sink/testkit.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
 
@@ -208,7 +208,8 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
     for (const [f, family] of typeFamilies.entries()) {
       const cols = typeFamilyColumns(family.columns);
       const got = states.get(`m${f}`) ?? new Map<string, ReferenceRow>();
-      const rows = [...family.rows.map(([, golden], r) => [BigInt(r + 1), ...golden]), [0n, ...family.rows[0][1].map(() => null)]];
+      // the values a changefeed delivers (MariaDB's UUID/INET6/INET4 as their text)
+      const rows = [...family.rows.map((row, r) => [BigInt(r + 1), ...mountedValues(row)]), [0n, ...family.rows[0][1].map(() => null)]];
       assert.equal(got.size, rows.length, `${protocol}: m${f} has every row`);
       for (const values of rows) {
         const decoded = got.get(String(values[0]));
@@ -221,7 +222,43 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
         });
       }
     }
+    if (protocol === 'canal-json') await checkCanalTypes(messages.map((m) => m.value), db);
     return { messages: messages.length, duplicates };
+  }
+
+  /**
+   * canal-json's `mysqlType` is the upstream's information_schema COLUMN_TYPE, column by column, in every row message
+   * (`char(4)`, `varchar(300)`, `enum('','x','y😀')`, `uuid`…); integer display widths aside (MariaDB's `int(11)`,
+   * `year(4)`: the binlog has none, Tidemark writes `int` as MySQL 8 does). And MariaDB's UUID/INET6/INET4 values are
+   * their text in `data` itself.
+   */
+  async function checkCanalTypes(values: readonly (Buffer | null)[], db: string): Promise<void> {
+    const [rows] = await up.query<mysql.RowDataPacket[]>('SELECT TABLE_NAME t, COLUMN_NAME c, COLUMN_TYPE ct FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?', [db]);
+    const want = new Map<string, string>(rows.map((r) => [`${String(r['t'])}.${String(r['c'])}`, String(r['ct']).replace(/^(tinyint|smallint|mediumint|int|bigint|year)\(\d+\)/, '$1')]));
+    const checked = new Set<string>();
+    const texts = new Map<string, unknown>();
+    for (const value of values) {
+      const m = JSON.parse(value?.toString() ?? 'null') as { database?: string; table?: string; isDdl?: boolean; type?: string; mysqlType?: Record<string, string> | null; data?: Record<string, unknown>[] | null } | null;
+      if (m === null || m.isDdl === true || m.database !== db || m.mysqlType === null || m.mysqlType === undefined) continue;
+      for (const [column, type] of Object.entries(m.mysqlType)) {
+        // (information_schema is utf8mb3 on MariaDB: its COLUMN_TYPE shows a character beyond the BMP, as in enum('y😀'), as '?')
+        assert.equal(type.replace(/[\u{10000}-\u{10FFFF}]/gu, '?'), want.get(`${m.table}.${column}`), `canal-json ${m.table}.${column}: mysqlType is the COLUMN_TYPE`);
+        checked.add(`${m.table}.${column}`);
+      }
+      const family = typeFamilies.findIndex((f) => f.columns.includes(' UUID'));
+      if (m.table === `m${family}` && m.type === 'INSERT') for (const [k, v] of Object.entries(m.data?.[0] ?? {})) texts.set(`${String(m.data?.[0]?.['id'])}.${k}`, v);
+    }
+    assert.deepEqual([...want.keys()].filter((k) => !checked.has(k)), [], 'every column of every table had its mysqlType checked');
+    assert.deepEqual(
+      ['1', '2', '3', '0'].map((id) => ['u', 'ip', 'ip4'].map((c) => texts.get(`${id}.${c}`))),
+      [
+        ['123e4567-e89b-12d3-a456-426655440000', '2001:db8::1', '10.0.0.1'],
+        ['123e4567-e89b-12d3-a456-426614174000', '::ffff:10.0.0.1', '0.0.0.0'],
+        ['00000000-0000-0000-0000-000000000000', '2001:db8::ff00:42:8329', '255.255.255.255'],
+        [null, null, null],
+      ],
+      'canal-json data: UUID, INET6, INET4 as their text',
+    );
   }
 
   before(async () => {

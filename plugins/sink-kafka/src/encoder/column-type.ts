@@ -28,7 +28,7 @@ export interface ColumnType {
   readonly base: string;
   readonly kind: ColumnKind;
   readonly unsigned: boolean;
-  /** Values are bytes (BINARY, VARBINARY, BLOB, GEOMETRY, MariaDB UUID/INET6). */
+  /** Values are bytes (BINARY, VARBINARY, BLOB, GEOMETRY); not MariaDB's UUID/INET6/INET4, which come as text. */
   readonly binary: boolean;
   /** DECIMAL precision and scale; the length of CHAR/BIT. */
   readonly precision: number;
@@ -92,9 +92,11 @@ const bases: Record<string, BaseSpec> = {
   point: { kind: 'other', code: 255, java: 2004, binary: true },
   linestring: { kind: 'other', code: 255, java: 2004, binary: true },
   polygon: { kind: 'other', code: 255, java: 2004, binary: true },
-  uuid: { kind: 'other', code: 254, java: 2004, binary: true },
-  inet6: { kind: 'other', code: 254, java: 2004, binary: true },
-  inet4: { kind: 'other', code: 254, java: 2004, binary: true },
+  // MariaDB's UUID/INET6/INET4 reach the sink as their text (the mounter renders them): CHAR-like, as MariaDB's
+  // client protocol sends them (MYSQL_TYPE_STRING)
+  uuid: { kind: 'other', code: 254, java: 1 },
+  inet6: { kind: 'other', code: 254, java: 1 },
+  inet4: { kind: 'other', code: 254, java: 1 },
 };
 
 const cache = new Map<string, ColumnType>();
