@@ -6,11 +6,12 @@
  *
  * It drives a sink the way a changefeed does: a CREATE DATABASE and CREATE TABLE DDL first (so a sink that
  * applies DDL creates its own tables), then transactions in commit order per table, `flush` as the only
- * acknowledgement, a replay of the at-least-once window after a "restart", a DDL barrier, `close`, and an
- * aborted context. Every check asserts on behaviour: after each acknowledgement the suite reads the
- * backend's state back (`readBack`, required) and compares it with the state the transactions imply, value
- * by value in the canonical text form of `canonical()`; an aborted context must make a call reject with an
- * error that names the abort.
+ * acknowledgement (also with rows written while a flush is still pending, as the table sink stage does), a
+ * replay of the at-least-once window after a "restart", a DDL barrier, `close`, and an aborted context.
+ * Every check asserts on behaviour: after each acknowledgement the suite reads the backend's state back
+ * (`readBack`, required) and compares it with the state the transactions imply, value by value in the
+ * canonical text form of `canonical()`; an aborted context must make a call reject with an error that names
+ * the abort.
  *
  * Each check can fail: test/core/sink/conformance-catches-broken-sinks.test.ts runs the suite against
  * test/fixtures/plugins/sink-broken once per deliberate fault and asserts which checks (`CONFORMANCE_CHECKS`)
@@ -73,6 +74,7 @@ export const CONFORMANCE_CHECKS = {
   parseConfig: 'parseConfig is pure and refuses an unknown parameter by name',
   commitOrder: 'applies transactions in commit order: the backend state equals what they imply after flush',
   flushMonotone: 'flush is monotone: a flush to a lower ts never un-acknowledges, an empty flush changes nothing',
+  writesDuringFlush: 'writes during a pending flush: both flushes resolve, in order, and every row lands once, in commit order',
   replay: 'a replay of the at-least-once window after a restart leaves the same state (idempotent)',
   ddlBarrier: 'a DDL barrier: rows before it, the DDL, rows after it with the new column',
   close: 'close is idempotent and leaves no sockets or timers behind',
@@ -210,7 +212,7 @@ export function describeSinkConformance<C>(name: string, backend: SinkBackend<C>
     );
   }
   const timeout = backend.timeoutMs ?? 60_000;
-  describe(`sink conformance: ${name}`, { timeout: timeout * 9 }, () => {
+  describe(`sink conformance: ${name}`, { timeout: timeout * 10 }, () => {
     const open: Sink[] = [];
     let counter = 0;
     const schemaName = (): string => `tm_conf_${process.pid}_${Date.now().toString(36)}_${counter++}`;
@@ -305,6 +307,42 @@ export function describeSinkConformance<C>(name: string, backend: SinkBackend<C>
       await assertState(tables, uri, expected, 'after flush(10) then flush(5)');
       await sink.flush(10n);
       await assertState(tables, uri, expected, 'after a second flush(10) with nothing new');
+      await sink.close();
+    });
+
+    it(CONFORMANCE_CHECKS.writesDuringFlush, { timeout }, async () => {
+      // the table sink stage keeps up to 4 flushes in flight and goes on writing later transactions meanwhile:
+      // a flush covers the rows handed over before it was called, rows written while it is pending are the next one's
+      const schema = schemaName();
+      const uri = await backend.uri();
+      const [table] = conformanceTables(schema);
+      const sink = await createSink(uri);
+      await bootstrap(sink, schema, [table], 600n);
+      const expected = new Map<string, TableState>([[table.name.table, new Map()]]);
+      const write = async (rows: RowChangedEvent[]): Promise<void> => {
+        await sink.writeRows(table.name, rows);
+        applyRows(expected.get(table.name.table)!, rows);
+      };
+      // rows 1..5 at ts 601..605, one transaction each
+      for (let id = 1; id <= 5; id++) await write(transaction(table, 600n + BigInt(id), [['insert', null, sampleRow(id, 0)]]));
+      const resolved: Ts[] = [];
+      // settle calls flush at once and handles a rejection from the start, so none goes unhandled while rows are written
+      const pendingFlush = (upTo: Ts): Promise<Settled<void>> =>
+        settle(async () => {
+          await sink.flush(upTo);
+          resolved.push(upTo);
+        });
+      const first = pendingFlush(605n);
+      // not awaited: rows 6..10 at ts 606..610 are written while flush(605) is pending; the first of them also
+      // updates row 5 (written before the flush), so applying them before the rows flush(605) covers shows
+      await write(transaction(table, 606n, [['update', sampleRow(5, 0), sampleRow(5, 1)], ['insert', null, sampleRow(6, 0)]]));
+      for (let id = 7; id <= 10; id++) await write(transaction(table, 600n + BigInt(id), [['insert', null, sampleRow(id, 0)]]));
+      const second = pendingFlush(610n);
+      const [firstResult, secondResult] = await Promise.all([first, second]);
+      assert.ok(firstResult.ok, `${name}: flush(605) rejected after writeRows was called while it was pending: ${firstResult.ok ? '' : show(firstResult.error)}`);
+      assert.ok(secondResult.ok, `${name}: flush(610) rejected after writeRows was called while flush(605) was pending: ${secondResult.ok ? '' : show(secondResult.error)}`);
+      assert.deepEqual(resolved, [605n, 610n], `${name}: flush(610) resolved before flush(605); flushes must resolve in the order of their ts`);
+      await assertState([table], uri, expected, 'after flush(605), writes while it was pending, and flush(610)');
       await sink.close();
     });
 
