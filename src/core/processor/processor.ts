@@ -108,7 +108,7 @@ export class Processor implements ProgressSource {
       listener: {
         committed: (tables) => this.stage?.committed(tables),
         ddl: (ts, prevTs) => this.ddlRead(ts, prevTs),
-        moved: (ts, time) => this.readerMoved(ts, time),
+        moved: (ts) => this.readerMoved(ts),
         restarted: (tables) => this.stage?.readerRestarted(tables),
       },
       logger: this.log,
@@ -260,6 +260,11 @@ export class Processor implements ProgressSource {
     return this.puller.resolvedOf(t);
   }
 
+  /** The commit time to give a checkpoint at `ts` (see Puller.timeAt). */
+  timeAt(ts: Ts): number {
+    return this.puller.timeAt(ts);
+  }
+
   /** Runs until `signal` aborts (resolves) or an error stops it (rejects with a TidemarkError). */
   async run(signal: AbortSignal): Promise<void> {
     const { options } = this;
@@ -345,10 +350,10 @@ export class Processor implements ProgressSource {
     }
   }
 
-  private readerMoved(ts: Ts, time: number): void {
+  private readerMoved(ts: Ts): void {
     if (this.stage === undefined) return;
     if (this.localBarrier && this.ddlAhead.length === 0) this.stage.barrierMoved(ts);
-    this.stage.readerMoved(ts, time);
+    this.stage.readerMoved(ts);
     this.options.onProgress?.();
   }
 

@@ -22,8 +22,8 @@ const FLUSH_EARLY_ROWS = 8 * WRITE_BATCH;
 export interface ReaderProgress {
   /** Every change of the table with ts ≤ this has been added to its sorter. */
   resolvedOf(table: TablePipeline): Ts;
-  /** The commit time at the reader's position (ms). */
-  readonly readerTime: number;
+  /** The commit time to give a checkpoint at `ts` (ms): never older than the commit at `ts`. */
+  timeAt(ts: Ts): number;
 }
 
 export interface TableSinkOptions {
@@ -148,16 +148,16 @@ export class TableSinkStage {
   }
 
   /** The reader moved: every table it feeds has all its changes up to `ts`. */
-  readerMoved(ts: Ts, time: number): void {
+  readerMoved(ts: Ts): void {
     if (ts > this.readerHigh) this.readerHigh = ts;
-    this.moveClock(time);
+    this.moveClock();
     if (this.waiting.size > 0) this.wake();
   }
 
   barrierMoved(ts: Ts): void {
     if (ts <= this.barrierTs) return;
     this.barrierTs = ts;
-    this.moveClock(this.options.reader.readerTime);
+    this.moveClock();
     for (const table of this.blocked) this.dirty.add(table);
     this.blocked.clear();
     this.wake();
@@ -217,7 +217,7 @@ export class TableSinkStage {
     if (table.closed || table.stopRequested || table.state !== 'replicating') return;
     const upTo = this.upToOf(table);
     if (upTo > table.writtenTs) {
-      const time = this.options.reader.readerTime;
+      const time = this.options.reader.timeAt(upTo);
       let rows = 0;
       if (!table.sorter.isEmpty) {
         this.current = table;
@@ -408,7 +408,7 @@ export class TableSinkStage {
     const upTo = this.upToOf(table);
     if (upTo > table.checkpointTs) {
       table.writtenTs = upTo;
-      this.reach(table, upTo, this.options.reader.readerTime);
+      this.reach(table, upTo, this.options.reader.timeAt(upTo));
     }
     this.waiting.add(table);
   }
@@ -426,11 +426,11 @@ export class TableSinkStage {
     return resolved < this.barrierTs ? resolved : this.barrierTs;
   }
 
-  private moveClock(time: number): void {
+  private moveClock(): void {
     const ts = this.readerHigh < this.barrierTs ? this.readerHigh : this.barrierTs;
     if (ts > this.clock.ts) {
       this.clock.ts = ts;
-      this.clock.time = time;
+      this.clock.time = this.options.reader.timeAt(ts);
     }
   }
 

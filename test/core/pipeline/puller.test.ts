@@ -50,14 +50,20 @@ const commit = (ts: bigint, rowCount = 0): ResumableEvent => ({ kind: 'commit', 
  * A binlog as a list of events: a read from `start` yields what comes after the commit at `start`, then stays
  * open (a live reader) until its signal aborts. Records where each read started.
  */
-function binlog(events: Script): { read: (start: bigint, signal: AbortSignal) => AsyncIterable<ResumableEvent>; starts: bigint[]; more: (e: ResumableEvent[]) => void } {
+function binlog(events: Script): { read: (start: bigint, signal: AbortSignal) => AsyncIterable<ResumableEvent>; starts: bigint[]; more: (e: ResumableEvent[]) => void; hold: (ts: bigint | undefined) => void } {
   const starts: bigint[] = [];
   const all = [...events];
   let wake: (() => void) | undefined;
+  /** A read after the first one stops after the commit at this ts until `hold(undefined)`. */
+  let holdAt: bigint | undefined;
   return {
     starts,
     more: (e) => {
       all.push(...e);
+      wake?.();
+    },
+    hold: (ts) => {
+      holdAt = ts;
       wake?.();
     },
     read: async function* (start, signal) {
@@ -71,8 +77,13 @@ function binlog(events: Script): { read: (start: bigint, signal: AbortSignal) =>
       for (;;) {
         while (i < all.length) {
           signal.throwIfAborted();
-          yield all[i++];
+          const e = all[i];
+          const held = starts.length > 1 && holdAt !== undefined && i > 0 && all[i - 1].kind === 'commit' && (all[i - 1] as { ts: bigint }).ts === holdAt;
+          if (held) break;
+          i++;
+          yield e;
         }
+        signal.throwIfAborted();
         await new Promise<void>((resolve, reject) => {
           wake = resolve;
           signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
@@ -100,9 +111,13 @@ function listen(): Heard {
   };
 }
 
-/** Waits for a condition (a broken puller fails the test by never getting there: the runner's timeout). */
+/** Waits for a condition; a broken puller never gets there (10 s is far beyond what a scripted binlog takes). */
 async function until(what: string, condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 2));
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`never: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
 }
 
 describe('puller: transaction assembly and table floors', { timeout: 30_000 }, () => {
@@ -231,9 +246,31 @@ describe('puller: transaction assembly and table floors', { timeout: 30_000 }, (
     assert.deepEqual(tb.ids(), [102], 'the new table gets what is after its checkpoint');
     assert.deepEqual(ta.ids(), [1, 2], 'the table already fed gets nothing twice');
     assert.ok(h.heard.log.includes('restarted'));
+
     h.source.more([rows(a, 0, 3), rows(b, 1, 103), commit(30n, 2)]);
     await until('read to 30', () => h.puller.readerTs === 30n);
     assert.deepEqual([ta.ids(), tb.ids()], [[1, 2, 3], [102, 103]]);
+    await h.stop();
+  });
+
+  it('while the reader reads again, a position above it is given the time of the highest position read, never an older one', async () => {
+    const a = tableMap('a');
+    const b = tableMap('bb');
+    const ta = new Table('s.a', { tableId: 1 }, 0n);
+    const h = setup([rows(a, 0, 1), commit(10n, 1), rows(b, 0, 101), commit(20n, 1), rows(a, 0, 2), commit(30n, 1)], [ta]);
+    await until('read to 30', () => h.puller.readerTs === 30n);
+    h.source.hold(20n);
+    const tb = new Table('s.bb', { tableId: 2 }, 10n);
+    h.map.set(tb.key, tb);
+    h.puller.tableAdded(tb);
+    await until('reading again, held after 20', () => h.source.starts.length === 2 && h.puller.readerTs === 20n);
+    assert.equal(h.puller.resolvedOf(ta), 30n, 'the table already fed is resolved up to where the reader was');
+    assert.equal(h.puller.readerTime, 20_000, 'the reader is at the commit of 20 again');
+    assert.equal(h.puller.timeAt(30n), 30_000, 'a checkpoint at 30 gets the time of 30, not the time the reader is at now');
+    assert.equal(h.puller.timeAt(20n), 20_000);
+    h.source.hold(undefined);
+    await until('read to 30 again', () => h.puller.readerTs === 30n);
+    assert.deepEqual([ta.ids(), tb.ids()], [[1, 2], [101]]);
     await h.stop();
   });
 

@@ -96,6 +96,10 @@ class Harness {
     return h;
   }
 
+  timeAt(): number {
+    return this.readerTime;
+  }
+
   resolvedOf(table: TablePipeline): Ts {
     return table.floorTs > this.readerTs ? table.floorTs : this.readerTs;
   }
@@ -121,7 +125,7 @@ class Harness {
   moveTo(ts: Ts): void {
     this.readerTs = ts;
     this.readerTime += 1000;
-    this.stage.readerMoved(ts, this.readerTime);
+    this.stage.readerMoved(ts);
   }
 
   async stop(): Promise<void> {

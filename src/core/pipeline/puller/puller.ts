@@ -73,6 +73,9 @@ export class Puller<T extends PulledTable> {
   readerTime = 0;
   /** Set when reading stopped at target-ts. */
   targetReached = false;
+  /** The highest position ever read and its commit time (above `readerTs` while the reader reads again). */
+  private highTs: Ts = 0n;
+  private highTime = 0;
   private started = false;
   private restart: AbortController | undefined;
   private readonly tableArrived = new Notifier();
@@ -98,6 +101,15 @@ export class Puller<T extends PulledTable> {
   resolvedOf(table: T): Ts {
     if (table.awaitingRestart) return table.floorTs;
     return table.floorTs > this.readerTs ? table.floorTs : this.readerTs;
+  }
+
+  /**
+   * A commit time for a position a table reached: the reader's time up to its position; above it (fed tables
+   * are ahead of a reader that reads again for a new table), the time of the highest position read, so a
+   * checkpoint's time is never older than the commit at its ts.
+   */
+  timeAt(ts: Ts): number {
+    return ts <= this.readerTs ? this.readerTime : this.highTime;
   }
 
   /** Reads until `signal` aborts; starts again from the lowest floor when a table needs older changes. */
@@ -231,6 +243,10 @@ export class Puller<T extends PulledTable> {
     if (ts <= this.readerTs) return;
     this.readerTs = ts;
     this.readerTime = time;
+    if (ts > this.highTs) {
+      this.highTs = ts;
+      this.highTime = time;
+    }
     this.options.listener.moved(ts, time);
   }
 
