@@ -75,6 +75,11 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
   private checksums = true;
   readonly stats = { events: 0, bytes: 0, heartbeats: 0, pauses: 0 };
 
+  /** The server said it is MariaDB in its handshake (some metadata differs from MySQL's: see decodeTableMap). */
+  get mariadb(): boolean {
+    return /mariadb/i.test(this.conn.serverVersion);
+  }
+
   private constructor(
     private readonly conn: ProtocolConnection,
     file: string,

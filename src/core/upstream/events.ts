@@ -121,12 +121,23 @@ export function realType(type: number, meta: number): number {
   return type;
 }
 
-function isCharacterColumn(type: number): boolean {
-  return type === ColumnType.VARCHAR || type === ColumnType.VAR_STRING || type === ColumnType.STRING || type === ColumnType.BLOB;
+/**
+ * The columns the charset metadata (kinds 2 and 3) lists. MySQL lists the string types; MariaDB lists every
+ * column whose field has a character set other than through ENUM/SET, which includes GEOMETRY (binary): a
+ * TEXT after a GEOMETRY column would otherwise take the GEOMETRY's charset.
+ */
+function isCharacterColumn(type: number, mariadb: boolean): boolean {
+  return type === ColumnType.VARCHAR || type === ColumnType.VAR_STRING || type === ColumnType.STRING || type === ColumnType.BLOB || (mariadb && type === ColumnType.GEOMETRY);
+}
+
+export interface DecodeTableMapOptions {
+  /** The upstream is MariaDB (its charset metadata also lists GEOMETRY columns); default true, Tidemark's main upstream. */
+  readonly mariadb?: boolean;
 }
 
 /** TABLE_MAP_EVENT, with its optional metadata (column names, signedness, charsets, ENUM/SET values, primary key). */
-export function decodeTableMap(body: Buffer): TableMap {
+export function decodeTableMap(body: Buffer, options: DecodeTableMapOptions = {}): TableMap {
+  const mariadb = options.mariadb ?? true;
   const tableId = BigInt(body.readUIntLE(0, 6));
   let o = 8;
   const schemaLength = body[o];
@@ -212,7 +223,7 @@ export function decodeTableMap(body: Buffer): TableMap {
         break;
       }
       case 2: { // DEFAULT_CHARSET: default, then (column index among character columns, charset) pairs
-        const character = columnsOf((i) => isCharacterColumn(real(i)));
+        const character = columnsOf((i) => isCharacterColumn(real(i), mariadb));
         let p = start;
         const [def, k] = readLenenc(body, p);
         p += k;
@@ -226,7 +237,7 @@ export function decodeTableMap(body: Buffer): TableMap {
         break;
       }
       case 3: { // COLUMN_CHARSET: one per character column
-        const character = columnsOf((i) => isCharacterColumn(real(i)));
+        const character = columnsOf((i) => isCharacterColumn(real(i), mariadb));
         let p = start;
         for (const col of character) {
           const [cs, k] = readLenenc(body, p);

@@ -45,7 +45,7 @@ export interface ReadTransactionsOptions {
  * stream out a rows event at a time as they are read, so a huge transaction never has to fit in memory; the
  * consumer (the sorter) holds them until the commit gives their ts.
  */
-export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, options: ReadTransactionsOptions = {}): AsyncGenerator<UpstreamEvent> {
+export async function* readTransactions(events: AsyncIterable<RawBinlogEvent> & { readonly mariadb?: boolean }, options: ReadTransactionsOptions = {}): AsyncGenerator<UpstreamEvent> {
   const wantRows = options.rows ?? true;
   const storage = options.schema;
   const tables = new Map<bigint, TableMap>();
@@ -62,7 +62,7 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent>, o
         const tableId = e.body.readUIntLE(0, 6);
         const previous = tableMapBodies.get(tableId);
         if (previous !== undefined && previous.equals(e.body)) break;
-        let map = decodeTableMap(e.body);
+        let map = decodeTableMap(e.body, { mariadb: events.mariadb ?? true });
         if (storage !== undefined && map.names === undefined) map = await storage.complete(map, makeTs(e.fileSeq, e.endPos));
         if (options.definitions !== undefined && hasFixedBinaryCandidates(map)) map = withDataTypes(map, await definitionOf(options.definitions, map));
         tables.set(map.tableId, map);

@@ -102,6 +102,24 @@ function tableMapBody(types: number[], meta: number[], optional: [kind: number, 
   return Buffer.from(parts);
 }
 
+describe('TABLE_MAP: the charset metadata lists GEOMETRY columns on MariaDB, not on MySQL', () => {
+  // id INT, g GEOMETRY, t TEXT utf8mb4 (BLOB, 2 length bytes)
+  const types = [ColumnType.LONG, ColumnType.GEOMETRY, ColumnType.BLOB];
+  it('MariaDB: COLUMN_CHARSET has one entry per GEOMETRY and string column, so the TEXT after a GEOMETRY keeps its charset', () => {
+    const map = decodeTableMap(tableMapBody(types, [4, 2], [[3, [63, 45]]]));
+    assert.equal(map.charsets.get(2), 45);
+    assert.equal(columnsOf(map)[2].mysqlType, 'text');
+    // and DEFAULT_CHARSET's (index, charset) pairs count the GEOMETRY column too: default 45, column 0 of them binary
+    const withDefault = decodeTableMap(tableMapBody(types, [4, 2], [[2, [45, 0, 63]]]));
+    assert.deepEqual([withDefault.charsets.get(1), withDefault.charsets.get(2)], [63, 45]);
+  });
+  it('MySQL: the same metadata without the GEOMETRY entry', () => {
+    const map = decodeTableMap(tableMapBody(types, [4, 2], [[3, [45]]]), { mariadb: false });
+    assert.equal(map.charsets.get(2), 45);
+    assert.equal(map.charsets.get(1), undefined);
+  });
+});
+
 describe('TABLE_MAP: geometry subtypes and MariaDB\'s UUID/INET6/INET4', () => {
   it('GEOMETRY_TYPE (optional metadata 7) gives point/geometry/linestring, as MariaDB sends it for (POINT, GEOMETRY, LINESTRING)', () => {
     const map = decodeTableMap(tableMapBody([ColumnType.LONG, ColumnType.GEOMETRY, ColumnType.GEOMETRY, ColumnType.GEOMETRY], [4, 4, 4], [[7, [1, 0, 2]]]));

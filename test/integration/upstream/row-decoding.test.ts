@@ -69,4 +69,16 @@ describe('row decoding of the real upstream binlog (type matrix, first part)', (
     assert.equal(del.rows[0].after, null);
     assert.equal(del.rows[0].before![0], 1);
   });
+
+  it('a TEXT after a GEOMETRY column keeps its character set (MariaDB lists GEOMETRY in the charset metadata)', async () => {
+    await conn.query(`CREATE TABLE ${db}.g (id INT PRIMARY KEY, g GEOMETRY, t TEXT CHARACTER SET utf8mb4, v VARCHAR(10) CHARACTER SET latin1, b BLOB)`);
+    const { events, maps } = await roundTrip(conn, [`INSERT INTO ${db}.g VALUES (1, ST_GeomFromText('POINT(1 2)'), 'ü text', 'é', 0x01)`]);
+    const map = maps.at(-1)!;
+    assert.deepEqual([map.charsets.get(2), map.charsets.get(3), map.charsets.get(4)], [45, 8, 63], 'utf8mb4_general_ci, latin1_swedish_ci, binary')
+    const after = events[0].rows[0].after!;
+    assert.equal(after[2], 'ü text', 'the TEXT decodes as text, not bytes');
+    assert.equal(after[3], 'é');
+    assert.deepEqual(after[4], Buffer.from([0x01]));
+    assert.ok(Buffer.isBuffer(after[1]), 'the GEOMETRY stays bytes');
+  });
 });
