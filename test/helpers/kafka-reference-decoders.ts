@@ -74,7 +74,7 @@ export type FormatDeparture = keyof typeof FORMAT_DEPARTURES;
  */
 export const KNOWN_TIDEMARK_DEPARTURES: Readonly<Record<ReferenceProtocol, readonly FormatDeparture[]>> = {
   'canal-json': [],
-  'open-protocol': ['open-protocol/text-not-base64', 'open-protocol/enum-as-name', 'open-protocol/set-as-names', 'open-protocol/geometry'],
+  'open-protocol': ['open-protocol/enum-as-name', 'open-protocol/set-as-names', 'open-protocol/geometry'],
   debezium: [],
   maxwell: ['maxwell/geometry-as-bytes', 'maxwell/bit-as-boolean'],
 };

@@ -225,6 +225,7 @@ function decodeOpenEvent(key: Buffer, value: Buffer): DecodedEvent {
       const raw = col['v'];
       if (raw === null || raw === undefined) out[name] = null;
       else if ((flags & 1) !== 0 && typeof raw === 'string') out[name] = hexOf(code === 254 || code === 15 || code === 253 ? goUnquote(raw) : Buffer.from(raw, 'base64'));
+      else if (code >= 249 && code <= 252 && typeof raw === 'string') out[name] = Buffer.from(raw, 'base64').toString('utf8');
       else if (raw instanceof JsonNumber) out[name] = numberCanonical(raw.raw, code === 4 ? columnType('float') : code === 5 ? columnType('double') : undefined);
       else out[name] = asText(raw);
     }

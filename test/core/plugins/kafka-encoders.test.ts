@@ -83,6 +83,23 @@ describe('open-protocol encoder (TiCDC Open Protocol layout)', () => {
     assert.equal(e.encodeRow(row('delete')).value.toString(), `{"d":${p}}`);
   });
 
+  it('TEXT-family values are Base64, as BLOBs (type codes 249–252, no binary flag); the plugin\'s decoder reads them back', async () => {
+    const { openValue } = await import('../../../plugins/sink-kafka/src/encoder/open-protocol.js');
+    const { columnType } = await import('../../../plugins/sink-kafka/src/encoder/column-type.js');
+    const text = 'ü ‘quoted’ 😀';
+    const b64 = Buffer.from(text, 'utf8').toString('base64');
+    for (const t of ['tinytext', 'text', 'mediumtext', 'longtext']) assert.equal(openValue(text, columnType(t)), `"${b64}"`, t);
+    assert.equal(openValue(text, columnType('varchar(10)')), JSON.stringify(text), 'VARCHAR stays text');
+    assert.equal(openValue(Buffer.from([1, 2]), columnType('blob')), '"AQI="');
+    const { decodeMessage } = await import('../../../plugins/sink-kafka/src/decoder.js');
+    const textColumns = [{ name: 'id', mysqlType: 'int', primaryKey: true, nullable: false }, { name: 'tx', mysqlType: 'text', primaryKey: false, nullable: true }];
+    const ev = encoder('open-protocol').encodeRow({ table, commitTs: 4294967396n, commitTime: 1700000000123, seq: 0, kind: 'insert', columns: textColumns, before: null, after: [1, text] });
+    assert.match(ev.value.toString(), new RegExp(`"tx":\\{"t":252,"f":64,"v":"${b64.replaceAll('+', '\\+')}"\\}`));
+    const packed = packOpenProtocol([ev]);
+    const events = decodeMessage('open-protocol', packed.key, packed.value, () => textColumns);
+    assert.equal((events[0] as { after: Record<string, unknown> }).after['tx'], text);
+  });
+
   it('DDL {q,t} with t:2 in the key, resolved event t:3 with an empty value; DDL to every partition', () => {
     const e = encoder('open-protocol');
     const d = e.encodeDDL(ddl);

@@ -108,6 +108,9 @@ export function openValue(value: ColumnValue, type: ColumnType): string {
     return `"${value.toString('base64')}"`;
   }
   if (typeof value === 'number' || typeof value === 'bigint') return `"${String(value)}"`;
+  // TINYTEXT/TEXT/MEDIUMTEXT/LONGTEXT share the BLOB type codes (249–252): their values are Base64 like a BLOB's
+  // (the protocol's column type table; TiCDC's consumer decodes them so)
+  if (type.kind === 'text' && typeof value === 'string') return `"${Buffer.from(value, 'utf8').toString('base64')}"`;
   return JSON.stringify(scalarText(value));
 }
 
