@@ -134,7 +134,7 @@ export class ChangefeedAdmin {
       if (tables.length === 0) {
         throw new TidemarkError('ErrInvalidArgument', `--snapshot schema: the filter rules ${JSON.stringify(config.filter.rules)} select no table of the upstream, so there is nothing to copy`);
       }
-      const snapshot = await readSchemaSnapshot(upstream, reader, startTs, tables);
+      const snapshot = await readSchemaSnapshot(upstream, reader, startTs, tables, async () => (await upstreamEndTs(upstream)).ts);
       await this.writeToSink(req.sink_uri, config, id, (sink, log) => writeSchemaSnapshot(sink, snapshot, log));
       this.logger.info('schema snapshot written to the sink', { changefeed: id, tables: snapshot.tables.length, databases: snapshot.databases.length, ts: String(startTs) });
     }

@@ -1,7 +1,6 @@
 import mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
 import { redactUri } from '../config/uri.js';
-import { upstreamEndTs } from '../owner/binlog-position.js';
 import { classifyDDL, type QualifiedName } from '../schema/ddl.js';
 import type { DDLEvent, Sink, Ts } from '../sink/api.js';
 import { readDDLBetween, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
@@ -22,9 +21,10 @@ const quote = (ident: string): string => `\`${ident.replaceAll('`', '``')}\``;
  * Reads the definitions of `tables` (and their databases) from the upstream, for a changefeed that starts at
  * `ts`, the upstream's end of binlog a moment ago. The definitions are read after `ts`; they are the ones at `ts`
  * only if no DDL touched those databases in between, which the binlog between `ts` and the end after the reads
- * says: if one did, the snapshot is refused (retryable: creating the changefeed again takes a new `ts`).
+ * says (`endOfBinlog` gives that end): if one did, the snapshot is refused (retryable: creating the changefeed
+ * again takes a new `ts`).
  */
-export async function readSchemaSnapshot(uri: string, reader: ResumableReaderOptions, ts: Ts, tables: readonly QualifiedName[]): Promise<SchemaSnapshot> {
+export async function readSchemaSnapshot(uri: string, reader: ResumableReaderOptions, ts: Ts, tables: readonly QualifiedName[], endOfBinlog: () => Promise<Ts>): Promise<SchemaSnapshot> {
   let conn: mysql.Connection | undefined;
   const databases: { schema: string; query: string }[] = [];
   const definitions: (QualifiedName & { query: string })[] = [];
@@ -45,9 +45,9 @@ export async function readSchemaSnapshot(uri: string, reader: ResumableReaderOpt
   } finally {
     await conn?.end().catch(() => undefined);
   }
-  const end = await upstreamEndTs(uri);
+  const end = await endOfBinlog();
   const schemas = new Set(databases.map((d) => d.schema));
-  const touched = (await readDDLBetween(reader, ts, end.ts)).filter((ddl) => {
+  const touched = (await readDDLBetween(reader, ts, end)).filter((ddl) => {
     const c = classifyDDL(ddl.query, ddl.schema);
     return c.tables.some((t) => schemas.has(t.schema)) || c.renamedTo.some((t) => schemas.has(t.schema)) || (c.database !== undefined && schemas.has(c.database));
   });

@@ -1,6 +1,6 @@
 import { TidemarkError } from '../errors/index.js';
 import { decodeJsonBinary } from './json-binary.js';
-import { ColumnType, readLenenc, realType, type TableMap } from './events.js';
+import { ColumnType, readLenenc, realType, stringColumnBytes, type TableMap } from './events.js';
 import { EventType } from './binlog-reader.js';
 
 /**
@@ -221,12 +221,7 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
       return [decodeString(buf, o + lengthBytes, o + lengthBytes + length, map.charsets.get(column)), lengthBytes + length];
     }
     case ColumnType.STRING: {
-      let real = meta >> 8;
-      let maxLength = meta & 0xff;
-      if ((real & 0x30) !== 0x30) {
-        maxLength |= ((real & 0x30) ^ 0x30) << 4;
-        real |= 0x30;
-      }
+      const maxLength = stringColumnBytes(meta);
       const lengthBytes = maxLength < 256 ? 1 : 2;
       const length = lengthBytes === 1 ? buf[o] : buf.readUInt16LE(o);
       const charset = map.charsets.get(column);
@@ -328,10 +323,8 @@ function valueWidth(buf: Buffer, o: number, map: TableMap, column: number): numb
     case ColumnType.STRING: {
       // ENUM, SET and CHAR travel as STRING, the real type in the metadata (see decodeValueTuple)
       const real = meta >> 8;
-      let maxLength = meta & 0xff;
-      if (real === ColumnType.ENUM || real === ColumnType.SET) return maxLength;
-      if ((real & 0x30) !== 0x30) maxLength |= ((real & 0x30) ^ 0x30) << 4;
-      return maxLength < 256 ? 1 + buf[o] : 2 + buf.readUInt16LE(o);
+      if (real === ColumnType.ENUM || real === ColumnType.SET) return meta & 0xff;
+      return stringColumnBytes(meta) < 256 ? 1 + buf[o] : 2 + buf.readUInt16LE(o);
     }
     case ColumnType.BIT: return (meta >> 8) + ((meta & 0xff) > 0 ? 1 : 0);
   }
