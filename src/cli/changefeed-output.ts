@@ -1,4 +1,5 @@
 import type { ChangefeedDetail, ChangefeedSummary } from '../core/owner/changefeed-admin.js';
+import type { ChangefeedSnapshotSummary } from '../core/owner/snapshot-summary.js';
 
 /** One line per changefeed for the human form of list. */
 export function formatSummary(c: ChangefeedSummary): string {
@@ -18,5 +19,13 @@ export function formatDetail(c: ChangefeedDetail): string {
     `Created:      ${c.create_time} by ${c.creator_version}`,
     `Error:        ${c.error === null ? '(none)' : `${c.error.code}: ${c.error.message} at ${c.error.time}`}`,
     `Warning:      ${c.warning === null ? '(none)' : `${c.warning.code}: ${c.warning.message} at ${c.warning.time}`}`,
+    ...(c.snapshot === undefined ? [] : [`Snapshot:     ${formatSnapshotSummary(c.snapshot)}`]),
   ].join('\n');
+}
+
+/** `initial · 2/5 tables done · 48213 rows copied of ~120000`; `schema (definitions only)`. */
+export function formatSnapshotSummary(s: ChangefeedSnapshotSummary): string {
+  if (s.mode === 'schema') return 'schema (definitions only)';
+  const of = s.estimated_rows === null ? '' : ` of ~${s.estimated_rows}`;
+  return `${s.mode} · ${s.tables_done}/${s.tables} tables done · ${s.rows_copied} rows copied${of}`;
 }

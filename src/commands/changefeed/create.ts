@@ -14,7 +14,7 @@ export default class ChangefeedCreate extends BaseCommand {
   static override examples = [
     '<%= config.bin %> changefeed create --sink-uri blackhole:// --upstream mysql://root@127.0.0.1:3307',
     '<%= config.bin %> changefeed create -c orders --sink-uri "mysql://user:pass@10.0.0.2:3306/" --start-ts mysql-bin.000042:1234 --config changefeed.toml',
-    '<%= config.bin %> changefeed create -c shop --sink-uri "mysql://user:pass@10.0.0.2:3306/" --snapshot schema --config changefeed.toml',
+    '<%= config.bin %> changefeed create -c shop --sink-uri "mysql://user:pass@10.0.0.2:3306/" --snapshot initial --config changefeed.toml',
   ];
   static override flags = {
     server: serverFlag,
@@ -26,8 +26,9 @@ export default class ChangefeedCreate extends BaseCommand {
     config: Flags.string({ description: 'changefeed config file (changefeed.toml, TiCDC format; JSON accepted)' }),
     upstream: Flags.string({ description: 'upstream mysql:// URI [default: the server\'s --upstream]' }),
     snapshot: Flags.string({
-      description: 'what to copy before streaming: never (stream from --start-ts), schema (create the selected databases and tables in the sink from their upstream definitions, then stream from there) [default: never, or [snapshot] mode of --config]',
-      options: ['never', 'schema'],
+      description:
+        'what to copy before streaming: never (stream from --start-ts), schema (create the selected databases and tables in the sink from their upstream definitions, then stream from there), initial (schema, then the existing rows of every selected table, lock-free and reconciled with the binlog; [snapshot] chunk-rows and parallelism tune it) [default: never, or [snapshot] mode of --config]',
+      options: ['never', 'schema', 'initial'],
     }),
   };
 

@@ -16,7 +16,7 @@ const filterRules = z
   });
 
 /** `[snapshot] mode`: what a new changefeed copies before it streams the binlog. */
-export const SNAPSHOT_MODES = ['never', 'schema'] as const;
+export const SNAPSHOT_MODES = ['never', 'schema', 'initial'] as const;
 export type SnapshotMode = (typeof SNAPSHOT_MODES)[number];
 
 const snapshotMode = z
@@ -24,8 +24,7 @@ const snapshotMode = z
   .default('never')
   .superRefine((mode, ctx) => {
     if ((SNAPSHOT_MODES as readonly string[]).includes(mode)) return;
-    const later = mode === 'initial' ? ' ("initial", which also copies the existing rows, is not available yet)' : '';
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${mode}" is not a snapshot mode; allowed: ${SNAPSHOT_MODES.join(', ')}${later}` });
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `"${mode}" is not a snapshot mode; allowed: ${SNAPSHOT_MODES.join(', ')}` });
   })
   .transform((mode) => mode as SnapshotMode);
 
@@ -62,9 +61,28 @@ export const replicaConfigSchema = z
     mounter: z.object({ 'worker-num': z.number().int().min(1).max(64).default(16) }).strict().default({}),
     /**
      * never: stream from start-ts only (TiCDC's behaviour); schema: at create, the databases and tables the filter
-     * selects are created in the sink from their upstream definitions, then the binlog streams from that point.
+     * selects are created in the sink from their upstream definitions, then the binlog streams from that point;
+     * initial: schema, then every selected table's rows are copied in chunks of `chunk-rows` by key, each chunk
+     * reconciled with the binlog, up to `parallelism` tables at once per capture.
      */
-    snapshot: z.object({ mode: snapshotMode }).strict().default({}),
+    snapshot: z
+      .object({
+        mode: snapshotMode,
+        'chunk-rows': z
+          .number({ invalid_type_error: 'must be a whole number of rows' })
+          .int('must be a whole number of rows')
+          .min(1, 'must be at least 1 row per chunk')
+          .max(1_000_000, 'must be at most 1,000,000 rows per chunk')
+          .default(8192),
+        parallelism: z
+          .number({ invalid_type_error: 'must be a whole number of tables' })
+          .int('must be a whole number of tables')
+          .min(1, 'must be at least 1 table at a time')
+          .max(64, 'must be at most 64 tables at a time')
+          .default(4),
+      })
+      .strict()
+      .default({}),
     sink: z
       .object({
         protocol: z.string().optional(),

@@ -55,6 +55,9 @@ export const errorCatalogue = {
   // schema storage (upstreams without binlog_row_metadata=FULL)
   ErrSchemaUnknown: fatal,
   ErrSchemaMismatch: fatal,
+  // initial snapshot (--snapshot initial)
+  ErrSnapshotUnsupported: input,
+  ErrSnapshotFailed: transient,
   // lifecycle
   ErrClosed: fatal,
   ErrAborted: { retryable: false, httpStatus: 499, exitCode: 130 },

@@ -8,10 +8,12 @@
  *   /tidb/cdc/{cluster}/{namespace}/task/position/{capture-id}/{id}
  *   /tidb/cdc/{cluster}/{namespace}/upstream/{upstream-id}
  *   /tidb/cdc/{cluster}/{namespace}/changefeed/schema/{id}[/{generation}/{part}]
+ *   /tidb/cdc/{cluster}/{namespace}/changefeed/snapshot/{id}/{schema.table, URI-encoded}
  *
  * The last one is Tidemark's own (TiCDC reads old table definitions from TiKV's MVCC meta; a MySQL upstream
  * has none): the changefeed's schema storage for upstreams without binlog_row_metadata=FULL, a JSON manifest
- * and its gzip parts (schema-store.ts).
+ * and its gzip parts (schema-store.ts). The snapshot keys are Tidemark's too: the progress of each table's
+ * initial snapshot (`--snapshot initial`), so a capture taking a table over resumes its copy (snapshot/progress.ts).
  */
 export const KEY_ROOT = '/tidb/cdc';
 export const META = '__cdc_meta__';
@@ -45,6 +47,12 @@ export function taskPositionKey(clusterId: string, namespace: string, captureId:
 export function changefeedSchemaKey(clusterId: string, namespace: string, id: string): string {
   return `${clusterPrefix(clusterId)}/${namespace}/changefeed/schema/${id}`;
 }
+export function changefeedSnapshotPrefix(clusterId: string, namespace: string, id: string): string {
+  return `${clusterPrefix(clusterId)}/${namespace}/changefeed/snapshot/${id}/`;
+}
+export function changefeedSnapshotKey(clusterId: string, namespace: string, id: string, table: string): string {
+  return `${changefeedSnapshotPrefix(clusterId, namespace, id)}${encodeURIComponent(table)}`;
+}
 export function upstreamKey(clusterId: string, namespace: string, upstreamId: string): string {
   return `${clusterPrefix(clusterId)}/${namespace}/upstream/${upstreamId}`;
 }
@@ -56,6 +64,7 @@ export type ParsedKey =
   | { readonly kind: 'changefeedStatus'; readonly namespace: string; readonly changefeedId: string }
   | { readonly kind: 'taskPosition'; readonly namespace: string; readonly captureId: string; readonly changefeedId: string }
   | { readonly kind: 'upstream'; readonly namespace: string; readonly upstreamId: string }
+  | { readonly kind: 'snapshotProgress'; readonly namespace: string; readonly changefeedId: string; readonly table: string }
   | { readonly kind: 'unknown' };
 
 const UNKNOWN: ParsedKey = Object.freeze({ kind: 'unknown' });
@@ -76,6 +85,15 @@ export function parseKey(clusterId: string, key: string): ParsedKey {
   if (parts.length === 4 && a === 'changefeed' && b === 'status') return { kind: 'changefeedStatus', namespace, changefeedId: c };
   if (parts.length === 5 && a === 'task' && b === 'position') {
     return { kind: 'taskPosition', namespace, captureId: c, changefeedId: d };
+  }
+  if (parts.length === 5 && a === 'changefeed' && b === 'snapshot') {
+    let table: string;
+    try {
+      table = decodeURIComponent(d);
+    } catch {
+      return UNKNOWN;
+    }
+    return { kind: 'snapshotProgress', namespace, changefeedId: c, table };
   }
   if (parts.length === 3 && a === 'upstream') return { kind: 'upstream', namespace, upstreamId: b };
   return UNKNOWN;

@@ -24,6 +24,8 @@ export interface ChangefeedReactorState {
   info: unknown;
   status: unknown;
   readonly taskPositions: Map<string, unknown>;
+  /** The initial snapshot's progress per table (`--snapshot initial`), by `schema.table`. */
+  readonly snapshots: Map<string, unknown>;
 }
 
 const decoder = new TextDecoder();
@@ -92,6 +94,13 @@ export class GlobalReactorState implements ReactorState {
         this.dropEmpty(parsed.namespace, parsed.changefeedId);
         return;
       }
+      case 'snapshotProgress': {
+        const cf = this.changefeed(parsed.namespace, parsed.changefeedId, value === undefined);
+        if (value === undefined) cf.snapshots.delete(parsed.table);
+        else cf.snapshots.set(parsed.table, parseJson(value));
+        this.dropEmpty(parsed.namespace, parsed.changefeedId);
+        return;
+      }
       case 'upstream':
         if (value === undefined) this.upstreams.delete(parsed.upstreamId);
         else this.upstreams.set(parsed.upstreamId, parseJson(value));
@@ -116,7 +125,7 @@ export class GlobalReactorState implements ReactorState {
     const key = `${namespace}/${id}`;
     let cf = this.changefeeds.get(key);
     if (cf === undefined) {
-      cf = { id, namespace, info: undefined, status: undefined, taskPositions: new Map() };
+      cf = { id, namespace, info: undefined, status: undefined, taskPositions: new Map(), snapshots: new Map() };
       this.changefeeds.set(key, cf);
     }
     return cf;
@@ -125,7 +134,7 @@ export class GlobalReactorState implements ReactorState {
   private dropEmpty(namespace: string, id: string): void {
     const key = `${namespace}/${id}`;
     const cf = this.changefeeds.get(key);
-    if (cf && cf.info === undefined && cf.status === undefined && cf.taskPositions.size === 0) this.changefeeds.delete(key);
+    if (cf && cf.info === undefined && cf.status === undefined && cf.taskPositions.size === 0 && cf.snapshots.size === 0) this.changefeeds.delete(key);
   }
 }
 

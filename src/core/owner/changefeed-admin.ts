@@ -6,9 +6,12 @@ import { parseReplicaConfig, replicaConfigToInput, type ReplicaConfig } from '..
 import { silentLogger, type Logger } from '../logger/logger.js';
 import type { Sink } from '../sink/api.js';
 import { readSchemaSnapshot, writeSchemaSnapshot } from '../snapshot/schema-snapshot.js';
+import { checkSnapshotSupport } from '../snapshot/snapshot-reader.js';
+import { pendingRecord } from '../snapshot/progress.js';
+import type { QualifiedName } from '../schema/ddl.js';
 import { TidemarkError } from '../errors/index.js';
 import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus } from '../model/changefeed.js';
-import { DEFAULT_NAMESPACE, changefeedInfoKey, upstreamKey } from '../orchestrator/etcd-keys.js';
+import { DEFAULT_NAMESPACE, changefeedInfoKey, changefeedSnapshotKey, upstreamKey } from '../orchestrator/etcd-keys.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { upstreamEndTs } from './binlog-position.js';
 import { checkUpstream, hasFullRowMetadata } from '../upstream/preflight.js';
@@ -19,6 +22,7 @@ import { parseTimeForm, tsAtTime } from '../upstream/ts-at-time.js';
 import { formatCoordinate, parseTs } from '../model/ts.js';
 import { redactUri } from '../config/uri.js';
 import type { AdminJob } from './owner.js';
+import { snapshotSummaryOf, type ChangefeedSnapshotSummary } from './snapshot-summary.js';
 
 export interface CreateChangefeedRequest {
   readonly changefeed_id?: string;
@@ -57,6 +61,8 @@ export interface ChangefeedDetail extends ChangefeedSummary {
   readonly warning: ChangefeedInfo['warning'];
   readonly config: ChangefeedInfo['config'];
   readonly task_status: { capture_id: string; position: unknown }[];
+  /** The snapshot taken at create (`--snapshot schema|initial`); absent with `never`. */
+  readonly snapshot?: ChangefeedSnapshotSummary;
 }
 
 /**
@@ -127,12 +133,17 @@ export class ChangefeedAdmin {
         );
       }
     }
-    if (config.snapshot.mode === 'schema') {
+    let snapshotTables: readonly QualifiedName[] = [];
+    if (config.snapshot.mode !== 'never') {
       // the definitions at start-ts go to the sink before the changefeed exists: nothing of it runs until they are there
       const filter = new TableFilter(config.filter.rules, config['case-sensitive']);
       const tables = schema.tablesAt(startTs).filter((t) => filter.match(t.schema, t.table));
       if (tables.length === 0) {
-        throw new TidemarkError('ErrInvalidArgument', `--snapshot schema: the filter rules ${JSON.stringify(config.filter.rules)} select no table of the upstream, so there is nothing to copy`);
+        throw new TidemarkError('ErrInvalidArgument', `--snapshot ${config.snapshot.mode}: the filter rules ${JSON.stringify(config.filter.rules)} select no table of the upstream, so there is nothing to copy`);
+      }
+      if (config.snapshot.mode === 'initial') {
+        await checkSnapshotSupport(upstream);
+        snapshotTables = tables;
       }
       const snapshot = await readSchemaSnapshot(upstream, reader, startTs, tables, async () => (await upstreamEndTs(upstream)).ts);
       await this.writeToSink(req.sink_uri, config, id, (sink, log) => writeSchemaSnapshot(sink, snapshot, log));
@@ -159,12 +170,17 @@ export class ChangefeedAdmin {
     // changefeed as soon as the info key is there, and a concurrent create of the same id that loses the txn
     // leaves the winner's storage alone
     const staged = await new EtcdSchemaStore(this.client, this.clusterId).stage(namespace, id, schema);
+    // each table's snapshot starts pending; with many tables the records go first (an etcd transaction takes 128 operations)
+    const records = snapshotTables.map((t) => this.client.put(changefeedSnapshotKey(this.clusterId, namespace, id, `${t.schema}.${t.table}`)).value(JSON.stringify(pendingRecord(startTs))));
+    const inTxn = records.length <= 100 ? records : [];
+    if (inTxn.length === 0) for (let i = 0; i < records.length; i += 100) await Promise.all(records.slice(i, i + 100).map((put) => put.exec()));
     const res = await this.client
       .if(key, 'Create', '==', 0)
       .then(
         this.client.put(key).value(JSON.stringify(info)),
         this.client.put(upstreamKey(this.clusterId, namespace, upstreamId)).value(JSON.stringify({ id: upstreamId, uri: upstream, basename: end.basename })),
         staged.manifest,
+        ...inTxn,
       )
       .commit();
     // the winner deletes a storage left by an earlier changefeed of the same id (its removal could not), the loser its own
@@ -210,6 +226,7 @@ export class ChangefeedAdmin {
     const info = cf?.info as ChangefeedInfo | undefined;
     if (cf === undefined || info === undefined) throw new TidemarkError('ErrChangefeedNotExists', `changefeed ${id} does not exist in namespace ${namespace}`);
     const status = cf.status as ChangefeedStatus | undefined;
+    const snapshot = snapshotSummaryOf(info.config?.snapshot?.mode, cf.snapshots);
     return {
       ...this.summary(info, status),
       sink_uri: redactUri(info['sink-uri']),
@@ -221,6 +238,7 @@ export class ChangefeedAdmin {
       warning: info.warning,
       config: info.config,
       task_status: [...cf.taskPositions].map(([capture_id, position]) => ({ capture_id, position })),
+      ...(snapshot === undefined ? {} : { snapshot }),
     };
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { GlobalReactorState, ChangefeedReactorState } from '../orchestrator/global-state.js';
 import { jsonPatch, type DataPatch, type Reactor } from '../orchestrator/reactor.js';
-import { changefeedInfoKey, changefeedStatusKey, taskPositionKey } from '../orchestrator/etcd-keys.js';
+import { changefeedInfoKey, changefeedSnapshotKey, changefeedStatusKey, taskPositionKey } from '../orchestrator/etcd-keys.js';
 import { TidemarkError } from '../errors/index.js';
 import { FeedStateManager } from './feed-state-manager.js';
 import type { ChangefeedProgress } from './changefeed-runtime.js';
@@ -292,6 +292,9 @@ export class Owner implements Reactor<GlobalReactorState> {
           (key) => jsonPatch<unknown>(key, () => undefined),
         );
         state.queue(deletions);
+        // the snapshot's progress keys go too, in groups an etcd transaction takes (128 operations by default)
+        const snapshotKeys = [...cf.snapshots.keys()].map((table) => changefeedSnapshotKey(clusterId, job.namespace, job.id, table));
+        for (let i = 0; i < snapshotKeys.length; i += 100) state.queue(snapshotKeys.slice(i, i + 100).map((key) => jsonPatch<unknown>(key, () => undefined)));
         // a changefeed that runs here loses its schema storage when its runtime has closed (tick)
         if (!this.runtimes.has(`${job.namespace}/${job.id}`)) void this.forgetSchema(`${job.namespace}/${job.id}`);
         return (s) => !s.changefeeds.has(`${job.namespace}/${job.id}`);

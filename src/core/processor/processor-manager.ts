@@ -1,6 +1,7 @@
 import type { GlobalReactorState, ChangefeedReactorState } from '../orchestrator/global-state.js';
 import { jsonPatch, type Reactor } from '../orchestrator/reactor.js';
-import { taskPositionKey } from '../orchestrator/etcd-keys.js';
+import { changefeedSnapshotKey, taskPositionKey } from '../orchestrator/etcd-keys.js';
+import { compactChunks, type TableSnapshotRecord } from '../snapshot/progress.js';
 import { TidemarkError } from '../errors/index.js';
 import type { Logger } from '../logger/logger.js';
 import { parseReplicaConfig } from '../config/replica-config.js';
@@ -38,6 +39,10 @@ interface RunningProcessor {
   lastPushAt: number;
   lastPushedCheckpoint: bigint;
   pushTimer: NodeJS.Timeout | undefined;
+  /** Snapshot progress to write to etcd at the next tick, by table. */
+  readonly snapshotWrites: Map<string, TableSnapshotRecord>;
+  /** Copies recorded as begun, waiting to see it in etcd, by table. */
+  readonly snapshotBegins: Map<string, () => void>;
 }
 
 /** Progress goes to the owner between its heartbeats at most this often per processor (ms). */
@@ -124,6 +129,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
   private tickChangefeed(state: GlobalReactorState, cf: ChangefeedReactorState, key: string, running: RunningProcessor): void {
     const info = cf.info as ChangefeedInfo | undefined;
     const status = cf.status as ChangefeedStatus | undefined;
+    this.writeSnapshotProgress(state, cf, running, status);
     const positionKey = taskPositionKey(state.clusterId, cf.namespace, this.captureId, cf.id);
     if (running.failure !== undefined && !running.stopping) {
       const error: RunningError = { ...running.failure.toJSON(), time: new Date().toISOString(), addr: this.captureId };
@@ -144,6 +150,33 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
       running.processor.setBarrier(BigInt(status['min-table-barrier-ts']));
     }
     this.report(state, running, positionKey);
+  }
+
+  /**
+   * Writes the snapshot progress the processor kept since the last tick. A record is only replaced by one that
+   * copied at least as many rows (a late write of a capture the table moved away from does not undo progress)
+   * and never once done; chunks before the changefeed checkpoint are merged (no reader goes back before it).
+   */
+  private writeSnapshotProgress(state: GlobalReactorState, cf: ChangefeedReactorState, running: RunningProcessor, status: ChangefeedStatus | undefined): void {
+    for (const [table, resolve] of running.snapshotBegins) {
+      const record = cf.snapshots.get(table) as TableSnapshotRecord | undefined;
+      if (record === undefined || record.state !== 'pending') {
+        running.snapshotBegins.delete(table);
+        resolve();
+      }
+    }
+    if (running.snapshotWrites.size === 0) return;
+    const checkpoint = BigInt(status?.['checkpoint-ts'] ?? '0');
+    for (const [table, record] of running.snapshotWrites) {
+      const compacted: TableSnapshotRecord = { ...record, chunks: compactChunks(record.chunks, checkpoint) };
+      state.queue([
+        jsonPatch<TableSnapshotRecord>(changefeedSnapshotKey(state.clusterId, cf.namespace, cf.id, table), (old) => {
+          if (old === undefined || old.state === 'done' || old.rows > record.rows) return old;
+          return compacted;
+        }),
+      ]);
+    }
+    running.snapshotWrites.clear();
   }
 
   private report(state: GlobalReactorState, running: RunningProcessor, positionKey: string): void {
@@ -258,13 +291,33 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         onProgress: () => {
           if (entry.running !== undefined) this.progressMoved(entry.running);
         },
+        snapshots: {
+          get: (table) => this.state?.changefeeds.get(key)?.snapshots.get(table) as TableSnapshotRecord | undefined,
+          put: (table, record) => entry.running?.snapshotWrites.set(table, record),
+          begin: (table, record, signal) =>
+            new Promise<void>((resolve, reject) => {
+              const running = entry.running;
+              const stopped = new TidemarkError('ErrAborted', 'processor stopped before the snapshot began');
+              if (running === undefined || signal.aborted) return reject(stopped);
+              const onAbort = (): void => {
+                running.snapshotBegins.delete(table);
+                reject(stopped);
+              };
+              signal.addEventListener('abort', onAbort, { once: true });
+              running.snapshotWrites.set(table, record);
+              running.snapshotBegins.set(table, () => {
+                signal.removeEventListener('abort', onAbort);
+                resolve();
+              });
+            }),
+        },
         ...(store === undefined ? {} : { loadSchema: (signal: AbortSignal) => changefeedSchemaStorage(store, { namespace: cf.namespace, id: cf.id, upstreamUri }, signal, log) }),
       });
     } catch (error) {
       log.warn('cannot start the processor', { error });
       return undefined;
     }
-    const started: RunningProcessor = { key, processor, controller, epoch: info.epoch, stopping: false, lastReport: '', lastReportAt: 0, lastPushAt: 0, lastPushedCheckpoint: 0n, pushTimer: undefined, done: Promise.resolve() };
+    const started: RunningProcessor = { key, processor, controller, epoch: info.epoch, stopping: false, lastReport: '', lastReportAt: 0, lastPushAt: 0, lastPushedCheckpoint: 0n, pushTimer: undefined, snapshotWrites: new Map(), snapshotBegins: new Map(), done: Promise.resolve() };
     entry.running = started;
     started.done = processor.run(controller.signal).catch((error: unknown) => {
       if (controller.signal.aborted) return;

@@ -16,6 +16,9 @@ import { TablePipeline } from './table-pipeline.js';
 import { TableSinkStage } from './table-sink.js';
 import { ProcessorProgress, type ProgressSource } from './progress.js';
 import { Puller } from '../pipeline/puller/puller.js';
+import { TableSnapshot, type SnapshotPiece } from '../snapshot/table-snapshot.js';
+import { readTableSnapshot } from '../snapshot/snapshot-reader.js';
+import { encodeKey, type TableSnapshotRecord } from '../snapshot/progress.js';
 
 export interface ProcessorOptions {
   readonly namespace: string;
@@ -45,6 +48,21 @@ export interface ProcessorOptions {
   readonly loadSchema?: (signal: AbortSignal) => Promise<SchemaStorage | undefined>;
   /** Called when table checkpoints may have moved (an acknowledgement, or the reader moving idle tables along). */
   readonly onProgress?: () => void;
+  /** The initial snapshot's progress per table (`--snapshot initial`), kept in etcd. */
+  readonly snapshots?: SnapshotProgressStore;
+}
+
+/** Where a processor finds and keeps the progress of its tables' initial snapshots. */
+export interface SnapshotProgressStore {
+  /** The table's progress; undefined when the table has no snapshot to copy. */
+  get(table: string): TableSnapshotRecord | undefined;
+  /** Keeps the table's progress (written to etcd shortly after). */
+  put(table: string, record: TableSnapshotRecord): void;
+  /**
+   * Records that the table's copy began (state copying), resolving once etcd has it: a capture that takes the
+   * table over after a failure then knows rows may have been written that no record counts.
+   */
+  begin(table: string, record: TableSnapshotRecord, signal: AbortSignal): Promise<void>;
 }
 
 /**
@@ -90,6 +108,15 @@ export class Processor implements ProgressSource {
   private schema: SchemaStorage | undefined;
   private readonly log: Logger;
   private pendingAdds: [string, Ts, boolean, number][] = [];
+  /** Tables whose snapshot waits for a reader (at most `[snapshot] parallelism` read at once). */
+  private readonly copyQueue: TablePipeline[] = [];
+  /** Snapshot readers running, by table. */
+  private readonly copies = new Map<TablePipeline, AbortController>();
+  /** The snapshot progress last kept per table. */
+  private readonly snapshotRecords = new Map<TablePipeline, TableSnapshotRecord>();
+  private runSignal: AbortSignal | undefined;
+  private readonly runWaiters: ((signal: AbortSignal) => void)[] = [];
+  private failRun: ((error: unknown) => void) | undefined;
 
   constructor(private readonly options: ProcessorOptions) {
     this.barrierTs = options.barrierTs;
@@ -213,6 +240,7 @@ export class Processor implements ProgressSource {
           existing.writtenTs = checkpointTs;
         }
         this.log.info('table promoted', { table: qualified, checkpointTs: String(checkpointTs) });
+        this.startSnapshot(existing);
         this.stage?.added(existing);
       }
       existing.ownerTableId = ownerTableId;
@@ -230,6 +258,7 @@ export class Processor implements ProgressSource {
     this.log.info('table added', { table: qualified, checkpointTs: String(checkpointTs), secondary: isSecondary });
     // behind the reader: the reader starts again at its checkpoint (tables already here skip what they have)
     this.puller.tableAdded(pipeline);
+    if (!isSecondary) this.startSnapshot(pipeline);
     this.stage?.added(pipeline);
   }
 
@@ -242,6 +271,7 @@ export class Processor implements ProgressSource {
     const pipeline = this.tables.get(qualified);
     if (pipeline === undefined || pipeline.stopRequested) return;
     pipeline.stopRequested = true;
+    this.stopSnapshot(pipeline);
     if (this.stage === undefined) void this.finishRemoval(pipeline);
     else this.stage.removed(pipeline);
   }
@@ -250,6 +280,8 @@ export class Processor implements ProgressSource {
     if (this.tables.get(pipeline.key) !== pipeline) return;
     this.tables.delete(pipeline.key);
     pipeline.closed = true;
+    this.stopSnapshot(pipeline);
+    pipeline.snapshot = undefined;
     this.progress.tableStopped(pipeline);
     await pipeline.sorter.close();
     this.log.info('table removed', { table: pipeline.key, checkpointTs: String(pipeline.checkpointTs) });
@@ -293,6 +325,7 @@ export class Processor implements ProgressSource {
         quota: this.quota,
         reader: this,
         mount: (table, event) => this.mount(table, event),
+        onSnapshotAcknowledged: (table, pieces) => this.snapshotAcknowledged(table, pieces),
         sinkError: (call, error) => this.sinkError(call, error),
         onRemoved: (table) => this.finishRemoval(table),
         onProgress: () => this.options.onProgress?.(),
@@ -315,10 +348,17 @@ export class Processor implements ProgressSource {
         if (first === undefined && !(inner.aborted && isAbortError(error))) first = error instanceof Error ? error : new Error(String(error));
         stop.abort(error);
       };
+      this.runSignal = inner;
+      this.failRun = fail;
+      for (const waiter of this.runWaiters.splice(0)) waiter(inner);
+      this.startCopies();
       await Promise.all([this.puller.run(inner).catch(fail), stage.run(inner).catch(fail)]);
       if (first !== undefined && !signal.aborted) throw first;
     } finally {
       stop.abort(new TidemarkError('ErrAborted', 'processor stopped'));
+      this.failRun = undefined;
+      for (const copy of this.copies.values()) copy.abort();
+      this.copies.clear();
       for (const table of this.tables.values()) await table.sorter.close().catch(() => undefined);
       await this.store?.destroy().catch((error: unknown) => this.log.warn('could not delete the sorter spill files', { error }));
       await this.sink?.close().catch((error: unknown) => this.log.warn('sink close failed', { error }));
@@ -358,12 +398,104 @@ export class Processor implements ProgressSource {
   }
 
   /** A sorted change, mounted for the sink and counted in the table's stats. */
-  private mount(pipeline: TablePipeline, event: SorterEvent<SortedRow>): RowChangedEvent {
-    const row = this.mounter.mount(pipeline.name, event.ts, event.seq, event.payload);
+  private mount(pipeline: TablePipeline, event: SorterEvent<SortedRow>): RowChangedEvent | undefined {
+    const mounted = this.mounter.mount(pipeline.name, event.ts, event.seq, event.payload);
+    const row = pipeline.snapshot === undefined ? mounted : pipeline.snapshot.keep(mounted);
+    if (row === undefined) return undefined;
     if (row.kind === 'insert') pipeline.stats.inserts++;
     else if (row.kind === 'update') pipeline.stats.updates++;
     else pipeline.stats.deletes++;
     return row;
+  }
+
+  // ---------------------------------------------------------------------------------------------- snapshot
+
+  /** A table that starts replicating here and has rows to copy (`--snapshot initial`): its copy is queued. */
+  private startSnapshot(pipeline: TablePipeline): void {
+    if (pipeline.snapshot !== undefined || this.options.config.snapshot.mode !== 'initial') return;
+    const record = this.options.snapshots?.get(pipeline.key);
+    if (record === undefined || record.state === 'done') return;
+    const store = this.options.snapshots!;
+    // a copy that begins here is recorded as begun before its first row reaches the sink
+    const ready = record.state === 'pending' ? this.whenRunning().then((signal) => store.begin(pipeline.key, { ...record, state: 'copying' }, signal)) : Promise.resolve();
+    ready.catch(() => undefined);
+    pipeline.snapshot = new TableSnapshot(record, pipeline.checkpointTs, () => this.stage?.snapshotPiece(pipeline), Math.max(1 << 20, this.quota.limitBytes / 8), ready);
+    this.snapshotRecords.set(pipeline, record);
+    this.copyQueue.push(pipeline);
+    this.log.info('snapshot: table queued for copying', { table: pipeline.key, state: record.state, rowsCopied: record.rows, chunksCopied: record.chunks.length });
+    this.startCopies();
+  }
+
+  /** The run's signal, once the processor runs. */
+  private whenRunning(): Promise<AbortSignal> {
+    if (this.runSignal !== undefined) return Promise.resolve(this.runSignal);
+    return new Promise((resolve) => this.runWaiters.push(resolve));
+  }
+
+  private stopSnapshot(pipeline: TablePipeline): void {
+    const at = this.copyQueue.indexOf(pipeline);
+    if (at >= 0) this.copyQueue.splice(at, 1);
+    this.copies.get(pipeline)?.abort();
+    this.copies.delete(pipeline);
+    this.snapshotRecords.delete(pipeline);
+  }
+
+  /** Starts snapshot readers for queued tables while fewer than `[snapshot] parallelism` run. */
+  private startCopies(): void {
+    const signal = this.runSignal;
+    if (signal === undefined || signal.aborted) return;
+    while (this.copies.size < this.options.config.snapshot.parallelism && this.copyQueue.length > 0) {
+      const pipeline = this.copyQueue.shift()!;
+      const snapshot = pipeline.snapshot;
+      if (snapshot === undefined || pipeline.closed || pipeline.stopRequested) continue;
+      const controller = new AbortController();
+      this.copies.set(pipeline, controller);
+      readTableSnapshot(
+        { uri: this.options.upstream.uri, table: pipeline.name, snapshot, chunkRows: this.options.config.snapshot['chunk-rows'], quota: this.quota, logger: this.log },
+        AbortSignal.any([signal, controller.signal]),
+      ).then(
+        () => {
+          if (this.copies.get(pipeline) === controller) this.copies.delete(pipeline);
+          this.startCopies();
+        },
+        (error: unknown) => {
+          if (this.copies.get(pipeline) === controller) this.copies.delete(pipeline);
+          if (controller.signal.aborted || signal.aborted) return;
+          this.failRun?.(error);
+        },
+      );
+    }
+  }
+
+  /** The sink acknowledged snapshot pieces of the table: its progress is kept (and the copy ends with the last). */
+  private snapshotAcknowledged(pipeline: TablePipeline, pieces: readonly SnapshotPiece[]): void {
+    const before = this.snapshotRecords.get(pipeline);
+    const snapshot = pipeline.snapshot;
+    if (before === undefined || snapshot === undefined) return;
+    const chunks = [...before.chunks];
+    let rows = before.rows;
+    let final = false;
+    for (const piece of pieces) {
+      rows += piece.rows.length;
+      if (piece.chunkEnd !== undefined) chunks.push({ upper: piece.chunkEnd.upper === null ? null : encodeKey(piece.chunkEnd.upper), ts: String(piece.ts) });
+      if (piece.final) final = true;
+    }
+    snapshot.rowsAcknowledged = rows;
+    const record: TableSnapshotRecord = {
+      ...before,
+      state: final ? 'done' : 'copying',
+      chunks,
+      rows,
+      ...(snapshot.method === undefined ? {} : { method: snapshot.method }),
+      ...(snapshot.estimatedRows === undefined ? {} : { 'estimated-rows': snapshot.estimatedRows }),
+    };
+    this.snapshotRecords.set(pipeline, record);
+    this.options.snapshots?.put(pipeline.key, record);
+    if (final) {
+      this.snapshotRecords.delete(pipeline);
+      pipeline.snapshot = undefined;
+      this.log.info('snapshot: table copied', { table: pipeline.key, rows, chunks: chunks.length, method: snapshot.method, seconds: Math.round((Date.now() - (snapshot.copyStartedAt ?? Date.now())) / 100) / 10 });
+    }
   }
 
   /** A plain error from a plugin's call becomes a typed sink error, retryable unless the plugin says otherwise. */

@@ -1,9 +1,27 @@
 import { formatCoordinate } from '../model/ts.js';
 import type { TaskPosition } from '../model/task-position.js';
-import type { TableProgress } from '../server/table-progress.js';
+import type { TableProgress, TableSnapshotProgress } from '../server/table-progress.js';
+import type { TableSnapshot } from '../snapshot/table-snapshot.js';
 import type { TableProgressReport } from '../p2p/messages.js';
 import type { Ts } from '../sink/api.js';
 import type { TablePipeline } from './table-pipeline.js';
+
+/** A table's snapshot as the task position shows it while it is copied here. */
+function snapshotProgressOf(s: TableSnapshot, now: number): TableSnapshotProgress {
+  const rows = s.rowsAtStart + s.rowsWritten;
+  const seconds = s.copyStartedAt === undefined ? 0 : (now - s.copyStartedAt) / 1000;
+  const rate = seconds >= 1 ? Math.round(s.rowsWritten / seconds) : null;
+  const left = s.estimatedRows === undefined ? undefined : Math.max(0, s.estimatedRows - rows);
+  return {
+    state: s.copyStartedAt === undefined ? 'waiting' : 'copying',
+    method: s.method ?? null,
+    rows,
+    estimated_rows: s.estimatedRows ?? null,
+    chunks: s.chunksAtStart + s.chunksWritten,
+    rows_per_second: rate,
+    eta_seconds: left === undefined || rate === null || rate === 0 ? null : Math.round(left / rate),
+  };
+}
 
 /** Tables listed in the task position (for `cdc top` and the API); beyond it, those furthest behind. */
 const MAX_POSITION_TABLES = 2000;
@@ -79,6 +97,7 @@ export class ProcessorProgress {
         inserts: t.stats.inserts,
         updates: t.stats.updates,
         deletes: t.stats.deletes,
+        ...(t.snapshot === undefined ? {} : { snapshot: snapshotProgressOf(t.snapshot, now) }),
       });
     }
     tables.sort((a, b) => a.table.localeCompare(b.table));

@@ -1,6 +1,7 @@
 import type { TableName, Ts } from '../sink/api.js';
 import type { TableSorter } from '../pipeline/sorter/table-sorter.js';
 import type { SortedRow } from '../pipeline/row-codec.js';
+import type { TableSnapshot } from '../snapshot/table-snapshot.js';
 
 /** Counters of one table pipeline, reported in the task position for `cdc top`. */
 export interface TablePipelineStats {
@@ -51,6 +52,8 @@ export class TablePipeline {
   ownerTableId = 0;
   /** Flush rounds (open or in flight) that hold rows of this table not acknowledged yet. */
   pendingRounds = 0;
+  /** The table's initial snapshot while it is copied here (`--snapshot initial`): its rows, and the binlog reconciled with them. */
+  snapshot: TableSnapshot | undefined;
 
   constructor(
     public name: TableName,

@@ -5,6 +5,7 @@ import type { SorterEvent } from '../pipeline/sorter/table-sorter.js';
 import { SORTED_ROW_CODEC, type SortedRow } from '../pipeline/row-codec.js';
 import type { RowChangedEvent, Sink, Ts } from '../sink/api.js';
 import type { ProgressClock, TablePipeline } from './table-pipeline.js';
+import type { SnapshotPiece } from '../snapshot/table-snapshot.js';
 
 /** Rows per `writeRows` call (for a sink with `transactionAtomicity: 'table'`, at least to the end of the transaction). */
 export const WRITE_BATCH = 1024;
@@ -30,14 +31,19 @@ export interface TableSinkOptions {
   readonly sink: Sink;
   readonly quota: MemoryQuota;
   readonly reader: ReaderProgress;
-  /** The mounter: a sorted change of the table becomes a RowChangedEvent (and is counted in the table's stats). */
-  readonly mount: (table: TablePipeline, event: SorterEvent<SortedRow>) => RowChangedEvent;
+  /**
+   * The mounter: a sorted change of the table becomes a RowChangedEvent (and is counted in the table's stats);
+   * undefined when the table's snapshot rows hold it (see TableSnapshot.keep).
+   */
+  readonly mount: (table: TablePipeline, event: SorterEvent<SortedRow>) => RowChangedEvent | undefined;
   /** Types a sink call's failure (retryable or not) naming the call. */
   readonly sinkError: (call: string, error: unknown) => TidemarkError;
   /** A removed table whose written rows are all acknowledged: the processor closes it and reports its checkpoint. */
   readonly onRemoved: (table: TablePipeline) => Promise<void>;
   /** Checkpoints moved on an acknowledgement (the processor tells the owner). */
   readonly onProgress?: () => void;
+  /** Snapshot pieces of the table the sink acknowledged, in order (the processor records the copy's progress). */
+  readonly onSnapshotAcknowledged?: (table: TablePipeline, pieces: readonly SnapshotPiece[]) => void;
   readonly logger: Logger;
   readonly barrierTs: Ts;
   readonly maxFlushesInFlight?: number;
@@ -57,6 +63,8 @@ export interface TableSinkStats {
 /** One flush: the tables written (or moved) since the flush before it, each with the ts it reaches once acknowledged. */
 class FlushRound {
   readonly tables = new Map<TablePipeline, { upTo: Ts; time: number }>();
+  /** Snapshot pieces written in this round, by table. */
+  readonly pieces = new Map<TablePipeline, SnapshotPiece[]>();
   rows = 0;
   flushTo: Ts = 0n;
   acknowledged = false;
@@ -147,6 +155,16 @@ export class TableSinkStage {
     if (any) this.wake();
   }
 
+  /** Rows read from the table for its snapshot are waiting to be written. */
+  snapshotPiece(table: TablePipeline): void {
+    if (table.state !== 'replicating' || table.closed || table.stopRequested) return;
+    table.detach();
+    this.waiting.delete(table);
+    this.blocked.delete(table);
+    this.dirty.add(table);
+    this.wake();
+  }
+
   /** The reader moved: every table it feeds has all its changes up to `ts`. */
   readerMoved(ts: Ts): void {
     if (ts > this.readerHigh) this.readerHigh = ts;
@@ -184,6 +202,7 @@ export class TableSinkStage {
    */
   removed(table: TablePipeline): void {
     table.detach();
+    if (table.snapshot !== undefined) this.options.quota.release(table.snapshot.discard());
     this.dirty.delete(table);
     this.blocked.delete(table);
     this.waiting.delete(table);
@@ -212,38 +231,70 @@ export class TableSinkStage {
     this.flushOpenRound();
   }
 
-  /** Writes the table's changes up to its resolved-ts (never past the barrier) and notes what it will reach. */
+  /**
+   * Writes the table's changes up to its resolved-ts (never past the barrier, nor, while its snapshot is copied,
+   * past the next snapshot piece: once written up to that piece's ts, the piece goes, and so on) and notes what
+   * it will reach.
+   */
   private async handOver(table: TablePipeline, signal: AbortSignal): Promise<void> {
     if (table.closed || table.stopRequested || table.state !== 'replicating') return;
-    const upTo = this.upToOf(table);
-    if (upTo > table.writtenTs) {
-      const time = this.options.reader.timeAt(upTo);
-      let rows = 0;
-      if (!table.sorter.isEmpty) {
-        this.current = table;
-        try {
-          rows = await this.drain(table, upTo, signal);
-        } finally {
-          this.current = undefined;
+    for (;;) {
+      const upTo = this.upToOf(table);
+      if (upTo > table.writtenTs) {
+        const time = this.options.reader.timeAt(upTo);
+        let rows = 0;
+        if (!table.sorter.isEmpty) {
+          this.current = table;
+          try {
+            rows = await this.drain(table, upTo, signal);
+          } finally {
+            this.current = undefined;
+          }
+          if (table.closed) return;
         }
-        if (table.closed) return;
+        table.writtenTs = upTo;
+        if (rows > 0) {
+          this.open.add(table, upTo, time);
+          this.open.rows += rows;
+        } else if (this.open.tables.has(table)) {
+          this.open.add(table, upTo, time);
+        } else if (table.pendingRounds > 0) {
+          // nothing new was written since its last flush call: that flush covers it up to here as well
+          this.inFlight[this.inFlight.length - 1].add(table, upTo, time);
+        } else {
+          this.reach(table, upTo, time);
+        }
       }
-      table.writtenTs = upTo;
-      if (rows > 0) {
-        this.open.add(table, upTo, time);
-        this.open.rows += rows;
-      } else if (this.open.tables.has(table)) {
-        this.open.add(table, upTo, time);
-      } else if (table.pendingRounds > 0) {
-        // nothing new was written since its last flush call: that flush covers it up to here as well
-        this.inFlight[this.inFlight.length - 1].add(table, upTo, time);
-      } else {
-        this.reach(table, upTo, time);
-      }
+      const piece = table.snapshot?.front();
+      if (piece === undefined || piece.ts > table.writtenTs || table.stopRequested || table.closed || signal.aborted) break;
+      await this.writePiece(table, piece);
     }
     if (table.stopRequested) return; // removed while it was handed over: finished once its rows are acknowledged
-    if (!table.sorter.isEmpty) this.blocked.add(table);
+    const copying = table.snapshot !== undefined && !table.snapshot.finished;
+    if (copying && table.snapshot!.front() !== undefined) this.waiting.add(table); // its piece waits for the reader or the barrier
+    else if (!table.sorter.isEmpty) this.blocked.add(table);
     else if (table.pendingRounds === 0) this.settle(table);
+  }
+
+  /** Hands a snapshot piece (rows read at the ts the table is written up to) to the sink, in WRITE_BATCH calls. */
+  private async writePiece(table: TablePipeline, piece: SnapshotPiece): Promise<void> {
+    const { rows } = piece;
+    this.current = table;
+    try {
+      for (let i = 0; i < rows.length; i += WRITE_BATCH) {
+        const end = Math.min(i + WRITE_BATCH, rows.length);
+        // the piece's quota goes back with its last call
+        await this.write(table, i === 0 && end === rows.length ? (rows as RowChangedEvent[]) : rows.slice(i, end), end === rows.length ? piece.bytes : 0);
+      }
+    } finally {
+      this.current = undefined;
+    }
+    table.snapshot!.written(piece);
+    this.open.add(table, table.writtenTs, this.options.reader.timeAt(table.writtenTs));
+    this.open.rows += rows.length;
+    const pieces = this.open.pieces.get(table);
+    if (pieces === undefined) this.open.pieces.set(table, [piece]);
+    else pieces.push(piece);
   }
 
   /**
@@ -275,11 +326,13 @@ export class TableSinkStage {
           batchBytes = 0;
         }
       }
+      const row = mount(pipeline, event);
+      if (row === undefined) return;
       // the rows held for the sink count against the memory quota, so the sorters spill instead
       const bytes = DECODED_PER_ROW_BYTE * SORTED_ROW_CODEC.size(event.payload) + MOUNTED_ROW_OVERHEAD;
       quota.force(bytes);
       batchBytes += bytes;
-      batch.push(mount(pipeline, event));
+      batch.push(row);
     };
     try {
       for (;;) {
@@ -333,7 +386,7 @@ export class TableSinkStage {
 
   /** Starts the flush of the rows written since the last one, when a slot is free; writing does not wait for it. */
   private flushOpenRound(): void {
-    if (this.open.rows === 0 || this.inFlight.length >= this.maxFlushes || this.failure !== undefined) return;
+    if ((this.open.rows === 0 && this.open.pieces.size === 0) || this.inFlight.length >= this.maxFlushes || this.failure !== undefined) return;
     const round = this.open;
     this.open = new FlushRound();
     this.inFlight.push(round);
@@ -360,6 +413,7 @@ export class TableSinkStage {
     try {
       for (const r of done) {
         this.stats.acknowledgements++;
+        for (const [table, pieces] of r.pieces) if (!table.closed) this.options.onSnapshotAcknowledged?.(table, pieces);
         for (const [table, { upTo, time }] of r.tables) {
           table.pendingRounds--;
           if (table.closed) continue;
@@ -400,6 +454,21 @@ export class TableSinkStage {
       this.dirty.add(table);
       return;
     }
+    if (table.snapshot !== undefined && !table.snapshot.finished) {
+      // copying: never follows the clock (the table goes no further than its snapshot's pieces)
+      const upTo = this.upToOf(table);
+      const piece = table.snapshot.front();
+      if (piece !== undefined && piece.ts <= upTo) {
+        this.dirty.add(table);
+        return;
+      }
+      if (upTo > table.checkpointTs && upTo >= table.writtenTs) {
+        table.writtenTs = upTo;
+        this.reach(table, upTo, this.options.reader.timeAt(upTo));
+      }
+      this.waiting.add(table);
+      return;
+    }
     const resolved = this.options.reader.resolvedOf(table);
     if (!table.awaitingRestart && resolved >= this.readerHigh && this.clock.ts >= table.checkpointTs) {
       table.follow(this.clock);
@@ -423,7 +492,9 @@ export class TableSinkStage {
 
   private upToOf(table: TablePipeline): Ts {
     const resolved = this.options.reader.resolvedOf(table);
-    return resolved < this.barrierTs ? resolved : this.barrierTs;
+    const upTo = resolved < this.barrierTs ? resolved : this.barrierTs;
+    const cap = table.snapshot?.cap;
+    return cap !== undefined && cap < upTo ? cap : upTo;
   }
 
   private moveClock(): void {

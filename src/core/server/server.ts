@@ -69,7 +69,7 @@ export class Server {
       .route('GET', '/api/v2/changefeeds/:id/tables', (req, p) => {
         const detail = this.changefeeds().get(p['id'], namespaceOf(req.url));
         const cf = this.capture?.state.changefeeds.get(`${detail.namespace}/${detail.id}`);
-        const items = tableProgressOf(cf?.taskPositions ?? new Map());
+        const items = tableProgressOf(cf?.taskPositions ?? new Map(), cf?.snapshots);
         return Promise.resolve({ body: { total: items.length, items } });
       })
       .route('GET', '/api/v2/changefeeds/:id/sink', (req, p) => {

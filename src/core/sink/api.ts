@@ -44,6 +44,12 @@ export interface RowChangedEvent {
   readonly before: readonly ColumnValue[] | null;
   /** Post-image (insert, update), in `columns` order. */
   readonly after: readonly ColumnValue[] | null;
+  /**
+   * Set on a snapshot read (a changefeed created with `--snapshot initial`): the row as it was at `commitTs`, read
+   * from the table, not a change; `kind` is 'insert' and `before` null. 'first' and 'last' mark the first and last
+   * snapshot row of the table on this run ('only' when one row is both); 'row' any other.
+   */
+  readonly snapshot?: 'first' | 'row' | 'last' | 'only';
 }
 
 export interface DDLEvent {

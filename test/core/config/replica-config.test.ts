@@ -86,10 +86,22 @@ describe('[snapshot] mode', () => {
   it('an unknown mode names the value and the allowed ones', () => {
     assert.throws(() => parseReplicaConfigToml('[snapshot]\nmode = "everything"\n', 'cf.toml'), (e: Error & { code?: string }) => e.code === 'ErrConfigInvalid' && /"snapshot.mode" in cf.toml: "everything" is not a snapshot mode; allowed: never, schema/.test(e.message));
   });
-  it('initial says that it is not available yet', () => {
-    assert.throws(() => parseReplicaConfig({ snapshot: { mode: 'initial' } }), /"initial" is not a snapshot mode; allowed: never, schema \("initial", which also copies the existing rows, is not available yet\)/);
+  it('initial takes chunk-rows and parallelism, with defaults', () => {
+    const config = parseReplicaConfigToml('[snapshot]\nmode = "initial"\nchunk-rows = 500\n', 'cf.toml');
+    assert.deepEqual(config.snapshot, { mode: 'initial', 'chunk-rows': 500, parallelism: 4 });
+    assert.deepEqual(parseReplicaConfig({}).snapshot, { mode: 'never', 'chunk-rows': 8192, parallelism: 4 });
+  });
+  it('a chunk size or parallelism out of range names the key, the value and what is allowed', () => {
+    const cases: [unknown, RegExp][] = [
+      [{ 'chunk-rows': 0 }, /invalid value for "snapshot.chunk-rows" in cf: must be at least 1 row per chunk/],
+      [{ 'chunk-rows': 2.5 }, /invalid value for "snapshot.chunk-rows" in cf: must be a whole number of rows/],
+      [{ 'chunk-rows': '100' }, /invalid value for "snapshot.chunk-rows" in cf: must be a whole number of rows/],
+      [{ parallelism: 0 }, /invalid value for "snapshot.parallelism" in cf: must be at least 1 table at a time/],
+      [{ parallelism: 65 }, /invalid value for "snapshot.parallelism" in cf: must be at most 64 tables at a time/],
+    ];
+    for (const [section, pattern] of cases) assert.throws(() => parseReplicaConfig({ snapshot: section }, 'cf'), (e: Error & { code?: string }) => e.code === 'ErrConfigInvalid' && pattern.test(e.message), JSON.stringify(section));
   });
   it('an unknown key in [snapshot] is named', () => {
-    assert.throws(() => parseReplicaConfig({ snapshot: { 'chunk-rows': 0 } }), (e: Error & { code?: string }) => e.code === 'ErrConfigUnknownKey' && /"snapshot.chunk-rows"/.test(e.message));
+    assert.throws(() => parseReplicaConfig({ snapshot: { 'chunk-size': 10 } }), (e: Error & { code?: string }) => e.code === 'ErrConfigUnknownKey' && /"snapshot.chunk-size"/.test(e.message));
   });
 });

@@ -134,8 +134,10 @@ describe('changefeed create --snapshot schema (real cdc server, upstream and dow
     await up.query(`CREATE DATABASE \`${db}\``);
     await up.query(`CREATE TABLE \`${db}\`.t (id INT PRIMARY KEY)`);
     const cases: [string, readonly string[], readonly string[], string, RegExp][] = [
-      ['bad-mode', [`${db}.*`], ['--snapshot', 'everything'], '', /Expected --snapshot=everything to be one of: never, schema/],
-      ['bad-initial', [`${db}.*`], [], '[snapshot]\nmode = "initial"\n', /ErrConfigInvalid: invalid value for "snapshot.mode" in the changefeed config: "initial" is not a snapshot mode; allowed: never, schema \("initial", which also copies the existing rows, is not available yet\)/],
+      ['bad-mode', [`${db}.*`], ['--snapshot', 'everything'], '', /Expected --snapshot=everything to be one of: never, schema, initial/],
+      ['bad-toml-mode', [`${db}.*`], [], '[snapshot]\nmode = "all"\n', /ErrConfigInvalid: invalid value for "snapshot.mode" in the changefeed config: "all" is not a snapshot mode; allowed: never, schema, initial/],
+      ['bad-chunk', [`${db}.*`], ['--snapshot', 'initial'], '[snapshot]\nchunk-rows = 0\n', /ErrConfigInvalid: invalid value for "snapshot.chunk-rows" in the changefeed config: must be at least 1 row per chunk/],
+      ['bad-initial-filter', [`${db}_nothing.*`], ['--snapshot', 'initial'], '', new RegExp(`ErrInvalidArgument: --snapshot initial: the filter rules \\["${db}_nothing\\.\\*"\\] select no table of the upstream`)],
       ['bad-start', [`${db}.*`], ['--snapshot', 'schema', '--start-ts', '1'], '', /ErrInvalidArgument: --snapshot schema starts the changefeed where the schema is copied \(the upstream's end of binlog\); it cannot be combined with --start-ts 1/],
       ['bad-filter', [`${db}_nothing.*`], ['--snapshot', 'schema'], '', new RegExp(`ErrInvalidArgument: --snapshot schema: the filter rules \\["${db}_nothing\\.\\*"\\] select no table of the upstream`)],
     ];
