@@ -21,7 +21,7 @@ export default class Top extends BaseCommand {
     const { flags } = await this.parse(Top);
     const client = new ApiClient(flags.server);
     if (flags.once || this.jsonEnabled() || !process.stdout.isTTY || !process.stdin.isTTY) {
-      const snapshot = await fetchSnapshot(client, null);
+      const snapshot = await fetchSnapshot(client, null, { snapshotTables: true });
       this.log(formatSnapshot(snapshot, Date.now()));
       return snapshot;
     }

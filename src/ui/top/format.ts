@@ -26,3 +26,26 @@ export function formatBytes(bytes: number): string {
 export function pad(text: string, width: number): string {
   return text.length > width ? `${text.slice(0, Math.max(0, width - 1))}…` : text.padEnd(width);
 }
+
+/** A row count: exact below 100000, then 123.4k, 1.23M, 1.23G. */
+export function formatCount(count: number): string {
+  if (count < 100_000) return String(count);
+  if (count < 1_000_000) return `${(count / 1000).toFixed(1)}k`;
+  if (count < 1_000_000_000) return `${(count / 1_000_000).toFixed(2)}M`;
+  return `${(count / 1_000_000_000).toFixed(2)}G`;
+}
+
+/** Time left, in seconds, as a lag is shown (`46.0s`, `3m20s`, `1h5m`). */
+export function formatEta(seconds: number | null): string {
+  return seconds === null ? '—' : formatLag(Math.round(seconds) * 1000);
+}
+
+/**
+ * A progress bar `width` cells wide for a fraction in [0, 1] (capped); null: indeterminate (the amount to do is
+ * not known), drawn as shaded cells.
+ */
+export function progressBar(fraction: number | null, width: number): string {
+  if (fraction === null) return '▒'.repeat(width);
+  const filled = Math.floor(Math.min(1, Math.max(0, fraction)) * width);
+  return '█'.repeat(filled) + '░'.repeat(width - filled);
+}

@@ -1,11 +1,19 @@
 import type { ApiClient } from '../../core/api/client.js';
 import type { ChangefeedSummary } from '../../core/owner/changefeed-admin.js';
 import type { CaptureSummary } from '../../core/server/server.js';
-import type { TableProgress } from '../../core/server/table-progress.js';
-import type { ChangefeedRow, TableRow, TopSnapshot } from './state.js';
+import type { TableProgress, TableSnapshotProgress } from '../../core/server/table-progress.js';
+import { snapshotInProgress, type ChangefeedRow, type ChangefeedSnapshotTables, type TableRow, type TableSnapshotRow, type TopSnapshot } from './state.js';
+
+export interface FetchOptions {
+  /**
+   * Also read the tables of every changefeed and keep those whose initial snapshot is not done (the one-shot
+   * form, which has no changefeed open): one request per changefeed.
+   */
+  readonly snapshotTables?: boolean;
+}
 
 /** Reads one snapshot of the cluster from a capture's OpenAPI (never from etcd). */
-export async function fetchSnapshot(client: ApiClient, openChangefeed: string | null): Promise<TopSnapshot> {
+export async function fetchSnapshot(client: ApiClient, openChangefeed: string | null, options: FetchOptions = {}): Promise<TopSnapshot> {
   const [status, captures, changefeeds, tables] = await Promise.all([
     client.get<{ cluster_id: string }>('/api/v2/status'),
     client.get<{ items: CaptureSummary[] }>('/api/v2/captures'),
@@ -14,6 +22,7 @@ export async function fetchSnapshot(client: ApiClient, openChangefeed: string | 
       ? Promise.resolve(null)
       : client.get<{ items: TableProgress[] }>(`/api/v2/changefeeds/${encodeURIComponent(openChangefeed)}/tables`).then((r) => r.items),
   ]);
+  const snapshotTables = options.snapshotTables === true ? await fetchSnapshotTables(client, changefeeds.items) : undefined;
   return {
     clusterId: status.cluster_id,
     server: client.base.origin,
@@ -30,23 +39,49 @@ export async function fetchSnapshot(client: ApiClient, openChangefeed: string | 
         error: c.error === null ? null : `${c.error.code}: ${c.error.message}`,
       }),
     ),
-    tables:
-      tables === null
-        ? null
-        : tables.map(
-            (t): TableRow => ({
-              table: t.table,
-              captureId: t.capture_id,
-              resolvedTs: t.resolved_ts,
-              resolvedCoordinate: t.resolved_coordinate,
-              resolvedTime: t.resolved_time,
-              checkpointTs: t.checkpoint_ts,
-              checkpointCoordinate: t.checkpoint_coordinate,
-              checkpointTime: t.checkpoint_time,
-              rowsPerSecond: t.rows_per_second,
-              spilledBytes: t.spilled_bytes,
-            }),
-          ),
+    tables: tables === null ? null : tables.map(tableRowOf),
+    ...(snapshotTables === undefined ? {} : { snapshotTables }),
     takenAt: Date.now(),
+  };
+}
+
+/** The tables of each changefeed whose snapshot is being copied; a changefeed whose tables cannot be read is left out. */
+async function fetchSnapshotTables(client: ApiClient, changefeeds: readonly ChangefeedSummary[]): Promise<ChangefeedSnapshotTables[]> {
+  const all = await Promise.all(
+    changefeeds.map((c) =>
+      client
+        .get<{ items: TableProgress[] }>(`/api/v2/changefeeds/${encodeURIComponent(c.id)}/tables?namespace=${encodeURIComponent(c.namespace)}`)
+        .then((r): ChangefeedSnapshotTables => ({ changefeedId: c.id, tables: r.items.map(tableRowOf) }))
+        .catch(() => null),
+    ),
+  );
+  return all.filter((c): c is ChangefeedSnapshotTables => c !== null && snapshotInProgress(c.tables));
+}
+
+function tableRowOf(t: TableProgress): TableRow {
+  return {
+    table: t.table,
+    captureId: t.capture_id,
+    resolvedTs: t.resolved_ts,
+    resolvedCoordinate: t.resolved_coordinate,
+    resolvedTime: t.resolved_time,
+    checkpointTs: t.checkpoint_ts,
+    checkpointCoordinate: t.checkpoint_coordinate,
+    checkpointTime: t.checkpoint_time,
+    rowsPerSecond: t.rows_per_second,
+    spilledBytes: t.spilled_bytes,
+    ...(t.snapshot === undefined ? {} : { snapshot: snapshotRowOf(t.snapshot) }),
+  };
+}
+
+function snapshotRowOf(s: TableSnapshotProgress): TableSnapshotRow {
+  return {
+    state: s.state,
+    method: s.method,
+    rows: s.rows,
+    estimatedRows: s.estimated_rows,
+    chunks: s.chunks,
+    rowsPerSecond: s.rows_per_second,
+    etaSeconds: s.eta_seconds,
   };
 }

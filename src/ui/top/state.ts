@@ -33,6 +33,25 @@ export interface TableRow {
   readonly checkpointTime: number | null;
   readonly rowsPerSecond: number | null;
   readonly spilledBytes: number;
+  /** The table's initial snapshot (`--snapshot initial`), when it has one. */
+  readonly snapshot?: TableSnapshotRow;
+}
+
+/** How far a table's initial snapshot is (the API's `TableSnapshotProgress`). */
+export interface TableSnapshotRow {
+  readonly state: 'pending' | 'waiting' | 'copying' | 'done';
+  readonly method: 'chunks' | 'one-pass' | null;
+  readonly rows: number;
+  readonly estimatedRows: number | null;
+  readonly chunks: number;
+  readonly rowsPerSecond: number | null;
+  readonly etaSeconds: number | null;
+}
+
+/** A changefeed's tables while its initial snapshot is copied (the one-shot form lists them for every changefeed). */
+export interface ChangefeedSnapshotTables {
+  readonly changefeedId: string;
+  readonly tables: readonly TableRow[];
 }
 
 export interface TopSnapshot {
@@ -42,6 +61,8 @@ export interface TopSnapshot {
   readonly changefeeds: readonly ChangefeedRow[];
   /** Tables of the changefeed being looked at, when one is open. */
   readonly tables: readonly TableRow[] | null;
+  /** The one-shot form only: the tables of every changefeed whose initial snapshot is not done. */
+  readonly snapshotTables?: readonly ChangefeedSnapshotTables[];
   readonly takenAt: number;
 }
 
@@ -123,6 +144,38 @@ export function lagLevel(lag: number | null): LagLevel {
   return 'stalled';
 }
 
+/** True while some table has an initial snapshot that is not done: the tables are then shown with its progress. */
+export function snapshotInProgress(tables: readonly TableRow[]): boolean {
+  return tables.some((t) => t.snapshot !== undefined && t.snapshot.state !== 'done');
+}
+
+export interface SnapshotTotals {
+  /** Tables with a snapshot. */
+  readonly tables: number;
+  readonly done: number;
+  readonly rows: number;
+  /** Rows to copy in all (a done table counts its rows); null while a table not done has no estimate. */
+  readonly estimatedRows: number | null;
+}
+
+/** The changefeed's snapshot summed over its tables (the line above them). */
+export function snapshotTotals(tables: readonly TableRow[]): SnapshotTotals {
+  let count = 0;
+  let done = 0;
+  let rows = 0;
+  let estimatedRows: number | null = 0;
+  for (const { snapshot: s } of tables) {
+    if (s === undefined) continue;
+    count++;
+    rows += s.rows;
+    if (s.state === 'done') done++;
+    if (estimatedRows === null) continue;
+    if (s.state === 'done') estimatedRows += s.rows;
+    else estimatedRows = s.estimatedRows === null ? null : estimatedRows + Math.max(s.estimatedRows, s.rows);
+  }
+  return { tables: count, done, rows, estimatedRows };
+}
+
 /** The changefeed rows as shown: sorted by the current key. */
 export function visibleChangefeeds(state: TopState): ChangefeedRow[] {
   const rows = [...(state.snapshot?.changefeeds ?? [])];
@@ -132,8 +185,11 @@ export function visibleChangefeeds(state: TopState): ChangefeedRow[] {
 /** The table rows as shown: filtered by name, then sorted. */
 export function visibleTables(state: TopState): TableRow[] {
   const needle = state.filter.toLowerCase();
-  const rows = (state.snapshot?.tables ?? []).filter((t) => needle === '' || t.table.toLowerCase().includes(needle));
-  return sortRows(rows, state.sort, state.now, (r) => r.table, (r) => r.checkpointTime, (r) => r.rowsPerSecond);
+  const all = state.snapshot?.tables ?? [];
+  const rows = all.filter((t) => needle === '' || t.table.toLowerCase().includes(needle));
+  // while the snapshot is copied, rows/s is the copy's rate (the column shown)
+  const rate = snapshotInProgress(all) ? (r: TableRow) => r.snapshot?.rowsPerSecond ?? null : (r: TableRow) => r.rowsPerSecond;
+  return sortRows(rows, state.sort, state.now, (r) => r.table, (r) => r.checkpointTime, rate);
 }
 
 function sortRows<T>(rows: T[], sort: SortKey, now: number, name: (r: T) => string, time: (r: T) => number | null, rate: (r: T) => number | null): T[] {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { initialState, lagLevel, reduce, visibleChangefeeds, visibleTables, type ChangefeedRow, type KeyPress, type TableRow, type TopState } from '../../../src/ui/top/state.js';
+import {
+  initialState, lagLevel, reduce, snapshotInProgress, snapshotTotals, visibleChangefeeds, visibleTables,
+  type ChangefeedRow, type KeyPress, type TableRow, type TableSnapshotRow, type TopState,
+} from '../../../src/ui/top/state.js';
 
 const NOW = 1_700_000_000_000;
 
@@ -82,6 +85,23 @@ describe('cdc top reducer', () => {
     const onPaused = { ...s, selected: pausedIndex };
     assert.match(press(onPaused, 'p').state.message ?? '', /cannot pause paused: it is stopped/);
     assert.deepEqual(press(onPaused, 'r', 'y').effects, [{ kind: 'resume', changefeedId: 'paused' }]);
+  });
+
+  it('sums the initial snapshot over the tables, and sorts by the copy\'s rows/s while it is copied', () => {
+    const copy = (name: string, snapshot: TableSnapshotRow): TableRow => ({ ...table(name, 10), snapshot });
+    const orders = copy('shop.orders', { state: 'copying', method: 'chunks', rows: 45_000, estimatedRows: 100_000, chunks: 6, rowsPerSecond: 1200, etaSeconds: 46 });
+    const events = copy('shop.events', { state: 'copying', method: 'one-pass', rows: 12_345, estimatedRows: null, chunks: 0, rowsPerSecond: 800, etaSeconds: null });
+    const items = copy('shop.items', { state: 'done', method: 'chunks', rows: 2000, estimatedRows: 1950, chunks: 1, rowsPerSecond: null, etaSeconds: 0 });
+    const plain = table('crm.users', 10);
+    assert.deepEqual(snapshotTotals([orders, events, items, plain]), { tables: 3, done: 1, rows: 59_345, estimatedRows: null }, 'no estimate for events yet');
+    assert.deepEqual(snapshotTotals([orders, items, plain]), { tables: 2, done: 1, rows: 47_000, estimatedRows: 102_000 }, 'a done table counts its rows');
+    assert.equal(snapshotInProgress([orders, items]), true);
+    assert.equal(snapshotInProgress([items, plain]), false, 'every snapshot done');
+    assert.equal(snapshotInProgress([plain]), false);
+
+    const byRate = press(withSnapshot([cf('feed', 'normal', 10)], [items, events, orders, plain]), 's', 's').state;
+    assert.equal(byRate.sort, 'rows');
+    assert.deepEqual(visibleTables(byRate).map((t) => t.table), ['shop.orders', 'shop.events', 'crm.users', 'shop.items']);
   });
 
   it('shows help on ? and quits on q', () => {

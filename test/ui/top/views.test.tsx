@@ -4,7 +4,7 @@ import { Box } from 'ink';
 import { render } from 'ink-testing-library';
 import { TopView } from '../../../src/ui/top/components/top-view.js';
 import { TopApp } from '../../../src/ui/top/app.js';
-import { initialState, reduce, type TopState } from '../../../src/ui/top/state.js';
+import { initialState, reduce, type TableRow, type TableSnapshotRow, type TopState } from '../../../src/ui/top/state.js';
 import type { ApiClient } from '../../../src/core/api/client.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
@@ -60,6 +60,48 @@ describe('cdc top views (ink-testing-library)', () => {
     const wide = render(<TopView state={s} server="x" rows={24} columns={140} />);
     assert.match(wide.lastFrame() ?? '', /COORDINATE[\s\S]*mysql-bin\.000001:4/);
     wide.unmount();
+  });
+
+  it('shows the initial snapshot per table (bar, rows, rows/s, ETA, state, method) and its totals while it is copied', () => {
+    const base = state();
+    const t = (name: string, snapshot?: TableSnapshotRow): TableRow => ({
+      table: name, captureId: 'c1aaaaaaaa', resolvedTs: '2', resolvedCoordinate: 'mysql-bin.000001:9', resolvedTime: NOW - 100,
+      checkpointTs: '1', checkpointCoordinate: 'mysql-bin.000001:4', checkpointTime: NOW - 2500, rowsPerSecond: null, spilledBytes: 0,
+      ...(snapshot === undefined ? {} : { snapshot }),
+    });
+    const tables = [
+      t('shop.orders', { state: 'copying', method: 'chunks', rows: 45_000, estimatedRows: 100_000, chunks: 6, rowsPerSecond: 1200, etaSeconds: 45.8 }),
+      t('shop.events', { state: 'copying', method: 'one-pass', rows: 12_345, estimatedRows: null, chunks: 0, rowsPerSecond: 800, etaSeconds: null }),
+      t('shop.items', { state: 'done', method: 'chunks', rows: 2000, estimatedRows: 1950, chunks: 1, rowsPerSecond: null, etaSeconds: 0 }),
+    ];
+    const s = { ...base, sort: 'name' as const, view: { kind: 'tables' as const, changefeedId: 'feed-01' }, snapshot: { ...base.snapshot!, tables } };
+    const narrow = render(<Box width={80}><TopView state={s} server="x" rows={24} columns={80} /></Box>);
+    const frame = narrow.lastFrame() ?? '';
+    const lines = frame.split('\n');
+    assert.ok(lines.every((line) => line.length <= 80), `every line fits 80 columns:\n${frame}`);
+    assert.ok(lines.length <= 24, `the frame has ${lines.length} lines`);
+    assert.match(frame, /snapshot 1\/3 tables done · 59345 rows copied\n/, 'no total estimate while a table copied has none');
+    assert.match(frame, /TABLE +STATE +METHOD +PROGRESS +ROWS +ROWS\/S +ETA/);
+    assert.doesNotMatch(frame, /CP LAG|SPILL/, 'the replication columns give way to the copy');
+    const line = (table: string) => lines.find((l) => l.includes(table)) ?? '';
+    assert.match(line('shop.orders'), /copying chunks +████░░░░░░ {2}45% 45000 +1200 +46\.0s/);
+    assert.match(line('shop.events'), /copying one-pass ▒▒▒▒▒▒▒▒▒▒ +— 12345 +800 +—/, 'indeterminate without an estimate');
+    assert.match(line('shop.items'), /done +chunks +██████████ 100% 2000 +— +—/, 'capped at 100% though past the estimate');
+    narrow.unmount();
+
+    const wide = render(<Box width={130}><TopView state={s} server="x" rows={24} columns={130} /></Box>);
+    const wideFrame = wide.lastFrame() ?? '';
+    assert.match(wideFrame, /CAPTURE +STATE +METHOD +PROGRESS +ROWS +EST +CHUNKS +ROWS\/S +ETA/);
+    assert.ok(wideFrame.split('\n').every((line) => line.length <= 130), `every line fits 130 columns:\n${wideFrame}`);
+    assert.match(wideFrame, /shop\.orders +c1aaaaaa +copying chunks +█████████░░░░░░░░░░░ {2}45% 45000 +~100\.0k +6 +1200 +46\.0s/);
+    wide.unmount();
+
+    // every table done: back to the replication columns
+    const done = tables.map((r) => ({ ...r, snapshot: { ...r.snapshot!, state: 'done' as const } }));
+    const after = render(<Box width={80}><TopView state={{ ...s, snapshot: { ...s.snapshot, tables: done } }} server="x" rows={24} columns={80} /></Box>);
+    assert.match(after.lastFrame() ?? '', /CP LAG/);
+    assert.doesNotMatch(after.lastFrame() ?? '', /tables done/);
+    after.unmount();
   });
 
   it('shows the disconnected banner with the retry period', () => {

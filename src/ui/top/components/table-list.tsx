@@ -1,6 +1,7 @@
 import { Box, Text } from 'ink';
-import { lagMs, type TableRow } from '../state.js';
+import { lagMs, type SnapshotTotals, type TableRow } from '../state.js';
 import { formatBytes, formatRate, formatTime, pad } from '../format.js';
+import { formatSnapshotTotals, snapshotCells, snapshotHeader } from '../table-snapshot.js';
 import { Lag } from './lag.js';
 import { windowOf } from './window.js';
 
@@ -14,28 +15,52 @@ export interface TableListProps {
   readonly editingFilter: boolean;
   /** Room for the coordinate and resolved-lag columns (≥ 130 columns); otherwise they are left out to fit 80. */
   readonly wide?: boolean;
+  /**
+   * The changefeed's initial snapshot summed over all its tables, while it is not done: the tables then show its
+   * progress (bar, rows, rows/s, ETA) instead of the replication columns, under a line with the totals.
+   */
+  readonly snapshot?: SnapshotTotals | null;
 }
 
-export function TableList({ changefeedId, rows, selected, now, height, filter, editingFilter, wide = false }: TableListProps) {
-  const { start, end } = windowOf(rows.length, selected, height);
+export function TableList({ changefeedId, rows, selected, now, height, filter, editingFilter, wide = false, snapshot = null }: TableListProps) {
+  const { start, end } = windowOf(rows.length, selected, snapshot === null ? height : height - 1);
   return (
     <Box flexDirection="column">
       <Text>
         changefeed <Text bold>{changefeedId}</Text> · {rows.length} tables{filter !== '' || editingFilter ? ` · filter /${filter}${editingFilter ? '▏' : ''}` : ''}
       </Text>
-      <Text bold>
-        {`${pad('TABLE', 20)} ${pad('CAPTURE', 9)} ${pad('RESOLVED', 13)} ${pad('CHECKPOINT', 13)} ${wide ? `${pad('COORDINATE', 22)} ` : ''}${pad('CP LAG', 7)} ${wide ? `${pad('RS LAG', 7)} ` : ''}${pad('ROWS/S', 6)} SPILL`}
-      </Text>
-      {rows.length === 0 ? <Text color="gray">no tables{filter === '' ? '' : ` match /${filter}`}</Text> : null}
-      {rows.slice(start, end).map((row, i) => (
-        <Text key={row.table} inverse={start + i === selected}>
-          {pad(row.table, 20)} {pad(row.captureId.slice(0, 8), 9)} {pad(formatTime(row.resolvedTime), 13)} {pad(formatTime(row.checkpointTime), 13)}{' '}
-          {wide ? `${pad(row.checkpointCoordinate, 22)} ` : ''}
-          <Lag lag={lagMs(row.checkpointTime, now)} width={7} /> {wide ? <Lag lag={lagMs(row.resolvedTime, now)} width={7} /> : null}
-          {wide ? ' ' : ''}
-          {pad(formatRate(row.rowsPerSecond), 6)} {formatBytes(row.spilledBytes)}
+      {snapshot === null ? (
+        <Text bold>
+          {`${pad('TABLE', 20)} ${pad('CAPTURE', 9)} ${pad('RESOLVED', 13)} ${pad('CHECKPOINT', 13)} ${wide ? `${pad('COORDINATE', 22)} ` : ''}${pad('CP LAG', 7)} ${wide ? `${pad('RS LAG', 7)} ` : ''}${pad('ROWS/S', 6)} SPILL`}
         </Text>
-      ))}
+      ) : (
+        <>
+          <Text>
+            snapshot <Text color="cyan">{formatSnapshotTotals(snapshot)}</Text>
+          </Text>
+          <Text bold>{snapshotHeader(wide)}</Text>
+        </>
+      )}
+      {rows.length === 0 ? <Text color="gray">no tables{filter === '' ? '' : ` match /${filter}`}</Text> : null}
+      {rows.slice(start, end).map((row, i) =>
+        snapshot === null ? (
+          <Text key={row.table} inverse={start + i === selected}>
+            {pad(row.table, 20)} {pad(row.captureId.slice(0, 8), 9)} {pad(formatTime(row.resolvedTime), 13)} {pad(formatTime(row.checkpointTime), 13)}{' '}
+            {wide ? `${pad(row.checkpointCoordinate, 22)} ` : ''}
+            <Lag lag={lagMs(row.checkpointTime, now)} width={7} /> {wide ? <Lag lag={lagMs(row.resolvedTime, now)} width={7} /> : null}
+            {wide ? ' ' : ''}
+            {pad(formatRate(row.rowsPerSecond), 6)} {formatBytes(row.spilledBytes)}
+          </Text>
+        ) : (
+          <Text key={row.table} inverse={start + i === selected}>
+            {snapshotCells(row, wide).map((cell, j) => (
+              <Text key={cell.key} {...(cell.color === undefined ? {} : { color: cell.color })}>
+                {j === 0 ? cell.text : ` ${cell.text}`}
+              </Text>
+            ))}
+          </Text>
+        ),
+      )}
       {end < rows.length ? <Text color="gray">… {rows.length - end} more</Text> : null}
     </Box>
   );

@@ -1,5 +1,5 @@
 import { Box, Text } from 'ink';
-import { visibleChangefeeds, visibleTables, type TopState } from '../state.js';
+import { snapshotInProgress, snapshotTotals, visibleChangefeeds, visibleTables, type TopState } from '../state.js';
 import { ChangefeedList } from './changefeed-list.js';
 import { Header } from './header.js';
 import { Help } from './help.js';
@@ -17,6 +17,8 @@ export interface TopViewProps {
 /** The whole screen, a pure function of the state. */
 export function TopView({ state, server, rows, columns = 80 }: TopViewProps) {
   const listHeight = Math.max(3, rows - 8);
+  const tables = state.snapshot?.tables ?? [];
+  const snapshot = snapshotInProgress(tables) ? snapshotTotals(tables) : null;
   return (
     <Box flexDirection="column">
       <Header server={server} snapshot={state.snapshot} connection={state.connection} now={state.now} />
@@ -35,6 +37,7 @@ export function TopView({ state, server, rows, columns = 80 }: TopViewProps) {
             wide={columns >= 130}
             filter={state.filter}
             editingFilter={state.editingFilter}
+            snapshot={snapshot}
           />
         )}
       </Box>
