@@ -7,7 +7,7 @@ import { makeTs } from '../model/ts.js';
 import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
 import type { RowChangedEvent, TableName, Ts } from '../sink/api.js';
 import type { Value } from '../upstream/rows.js';
-import { compareKeys, readTableShape, type TableShape } from './table-shape.js';
+import { QUERY_OPTIONS, compareKeys, readTableShape, type TableShape } from './table-shape.js';
 import type { SnapshotPiece, TableSnapshot } from './table-snapshot.js';
 
 /** Rows per piece handed to the sink (a chunk is read as one or more pieces). */
@@ -127,7 +127,7 @@ class SnapshotReader {
       for (;;) {
         try {
           if (conn === undefined) {
-            conn = await mysql.createConnection({ uri, connectTimeout: 10_000, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true });
+            conn = await mysql.createConnection({ uri, connectTimeout: 10_000, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, decimalNumbers: false, jsonStrings: true });
             await conn.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = ''");
           }
           if (shape === undefined) {
@@ -208,7 +208,7 @@ class SnapshotReader {
       const where = chunked && this.cursor !== undefined ? after(shape, this.cursor) : { sql: '', values: [] };
       const order = chunked ? ` ORDER BY ${shape.key!.map((i) => quote(shape.columns[i].name)).join(', ')} LIMIT ${chunkRows}` : '';
       // the callback connection under the promise one streams (and pauses while the sink catches up)
-      const stream = (conn as unknown as { connection: CallbackConnection }).connection.query({ sql: `SELECT ${shape.selectList} FROM ${shape.qualified}${where.sql}${order}`, values: where.values, rowsAsArray: true, typeCast: shape.typeCast as never }).stream({ highWaterMark: PIECE_ROWS });
+      const stream = (conn as unknown as { connection: CallbackConnection }).connection.query({ sql: `SELECT ${shape.selectList} FROM ${shape.qualified}${where.sql}${order}`, values: where.values, ...QUERY_OPTIONS }).stream({ highWaterMark: PIECE_ROWS });
       let rows: RowChangedEvent[] = [];
       let bytes = 0;
       const commitTime = Date.now();

@@ -21,21 +21,25 @@ export interface TableShape {
   readonly selectList: string;
   /** `db`.`table`. */
   readonly qualified: string;
-  /** One row as mysql2 gives it (`rowsAsArray`, `typeCast` below) as the binlog decoder's values. */
+  /**
+   * One row as mysql2 gives it (text protocol, `rowsAsArray` and QUERY_OPTIONS) made, in place, into the binlog
+   * decoder's values: only BIGINT (text to bigint), FLOAT (to its float32 value) and BIT (bytes to bigint) change.
+   */
   toValues(row: unknown[]): Value[];
-  /** The mysql2 typeCast of the SELECT: text, or bytes for binary values. */
-  readonly typeCast: unknown;
 }
+
+/**
+ * The mysql2 options of the SELECT: numbers that fit a double as numbers, BIGINT and DECIMAL as text, temporal
+ * values as the server's text, binary strings as bytes (GEOMETRY is selected as its bytes, see selectList).
+ */
+export const QUERY_OPTIONS = { rowsAsArray: true, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, decimalNumbers: false, jsonStrings: true } as const;
 
 const quote = (ident: string): string => `\`${ident.replaceAll('`', '``')}\``;
 
-/** How a column's text (or bytes) becomes its value. */
+/** How a value mysql2 gives becomes the binlog decoder's (only for the types where they differ). */
 type Convert = (raw: unknown) => Value;
 
-const asNumber: Convert = (raw) => (raw === null ? null : Number(raw));
 const asBigInt: Convert = (raw) => (raw === null ? null : BigInt(raw as string));
-const asText: Convert = (raw) => (raw === null ? null : (raw as string));
-const asBytes: Convert = (raw) => (raw === null ? null : (raw as Buffer));
 /** FLOAT is read as CAST(… AS DOUBLE), its exact value; the binlog gives the float32 as a double. */
 const asFloat: Convert = (raw) => (raw === null ? null : Math.fround(Number(raw)));
 const asBits: Convert = (raw) => {
@@ -48,7 +52,6 @@ const asBits: Convert = (raw) => {
 const INTEGERS = new Set(['tinyint', 'smallint', 'mediumint', 'int']);
 const TEMPORAL = new Set(['date', 'datetime', 'timestamp']);
 const BINARY_STRINGS = new Set(['binary', 'varbinary']);
-const BLOBS = new Set(['tinyblob', 'blob', 'mediumblob', 'longblob']);
 const GEOMETRY = new Set(['geometry', 'point', 'linestring', 'polygon', 'multipoint', 'multilinestring', 'multipolygon', 'geometrycollection']);
 
 /**
@@ -61,9 +64,13 @@ function orderable(dataType: string): boolean {
 }
 
 interface ColumnRow {
-  name: string;
-  dataType: string;
-  columnType: string;
+  readonly name: string;
+  readonly dataType: string;
+  /**
+   * information_schema's COLUMN_TYPE. MariaDB keeps definitions in utf8mb3: an ENUM or SET member with a 4-byte
+   * character (an emoji) reads as '?' there (and in SHOW CREATE TABLE), while the binlog's TABLE_MAP has it.
+   */
+  readonly columnType: string;
   nullable: boolean;
   primary: boolean;
   charLength: number | null;
@@ -84,23 +91,19 @@ function mysqlType(c: ColumnRow): string {
   return t;
 }
 
-function converter(c: ColumnRow): Convert {
+function converter(c: ColumnRow): Convert | undefined {
   const t = c.dataType;
-  if (INTEGERS.has(t) || t === 'year') return asNumber;
   if (t === 'bigint') return asBigInt;
   if (t === 'float') return asFloat;
-  if (t === 'double') return asNumber;
   if (t === 'bit') return asBits;
-  if (BINARY_STRINGS.has(t) || BLOBS.has(t) || GEOMETRY.has(t)) return asBytes;
-  return asText;
+  return undefined;
 }
 
-/** Text for every value but binary strings, BLOBs, BIT and GEOMETRY, which come as bytes (mysql2 field types). */
-const BYTE_FIELDS = new Set(['BIT', 'GEOMETRY', 'TINY_BLOB', 'MEDIUM_BLOB', 'LONG_BLOB', 'BLOB', 'VAR_STRING', 'STRING']);
-const BINARY_CHARSET = 63;
-function typeCast(field: { type: string; characterSet?: number; string(): string | null; buffer(): Buffer | null }, _next: () => unknown): unknown {
-  if (field.type === 'BIT' || field.type === 'GEOMETRY' || (BYTE_FIELDS.has(field.type) && field.characterSet === BINARY_CHARSET)) return field.buffer();
-  return field.string();
+/** The SELECT expression of a column: FLOAT as its exact double, GEOMETRY as its bytes (SRID and WKB, as the binlog has them). */
+function selectExpression(c: ColumnRow): string {
+  if (c.dataType === 'float') return `CAST(${quote(c.name)} AS DOUBLE)`;
+  if (GEOMETRY.has(c.dataType)) return `CAST(${quote(c.name)} AS BINARY)`;
+  return quote(c.name);
 }
 
 /** Reads the table's definition from information_schema; a table that does not exist is an error naming it. */
@@ -146,9 +149,16 @@ export async function readTableShape(conn: mysql.Connection, schema: string, tab
     break;
   }
   const columns: ColumnInfo[] = defs.map((c) => ({ name: c.name, mysqlType: mysqlType(c), primaryKey: c.primary, nullable: c.nullable }));
-  const converters = defs.map(converter);
-  const selectList = defs.map((c) => (c.dataType === 'float' ? `CAST(${quote(c.name)} AS DOUBLE)` : quote(c.name))).join(', ');
-  const width = converters.length;
+  const converted: number[] = [];
+  const converters: Convert[] = [];
+  defs.forEach((c, i) => {
+    const convert = converter(c);
+    if (convert !== undefined) {
+      converted.push(i);
+      converters.push(convert);
+    }
+  });
+  const selectList = defs.map(selectExpression).join(', ');
   return {
     schema,
     table,
@@ -157,11 +167,12 @@ export async function readTableShape(conn: mysql.Connection, schema: string, tab
     orderable: key !== undefined && key.every((i) => orderable(defs[i].dataType)),
     selectList,
     qualified: `${quote(schema)}.${quote(table)}`,
-    typeCast,
     toValues(row: unknown[]): Value[] {
-      const values = new Array<Value>(width);
-      for (let i = 0; i < width; i++) values[i] = converters[i](row[i]);
-      return values;
+      for (let j = 0; j < converted.length; j++) {
+        const i = converted[j];
+        row[i] = converters[j](row[i]);
+      }
+      return row as Value[];
     },
   };
 }
