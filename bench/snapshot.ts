@@ -6,7 +6,7 @@
  * Times run from the create request to the table's snapshot record reading done (every row acknowledged by the
  * sink); the capture's peak RSS is sampled throughout.
  *
- * usage: npm run bench:snapshot -- [--rows N] [--sink mysql|kafka|both] [--memory-quota MiB] [--chunk-rows N]
+ * usage: npm run bench:snapshot -- [--rows N] [--sink mysql|kafka|both] [--memory-quota MiB] [--chunk-rows N] [--cpu-prof DIR]
  * Needs `bash scripts/services.sh up` and `npm run build`. Appends JSON lines to bench/results/snapshot.jsonl.
  */
 import { spawn } from 'node:child_process';
@@ -28,6 +28,7 @@ const { values: opts } = parseArgs({
     sink: { type: 'string', default: 'both' },
     'memory-quota': { type: 'string' },
     'chunk-rows': { type: 'string' },
+    'cpu-prof': { type: 'string' },
   },
 });
 const rows = Number(opts.rows);
@@ -83,7 +84,7 @@ async function dumpAndLoad(): Promise<number> {
 async function tidemark(etcd: Etcd3, sink: string, sinkUri: string): Promise<{ rate: number; seconds: number; peakRssMiB: number; cpu: number }> {
   const clusterId = `bench-snap-${process.pid}-${sink}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'tm-bench-snap-'));
-  const server = await BenchCdcServer.start({ pd: etcdEndpoint(), clusterId, dataDir, upstream: `mysql://root@${up.host}:${up.port}`, nodeFlags: [] });
+  const server = await BenchCdcServer.start({ pd: etcdEndpoint(), clusterId, dataDir, upstream: `mysql://root@${up.host}:${up.port}`, nodeFlags: opts['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', opts['cpu-prof']] });
   const sampler = new ProcSampler(new Map([['capture', server.pid]]));
   try {
     await server.waitHealthy(30_000);

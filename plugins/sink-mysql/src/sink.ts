@@ -4,6 +4,10 @@ import { readSsl, type MySqlSinkConfig } from './config.js';
 
 /** Rows waiting in the workers' queues before `writeRows` waits (memory bound when the downstream is slow). */
 const MAX_QUEUED_ROWS = 32_768;
+const ER_LOCK_DEADLOCK = 1213;
+const ER_LOCK_WAIT_TIMEOUT = 1205;
+/** Times a transaction rolled back by a deadlock or lock wait timeout is applied before the error stands. */
+const LOCK_RETRIES = 5;
 /** Prepared statements cached per connection (mysql2 closes the least recently used beyond it). */
 const PREPARED_PER_CONNECTION = 64;
 /** ER_MAX_PREPARED_STMT_COUNT_REACHED: the server is out of prepared statements; the text form still works. */
@@ -147,6 +151,8 @@ interface TableShape {
 interface Job {
   readonly table: TableName;
   readonly rows: readonly RowChangedEvent[];
+  /** Runs only once these workers have applied these many jobs (the table's snapshot rows spread over other workers). */
+  readonly fence?: readonly (readonly [Worker, number])[];
 }
 
 /**
@@ -183,10 +189,12 @@ class Worker {
   private async loop(): Promise<void> {
     while (this.queue.length > 0 && this.failure === undefined) {
       const first = this.queue[0];
+      if (first.fence !== undefined) await this.sink.passFence(first.fence);
       let n = 1;
       let count = first.rows.length;
       while (n < this.queue.length) {
         const next = this.queue[n];
+        if (next.fence !== undefined) break;
         // whole jobs up to max-txn-row: a job that would pass it waits for the next round (apply would split
         // the merged rows there anyway, leaving a small statement behind every full one)
         if (count + next.rows.length > this.sink.maxTxnRow) break;
@@ -234,6 +242,8 @@ export class MySqlSink implements Sink {
   /** Table → its worker, for the sink's lifetime (a table never changes worker, so its order holds). */
   private readonly assigned = new Map<string, Worker>();
   private readonly tablesPerWorker: number[];
+  /** Per table, the snapshot rows handed to other workers than its own: how many jobs each had when it got the last. */
+  private readonly spread = new Map<string, Map<Worker, number>>();
   /** Set when the downstream ran out of prepared statements: inserts go as text from then on. */
   private preparedOff = false;
   private readonly startedAt = Date.now();
@@ -241,7 +251,7 @@ export class MySqlSink implements Sink {
   private closed = false;
   /** Until a DDL executes cleanly, DDL_REPLAY_ERRORS mean "already done" (the replay window after a restart). */
   private replayingDDL = true;
-  readonly counters = { rows: 0, transactions: 0, statements: 0, safeModeRetries: 0, ddls: 0 };
+  readonly counters = { rows: 0, transactions: 0, statements: 0, safeModeRetries: 0, lockRetries: 0, ddls: 0 };
 
   private constructor(
     private readonly pool: mysql.Pool,
@@ -296,6 +306,11 @@ export class MySqlSink implements Sink {
     return this.config.maxTxnRow;
   }
 
+  /** Waits until each worker has applied its jobs up to the given count (or one failed). */
+  async passFence(fence: readonly (readonly [Worker, number])[]): Promise<void> {
+    while (!fence.every(([w, n]) => w.done >= n || w.failure !== undefined)) await this.waitForProgress();
+  }
+
   wake(): void {
     for (const resolve of this.waiters.splice(0)) resolve();
   }
@@ -335,7 +350,23 @@ export class MySqlSink implements Sink {
     if (this.closed) throw new MySqlSinkError('ErrMySQLSinkClosed', 'the mysql sink is closed', true);
     this.throwIfFailed();
     if (rows.length === 0) return;
-    this.workerOf(table).push({ table, rows });
+    const key = `${table.schema}.${table.table}`;
+    const own = this.workerOf(table);
+    if (rows[0].snapshot !== undefined && this.workers.length > 1) {
+      // snapshot reads are inserts of distinct keys, read at one position: they go to the least busy worker; the
+      // table's next changes wait for them (a fence), so no change of a key overtakes its snapshot row
+      let best = this.workers[0];
+      for (const w of this.workers) if (w.queuedRows < best.queuedRows) best = w;
+      best.push({ table, rows });
+      let spread = this.spread.get(key);
+      if (spread === undefined) this.spread.set(key, (spread = new Map<Worker, number>()));
+      spread.set(best, best.pushed);
+    } else {
+      const spread = this.spread.get(key);
+      this.spread.delete(key);
+      const fence = spread === undefined ? undefined : [...spread].filter(([w]) => w !== own);
+      own.push(fence === undefined || fence.length === 0 ? { table, rows } : { table, rows, fence });
+    }
     while (this.queuedRows > MAX_QUEUED_ROWS && !this.ctx.signal.aborted) {
       this.throwIfFailed();
       await this.waitForProgress();
@@ -518,17 +549,31 @@ export class MySqlSink implements Sink {
   }
 
   private async applyTransaction(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
-    const safe = this.config.safeMode || Date.now() - this.startedAt < this.config.safeModeDurationMs;
-    try {
-      await this.execute(table, rows, safe);
-    } catch (error) {
-      if (!safe && (error as { errno?: number }).errno === 1062) {
-        // a duplicate key outside the safe window: these changes were applied before (a replay); apply them idempotently
-        this.counters.safeModeRetries++;
-        await this.execute(table, rows, true);
+    // snapshot reads are inserts of rows read once: INSERT (a row there already, after a failure, is a
+    // duplicate key, and the batch goes again idempotently); REPLACE's next-key locks make parallel writers of
+    // one table deadlock
+    const safe = rows[0].snapshot === undefined && (this.config.safeMode || Date.now() - this.startedAt < this.config.safeModeDurationMs);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.execute(table, rows, safe);
         return;
+      } catch (error) {
+        const errno = (error as { errno?: number; cause?: { errno?: number } }).errno ?? (error as { cause?: { errno?: number } }).cause?.errno;
+        if (!safe && errno === 1062) {
+          // a duplicate key outside the safe window: these changes were applied before (a replay); apply them idempotently
+          this.counters.safeModeRetries++;
+          await this.execute(table, rows, true);
+          return;
+        }
+        if ((errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT) && attempt < LOCK_RETRIES) {
+          // the downstream rolled the transaction back: it is applied again (TiCDC retries these too)
+          this.counters.lockRetries++;
+          this.ctx.logger.warn('a downstream transaction hit a deadlock or lock wait timeout; applying it again', { table: `${table.schema}.${table.table}`, attempt, errno });
+          await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+          continue;
+        }
+        throw error;
       }
-      throw error;
     }
   }
 

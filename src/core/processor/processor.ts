@@ -326,6 +326,7 @@ export class Processor implements ProgressSource {
         reader: this,
         mount: (table, event) => this.mount(table, event),
         onSnapshotAcknowledged: (table, pieces) => this.snapshotAcknowledged(table, pieces),
+        truncate: (table, ts) => this.truncateForSnapshot(table, ts),
         sinkError: (call, error) => this.sinkError(call, error),
         onRemoved: (table) => this.finishRemoval(table),
         onProgress: () => this.options.onProgress?.(),
@@ -464,6 +465,21 @@ export class Processor implements ProgressSource {
           this.failRun?.(error);
         },
       );
+    }
+  }
+
+  /**
+   * A table without a key whose copy an earlier run began and did not finish: what that run wrote of it cannot be
+   * told from the rows copied again, so the table is emptied in the sink first (TRUNCATE, as a DDL at the pass's ts).
+   */
+  private async truncateForSnapshot(pipeline: TablePipeline, ts: Ts): Promise<void> {
+    const { schema, table } = pipeline.name;
+    const quote = (ident: string): string => `\`${ident.replaceAll('`', '``')}\``;
+    this.log.warn('snapshot: a copy of a table without a key starts over after a failure; the table is emptied in the sink first', { table: pipeline.key });
+    try {
+      await this.sink!.writeDDL({ commitTs: ts, commitTime: Date.now(), schema, query: `TRUNCATE TABLE ${quote(schema)}.${quote(table)}`, kind: 'truncate-table', tables: [pipeline.name] });
+    } catch (error) {
+      throw this.sinkError('writeDDL', error);
     }
   }
 

@@ -42,6 +42,8 @@ export interface TableSinkOptions {
   readonly onRemoved: (table: TablePipeline) => Promise<void>;
   /** Checkpoints moved on an acknowledgement (the processor tells the owner). */
   readonly onProgress?: () => void;
+  /** Empties the table in the sink before a one-pass snapshot starts over (see TableSnapshot.truncateFirst). */
+  readonly truncate?: (table: TablePipeline, ts: Ts) => Promise<void>;
   /** Snapshot pieces of the table the sink acknowledged, in order (the processor records the copy's progress). */
   readonly onSnapshotAcknowledged?: (table: TablePipeline, pieces: readonly SnapshotPiece[]) => void;
   readonly logger: Logger;
@@ -281,6 +283,10 @@ export class TableSinkStage {
     const { rows } = piece;
     this.current = table;
     try {
+      if (table.snapshot!.truncateFirst) {
+        await this.options.truncate?.(table, piece.ts);
+        table.snapshot!.truncateFirst = false;
+      }
       for (let i = 0; i < rows.length; i += WRITE_BATCH) {
         const end = Math.min(i + WRITE_BATCH, rows.length);
         // the piece's quota goes back with its last call

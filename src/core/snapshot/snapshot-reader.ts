@@ -1,4 +1,5 @@
 import mysql from 'mysql2/promise';
+import type { Readable } from 'node:stream';
 import type { Connection as CallbackConnection } from 'mysql2';
 import { TidemarkError, isAbortError } from '../errors/index.js';
 import { redactUri } from '../config/uri.js';
@@ -88,6 +89,50 @@ function rowBytes(values: readonly Value[]): number {
 }
 
 type MutableRow = { -readonly [K in keyof RowChangedEvent]: RowChangedEvent[K] };
+
+/**
+ * A query stream's rows in arrays of about `size` (one promise per array, not per row); the stream is paused
+ * while an array is being handled, so a slow consumer slows the server's sending (TCP backpressure).
+ */
+async function* batches(stream: Readable, size: number): AsyncGenerator<unknown[][]> {
+  let batch: unknown[][] = [];
+  let ended = false;
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  stream.on('data', (row: unknown[]) => {
+    batch.push(row);
+    if (batch.length >= size) {
+      stream.pause();
+      wake?.();
+    }
+  });
+  stream.once('end', () => {
+    ended = true;
+    wake?.();
+  });
+  stream.once('error', (error: Error) => {
+    failure = error;
+    wake?.();
+  });
+  try {
+    for (;;) {
+      if (failure !== undefined) throw failure;
+      if (batch.length >= size || (ended && batch.length > 0)) {
+        const out = batch;
+        batch = [];
+        yield out;
+        stream.resume();
+        continue;
+      }
+      if (ended) return;
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+    }
+  } finally {
+    stream.removeAllListeners('data');
+    stream.destroy();
+  }
+}
 
 /**
  * Copies one table for its initial snapshot (see TableSnapshot): chunk after chunk in key order, each read in
@@ -209,30 +254,25 @@ class SnapshotReader {
       const order = chunked ? ` ORDER BY ${shape.key!.map((i) => quote(shape.columns[i].name)).join(', ')} LIMIT ${chunkRows}` : '';
       // the callback connection under the promise one streams (and pauses while the sink catches up)
       const stream = (conn as unknown as { connection: CallbackConnection }).connection.query({ sql: `SELECT ${shape.selectList} FROM ${shape.qualified}${where.sql}${order}`, values: where.values, ...QUERY_OPTIONS }).stream({ highWaterMark: PIECE_ROWS });
-      let rows: RowChangedEvent[] = [];
-      let bytes = 0;
       const commitTime = Date.now();
-      for await (const raw of stream as AsyncIterable<unknown[]>) {
-        const values = shape.toValues(raw);
-        const row: MutableRow = { table, commitTs: ts, commitTime, seq: rowsInChunk, kind: 'insert', columns: shape.columns, before: null, after: values, snapshot: this.first ? 'first' : 'row' };
-        this.first = false;
-        rows.push(row);
-        const b = rowBytes(values);
-        bytes += b;
-        quota.force(b);
-        this.unqueuedBytes += b;
-        rowsInChunk++;
-        lastRow = row;
-        lastValues = values;
-        if (rows.length >= PIECE_ROWS) {
-          await this.hold({ ts, rows, bytes, final: false }, row, signal);
-          rows = [];
-          bytes = 0;
+      for await (const batch of batches(stream, PIECE_ROWS)) {
+        const rows: RowChangedEvent[] = new Array<RowChangedEvent>(batch.length);
+        let bytes = 0;
+        for (let i = 0; i < batch.length; i++) {
+          const values = shape.toValues(batch[i]);
+          const row: MutableRow = { table, commitTs: ts, commitTime, seq: rowsInChunk++, kind: 'insert', columns: shape.columns, before: null, after: values, snapshot: this.first ? 'first' : 'row' };
+          this.first = false;
+          rows[i] = row;
+          bytes += rowBytes(values);
+          lastRow = row;
+          lastValues = values;
         }
+        quota.force(bytes);
+        this.unqueuedBytes += bytes;
+        await this.hold({ ts, rows, bytes, final: false }, lastRow!, signal);
       }
       const end = !chunked || rowsInChunk < chunkRows;
       const upper = end || lastValues === undefined ? null : shape.key!.map((i) => lastValues![i]);
-      if (rows.length > 0) await this.hold({ ts, rows, bytes, final: false }, lastRow!, signal);
       if (this.held !== undefined && this.held.piece.ts === ts) {
         // the chunk's last piece carries its upper end
         this.held = { ...this.held, piece: { ...this.held.piece, chunkEnd: { upper } } };

@@ -63,7 +63,12 @@ export class TableSnapshot {
    * again), and the chunk's rows follow them: the sink ends with each row as the upstream has it, but may see a
    * change twice, as after any failure.
    */
-  readonly resumed: boolean;
+  resumed: boolean;
+  /**
+   * A one-pass copy an earlier run began: rows without a key cannot be replaced, so the pass starts over behind a
+   * TRUNCATE of the table in the sink (written before the first piece), and changes before the pass are dropped.
+   */
+  truncateFirst = false;
   /** Every piece is written (the reconciliation is over once the table is written past the last one). */
   finished = false;
   /** Rows handed to the sink this run, and chunks completed. */
@@ -122,6 +127,10 @@ export class TableSnapshot {
     this.key = key;
     this.copyStartedAt ??= Date.now();
     if (!this.allRead && (method === 'one-pass' || this.method === 'one-pass')) this.completed.length = 0;
+    if (!this.allRead && method === 'one-pass' && this.resumed) {
+      this.resumed = false;
+      this.truncateFirst = true;
+    }
     this.method = method;
   }
 

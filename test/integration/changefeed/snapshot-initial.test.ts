@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import mysql from 'mysql2/promise';
-import { CDC_BIN, CdcServerGroup } from '../../helpers/cdc-process.js';
+import { CDC_BIN, CdcServerGroup, listCaptures } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
@@ -210,5 +210,56 @@ describe('changefeed create --snapshot initial (real cdc servers, upstream and d
     await caughtUp('kill');
     await assertEqual(db);
     assert.match(cluster.newest().output.join(''), /snapshot: table queued for copying"\][^\n]*\[state=copying\]/, 'a table went on from where the lost capture was');
+  });
+
+  it('kill -9 of the capture copying a table without a key: the copy starts over behind a TRUNCATE, and the table is equal', async () => {
+    const db = uniqueName('snapnokey');
+    dbs.push(db);
+    await up.query(`CREATE DATABASE \`${db}\``);
+    await up.query(`CREATE TABLE \`${db}\`.nk (x INT, v VARCHAR(20))`);
+    for (let i = 0; i < 80_000; i += 4000) {
+      await up.query(`INSERT INTO \`${db}\`.nk VALUES ${Array.from({ length: 4000 }, (_, j) => `(${i + j}, 'n${i + j}')`).join(', ')}`);
+    }
+    while (cluster.alive().length < 2) await cluster.start();
+    let stopped = false;
+    const writes = (async () => {
+      const conn = await mysql.createConnection({ uri: mysqlUri('upstream') });
+      for (let i = 80_000; !stopped; i++) {
+        await conn.query(`INSERT INTO \`${db}\`.nk VALUES (${i}, 'w${i}')`);
+        await conn.query(`UPDATE \`${db}\`.nk SET v = CONCAT(v, '+') WHERE x = ${i - 40_000} LIMIT 1`);
+        await conn.query(`DELETE FROM \`${db}\`.nk WHERE x = ${i - 60_000} LIMIT 1`);
+      }
+      await conn.end();
+    })();
+    loads.push({
+      stop: async () => {
+        stopped = true;
+        await writes;
+        return 0;
+      },
+    });
+    await create('nokey', [`${db}.nk`], '[snapshot]\nparallelism = 1\n');
+    await waitFor(async () => Object.values(await records('nokey')).some((r) => r.state === 'copying' && r.rows > 0), { timeoutMs: 120_000, intervalMs: 50, what: 'the pass half done' });
+    // the capture copying it goes down hard
+    const tables = await cluster.newest().api<{ items: { table: string; capture_id: string }[] }>('/api/v2/changefeeds/nokey/tables');
+    const captureId = tables.items.find((t) => t.table === `${db}.nk`)?.capture_id;
+    const address = (await listCaptures(cluster.newest())).find((c) => c.id === captureId)?.address;
+    const victim = cluster.alive().find((s) => s.url.endsWith(address ?? '?'));
+    assert.ok(victim !== undefined, `the capture copying the table (${captureId} at ${address})`);
+    victim.kill('SIGKILL');
+    await victim.exited;
+    if (cluster.alive().length === 0) await cluster.start();
+    await waitFor(async () => Object.values(await records('nokey')).every((r) => r.state === 'done'), { timeoutMs: 300_000, intervalMs: 500, what: 'the table copied after the kill' }).catch(async (error: unknown) => {
+      console.log(`# records: ${JSON.stringify(await records('nokey'))}\n# server log tail:\n${cluster.newest().output.join('').slice(-6000)}`);
+      throw error;
+    });
+    stopped = true;
+    await writes;
+    await caughtUp('nokey');
+    const sql = `SELECT x, v FROM \`${db}\`.nk ORDER BY x, v`;
+    const [u, d] = [await rowsOf(up, sql), await rowsOf(down, sql)];
+    assert.equal(d.length, u.length, `${d.length} rows downstream, ${u.length} upstream`);
+    assert.deepEqual(d, u);
+    assert.match(cluster.newest().output.join(''), /a copy of a table without a key starts over after a failure/);
   });
 });
