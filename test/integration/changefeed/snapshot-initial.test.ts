@@ -11,6 +11,7 @@ import { CDC_BIN, CdcServerGroup, listCaptures } from '../../helpers/cdc-process
 import { etcdEndpoint, mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
+import { typeFamilies } from '../../helpers/type-matrix.js';
 
 const run = promisify(execFile);
 
@@ -60,7 +61,7 @@ describe('changefeed create --snapshot initial (real cdc servers, upstream and d
     await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.newest().url, '--sink-uri', `${mysqlUri('downstream')}?force-replicate=true`, '-c', id, '--config', config, '--snapshot', 'initial']);
   };
   const rowsOf = async (conn: mysql.Connection, sql: string): Promise<unknown[]> => {
-    const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql, rowsAsArray: true, dateStrings: true, bigNumberStrings: true, supportBigNumbers: true });
+    const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql, rowsAsArray: true, dateStrings: true, bigNumberStrings: true, supportBigNumbers: true, typeCast: (field, next) => (field.type === 'GEOMETRY' ? field.buffer() : next()) });
     return rows;
   };
   const assertEqual = async (db: string): Promise<void> => {
@@ -161,11 +162,19 @@ describe('changefeed create --snapshot initial (real cdc servers, upstream and d
     dbs.push(db);
     await fill(db, 6000);
     await up.query(`CREATE TABLE \`${db}\`.empty_table (id INT PRIMARY KEY)`);
+    // the type matrix: every type the binlog decodes, copied by SELECT, must arrive as the binlog would bring it
+    await up.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = ''");
+    for (const [f, family] of typeFamilies.entries()) {
+      await up.query(`CREATE TABLE \`${db}\`.types_${f} (id INT PRIMARY KEY, ${family.columns})`);
+      const nulls = family.rows[0][1].map(() => 'NULL').join(', ');
+      await up.query(`INSERT INTO \`${db}\`.types_${f} VALUES ${[...family.rows.map(([sql], r) => `(${r + 1}, ${sql})`), `(0, ${nulls})`].join(', ')}`);
+    }
     const load = workload(db, 6000);
     loads.push(load);
     await create('initial', [`${db}.*`], '[snapshot]\nchunk-rows = 700\nparallelism = 3\n');
     const state = await records('initial');
-    assert.deepEqual(Object.keys(state).sort(), [...TABLES.map((t) => `${db}.${t.name}`), `${db}.empty_table`].sort(), 'one record per selected table');
+    const typeTables = typeFamilies.map((_, f) => `${db}.types_${f}`);
+    assert.deepEqual(Object.keys(state).sort(), [...TABLES.map((t) => `${db}.${t.name}`), `${db}.empty_table`, ...typeTables].sort(), 'one record per selected table');
     await waitFor(async () => Object.values(await records('initial')).every((r) => r.state === 'done'), { timeoutMs: 240_000, intervalMs: 500, what: 'every table copied' }).catch(async (error: unknown) => {
       console.log(`# records: ${JSON.stringify(await records('initial'))}\n# server log tail:\n${cluster.newest().output.join('').slice(-6000)}`);
       throw error;
@@ -174,6 +183,13 @@ describe('changefeed create --snapshot initial (real cdc servers, upstream and d
     assert.ok(statements > 100, `the workload ran during the snapshot (${statements} statements)`);
     await caughtUp('initial');
     await assertEqual(db);
+    for (const [f] of typeFamilies.entries()) {
+      // one known departure: MariaDB's SHOW CREATE TABLE (utf8mb3) writes the ENUM member 'y😀' as 'y?', so the
+      // table created downstream cannot hold that value; every other value of every type must arrive as it is
+      const [columns] = await up.query<mysql.RowDataPacket[]>('SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NOT (DATA_TYPE = \'enum\' AND COLUMN_TYPE LIKE \'%?%\') ORDER BY ORDINAL_POSITION', [db, `types_${f}`]);
+      const sql = `SELECT ${columns.map((r) => `\`${String(r['c'])}\``).join(', ')} FROM \`${db}\`.types_${f} ORDER BY id`;
+      assert.deepEqual(await rowsOf(down, sql), await rowsOf(up, sql), `types_${f}: every value arrives as the upstream has it`);
+    }
     const done = await records('initial');
     assert.equal(done[`${db}.int_pk`].method, 'chunks');
     assert.ok(done[`${db}.int_pk`].chunks.length >= 1);
@@ -261,5 +277,43 @@ describe('changefeed create --snapshot initial (real cdc servers, upstream and d
     assert.equal(d.length, u.length, `${d.length} rows downstream, ${u.length} upstream`);
     assert.deepEqual(d, u);
     assert.match(cluster.newest().output.join(''), /a copy of a table without a key starts over after a failure/);
+  });
+
+  it('pause and resume during a snapshot go on from the acknowledged chunks; remove deletes its progress', async () => {
+    const db = uniqueName('snappause');
+    dbs.push(db);
+    await up.query(`CREATE DATABASE \`${db}\``);
+    await up.query(`CREATE TABLE \`${db}\`.t (id INT PRIMARY KEY, v VARCHAR(40))`);
+    for (let i = 0; i < 60_000; i += 5000) {
+      await up.query(`INSERT INTO \`${db}\`.t VALUES ${Array.from({ length: 5000 }, (_, j) => `(${i + j}, 'p${i + j}')`).join(', ')}`);
+    }
+    const cdc = async (...args: string[]): Promise<void> => {
+      await run(process.execPath, [CDC_BIN, 'changefeed', ...args, '--server', cluster.newest().url]);
+    };
+    await create('pause', [`${db}.t`], '[snapshot]\nchunk-rows = 300\n');
+    const key = `${db}.t`;
+    await waitFor(async () => ((await records('pause'))[key]?.rows ?? 0) > 0, { timeoutMs: 60_000, intervalMs: 20, what: 'chunks acknowledged' });
+    await cdc('pause', '-c', 'pause');
+    await new Promise((r) => setTimeout(r, 1500));
+    const paused = (await records('pause'))[key];
+    assert.notEqual(paused.state, 'done', 'paused before the copy ended');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await records('pause'))[key].rows, paused.rows, 'a paused changefeed copies nothing');
+    await up.query(`UPDATE \`${db}\`.t SET v = 'changed while paused' WHERE id % 1000 = 7`);
+    await up.query(`DELETE FROM \`${db}\`.t WHERE id % 1000 = 8`);
+    await cdc('resume', '-c', 'pause');
+    await waitFor(async () => (await records('pause'))[key]?.state === 'done', { timeoutMs: 120_000, intervalMs: 200, what: 'the copy done after resume' });
+    await caughtUp('pause');
+    const sql = `SELECT id, v FROM \`${db}\`.t ORDER BY id`;
+    assert.deepEqual(await rowsOf(down, sql), await rowsOf(up, sql));
+    assert.match(cluster.newest().output.join(''), /snapshot: table queued for copying"\][^\n]*\[table=[^\]]*snappause[^\]]*\] \[state=copying\]/, 'resumed from its record');
+
+    // remove during a copy: the changefeed and its snapshot keys go
+    await down.query(`DROP DATABASE \`${db}\``);
+    await create('gone', [`${db}.t`], '[snapshot]\nchunk-rows = 300\n');
+    await waitFor(async () => ((await records('gone'))[key]?.rows ?? 0) > 0, { timeoutMs: 60_000, intervalMs: 20, what: 'chunks acknowledged' });
+    await cdc('remove', '-c', 'gone');
+    await waitFor(async () => Object.keys(await records('gone')).length === 0, { timeoutMs: 30_000, intervalMs: 200, what: 'the snapshot keys deleted' });
+    assert.equal(await etcd.get(infoKey('gone')).string(), null);
   });
 });
