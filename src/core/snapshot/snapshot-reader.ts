@@ -181,6 +181,8 @@ class SnapshotReader {
             const names = chunked ? shape.key!.map((i) => shape!.columns[i].name) : undefined;
             if (!chunked && this.cursor !== null) this.cursor = undefined; // a pass that did not finish starts over
             snapshot.setKey({ names, compare: compareKeys }, chunked ? 'chunks' : 'one-pass');
+            // a pass that starts over behind a TRUNCATE is a new copy: its first row is marked again
+            if (snapshot.truncateFirst) this.first = true;
             if (snapshot.estimatedRows === undefined) {
               const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [table.schema, table.table]);
               snapshot.estimatedRows = Number(rows[0]?.['TABLE_ROWS'] ?? 0);
