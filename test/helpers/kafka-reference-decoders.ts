@@ -16,10 +16,13 @@ import { Kafka, logLevel } from 'kafkajs';
  *   in Base64, BINARY/VARBINARY escaped text, ENUM the member number, SET the bit mask).
  * - debezium: Debezium's MySQL connector page (debezium.io, "Data change events", "Data type mappings") with
  *   the Kafka Connect JSON converter (schemas enabled), plus TiCDC's Debezium page for `source.commit_ts` and the
- *   schema-change (DDL) value; the field schemas in the envelope say how to read each value.
+ *   schema-change (DDL) value; the field schemas in the envelope say how to read each value. Snapshot reads are
+ *   `op: "r"` with `before` null and `source.snapshot` a SnapshotRecord value (io.debezium.connector.SnapshotRecord:
+ *   true, first, first_in_data_collection, last_in_data_collection, last; false outside a snapshot).
  * - maxwell: Maxwell's data format page (maxwells-daemon.io/dataformat): {"database","table","type","ts","xid",
  *   "data","old" (only the changed columns)}; BLOB/BINARY in Base64, SET as an array, DDL as "table-alter" etc.
- *   with "sql".
+ *   with "sql". Its bootstrapping page: a table's rows as "bootstrap-insert", between a "bootstrap-start" and a
+ *   "bootstrap-complete" message {"database","table","type","ts","data":{}}.
  *
  * Values come back as text in the sink testkit's canonical form: NULL as null, bytes as 0x + lowercase hex,
  * integers and DECIMAL with their exact digits, FLOAT/DOUBLE as JavaScript prints the float32/float64, temporal
@@ -44,9 +47,17 @@ export type ReferenceEvent =
       readonly commitTs: bigint | undefined;
       readonly before: ReferenceRow | null;
       readonly after: ReferenceRow | null;
+      /**
+       * Only on a snapshot read, where the format marks one: debezium `op: "r"` with `source.snapshot` (Debezium's
+       * SnapshotRecord) "first"/"first_in_data_collection" → 'first', "last"/"last_in_data_collection" → 'last',
+       * "true" (or another) → 'row'; maxwell `bootstrap-insert` → 'row'. canal-json and open-protocol have none.
+       */
+      readonly snapshot?: 'first' | 'row' | 'last';
     }
   | { readonly kind: 'ddl'; readonly schema: string; readonly table: string; readonly query: string; readonly commitTs: bigint | undefined }
-  | { readonly kind: 'watermark'; readonly ts: bigint };
+  | { readonly kind: 'watermark'; readonly ts: bigint }
+  /** Maxwell's bootstrap-start and bootstrap-complete: `{"database","table","type","ts","data":{}}` around a table's bootstrap-insert rows. */
+  | { readonly kind: 'bootstrap'; readonly schema: string; readonly table: string; readonly phase: 'start' | 'complete' };
 
 export type ReferenceProtocol = 'canal-json' | 'open-protocol' | 'debezium' | 'maxwell';
 
@@ -714,7 +725,13 @@ function decodeDebezium(value: Buffer, options: ReferenceDecodeOptions): Referen
   const before = rowOf(payload['before']);
   const after = rowOf(payload['after']);
   if ((type !== 'insert' && before === null) || (type !== 'delete' && after === null)) throw new Error(`debezium op ${op} without its ${before === null ? 'before' : 'after'} image`);
-  return [{ kind: 'row', schema, table, type, commitTs, before: type === 'insert' ? null : before, after: type === 'delete' ? null : after }];
+  const event: ReferenceEvent = { kind: 'row', schema, table, type, commitTs, before: type === 'insert' ? null : before, after: type === 'delete' ? null : after };
+  if (op !== 'r') return [event];
+  // "r" (read): a snapshot row; before is null ("the value of before is always null" for read events)
+  if (before !== null) throw new Error('debezium op r with a before image');
+  const record = optionalString(source['snapshot']);
+  const snapshot = record === 'first' || record === 'first_in_data_collection' ? 'first' : record === 'last' || record === 'last_in_data_collection' ? 'last' : 'row';
+  return [{ ...event, snapshot }];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -755,7 +772,12 @@ function decodeMaxwell(value: Buffer, options: ReferenceDecodeOptions): Referenc
   const table = optionalString(message['table']);
   const commitTs = optionalInteger(message['xid'], 'maxwell xid');
   if (/^(database|table)-(create|alter|drop)$/.test(type)) return [{ kind: 'ddl', schema, table, query: stringOf(message['sql'], 'maxwell sql'), commitTs }];
-  if (type === 'bootstrap-start' || type === 'bootstrap-complete') return [];
+  if (type === 'bootstrap-start' || type === 'bootstrap-complete') {
+    // Maxwell's bootstrapping page: {"database","table","type":"bootstrap-start","ts","data":{}}, no row data
+    const data = objectOf(message['data'], `maxwell ${type} data`);
+    if (Object.keys(data).length !== 0) throw new Error(`maxwell ${type} with data`);
+    return [{ kind: 'bootstrap', schema, table, phase: type === 'bootstrap-start' ? 'start' : 'complete' }];
+  }
   if (type !== 'insert' && type !== 'update' && type !== 'delete' && type !== 'bootstrap-insert') throw new Error(`maxwell: unknown type ${JSON.stringify(type)}`);
   const declared = typesOfTable(options, schema, table);
   const rowOf = (image: JsonTree | undefined, what: string): ReferenceRow => {
@@ -765,7 +787,8 @@ function decodeMaxwell(value: Buffer, options: ReferenceDecodeOptions): Referenc
     return row;
   };
   const data = rowOf(message['data'], 'maxwell data');
-  if (type === 'insert' || type === 'bootstrap-insert') return [{ kind: 'row', schema, table, type: 'insert', commitTs, before: null, after: data }];
+  if (type === 'insert') return [{ kind: 'row', schema, table, type: 'insert', commitTs, before: null, after: data }];
+  if (type === 'bootstrap-insert') return [{ kind: 'row', schema, table, type: 'insert', commitTs, before: null, after: data, snapshot: 'row' }];
   if (type === 'delete') return [{ kind: 'row', schema, table, type: 'delete', commitTs, before: data, after: null }];
   // "you can reconstruct what the row was by doing data.merge(old)"
   const old = message['old'] === undefined ? {} : rowOf(message['old'], 'maxwell old');

@@ -147,6 +147,8 @@ function abortError(ctx: SinkContext, call: string): Error {
  */
 export class BlackholeSink implements Sink {
   readonly counts = new Map<string, BlackholeTableCounts>();
+  /** Per table, the snapshot reads (`row.snapshot` set, `--snapshot initial`) among its inserts; tables with none are absent. */
+  readonly snapshotRows = new Map<string, number>();
   readonly ddls: DDLEvent[] = [];
   flushedTs: Ts = 0n;
   checkpointTs: Ts = 0n;
@@ -173,11 +175,15 @@ export class BlackholeSink implements Sink {
       counts = { inserts: 0, updates: 0, deletes: 0 };
       this.counts.set(key, counts);
     }
+    let snapshotRows = 0;
     for (const row of rows) {
-      if (row.kind === 'insert') counts.inserts++;
-      else if (row.kind === 'update') counts.updates++;
+      if (row.kind === 'insert') {
+        counts.inserts++;
+        if (row.snapshot !== undefined) snapshotRows++;
+      } else if (row.kind === 'update') counts.updates++;
       else counts.deletes++;
     }
+    if (snapshotRows > 0) this.snapshotRows.set(key, (this.snapshotRows.get(key) ?? 0) + snapshotRows);
     if (this.recording !== undefined) this.pending.push([table, rows]);
   }
 
@@ -213,8 +219,21 @@ export class BlackholeSink implements Sink {
     return Promise.resolve();
   }
 
-  stats(): { tables: Record<string, BlackholeTableCounts>; flushedTs: string; checkpointTs: string; ddls: number } {
-    return { tables: Object.fromEntries(this.counts), flushedTs: String(this.flushedTs), checkpointTs: String(this.checkpointTs), ddls: this.ddls.length };
+  /**
+   * The counts: `tables` every row by kind (a snapshot read counts as an insert there), `snapshotRows` the snapshot
+   * reads per table (only tables that had some), `snapshotRowsTotal` their sum.
+   */
+  stats(): { tables: Record<string, BlackholeTableCounts>; snapshotRows: Record<string, number>; snapshotRowsTotal: number; flushedTs: string; checkpointTs: string; ddls: number } {
+    let snapshotRowsTotal = 0;
+    for (const n of this.snapshotRows.values()) snapshotRowsTotal += n;
+    return {
+      tables: Object.fromEntries(this.counts),
+      snapshotRows: Object.fromEntries(this.snapshotRows),
+      snapshotRowsTotal,
+      flushedTs: String(this.flushedTs),
+      checkpointTs: String(this.checkpointTs),
+      ddls: this.ddls.length,
+    };
   }
 
   /** Idempotent; resolves even after the signal was aborted. Rows not flushed are dropped. */

@@ -11,10 +11,30 @@ import { unpackOpenProtocol } from './encoder/open-protocol.js';
  */
 export type CanonicalRow = Record<string, string | null>;
 
+/**
+ * A snapshot read as a format tells it (set only on those rows, which are inserts): debezium's `op: "r"` with
+ * `source.snapshot` "first"/"first_in_data_collection" → 'first', "last"/"last_in_data_collection" → 'last' (a
+ * table's only row too), any other → 'row'; maxwell's `bootstrap-insert` → 'row' (the table's first and last are
+ * told by the `bootstrap` events around its rows). canal-json and open-protocol carry no marker: their snapshot
+ * reads decode as plain inserts.
+ */
+export type DecodedSnapshot = 'first' | 'row' | 'last';
+
 export type DecodedEvent =
-  | { readonly kind: 'row'; readonly schema: string; readonly table: string; readonly type: 'insert' | 'update' | 'delete'; readonly commitTs: bigint | undefined; readonly before: CanonicalRow | null; readonly after: CanonicalRow | null }
+  | {
+      readonly kind: 'row';
+      readonly schema: string;
+      readonly table: string;
+      readonly type: 'insert' | 'update' | 'delete';
+      readonly commitTs: bigint | undefined;
+      readonly before: CanonicalRow | null;
+      readonly after: CanonicalRow | null;
+      readonly snapshot?: DecodedSnapshot;
+    }
   | { readonly kind: 'ddl'; readonly schema: string; readonly table: string; readonly query: string; readonly commitTs: bigint | undefined }
-  | { readonly kind: 'watermark'; readonly ts: bigint };
+  | { readonly kind: 'watermark'; readonly ts: bigint }
+  /** maxwell's bootstrap-start (before a table's snapshot rows) and bootstrap-complete (after them). */
+  | { readonly kind: 'bootstrap'; readonly schema: string; readonly table: string; readonly phase: 'start' | 'complete' };
 
 /** Column facts the decoder needs for formats that do not carry them (maxwell) or lose the precision (debezium). */
 export type ColumnsOf = (schema: string, table: string) => readonly ColumnInfo[] | undefined;
@@ -258,7 +278,15 @@ function decodeDebezium(value: Buffer, columnsOf: ColumnsOf | undefined): Decode
   };
   const op = asText(payload['op']);
   const type = op === 'c' || op === 'r' ? 'insert' : op === 'u' ? 'update' : 'delete';
-  return { kind: 'row', schema, table, type, commitTs, before: row(payload['before']), after: row(payload['after']) };
+  const event = { kind: 'row', schema, table, type, commitTs, before: row(payload['before']), after: row(payload['after']) } as const;
+  return op === 'r' ? { ...event, snapshot: debeziumSnapshot(asText(source['snapshot'])) } : event;
+}
+
+/** Debezium's SnapshotRecord (`source.snapshot`) of a read event as a DecodedSnapshot. */
+function debeziumSnapshot(record: string | null): DecodedSnapshot {
+  if (record === 'first' || record === 'first_in_data_collection') return 'first';
+  if (record === 'last' || record === 'last_in_data_collection') return 'last';
+  return 'row';
 }
 
 function debeziumCanonical(raw: JsonValue | undefined, field: Obj | undefined, type: ColumnType | undefined): string | null {
@@ -305,7 +333,13 @@ function decodeMaxwell(value: Buffer, columnsOf: ColumnsOf | undefined): Decoded
   const table = asText(msg['table']) ?? '';
   const type = asText(msg['type']) ?? '';
   const commitTs = msg['xid'] === undefined ? undefined : BigInt(asText(msg['xid']) ?? '0');
+  if (type === 'bootstrap-start' || type === 'bootstrap-complete') return { kind: 'bootstrap', schema, table, phase: type === 'bootstrap-start' ? 'start' : 'complete' };
+  if (type === 'bootstrap-insert') return { ...maxwellRow(msg, schema, table, 'insert', commitTs, columnsOf), snapshot: 'row' };
   if (type !== 'insert' && type !== 'update' && type !== 'delete') return { kind: 'ddl', schema, table, query: asText(msg['sql']) ?? '', commitTs };
+  return maxwellRow(msg, schema, table, type, commitTs, columnsOf);
+}
+
+function maxwellRow(msg: Obj, schema: string, table: string, type: 'insert' | 'update' | 'delete', commitTs: bigint | undefined, columnsOf: ColumnsOf | undefined): DecodedEvent & { kind: 'row' } {
   const types = typesOf(columnsOf, schema, table);
   const canonicalOf = (name: string, raw: JsonValue | undefined): string | null => {
     if (raw === null || raw === undefined) return null;

@@ -10,7 +10,7 @@ export { KafkaSinkError, type KafkaSinkErrorCode } from './errors.js';
 export { KafkaSink, type KafkaSinkOptions, type KafkaSinkStats } from './sink.js';
 export { DispatchRouter, parseDispatchRules, createPartitionDispatcher, TopicExpression, type DispatchRule, type PartitionDispatcher } from './dispatcher/index.js';
 export { createEncoder, packOpenProtocol, unpackOpenProtocol, type RowEncoder, type EncodedEvent } from './encoder/index.js';
-export { decodeMessage, parseJsonExact, type DecodedEvent, type CanonicalRow, type ColumnsOf } from './decoder.js';
+export { decodeMessage, parseJsonExact, type DecodedEvent, type DecodedSnapshot, type CanonicalRow, type ColumnsOf } from './decoder.js';
 export { openProducer, type KafkaProducer, type ProducerMessage } from './producer/index.js';
 
 /** The protocol: the URI's, else the changefeed's `[sink] protocol`, else an error listing the allowed ones. */

@@ -1,6 +1,6 @@
 import type { ColumnValue, DDLEvent, RowChangedEvent, Sink, SinkContext, TableName, Ts } from 'tidemark/sink';
 import { DEFAULT_PARTITION_NUM, type KafkaConfig, type Protocol } from './config.js';
-import { DispatchRouter, type DispatchRule } from './dispatcher/index.js';
+import { DispatchRouter, TablePartitionDispatcher, type DispatchRule, type PartitionDispatcher } from './dispatcher/index.js';
 import { createEncoder, packOpenProtocol, type EncodedEvent, type EncoderOptions, type RowEncoder } from './encoder/index.js';
 import { KafkaSinkError } from './errors.js';
 import type { KafkaProducer, ProducerMessage } from './producer/index.js';
@@ -97,13 +97,17 @@ export class KafkaSink implements Sink {
     const partitions = this.partitionCounts.get(route.topic) ?? (await this.ensureTopic(route.topic));
     const topicMax = this.maxBytes.get(route.topic);
     const max = topicMax ?? this.options.config.maxMessageBytes;
+    const edges = this.encoder.encodeSnapshotEdge !== undefined;
     for (const row of rows) {
+      const snapshot = row.snapshot;
+      if (edges && (snapshot === 'first' || snapshot === 'only')) this.snapshotEdge(route, partitions, row, 'start');
       const event = this.encoder.encodeRow(row);
       const size = event.value.length + (event.key?.length ?? 0) + RECORD_OVERHEAD;
       if (size > max) throw tooLarge(row, size, topicMax === undefined ? `max-message-bytes=${max}` : `max.message.bytes=${max} of topic "${route.topic}"`, max, this.options.protocol);
       const partition = route.partition.dispatch(row, partitions);
       if (this.encoder.batching) this.appendBatched(route.topic, partition, event);
       else this.enqueue({ topic: route.topic, partition, key: event.key, value: event.value });
+      if (edges && (snapshot === 'last' || snapshot === 'only')) this.snapshotEdge(route, partitions, row, 'complete');
     }
     this.counters.rows += rows.length;
     if (this.queueBytes >= CHUNK_BYTES || this.queue.length >= CHUNK_MESSAGES) {
@@ -218,6 +222,27 @@ export class KafkaSink implements Sink {
     }
     this.partitionCounts.set(topic, count);
     return count;
+  }
+
+  /**
+   * A protocol's message before a table's first snapshot row or after its last (maxwell's bootstrap-start and
+   * bootstrap-complete), queued in order with the rows. Under the `table` dispatcher (the default) it goes to the
+   * partition of the table's rows; under any other (index-value, columns, ts, a plugin's) the table's snapshot rows
+   * spread over the partitions, so it goes to every partition of the topic: each partition's share is bracketed.
+   */
+  private snapshotEdge(route: { readonly topic: string; readonly partition: PartitionDispatcher }, partitions: number, row: RowChangedEvent, edge: 'start' | 'complete'): void {
+    const event = this.encoder.encodeSnapshotEdge!(row, edge);
+    if (route.partition instanceof TablePartitionDispatcher) {
+      this.enqueueInOrder(route.topic, route.partition.dispatch(row, partitions), event);
+      return;
+    }
+    for (let p = 0; p < partitions; p++) this.enqueueInOrder(route.topic, p, event);
+  }
+
+  /** Queues an event behind the rows already queued for its partition (into the open batch when the protocol batches). */
+  private enqueueInOrder(topic: string, partition: number, event: EncodedEvent): void {
+    if (this.encoder.batching) this.appendBatched(topic, partition, event);
+    else this.enqueue({ topic, partition, key: event.key, value: event.value });
   }
 
   private enqueue(message: ProducerMessage): void {

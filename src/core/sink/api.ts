@@ -46,8 +46,18 @@ export interface RowChangedEvent {
   readonly after: readonly ColumnValue[] | null;
   /**
    * Set on a snapshot read (a changefeed created with `--snapshot initial`): the row as it was at `commitTs`, read
-   * from the table, not a change; `kind` is 'insert' and `before` null. 'first' and 'last' mark the first and last
-   * snapshot row of the table on this run ('only' when one row is both); 'row' any other.
+   * from the table, not a change; `kind` is 'insert' and `before` null. 'first' marks the table's first snapshot
+   * row and 'last' its last ('only' when one row is both); 'row' any other. A capture that resumes a table's
+   * snapshot after rows of it were acknowledged goes on with 'row' (its 'first' was delivered before). Undefined
+   * on every change read from the binlog. How the sinks show it:
+   * - Kafka debezium: `op: "r"`, `before: null`, `source.snapshot` Debezium's SnapshotRecord: 'first' →
+   *   "first_in_data_collection", 'row' → "true", 'last' and 'only' → "last_in_data_collection" ("false" on
+   *   changes).
+   * - Kafka maxwell: `type: "bootstrap-insert"`; a `bootstrap-start` message {database, table, type, ts, data: {}}
+   *   before the 'first' (or 'only') row and a `bootstrap-complete` one after the 'last' (or 'only') row.
+   * - Kafka canal-json and open-protocol: a plain insert (INSERT / {"u"}); neither format has a snapshot marker.
+   * - MySQL: written like any insert.
+   * - blackhole: counted as an insert and in `snapshotRows` of its stats.
    */
   readonly snapshot?: 'first' | 'row' | 'last' | 'only';
 }

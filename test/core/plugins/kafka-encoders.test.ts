@@ -5,11 +5,15 @@ import {
   createPartitionDispatcher,
   decodeMessage,
   DispatchRouter,
+  KafkaSink,
   packOpenProtocol,
+  parseConfig,
   parseDispatchRules,
   parseJsonExact,
   TopicExpression,
   unpackOpenProtocol,
+  type KafkaProducer,
+  type ProducerMessage,
   type Protocol,
 } from '../../../plugins/sink-kafka/src/index.js';
 import { canonical } from '../../../src/core/sink/testkit.js';
@@ -170,6 +174,158 @@ describe('maxwell encoder (Maxwell data format)', () => {
     assert.equal(e.encodeRow(row('insert')).value.toString(), `{"database":"shop","table":"orders","type":"insert","ts":1700000000,"xid":4294967396,"xoffset":2,"data":${data}}`);
     assert.ok(e.encodeRow(row('delete')).value.toString().startsWith('{"database":"shop","table":"orders","type":"delete"'));
     assert.equal(e.encodeDDL(ddl).value.toString(), '{"type":"table-alter","database":"shop","table":"orders","sql":"ALTER TABLE orders ADD COLUMN c INT","ts":1700000001,"xid":4294967400}');
+  });
+});
+
+describe('snapshot reads (--snapshot initial): first, row, last and only rows in every format', () => {
+  type Mark = NonNullable<RowChangedEvent['snapshot']>;
+  const marks: Mark[] = ['first', 'row', 'last', 'only'];
+  /** A snapshot read: an insert of the row as it was at the snapshot's ts. */
+  const read = (snapshot: Mark, id = 1n): RowChangedEvent => ({ ...row('insert'), after: [id, ...after.slice(1)], snapshot });
+  const decode = (protocol: Protocol, ev: { key: Buffer | null; value: Buffer }) => {
+    const packed = protocol === 'open-protocol' ? packOpenProtocol([ev]) : ev;
+    return decodeMessage(protocol, packed.key, packed.value, () => columns);
+  };
+
+  it('debezium: op "r", before null, source.snapshot Debezium\'s SnapshotRecord per row; changes keep "false"; decoded back as snapshot inserts', () => {
+    const e = encoder('debezium');
+    const want: Record<Mark, [record: string, decoded: string]> = {
+      first: ['first_in_data_collection', 'first'],
+      row: ['true', 'row'],
+      last: ['last_in_data_collection', 'last'],
+      only: ['last_in_data_collection', 'last'],
+    };
+    const plain = JSON.parse(e.encodeRow(row('insert')).value.toString());
+    for (const mark of marks) {
+      const ev = e.encodeRow(read(mark));
+      const value = JSON.parse(ev.value.toString());
+      assert.equal(value.payload.op, 'r', mark);
+      assert.equal(value.payload.before, null, `${mark}: a read has no before image`);
+      assert.deepEqual(value.payload.after, plain.payload.after, `${mark}: the row as an insert carries it`);
+      assert.deepEqual(value.payload.source, { ...plain.payload.source, snapshot: want[mark][0] }, `${mark}: only source.snapshot differs`);
+      assert.deepEqual(value.schema, plain.schema, 'the same envelope schema');
+      assert.deepEqual(JSON.parse(ev.key!.toString()), { schema: { type: 'struct', fields: [{ type: 'int64', optional: false, field: 'id' }], optional: false, name: 'cf.shop.orders.Key' }, payload: { id: 1 } });
+      const [decoded] = decode('debezium', ev);
+      assert.ok(decoded?.kind === 'row');
+      assert.equal(decoded.type, 'insert');
+      assert.equal(decoded.before, null);
+      assert.equal(decoded.snapshot, want[mark][1], `${mark} decodes as ${want[mark][1]}`);
+    }
+    assert.equal(plain.payload.op, 'c');
+    assert.equal(plain.payload.source.snapshot, 'false');
+    const [change] = decode('debezium', e.encodeRow(row('insert')));
+    assert.ok(change?.kind === 'row' && !('snapshot' in change), 'a change decodes without a snapshot marker');
+    for (const kind of ['update', 'delete'] as const) assert.equal(JSON.parse(e.encodeRow(row(kind)).value.toString()).payload.source.snapshot, 'false');
+    // the source schema's enum lists every SnapshotRecord value, as Debezium 2+ declares it
+    const source = plain.schema.fields.find((f: { field: string }) => f.field === 'source');
+    const snapshotField = source.fields.find((f: { field: string }) => f.field === 'snapshot');
+    assert.deepEqual(snapshotField.parameters, { allowed: 'true,first,first_in_data_collection,last_in_data_collection,last,false,incremental' });
+  });
+
+  it('maxwell: type "bootstrap-insert"; bootstrap-start / bootstrap-complete {database, table, type, ts, data: {}} from encodeSnapshotEdge; decoded back', () => {
+    const e = encoder('maxwell');
+    const data = '{"id":1,"bu":18446744073709551615,"d":99999999999999999999999999999999999.999999999999999999999999999999,"dt":"2024-02-29 23:59:59.123456","b":"AP8iQQ==","j":{"a": [1, 2.5]},"n":null}';
+    for (const mark of marks) {
+      const ev = e.encodeRow(read(mark));
+      assert.equal(ev.value.toString(), `{"database":"shop","table":"orders","type":"bootstrap-insert","ts":1700000000,"xid":4294967396,"xoffset":2,"data":${data}}`, mark);
+      assert.equal(ev.key?.toString(), '{"database":"shop","table":"orders","pk.id":1}');
+      const [decoded] = decode('maxwell', ev);
+      assert.ok(decoded?.kind === 'row');
+      assert.deepEqual([decoded.type, decoded.before, decoded.snapshot], ['insert', null, 'row']);
+    }
+    assert.equal(e.encodeRow(row('insert')).value.toString(), `{"database":"shop","table":"orders","type":"insert","ts":1700000000,"xid":4294967396,"xoffset":2,"data":${data}}`, 'a change stays an insert');
+    const start = e.encodeSnapshotEdge!(read('first'), 'start');
+    const complete = e.encodeSnapshotEdge!(read('last'), 'complete');
+    assert.equal(start.value.toString(), '{"database":"shop","table":"orders","type":"bootstrap-start","ts":1700000000,"data":{}}');
+    assert.equal(complete.value.toString(), '{"database":"shop","table":"orders","type":"bootstrap-complete","ts":1700000000,"data":{}}');
+    assert.equal(start.key?.toString(), '{"database":"shop","table":"orders"}');
+    assert.deepEqual(decode('maxwell', start), [{ kind: 'bootstrap', schema: 'shop', table: 'orders', phase: 'start' }]);
+    assert.deepEqual(decode('maxwell', complete), [{ kind: 'bootstrap', schema: 'shop', table: 'orders', phase: 'complete' }]);
+  });
+
+  for (const protocol of ['canal-json', 'open-protocol'] as const) {
+    it(`${protocol}: a snapshot read is the plain insert, byte for byte (the format has no snapshot marker); decoded as an insert without one`, () => {
+      const e = encoder(protocol);
+      assert.equal('encodeSnapshotEdge' in e, false, 'no messages around the rows');
+      const plain = e.encodeRow(row('insert'));
+      for (const mark of marks) {
+        const ev = e.encodeRow(read(mark));
+        assert.deepEqual([ev.key, ev.value.toString()], [plain.key, plain.value.toString()], mark);
+        const [decoded] = decode(protocol, ev);
+        assert.ok(decoded?.kind === 'row');
+        assert.equal(decoded.type, 'insert');
+        assert.equal('snapshot' in decoded, false);
+      }
+    });
+  }
+
+  /** A producer that keeps what it is sent, for the sink's placement of maxwell's bootstrap messages. */
+  const memoryProducer = (sent: ProducerMessage[]): KafkaProducer => ({
+    client: 'platformatic',
+    ensureTopic: () => Promise.resolve({ partitions: 4, maxMessageBytes: undefined }),
+    send: (messages) => {
+      sent.push(...messages);
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  });
+  const logger = { debug() {}, info() {}, warn() {}, error() {} };
+  const sinkOf = (protocol: Protocol, sent: ProducerMessage[], partition?: 'index-value'): KafkaSink => {
+    const config = parseConfig(new URL(`kafka://127.0.0.1:9092/snap?protocol=${protocol}&partition-num=4`));
+    const rules = partition === undefined ? [] : parseDispatchRules([{ matcher: ['*.*'], partition }]);
+    return new KafkaSink({ config, protocol, rules, producer: memoryProducer(sent), context: { signal: new AbortController().signal, changefeedId: 'cf', logger }, encoder: { now: () => 1700000000999 } });
+  };
+  const typeOf = (m: ProducerMessage): string => (JSON.parse(m.value!.toString()) as { type: string }).type;
+  const idOf = (m: ProducerMessage): number | undefined => (JSON.parse(m.value!.toString()) as { data: { id?: number } }).data.id;
+
+  it('the kafka sink: under the table dispatcher, bootstrap-start, the rows, bootstrap-complete, then changes, all in the table\'s partition', async () => {
+    const sent: ProducerMessage[] = [];
+    const sink = sinkOf('maxwell', sent);
+    // a table's snapshot over two writeRows calls, then a one-row table, then a change of the first table
+    await sink.writeRows(table, [read('first', 1n), read('row', 2n)]);
+    await sink.writeRows(table, [read('row', 3n), read('last', 4n)]);
+    const other = { schema: 'shop', table: 'single', tableId: 2 };
+    await sink.writeRows(other, [{ ...read('only', 9n), table: other }]);
+    await sink.writeRows(table, [{ ...row('insert'), commitTs: 4294967397n, after: [5n, ...after.slice(1)] }]);
+    await sink.flush(4294967397n);
+    const orders = sent.filter((m) => JSON.parse(m.value!.toString()).table === 'orders');
+    assert.deepEqual(orders.map((m) => [typeOf(m), idOf(m)]), [['bootstrap-start', undefined], ['bootstrap-insert', 1], ['bootstrap-insert', 2], ['bootstrap-insert', 3], ['bootstrap-insert', 4], ['bootstrap-complete', undefined], ['insert', 5]]);
+    const p = createPartitionDispatcher('table').dispatch(row('insert'), 4);
+    assert.deepEqual(new Set(orders.map((m) => m.partition)), new Set([p]), 'every message of the table in its partition');
+    const single = sent.filter((m) => JSON.parse(m.value!.toString()).table === 'single');
+    assert.deepEqual(single.map(typeOf), ['bootstrap-start', 'bootstrap-insert', 'bootstrap-complete'], "'only': start and complete around the one row");
+    assert.equal(new Set(single.map((m) => m.partition)).size, 1);
+    assert.equal((sink.stats()).rows, 6, 'the bootstrap messages are not rows');
+    await sink.close();
+  });
+
+  it('the kafka sink: under a dispatcher that spreads a table (index-value), the bootstrap messages go to every partition, around its share of the rows', async () => {
+    const sent: ProducerMessage[] = [];
+    const sink = sinkOf('maxwell', sent, 'index-value');
+    const rows = Array.from({ length: 40 }, (_, i) => read(i === 0 ? 'first' : i === 39 ? 'last' : 'row', BigInt(i + 1)));
+    await sink.writeRows(table, rows);
+    await sink.flush(4294967396n);
+    const byPartition = new Map<number, string[]>();
+    for (const m of sent) byPartition.set(m.partition, [...(byPartition.get(m.partition) ?? []), typeOf(m)]);
+    assert.equal(byPartition.size, 4);
+    for (const [p, types] of byPartition) {
+      assert.equal(types[0], 'bootstrap-start', `partition ${p} starts with bootstrap-start`);
+      assert.equal(types.at(-1), 'bootstrap-complete', `partition ${p} ends with bootstrap-complete`);
+      assert.ok(types.slice(1, -1).length > 0 && types.slice(1, -1).every((t) => t === 'bootstrap-insert'), `partition ${p}: its rows in between`);
+    }
+    assert.equal(sent.filter((m) => typeOf(m) === 'bootstrap-insert').length, 40);
+    await sink.close();
+  });
+
+  it('the kafka sink: other protocols send no message of their own around snapshot rows', async () => {
+    for (const protocol of ['canal-json', 'debezium'] as const) {
+      const sent: ProducerMessage[] = [];
+      const sink = sinkOf(protocol, sent);
+      await sink.writeRows(table, [read('first', 1n), read('last', 2n)]);
+      await sink.flush(4294967396n);
+      assert.equal(sent.length, 2, protocol);
+      await sink.close();
+    }
   });
 });
 

@@ -68,6 +68,29 @@ describe('blackhole sink', () => {
     await sink.close();
   });
 
+  it('counts snapshot reads separately (snapshotRows per table and in total), besides counting them as inserts', async () => {
+    const sink = await open('?record=snap');
+    const items: TableName = { schema: 'shop', table: 'items', tableId: 2 };
+    const read = (snapshot: NonNullable<RowChangedEvent['snapshot']>, id: bigint, t = orders): RowChangedEvent => ({ ...row('insert', 2n, null, [id, null]), table: t, snapshot });
+    await sink.writeRows(orders, [read('first', 1n), read('row', 2n)]);
+    await sink.writeRows(orders, [read('row', 3n), read('last', 4n)]);
+    await sink.writeRows(items, [read('only', 1n, items)]);
+    // then changes of the binlog: not snapshot reads
+    await sink.writeRows(orders, [row('insert', 3n, null, [5n, null]), row('update', 4n, [1n, null], [1n, Buffer.from('aa', 'hex')]), row('delete', 5n, [2n, null], null)]);
+    await sink.flush(5n);
+    const stats = sink.stats?.() as { tables: unknown; snapshotRows: unknown; snapshotRowsTotal: unknown };
+    assert.deepEqual(stats.tables, { 'shop.orders': { inserts: 5, updates: 1, deletes: 1 }, 'shop.items': { inserts: 1, updates: 0, deletes: 0 } });
+    assert.deepEqual(stats.snapshotRows, { 'shop.orders': 4, 'shop.items': 1 });
+    assert.equal(stats.snapshotRowsTotal, 5);
+    assert.deepEqual(recorded('snap'), [[1n, 'aa'], [3n, null], [4n, null], [5n, null]], 'snapshot rows are recorded like inserts');
+    const none = await open('');
+    await none.writeRows(orders, [row('insert', 2n, null, [1n, null])]);
+    const noneStats = none.stats?.() as { snapshotRows: unknown; snapshotRowsTotal: unknown };
+    assert.deepEqual([noneStats.snapshotRows, noneStats.snapshotRowsTotal], [{}, 0], 'no snapshot reads: none counted');
+    await sink.close();
+    await none.close();
+  });
+
   it('refuses to start under an aborted signal, with an AbortError naming the reason', async () => {
     const controller = new AbortController();
     const reason = new Error('changefeed cf-blackhole removed');

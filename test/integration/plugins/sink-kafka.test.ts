@@ -354,6 +354,72 @@ describe('kafka sink on the real broker', () => {
     });
   }
 
+  for (const protocol of ['debezium', 'maxwell'] as const) {
+    it(`${protocol}: snapshot reads (first, row, last; a table's only row) then a change, read back from the broker as the format marks them`, async () => {
+      const topic = uniqueName(`tm-k-snap-${protocol}`);
+      const sink = await open(uri(topic, `protocol=${protocol}&partition-num=3`));
+      const t = { schema: 'snap', table: 'items', tableId: 1 };
+      const one = { schema: 'snap', table: 'one', tableId: 2 };
+      const read = (table: TableName, id: number, snapshot: NonNullable<RowChangedEvent['snapshot']>, seq: number): RowChangedEvent => ({ ...change(table, 100n, id, 0, `row ${id}`), seq, snapshot });
+      // the table's snapshot over two writeRows calls (as the processor hands pieces over), then a one-row table
+      await sink.writeRows(t, [read(t, 1, 'first', 0), read(t, 2, 'row', 1)]);
+      await sink.writeRows(t, [read(t, 3, 'row', 2), read(t, 4, 'last', 3)]);
+      await sink.writeRows(one, [read(one, 1, 'only', 0)]);
+      await sink.flush(100n);
+      // then a change from the binlog
+      await sink.writeRows(t, [change(t, 101n, 5, 0, 'new')]);
+      await sink.flush(101n);
+
+      const records = await readTopicRecords([broker], topic);
+      const messages = records.map((m) => ({ partition: m.partition, json: JSON.parse(m.value!.toString()) as Record<string, unknown> & { payload?: Record<string, unknown> } }));
+      const tableOf = (m: (typeof messages)[number]): string => String(protocol === 'debezium' ? (m.json.payload!['source'] as { table: string }).table : m.json['table']);
+      const items = messages.filter((m) => tableOf(m) === 'items');
+      const single = messages.filter((m) => tableOf(m) === 'one');
+      // every message of a table in one partition, the table dispatcher's (the default)
+      assert.deepEqual(new Set(items.map((m) => m.partition)), new Set([createPartitionDispatcher('table').dispatch(change(t, 1n, 1, 0), 3)]));
+      assert.equal(new Set(single.map((m) => m.partition)).size, 1);
+      if (protocol === 'debezium') {
+        const shape = (m: (typeof messages)[number]): [unknown, unknown, unknown, unknown] => {
+          const payload = m.json.payload!;
+          return [payload['op'], (payload['source'] as { snapshot: string }).snapshot, payload['before'] === null, (payload['after'] as { id: number }).id];
+        };
+        assert.deepEqual(items.map(shape), [
+          ['r', 'first_in_data_collection', true, 1],
+          ['r', 'true', true, 2],
+          ['r', 'true', true, 3],
+          ['r', 'last_in_data_collection', true, 4],
+          ['c', 'false', true, 5],
+        ]);
+        assert.deepEqual(single.map(shape), [['r', 'last_in_data_collection', true, 1]], "a table's only row is its last, as Debezium marks it");
+      } else {
+        const shape = (m: (typeof messages)[number]): [unknown, unknown] => [m.json['type'], (m.json['data'] as { id?: number }).id];
+        assert.deepEqual(items.map(shape), [
+          ['bootstrap-start', undefined],
+          ['bootstrap-insert', 1],
+          ['bootstrap-insert', 2],
+          ['bootstrap-insert', 3],
+          ['bootstrap-insert', 4],
+          ['bootstrap-complete', undefined],
+          ['insert', 5],
+        ]);
+        assert.deepEqual(single.map(shape), [['bootstrap-start', undefined], ['bootstrap-insert', 1], ['bootstrap-complete', undefined]]);
+        for (const edge of [items[0], items[5]]) assert.deepEqual(edge.json, { database: 'snap', table: 'items', type: edge.json['type'], ts: 1_700_000_000, data: {} }, "Maxwell's shape: database, table, type, ts, data {}");
+      }
+      // both decoders read them back to the same events: snapshot inserts marked as the format says
+      const decoded = (await decodeAll(protocol, topic)).map((e) => e.event);
+      const summary = decoded.map((e) => (e.kind === 'row' ? `${e.table} ${e.type} ${e.after!['id']} ${e.snapshot ?? '-'}` : e.kind === 'bootstrap' ? `${e.table} ${e.phase}` : e.kind));
+      const itemsSummary = summary.filter((x) => x.startsWith('items '));
+      const oneSummary = summary.filter((x) => x.startsWith('one '));
+      if (protocol === 'debezium') {
+        assert.deepEqual(itemsSummary, ['items insert 1 first', 'items insert 2 row', 'items insert 3 row', 'items insert 4 last', 'items insert 5 -']);
+        assert.deepEqual(oneSummary, ['one insert 1 last']);
+      } else {
+        assert.deepEqual(itemsSummary, ['items start', 'items insert 1 row', 'items insert 2 row', 'items insert 3 row', 'items insert 4 row', 'items complete', 'items insert 5 -']);
+        assert.deepEqual(oneSummary, ['one start', 'one insert 1 row', 'one complete']);
+      }
+    });
+  }
+
   it('a row over max-message-bytes is refused naming table, key and size; nothing is sent for it', async () => {
     const topic = uniqueName('tm-k-big');
     const sink = await open(uri(topic, 'protocol=canal-json&max-message-bytes=2048'));

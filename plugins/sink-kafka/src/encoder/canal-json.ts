@@ -7,6 +7,8 @@ import type { EncodedEvent, EncoderOptions, RowEncoder } from './types.js';
  * every value as a string (or null), binary values as ISO-8859-1 text, floats without exponent, `sqlType`
  * java.sql.Types codes, `mysqlType` the column type, `old` the full pre-image of an update. With
  * enable-tidb-extension, DML and DDL carry `_tidb.commitTs` and checkpoints become TIDB_WATERMARK messages.
+ * Snapshot reads (`row.snapshot`, `--snapshot initial`) are plain INSERT messages: Canal has no type for a read
+ * and the message no snapshot marker, so a consumer cannot tell them from inserts.
  */
 export class CanalJsonEncoder implements RowEncoder {
   readonly protocol = 'canal-json' as const;

@@ -14,6 +14,9 @@ export const DEBEZIUM_SOURCE_VERSION = '0.1.0';
  * little-endian; BIGINT UNSIGNED as bigint.unsigned.handling.mode=precise (Decimal, scale 0), so values above
  * 2^63 stay exact. Zero dates become null. No tombstone follows a delete. DDL becomes a schema change event
  * {source, ts_ms, databaseName, ddl, tableChanges: []}. The protocol has no watermark in data topics.
+ * Snapshot reads (`row.snapshot`, `--snapshot initial`) are read events as the connector's initial snapshot
+ * writes them: `op: "r"`, `before: null`, `source.snapshot` the SnapshotRecord of the row within its table
+ * ("first_in_data_collection", "true", "last_in_data_collection"; "false" on every change read from the binlog).
  */
 export class DebeziumEncoder implements RowEncoder {
   readonly protocol = 'debezium' as const;
@@ -30,8 +33,9 @@ export class DebeziumEncoder implements RowEncoder {
 
   encodeRow(row: RowChangedEvent): EncodedEvent {
     const table = this.table(row);
-    const op = row.kind === 'insert' ? 'c' : row.kind === 'update' ? 'u' : 'd';
-    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${table.nameJson},"ts_ms":${row.commitTime},"snapshot":"false","db":${table.dbJson},"sequence":null,"table":${table.tableJson},"server_id":0,"gtid":null,"file":"","pos":${Number(row.commitTs & 0xffffffffn)},"row":${row.seq},"thread":null,"query":null,"commit_ts":${row.commitTs}}`;
+    const snapshot = row.snapshot;
+    const op = snapshot !== undefined ? 'r' : row.kind === 'insert' ? 'c' : row.kind === 'update' ? 'u' : 'd';
+    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${table.nameJson},"ts_ms":${row.commitTime},"snapshot":${snapshot === undefined ? '"false"' : SNAPSHOT_RECORD[snapshot]},"db":${table.dbJson},"sequence":null,"table":${table.tableJson},"server_id":0,"gtid":null,"file":"","pos":${Number(row.commitTs & 0xffffffffn)},"row":${row.seq},"thread":null,"query":null,"commit_ts":${row.commitTs}}`;
     const value = `${table.valueHead}"before":${structValue(table, row.before)},"after":${structValue(table, row.after)},"source":${source},"op":"${op}","ts_ms":${this.now()},"transaction":null}}`;
     const keyValues = row.kind === 'delete' ? row.before : row.after;
     const key = table.keyHead === null || keyValues === null ? null : Buffer.from(`${table.keyHead}${keyStruct(table, keyValues)}}`);
@@ -60,8 +64,21 @@ export class DebeziumEncoder implements RowEncoder {
   }
 }
 
+/**
+ * `source.snapshot` of a snapshot read, as JSON text: Debezium's SnapshotRecord (io.debezium.connector.SnapshotRecord,
+ * lower-cased) of the row's place in its table. A table's snapshot here is not one of a whole-connector snapshot,
+ * so FIRST and LAST (the first and last record of every table together) are never used; a table's only row is
+ * its last, as the connector marks it.
+ */
+export const SNAPSHOT_RECORD: Readonly<Record<NonNullable<RowChangedEvent['snapshot']>, string>> = {
+  first: '"first_in_data_collection"',
+  row: '"true"',
+  last: '"last_in_data_collection"',
+  only: '"last_in_data_collection"',
+};
+
 const SOURCE_SCHEMA =
-  '{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"string","optional":true,"field":"table"},{"type":"int64","optional":false,"field":"server_id"},{"type":"string","optional":true,"field":"gtid"},{"type":"string","optional":false,"field":"file"},{"type":"int64","optional":false,"field":"pos"},{"type":"int32","optional":false,"field":"row"},{"type":"int64","optional":true,"field":"thread"},{"type":"string","optional":true,"field":"query"},{"type":"int64","optional":true,"field":"commit_ts"}],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}';
+  '{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"string","optional":true,"field":"table"},{"type":"int64","optional":false,"field":"server_id"},{"type":"string","optional":true,"field":"gtid"},{"type":"string","optional":false,"field":"file"},{"type":"int64","optional":false,"field":"pos"},{"type":"int32","optional":false,"field":"row"},{"type":"int64","optional":true,"field":"thread"},{"type":"string","optional":true,"field":"query"},{"type":"int64","optional":true,"field":"commit_ts"}],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}';
 
 interface DebeziumTable {
   readonly schema: string;

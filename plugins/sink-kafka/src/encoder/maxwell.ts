@@ -11,6 +11,10 @@ import type { EncodedEvent, EncoderOptions, RowEncoder } from './types.js';
  * left out because a transaction reaches the sink table by table. DDL becomes Maxwell's schema-change shape
  * {"type": "table-create" | "table-drop" | "table-alter" | "database-create" | "database-drop", "database",
  * "table", "sql", "ts"}. The protocol has no watermark.
+ * Snapshot reads (`row.snapshot`, `--snapshot initial`) are Maxwell's bootstrap: `"type":"bootstrap-insert"` (with
+ * `xid` = the snapshot's ts and `xoffset`, which Maxwell's own bootstrap rows lack), and around a table's rows
+ * `{"database","table","type":"bootstrap-start","ts","data":{}}` before its first and the same with
+ * `"bootstrap-complete"` after its last (`encodeSnapshotEdge`; key {"database","table"}).
  */
 export class MaxwellEncoder implements RowEncoder {
   readonly protocol = 'maxwell' as const;
@@ -24,7 +28,7 @@ export class MaxwellEncoder implements RowEncoder {
     const table = this.table(row);
     const ts = Math.floor(row.commitTime / 1000);
     const image = row.kind === 'delete' ? row.before : row.after;
-    let text = `${table.head}"type":"${row.kind}","ts":${ts},"xid":${row.commitTs},"xoffset":${row.seq},"data":${dataObject(table, image)}`;
+    let text = `${table.head}"type":"${row.snapshot === undefined ? row.kind : 'bootstrap-insert'}","ts":${ts},"xid":${row.commitTs},"xoffset":${row.seq},"data":${dataObject(table, image)}`;
     if (row.kind === 'update') text += `,"old":${oldObject(table, row.before, row.after)}`;
     let key: Buffer | null = null;
     if (table.pk.length > 0 && image !== null) {
@@ -40,6 +44,13 @@ export class MaxwellEncoder implements RowEncoder {
     const database = JSON.stringify(table?.schema ?? ddl.schema);
     const value = `{"type":"${maxwellDdlType(ddl.kind)}","database":${database},"table":${table === undefined ? 'null' : JSON.stringify(table.table)},"sql":${JSON.stringify(ddl.query)},"ts":${Math.floor(ddl.commitTime / 1000)},"xid":${ddl.commitTs}}`;
     return { key: Buffer.from(`{"database":${database}}`), value: Buffer.from(value) };
+  }
+
+  /** Maxwell's bootstrap-start / bootstrap-complete message of the row's table (no xid, empty data, as Maxwell's). */
+  encodeSnapshotEdge(row: RowChangedEvent, edge: 'start' | 'complete'): EncodedEvent {
+    const table = this.table(row);
+    const value = `${table.head}"type":"${edge === 'start' ? 'bootstrap-start' : 'bootstrap-complete'}","ts":${Math.floor(row.commitTime / 1000)},"data":{}}`;
+    return { key: Buffer.from(`${table.keyHead}}`), value: Buffer.from(value) };
   }
 
   encodeCheckpoint(): null {

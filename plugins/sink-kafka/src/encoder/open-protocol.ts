@@ -15,6 +15,8 @@ export const OPEN_PROTOCOL_VERSION = 1n;
  * `packOpenProtocol`: key = version (int64 BE, 1) then (length int64 BE, key)…, value = (length, value)….
  * Values: integers and floats as JSON numbers (exact), DECIMAL and temporal types as strings, BINARY/VARBINARY
  * as Go-quoted text (strconv.Quote without the quotes), BLOB as base64, as TiCDC's encoder writes them.
+ * Snapshot reads (`row.snapshot`, `--snapshot initial`) are plain insert events ({"u"}): the protocol has no
+ * snapshot marker, so a consumer cannot tell them from inserts.
  */
 export class OpenProtocolEncoder implements RowEncoder {
   readonly protocol = 'open-protocol' as const;

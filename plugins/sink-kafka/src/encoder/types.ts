@@ -28,6 +28,12 @@ export interface RowEncoder {
   readonly ddlToAllPartitions: boolean;
   encodeRow(row: RowChangedEvent): EncodedEvent;
   encodeDDL(ddl: DDLEvent): EncodedEvent;
+  /**
+   * Optional, for protocols that bracket a table's snapshot reads with messages of their own (maxwell's
+   * bootstrap-start and bootstrap-complete): the message that goes before the table's first snapshot row
+   * (`start`, `row.snapshot` 'first' or 'only') or after its last (`complete`, 'last' or 'only'); `row` is that row.
+   */
+  encodeSnapshotEdge?(row: RowChangedEvent, edge: 'start' | 'complete'): EncodedEvent;
   /** The watermark message, or null when the protocol (as configured) has none. */
   encodeCheckpoint(ts: Ts): EncodedEvent | null;
 }
