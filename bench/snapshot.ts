@@ -7,6 +7,7 @@
  * sink); the capture's peak RSS is sampled throughout.
  *
  * usage: npm run bench:snapshot -- [--rows N] [--sink mysql|kafka|both] [--memory-quota MiB] [--chunk-rows N] [--cpu-prof DIR]
+ *                                   [--partition table|index-value|ts|columns (Kafka's dispatcher)]
  * Needs `bash scripts/services.sh up` and `npm run build`. Appends JSON lines to bench/results/snapshot.jsonl.
  */
 import { spawn } from 'node:child_process';
@@ -29,6 +30,7 @@ const { values: opts } = parseArgs({
     'memory-quota': { type: 'string' },
     'chunk-rows': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    partition: { type: 'string' },
   },
 });
 const rows = Number(opts.rows);
@@ -89,7 +91,8 @@ async function tidemark(etcd: Etcd3, sink: string, sinkUri: string): Promise<{ r
   try {
     await server.waitHealthy(30_000);
     const snapshot: Record<string, unknown> = { mode: 'initial', ...(chunkRows === undefined ? {} : { 'chunk-rows': chunkRows }) };
-    const config = { filter: { rules: [`${db}.t`] }, snapshot, ...(memoryQuotaMiB === undefined ? {} : { 'memory-quota': memoryQuotaMiB * 1048576 }) };
+    const dispatch = sink === 'kafka' && opts.partition !== undefined ? { sink: { dispatchers: [{ matcher: ['*.*'], partition: opts.partition }] } } : {};
+    const config = { filter: { rules: [`${db}.t`] }, snapshot, ...dispatch, ...(memoryQuotaMiB === undefined ? {} : { 'memory-quota': memoryQuotaMiB * 1048576 }) };
     sampler.start();
     const t0 = performance.now();
     const res = await fetch(`${server.url}/api/v2/changefeeds`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ changefeed_id: 'snap', sink_uri: sinkUri, replica_config: config }) });
@@ -125,7 +128,7 @@ async function main(): Promise<void> {
     console.log(`filling ${db}.t with ${rows} narrow rows…`);
     await fill(upConn);
     for (const sink of sinks) {
-      const fields: Record<string, number | string | undefined> = { bench: 'snapshot', sink, rows, memoryQuotaMiB, chunkRows, at: new Date().toISOString() };
+      const fields: Record<string, number | string | undefined> = { bench: 'snapshot', sink, rows, memoryQuotaMiB, chunkRows, partition: sink === 'kafka' ? (opts.partition ?? 'table') : undefined, at: new Date().toISOString() };
       if (sink === 'mysql') {
         fields['ceilingRate'] = Math.round(await dumpAndLoad());
         const t = await tidemark(etcd, sink, `mysql://root@${down.host}:${down.port}/`);
