@@ -164,7 +164,11 @@ export class ChangefeedRuntime {
       mine.push({ ...r, tableId });
       const ts = BigInt(r.checkpointTs);
       const known = this.checkpoints.get(tableId);
-      if ((r.state === 'replicating' || r.state === 'stopped') && (known === undefined || ts > known.ts)) this.checkpoints.set(tableId, { ts, time: known?.time });
+      // the time travels with the ts: an older commit's time kept with a newer ts made the changefeed's checkpoint
+      // time (and its lag) older than the commit it stands at, until a task position brought the right one
+      const time = r.checkpointTime !== undefined && r.checkpointTime > 0 ? r.checkpointTime : undefined;
+      if ((r.state === 'replicating' || r.state === 'stopped') && (known === undefined || ts > known.ts)) this.checkpoints.set(tableId, { ts, time });
+      else if (known !== undefined && ts === known.ts && time !== undefined && known.time === undefined) known.time = time;
       const resolved = BigInt(r.resolvedTs);
       if (r.state === 'replicating' && resolved > (this.resolved.get(tableId) ?? 0n)) this.resolved.set(tableId, resolved);
     }

@@ -54,6 +54,8 @@ export interface TableProgressReport {
   readonly table?: string;
   readonly state: TableState;
   readonly checkpointTs: string;
+  /** Wall time (ms) of the commit at checkpointTs, when the capture knows it (0 or absent: unknown). */
+  readonly checkpointTime?: number;
   readonly resolvedTs: string;
 }
 

@@ -118,6 +118,6 @@ export class ProcessorProgress {
   }
 
   private report(t: TablePipeline, state: TableProgressReport['state']): TableProgressReport {
-    return { changefeed: this.source.changefeedKey, tableId: t.ownerTableId, table: t.key, state, checkpointTs: String(t.checkpointTs), resolvedTs: String(this.source.resolvedOf(t)) };
+    return { changefeed: this.source.changefeedKey, tableId: t.ownerTableId, table: t.key, state, checkpointTs: String(t.checkpointTs), checkpointTime: t.checkpointTime, resolvedTs: String(this.source.resolvedOf(t)) };
   }
 }
