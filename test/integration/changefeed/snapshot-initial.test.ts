@@ -284,13 +284,14 @@ describe('changefeed create --snapshot initial (real cdc servers, upstream and d
     dbs.push(db);
     await up.query(`CREATE DATABASE \`${db}\``);
     await up.query(`CREATE TABLE \`${db}\`.t (id INT PRIMARY KEY, v VARCHAR(40))`);
-    for (let i = 0; i < 60_000; i += 5000) {
-      await up.query(`INSERT INTO \`${db}\`.t VALUES ${Array.from({ length: 5000 }, (_, j) => `(${i + j}, 'p${i + j}')`).join(', ')}`);
+    // many small chunks, so the copy is still running when the pause lands (a fast copy of few rows ended first)
+    for (let i = 0; i < 200_000; i += 10_000) {
+      await up.query(`INSERT INTO \`${db}\`.t VALUES ${Array.from({ length: 10_000 }, (_, j) => `(${i + j}, 'p${i + j}')`).join(', ')}`);
     }
     const cdc = async (...args: string[]): Promise<void> => {
       await run(process.execPath, [CDC_BIN, 'changefeed', ...args, '--server', cluster.newest().url]);
     };
-    await create('pause', [`${db}.t`], '[snapshot]\nchunk-rows = 300\n');
+    await create('pause', [`${db}.t`], '[snapshot]\nchunk-rows = 50\n');
     const key = `${db}.t`;
     await waitFor(async () => ((await records('pause'))[key]?.rows ?? 0) > 0, { timeoutMs: 60_000, intervalMs: 20, what: 'chunks acknowledged' });
     await cdc('pause', '-c', 'pause');
