@@ -8,6 +8,9 @@ import { ApiClient } from '../../core/api/client.js';
 import { TidemarkError } from '../../core/errors/index.js';
 import type { ChangefeedDetail } from '../../core/owner/changefeed-admin.js';
 
+/** How long create waits for the server: it reads the upstream (preflight, start position, a snapshot's schema) first. */
+const CREATE_TIMEOUT_MS = 120_000;
+
 export default class ChangefeedCreate extends BaseCommand {
   static override description = 'Create a changefeed: replicate the upstream binlog from --start-ts to the sink.';
   static override aliases = ['cli:changefeed:create'];
@@ -34,7 +37,8 @@ export default class ChangefeedCreate extends BaseCommand {
 
   async run(): Promise<ChangefeedDetail> {
     const { flags } = await this.parse(ChangefeedCreate);
-    const created = await new ApiClient(flags.server).post<ChangefeedDetail>('/api/v2/changefeeds', {
+    // create reads the upstream (preflight, start position, the snapshot's schema) before it answers: give it time
+    const created = await new ApiClient(flags.server, CREATE_TIMEOUT_MS).post<ChangefeedDetail>('/api/v2/changefeeds', {
       changefeed_id: flags['changefeed-id'],
       namespace: flags.namespace,
       sink_uri: flags['sink-uri'],

@@ -5,6 +5,10 @@ import { errorCatalogue } from '../errors/codes.js';
 export class ApiClient {
   readonly base: URL;
 
+  /**
+   * `timeoutMs` bounds each request; a server that accepted the connection and did not answer in time is a
+   * timeout (the request may still complete there), not an unreachable server.
+   */
   constructor(server: string, private readonly timeoutMs = 10_000) {
     let url: URL;
     try {
@@ -37,6 +41,13 @@ export class ApiClient {
         ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
       });
     } catch (error) {
+      if ((error as Error).name === 'TimeoutError') {
+        throw new TidemarkError('ErrTimeout', `the cdc server at ${this.base.origin} did not answer ${method} ${url.pathname} within ${this.timeoutMs / 1000} s`, {
+          hint: method === 'GET' ? 'the server is busy or stuck; try again, and look at its log' : 'the server may still complete the request: look before repeating it (e.g. `cdc changefeed list`), and at the server log',
+          details: { server: this.base.origin, timeoutMs: this.timeoutMs },
+          cause: error,
+        });
+      }
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
       throw new TidemarkError('ErrServiceUnreachable', `cannot reach the cdc server at ${this.base.origin} (${cause})`, {
         hint: 'check --server and that `cdc server` is running there',
