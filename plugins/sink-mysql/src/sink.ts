@@ -552,7 +552,7 @@ export class MySqlSink implements Sink {
     // snapshot reads are inserts of rows read once: INSERT (a row there already, after a failure, is a
     // duplicate key, and the batch goes again idempotently); REPLACE's next-key locks make parallel writers of
     // one table deadlock
-    const safe = rows[0].snapshot === undefined && (this.config.safeMode || Date.now() - this.startedAt < this.config.safeModeDurationMs);
+    let safe = rows[0].snapshot === undefined && (this.config.safeMode || Date.now() - this.startedAt < this.config.safeModeDurationMs);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.execute(table, rows, safe);
@@ -560,10 +560,13 @@ export class MySqlSink implements Sink {
       } catch (error) {
         const errno = (error as { errno?: number; cause?: { errno?: number } }).errno ?? (error as { cause?: { errno?: number } }).cause?.errno;
         if (!safe && errno === 1062) {
-          // a duplicate key outside the safe window: these changes were applied before (a replay); apply them idempotently
+          // a duplicate key outside the safe window: these changes were applied before (a replay, or snapshot rows
+          // copied again after a failure); apply them idempotently, and a deadlock of that form is retried too
+          // (before, it failed the changefeed, which then waited out its backoff: minutes of a copy standing still)
           this.counters.safeModeRetries++;
-          await this.execute(table, rows, true);
-          return;
+          safe = true;
+          attempt--;
+          continue;
         }
         if ((errno === ER_LOCK_DEADLOCK || errno === ER_LOCK_WAIT_TIMEOUT) && attempt < LOCK_RETRIES) {
           // the downstream rolled the transaction back: it is applied again (TiCDC retries these too)
