@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
+import { formatTable } from '../../cli/table.js';
 import { ApiClient } from '../../core/api/client.js';
 import type { CaptureSummary } from '../../core/server/server.js';
 
@@ -15,8 +16,7 @@ export default class CaptureList extends BaseCommand {
     const { flags } = await this.parse(CaptureList);
     const { items } = await new ApiClient(flags.server).get<{ items: CaptureSummary[] }>('/api/v2/captures');
     if (!this.jsonEnabled()) {
-      const rows = items.map((c) => `${c.id}  ${c.is_owner ? 'owner' : '     '}  ${c.address}  ${c.cluster_id}`);
-      this.log(['ID                                    ROLE   ADDRESS  CLUSTER', ...rows].join('\n'));
+      this.log(formatTable(['ID', 'ROLE', 'ADDRESS', 'CLUSTER'], items.map((c) => [c.id, c.is_owner ? 'owner' : '', c.address, c.cluster_id])));
     }
     return items;
   }
