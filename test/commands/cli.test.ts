@@ -26,6 +26,11 @@ describe('the built `cdc` binary', () => {
     });
   });
 
+  it('runs as `npx cdc` from the clone (the package\'s own bin, nothing fetched)', async () => {
+    const { stdout } = await run('npx', ['--no-install', 'cdc', '--version'], { cwd: new URL('../../', import.meta.url).pathname });
+    assert.match(stdout, /^tidemark\/\d+\.\d+\.\d+ /);
+  });
+
   it('names an unknown command and exits non-zero', async () => {
     await assert.rejects(run(process.execPath, [bin, 'frobnicate']), (error: { code: number; stderr: string }) => {
       assert.notEqual(error.code, 0);
