@@ -3,6 +3,7 @@ import { TidemarkError } from '../errors/index.js';
 /** Reads a length-encoded integer; returns [value, bytes used]. */
 export function readLenenc(buf: Buffer, offset: number): [number, number] {
   const first = buf[offset];
+  if (first === undefined) throw new TidemarkError('ErrBinlogCorrupt', `length-encoded integer at ${offset} is past the end (${buf.length} bytes)`);
   if (first < 0xfb) return [first, 1];
   if (first === 0xfc) return [buf.readUInt16LE(offset + 1), 3];
   if (first === 0xfd) return [buf.readUIntLE(offset + 1, 3), 4];
@@ -291,4 +292,23 @@ export function decodeTableMap(body: Buffer, options: DecodeTableMapOptions = {}
     o = end;
   }
   return { tableId, schema, table, columnCount, types, meta, nullable, names, unsigned, primaryKey, enumValues, setValues, charsets, ...(geometryTypes.size === 0 ? {} : { geometryTypes }) };
+}
+
+/**
+ * Runs a decoder over bytes from the upstream: whatever it throws that is not already a TidemarkError (a read past
+ * the end, a length that makes no sense) becomes ErrBinlogCorrupt naming `what`, so hostile or damaged input
+ * ends as a typed error and never as a RangeError or TypeError up the stack.
+ */
+export function decodingBytes<T>(what: () => string, decode: () => T): T {
+  try {
+    return decode();
+  } catch (error) {
+    throw binlogCorrupt(error, what());
+  }
+}
+
+/** `error`, thrown while decoding `what`, as the typed error to throw: TidemarkErrors stay, anything else is ErrBinlogCorrupt. */
+export function binlogCorrupt(error: unknown, what: string): TidemarkError {
+  if (error instanceof TidemarkError) return error;
+  return new TidemarkError('ErrBinlogCorrupt', `${what} could not be decoded: ${(error as Error).name}: ${(error as Error).message}`, { cause: error });
 }

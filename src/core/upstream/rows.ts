@@ -376,6 +376,7 @@ export function locateRows(type: number, body: Buffer, tableMaps: ReadonlyMap<bi
   if (v2) o += body.readUInt16LE(o);
   const [count, n] = readLenenc(body, o);
   o += n;
+  if (count !== map.columnCount) throw new TidemarkError('ErrBinlogCorrupt', `rows event of ${map.schema}.${map.table} has ${count} columns, its TABLE_MAP ${map.columnCount}`);
   const bitmapBytes = (count + 7) >> 3;
   const presentAt = o;
   const presentCount = countBits(body, presentAt, count);
@@ -390,8 +391,11 @@ export function locateRows(type: number, body: Buffer, tableMaps: ReadonlyMap<bi
   const firstRowAt = o;
   const ends: number[] = [];
   while (o < body.length) {
+    const start = o;
     o = skipRowImage(body, o, map, count, presentAt, presentCount);
     if (kind === 'update') o = skipRowImage(body, o, map, count, presentAfterAt, presentAfterCount);
+    // a row image always has its null bitmap at least: one that takes no bytes would repeat forever
+    if (o <= start) throw new TidemarkError('ErrBinlogCorrupt', `rows event of ${map.schema}.${map.table} has an empty row image at ${start}`);
     ends.push(o);
   }
   if (o !== body.length) throw new TidemarkError('ErrBinlogCorrupt', `rows event of ${map.schema}.${map.table} ends inside a row (${o} of ${body.length} bytes)`);

@@ -2,7 +2,7 @@ import { makeTs, type Ts } from '../model/ts.js';
 import { TidemarkError } from '../errors/index.js';
 import type { SchemaStorage, TableLoader } from '../schema/schema-storage.js';
 import { EventType, type RawBinlogEvent } from './binlog-reader.js';
-import { decodeQuery, decodeTableMap, hasFixedBinaryCandidates, withDataTypes, type TableMap } from './events.js';
+import { decodeQuery, decodeTableMap, decodingBytes, hasFixedBinaryCandidates, withDataTypes, type TableMap } from './events.js';
 import { locateRows, type RowsLayout } from './rows.js';
 
 export type UpstreamEvent =
@@ -59,10 +59,11 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent> & 
         if (!wantRows) break;
         // the server repeats a table's TABLE_MAP in every transaction: the same bytes keep the same object,
         // so column lists and mounter caches are built once per table version, not once per transaction
+        if (e.body.length < 8) throw new TidemarkError('ErrBinlogCorrupt', `TABLE_MAP event of ${e.body.length} bytes at ${e.file}:${e.startPos}`);
         const tableId = e.body.readUIntLE(0, 6);
         const previous = tableMapBodies.get(tableId);
         if (previous !== undefined && previous.equals(e.body)) break;
-        let map = decodeTableMap(e.body, { mariadb: events.mariadb ?? true });
+        let map = decodingBytes(() => `the TABLE_MAP event at ${e.file}:${e.startPos}`, () => decodeTableMap(e.body, { mariadb: events.mariadb ?? true }));
         if (storage !== undefined && map.names === undefined) map = await storage.complete(map, makeTs(e.fileSeq, e.endPos));
         if (options.definitions !== undefined && hasFixedBinaryCandidates(map)) map = withDataTypes(map, await definitionOf(options.definitions, map));
         tables.set(map.tableId, map);
@@ -70,7 +71,7 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent> & 
         break;
       }
       case EventType.QUERY: {
-        const { schema, query } = decodeQuery(e.body);
+        const { schema, query } = decodingBytes(() => `the QUERY event at ${e.file}:${e.startPos}`, () => decodeQuery(e.body));
         if (query === 'BEGIN') {
           inTransaction = true;
           seq = 0;
@@ -103,7 +104,7 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent> & 
         break;
       default:
         if (wantRows && ROWS.has(e.type)) {
-          const layout = locateRows(e.type, e.body, tables);
+          const layout = decodingBytes(() => `the rows event (type ${e.type}) at ${e.file}:${e.startPos}`, () => locateRows(e.type, e.body, tables));
           const first = seq;
           seq += layout.ends.length;
           yield { kind: 'rows', layout, seq: first };

@@ -1,5 +1,5 @@
 import type { ColumnInfo, RowChangedEvent, TableName, Ts } from '../../sink/api.js';
-import { ColumnType, realType, stringColumnBytes, type FixedBinaryType, type TableMap } from '../../upstream/events.js';
+import { ColumnType, binlogCorrupt, realType, stringColumnBytes, type FixedBinaryType, type TableMap } from '../../upstream/events.js';
 import type { Value } from '../../upstream/rows.js';
 import { BugIndicatingError } from '../../errors/index.js';
 import { decodeRow, rowMapVersion, type SortedRow } from '../row-codec.js';
@@ -243,8 +243,13 @@ export class Mounter {
     const version = rowMapVersion(row);
     const map = this.maps[version - 1];
     if (map === undefined) throw new BugIndicatingError(`no TABLE_MAP version ${version} for a row of ${table.schema}.${table.table}`);
-    const decoded = decodeRow(row, map);
-    // the decoded images are new arrays: UUID/INET6/INET4 values become text in them
-    return { table, commitTs, commitTime: decoded.commitTime, seq, kind: decoded.kind, columns: columnsOf(map), before: renderDataTypes(map, decoded.before), after: renderDataTypes(map, decoded.after) };
+    try {
+      const decoded = decodeRow(row, map);
+      // the decoded images are new arrays: UUID/INET6/INET4 values become text in them
+      return { table, commitTs, commitTime: decoded.commitTime, seq, kind: decoded.kind, columns: columnsOf(map), before: renderDataTypes(map, decoded.before), after: renderDataTypes(map, decoded.after) };
+    } catch (error) {
+      // bytes the decoder cannot read (damaged or hostile input): a typed error naming the row's table
+      throw binlogCorrupt(error, `a row of ${table.schema}.${table.table} (commit ts ${String(commitTs)})`);
+    }
   }
 }
