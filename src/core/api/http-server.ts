@@ -80,7 +80,13 @@ export class HttpApi {
       pathMatched = true;
       if (route.method !== method) continue;
       const params: Record<string, string> = {};
-      route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1])));
+      route.names.forEach((name, i) => {
+        try {
+          params[name] = decodeURIComponent(m[i + 1]);
+        } catch {
+          throw new TidemarkError('ErrInvalidArgument', `the ${name} "${m[i + 1].slice(0, 100)}" in ${path.slice(0, 200)} is not valid percent-encoding`);
+        }
+      });
       return { route, params };
     }
     if (pathMatched) throw new TidemarkError('ErrInvalidArgument', `method ${method} is not allowed on ${path}`);

@@ -59,7 +59,7 @@ export class Server {
       .route('GET', '/api/v2/health', () => Promise.resolve(this.health()))
       .route('GET', '/api/v2/captures', () => Promise.resolve({ body: this.captures() }))
       .route('POST', '/api/v2/owner/resign', (req) => this.resignOwner(req.headers['x-tidemark-forwarded'] !== undefined))
-      .route('POST', '/api/v2/changefeeds', async (_req, _p, body) => ({ status: 201, body: await this.changefeeds().create(requestObject<CreateChangefeedRequest>(body)) }))
+      .route('POST', '/api/v2/changefeeds', async (_req, _p, body) => ({ status: 201, body: await this.changefeeds().create(requestObject<CreateChangefeedRequest>(body, ['changefeed_id', 'namespace', 'sink_uri', 'start_ts', 'target_ts', 'upstream'])) }))
       .route('GET', '/api/v2/changefeeds', (req) => {
         const query = new URL(req.url ?? '/', 'http://x').searchParams;
         const items = this.changefeeds().list(query.get('state') === 'all', query.get('namespace') ?? undefined);
@@ -82,7 +82,7 @@ export class Server {
         return Promise.resolve({ body: { capture_id: this.capture?.id, checkpoint_ts: String(processor.checkpointTs), resolved_ts: String(processor.resolvedTs), spilled_bytes: processor.spilledBytes, spilled_total_bytes: processor.totalSpilledBytes, memory_used: processor.quota.used, memory_peak: processor.quota.peak, stats: processor.sinkStats() ?? null } });
       })
       .route('PUT', '/api/v2/changefeeds/:id', async (req, p, body) => ({
-        body: await this.changefeeds().update(p['id'], requestObject<UpdateChangefeedRequest>(body), namespaceOf(req.url)),
+        body: await this.changefeeds().update(p['id'], requestObject<UpdateChangefeedRequest>(body, ['sink_uri', 'target_ts']), namespaceOf(req.url)),
       }))
       .route('POST', '/api/v2/changefeeds/:id/pause', (req, p) =>
         this.ownerJob({ type: 'pause', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'POST', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
@@ -95,7 +95,8 @@ export class Server {
           namespace: namespaceOf(req.url),
           ...(raw === undefined || raw === '' || raw === 0 ? {} : { overwriteCheckpointTs: parseTs(String(raw), '--overwrite-checkpoint-ts') }),
         };
-        return this.ownerJob(job, req.url!, 'POST', body, req.headers['x-tidemark-forwarded'] !== undefined);
+        // forwarded to the owner with the one field it reads, not whatever else the body held
+        return this.ownerJob(job, req.url!, 'POST', raw === undefined ? undefined : { overwrite_checkpoint_ts: raw }, req.headers['x-tidemark-forwarded'] !== undefined);
       })
       .route('DELETE', '/api/v2/changefeeds/:id', (req, p) =>
         this.ownerJob({ type: 'remove', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'DELETE', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
@@ -263,10 +264,17 @@ export class Server {
 }
 
 /** A JSON request body that must be an object (absent = empty). */
-function requestObject<T extends object>(body: unknown): T {
+/** A request body as the object its route takes: a JSON object whose `strings` fields are strings when present. */
+function requestObject<T extends object>(body: unknown, strings: readonly (keyof T & string)[]): T {
   if (body === undefined) return {} as T;
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new TidemarkError('ErrInvalidArgument', `the request body must be a JSON object, not ${JSON.stringify(body)}`);
+    throw new TidemarkError('ErrInvalidArgument', `the request body must be a JSON object, not ${Array.isArray(body) ? 'an array' : body === null ? 'null' : typeof body}`);
+  }
+  for (const field of strings) {
+    const value = (body as Record<string, unknown>)[field];
+    if (value !== undefined && typeof value !== 'string') {
+      throw new TidemarkError('ErrInvalidArgument', `${field} in the request body must be a string, not ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}`);
+    }
   }
   return body as T;
 }
