@@ -2,6 +2,7 @@ import type mysql from 'mysql2/promise';
 import { BugIndicatingError, TidemarkError } from '../errors/index.js';
 import { charsetMaxLength, inet4Text, inet6Text, uuidText } from '../pipeline/mounter/index.js';
 import type { ColumnInfo } from '../sink/api.js';
+import { textDecoderOf } from '../upstream/charsets.js';
 import type { Value } from '../upstream/rows.js';
 
 /**
@@ -108,19 +109,19 @@ const stripZeros: Convert = (raw) => {
 };
 
 /**
- * Text in a character set other than utf8mb3/utf8mb4 is selected as its bytes (CAST(… AS BINARY)) and decoded as
- * the binlog decoder decodes it (rows.ts decodeString): latin1 collations as ISO-8859-1, everything else as UTF-8.
- * The server's own conversion would differ (MariaDB's latin1 is cp1252: 0x80 is '€', not U+0080).
+ * Text in a character set other than utf8mb3/utf8mb4 is selected as its bytes (CAST(… AS BINARY)) and decoded by
+ * the binlog decoder's own function for the column's collation (upstream/charsets.ts): the same text whichever
+ * way a row arrives, also for bytes the character set does not define.
  */
-const latin1Text: Convert = (raw) => (raw === null ? null : (raw as Buffer).toString('latin1'));
-const utf8Text: Convert = (raw) => (raw === null ? null : (raw as Buffer).toString('utf8'));
+const foreignTextOf = (collationId: number | undefined): Convert => {
+  const decode = textDecoderOf(collationId);
+  return (raw) => (raw === null ? null : decode(raw as Buffer, 0, (raw as Buffer).length));
+};
 /** MariaDB's UUID, INET6 and INET4, selected as their bytes and rendered by the mounter's own functions. */
 const uuid: Convert = (raw) => (raw === null ? null : uuidText(raw as Buffer));
 const inet6: Convert = (raw) => (raw === null ? null : inet6Text(raw as Buffer));
 const inet4: Convert = (raw) => (raw === null ? null : inet4Text(raw as Buffer));
 
-/** The latin1 collations (MySQL ids) the binlog decoder decodes as ISO-8859-1: rows.ts's LATIN1, kept in step. */
-const LATIN1_COLLATIONS = new Set([5, 8, 15, 31, 47, 48, 49, 94]);
 /** Character sets whose text the server sends (as utf8mb4) exactly as the binlog decoder decodes the column's bytes. */
 const UTF8_CHARSETS = new Set(['utf8mb4', 'utf8mb3', 'utf8', 'ascii']);
 /** Binary collations with PAD SPACE that order by code point: what compareKeys implements for strings. */
@@ -152,8 +153,6 @@ interface ColumnDef {
   collationId?: number | undefined;
   /** The SELECT expression, when not the quoted column (MariaDB's implicit ROW_START/ROW_END). */
   readonly expression?: string;
-  /** ENUM/SET members as the binlog's TABLE_MAP has them (set for other character sets than utf8mb3/utf8mb4). */
-  members?: string[] | undefined;
 }
 
 /** The type as the mounter writes it (mysqlTypeOf, from the TABLE_MAP): no display widths, lengths in characters. */
@@ -170,7 +169,7 @@ function mysqlType(c: ColumnDef): string {
     const length = c.collationId !== undefined && c.octets !== null ? Math.floor(c.octets / charsetMaxLength(c.collationId)) : c.characters;
     return `${t}(${length})`;
   }
-  if (t === 'enum' || t === 'set') return `${t}(${(c.members ?? parseMembers(c.columnType)).map(quoteMember).join(',')})`;
+  if (t === 'enum' || t === 'set') return `${t}(${parseMembers(c.columnType).map(quoteMember).join(',')})`;
   // year, date, the TEXT and BLOB types (MariaDB's JSON is longtext), geometry subtypes, uuid, inet6, inet4
   return t;
 }
@@ -202,9 +201,13 @@ function parseMembers(columnType: string): string[] {
   return members;
 }
 
-/** Whether the server's text of this string column differs from the binlog decoder's reading of its bytes. */
+/**
+ * Whether this text column is in a character set other than UTF-8's, read as bytes and decoded as the binlog's
+ * are. ENUM and SET are not: the binlog gives their members' text from the TABLE_MAP, decoded in the column's
+ * character set, which is the server's own text of them.
+ */
 function foreignText(c: ColumnDef): boolean {
-  return c.charset !== null && !UTF8_CHARSETS.has(c.charset) && (TEXT_TYPES.has(c.dataType) || c.dataType === 'enum' || c.dataType === 'set');
+  return c.charset !== null && !UTF8_CHARSETS.has(c.charset) && TEXT_TYPES.has(c.dataType);
 }
 
 function selectExpression(c: ColumnDef): string {
@@ -230,8 +233,7 @@ function converter(c: ColumnDef): Convert | undefined {
   if (t === 'uuid') return uuid;
   if (t === 'inet6') return inet6;
   if (t === 'inet4') return inet4;
-  // ENUM/SET members come from the TABLE_MAP, which rows.ts decodes as UTF-8 whatever the character set
-  if (foreignText(c)) return TEXT_TYPES.has(t) && c.collationId !== undefined && LATIN1_COLLATIONS.has(c.collationId) ? latin1Text : utf8Text;
+  if (foreignText(c)) return foreignTextOf(c.collationId);
   return undefined;
 }
 
@@ -285,18 +287,6 @@ async function collationIds(conn: mysql.Connection, names: readonly string[]): P
   }
   for (const r of rows) if (r['id'] !== null && r['id'] !== undefined) ids.set(String(r['name']), Number(r['id']));
   return ids;
-}
-
-/**
- * ENUM/SET members of a column in another character set than utf8mb3/utf8mb4, as the binlog has them: the TABLE_MAP
- * carries their bytes in the column's character set and the decoder reads them as UTF-8.
- */
-async function foreignMembers(conn: mysql.Connection, c: ColumnDef): Promise<string[] | undefined> {
-  const members = parseMembers(c.columnType);
-  if (members.length === 0 || c.charset === null || !/^\w+$/.test(c.charset)) return undefined;
-  const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: `SELECT ${members.map(() => `CAST(CONVERT(? USING ${c.charset}) AS BINARY)`).join(', ')}`, values: members, rowsAsArray: true });
-  const bytes = (rows as unknown as unknown[][])[0];
-  return bytes.map((b) => (Buffer.isBuffer(b) ? b.toString('utf8') : String(b)));
 }
 
 interface IndexDef {
@@ -378,7 +368,6 @@ export async function readTableShape(conn: mysql.Connection, schema: string, tab
   const ids = await collationIds(conn, [...new Set(defs.map((c) => c.collation).filter((n): n is string => n !== null))]);
   for (const c of defs) {
     if (c.collation !== null) c.collationId = ids.get(c.collation);
-    if ((c.dataType === 'enum' || c.dataType === 'set') && foreignText(c)) c.members = await foreignMembers(conn, c);
   }
   const [statistics] = await conn.query<mysql.RowDataPacket[]>({ sql: 'SELECT * FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', values: [schema, table], rowsAsArray: false });
   const key = chooseKey(defs, statistics);

@@ -1,4 +1,5 @@
 import { TidemarkError } from '../errors/index.js';
+import { textDecoderOf } from './charsets.js';
 
 /** Reads a length-encoded integer; returns [value, bytes used]. */
 export function readLenenc(buf: Buffer, offset: number): [number, number] {
@@ -185,6 +186,8 @@ export function decodeTableMap(body: Buffer, options: DecodeTableMapOptions = {}
   const enumValues = new Map<number, string[]>();
   const setValues = new Map<number, string[]>();
   const charsets = new Map<number, number>();
+  const memberBytes = new Map<number, Buffer[]>();
+  const memberCharsets = new Map<number, number>();
   const geometryTypes = new Map<number, number>();
   const columnsOf = (pred: (i: number) => boolean): number[] => Array.from({ length: columnCount }, (_, i) => i).filter(pred);
   const real = (i: number): number => realType(types[i], meta[i]);
@@ -202,15 +205,16 @@ export function decodeTableMap(body: Buffer, options: DecodeTableMapOptions = {}
       }
       return out;
     };
-    const stringLists = (): string[][] => {
-      const out: string[][] = [];
+    // ENUM/SET members as their bytes: their character set comes later (kinds 10 and 11), decoded after the loop
+    const byteLists = (): Buffer[][] => {
+      const out: Buffer[][] = [];
       for (let p = start; p < end; ) {
         const [count, k] = readLenenc(body, p);
         p += k;
-        const values: string[] = [];
+        const values: Buffer[] = [];
         for (let j = 0; j < count; j++) {
           const [len, k2] = readLenenc(body, p);
-          values.push(body.toString('utf8', p + k2, p + k2 + len));
+          values.push(body.subarray(p + k2, p + k2 + len));
           p += k2 + len;
         }
         out.push(values);
@@ -252,12 +256,37 @@ export function decodeTableMap(body: Buffer, options: DecodeTableMapOptions = {}
         break;
       case 5: {
         const sets = columnsOf((i) => real(i) === ColumnType.SET);
-        stringLists().forEach((values, j) => setValues.set(sets[j], values));
+        byteLists().forEach((values, j) => memberBytes.set(sets[j], values));
         break;
       }
       case 6: {
         const enums = columnsOf((i) => real(i) === ColumnType.ENUM);
-        stringLists().forEach((values, j) => enumValues.set(enums[j], values));
+        byteLists().forEach((values, j) => memberBytes.set(enums[j], values));
+        break;
+      }
+      case 10: { // ENUM_AND_SET_DEFAULT_CHARSET: default, then (index among ENUM/SET columns, charset) pairs
+        const enumSet = columnsOf((i) => real(i) === ColumnType.ENUM || real(i) === ColumnType.SET);
+        let p = start;
+        const [def, k] = readLenenc(body, p);
+        p += k;
+        for (const col of enumSet) memberCharsets.set(col, def);
+        while (p < end) {
+          const [index, k1] = readLenenc(body, p);
+          const [cs, k2] = readLenenc(body, p + k1);
+          p += k1 + k2;
+          if (enumSet[index] !== undefined) memberCharsets.set(enumSet[index], cs);
+        }
+        break;
+      }
+      case 11: { // ENUM_AND_SET_COLUMN_CHARSET: one per ENUM/SET column
+        const enumSet = columnsOf((i) => real(i) === ColumnType.ENUM || real(i) === ColumnType.SET);
+        let p = start;
+        for (const col of enumSet) {
+          if (p >= end) break;
+          const [cs, k] = readLenenc(body, p);
+          memberCharsets.set(col, cs);
+          p += k;
+        }
         break;
       }
       case 7: { // GEOMETRY_TYPE: one per geometry column
@@ -290,6 +319,11 @@ export function decodeTableMap(body: Buffer, options: DecodeTableMapOptions = {}
         break; // other optional metadata is not needed here; skipped by its length
     }
     o = end;
+  }
+  // ENUM/SET members in their column's character set (UTF-8 when the server sent none)
+  for (const [col, values] of memberBytes) {
+    const decode = textDecoderOf(memberCharsets.get(col));
+    (real(col) === ColumnType.SET ? setValues : enumValues).set(col, values.map((v) => decode(v, 0, v.length)));
   }
   return { tableId, schema, table, columnCount, types, meta, nullable, names, unsigned, primaryKey, enumValues, setValues, charsets, ...(geometryTypes.size === 0 ? {} : { geometryTypes }) };
 }

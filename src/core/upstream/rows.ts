@@ -1,5 +1,6 @@
 import { TidemarkError } from '../errors/index.js';
 import { decodeJsonBinary } from './json-binary.js';
+import { textDecoderOf } from './charsets.js';
 import { ColumnType, readLenenc, realType, stringColumnBytes, type TableMap } from './events.js';
 import { EventType } from './binlog-reader.js';
 
@@ -22,8 +23,6 @@ export interface RowsEvent {
 }
 
 const BINARY_CHARSET = 63;
-/** latin1 collations (MySQL ids). */
-const LATIN1 = new Set([5, 8, 15, 31, 47, 48, 49, 94]);
 const DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 
 const ZEROS = '000000000';
@@ -103,7 +102,8 @@ function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number)
 /** The bytes `start..end` of `buf` as text in `charset`, or a copy of them for binary (read without a view per value). */
 function decodeString(buf: Buffer, start: number, end: number, charset: number | undefined): string | Buffer {
   if (charset === BINARY_CHARSET) return Buffer.from(buf.subarray(start, end));
-  return buf.toString(charset !== undefined && LATIN1.has(charset) ? 'latin1' : 'utf8', start, end);
+  // the column's character set (its collation id from the TABLE_MAP), as the server converts it; UTF-8 when unsent
+  return textDecoderOf(charset)(buf, start, end);
 }
 
 /** The bytes the last `decodeValueAt` took (a module variable, so the hot path allocates no tuple). */

@@ -155,7 +155,7 @@ describe('snapshot rows read with SELECT equal the binlog rows (real upstream Ma
     });
   });
 
-  it('text in other character sets reads as the binlog decodes it (latin1 as ISO-8859-1, the rest as UTF-8)', async () => {
+  it('text in other character sets reads as the binlog decodes it: the server\'s own text (latin1 is cp1252)', async () => {
     const { selected, shape } = await readBoth(
       'charsets',
       `id INT PRIMARY KEY, l VARCHAR(10) CHARACTER SET latin1, ln TEXT CHARACTER SET latin1 COLLATE latin1_swedish_nopad_ci, lb CHAR(4) CHARACTER SET latin1 COLLATE latin1_bin,
@@ -168,11 +168,12 @@ describe('snapshot rows read with SELECT equal the binlog rows (real upstream Ma
         '4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL',
       ],
     );
-    // the traps are real: the server's own text differs from the binlog's for these (cp1252 '€', cp1250, ucs2 bytes as UTF-8)
-    assert.equal(selected[0][1], '\u0080é\u0081 ');
-    // latin1_swedish_nopad_ci (id 1032) is not in rows.ts's latin1 list: its bytes decode as UTF-8, both ways
-    assert.equal(selected[0][2], '\u{FFFD}\u{FFFD}');
-    assert.equal(selected[0][4], '\u{FFFD}\u{FFFD}\u{FFFD}', 'cp1250 bytes read as UTF-8, as the binlog decoder reads them');
+    // both ways give the server's own text: latin1 is cp1252 (0x80 '€', 0x81 undefined there, kept as U+0081),
+    // latin1_swedish_nopad_ci (id 1032) is latin1 too, cp1250 is cp1250
+    assert.equal(selected[0][1], '€é\u0081 ');
+    assert.equal(selected[0][2], '€ÿ');
+    assert.equal(selected[0][4], 'ščř');
+    assert.equal(selected[0][5], 'ab', 'ucs2');
     assert.ok(shape.selectList.includes('CAST(`l` AS BINARY)'));
   });
 
