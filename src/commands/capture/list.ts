@@ -14,7 +14,7 @@ export default class CaptureList extends BaseCommand {
 
   async run(): Promise<CaptureSummary[]> {
     const { flags } = await this.parse(CaptureList);
-    const { items } = await new ApiClient(flags.server).get<{ items: CaptureSummary[] }>('/api/v2/captures');
+    const items = await new ApiClient(flags.server).captures();
     if (!this.jsonEnabled()) {
       this.log(formatTable(['ID', 'ROLE', 'ADDRESS', 'CLUSTER'], items.map((c) => [c.id, c.is_owner ? 'owner' : '', c.address, c.cluster_id])));
     }

@@ -38,7 +38,7 @@ export default class ChangefeedCreate extends BaseCommand {
   async run(): Promise<ChangefeedDetail> {
     const { flags } = await this.parse(ChangefeedCreate);
     // create reads the upstream (preflight, start position, the snapshot's schema) before it answers: give it time
-    const created = await new ApiClient(flags.server, CREATE_TIMEOUT_MS).post<ChangefeedDetail>('/api/v2/changefeeds', {
+    const created = await new ApiClient(flags.server, CREATE_TIMEOUT_MS).createChangefeed({
       changefeed_id: flags['changefeed-id'],
       namespace: flags.namespace,
       sink_uri: flags['sink-uri'],

@@ -15,7 +15,7 @@ export default class ChangefeedList extends BaseCommand {
 
   async run(): Promise<ChangefeedSummary[]> {
     const { flags } = await this.parse(ChangefeedList);
-    const { items } = await new ApiClient(flags.server).get<{ items: ChangefeedSummary[] }>(`/api/v2/changefeeds${flags.all ? '?state=all' : ''}`);
+    const items = await new ApiClient(flags.server).changefeeds({ all: flags.all });
     this.log(items.length === 0 ? 'No changefeeds.' : items.map(formatSummary).join('\n'));
     return items;
   }

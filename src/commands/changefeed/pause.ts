@@ -11,7 +11,7 @@ export default class ChangefeedPause extends BaseCommand {
   async run(): Promise<ChangefeedDetail> {
     const { flags } = await this.parse(ChangefeedPause);
     const id = flags['changefeed-id'];
-    const result = await new ApiClient(flags.server).post<ChangefeedDetail>(`/api/v2/changefeeds/${encodeURIComponent(id)}/pause?namespace=${encodeURIComponent(flags.namespace)}`);
+    const result = await new ApiClient(flags.server).pauseChangefeed(id, flags.namespace);
     this.log(`Changefeed ${id} paused (state ${result.state}, checkpoint ${result.checkpoint_tso}).`);
     return result;
   }

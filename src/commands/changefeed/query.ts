@@ -17,9 +17,7 @@ export default class ChangefeedQuery extends BaseCommand {
 
   async run(): Promise<ChangefeedDetail | ChangefeedSummary> {
     const { flags } = await this.parse(ChangefeedQuery);
-    const detail = await new ApiClient(flags.server).get<ChangefeedDetail>(
-      `/api/v2/changefeeds/${encodeURIComponent(flags['changefeed-id'])}?namespace=${encodeURIComponent(flags.namespace)}`,
-    );
+    const detail = await new ApiClient(flags.server).changefeed(flags['changefeed-id'], flags.namespace);
     if (flags.simple) {
       const { namespace, id, upstream_id, state, checkpoint_tso, checkpoint_coordinate, checkpoint_time, error } = detail;
       const simple: ChangefeedSummary = { namespace, id, upstream_id, state, checkpoint_tso, checkpoint_coordinate, checkpoint_time, error };

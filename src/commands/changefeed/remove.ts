@@ -10,8 +10,7 @@ export default class ChangefeedRemove extends BaseCommand {
   async run(): Promise<{ id: string }> {
     const { flags } = await this.parse(ChangefeedRemove);
     const id = flags['changefeed-id'];
-    const client = new ApiClient(flags.server);
-    await client.post(`/api/v2/changefeeds/${encodeURIComponent(id)}?namespace=${encodeURIComponent(flags.namespace)}`, undefined, 'DELETE');
+    await new ApiClient(flags.server).removeChangefeed(id, flags.namespace);
     this.log(`Changefeed ${id} removed.`);
     return { id };
   }

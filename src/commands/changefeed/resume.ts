@@ -17,10 +17,7 @@ export default class ChangefeedResume extends BaseCommand {
   async run(): Promise<ChangefeedDetail> {
     const { flags } = await this.parse(ChangefeedResume);
     const id = flags['changefeed-id'];
-    const result = await new ApiClient(flags.server).post<ChangefeedDetail>(
-      `/api/v2/changefeeds/${encodeURIComponent(id)}/resume?namespace=${encodeURIComponent(flags.namespace)}`,
-      { overwrite_checkpoint_ts: flags['overwrite-checkpoint-ts'] },
-    );
+    const result = await new ApiClient(flags.server).resumeChangefeed(id, flags.namespace, flags['overwrite-checkpoint-ts']);
     this.log(`Changefeed ${id} resumed (state ${result.state}, checkpoint ${result.checkpoint_tso}).`);
     return result;
   }

@@ -21,15 +21,11 @@ export default class ChangefeedUpdate extends BaseCommand {
   async run(): Promise<ChangefeedDetail> {
     const { flags } = await this.parse(ChangefeedUpdate);
     const id = flags['changefeed-id'];
-    const result = await new ApiClient(flags.server).post<ChangefeedDetail>(
-      `/api/v2/changefeeds/${encodeURIComponent(id)}?namespace=${encodeURIComponent(flags.namespace)}`,
-      {
-        sink_uri: flags['sink-uri'],
-        target_ts: flags['target-ts'],
-        replica_config: flags.config === undefined ? undefined : await readConfigFile(flags.config),
-      },
-      'PUT',
-    );
+    const result = await new ApiClient(flags.server).updateChangefeed(id, flags.namespace, {
+      sink_uri: flags['sink-uri'],
+      target_ts: flags['target-ts'],
+      replica_config: flags.config === undefined ? undefined : await readConfigFile(flags.config),
+    });
     this.log(`Changefeed ${id} updated.\n${formatDetail(result)}`);
     return result;
   }

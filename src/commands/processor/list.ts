@@ -1,12 +1,6 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { serverFlag } from '../../cli/flags.js';
-import { ApiClient } from '../../core/api/client.js';
-
-export interface ProcessorSummary {
-  readonly namespace: string;
-  readonly changefeed_id: string;
-  readonly capture_id: string;
-}
+import { ApiClient, type ProcessorSummary } from '../../core/api/client.js';
 
 export default class ProcessorList extends BaseCommand {
   static override description = 'List the processors: which captures run which changefeeds.';
@@ -15,7 +9,7 @@ export default class ProcessorList extends BaseCommand {
 
   async run(): Promise<ProcessorSummary[]> {
     const { flags } = await this.parse(ProcessorList);
-    const { items } = await new ApiClient(flags.server).get<{ items: ProcessorSummary[] }>('/api/v2/processors');
+    const items = await new ApiClient(flags.server).processors();
     this.log(items.length === 0 ? 'No processors.' : items.map((p) => `${p.namespace}/${p.changefeed_id}  on capture ${p.capture_id}`).join('\n'));
     return items;
   }

@@ -1,5 +1,29 @@
 import { TidemarkError, type ErrorCode } from '../errors/index.js';
 import { errorCatalogue } from '../errors/codes.js';
+import type { ChangefeedDetail, ChangefeedSummary, CreateChangefeedRequest, UpdateChangefeedRequest } from '../owner/changefeed-admin.js';
+import type { CaptureSummary } from '../server/server.js';
+import type { TableProgress } from '../server/table-progress.js';
+
+/** A request body as the client builds it: fields left undefined are not sent (JSON drops them). */
+type Body<T> = { readonly [K in keyof T]?: T[K] | undefined };
+
+/** GET /api/v2/status: the capture answering. */
+export interface ServerStatus {
+  readonly version: string;
+  readonly git_hash: string;
+  readonly id: string;
+  readonly cluster_id: string;
+  readonly pid: number;
+  readonly is_owner: boolean;
+  readonly liveness: number;
+}
+
+/** GET /api/v2/processors: which capture runs which changefeed. */
+export interface ProcessorSummary {
+  readonly changefeed_id: string;
+  readonly namespace: string;
+  readonly capture_id: string;
+}
 
 /** The CLI's client of a capture's OpenAPI: every command talks to `--server`, never to etcd. */
 export class ApiClient {
@@ -22,13 +46,52 @@ export class ApiClient {
     this.base = url;
   }
 
-  get<T>(path: string): Promise<T> {
-    return this.request<T>('GET', path);
+  // ---- the OpenAPI's routes, typed; a changefeed is always named with its namespace
+
+  status(): Promise<ServerStatus> {
+    return this.request('GET', '/api/v2/status');
   }
 
-  /** POST by default; PUT and DELETE for the routes that take them. */
-  post<T>(path: string, body?: unknown, method: 'POST' | 'PUT' | 'DELETE' = 'POST'): Promise<T> {
-    return this.request<T>(method, path, body);
+  async captures(): Promise<CaptureSummary[]> {
+    return (await this.request<{ items: CaptureSummary[] }>('GET', '/api/v2/captures')).items;
+  }
+
+  async processors(): Promise<ProcessorSummary[]> {
+    return (await this.request<{ items: ProcessorSummary[] }>('GET', '/api/v2/processors')).items;
+  }
+
+  /** The changefeeds of every namespace; `all` includes stopped, failed and finished ones. */
+  async changefeeds(options: { readonly all?: boolean } = {}): Promise<ChangefeedSummary[]> {
+    return (await this.request<{ items: ChangefeedSummary[] }>('GET', `/api/v2/changefeeds${options.all === true ? '?state=all' : ''}`)).items;
+  }
+
+  changefeed(id: string, namespace: string): Promise<ChangefeedDetail> {
+    return this.request('GET', changefeedPath(id, namespace));
+  }
+
+  async tables(id: string, namespace: string): Promise<TableProgress[]> {
+    return (await this.request<{ items: TableProgress[] }>('GET', changefeedPath(id, namespace, '/tables'))).items;
+  }
+
+  createChangefeed(request: Body<CreateChangefeedRequest>): Promise<ChangefeedDetail> {
+    return this.request('POST', '/api/v2/changefeeds', request);
+  }
+
+  updateChangefeed(id: string, namespace: string, request: Body<UpdateChangefeedRequest>): Promise<ChangefeedDetail> {
+    return this.request('PUT', changefeedPath(id, namespace), request);
+  }
+
+  pauseChangefeed(id: string, namespace: string): Promise<ChangefeedDetail> {
+    return this.request('POST', changefeedPath(id, namespace, '/pause'));
+  }
+
+  /** `overwriteCheckpointTs`: start again from there instead of the checkpoint. */
+  resumeChangefeed(id: string, namespace: string, overwriteCheckpointTs?: string): Promise<ChangefeedDetail> {
+    return this.request('POST', changefeedPath(id, namespace, '/resume'), overwriteCheckpointTs === undefined ? {} : { overwrite_checkpoint_ts: overwriteCheckpointTs });
+  }
+
+  async removeChangefeed(id: string, namespace: string): Promise<void> {
+    await this.request('DELETE', changefeedPath(id, namespace));
   }
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -69,4 +132,8 @@ export class ApiClient {
     }
     return json as T;
   }
+}
+
+function changefeedPath(id: string, namespace: string, tail = ''): string {
+  return `/api/v2/changefeeds/${encodeURIComponent(id)}${tail}?namespace=${encodeURIComponent(namespace)}`;
 }

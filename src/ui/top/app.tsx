@@ -28,7 +28,7 @@ export function TopApp({ client, intervalMs }: TopAppProps) {
   const { exit } = useApp();
   const { stdout } = useStdout();
   const [store, dispatch] = useReducer(storeReducer, undefined, () => ({ state: initialState(Date.now()), effects: [] }));
-  const openChangefeed = useRef<string | null>(null);
+  const openChangefeed = useRef<{ id: string; namespace: string } | null>(null);
   const connected = useRef<boolean | null>(null);
 
   useEffect(() => {
@@ -63,10 +63,9 @@ export function TopApp({ client, intervalMs }: TopAppProps) {
     const effects = store.effects.splice(0);
     for (const effect of effects) {
       if (effect.kind === 'quit') exit();
-      else if (effect.kind === 'openChangefeed') openChangefeed.current = effect.changefeedId;
+      else if (effect.kind === 'openChangefeed') openChangefeed.current = effect.changefeed;
       else {
-        const path = `/api/v2/changefeeds/${encodeURIComponent(effect.changefeedId)}/${effect.kind}`;
-        client.post(path, effect.kind === 'resume' ? {} : undefined).then(
+        (effect.kind === 'pause' ? client.pauseChangefeed(effect.changefeedId, effect.namespace) : client.resumeChangefeed(effect.changefeedId, effect.namespace)).then(
           () => dispatch({ type: 'actionDone', message: `${effect.changefeedId}: ${effect.kind} done` }),
           (error: Error) => dispatch({ type: 'actionDone', message: `${effect.changefeedId}: ${effect.kind} failed: ${error.message}` }),
         );

@@ -1,6 +1,5 @@
 import type { ApiClient } from '../../core/api/client.js';
 import type { ChangefeedSummary } from '../../core/owner/changefeed-admin.js';
-import type { CaptureSummary } from '../../core/server/server.js';
 import type { TableProgress, TableSnapshotProgress } from '../../core/server/table-progress.js';
 import { snapshotInProgress, type ChangefeedRow, type ChangefeedSnapshotTables, type TableRow, type TableSnapshotRow, type TopSnapshot } from './state.js';
 
@@ -13,21 +12,19 @@ export interface FetchOptions {
 }
 
 /** Reads one snapshot of the cluster from a capture's OpenAPI (never from etcd). */
-export async function fetchSnapshot(client: ApiClient, openChangefeed: string | null, options: FetchOptions = {}): Promise<TopSnapshot> {
+export async function fetchSnapshot(client: ApiClient, openChangefeed: { readonly id: string; readonly namespace: string } | null, options: FetchOptions = {}): Promise<TopSnapshot> {
   const [status, captures, changefeeds, tables] = await Promise.all([
-    client.get<{ cluster_id: string }>('/api/v2/status'),
-    client.get<{ items: CaptureSummary[] }>('/api/v2/captures'),
-    client.get<{ items: ChangefeedSummary[] }>('/api/v2/changefeeds?state=all'),
-    openChangefeed === null
-      ? Promise.resolve(null)
-      : client.get<{ items: TableProgress[] }>(`/api/v2/changefeeds/${encodeURIComponent(openChangefeed)}/tables`).then((r) => r.items),
+    client.status(),
+    client.captures(),
+    client.changefeeds({ all: true }),
+    openChangefeed === null ? Promise.resolve(null) : client.tables(openChangefeed.id, openChangefeed.namespace),
   ]);
-  const snapshotTables = options.snapshotTables === true ? await fetchSnapshotTables(client, changefeeds.items) : undefined;
+  const snapshotTables = options.snapshotTables === true ? await fetchSnapshotTables(client, changefeeds) : undefined;
   return {
     clusterId: status.cluster_id,
     server: client.base.origin,
-    captures: captures.items.map((c) => ({ id: c.id, address: c.address, isOwner: c.is_owner })),
-    changefeeds: changefeeds.items.map(
+    captures: captures.map((c) => ({ id: c.id, address: c.address, isOwner: c.is_owner })),
+    changefeeds: changefeeds.map(
       (c): ChangefeedRow => ({
         id: c.id,
         namespace: c.namespace,
@@ -50,8 +47,8 @@ async function fetchSnapshotTables(client: ApiClient, changefeeds: readonly Chan
   const all = await Promise.all(
     changefeeds.map((c) =>
       client
-        .get<{ items: TableProgress[] }>(`/api/v2/changefeeds/${encodeURIComponent(c.id)}/tables?namespace=${encodeURIComponent(c.namespace)}`)
-        .then((r): ChangefeedSnapshotTables => ({ changefeedId: c.id, tables: r.items.map(tableRowOf) }))
+        .tables(c.id, c.namespace)
+        .then((items): ChangefeedSnapshotTables => ({ changefeedId: c.id, tables: items.map(tableRowOf) }))
         .catch(() => null),
     ),
   );

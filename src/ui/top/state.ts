@@ -74,7 +74,8 @@ export type ConnectionStatus =
 export type SortKey = 'lag' | 'name' | 'rows';
 export const SORT_KEYS: readonly SortKey[] = ['lag', 'name', 'rows'];
 
-export type View = { readonly kind: 'changefeeds' } | { readonly kind: 'tables'; readonly changefeedId: string };
+/** A changefeed is named by its id and namespace (two namespaces may hold the same id). */
+export type View = { readonly kind: 'changefeeds' } | { readonly kind: 'tables'; readonly changefeedId: string; readonly namespace: string };
 
 export interface KeyPress {
   readonly input: string;
@@ -95,7 +96,7 @@ export interface TopState {
   readonly sort: SortKey;
   readonly filter: string;
   readonly editingFilter: boolean;
-  readonly confirm: { readonly action: 'pause' | 'resume'; readonly changefeedId: string } | null;
+  readonly confirm: { readonly action: 'pause' | 'resume'; readonly changefeedId: string; readonly namespace: string } | null;
   readonly help: boolean;
   readonly message: string | null;
   readonly now: number;
@@ -109,8 +110,8 @@ export type TopEvent =
   | { readonly type: 'actionDone'; readonly message: string };
 
 export type TopEffect =
-  | { readonly kind: 'pause' | 'resume'; readonly changefeedId: string }
-  | { readonly kind: 'openChangefeed'; readonly changefeedId: string | null }
+  | { readonly kind: 'pause' | 'resume'; readonly changefeedId: string; readonly namespace: string }
+  | { readonly kind: 'openChangefeed'; readonly changefeed: { readonly id: string; readonly namespace: string } | null }
   | { readonly kind: 'quit' };
 
 export function initialState(now: number): TopState {
@@ -211,8 +212,8 @@ function clampSelection(state: TopState): TopState {
 
 function selectedChangefeed(state: TopState): ChangefeedRow | undefined {
   if (state.view.kind === 'tables') {
-    const id = state.view.changefeedId;
-    return state.snapshot?.changefeeds.find((c) => c.id === id);
+    const { changefeedId, namespace } = state.view;
+    return state.snapshot?.changefeeds.find((c) => c.id === changefeedId && c.namespace === namespace);
   }
   return visibleChangefeeds(state)[state.selected];
 }
@@ -245,8 +246,8 @@ function reduceKey(state: TopState, key: KeyPress): { state: TopState; effects: 
   }
   if (state.confirm !== null) {
     if (key.input === 'y' || key.input === 'Y' || key.return) {
-      const { action, changefeedId } = state.confirm;
-      return { state: { ...state, confirm: null, message: `${action === 'pause' ? 'pausing' : 'resuming'} ${changefeedId}…` }, effects: [{ kind: action, changefeedId }] };
+      const { action, changefeedId, namespace } = state.confirm;
+      return { state: { ...state, confirm: null, message: `${action === 'pause' ? 'pausing' : 'resuming'} ${changefeedId}…` }, effects: [{ kind: action, changefeedId, namespace }] };
     }
     return { state: { ...state, confirm: null, message: 'cancelled' }, effects: none };
   }
@@ -264,11 +265,14 @@ function reduceKey(state: TopState, key: KeyPress): { state: TopState; effects: 
   if (key.return && state.view.kind === 'changefeeds') {
     const cf = selectedChangefeed(state);
     if (cf === undefined) return { state, effects: none };
-    return { state: { ...state, view: { kind: 'tables', changefeedId: cf.id }, selected: 0, filter: '', message: null }, effects: [{ kind: 'openChangefeed', changefeedId: cf.id }] };
+    return {
+      state: { ...state, view: { kind: 'tables', changefeedId: cf.id, namespace: cf.namespace }, selected: 0, filter: '', message: null },
+      effects: [{ kind: 'openChangefeed', changefeed: { id: cf.id, namespace: cf.namespace } }],
+    };
   }
   if (key.escape && state.view.kind === 'tables') {
-    const back = visibleChangefeeds(state).findIndex((c) => state.view.kind === 'tables' && c.id === state.view.changefeedId);
-    return { state: { ...state, view: { kind: 'changefeeds' }, selected: Math.max(back, 0), filter: '', message: null }, effects: [{ kind: 'openChangefeed', changefeedId: null }] };
+    const back = visibleChangefeeds(state).findIndex((c) => state.view.kind === 'tables' && c.id === state.view.changefeedId && c.namespace === state.view.namespace);
+    return { state: { ...state, view: { kind: 'changefeeds' }, selected: Math.max(back, 0), filter: '', message: null }, effects: [{ kind: 'openChangefeed', changefeed: null }] };
   }
   if (key.input === '/' && state.view.kind === 'tables') return { state: { ...state, editingFilter: true }, effects: none };
   if (key.input === 'p' || key.input === 'r') {
@@ -277,7 +281,7 @@ function reduceKey(state: TopState, key: KeyPress): { state: TopState; effects: 
     const action = key.input === 'p' ? 'pause' : 'resume';
     const allowed = action === 'pause' ? PAUSABLE : RESUMABLE;
     if (!allowed.includes(cf.state)) return { state: { ...state, message: `cannot ${action} ${cf.id}: it is ${cf.state}` }, effects: none };
-    return { state: { ...state, confirm: { action, changefeedId: cf.id }, message: null }, effects: none };
+    return { state: { ...state, confirm: { action, changefeedId: cf.id, namespace: cf.namespace }, message: null }, effects: none };
   }
   return { state, effects: none };
 }

@@ -23,7 +23,7 @@ describe('ApiClient errors', () => {
   });
 
   it('a server that accepts and does not answer in time: ErrTimeout naming the request and the time allowed', async () => {
-    const error = await new ApiClient(slowUrl, 300).post('/api/v2/changefeeds', { changefeed_id: 'x' }).then(
+    const error = await new ApiClient(slowUrl, 300).createChangefeed({ changefeed_id: 'x' }).then(
       () => assert.fail('no answer must not resolve'),
       (e: unknown) => e,
     );
@@ -38,7 +38,7 @@ describe('ApiClient errors', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
-    const error = await new ApiClient(`http://127.0.0.1:${port}`, 2000).get('/api/v2/status').then(
+    const error = await new ApiClient(`http://127.0.0.1:${port}`, 2000).status().then(
       () => assert.fail('a closed port must not resolve'),
       (e: unknown) => e,
     );

@@ -125,7 +125,7 @@ async function decode(events: readonly RawBinlogEvent[]): Promise<number> {
     if (u.kind !== 'rows') continue;
     const version = mounter.versionOf(u.layout.map);
     for (let i = 0; i < u.layout.ends.length; i++) {
-      mounter.mount({ schema: u.layout.map.schema, table: u.layout.map.table }, makeTs(1, 4), u.seq + i, rowOf(u.layout, i, version));
+      mounter.mount({ schema: u.layout.map.schema, table: u.layout.map.table, tableId: Number(u.layout.map.tableId) }, makeTs(1, 4), u.seq + i, rowOf(u.layout, i, version));
       rows++;
     }
   }

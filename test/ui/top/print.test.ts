@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ApiClient } from '../../../src/core/api/client.js';
+import { ApiClient } from '../../../src/core/api/client.js';
 import type { TableProgress, TableSnapshotProgress } from '../../../src/core/server/table-progress.js';
 import { formatSnapshot } from '../../../src/ui/top/print.js';
 import { fetchSnapshot } from '../../../src/ui/top/snapshot.js';
@@ -26,9 +26,11 @@ function client(paths: string[]): ApiClient {
     ],
     audit: [table('crm.log')],
   };
-  return {
-    base: new URL('http://127.0.0.1:8300'),
-    get: (path: string) => {
+  // the real client's typed routes, answered here instead of over HTTP: the paths they build are recorded
+  const api = new ApiClient('http://127.0.0.1:8300');
+  return Object.assign(api, {
+    request: (method: string, path: string) => {
+      if (method !== 'GET') return Promise.reject(new Error(`unexpected ${method} ${path}`));
       paths.push(path);
       if (path === '/api/v2/status') return Promise.resolve({ cluster_id: 'prod' });
       if (path === '/api/v2/captures') return Promise.resolve({ items: [{ id: 'c1', address: '127.0.0.1:8300', is_owner: true, cluster_id: 'prod' }] });
@@ -37,7 +39,7 @@ function client(paths: string[]): ApiClient {
       if (id !== undefined && id in tables) return Promise.resolve({ total: tables[id].length, items: tables[id] });
       return Promise.reject(new Error(`unexpected GET ${path}`));
     },
-  } as unknown as ApiClient;
+  });
 }
 
 describe('cdc top --once', () => {

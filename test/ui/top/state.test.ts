@@ -57,8 +57,8 @@ describe('cdc top reducer', () => {
   it('opens a changefeed on Enter, filters its tables with /, and goes back on Esc', () => {
     const s = withSnapshot([cf('feed', 'normal', 10)], [table('shop.orders', 10), table('shop.items', 20), table('crm.users', 30)]);
     const opened = press(s, { return: true });
-    assert.deepEqual(opened.state.view, { kind: 'tables', changefeedId: 'feed' });
-    assert.deepEqual(opened.effects, [{ kind: 'openChangefeed', changefeedId: 'feed' }]);
+    assert.deepEqual(opened.state.view, { kind: 'tables', changefeedId: 'feed', namespace: 'default' });
+    assert.deepEqual(opened.effects, [{ kind: 'openChangefeed', changefeed: { id: 'feed', namespace: 'default' } }]);
     const filtered = press(opened.state, '/', 's', 'h', 'o', 'p', { return: true }).state;
     assert.equal(filtered.filter, 'shop');
     assert.equal(filtered.editingFilter, false);
@@ -67,24 +67,34 @@ describe('cdc top reducer', () => {
     const back = press(filtered, { escape: true });
     assert.deepEqual(back.state.view, { kind: 'changefeeds' });
     assert.equal(back.state.filter, '');
-    assert.deepEqual(back.effects, [{ kind: 'openChangefeed', changefeedId: null }]);
+    assert.deepEqual(back.effects, [{ kind: 'openChangefeed', changefeed: null }]);
   });
 
   it('pauses and resumes only after a confirm, and only from states that allow it', () => {
     const s = withSnapshot([cf('running', 'normal', 10), cf('paused', 'stopped', null)]);
     const onRunning = { ...s, selected: visibleChangefeeds(s).findIndex((c) => c.id === 'running') };
     const asked = press(onRunning, 'p');
-    assert.deepEqual(asked.state.confirm, { action: 'pause', changefeedId: 'running' });
+    assert.deepEqual(asked.state.confirm, { action: 'pause', changefeedId: 'running', namespace: 'default' });
     assert.deepEqual(asked.effects, []);
     const confirmed = press(asked.state, 'y');
-    assert.deepEqual(confirmed.effects, [{ kind: 'pause', changefeedId: 'running' }]);
+    assert.deepEqual(confirmed.effects, [{ kind: 'pause', changefeedId: 'running', namespace: 'default' }]);
     assert.equal(confirmed.state.confirm, null);
     assert.deepEqual(press(asked.state, 'n').effects, [], 'anything but y cancels');
 
     const pausedIndex = visibleChangefeeds(s).findIndex((c) => c.id === 'paused');
     const onPaused = { ...s, selected: pausedIndex };
     assert.match(press(onPaused, 'p').state.message ?? '', /cannot pause paused: it is stopped/);
-    assert.deepEqual(press(onPaused, 'r', 'y').effects, [{ kind: 'resume', changefeedId: 'paused' }]);
+    assert.deepEqual(press(onPaused, 'r', 'y').effects, [{ kind: 'resume', changefeedId: 'paused', namespace: 'default' }]);
+  });
+
+  it('names the changefeed by id and namespace: the same id in two namespaces is paused and opened in the one selected', () => {
+    const s = withSnapshot([cf('orders', 'normal', 10), { ...cf('orders', 'normal', 5000), namespace: 'team-b' }]);
+    const onTeamB = { ...s, selected: visibleChangefeeds(s).findIndex((c) => c.namespace === 'team-b') };
+    assert.deepEqual(press(onTeamB, 'p', 'y').effects, [{ kind: 'pause', changefeedId: 'orders', namespace: 'team-b' }]);
+    const opened = press(onTeamB, { input: '', return: true });
+    assert.deepEqual(opened.effects, [{ kind: 'openChangefeed', changefeed: { id: 'orders', namespace: 'team-b' } }]);
+    // from the tables view, p acts on the open changefeed: the team-b one, not the default one with the same id
+    assert.deepEqual(press(opened.state, 'p', 'y').effects, [{ kind: 'pause', changefeedId: 'orders', namespace: 'team-b' }]);
   });
 
   it('sums the initial snapshot over the tables, and sorts by the copy\'s rows/s while it is copied', () => {

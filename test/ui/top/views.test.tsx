@@ -5,7 +5,7 @@ import { render } from 'ink-testing-library';
 import { TopView } from '../../../src/ui/top/components/top-view.js';
 import { TopApp } from '../../../src/ui/top/app.js';
 import { initialState, reduce, type TableRow, type TableSnapshotRow, type TopState } from '../../../src/ui/top/state.js';
-import type { ApiClient } from '../../../src/core/api/client.js';
+import { ApiClient } from '../../../src/core/api/client.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 const NOW = 1_700_000_000_000;
@@ -50,7 +50,7 @@ describe('cdc top views (ink-testing-library)', () => {
       table: name, captureId: 'c1aaaaaaaa', resolvedTs: '2', resolvedCoordinate: 'mysql-bin.000001:9', resolvedTime: NOW - 100,
       checkpointTs: '1', checkpointCoordinate: 'mysql-bin.000001:4', checkpointTime: NOW - 2500, rowsPerSecond: 1200, spilledBytes: 2048,
     });
-    const s = { ...base, view: { kind: 'tables' as const, changefeedId: 'feed-01' }, snapshot: { ...base.snapshot!, tables: [t('shop.orders'), t('shop.items')] } };
+    const s = { ...base, view: { kind: 'tables' as const, changefeedId: 'feed-01', namespace: 'default' }, snapshot: { ...base.snapshot!, tables: [t('shop.orders'), t('shop.items')] } };
     const narrow = render(<Box width={80}><TopView state={s} server="x" rows={24} columns={80} /></Box>);
     const frame = narrow.lastFrame() ?? '';
     assert.match(frame, /shop\.orders/);
@@ -74,7 +74,7 @@ describe('cdc top views (ink-testing-library)', () => {
       t('shop.events', { state: 'copying', method: 'one-pass', rows: 12_345, estimatedRows: null, chunks: 0, rowsPerSecond: 800, etaSeconds: null }),
       t('shop.items', { state: 'done', method: 'chunks', rows: 2000, estimatedRows: 1950, chunks: 1, rowsPerSecond: null, etaSeconds: 0 }),
     ];
-    const s = { ...base, sort: 'name' as const, view: { kind: 'tables' as const, changefeedId: 'feed-01' }, snapshot: { ...base.snapshot!, tables } };
+    const s = { ...base, sort: 'name' as const, view: { kind: 'tables' as const, changefeedId: 'feed-01', namespace: 'default' }, snapshot: { ...base.snapshot!, tables } };
     const narrow = render(<Box width={80}><TopView state={s} server="x" rows={24} columns={80} /></Box>);
     const frame = narrow.lastFrame() ?? '';
     const lines = frame.split('\n');
@@ -112,33 +112,36 @@ describe('cdc top views (ink-testing-library)', () => {
   });
 
   it('shows the confirm line for a pending pause', () => {
-    const s = { ...state(), confirm: { action: 'pause' as const, changefeedId: 'feed-07' } };
+    const s = { ...state(), confirm: { action: 'pause' as const, changefeedId: 'feed-07', namespace: 'default' } };
     const { lastFrame, unmount } = render(<TopView state={s} server="x" rows={24} />);
     assert.match(lastFrame() ?? '', /pause changefeed feed-07\? \(y\/N\)/);
     unmount();
   });
 
-  it('the app sends POST …/pause to the API after p and y', async () => {
+  it('the app sends POST …/pause?namespace=… to the API after p and y, for the changefeed\'s own namespace', async () => {
     const calls: string[] = [];
-    const client = {
-      base: new URL('http://127.0.0.1:8300'),
-      get: (path: string) => {
+    // the real client's typed routes, answered here instead of over HTTP: the paths they build are recorded
+    const client = Object.assign(new ApiClient('http://127.0.0.1:8300'), {
+      request: (method: string, path: string) => {
+        if (method !== 'GET') {
+          calls.push(`${method} ${path}`);
+          return Promise.resolve({});
+        }
         if (path === '/api/v2/status') return Promise.resolve({ cluster_id: 'prod' });
         if (path === '/api/v2/captures') return Promise.resolve({ items: [{ id: 'c1', address: '127.0.0.1:8300', is_owner: true, cluster_id: 'prod' }] });
-        return Promise.resolve({ items: [{ id: 'orders', namespace: 'default', upstream_id: 'u', state: 'normal', checkpoint_tso: '5', checkpoint_coordinate: 'mysql-bin.000001:5', checkpoint_time: null, error: null }] });
+        return Promise.resolve({ items: [{ id: 'orders', namespace: 'team-a', upstream_id: 'u', state: 'normal', checkpoint_tso: '5', checkpoint_coordinate: 'mysql-bin.000001:5', checkpoint_time: null, error: null }] });
       },
-      post: (path: string) => {
-        calls.push(`POST ${path}`);
-        return Promise.resolve({});
-      },
-    } as unknown as ApiClient;
+    });
     const { lastFrame, stdin, unmount } = render(<TopApp client={client} intervalMs={200} />);
-    await waitFor(() => /orders/.test(lastFrame() ?? ''), { what: 'the changefeed on screen' });
-    stdin.write('p');
-    await waitFor(() => /pause changefeed orders\?/.test(lastFrame() ?? ''), { what: 'the confirm line' });
-    stdin.write('y');
-    await waitFor(() => calls.length > 0, { what: 'the API call' });
-    assert.deepEqual(calls, ['POST /api/v2/changefeeds/orders/pause']);
-    unmount();
+    try {
+      await waitFor(() => /orders/.test(lastFrame() ?? ''), { what: 'the changefeed on screen' });
+      stdin.write('p');
+      await waitFor(() => /pause changefeed orders\?/.test(lastFrame() ?? ''), { what: 'the confirm line' });
+      stdin.write('y');
+      await waitFor(() => calls.length > 0, { what: 'the API call' });
+      assert.deepEqual(calls, ['POST /api/v2/changefeeds/orders/pause?namespace=team-a']);
+    } finally {
+      unmount();
+    }
   });
 });
