@@ -5,9 +5,17 @@
 #   downstream  MariaDB                                      TIDEMARK_DOWNSTREAM_ADDR  (127.0.0.1:3308)
 #   kafka       Apache Kafka, one KRaft broker, jars from Maven Central, the machine's Java
 #                                                            TIDEMARK_KAFKA_ADDR       (127.0.0.1:9092)
+#   prometheus  Debian's prometheus, scraping the targets of <services>/prometheus/targets/*.json (file_sd),
+#               evaluating metrics/*.rules.yml and <services>/prometheus/rules/*.yml
+#                                                            TIDEMARK_PROMETHEUS_ADDR  (127.0.0.1:9090)
+#   upstream-tls, downstream-tls (named only, not started by default): TLS-only MariaDB variants
+#               (require_secure_transport=ON; the upstream one with the upstream's binlog settings), certificates
+#               from TIDEMARK_TLS_DIR (ca.pem, server-cert.pem, server-key.pem; made with openssl when missing)
+#                                                            TIDEMARK_UPSTREAM_TLS_ADDR   (127.0.0.1:3309)
+#                                                            TIDEMARK_DOWNSTREAM_TLS_ADDR (127.0.0.1:3310)
 # Data, logs and pid files live under TIDEMARK_SERVICES_DIR (default: <repo>/.services).
 #
-# usage: scripts/services.sh up|down|status|install|env [etcd|upstream|downstream|kafka ...]
+# usage: scripts/services.sh up|down|status|install|env [etcd|upstream|downstream|kafka|prometheus ...]
 #   up       install what is missing, start what is not running, wait until each answers (idempotent)
 #   down     stop what this script started (by its pid file); anything else on those ports is left alone
 #   status   one line per service; exit 0 only when every named service answers
@@ -21,8 +29,12 @@ ETCD_ADDR=${TIDEMARK_ETCD_ADDR:-127.0.0.1:2379}
 UPSTREAM_ADDR=${TIDEMARK_UPSTREAM_ADDR:-127.0.0.1:3307}
 DOWNSTREAM_ADDR=${TIDEMARK_DOWNSTREAM_ADDR:-127.0.0.1:3308}
 KAFKA_ADDR=${TIDEMARK_KAFKA_ADDR:-127.0.0.1:9092}
+PROMETHEUS_ADDR=${TIDEMARK_PROMETHEUS_ADDR:-127.0.0.1:9090}
 START_TIMEOUT=${TIDEMARK_SERVICES_TIMEOUT:-90}
-ALL_SERVICES=(etcd upstream downstream kafka)
+UPSTREAM_TLS_ADDR=${TIDEMARK_UPSTREAM_TLS_ADDR:-127.0.0.1:3309}
+DOWNSTREAM_TLS_ADDR=${TIDEMARK_DOWNSTREAM_TLS_ADDR:-127.0.0.1:3310}
+TLS_SERVICES=(upstream-tls downstream-tls)
+ALL_SERVICES=(etcd upstream downstream kafka prometheus)
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] error: %s\n' "$*" >&2; exit 1; }
@@ -35,7 +47,10 @@ addr_of() {
     upstream) printf '%s' "$UPSTREAM_ADDR" ;;
     downstream) printf '%s' "$DOWNSTREAM_ADDR" ;;
     kafka) printf '%s' "$KAFKA_ADDR" ;;
-    *) die "unknown service \"$1\"; known: ${ALL_SERVICES[*]}" ;;
+    prometheus) printf '%s' "$PROMETHEUS_ADDR" ;;
+    upstream-tls) printf '%s' "$UPSTREAM_TLS_ADDR" ;;
+    downstream-tls) printf '%s' "$DOWNSTREAM_TLS_ADDR" ;;
+    *) die "unknown service \"$1\"; known: ${ALL_SERVICES[*]} ${TLS_SERVICES[*]}" ;;
   esac
 }
 
@@ -82,7 +97,8 @@ apt_install() {
 install_service() {
   case $1 in
     etcd) command -v etcd >/dev/null || apt_install etcd-server ;;
-    upstream | downstream)
+    upstream | downstream | upstream-tls | downstream-tls)
+      [[ $1 != *-tls ]] || command -v openssl >/dev/null || apt_install openssl
       command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || apt_install mariadb-server
       command -v mariadb >/dev/null || apt_install mariadb-client
       command -v mariadb-binlog >/dev/null || apt_install mariadb-client ;;
@@ -90,6 +106,7 @@ install_service() {
       command -v java >/dev/null || apt_install default-jre-headless
       command -v mvn >/dev/null || apt_install maven
       kafka_classpath >/dev/null ;;
+    prometheus) command -v prometheus >/dev/null && command -v promtool >/dev/null || apt_install prometheus ;;
   esac
 }
 
@@ -177,8 +194,50 @@ start_service() {
         --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-checksum=CRC32 --sync-binlog=0 \
         --max-binlog-size=1G ;;
     downstream) start_mariadb downstream "$DOWNSTREAM_ADDR" --server-id=2 --skip-log-bin ;;
+    upstream-tls)
+      tls_certs
+      start_mariadb upstream-tls "$UPSTREAM_TLS_ADDR" --server-id=3 --log-bin=mysql-bin --binlog-format=ROW \
+        --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-checksum=CRC32 --sync-binlog=0 \
+        --max-binlog-size=1G $(tls_options) ;;
+    downstream-tls) tls_certs && start_mariadb downstream-tls "$DOWNSTREAM_TLS_ADDR" --server-id=4 --skip-log-bin $(tls_options) ;;
     kafka) start_kafka ;;
+    prometheus) start_prometheus ;;
   esac
+}
+
+# The TLS variants: certificates from $TLS_DIR (`FLUSH SSL` reloads them), TLS-only, and smaller than the
+# plain services (tests start them on their own ports with their own certificates).
+tls_dir() { printf '%s' "${TIDEMARK_TLS_DIR:-$DIR/tls}"; }
+tls_options() {
+  local d
+  d=$(tls_dir)
+  printf '%s ' --ssl-ca="$d/ca.pem" --ssl-cert="$d/server-cert.pem" --ssl-key="$d/server-key.pem" \
+    --require-secure-transport=ON --performance-schema=ON --innodb-buffer-pool-size=128M --innodb-log-file-size=96M
+}
+
+# A CA and a server certificate for 127.0.0.1 and localhost, unless $TLS_DIR has them already.
+tls_certs() {
+  local d
+  d=$(tls_dir)
+  [[ -f $d/ca.pem && -f $d/server-cert.pem && -f $d/server-key.pem ]] && return 0
+  [[ $d != *' '* ]] || die "TIDEMARK_TLS_DIR must not contain spaces: $d"
+  mkdir -p "$d"
+  log "making a test CA and a server certificate for 127.0.0.1/localhost in $d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=Tidemark test CA' \
+    -addext basicConstraints=critical,CA:TRUE -keyout "$d/ca-key.pem" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout "$d/server-key.pem" -out "$d/server.csr" 2>/dev/null
+  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial -days 825 \
+    -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n') -out "$d/server-cert.pem" 2>/dev/null
+  rm -f "$d/server.csr"
+}
+
+# The mariadb client for a MariaDB service: over TLS for the TLS variants (they refuse anything else).
+mariadb_client() {
+  local name=$1 addr tls=()
+  addr=$(addr_of "$name")
+  shift
+  [[ $name != *-tls ]] || tls=(--ssl --ssl-ca="$(tls_dir)/ca.pem")
+  mariadb --no-defaults "${tls[@]}" -h "$(host_of "$addr")" -P "$(port_of "$addr")" -uroot "$@"
 }
 
 start_kafka() {
@@ -226,6 +285,33 @@ EOF
   spawn kafka java -cp "$cp" "${java_opts[@]}" kafka.Kafka "$conf"
 }
 
+# Prometheus for the cluster's /metrics: scrape targets from file_sd files (<dir>/targets/*.json, which tests and
+# operators write; a default one names the quick start's 127.0.0.1:8300), alert rules from the repo's metrics/
+# and from <dir>/rules/*.yml (tests add theirs, then POST /-/reload). Scrapes and evaluates every 2 s.
+start_prometheus() {
+  local dir="$DIR/prometheus" interval=${TIDEMARK_PROMETHEUS_INTERVAL:-2s}
+  mkdir -p "$dir/data" "$dir/targets" "$dir/rules"
+  [[ -f $dir/targets/default.json ]] ||
+    printf '[{"targets": ["127.0.0.1:8300"], "labels": {"source": "default"}}]\n' >"$dir/targets/default.json"
+  cat >"$dir/prometheus.yml" <<EOF
+global:
+  scrape_interval: $interval
+  scrape_timeout: $interval
+  evaluation_interval: $interval
+rule_files:
+  - $ROOT/metrics/*.rules.yml
+  - $dir/rules/*.yml
+scrape_configs:
+  - job_name: tidemark
+    metrics_path: /metrics
+    file_sd_configs:
+      - files: ['$dir/targets/*.json']
+        refresh_interval: 1s
+EOF
+  spawn prometheus prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+    --storage.tsdb.retention.time=2d --web.listen-address="$PROMETHEUS_ADDR" --web.enable-lifecycle
+}
+
 wait_ready() {
   local name=$1 addr deadline
   addr=$(addr_of "$name")
@@ -247,9 +333,9 @@ ready() {
   port_open "$addr" || return 1
   case $name in
     etcd) curl -fsS -m 2 "http://$addr/health" 2>/dev/null | grep -q '"health":"true"' ;;
-    upstream | downstream) mariadb --no-defaults -h "$(host_of "$addr")" -P "$(port_of "$addr")" -uroot \
-      --connect-timeout=2 -e 'SELECT 1' >/dev/null 2>&1 ;;
+    upstream | downstream | upstream-tls | downstream-tls) mariadb_client "$name" --connect-timeout=2 -e 'SELECT 1' >/dev/null 2>&1 ;;
     kafka) kafka_answers "$addr" ;;
+    prometheus) curl -fsS -m 2 "http://$addr/-/ready" >/dev/null 2>&1 ;;
   esac
 }
 
@@ -306,10 +392,7 @@ cmd_up() {
 
 post_start() {
   case $1 in
-    upstream | downstream)
-      local addr
-      addr=$(addr_of "$1")
-      mariadb --no-defaults -h "$(host_of "$addr")" -P "$(port_of "$addr")" -uroot -e 'CREATE DATABASE IF NOT EXISTS test' ;;
+    upstream | downstream | upstream-tls | downstream-tls) mariadb_client "$1" -e 'CREATE DATABASE IF NOT EXISTS test' ;;
   esac
 }
 
@@ -352,6 +435,10 @@ cmd_env() {
   printf 'export TIDEMARK_UPSTREAM_ADDR=%q\n' "$UPSTREAM_ADDR"
   printf 'export TIDEMARK_DOWNSTREAM_ADDR=%q\n' "$DOWNSTREAM_ADDR"
   printf 'export TIDEMARK_KAFKA_ADDR=%q\n' "$KAFKA_ADDR"
+  printf 'export TIDEMARK_PROMETHEUS_ADDR=%q\n' "$PROMETHEUS_ADDR"
+  printf 'export TIDEMARK_UPSTREAM_TLS_ADDR=%q\n' "$UPSTREAM_TLS_ADDR"
+  printf 'export TIDEMARK_DOWNSTREAM_TLS_ADDR=%q\n' "$DOWNSTREAM_TLS_ADDR"
+  printf 'export TIDEMARK_TLS_DIR=%q\n' "$(tls_dir)"
 }
 
 verb=${1:-}
