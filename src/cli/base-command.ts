@@ -1,5 +1,6 @@
 import { Command } from '@oclif/core';
 import { TidemarkError } from '../core/errors/index.js';
+import { redactArgs } from '../core/config/uri.js';
 
 /**
  * The base of every `cdc` command: `--json` on all of them, and a `TidemarkError` turned into
@@ -7,6 +8,13 @@ import { TidemarkError } from '../core/errors/index.js';
  */
 export abstract class BaseCommand extends Command {
   static override enableJsonFlag = true;
+
+  protected override async init(): Promise<void> {
+    // a password in a URI argument (--upstream, --sink-uri) must not stay readable in `ps` for the process's life
+    const redacted = redactArgs(process.argv);
+    if (redacted !== undefined) process.title = redacted.join(' ');
+    await super.init();
+  }
 
   protected override async catch(error: Error & { exitCode?: number }): Promise<unknown> {
     if (error instanceof TidemarkError) {

@@ -8,8 +8,8 @@ export default class Diff extends BaseCommand {
     '<%= config.bin %> diff --upstream mysql://root@127.0.0.1:3307 --downstream mysql://root@127.0.0.1:3308 --tables "shop.*"',
   ];
   static override flags = {
-    upstream: Flags.string({ description: 'upstream mysql:// URI', required: true }),
-    downstream: Flags.string({ description: 'downstream mysql:// URI', required: true }),
+    upstream: Flags.string({ description: 'upstream mysql:// URI (?ssl-mode=…&ssl-ca=…&ssl-cert=…&ssl-key=… for TLS)', required: true }),
+    downstream: Flags.string({ description: 'downstream mysql:// URI, or the mysql sink URI (the same ssl-* parameters)', required: true }),
     tables: Flags.string({ description: 'table filter rules, comma-separated (db.*, !db.tmp*) [default: every non-system table]' }),
     'chunk-size': Flags.integer({ description: 'rows per checksum chunk', default: 10_000, min: 1 }),
   };

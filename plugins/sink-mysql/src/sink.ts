@@ -1,6 +1,6 @@
 import mysql from 'mysql2/promise';
 import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent, Sink, SinkContext, TableName, Ts } from 'tidemark/sink';
-import { readSsl, type MySqlSinkConfig } from './config.js';
+import { readSsl, tlsProblem, type MySqlSinkConfig } from './config.js';
 
 /** Rows waiting in the workers' queues before `writeRows` waits (memory bound when the downstream is slow). */
 const MAX_QUEUED_ROWS = 32_768;
@@ -58,7 +58,7 @@ const DDL_ALREADY_DONE: Readonly<Partial<Record<DDLEvent['kind'], readonly numbe
 /** Downstream errors that do not heal by retrying: the downstream's schema does not fit the rows. */
 const SCHEMA_MISMATCH = new Set([1054, 1136, 1146, 1366, 1406]);
 
-export type MySqlSinkErrorCode = 'ErrMySQLConnectionError' | 'ErrMySQLTxnError' | 'ErrMySQLDDLError' | 'ErrMySQLTableNoKey' | 'ErrMySQLSinkClosed';
+export type MySqlSinkErrorCode = 'ErrMySQLConnectionError' | 'ErrMySQLTLSError' | 'ErrMySQLTxnError' | 'ErrMySQLDDLError' | 'ErrMySQLTableNoKey' | 'ErrMySQLSinkClosed';
 
 /**
  * The mysql sink's errors: `code` says what failed, `retryable` whether the changefeed should retry from its
@@ -265,7 +265,65 @@ export class MySqlSink implements Sink {
 
   static async create(config: MySqlSinkConfig, ctx: SinkContext): Promise<MySqlSink> {
     ctx.signal.throwIfAborted();
-    const ssl = readSsl(config.ssl);
+    let ssl = readSsl(config.ssl);
+    let pool = MySqlSink.pool(config, ctx, ssl);
+    try {
+      const conn = await pool.getConnection();
+      conn.release();
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      const code = (error as { code?: string }).code;
+      if (config.ssl.mode === 'preferred' && code === 'HANDSHAKE_NO_SSL_SUPPORT') {
+        // preferred: plaintext when the downstream offers no TLS (MySQL's meaning)
+        ssl = undefined;
+        pool = MySqlSink.pool(config, ctx, ssl);
+        try {
+          const conn = await pool.getConnection();
+          conn.release();
+        } catch (plainError) {
+          await pool.end().catch(() => undefined);
+          throw new MySqlSinkError('ErrMySQLConnectionError', `cannot connect to the downstream ${config.host}:${config.port} as ${config.user}: ${(plainError as Error).message}`, true, plainError);
+        }
+        return new MySqlSink(pool, config, ctx);
+      }
+      const plaintextRefused = ssl === undefined && (error as { errno?: number }).errno === 1045 && (await MySqlSink.acceptsOnlyTls(config));
+      const problem = tlsProblem(error, config.ssl, plaintextRefused);
+      if (problem !== undefined) {
+        throw new MySqlSinkError('ErrMySQLTLSError', `cannot connect to the downstream ${config.host}:${config.port} as ${config.user}: ${problem}`, false, error);
+      }
+      throw new MySqlSinkError('ErrMySQLConnectionError', `cannot connect to the downstream ${config.host}:${config.port} as ${config.user}: ${(error as Error).message}`, true, error);
+    }
+    return new MySqlSink(pool, config, ctx);
+  }
+
+  /**
+   * Whether the downstream takes over TLS the login it refused in plaintext (require_secure_transport answers a
+   * plaintext login with a bare "Access denied"). The certificate is not verified on this probe, so no
+   * authentication that would send the password in clear over it is allowed (caching_sha2_password's full
+   * authentication, sha256_password, mysql_clear_password): those make the probe inconclusive.
+   */
+  private static async acceptsOnlyTls(config: MySqlSinkConfig): Promise<boolean> {
+    const refuse = (): (() => never) => () => {
+      throw new Error('not on a probe');
+    };
+    try {
+      const conn = await mysql.createConnection({
+        host: config.host,
+        port: config.port,
+        user: config.user,
+        password: config.password,
+        connectTimeout: 5000,
+        ssl: { rejectUnauthorized: false },
+        authPlugins: { caching_sha2_password: refuse, sha256_password: refuse, mysql_clear_password: refuse },
+      });
+      await conn.end().catch(() => undefined);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private static pool(config: MySqlSinkConfig, ctx: SinkContext, ssl: ReturnType<typeof readSsl>): mysql.Pool {
     const pool = mysql.createPool({
       host: config.host,
       port: config.port,
@@ -292,14 +350,7 @@ export class MySqlSink implements Sink {
         if (error !== null) ctx.logger.error('could not set up a downstream session (time_zone, sql_mode)', { error: error.message });
       });
     });
-    try {
-      const conn = await pool.getConnection();
-      conn.release();
-    } catch (error) {
-      await pool.end().catch(() => undefined);
-      throw new MySqlSinkError('ErrMySQLConnectionError', `cannot connect to the downstream ${config.host}:${config.port} as ${config.user}: ${(error as Error).message}`, true, error);
-    }
-    return new MySqlSink(pool, config, ctx);
+    return pool;
   }
 
   get maxTxnRow(): number {

@@ -1,7 +1,11 @@
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
 import { TableFilter } from '../config/table-filter.js';
-import { redactUri } from '../config/uri.js';
+import { parseMySqlUri, redactUri } from '../config/uri.js';
+import { connectMySql } from '../upstream/connect.js';
+
+/** The mysql sink's own parameters: a sink URI given as --downstream is taken as it is, these ignored. */
+const SINK_PARAMS = ['worker-count', 'max-txn-row', 'batch-dml-enable', 'safe-mode', 'safe-mode-duration', 'time-zone', 'read-timeout', 'write-timeout', 'multi-stmt-enable', 'force-replicate'];
 
 export interface DiffOptions {
   readonly upstream: string;
@@ -69,10 +73,13 @@ export async function diffTables(options: DiffOptions): Promise<DiffReport> {
   }
 }
 
-async function connect(uri: string, which: string): Promise<mysql.Connection> {
+async function connect(uri: string, which: 'upstream' | 'downstream'): Promise<mysql.Connection> {
+  // the same parsing and TLS (ssl-mode, ssl-ca/cert/key) as the changefeed's connections to either side
+  const target = which === 'upstream' ? parseMySqlUri(uri) : parseMySqlUri(uri, which, SINK_PARAMS);
   try {
-    return await mysql.createConnection({ uri, connectTimeout: 5000, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true });
+    return await connectMySql(target, { connectTimeout: 5000, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true }, which);
   } catch (error) {
+    if (error instanceof TidemarkError) throw error;
     throw new TidemarkError('ErrServiceUnreachable', `cannot connect to the ${which} ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
   }
 }

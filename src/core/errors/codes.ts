@@ -14,6 +14,8 @@ const input = { retryable: false, httpStatus: 400, exitCode: 2 } as const;
 const unavailable = { retryable: true, httpStatus: 503, exitCode: 3 } as const;
 const fatal = { retryable: false, httpStatus: 500, exitCode: 1 } as const;
 const transient = { retryable: true, httpStatus: 500, exitCode: 1 } as const;
+/** A TLS problem needs a certificate or a setting changed: retrying the same connection cannot help. */
+const tls = { retryable: false, httpStatus: 400, exitCode: 1 } as const;
 
 export const errorCatalogue = {
   // input and configuration
@@ -33,6 +35,7 @@ export const errorCatalogue = {
   ErrChangefeedUpdateRefused: input,
   ErrAdminJobRefused: input,
   ErrUpstreamMissing: input,
+  ErrUpstreamURIInvalid: input,
   ErrStartTsBeyondUpstream: input,
   ErrUnsupportedColumnType: { retryable: false, httpStatus: 400, exitCode: 1 },
   // services and networking
@@ -41,6 +44,12 @@ export const errorCatalogue = {
   ErrUpstreamUnreachable: unavailable,
   ErrAddressInUse: { retryable: false, httpStatus: 500, exitCode: 3 },
   ErrConnectionLost: transient,
+  // TLS (ssl-mode of mysql:// URIs): the server's certificate failed verification, the server wants TLS and the
+  // URI says disabled, the URI wants TLS and the server offers none, or the handshake failed otherwise
+  ErrTLSCertificate: tls,
+  ErrTLSRequired: tls,
+  ErrTLSUnavailable: tls,
+  ErrTLSHandshake: tls,
   ErrClusterUnhealthy: unavailable,
   ErrOwnerNotFound: unavailable,
   ErrNotOwner: transient,

@@ -1,7 +1,8 @@
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
 import { redactUri } from '../config/uri.js';
 import { makeTs } from '../model/ts.js';
+import { connectUpstream } from '../upstream/connect.js';
 
 /** The end of binlog of the server behind `conn` as a ts, and the binlog basename (SHOW MASTER STATUS). */
 export async function endOfBinlog(conn: Pick<mysql.Connection, 'query'>, what = 'the upstream'): Promise<{ ts: bigint; basename: string }> {
@@ -17,7 +18,7 @@ export async function endOfBinlog(conn: Pick<mysql.Connection, 'query'>, what = 
 export async function upstreamEndTs(uri: string): Promise<{ ts: bigint; basename: string }> {
   let conn: mysql.Connection | undefined;
   try {
-    conn = await mysql.createConnection({ uri, connectTimeout: 5000 });
+    conn = await connectUpstream(uri, { connectTimeout: 5000 });
     return await endOfBinlog(conn, `the upstream ${redactUri(uri)}`);
   } catch (error) {
     if (error instanceof TidemarkError) throw error;

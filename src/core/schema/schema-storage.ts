@@ -1,6 +1,7 @@
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { SYSTEM_SCHEMAS } from '../config/table-filter.js';
 import { redactUri } from '../config/uri.js';
+import { connectUpstream } from '../upstream/connect.js';
 import { TidemarkError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../logger/logger.js';
 import { formatCoordinate, type Ts } from '../model/ts.js';
@@ -82,8 +83,9 @@ export class SchemaStorage {
   ): Promise<SchemaStorage> {
     let conn: mysql.Connection;
     try {
-      conn = await mysql.createConnection({ uri, connectTimeout: 5000 });
+      conn = await connectUpstream(uri, { connectTimeout: 5000 });
     } catch (error) {
+      if (error instanceof TidemarkError) throw error;
       throw new TidemarkError('ErrUpstreamUnreachable', `cannot read the schema of the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
     }
     try {
@@ -111,7 +113,7 @@ export class SchemaStorage {
   /** Reads one table's current definition from the upstream at `uri` (for `loader`). */
   static upstreamLoader(uri: string): TableLoader {
     return async (schema, table) => {
-      const c = await mysql.createConnection({ uri, connectTimeout: 5000 });
+      const c = await connectUpstream(uri, { connectTimeout: 5000 });
       try {
         return (await readTableSchemas(c, SYSTEM_SCHEMAS, { schema, table })).get(keyOf(schema, table));
       } finally {

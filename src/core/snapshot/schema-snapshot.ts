@@ -1,6 +1,7 @@
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
 import { redactUri } from '../config/uri.js';
+import { connectUpstream } from '../upstream/connect.js';
 import { classifyDDL, type QualifiedName } from '../schema/ddl.js';
 import type { DDLEvent, Sink, Ts } from '../sink/api.js';
 import { readDDLBetween, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
@@ -29,7 +30,7 @@ export async function readSchemaSnapshot(uri: string, reader: ResumableReaderOpt
   const databases: { schema: string; query: string }[] = [];
   const definitions: (QualifiedName & { query: string })[] = [];
   try {
-    conn = await mysql.createConnection({ uri, connectTimeout: 5000 });
+    conn = await connectUpstream(uri, { connectTimeout: 5000 });
     for (const schema of [...new Set(tables.map((t) => t.schema))].sort()) {
       const [rows] = await conn.query<mysql.RowDataPacket[]>(`SHOW CREATE DATABASE ${quote(schema)}`);
       const text = String(rows[0]?.['Create Database'] ?? '');
@@ -41,6 +42,7 @@ export async function readSchemaSnapshot(uri: string, reader: ResumableReaderOpt
       definitions.push({ schema: t.schema, table: t.table, query: String(rows[0]?.['Create Table'] ?? '').replace(/ AUTO_INCREMENT=\d+/, '') });
     }
   } catch (error) {
+    if (error instanceof TidemarkError) throw error;
     throw new TidemarkError('ErrUpstreamUnreachable', `cannot read the table definitions for the schema snapshot from the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
   } finally {
     await conn?.end().catch(() => undefined);

@@ -1,8 +1,9 @@
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import type { Readable } from 'node:stream';
 import type { Connection as CallbackConnection } from 'mysql2';
 import { TidemarkError, isAbortError } from '../errors/index.js';
 import { redactUri } from '../config/uri.js';
+import { connectUpstream } from '../upstream/connect.js';
 import type { Logger } from '../logger/logger.js';
 import { makeTs } from '../model/ts.js';
 import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
@@ -47,7 +48,7 @@ async function snapshotPosition(conn: mysql.Connection, uri: string): Promise<Ts
 export async function checkSnapshotSupport(uri: string): Promise<void> {
   let conn: mysql.Connection | undefined;
   try {
-    conn = await mysql.createConnection({ uri, connectTimeout: 5000 });
+    conn = await connectUpstream(uri, { connectTimeout: 5000 });
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     await snapshotPosition(conn, uri);
     await conn.query('COMMIT');
@@ -172,7 +173,7 @@ class SnapshotReader {
       for (;;) {
         try {
           if (conn === undefined) {
-            conn = await mysql.createConnection({ uri, connectTimeout: 10_000, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, decimalNumbers: false, jsonStrings: true });
+            conn = await connectUpstream(uri, { connectTimeout: 10_000, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, decimalNumbers: false, jsonStrings: true });
             await conn.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = ''");
           }
           if (shape === undefined) {

@@ -1,5 +1,6 @@
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
+import { connectUpstream } from './connect.js';
 
 /** The server settings a ROW-based change capture depends on, as the server reports them. */
 export interface BinlogSettings {
@@ -42,8 +43,9 @@ export function hasFullRowMetadata(s: Pick<BinlogSettings, 'binlogRowMetadata'>)
 export async function upstreamHasFullRowMetadata(uri: string): Promise<boolean> {
   let conn: mysql.Connection;
   try {
-    conn = await mysql.createConnection({ uri, connectTimeout: 5000 });
+    conn = await connectUpstream(uri, { connectTimeout: 5000 });
   } catch (error) {
+    if (error instanceof TidemarkError) throw error;
     throw new TidemarkError('ErrUpstreamUnreachable', `cannot connect to the upstream: ${(error as { code?: string; message: string }).code ?? (error as Error).message}`, { cause: error });
   }
   try {
@@ -71,8 +73,9 @@ export function checkReplicationGrants(user: string, grants: Grants): void {
 export async function checkUpstream(uri: string, connectTimeoutMs = 5000): Promise<BinlogSettings> {
   let conn: mysql.Connection;
   try {
-    conn = await mysql.createConnection({ uri, connectTimeout: connectTimeoutMs });
+    conn = await connectUpstream(uri, { connectTimeout: connectTimeoutMs });
   } catch (error) {
+    if (error instanceof TidemarkError) throw error;
     const e = error as { errno?: number; code?: string; message: string };
     if (e.errno === 1045) throw new TidemarkError('ErrReplicationPrivilege', `the upstream refused the user: ${e.message}`, { cause: error });
     throw new TidemarkError('ErrUpstreamUnreachable', `cannot connect to the upstream: ${e.code ?? e.message}`, { cause: error });

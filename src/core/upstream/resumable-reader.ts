@@ -4,6 +4,7 @@ import { tsFile, tsPosition, type Ts } from '../model/ts.js';
 import { BinlogReader, type BinlogReaderOptions } from './binlog-reader.js';
 import type { SchemaStorage, TableLoader } from '../schema/schema-storage.js';
 import { readTransactions, type UpstreamEvent } from './transaction-reader.js';
+import { parseUpstreamUri } from '../config/uri.js';
 
 export interface ResumableReaderOptions extends BinlogReaderOptions {
   /** The binlog basename (`mysql-bin`), to turn a ts back into a file name. */
@@ -21,12 +22,13 @@ export interface ResumableReaderOptions extends BinlogReaderOptions {
 
 /** Options to read the binlog of the upstream at `uri` (mysql://user:password@host:port/) as replica `serverId`. */
 export function readerOptionsFor(uri: string, basename: string, serverId: number): ResumableReaderOptions {
-  const url = new URL(uri);
+  const { host, port, user, password, tls } = parseUpstreamUri(uri);
   return {
-    host: url.hostname,
-    port: Number(url.port || 3306),
-    user: decodeURIComponent(url.username || 'root'),
-    password: decodeURIComponent(url.password),
+    host,
+    port,
+    user,
+    password,
+    tls,
     serverId,
     basename,
   };

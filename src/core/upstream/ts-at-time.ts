@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
-import { redactUri } from '../config/uri.js';
+import { parseUpstreamUri, redactUri } from '../config/uri.js';
+import { connectUpstream } from './connect.js';
 import { makeTs, tsFileSeq, type Ts } from '../model/ts.js';
 import { BinlogReader, EventType, fileSeqOf } from './binlog-reader.js';
 import { readTransactions } from './transaction-reader.js';
@@ -22,12 +23,13 @@ export function parseTimeForm(text: string): number | undefined {
  * oldest binlog is refused: that history is purged.
  */
 export async function tsAtTime(uri: string, timeMs: number, signal?: AbortSignal): Promise<Ts> {
-  const url = new URL(uri);
+  const { host, port, user, password, tls } = parseUpstreamUri(uri);
   const options = {
-    host: url.hostname,
-    port: Number(url.port || 3306),
-    user: decodeURIComponent(url.username || 'root'),
-    password: decodeURIComponent(url.password),
+    host,
+    port,
+    user,
+    password,
+    tls,
     serverId: 0x100000 + (createHash('sha1').update(`ts-at-time/${process.pid}/${Date.now()}`).digest().readUInt32BE(0) % 0x7fe00000),
     heartbeatMs: 200,
   };
@@ -35,12 +37,13 @@ export async function tsAtTime(uri: string, timeMs: number, signal?: AbortSignal
   let end: Ts;
   let conn: mysql.Connection | undefined;
   try {
-    conn = await mysql.createConnection({ uri, connectTimeout: 5000 });
+    conn = await connectUpstream(uri, { connectTimeout: 5000 });
     const [logs] = await conn.query<mysql.RowDataPacket[]>('SHOW BINARY LOGS');
     files = logs.map((r) => String(r['Log_name']));
     const [status] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
     end = makeTs(fileSeqOf(String(status[0]?.['File'])), Number(status[0]?.['Position']));
   } catch (error) {
+    if (error instanceof TidemarkError) throw error;
     throw new TidemarkError('ErrUpstreamUnreachable', `cannot list the binary logs of the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
   } finally {
     await conn?.end().catch(() => undefined);
