@@ -13,6 +13,7 @@ import { buildInfo } from '../build-info/index.js';
 import { OwnerElection } from './owner-election.js';
 import { Messenger } from '../p2p/messenger.js';
 import type { PeerServer } from '../p2p/peer-server.js';
+import type { TidemarkMetrics } from '../metrics/metrics.js';
 
 export interface CaptureOptions {
   readonly client: Etcd3;
@@ -27,6 +28,8 @@ export interface CaptureOptions {
   readonly processors?: Omit<ProcessorManagerOptions, 'logger'>;
   /** The server's capture-to-capture gRPC endpoint (scheduling messages); with `processors`, tables are scheduled. */
   readonly peers?: PeerServer;
+  /** The server's metrics, handed to the parts that count (never a global registry: a test runs many servers). */
+  readonly metrics?: TidemarkMetrics;
 }
 
 export type CaptureLiveness = 'starting' | 'alive' | 'stopping' | 'stopped';
@@ -144,8 +147,13 @@ export class Capture {
       this.liveness = 'alive';
       log.info('capture registered', { address: info.address, leaseId });
 
-      this.messenger = this.options.peers && new Messenger(info.id, this.options.peers, log);
-      this.processorManager = new ProcessorManager(info.id, this.options.processors && { ...this.options.processors, logger: log, schemaStore: this.schemaStore() }, this.messenger);
+      this.options.metrics?.captureIncarnations.inc();
+      this.messenger = this.options.peers && new Messenger(info.id, this.options.peers, log, this.options.metrics);
+      this.processorManager = new ProcessorManager(
+        info.id,
+        this.options.processors && { ...this.options.processors, logger: log, schemaStore: this.schemaStore(), ...(this.options.metrics === undefined ? {} : { metrics: this.options.metrics }) },
+        this.messenger,
+      );
       this.processorManager.draining = this.draining;
       const processorWorker = new EtcdWorker({
         client,
@@ -153,6 +161,7 @@ export class Capture {
         reactor: this.processorManager,
         state: this.state,
         logger: log,
+        ...(this.options.metrics === undefined ? {} : { metrics: { txnDuration: this.options.metrics.etcdTxnDuration, txnConflicts: this.options.metrics.etcdTxnConflicts } }),
         ...(this.options.tickIntervalMs === undefined ? {} : { tickIntervalMs: this.options.tickIntervalMs }),
       });
       this.election = new OwnerElection(client, clusterId, leaseId, info.id);
@@ -197,7 +206,7 @@ export class Capture {
       this.resignController = resign;
       const ownerSignal = AbortSignal.any([signal, resign.signal]);
       const sinks = this.options.processors?.sinks;
-      this.owner = new Owner(this.info!.id, this.messenger !== undefined && sinks !== undefined ? { messenger: this.messenger, sinks, logger: log, schemaStore: this.schemaStore() } : undefined);
+      this.owner = new Owner(this.info!.id, this.messenger !== undefined && sinks !== undefined ? { messenger: this.messenger, sinks, logger: log, schemaStore: this.schemaStore(), ...(this.options.metrics === undefined ? {} : { metrics: this.options.metrics }) } : undefined);
       this.isOwner = true;
       log.info('campaign won: this capture is the owner');
       const ownerWorker = new EtcdWorker({
@@ -206,6 +215,9 @@ export class Capture {
         reactor: this.owner,
         state: new GlobalReactorState(clusterId),
         logger: log.with({ role: 'owner' }),
+        ...(this.options.metrics === undefined
+          ? {}
+          : { metrics: { txnDuration: this.options.metrics.etcdTxnDuration, txnConflicts: this.options.metrics.etcdTxnConflicts, tickDuration: this.options.metrics.ownerTickDuration } }),
         ...(this.options.tickIntervalMs === undefined ? {} : { tickIntervalMs: this.options.tickIntervalMs }),
       });
       try {

@@ -17,6 +17,7 @@ export const serverConfigKeys = {
   logFile: 'log-file',
   upstream: 'upstream',
   captureSessionTtl: 'capture-session-ttl',
+  perTableMetrics: 'per-table-metrics',
 } as const;
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, for example 127.0.0.1:8300');
@@ -32,6 +33,7 @@ export const serverConfigSchema = z
     [serverConfigKeys.logFile]: z.string().min(1).optional().describe('log to this file instead of stderr'),
     [serverConfigKeys.upstream]: z.string().optional().describe('default upstream mysql:// URI for changefeeds'),
     [serverConfigKeys.captureSessionTtl]: z.number().int().min(1).max(600).default(10).describe('etcd session TTL in seconds'),
+    [serverConfigKeys.perTableMetrics]: z.boolean().default(false).describe('export per-table series (a table label) on /metrics'),
   })
   .strict();
 

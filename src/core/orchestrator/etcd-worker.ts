@@ -18,6 +18,12 @@ export interface EtcdWorkerOptions<S extends ReactorState> {
   /** The reactor ticks at least this often, and at most about this often plus once per watch batch. */
   readonly tickIntervalMs?: number;
   readonly logger?: Logger;
+  /** etcd transaction duration and conflicts, and the reactor's tick duration (the owner's tick metric). */
+  readonly metrics?: {
+    readonly txnDuration: { observe(seconds: number): void };
+    readonly txnConflicts: { inc(): void };
+    readonly tickDuration?: { observe(seconds: number): void };
+  };
 }
 
 interface RawValue {
@@ -180,7 +186,9 @@ export class EtcdWorker<S extends ReactorState> {
       }
       if (this.watchedRevision < this.barrierRevision) continue; // read our own writes first
 
+      const tickStarted = performance.now();
       await this.options.reactor.tick(this.options.state, signal);
+      this.options.metrics?.tickDuration?.observe((performance.now() - tickStarted) / 1000);
       this.stats.ticks++;
       this.pendingPatches = this.options.state.takePatches().filter((group) => group.length > 0);
       if (this.pendingPatches.length > 0) await this.commitPending();
@@ -252,8 +260,10 @@ export class EtcdWorker<S extends ReactorState> {
         change.after === undefined ? client.delete().key(key) : client.put(key).value(Buffer.from(change.after)),
       );
       let result;
+      const txnStarted = performance.now();
       try {
         result = await txn.then(...ops).commit();
+        this.options.metrics?.txnDuration.observe((performance.now() - txnStarted) / 1000);
       } catch (error) {
         // etcd unreachable or slow: keep the patches and try again on the next loop (the session decides liveness)
         this.options.logger?.warn('etcd transaction failed; will retry', { error: errorMessage(error) });
@@ -261,6 +271,7 @@ export class EtcdWorker<S extends ReactorState> {
       }
       if (!result.succeeded) {
         this.stats.conflicts++;
+        this.options.metrics?.txnConflicts.inc();
         return;
       }
       this.stats.commits++;

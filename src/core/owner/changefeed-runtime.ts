@@ -41,6 +41,8 @@ export interface ChangefeedRuntimeOptions {
   readonly logger: Logger;
   /** Where the changefeed's schema storage is kept (upstreams without binlog_row_metadata=FULL). */
   readonly schemaStore?: ChangefeedSchemaStore;
+  /** Counts the scheduler's table moves. */
+  readonly metrics?: { readonly moves: { inc(): void } };
 }
 
 interface PendingDDL {
@@ -221,7 +223,10 @@ export class ChangefeedRuntime {
     }
     const alive = captures.map((c) => c.id);
     const ops = this.scheduler.schedule({ tables: [...this.wanted], captures: alive, draining });
-    for (const op of ops) this.dispatch(state, op, currentCheckpoint, ownerRevision);
+    for (const op of ops) {
+      if (op.kind === 'add' && op.isSecondary) this.options.metrics?.moves.inc();
+      this.dispatch(state, op, currentCheckpoint, ownerRevision);
+    }
     if (now - this.lastResendAt >= RESEND_MS) {
       this.lastResendAt = now;
       this.resendInFlight(state, currentCheckpoint, ownerRevision);

@@ -14,6 +14,7 @@ import { Topics, type HeartbeatResponse } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { ChangefeedRuntime } from './changefeed-runtime.js';
 import type { ChangefeedSchemaStore } from '../schema/schema-store.js';
+import type { TidemarkMetrics } from '../metrics/metrics.js';
 
 /** What the owner needs to run changefeeds (without it, it only keeps their records: tests of the cluster alone). */
 export interface OwnerRuntimeOptions {
@@ -22,6 +23,8 @@ export interface OwnerRuntimeOptions {
   readonly logger: Logger;
   /** Where changefeeds keep their schema storage (DESIGN §5; every changefeed has one). */
   readonly schemaStore?: ChangefeedSchemaStore;
+  /** The server's metrics (the scheduler's moves per changefeed). */
+  readonly metrics?: TidemarkMetrics;
 }
 
 export type AdminJob =
@@ -159,6 +162,7 @@ export class Owner implements Reactor<GlobalReactorState> {
         messenger: this.runtime.messenger,
         logger: this.runtime.logger,
         ...(this.runtime.schemaStore === undefined ? {} : { schemaStore: this.runtime.schemaStore }),
+        ...(this.runtime.metrics === undefined ? {} : { metrics: this.runtime.metrics.changefeed(cf.namespace, cf.id) }),
       });
       runtime.start();
       entry = { runtime, epoch: info.epoch };

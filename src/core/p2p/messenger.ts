@@ -3,6 +3,7 @@ import type { CaptureInfo } from '../orchestrator/global-state.js';
 import type { MessageEnvelope } from './messages.js';
 import { PeerClient } from './peer-client.js';
 import type { PeerServer } from './peer-server.js';
+import type { TidemarkMetrics } from '../metrics/metrics.js';
 
 export type TopicHandler = (from: string, payload: unknown, envelope: MessageEnvelope) => void;
 
@@ -19,10 +20,13 @@ export class Messenger {
     readonly self: string,
     private readonly server: PeerServer,
     private readonly logger: Logger,
+    private readonly metrics?: TidemarkMetrics,
   ) {}
 
   on(topic: string, handler: TopicHandler): void {
+    const received = this.metrics?.p2pMessage('received', topic);
     this.server.on(topic, (envelope) => {
+      received?.inc();
       if (!this.closed) handler(envelope.from, envelope.payload, envelope);
     });
   }
@@ -39,6 +43,7 @@ export class Messenger {
       this.clients.set(to.id, client);
     }
     client.send(topic, payload, ownerRevision);
+    this.metrics?.p2pMessage('sent', topic).inc();
   }
 
   /** Closes the clients of captures that are gone. */

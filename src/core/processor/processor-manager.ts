@@ -13,6 +13,7 @@ import type { Messenger } from '../p2p/messenger.js';
 import { changefeedSchemaStorage, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import { replicaServerId } from '../upstream/resumable-reader.js';
 import { Processor } from './processor.js';
+import type { TidemarkMetrics } from '../metrics/metrics.js';
 
 export interface ProcessorManagerOptions {
   readonly sinks: SinkRegistry;
@@ -22,6 +23,8 @@ export interface ProcessorManagerOptions {
   readonly positionIntervalMs?: number;
   /** Where changefeeds keep their schema storage (upstreams without binlog_row_metadata=FULL). */
   readonly schemaStore?: ChangefeedSchemaStore;
+  /** The server's metrics (sink calls are counted per changefeed). */
+  readonly metrics?: TidemarkMetrics;
 }
 
 interface RunningProcessor {
@@ -287,6 +290,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         loadDispatchers: () => options.sinks.dispatchers(),
         dataDir: options.dataDir,
         logger: log,
+        ...(options.metrics === undefined ? {} : { metrics: options.metrics.changefeed(cf.namespace, cf.id) }),
         serverId: replicaServerId(`${this.captureId}/${key}`),
         onProgress: () => {
           if (entry.running !== undefined) this.progressMoved(entry.running);

@@ -19,6 +19,7 @@ import { Puller } from '../pipeline/puller/puller.js';
 import { TableSnapshot, type SnapshotPiece } from '../snapshot/table-snapshot.js';
 import { readTableSnapshot } from '../snapshot/snapshot-reader.js';
 import { encodeKey, type TableSnapshotRecord } from '../snapshot/progress.js';
+import type { ChangefeedMetrics } from '../metrics/metrics.js';
 
 export interface ProcessorOptions {
   readonly namespace: string;
@@ -50,6 +51,8 @@ export interface ProcessorOptions {
   readonly onProgress?: () => void;
   /** The initial snapshot's progress per table (`--snapshot initial`), kept in etcd. */
   readonly snapshots?: SnapshotProgressStore;
+  /** The changefeed's counted metrics (sink calls, sink errors). */
+  readonly metrics?: ChangefeedMetrics;
 }
 
 /** Where a processor finds and keeps the progress of its tables' initial snapshots. */
@@ -116,6 +119,8 @@ export class Processor implements ProgressSource {
   private readonly snapshotRecords = new Map<TablePipeline, TableSnapshotRecord>();
   private runSignal: AbortSignal | undefined;
   private readonly runWaiters: ((signal: AbortSignal) => void)[] = [];
+  /** Binlog bytes read by this processor's readers (the binlog read metric, read when scraped). */
+  readonly binlogRead = { bytes: 0 };
   private failRun: ((error: unknown) => void) | undefined;
 
   constructor(private readonly options: ProcessorOptions) {
@@ -151,6 +156,11 @@ export class Processor implements ProgressSource {
     return this.puller.readerTime;
   }
 
+  /** Row changes read from the binlog, by kind. */
+  get rowsRead(): Readonly<Record<'insert' | 'update' | 'delete', number>> {
+    return this.puller.rowsRead;
+  }
+
   /** Set when reading stopped at target-ts. */
   get targetReached(): boolean {
     return this.puller.targetReached;
@@ -162,6 +172,11 @@ export class Processor implements ProgressSource {
 
   get basename(): string {
     return this.options.upstream.basename;
+  }
+
+  /** The upstream's mysql:// URI (the binlog metrics read its end of binlog). */
+  get upstreamUri(): string {
+    return this.options.upstream.uri;
   }
 
   get spilledBytes(): number {
@@ -322,6 +337,7 @@ export class Processor implements ProgressSource {
       }
       const stage = new TableSinkStage({
         sink: this.sink,
+        ...(this.options.metrics === undefined ? {} : { metrics: this.options.metrics }),
         quota: this.quota,
         reader: this,
         mount: (table, event) => this.mount(table, event),
@@ -372,6 +388,7 @@ export class Processor implements ProgressSource {
       ...readerOptionsFor(this.options.upstream.uri, this.options.upstream.basename, this.options.serverId),
       heartbeatMs: this.options.heartbeatMs ?? 500,
       maxRetries: 5,
+      readStats: this.binlogRead,
       ...(this.schema === undefined ? {} : { schema: this.schema }),
       definitions: this.definitions(),
     };
@@ -516,9 +533,13 @@ export class Processor implements ProgressSource {
 
   /** A plain error from a plugin's call becomes a typed sink error, retryable unless the plugin says otherwise. */
   private sinkError(what: string, error: unknown): TidemarkError {
-    if (error instanceof TidemarkError) return error;
+    if (error instanceof TidemarkError) {
+      this.options.metrics?.sinkError(error.code);
+      return error;
+    }
     const message = error instanceof Error ? error.message : String(error);
     const retryable = (error as { retryable?: unknown } | null)?.retryable !== false;
+    this.options.metrics?.sinkError(retryable ? 'ErrSinkFailed' : 'ErrSinkRejected');
     return new TidemarkError(retryable ? 'ErrSinkFailed' : 'ErrSinkRejected', `sink ${redactUri(this.options.sinkUri)} failed in ${what}: ${message}`, { cause: error, retryable });
   }
 }

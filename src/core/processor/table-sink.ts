@@ -49,6 +49,8 @@ export interface TableSinkOptions {
   readonly logger: Logger;
   readonly barrierTs: Ts;
   readonly maxFlushesInFlight?: number;
+  /** Counts each writeRows batch (rows by kind, duration) and flush (duration to acknowledgement). */
+  readonly metrics?: { written(rows: readonly RowChangedEvent[], seconds: number): void; flushed(seconds: number): void };
 }
 
 /** Calls the stage made, counted so a test can show what a committed transaction costs (not how long it takes). */
@@ -382,7 +384,9 @@ export class TableSinkStage {
   private async write(pipeline: TablePipeline, rows: RowChangedEvent[], heldBytes: number): Promise<void> {
     this.stats.writeCalls++;
     try {
+      const started = performance.now();
       await this.options.sink.writeRows(pipeline.name, rows);
+      this.options.metrics?.written(rows, (performance.now() - started) / 1000);
     } catch (error) {
       throw this.options.sinkError('writeRows', error);
     } finally {
@@ -398,13 +402,17 @@ export class TableSinkStage {
     this.inFlight.push(round);
     this.stats.flushes++;
     let call: Promise<void>;
+    const started = performance.now();
     try {
       call = this.options.sink.flush(round.flushTo);
     } catch (error) {
       call = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     call.then(
-      () => this.acknowledged(round),
+      () => {
+        this.options.metrics?.flushed((performance.now() - started) / 1000);
+        this.acknowledged(round);
+      },
       (error: unknown) => this.fail(this.options.sinkError('flush', error)),
     );
   }

@@ -8,6 +8,7 @@ import { withTimeout } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
 import { HttpApi, type ApiResult } from '../api/http-server.js';
 import { ServerMetrics } from '../api/metrics.js';
+import { captureCollector } from '../metrics/collect.js';
 import { ChangefeedAdmin, type CreateChangefeedRequest, type UpdateChangefeedRequest } from '../owner/changefeed-admin.js';
 import { parseTs } from '../model/ts.js';
 import type { AdminJob } from '../owner/owner.js';
@@ -40,7 +41,7 @@ export interface CaptureSummary {
  * capture until `signal` aborts, then drains: stop serving, resign, deregister, revoke the lease, close.
  */
 export class Server {
-  readonly metrics = new ServerMetrics();
+  readonly metrics: ServerMetrics;
   private capture: Capture | undefined;
   private readonly api: HttpApi;
   private stopping = false;
@@ -50,6 +51,8 @@ export class Server {
   private readonly mux: PortMux;
 
   constructor(private readonly options: ServerOptions) {
+    this.metrics = new ServerMetrics({ perTable: options.config['per-table-metrics'] });
+    this.metrics.onCollect(captureCollector(this.metrics, () => this.capture));
     this.api = new HttpApi(options.logger);
     this.peers = new PeerServer(options.logger);
     this.mux = new PortMux({ http: this.api.server, grpc: this.peers.injector() });
@@ -112,7 +115,7 @@ export class Server {
         items.sort((a, b) => a.changefeed_id.localeCompare(b.changefeed_id) || a.capture_id.localeCompare(b.capture_id));
         return Promise.resolve({ body: { total: items.length, items } });
       })
-      .route('GET', '/metrics', async () => ({ body: await this.metrics.registry.metrics(), contentType: this.metrics.registry.contentType }));
+      .route('GET', '/metrics', async () => ({ body: await this.metrics.scrape(), contentType: this.metrics.contentType }));
   }
 
   /** Graceful stop, first half: the capture hands ownership over and its tables move away (at most `timeoutMs`). */
@@ -144,6 +147,7 @@ export class Server {
         logger,
         processors: { sinks: this.options.sinks ?? new SinkRegistry(), dataDir: config['data-dir'] },
         peers: this.peers,
+        metrics: this.metrics,
       });
       const gauges = setInterval(() => this.updateGauges(), 1000);
       try {

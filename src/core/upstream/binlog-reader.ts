@@ -50,6 +50,8 @@ export interface BinlogReaderOptions extends ConnectionOptions {
   readonly heartbeatMs?: number;
   /** Events buffered before the socket is paused (backpressure). */
   readonly highWaterMark?: number;
+  /** Bytes read, added to across readers (a processor's binlog read metric, read when scraped). */
+  readonly readStats?: { bytes: number };
 }
 
 export function fileSeqOf(file: string): number {
@@ -74,6 +76,7 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
   private position: number;
   private checksums = true;
   readonly stats = { events: 0, bytes: 0, heartbeats: 0, pauses: 0 };
+  private totals: { bytes: number } | undefined;
 
   /** The server said it is MariaDB in its handshake (some metadata differs from MySQL's: see decodeTableMap). */
   get mariadb(): boolean {
@@ -109,6 +112,7 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
       throw error;
     }
     const reader = new BinlogReader(conn, file, position, options.highWaterMark ?? 4096);
+    reader.totals = options.readStats;
     conn.startDump(file, position, options.serverId, DUMP_SEND_ANNOTATE_ROWS, (p) => reader.onPacket(p), (e) => reader.finish(e));
     // aborted while connecting: no 'abort' event will come any more, so close now (a reader that went on would
     // ignore the abort, e.g. a processor's restart for a table added behind it, and never feed that table)
@@ -223,6 +227,7 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
     this.position = endPos;
     this.stats.events++;
     this.stats.bytes += size;
+    if (this.totals !== undefined) this.totals.bytes += size;
     this.push({ type, timestamp: event.readUInt32LE(0), serverId: event.readUInt32LE(5), flags, file: this.file, fileSeq: fileSeqOf(this.file), startPos, endPos, body });
   }
 

@@ -73,6 +73,8 @@ export class Puller<T extends PulledTable> {
   readerTime = 0;
   /** Set when reading stopped at target-ts. */
   targetReached = false;
+  /** Row changes read from the binlog for the tables fed here, by kind (counted per rows event; read when scraped). */
+  readonly rowsRead = { insert: 0, update: 0, delete: 0 };
   /** The highest position ever read and its commit time (above `readerTs` while the reader reads again). */
   private highTs: Ts = 0n;
   private highTime = 0;
@@ -171,6 +173,7 @@ export class Puller<T extends PulledTable> {
             const table = this.tableFor(layout.map);
             if (table === undefined) break;
             const version = this.options.mounter.versionOf(layout.map);
+            this.rowsRead[layout.kind] += layout.ends.length;
             for (let i = 0; i < layout.ends.length; i++) {
               // add waits only when the transaction spills and its writes must catch up
               const spilling = pending.add({ pipeline: table, seq: e.seq + i, payload: rowOf(layout, i, version) });

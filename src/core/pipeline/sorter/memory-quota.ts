@@ -5,6 +5,8 @@
 export class MemoryQuota {
   private usedBytes = 0;
   private peakBytes = 0;
+  /** Acquisitions refused (the rows spilled instead): the quota-waits metric, read when scraped. */
+  denied = 0;
 
   constructor(readonly limitBytes: number) {}
 
@@ -18,7 +20,10 @@ export class MemoryQuota {
 
   /** Takes `bytes` if they fit under the limit; never blocks. */
   tryAcquire(bytes: number): boolean {
-    if (this.usedBytes + bytes > this.limitBytes) return false;
+    if (this.usedBytes + bytes > this.limitBytes) {
+      this.denied++;
+      return false;
+    }
     this.usedBytes += bytes;
     if (this.usedBytes > this.peakBytes) this.peakBytes = this.usedBytes;
     return true;

@@ -1,0 +1,2 @@
+export { ChangefeedMetrics, FEED_STATE_CODES, TidemarkMetrics, lagSeconds } from './metrics.js';
+export { captureCollector, caughtUpAt } from './collect.js';
