@@ -116,7 +116,7 @@ export class Capture {
   private async runIncarnation(signal: AbortSignal): Promise<void> {
     const { client, clusterId, logger } = this.options;
     const ttl = this.options.sessionTtl ?? 10;
-    this.state = new GlobalReactorState(clusterId);
+    this.state = new GlobalReactorState(clusterId, (key, error) => logger.warn('an etcd record does not decode: it is ignored until it is fixed or removed', { key, error }));
     this.incarnations++;
     const session = new AbortController();
     const sessionSignal = AbortSignal.any([signal, session.signal]);

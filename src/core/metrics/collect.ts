@@ -1,10 +1,8 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import type { Capture } from '../capture/capture.js';
 import { connectUpstream } from '../upstream/connect.js';
-import type { ChangefeedInfo, ChangefeedStatus } from '../model/changefeed.js';
 import { tsFileSeq, tsPosition } from '../model/ts.js';
 import type { Processor } from '../processor/processor.js';
-import type { TableSnapshotRecord } from '../snapshot/progress.js';
 import { FEED_STATES } from '../model/changefeed.js';
 import { FEED_STATE_CODES, lagSeconds, type TidemarkMetrics } from './metrics.js';
 
@@ -61,9 +59,9 @@ async function collectOwner(metrics: TidemarkMetrics, capture: Capture | undefin
   const feeds = capture?.isOwner === true ? [...capture.state.changefeeds.values()] : [];
   const ends = await Promise.all(
     feeds.map((cf) => {
-      const info = cf.info as ChangefeedInfo | undefined;
+      const info = cf.info;
       const replicating = info !== undefined && (info.state === 'normal' || info.state === 'warning');
-      const uri = replicating ? (capture!.state.upstreams.get(info['upstream-id']) as { uri?: string } | undefined)?.uri : undefined;
+      const uri = replicating ? (capture!.state.upstreams.get(info['upstream-id']))?.uri : undefined;
       return uri === undefined ? Promise.resolve(undefined) : upstreamEnds.get(uri);
     }),
   );
@@ -76,8 +74,8 @@ async function collectOwner(metrics: TidemarkMetrics, capture: Capture | undefin
   const now = Date.now();
   for (const [key] of caughtUp) if (!capture.state.changefeeds.has(key)) caughtUp.delete(key);
   feeds.forEach((cf, i) => {
-    const info = cf.info as ChangefeedInfo | undefined;
-    const status = cf.status as ChangefeedStatus | undefined;
+    const info = cf.info;
+    const status = cf.status;
     if (info === undefined) return;
     const labels = { namespace: cf.namespace, changefeed: cf.id };
     const key = `${cf.namespace}/${cf.id}`;
@@ -101,9 +99,7 @@ async function collectOwner(metrics: TidemarkMetrics, capture: Capture | undefin
       let rows = 0;
       let estimated = 0;
       const states = { pending: 0, copying: 0, done: 0 };
-      for (const value of cf.snapshots.values()) {
-        const record = value as TableSnapshotRecord | undefined;
-        if (record === undefined) continue;
+      for (const record of cf.snapshots.values()) {
         rows += record.rows;
         estimated += record['estimated-rows'] ?? 0;
         states[record.state]++;

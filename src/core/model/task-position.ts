@@ -8,6 +8,13 @@ export interface TaskPosition {
   readonly 'checkpoint-time'?: number;
   readonly error?: RunningError | null;
   readonly warning?: RunningError | null;
-  /** Per-table progress for `cdc top` (see server/table-progress.ts). */
-  readonly tables?: readonly unknown[];
+  /** Per-table progress for `cdc top` (every field: see server/table-progress.ts). */
+  readonly tables?: readonly TaskPositionTable[];
+}
+
+/** The fields of a task position's table entry that the owner reads (the entry holds more, for `cdc top`). */
+export interface TaskPositionTable {
+  readonly table: string;
+  readonly checkpoint_ts: string;
+  readonly checkpoint_time: number | null;
 }

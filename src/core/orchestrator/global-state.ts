@@ -1,5 +1,9 @@
 import { DEFAULT_NAMESPACE, parseKey } from './etcd-keys.js';
 import type { DataPatch, KeyMeta, ReactorState } from './reactor.js';
+import type { ChangefeedInfo, ChangefeedStatus } from '../model/changefeed.js';
+import type { TaskPosition } from '../model/task-position.js';
+import type { TableSnapshotRecord } from '../snapshot/progress.js';
+import { captureInfoRecord, changefeedInfoRecord, changefeedStatusRecord, decodeRecord, tableSnapshotRecord, taskPositionRecord, upstreamRecord, type EtcdRecord } from './records.js';
 
 /** What a capture registers about itself (TiCDC's CaptureInfo). */
 export interface CaptureInfo {
@@ -17,26 +21,28 @@ export interface OwnerCandidate {
   readonly createRevision: bigint;
 }
 
-/** The per-changefeed keys; their typed shapes arrive with the changefeed issue. */
+/** An upstream as the changefeeds that read it share it (`upstream/{namespace}/{id}`). */
+export interface UpstreamRecord {
+  readonly id: string;
+  /** The mysql:// URI, credentials included (etcd holds it; it is redacted wherever it is shown). */
+  readonly uri: string;
+  /** The binlog's file basename (`mysql-bin`), for coordinates. */
+  readonly basename: string;
+}
+
+/** A changefeed's keys, decoded (a key whose value does not decode is absent here; see `invalid`). */
 export interface ChangefeedReactorState {
   readonly id: string;
   readonly namespace: string;
-  info: unknown;
-  status: unknown;
-  readonly taskPositions: Map<string, unknown>;
+  info: ChangefeedInfo | undefined;
+  status: ChangefeedStatus | undefined;
+  /** Each capture's task position for this changefeed, by capture id. */
+  readonly taskPositions: Map<string, TaskPosition>;
   /** The initial snapshot's progress per table (`--snapshot initial`), by `schema.table`. */
-  readonly snapshots: Map<string, unknown>;
+  readonly snapshots: Map<string, TableSnapshotRecord>;
 }
 
 const decoder = new TextDecoder();
-
-function parseJson(value: Uint8Array): unknown {
-  try {
-    return JSON.parse(decoder.decode(value)) as unknown;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The typed mirror of a cluster's etcd keys (TiCDC's GlobalReactorState): captures, the owner candidates,
@@ -46,10 +52,16 @@ export class GlobalReactorState implements ReactorState {
   readonly captures = new Map<string, CaptureInfo>();
   readonly ownerCandidates = new Map<string, OwnerCandidate>();
   readonly changefeeds = new Map<string, ChangefeedReactorState>();
-  readonly upstreams = new Map<string, unknown>();
+  readonly upstreams = new Map<string, UpstreamRecord>();
+  /** Keys whose value does not decode, with what is wrong; they stay absent from the maps above until fixed. */
+  readonly invalid = new Map<string, string>();
   private patches: DataPatch[][] = [];
 
-  constructor(readonly clusterId: string) {}
+  /** `onInvalid` hears of each key whose new value does not decode (a capture logs it). */
+  constructor(
+    readonly clusterId: string,
+    private readonly onInvalid?: (key: string, error: string) => void,
+  ) {}
 
   /** The owner: the candidate whose key was created first (etcd election semantics). */
   get ownerCaptureId(): string | undefined {
@@ -64,7 +76,7 @@ export class GlobalReactorState implements ReactorState {
     const parsed = parseKey(this.clusterId, key);
     switch (parsed.kind) {
       case 'capture': {
-        const info = value === undefined ? undefined : (parseJson(value) as CaptureInfo | undefined);
+        const info = this.decode(key, captureInfoRecord, value);
         if (info === undefined) this.captures.delete(parsed.captureId);
         else this.captures.set(parsed.captureId, info);
         return;
@@ -80,34 +92,54 @@ export class GlobalReactorState implements ReactorState {
         }
         return;
       case 'changefeedInfo':
-        this.changefeed(parsed.namespace, parsed.changefeedId, value === undefined).info = value && parseJson(value);
+        this.changefeed(parsed.namespace, parsed.changefeedId, value === undefined).info = this.decode(key, changefeedInfoRecord, value);
         this.dropEmpty(parsed.namespace, parsed.changefeedId);
         return;
       case 'changefeedStatus':
-        this.changefeed(parsed.namespace, parsed.changefeedId, value === undefined).status = value && parseJson(value);
+        this.changefeed(parsed.namespace, parsed.changefeedId, value === undefined).status = this.decode(key, changefeedStatusRecord, value);
         this.dropEmpty(parsed.namespace, parsed.changefeedId);
         return;
       case 'taskPosition': {
-        const cf = this.changefeed(parsed.namespace, parsed.changefeedId, value === undefined);
-        if (value === undefined) cf.taskPositions.delete(parsed.captureId);
-        else cf.taskPositions.set(parsed.captureId, parseJson(value));
+        const position = this.decode(key, taskPositionRecord, value);
+        const cf = this.changefeed(parsed.namespace, parsed.changefeedId, position === undefined);
+        if (position === undefined) cf.taskPositions.delete(parsed.captureId);
+        else cf.taskPositions.set(parsed.captureId, position);
         this.dropEmpty(parsed.namespace, parsed.changefeedId);
         return;
       }
       case 'snapshotProgress': {
-        const cf = this.changefeed(parsed.namespace, parsed.changefeedId, value === undefined);
-        if (value === undefined) cf.snapshots.delete(parsed.table);
-        else cf.snapshots.set(parsed.table, parseJson(value));
+        const progress = this.decode(key, tableSnapshotRecord, value);
+        const cf = this.changefeed(parsed.namespace, parsed.changefeedId, progress === undefined);
+        if (progress === undefined) cf.snapshots.delete(parsed.table);
+        else cf.snapshots.set(parsed.table, progress);
         this.dropEmpty(parsed.namespace, parsed.changefeedId);
         return;
       }
-      case 'upstream':
-        if (value === undefined) this.upstreams.delete(parsed.upstreamId);
-        else this.upstreams.set(parsed.upstreamId, parseJson(value));
+      case 'upstream': {
+        const upstream = this.decode(key, upstreamRecord, value);
+        if (upstream === undefined) this.upstreams.delete(parsed.upstreamId);
+        else this.upstreams.set(parsed.upstreamId, upstream);
         return;
+      }
       case 'unknown':
         return;
     }
+  }
+
+  /** The key's value decoded; undefined when deleted or when it does not decode (kept in `invalid`, reported once). */
+  private decode<T>(key: string, record: EtcdRecord<T>, value: Uint8Array | undefined): T | undefined {
+    if (value === undefined) {
+      this.invalid.delete(key);
+      return undefined;
+    }
+    const decoded = decodeRecord(record, value);
+    if (decoded.ok) {
+      this.invalid.delete(key);
+      return decoded.value;
+    }
+    if (this.invalid.get(key) !== decoded.error) this.onInvalid?.(key, decoded.error);
+    this.invalid.set(key, decoded.error);
+    return undefined;
   }
 
   /** Queues one group of patches, committed atomically. */

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { decodeRecord, changefeedInfoRecord } from '../orchestrator/records.js';
 import type { Etcd3 } from 'etcd3';
 import { buildInfo } from '../build-info/index.js';
 import type { Capture } from '../capture/capture.js';
@@ -213,19 +214,19 @@ export class ChangefeedAdmin {
     const items: ChangefeedSummary[] = [];
     for (const cf of this.state().changefeeds.values()) {
       if (namespace !== undefined && cf.namespace !== namespace) continue;
-      const info = cf.info as ChangefeedInfo | undefined;
+      const info = cf.info;
       if (info === undefined) continue;
       if (!all && (info.state === 'finished' || info.state === 'removed')) continue;
-      items.push(this.summary(info, cf.status as ChangefeedStatus | undefined));
+      items.push(this.summary(info, cf.status));
     }
     return items.sort((a, b) => a.id.localeCompare(b.id));
   }
 
   get(id: string, namespace = DEFAULT_NAMESPACE): ChangefeedDetail {
     const cf = this.state().changefeeds.get(`${namespace}/${id}`);
-    const info = cf?.info as ChangefeedInfo | undefined;
+    const info = cf?.info;
     if (cf === undefined || info === undefined) throw new TidemarkError('ErrChangefeedNotExists', `changefeed ${id} does not exist in namespace ${namespace}`);
-    const status = cf.status as ChangefeedStatus | undefined;
+    const status = cf.status;
     const snapshot = snapshotSummaryOf(info.config?.snapshot?.mode, cf.snapshots);
     return {
       ...this.summary(info, status),
@@ -247,7 +248,9 @@ export class ChangefeedAdmin {
     const got = await this.client.get(key).exec();
     const kv = got.kvs[0];
     if (kv === undefined) throw new TidemarkError('ErrChangefeedNotExists', `changefeed ${id} does not exist in namespace ${namespace}`);
-    const info = JSON.parse(kv.value.toString()) as ChangefeedInfo;
+    const decoded = decodeRecord(changefeedInfoRecord, kv.value);
+    if (!decoded.ok) throw new TidemarkError('ErrInvariantBroken', `changefeed ${id} in namespace ${namespace}: its ${decoded.error}; fix or remove the key ${key}`);
+    const info = decoded.value;
     if (info.state !== 'stopped' && info.state !== 'failed') {
       throw new TidemarkError('ErrChangefeedUpdateRefused', `can only update changefeed ${id} when it is stopped or failed; it is ${info.state} (pause it first)`);
     }
@@ -311,7 +314,7 @@ export class ChangefeedAdmin {
   private async waitVisible(namespace: string, id: string, ok: (info: ChangefeedInfo | undefined) => boolean): Promise<void> {
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      if (ok(this.capture()?.state.changefeeds.get(`${namespace}/${id}`)?.info as ChangefeedInfo | undefined)) return;
+      if (ok(this.capture()?.state.changefeeds.get(`${namespace}/${id}`)?.info)) return;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }

@@ -1,10 +1,10 @@
 import type { ChangefeedReactorState, GlobalReactorState } from '../orchestrator/global-state.js';
-import { jsonPatch, type DataPatch } from '../orchestrator/reactor.js';
+import { type DataPatch } from '../orchestrator/reactor.js';
+import { patchChangefeedInfo, patchChangefeedStatus, patchTaskPosition } from '../orchestrator/records.js';
 import { changefeedInfoKey, changefeedStatusKey, taskPositionKey } from '../orchestrator/etcd-keys.js';
 import { BugIndicatingError } from '../errors/index.js';
 import { parseDuration } from '../config/duration.js';
 import { AdminJobType, type ChangefeedInfo, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
-import type { TaskPosition } from '../model/task-position.js';
 import { randomUUID } from 'node:crypto';
 import type { ChangefeedProgress } from './changefeed-runtime.js';
 
@@ -42,8 +42,8 @@ export class FeedStateManager {
    * without it the checkpoint stays where it is (see advanceCheckpoint).
    */
   tick(state: GlobalReactorState, cf: ChangefeedReactorState, progress?: ChangefeedProgress): void {
-    const info = cf.info as ChangefeedInfo | undefined;
-    const status = cf.status as ChangefeedStatus | undefined;
+    const info = cf.info;
+    const status = cf.status;
     if (info === undefined || status === undefined) return;
     const key = `${cf.namespace}/${cf.id}`;
     const infoKey = changefeedInfoKey(state.clusterId, cf.namespace, cf.id);
@@ -56,14 +56,14 @@ export class FeedStateManager {
     // errors reported by processors: take them (clear them from the task positions) and act on the worst
     const errors: [string, RunningError][] = [];
     for (const [captureId, position] of cf.taskPositions) {
-      const error = (position as TaskPosition | undefined)?.error;
+      const error = position.error;
       if (error !== undefined && error !== null) errors.push([captureId, error]);
     }
     const now = this.now();
     const stuckMs = parseDuration(String(info.config['changefeed-error-stuck-duration'] ?? '30m')) ?? 1_800_000;
     const checkpoint = BigInt(status['checkpoint-ts']);
     const patches: DataPatch[] = errors.map(([captureId]) =>
-      jsonPatch<TaskPosition>(taskPositionKey(state.clusterId, cf.namespace, captureId, cf.id), (old) => old && { ...old, error: null }),
+      patchTaskPosition(taskPositionKey(state.clusterId, cf.namespace, captureId, cf.id), (old) => old && { ...old, error: null }),
     );
 
     if (errors.length > 0) {
@@ -74,8 +74,8 @@ export class FeedStateManager {
         this.backoffs.delete(key);
         const epoch = randomUUID();
         patches.push(
-          jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'failed', error, 'admin-job-type': AdminJobType.stop, epoch }),
-          jsonPatch<ChangefeedStatus>(statusKey, (old) => old && { ...old, 'admin-job-type': AdminJobType.stop }),
+          patchChangefeedInfo(infoKey, (old) => old && { ...old, state: 'failed', error, 'admin-job-type': AdminJobType.stop, epoch }),
+          patchChangefeedStatus(statusKey, (old) => old && { ...old, 'admin-job-type': AdminJobType.stop }),
         );
       } else {
         if (backoff === undefined) {
@@ -86,7 +86,7 @@ export class FeedStateManager {
           backoff.nextDelay = Math.min(backoff.nextDelay * 2, BACKOFF_MAX_MS);
           backoff.checkpointAtRetry = checkpoint;
         }
-        patches.push(jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'pending', error, 'admin-job-type': AdminJobType.stop }));
+        patches.push(patchChangefeedInfo(infoKey, (old) => old && { ...old, state: 'pending', error, 'admin-job-type': AdminJobType.stop }));
       }
       state.queue(patches);
       return;
@@ -96,10 +96,10 @@ export class FeedStateManager {
     if (info.state === 'pending' && backoff !== undefined && now >= backoff.retryAt) {
       if (now - backoff.since >= stuckMs) {
         this.backoffs.delete(key);
-        state.queue([jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'failed', 'admin-job-type': AdminJobType.stop })]);
+        state.queue([patchChangefeedInfo(infoKey, (old) => old && { ...old, state: 'failed', 'admin-job-type': AdminJobType.stop })]);
         return;
       }
-      state.queue([jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'warning', 'admin-job-type': AdminJobType.none })]);
+      state.queue([patchChangefeedInfo(infoKey, (old) => old && { ...old, state: 'warning', 'admin-job-type': AdminJobType.none })]);
       return;
     }
     if (info.state === 'pending' && backoff === undefined) {
@@ -109,7 +109,7 @@ export class FeedStateManager {
     }
     if (info.state === 'warning' && backoff !== undefined && checkpoint > backoff.checkpointAtRetry) {
       this.backoffs.delete(key);
-      state.queue([jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'normal', error: null })]);
+      state.queue([patchChangefeedInfo(infoKey, (old) => old && { ...old, state: 'normal', error: null })]);
       return;
     }
     if (info.state === 'pending') return;
@@ -152,7 +152,7 @@ export class FeedStateManager {
       this.lastStatusWrite.set(key, now);
       const resolved = minResolved !== undefined && minResolved > next ? minResolved : next;
       state.queue([
-        jsonPatch<ChangefeedStatus>(statusKey, (old) => {
+        patchChangefeedStatus(statusKey, (old) => {
           if (old === undefined) return old;
           let updated = old;
           // the barrier only moves forward (processors may flush up to it)
@@ -167,8 +167,8 @@ export class FeedStateManager {
     }
     if (target !== 0n && next >= target && info.state !== 'finished') {
       state.queue([
-        jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'finished', 'admin-job-type': AdminJobType.finish }),
-        jsonPatch<ChangefeedStatus>(statusKey, (old) => old && { ...old, 'admin-job-type': AdminJobType.finish }),
+        patchChangefeedInfo(infoKey, (old) => old && { ...old, state: 'finished', 'admin-job-type': AdminJobType.finish }),
+        patchChangefeedStatus(statusKey, (old) => old && { ...old, 'admin-job-type': AdminJobType.finish }),
       ]);
     }
   }

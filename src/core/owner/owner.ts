@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { GlobalReactorState, ChangefeedReactorState } from '../orchestrator/global-state.js';
-import { jsonPatch, type DataPatch, type Reactor } from '../orchestrator/reactor.js';
+import { type DataPatch, type Reactor } from '../orchestrator/reactor.js';
+import { patchChangefeedInfo, patchChangefeedStatus, patchTaskPosition, deletePatch } from '../orchestrator/records.js';
 import { changefeedInfoKey, changefeedSnapshotKey, changefeedStatusKey, taskPositionKey } from '../orchestrator/etcd-keys.js';
 import { TidemarkError } from '../errors/index.js';
 import { FeedStateManager } from './feed-state-manager.js';
 import type { ChangefeedProgress } from './changefeed-runtime.js';
-import { AdminJobType, type ChangefeedInfo, type ChangefeedStatus, type FeedState, type RunningError } from '../model/changefeed.js';
-import type { TaskPosition } from '../model/task-position.js';
+import { AdminJobType, type ChangefeedInfo, type FeedState, type RunningError } from '../model/changefeed.js';
 import type { Logger } from '../logger/logger.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { parseReplicaConfig } from '../config/replica-config.js';
@@ -128,8 +128,8 @@ export class Owner implements Reactor<GlobalReactorState> {
   /** Runs the owner's half of a running changefeed (scheduling, DDL, barrier) and returns its progress. */
   private tickRuntime(state: GlobalReactorState, cf: ChangefeedReactorState, key: string): ChangefeedProgress | undefined {
     if (this.runtime === undefined) return undefined;
-    const info = cf.info as ChangefeedInfo | undefined;
-    const status = cf.status as ChangefeedStatus | undefined;
+    const info = cf.info;
+    const status = cf.status;
     const runnable = info !== undefined && status !== undefined && (info.state === 'normal' || info.state === 'warning') && status['admin-job-type'] === AdminJobType.none;
     let entry = this.runtimes.get(key);
     if (entry !== undefined && (!runnable || entry.epoch !== info?.epoch)) {
@@ -139,8 +139,8 @@ export class Owner implements Reactor<GlobalReactorState> {
     }
     if (!runnable) return undefined;
     if (entry === undefined) {
-      const upstream = state.upstreams.get(info['upstream-id']) as { uri?: string; basename?: string } | undefined;
-      if (upstream?.uri === undefined) return undefined;
+      const upstream = state.upstreams.get(info['upstream-id']);
+      if (upstream === undefined) return undefined;
       let config;
       try {
         config = parseReplicaConfig(info.config, `changefeed ${cf.id} config`);
@@ -155,7 +155,7 @@ export class Owner implements Reactor<GlobalReactorState> {
         config,
         startTs: BigInt(status['checkpoint-ts']),
         targetTs: BigInt(info['target-ts']),
-        upstream: { uri: upstream.uri, basename: upstream.basename ?? 'mysql-bin' },
+        upstream: { uri: upstream.uri, basename: upstream.basename },
         loadSinkFactory: () => sinks.factoryFor(info['sink-uri']),
         loadDispatchers: () => sinks.dispatchers(),
         ownerCaptureId: this.captureId,
@@ -171,7 +171,7 @@ export class Owner implements Reactor<GlobalReactorState> {
     const { runtime } = entry;
     // checkpoint wall times come with the task positions
     for (const position of cf.taskPositions.values()) {
-      for (const t of ((position as TaskPosition | undefined)?.tables ?? []) as { table: string; checkpoint_ts: string; checkpoint_time: number | null }[]) {
+      for (const t of position.tables ?? []) {
         runtime.noteCheckpointTime(t.table, BigInt(t.checkpoint_ts), t.checkpoint_time);
       }
     }
@@ -180,7 +180,7 @@ export class Owner implements Reactor<GlobalReactorState> {
     if (runtime.error !== undefined) {
       const error: RunningError = { ...runtime.error.toJSON(), time: new Date().toISOString(), addr: this.captureId };
       runtime.error = undefined;
-      state.queue([jsonPatch<TaskPosition>(taskPositionKey(state.clusterId, cf.namespace, this.captureId, cf.id), (old) => ({ ...(old ?? { 'checkpoint-ts': status['checkpoint-ts'], 'resolved-ts': status['checkpoint-ts'] }), error }))]);
+      state.queue([patchTaskPosition(taskPositionKey(state.clusterId, cf.namespace, this.captureId, cf.id), (old) => ({ ...(old ?? { 'checkpoint-ts': status['checkpoint-ts'], 'resolved-ts': status['checkpoint-ts'] }), error }))]);
     }
     return progress;
   }
@@ -205,16 +205,16 @@ export class Owner implements Reactor<GlobalReactorState> {
   /** Task positions of captures that are gone would hold the changefeed checkpoint back forever. */
   private dropStalePositions(state: GlobalReactorState, cf: ChangefeedReactorState): void {
     for (const captureId of cf.taskPositions.keys()) {
-      if (!state.captures.has(captureId)) state.queue([jsonPatch<unknown>(taskPositionKey(state.clusterId, cf.namespace, captureId, cf.id), () => undefined)]);
+      if (!state.captures.has(captureId)) state.queue([deletePatch(taskPositionKey(state.clusterId, cf.namespace, captureId, cf.id))]);
     }
   }
 
   private initialise(state: GlobalReactorState, cf: ChangefeedReactorState): void {
-    const info = cf.info as ChangefeedInfo | undefined;
+    const info = cf.info;
     if (info === undefined || cf.status !== undefined) return;
     const startTs = info['start-ts'];
     state.queue([
-      jsonPatch<ChangefeedStatus>(changefeedStatusKey(state.clusterId, cf.namespace, cf.id), (old) =>
+      patchChangefeedStatus(changefeedStatusKey(state.clusterId, cf.namespace, cf.id), (old) =>
         old ?? { 'checkpoint-ts': startTs, 'resolved-ts': startTs, 'min-table-barrier-ts': startTs, 'admin-job-type': info['admin-job-type'] },
       ),
     ]);
@@ -252,7 +252,7 @@ export class Owner implements Reactor<GlobalReactorState> {
       return () => true;
     }
     const cf = state.changefeeds.get(`${job.namespace}/${job.id}`);
-    const info = cf?.info as ChangefeedInfo | undefined;
+    const info = cf?.info;
     if (cf === undefined || info === undefined) {
       throw new TidemarkError('ErrChangefeedNotExists', `changefeed ${job.id} does not exist in namespace ${job.namespace}`);
     }
@@ -260,7 +260,7 @@ export class Owner implements Reactor<GlobalReactorState> {
     const infoKey = changefeedInfoKey(clusterId, job.namespace, job.id);
     const statusKey = changefeedStatusKey(clusterId, job.namespace, job.id);
     const current = (s: GlobalReactorState): ChangefeedInfo | undefined =>
-      s.changefeeds.get(`${job.namespace}/${job.id}`)?.info as ChangefeedInfo | undefined;
+      s.changefeeds.get(`${job.namespace}/${job.id}`)?.info;
 
     switch (job.type) {
       case 'pause': {
@@ -269,8 +269,8 @@ export class Owner implements Reactor<GlobalReactorState> {
         }
         const epoch = randomUUID();
         state.queue([
-          jsonPatch<ChangefeedInfo>(infoKey, (old) => old && { ...old, state: 'stopped', 'admin-job-type': AdminJobType.stop, epoch }),
-          jsonPatch<ChangefeedStatus>(statusKey, (old) => old && { ...old, 'admin-job-type': AdminJobType.stop }),
+          patchChangefeedInfo(infoKey, (old) => old && { ...old, state: 'stopped', 'admin-job-type': AdminJobType.stop, epoch }),
+          patchChangefeedStatus(statusKey, (old) => old && { ...old, 'admin-job-type': AdminJobType.stop }),
         ]);
         return (s) => current(s)?.epoch === epoch;
       }
@@ -281,10 +281,10 @@ export class Owner implements Reactor<GlobalReactorState> {
         const epoch = randomUUID();
         const ts = job.overwriteCheckpointTs?.toString();
         const patches: DataPatch[] = [
-          jsonPatch<ChangefeedInfo>(infoKey, (old) =>
+          patchChangefeedInfo(infoKey, (old) =>
             old && { ...old, state: 'normal', 'admin-job-type': AdminJobType.none, error: null, warning: null, epoch, ...(ts === undefined ? {} : { 'start-ts': ts }) },
           ),
-          jsonPatch<ChangefeedStatus>(statusKey, (old) =>
+          patchChangefeedStatus(statusKey, (old) =>
             old && { ...old, 'admin-job-type': AdminJobType.none, ...(ts === undefined ? {} : { 'checkpoint-ts': ts, 'resolved-ts': ts, 'min-table-barrier-ts': ts }) },
           ),
         ];
@@ -293,12 +293,12 @@ export class Owner implements Reactor<GlobalReactorState> {
       }
       case 'remove': {
         const deletions: DataPatch[] = [infoKey, statusKey, ...[...cf.taskPositions.keys()].map((c) => taskPositionKey(clusterId, job.namespace, c, job.id))].map(
-          (key) => jsonPatch<unknown>(key, () => undefined),
+          (key) => deletePatch(key),
         );
         state.queue(deletions);
         // the snapshot's progress keys go too, in groups an etcd transaction takes (128 operations by default)
         const snapshotKeys = [...cf.snapshots.keys()].map((table) => changefeedSnapshotKey(clusterId, job.namespace, job.id, table));
-        for (let i = 0; i < snapshotKeys.length; i += 100) state.queue(snapshotKeys.slice(i, i + 100).map((key) => jsonPatch<unknown>(key, () => undefined)));
+        for (let i = 0; i < snapshotKeys.length; i += 100) state.queue(snapshotKeys.slice(i, i + 100).map((key) => deletePatch(key)));
         // a changefeed that runs here loses its schema storage when its runtime has closed (tick)
         if (!this.runtimes.has(`${job.namespace}/${job.id}`)) void this.forgetSchema(`${job.namespace}/${job.id}`);
         return (s) => !s.changefeeds.has(`${job.namespace}/${job.id}`);

@@ -1,12 +1,12 @@
 import type { GlobalReactorState, ChangefeedReactorState } from '../orchestrator/global-state.js';
-import { jsonPatch, type Reactor } from '../orchestrator/reactor.js';
+import { type Reactor } from '../orchestrator/reactor.js';
+import { patchTaskPosition, patchTableSnapshot, deletePatch } from '../orchestrator/records.js';
 import { changefeedSnapshotKey, taskPositionKey } from '../orchestrator/etcd-keys.js';
 import { compactChunks, type TableSnapshotRecord } from '../snapshot/progress.js';
 import { TidemarkError } from '../errors/index.js';
 import type { Logger } from '../logger/logger.js';
 import { parseReplicaConfig } from '../config/replica-config.js';
-import { AdminJobType, type ChangefeedInfo, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
-import type { TaskPosition } from '../model/task-position.js';
+import { AdminJobType, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { Topics, type DispatchTableRequest, type HeartbeatRequest, type HeartbeatResponse, type TableProgressReport } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
@@ -105,7 +105,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
       else this.tickChangefeed(state, cf, key, running);
     }
     for (const [key, cf] of state.changefeeds) {
-      const info = cf.info as ChangefeedInfo | undefined;
+      const info = cf.info;
       if (info !== undefined && !RUNNABLE.has(info.state)) this.blocked.delete(key);
     }
     return Promise.resolve();
@@ -124,19 +124,19 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
   }
 
   private runnable(cf: ChangefeedReactorState | undefined): boolean {
-    const info = cf?.info as ChangefeedInfo | undefined;
-    const status = cf?.status as ChangefeedStatus | undefined;
+    const info = cf?.info;
+    const status = cf?.status;
     return info !== undefined && status !== undefined && RUNNABLE.has(info.state) && status['admin-job-type'] === AdminJobType.none;
   }
 
   private tickChangefeed(state: GlobalReactorState, cf: ChangefeedReactorState, key: string, running: RunningProcessor): void {
-    const info = cf.info as ChangefeedInfo | undefined;
-    const status = cf.status as ChangefeedStatus | undefined;
+    const info = cf.info;
+    const status = cf.status;
     this.writeSnapshotProgress(state, cf, running, status);
     const positionKey = taskPositionKey(state.clusterId, cf.namespace, this.captureId, cf.id);
     if (running.failure !== undefined && !running.stopping) {
       const error: RunningError = { ...running.failure.toJSON(), time: new Date().toISOString(), addr: this.captureId };
-      state.queue([jsonPatch<TaskPosition>(positionKey, (old) => ({ ...(old ?? { 'checkpoint-ts': status?.['checkpoint-ts'] ?? '0', 'resolved-ts': status?.['checkpoint-ts'] ?? '0' }), error }))]);
+      state.queue([patchTaskPosition(positionKey, (old) => ({ ...(old ?? { 'checkpoint-ts': status?.['checkpoint-ts'] ?? '0', 'resolved-ts': status?.['checkpoint-ts'] ?? '0' }), error }))]);
       this.blocked.add(key);
       this.stop(key, running);
       return;
@@ -144,7 +144,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     if (!this.runnable(cf) || running.epoch !== info?.epoch) {
       if (!running.stopping) {
         this.stop(key, running);
-        if (cf.taskPositions.has(this.captureId)) state.queue([jsonPatch<TaskPosition>(positionKey, () => undefined)]);
+        if (cf.taskPositions.has(this.captureId)) state.queue([deletePatch(positionKey)]);
       }
       return;
     }
@@ -162,7 +162,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
    */
   private writeSnapshotProgress(state: GlobalReactorState, cf: ChangefeedReactorState, running: RunningProcessor, status: ChangefeedStatus | undefined): void {
     for (const [table, resolve] of running.snapshotBegins) {
-      const record = cf.snapshots.get(table) as TableSnapshotRecord | undefined;
+      const record = cf.snapshots.get(table);
       if (record === undefined || record.state !== 'pending') {
         running.snapshotBegins.delete(table);
         resolve();
@@ -173,7 +173,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     for (const [table, record] of running.snapshotWrites) {
       const compacted: TableSnapshotRecord = { ...record, chunks: compactChunks(record.chunks, checkpoint) };
       state.queue([
-        jsonPatch<TableSnapshotRecord>(changefeedSnapshotKey(state.clusterId, cf.namespace, cf.id, table), (old) => {
+        patchTableSnapshot(changefeedSnapshotKey(state.clusterId, cf.namespace, cf.id, table), (old) => {
           if (old === undefined || old.state === 'done' || old.rows > record.rows) return old;
           return compacted;
         }),
@@ -190,7 +190,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     if (progress === running.lastReport && now - running.lastReportAt < 1000) return;
     running.lastReport = progress;
     running.lastReportAt = now;
-    state.queue([jsonPatch<TaskPosition>(positionKey, (old) => ({ ...position, error: old?.error ?? null, warning: old?.warning ?? null }))]);
+    state.queue([patchTaskPosition(positionKey, (old) => ({ ...position, error: old?.error ?? null, warning: old?.warning ?? null }))]);
   }
 
   private onDispatch(from: string, request: DispatchTableRequest): void {
@@ -265,16 +265,16 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
 
   private start(state: GlobalReactorState, cf: ChangefeedReactorState, key: string): RunningProcessor | undefined {
     const options = this.options!;
-    const info = cf.info as ChangefeedInfo;
-    const status = cf.status as ChangefeedStatus;
+    const { info, status } = cf;
+    if (info === undefined || status === undefined) return undefined;
     const log = options.logger.with({ changefeed: cf.id });
-    const upstream = state.upstreams.get(info['upstream-id']) as { uri?: string; basename?: string } | undefined;
+    const upstream = state.upstreams.get(info['upstream-id']);
     const controller = new AbortController();
     let processor: Processor;
     /** The processor's entry once it exists, for its progress callback. */
     const entry: { running?: RunningProcessor } = {};
     try {
-      if (upstream?.uri === undefined) throw new TidemarkError('ErrUpstreamMissing', `changefeed ${cf.id}: its upstream ${info['upstream-id']} is not registered in etcd`);
+      if (upstream === undefined) throw new TidemarkError('ErrUpstreamMissing', `changefeed ${cf.id}: its upstream ${info['upstream-id']} is not registered in etcd`);
       const store = options.schemaStore;
       const upstreamUri = upstream.uri;
       processor = new Processor({
@@ -285,7 +285,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         config: parseReplicaConfig(info.config, `changefeed ${cf.id} config`),
         targetTs: BigInt(info['target-ts']),
         barrierTs: BigInt(status['min-table-barrier-ts']),
-        upstream: { uri: upstream.uri, basename: upstream.basename ?? 'mysql-bin' },
+        upstream: { uri: upstream.uri, basename: upstream.basename },
         loadSinkFactory: () => options.sinks.factoryFor(info['sink-uri']),
         loadDispatchers: () => options.sinks.dispatchers(),
         dataDir: options.dataDir,
@@ -296,7 +296,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
           if (entry.running !== undefined) this.progressMoved(entry.running);
         },
         snapshots: {
-          get: (table) => this.state?.changefeeds.get(key)?.snapshots.get(table) as TableSnapshotRecord | undefined,
+          get: (table) => this.state?.changefeeds.get(key)?.snapshots.get(table),
           put: (table, record) => entry.running?.snapshotWrites.set(table, record),
           begin: (table, record, signal) =>
             new Promise<void>((resolve, reject) => {

@@ -32,11 +32,15 @@ describe('etcd key layout (DESIGN §3)', () => {
 describe('GlobalReactorState', () => {
   const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
   const meta = (rev: number) => ({ createRevision: BigInt(rev), modRevision: BigInt(rev) });
+  const info = {
+    'upstream-id': 'u1', namespace: 'default', 'changefeed-id': 'cf', 'sink-uri': 'blackhole://', 'create-time': '2026-12-05T00:00:00Z',
+    'start-ts': '100', 'target-ts': '0', 'admin-job-type': 0, config: {}, state: 'normal', error: null, warning: null, 'creator-version': 'v', epoch: '1',
+  };
 
   it('tracks captures and takes the candidate with the smallest create revision as owner', () => {
     const state = new GlobalReactorState('default');
-    state.update(captureKey('default', 'a'), enc(JSON.stringify({ id: 'a', address: 'h:1' })), meta(5), true);
-    state.update(captureKey('default', 'b'), enc(JSON.stringify({ id: 'b', address: 'h:2' })), meta(6), true);
+    state.update(captureKey('default', 'a'), enc(JSON.stringify({ id: 'a', address: 'h:1', version: 'v', pid: 1, 'start-timestamp': 1 })), meta(5), true);
+    state.update(captureKey('default', 'b'), enc(JSON.stringify({ id: 'b', address: 'h:2', version: 'v', pid: 2, 'start-timestamp': 2 })), meta(6), true);
     state.update('/tidb/cdc/default/__cdc_meta__/owner/2', enc('b'), meta(9), false);
     state.update('/tidb/cdc/default/__cdc_meta__/owner/1', enc('a'), meta(8), false);
     assert.equal(state.ownerCaptureId, 'a');
@@ -48,9 +52,9 @@ describe('GlobalReactorState', () => {
 
   it('groups changefeed keys and forgets a changefeed whose keys are all gone', () => {
     const state = new GlobalReactorState('default');
-    state.update(changefeedInfoKey('default', 'default', 'cf'), enc('{"sink-uri":"blackhole://"}'), meta(1), false);
-    state.update(taskPositionKey('default', 'default', 'cap', 'cf'), enc('{"checkpoint-ts":"1"}'), meta(2), false);
-    assert.deepEqual(state.changefeeds.get('default/cf')?.info, { 'sink-uri': 'blackhole://' });
+    state.update(changefeedInfoKey('default', 'default', 'cf'), enc(JSON.stringify(info)), meta(1), false);
+    state.update(taskPositionKey('default', 'default', 'cap', 'cf'), enc('{"checkpoint-ts":"1","resolved-ts":"1"}'), meta(2), false);
+    assert.deepEqual(state.changefeeds.get('default/cf')?.info, info);
     assert.equal(state.changefeeds.get('default/cf')?.taskPositions.size, 1);
     state.update(changefeedInfoKey('default', 'default', 'cf'), undefined, undefined, false);
     state.update(taskPositionKey('default', 'default', 'cap', 'cf'), undefined, undefined, false);

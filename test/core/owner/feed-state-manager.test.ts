@@ -10,7 +10,7 @@ const meta = (revision: number) => ({ createRevision: BigInt(revision), modRevis
 /** A reactor state holding one running changefeed at checkpoint 100 and the task position of a live capture far ahead. */
 function cluster(): GlobalReactorState {
   const state = new GlobalReactorState('default');
-  state.update(changefeedInfoKey('default', 'default', 'cf'), enc({ 'sink-uri': 'blackhole://', config: {}, state: 'normal', 'admin-job-type': 0, 'start-ts': '100', 'target-ts': '0' }), meta(1), false);
+  state.update(changefeedInfoKey('default', 'default', 'cf'), enc({ 'upstream-id': 'u1', namespace: 'default', 'changefeed-id': 'cf', 'sink-uri': 'blackhole://', 'create-time': '2026-12-05T00:00:00Z', config: {}, state: 'normal', 'admin-job-type': 0, 'start-ts': '100', 'target-ts': '0', error: null, warning: null, 'creator-version': 'v', epoch: '1' }), meta(1), false);
   state.update(changefeedStatusKey('default', 'default', 'cf'), enc({ 'checkpoint-ts': '100', 'resolved-ts': '100', 'min-table-barrier-ts': '100', 'admin-job-type': 0 }), meta(2), false);
   // the surviving capture's tables are at 900; the tables of the capture that died (its position is gone) are at 100
   state.update(taskPositionKey('default', 'default', 'alive', 'cf'), enc({ 'checkpoint-ts': '900', 'resolved-ts': '900' }), meta(3), false);
