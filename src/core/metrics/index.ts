@@ -1,2 +1,1 @@
 export { ChangefeedMetrics, FEED_STATE_CODES, TidemarkMetrics, lagSeconds } from './metrics.js';
-export { captureCollector, caughtUpAt } from './collect.js';

@@ -2,32 +2,15 @@ import { DEFAULT_NAMESPACE, parseKey } from './etcd-keys.js';
 import type { DataPatch, KeyMeta, ReactorState } from './reactor.js';
 import type { ChangefeedInfo, ChangefeedStatus } from '../model/changefeed.js';
 import type { TaskPosition } from '../model/task-position.js';
+import type { CaptureInfo } from '../model/capture.js';
+import type { UpstreamRecord } from '../model/upstream.js';
 import type { TableSnapshotRecord } from '../snapshot/progress.js';
 import { captureInfoRecord, changefeedInfoRecord, changefeedStatusRecord, decodeRecord, tableSnapshotRecord, taskPositionRecord, upstreamRecord, type EtcdRecord } from './records.js';
-
-/** What a capture registers about itself (TiCDC's CaptureInfo). */
-export interface CaptureInfo {
-  readonly id: string;
-  /** host:port of its HTTP API, as other captures and the CLI reach it. */
-  readonly address: string;
-  readonly version: string;
-  readonly pid: number;
-  readonly 'start-timestamp': number;
-}
 
 export interface OwnerCandidate {
   readonly leaseHex: string;
   readonly captureId: string;
   readonly createRevision: bigint;
-}
-
-/** An upstream as the changefeeds that read it share it (`upstream/{namespace}/{id}`). */
-export interface UpstreamRecord {
-  readonly id: string;
-  /** The mysql:// URI, credentials included (etcd holds it; it is redacted wherever it is shown). */
-  readonly uri: string;
-  /** The binlog's file basename (`mysql-bin`), for coordinates. */
-  readonly basename: string;
 }
 
 /** A changefeed's keys, decoded (a key whose value does not decode is absent here; see `invalid`). */
@@ -171,3 +154,4 @@ export class GlobalReactorState implements ReactorState {
 }
 
 export { DEFAULT_NAMESPACE };
+export type { CaptureInfo, UpstreamRecord };

@@ -7,9 +7,9 @@
 import { z } from 'zod';
 import { AdminJobType, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
 import type { TaskPosition, TaskPositionTable } from '../model/task-position.js';
-import type { ReplicaConfigInput } from '../config/replica-config.js';
 import type { EncodedKey, TableSnapshotRecord } from '../snapshot/progress.js';
-import type { CaptureInfo, UpstreamRecord } from './global-state.js';
+import type { CaptureInfo } from '../model/capture.js';
+import type { UpstreamRecord } from '../model/upstream.js';
 import { PatchSkip, type DataPatch } from './reactor.js';
 
 /** How one kind of record is decoded: a name for messages, and the decoder. */
@@ -62,7 +62,7 @@ const adminJobType = z.union([
 ]);
 
 /** The changefeed.toml values as given; parsed into a ReplicaConfig where they are used. */
-const replicaConfigInput = z.custom<ReplicaConfigInput>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected an object');
+const replicaConfigInput = z.custom<ChangefeedInfo['config']>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'expected an object');
 
 export const changefeedInfoRecord = record<ChangefeedInfo>(
   'changefeed info',

@@ -14,7 +14,7 @@ import { TidemarkError } from '../errors/index.js';
 import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus } from '../model/changefeed.js';
 import { DEFAULT_NAMESPACE, changefeedInfoKey, changefeedSnapshotKey, upstreamKey } from '../orchestrator/etcd-keys.js';
 import type { SinkRegistry } from '../sink/registry.js';
-import { upstreamEndTs } from './binlog-position.js';
+import { upstreamEndTs } from '../upstream/binlog-position.js';
 import { checkUpstream, hasFullRowMetadata } from '../upstream/preflight.js';
 import { readerOptionsFor, replicaServerId } from '../upstream/resumable-reader.js';
 import { EtcdSchemaStore, extendChangefeedSchema, takeChangefeedSchema } from '../schema/schema-store.js';

@@ -5,7 +5,7 @@ import { connectUpstream } from '../upstream/connect.js';
 import { TidemarkError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../logger/logger.js';
 import { formatCoordinate, type Ts } from '../model/ts.js';
-import { endOfBinlog } from '../owner/binlog-position.js';
+import { endOfBinlog } from '../upstream/binlog-position.js';
 import { ColumnType, realType, type TableMap } from '../upstream/events.js';
 import { classifyDDL } from './ddl.js';
 import { applyAlter, databaseOptions, parseCreateTable, UntrackableDDL } from './ddl-parser.js';

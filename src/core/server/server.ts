@@ -8,7 +8,7 @@ import { withTimeout } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
 import { HttpApi, type ApiResult } from '../api/http-server.js';
 import { ServerMetrics } from '../api/metrics.js';
-import { captureCollector } from '../metrics/collect.js';
+import { captureCollector } from '../capture/metrics-collector.js';
 import { ChangefeedAdmin, type CreateChangefeedRequest, type UpdateChangefeedRequest } from '../owner/changefeed-admin.js';
 import { parseTs } from '../model/ts.js';
 import type { AdminJob } from '../owner/owner.js';

@@ -2,8 +2,7 @@ import { createHash } from 'node:crypto';
 import { TidemarkError } from '../errors/index.js';
 import { tsFile, tsPosition, type Ts } from '../model/ts.js';
 import { BinlogReader, type BinlogReaderOptions } from './binlog-reader.js';
-import type { SchemaStorage, TableLoader } from '../schema/schema-storage.js';
-import { readTransactions, type UpstreamEvent } from './transaction-reader.js';
+import { readTransactions, type SchemaTracker, type TableDefinitionLoader, type UpstreamEvent } from './transaction-reader.js';
 import { parseUpstreamUri } from '../config/uri.js';
 
 export interface ResumableReaderOptions extends BinlogReaderOptions {
@@ -15,9 +14,9 @@ export interface ResumableReaderOptions extends BinlogReaderOptions {
   /** false: row events are skipped undecoded (the owner's DDL puller needs only commits and DDL). */
   readonly rows?: boolean;
   /** Table definitions for an upstream without binlog_row_metadata=FULL (see readTransactions). */
-  readonly schema?: SchemaStorage;
+  readonly schema?: SchemaTracker;
   /** Table definitions for MariaDB's UUID/INET6/INET4 columns (see readTransactions). */
-  readonly definitions?: TableLoader;
+  readonly definitions?: TableDefinitionLoader;
 }
 
 /** Options to read the binlog of the upstream at `uri` (mysql://user:password@host:port/) as replica `serverId`. */

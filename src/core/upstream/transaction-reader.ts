@@ -1,9 +1,21 @@
 import { makeTs, type Ts } from '../model/ts.js';
 import { TidemarkError } from '../errors/index.js';
-import type { SchemaStorage, TableLoader } from '../schema/schema-storage.js';
 import { EventType, type RawBinlogEvent } from './binlog-reader.js';
 import { decodeQuery, decodeTableMap, decodingBytes, hasFixedBinaryCandidates, withDataTypes, type TableMap } from './events.js';
 import { locateRows, type RowsLayout } from './rows.js';
+
+/**
+ * What the reader needs of the schema storage (schema/schema-storage.ts), which sits above the upstream: table
+ * maps completed with column names where the binlog lacks them, and each DDL applied as it is read.
+ */
+export interface SchemaTracker {
+  complete(map: TableMap, ts: Ts): Promise<TableMap>;
+  /** True when the DDL changed what a table map's bytes mean (table maps are decoded again). */
+  applyDDL(ts: Ts, schema: string, query: string): boolean;
+}
+
+/** A table's column definitions as the upstream has them now (for the UUID/INET6/INET4 columns). */
+export type TableDefinitionLoader = (schema: string, table: string) => Promise<{ readonly columns: readonly { readonly name: string; readonly dataType: string }[] } | undefined>;
 
 export type UpstreamEvent =
   /**
@@ -32,12 +44,12 @@ export interface ReadTransactionsOptions {
    * Where column names, signedness, ENUM/SET members and charsets come from when the binlog's TABLE_MAP
    * does not carry them (binlog_row_metadata below FULL); it follows the DDL read here.
    */
-  readonly schema?: SchemaStorage;
+  readonly schema?: SchemaTracker;
   /**
    * A table's current definition, asked for a TABLE_MAP that has BINARY(16)/BINARY(4) columns (once per table
    * version): MariaDB's UUID, INET6 and INET4 look like those in the binlog, only the definition tells them apart.
    */
-  readonly definitions?: TableLoader;
+  readonly definitions?: TableDefinitionLoader;
 }
 
 /**
@@ -114,7 +126,7 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent> & 
 }
 
 /** The definition of a TABLE_MAP's table; an upstream that cannot be asked is a retryable error (the read starts again). */
-async function definitionOf(load: TableLoader, map: TableMap): Promise<readonly { readonly name: string; readonly dataType: string }[] | undefined> {
+async function definitionOf(load: TableDefinitionLoader, map: TableMap): Promise<readonly { readonly name: string; readonly dataType: string }[] | undefined> {
   try {
     return (await load(map.schema, map.table))?.columns;
   } catch (error) {

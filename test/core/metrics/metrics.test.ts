@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TidemarkMetrics, caughtUpAt, lagSeconds } from '../../../src/core/metrics/index.js';
+import { TidemarkMetrics, lagSeconds } from '../../../src/core/metrics/index.js';
+import { caughtUpAt } from '../../../src/core/capture/metrics-collector.js';
 import type { RowChangedEvent } from '../../../src/core/sink/api.js';
 
 const row = (kind: RowChangedEvent['kind']): RowChangedEvent => ({ kind }) as RowChangedEvent;

@@ -8,7 +8,7 @@ import { changefeedStatusRecord, decodeRecord, deletePatch, patchChangefeedStatu
 const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
 const dec = (b: Uint8Array | undefined): unknown => (b === undefined ? undefined : JSON.parse(new TextDecoder().decode(b)));
 const meta = { createRevision: 1n, modRevision: 1n };
-const status = { 'checkpoint-ts': '150', 'resolved-ts': '200', 'min-table-barrier-ts': '300', 'admin-job-type': 0 };
+const status = { 'checkpoint-ts': '150', 'resolved-ts': '200', 'min-table-barrier-ts': '300', 'admin-job-type': 0 as const };
 
 describe('etcd records (the typed mirror)', () => {
   it('decodes each record where it enters the mirror; a value that does not decode is absent, named once, and cleared when fixed', () => {

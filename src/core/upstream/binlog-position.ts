@@ -2,7 +2,7 @@ import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
 import { redactUri } from '../config/uri.js';
 import { makeTs } from '../model/ts.js';
-import { connectUpstream } from '../upstream/connect.js';
+import { connectUpstream } from './connect.js';
 
 /** The end of binlog of the server behind `conn` as a ts, and the binlog basename (SHOW MASTER STATUS). */
 export async function endOfBinlog(conn: Pick<mysql.Connection, 'query'>, what = 'the upstream'): Promise<{ ts: bigint; basename: string }> {

@@ -1,10 +1,11 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import type { Capture } from '../capture/capture.js';
+import type { Capture } from './capture.js';
 import { connectUpstream } from '../upstream/connect.js';
+import { endOfBinlog } from '../upstream/binlog-position.js';
 import { tsFileSeq, tsPosition } from '../model/ts.js';
 import type { Processor } from '../processor/processor.js';
 import { FEED_STATES } from '../model/changefeed.js';
-import { FEED_STATE_CODES, lagSeconds, type TidemarkMetrics } from './metrics.js';
+import { FEED_STATE_CODES, lagSeconds, type TidemarkMetrics } from '../metrics/metrics.js';
 
 /** How long the upstream's end of binlog read for the reader-lag gauges is reused (ms). */
 const UPSTREAM_END_TTL_MS = 3000;
@@ -227,12 +228,11 @@ async function readUpstreamEnd(uri: string): Promise<UpstreamEnd | undefined> {
   const at = Date.now();
   const conn = await connectUpstream(uri, { connectTimeout: 2000 });
   try {
-    const [master] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
+    const { ts } = await endOfBinlog(conn);
     const [logs] = await conn.query<RowDataPacket[]>('SHOW BINARY LOGS');
-    const end = /\.(\d+)$/.exec(String(master[0]?.['File'] ?? ''));
     const first = /\.(\d+)$/.exec(String(logs[0]?.['Log_name'] ?? ''));
-    if (end === null || first === null) return undefined;
-    return { ts: (BigInt(Number(end[1])) << 32n) | BigInt(Number(master[0]['Position'])), firstFile: Number(first[1]), at };
+    if (first === null) return undefined;
+    return { ts, firstFile: Number(first[1]), at };
   } finally {
     await conn.end().catch(() => undefined);
   }
