@@ -1,3 +1,4 @@
+import { sinkError } from '../sink/endpoint.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { decodeRecord, changefeedInfoRecord } from '../orchestrator/records.js';
 import type { Etcd3 } from 'etcd3';
@@ -193,17 +194,15 @@ export class ChangefeedAdmin {
 
   /** Opens the changefeed's sink for one job (the schema snapshot at create) and closes it again. */
   private async writeToSink(sinkUri: string, config: ReplicaConfig, id: string, job: (sink: Sink, log: Logger) => Promise<void>): Promise<void> {
-    const factory = await this.sinks.factoryFor(sinkUri);
-    const uri = new URL(sinkUri);
-    const log = this.logger.with({ changefeed: id, sink: uri.protocol.replace(':', '') });
+    const endpoint = await this.sinks.endpoint(sinkUri);
+    const log = this.logger.with({ changefeed: id, sink: endpoint.scheme });
     const controller = new AbortController();
     let sink: Sink | undefined;
     try {
-      sink = await factory.create(uri, factory.parseConfig(uri), { signal: controller.signal, changefeedId: id, logger: log, sinkConfig: config.sink, dispatchers: await this.sinks.dispatchers() });
+      sink = await endpoint.open({ signal: controller.signal, changefeedId: id, logger: log, sinkConfig: config.sink, dispatchers: await this.sinks.dispatchers() });
       await job(sink, log);
     } catch (error) {
-      if (error instanceof TidemarkError) throw error;
-      throw new TidemarkError('ErrSinkFailed', `the sink ${redactUri(sinkUri)} failed while the schema snapshot was written: ${(error as Error).message}`, { cause: error });
+      throw sinkError(error, `the sink ${endpoint.redacted} failed while the schema snapshot was written`);
     } finally {
       await sink?.close().catch(() => undefined);
       controller.abort();

@@ -1,9 +1,9 @@
+import { sinkError, type SinkEndpoint } from '../sink/endpoint.js';
 import { TidemarkError, isAbortError } from '../errors/index.js';
 import { Notifier, sleep } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
 import type { ReplicaConfig } from '../config/replica-config.js';
 import { TableFilter } from '../config/table-filter.js';
-import { redactUri } from '../config/uri.js';
 import type { GlobalReactorState } from '../orchestrator/global-state.js';
 import { Topics, type DispatchTableRequest, type HeartbeatRequest, type TableProgressReport } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
@@ -12,7 +12,7 @@ import { classifyDDL, type ClassifiedDDL, type QualifiedName } from '../schema/d
 import { listUpstreamTables } from '../schema/upstream-tables.js';
 import { SchemaStorage } from '../schema/schema-storage.js';
 import { extendChangefeedSchema, takeChangefeedSchema, type AppliedDDL, type ChangefeedSchemaStore } from '../schema/schema-store.js';
-import type { DDLEvent, PartitionDispatcherFactory, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
+import type { DDLEvent, PartitionDispatcherFactory, Sink, TableName, Ts } from '../sink/api.js';
 import { upstreamHasFullRowMetadata } from '../upstream/preflight.js';
 import { readerOptionsFor, readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 
@@ -33,7 +33,8 @@ export interface ChangefeedRuntimeOptions {
   readonly startTs: Ts;
   readonly targetTs: Ts;
   readonly upstream: { readonly uri: string; readonly basename: string };
-  readonly loadSinkFactory: () => Promise<SinkFactory<unknown>>;
+  /** The changefeed's sink: its plugin, the URI parsed once. */
+  readonly loadSink: () => Promise<SinkEndpoint>;
   /** Partition dispatchers from plugins, for the sink context. */
   readonly loadDispatchers?: () => Promise<ReadonlyMap<string, PartitionDispatcherFactory>>;
   readonly ownerCaptureId: string;
@@ -109,7 +110,7 @@ export class ChangefeedRuntime {
   private lastWatermarkTs: Ts = 0n;
   private lastWatermarkAt = 0;
   private ddlSink: Sink | undefined;
-  private sinkFactory: SinkFactory<unknown> | undefined;
+  private sinkEndpoint: SinkEndpoint | undefined;
   /** The changefeed's schema storage (DESIGN §5), when the upstream's row events lack full metadata. */
   private schema: SchemaStorage | undefined;
   /** The changefeed checkpoint in etcd at the last tick: no reader starts before it (schema compaction). */
@@ -133,7 +134,7 @@ export class ChangefeedRuntime {
   start(): void {
     const signal = this.controller.signal;
     this.done = (async () => {
-      this.sinkFactory = await this.options.loadSinkFactory();
+      this.sinkEndpoint = await this.options.loadSink();
       this.schema = await this.prepareSchema();
       // with a schema storage, the tables as they were at start-ts (a table renamed or dropped since is still
       // replicated up to that DDL); otherwise the upstream's tables now
@@ -501,20 +502,14 @@ export class ChangefeedRuntime {
   /** The owner's own sink connection, for DDL, syncpoints and watermarks (opened at the first one). */
   private async openDDLSink(): Promise<Sink> {
     if (this.ddlSink === undefined) {
-      const factory = this.sinkFactory!;
-      const uri = new URL(this.options.sinkUri);
-      try {
-        this.ddlSink = await factory.create(uri, factory.parseConfig(uri), {
-          signal: this.controller.signal,
-          changefeedId: this.options.id,
-          logger: this.log.with({ sink: 'ddl' }),
-          sinkConfig: this.options.config.sink,
-          dispatchers: (await this.options.loadDispatchers?.()) ?? new Map<string, PartitionDispatcherFactory>(),
-          ...(this.options.config['enable-sync-point'] ? { syncPointRetentionMs: this.options.config['sync-point-retention'] } : {}),
-        });
-      } catch (error) {
-        throw sinkError(error, `cannot open the sink ${redactUri(this.options.sinkUri)}`);
-      }
+      this.ddlSink = await this.sinkEndpoint!.open({
+        signal: this.controller.signal,
+        changefeedId: this.options.id,
+        logger: this.log.with({ sink: 'ddl' }),
+        sinkConfig: this.options.config.sink,
+        dispatchers: (await this.options.loadDispatchers?.()) ?? new Map<string, PartitionDispatcherFactory>(),
+        ...(this.options.config['enable-sync-point'] ? { syncPointRetentionMs: this.options.config['sync-point-retention'] } : {}),
+      });
     }
     return this.ddlSink;
   }
@@ -564,12 +559,4 @@ export class ChangefeedRuntime {
       pending.done.wake();
     });
   }
-}
-
-/** A sink call's failure as a typed error: retryable unless the plugin said otherwise (`retryable: false`). */
-function sinkError(error: unknown, what: string): TidemarkError {
-  if (error instanceof TidemarkError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  const retryable = (error as { retryable?: unknown } | null)?.retryable !== false;
-  return new TidemarkError(retryable ? 'ErrSinkFailed' : 'ErrSinkRejected', `${what}: ${message}`, { cause: error, retryable });
 }

@@ -156,7 +156,7 @@ export class Owner implements Reactor<GlobalReactorState> {
         startTs: BigInt(status['checkpoint-ts']),
         targetTs: BigInt(info['target-ts']),
         upstream: { uri: upstream.uri, basename: upstream.basename },
-        loadSinkFactory: () => sinks.factoryFor(info['sink-uri']),
+        loadSink: () => sinks.endpoint(info['sink-uri']),
         loadDispatchers: () => sinks.dispatchers(),
         ownerCaptureId: this.captureId,
         messenger: this.runtime.messenger,

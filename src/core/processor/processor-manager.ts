@@ -286,7 +286,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         targetTs: BigInt(info['target-ts']),
         barrierTs: BigInt(status['min-table-barrier-ts']),
         upstream: { uri: upstream.uri, basename: upstream.basename },
-        loadSinkFactory: () => options.sinks.factoryFor(info['sink-uri']),
+        loadSink: () => options.sinks.endpoint(info['sink-uri']),
         loadDispatchers: () => options.sinks.dispatchers(),
         dataDir: options.dataDir,
         logger: log,

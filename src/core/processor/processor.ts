@@ -1,10 +1,11 @@
+import { sinkError, type SinkEndpoint } from '../sink/endpoint.js';
 import { join } from 'node:path';
 import { TidemarkError, isAbortError } from '../errors/index.js';
 import type { Logger } from '../logger/logger.js';
 import type { ReplicaConfig } from '../config/replica-config.js';
 import { redactUri } from '../config/uri.js';
 import { TableFilter } from '../config/table-filter.js';
-import type { PartitionDispatcherFactory, RowChangedEvent, Sink, SinkFactory, TableName, Ts } from '../sink/api.js';
+import type { PartitionDispatcherFactory, RowChangedEvent, Sink, TableName, Ts } from '../sink/api.js';
 import { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
 import { SpillStore } from '../pipeline/sorter/spill-store.js';
 import { TableSorter, type SorterEvent } from '../pipeline/sorter/table-sorter.js';
@@ -33,7 +34,8 @@ export interface ProcessorOptions {
   readonly barrierTs: Ts;
   readonly upstream: { readonly uri: string; readonly basename: string };
   /** Loads the sink plugin of the changefeed's URI scheme. */
-  readonly loadSinkFactory: () => Promise<SinkFactory<unknown>>;
+  /** The changefeed's sink: its plugin, the URI parsed once. */
+  readonly loadSink: () => Promise<SinkEndpoint>;
   /** Partition dispatchers from plugins, for the sink context. */
   readonly loadDispatchers?: () => Promise<ReadonlyMap<string, PartitionDispatcherFactory>>;
   readonly dataDir: string;
@@ -317,18 +319,17 @@ export class Processor implements ProgressSource {
     const { options } = this;
     const stop = new AbortController();
     const inner = AbortSignal.any([signal, stop.signal]);
-    const uri = new URL(options.sinkUri);
     try {
-      const factory = await options.loadSinkFactory();
+      const endpoint = await options.loadSink();
       const dispatchers = (await options.loadDispatchers?.()) ?? new Map<string, PartitionDispatcherFactory>();
       const store = await SpillStore.open(join(options.dataDir, 'sorter', `${options.namespace}.${options.changefeedId}`));
       this.store = store;
       for (const args of this.pendingAdds.splice(0)) this.addTable(...args);
       try {
-        this.sink = await factory.create(uri, factory.parseConfig(uri), {
+        this.sink = await endpoint.open({
           signal: inner,
           changefeedId: options.changefeedId,
-          logger: this.log.with({ sink: uri.protocol.replace(':', '') }),
+          logger: this.log.with({ sink: endpoint.scheme }),
           sinkConfig: options.config.sink,
           dispatchers,
         });
@@ -533,13 +534,8 @@ export class Processor implements ProgressSource {
 
   /** A plain error from a plugin's call becomes a typed sink error, retryable unless the plugin says otherwise. */
   private sinkError(what: string, error: unknown): TidemarkError {
-    if (error instanceof TidemarkError) {
-      this.options.metrics?.sinkError(error.code);
-      return error;
-    }
-    const message = error instanceof Error ? error.message : String(error);
-    const retryable = (error as { retryable?: unknown } | null)?.retryable !== false;
-    this.options.metrics?.sinkError(retryable ? 'ErrSinkFailed' : 'ErrSinkRejected');
-    return new TidemarkError(retryable ? 'ErrSinkFailed' : 'ErrSinkRejected', `sink ${redactUri(this.options.sinkUri)} failed in ${what}: ${message}`, { cause: error, retryable });
+    const typed = sinkError(error, `sink ${redactUri(this.options.sinkUri)} failed in ${what}`);
+    this.options.metrics?.sinkError(typed.code);
+    return typed;
   }
 }

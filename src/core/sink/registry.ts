@@ -2,7 +2,7 @@ import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { TidemarkError } from '../errors/index.js';
 import type { PartitionDispatcherFactory, SinkFactory } from './api.js';
-import { redactUri } from '../config/uri.js';
+import { SinkEndpoint } from './endpoint.js';
 
 /** What a plugin package declares in its package.json under "tidemark" (DESIGN §6). */
 export interface TidemarkPluginManifest {
@@ -84,26 +84,24 @@ export class SinkRegistry {
     return factory;
   }
 
+  /** The sink URI's plugin factory with the URI parsed by it (ErrSinkURIInvalid naming the URI otherwise). */
+  async endpoint(sinkUri: string): Promise<SinkEndpoint> {
+    return SinkEndpoint.of(await this.factoryFor(sinkUri), sinkUri);
+  }
+
   /**
    * Validates a sink URI with its plugin's parseConfig (pure); errors become ErrSinkURIInvalid naming the URI.
    * With `sinkConfig` (the changefeed's `[sink]` section), also the plugin's validateSinkConfig, if it has one;
    * its errors become ErrConfigInvalid.
    */
   async validate(sinkUri: string, sinkConfig?: Readonly<Record<string, unknown>>): Promise<unknown> {
-    const factory = await this.factoryFor(sinkUri);
-    let config: unknown;
-    try {
-      config = factory.parseConfig(new URL(sinkUri));
-    } catch (error) {
-      if (error instanceof TidemarkError) throw error;
-      throw new TidemarkError('ErrSinkURIInvalid', `invalid --sink-uri "${redactUri(sinkUri)}": ${(error as Error).message}`, { cause: error });
-    }
+    const { factory, config, scheme } = await this.endpoint(sinkUri);
     if (sinkConfig !== undefined && factory.validateSinkConfig !== undefined) {
       try {
         factory.validateSinkConfig(config, sinkConfig, this.dispatcherNames);
       } catch (error) {
         if (error instanceof TidemarkError) throw error;
-        throw new TidemarkError('ErrConfigInvalid', `invalid [sink] config of the changefeed for ${new URL(sinkUri).protocol.slice(0, -1)}://: ${(error as Error).message}`, { cause: error });
+        throw new TidemarkError('ErrConfigInvalid', `invalid [sink] config of the changefeed for ${scheme}://: ${(error as Error).message}`, { cause: error });
       }
     }
     return config;

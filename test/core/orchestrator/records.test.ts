@@ -21,7 +21,7 @@ describe('etcd records (the typed mirror)', () => {
     state.update(key, enc({ ...status, 'checkpoint-ts': 150 }), meta, false);
     state.update(key, enc('{not json'), meta, false);
     assert.equal(heard.length, 2, 'the same problem again is not reported again');
-    assert.match(heard[1]!, /changefeed status: not JSON/);
+    assert.match(heard[1], /changefeed status: not JSON/);
     state.update(key, enc(status), meta, false);
     assert.deepEqual(state.changefeeds.get('default/cf')?.status, status);
     assert.equal(state.invalid.size, 0);
