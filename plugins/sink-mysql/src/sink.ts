@@ -237,6 +237,10 @@ class Worker {
 export class MySqlSink implements Sink {
   /** Each upstream transaction of a table is one downstream transaction, unless `[sink] transaction-atomicity = "none"`. */
   readonly transactionAtomicity: 'table' | 'none';
+  /** REPLACE and DELETE + REPLACE always: `safe-mode=true` in the URI or `[sink] safe-mode = true` in changefeed.toml. */
+  private readonly safeMode: boolean;
+  /** Tables without a usable key matched by all columns: `force-replicate` in the URI or in changefeed.toml. */
+  private readonly forceReplicate: boolean;
   private readonly workers: Worker[];
   private readonly shapes = new Map<string, Promise<TableShape>>();
   /** Table → its worker, for the sink's lifetime (a table never changes worker, so its order holds). */
@@ -259,6 +263,8 @@ export class MySqlSink implements Sink {
     private readonly ctx: SinkContext,
   ) {
     this.transactionAtomicity = ctx.sinkConfig?.['transaction-atomicity'] === 'none' ? 'none' : 'table';
+    this.safeMode = config.safeMode || ctx.sinkConfig?.['safe-mode'] === true;
+    this.forceReplicate = config.forceReplicate || ctx.forceReplicate === true;
     this.workers = Array.from({ length: config.workerCount }, () => new Worker(this));
     this.tablesPerWorker = this.workers.map(() => 0);
   }
@@ -570,8 +576,8 @@ export class MySqlSink implements Sink {
           const key = cols.map((name) => columns.findIndex((c) => c.name === name));
           if (key.every((i) => i >= 0)) return { qualified, key, allColumns: false };
         }
-        if (!this.config.forceReplicate) {
-          throw new MySqlSinkError('ErrMySQLTableNoKey', `table ${table.schema}.${table.table} has no primary key and no NOT NULL unique key, so its rows cannot be matched downstream; add one, or set force-replicate=true in the sink URI`, false);
+        if (!this.forceReplicate) {
+          throw new MySqlSinkError('ErrMySQLTableNoKey', `table ${table.schema}.${table.table} has no primary key and no NOT NULL unique key, so its rows cannot be matched downstream; add one, or set force-replicate=true in the sink URI (or force-replicate = true in changefeed.toml)`, false);
         }
         return { qualified, key: columns.map((_, i) => i), allColumns: true };
       })();
@@ -603,7 +609,7 @@ export class MySqlSink implements Sink {
     // snapshot reads are inserts of rows read once: INSERT (a row there already, after a failure, is a
     // duplicate key, and the batch goes again idempotently); REPLACE's next-key locks make parallel writers of
     // one table deadlock
-    let safe = rows[0].snapshot === undefined && (this.config.safeMode || Date.now() - this.startedAt < this.config.safeModeDurationMs);
+    let safe = rows[0].snapshot === undefined && (this.safeMode || Date.now() - this.startedAt < this.config.safeModeDurationMs);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.execute(table, rows, safe);

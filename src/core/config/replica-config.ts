@@ -58,7 +58,6 @@ export const replicaConfigSchema = z
       })
       .strict()
       .default({}),
-    mounter: z.object({ 'worker-num': z.number().int().min(1).max(64).default(16) }).strict().default({}),
     /**
      * never: stream from start-ts only (TiCDC's behaviour); schema: at create, the databases and tables the filter
      * selects are created in the sink from their upstream definitions, then the binlog streams from that point;
@@ -100,6 +99,17 @@ export const replicaConfigSchema = z
 export type ReplicaConfig = Readonly<z.output<typeof replicaConfigSchema>>;
 export type ReplicaConfigInput = z.input<typeof replicaConfigSchema>;
 
+/**
+ * Keys of TiCDC's changefeed.toml that Tidemark does not use, with why and what to do: refused by name rather
+ * than accepted and ignored.
+ */
+const NOT_USED: Readonly<Record<string, string>> = {
+  mounter: 'Tidemark mounts rows in each table\'s pipeline as they are written, so there are no mounter workers to size; remove the [mounter] section',
+};
+
+/** Sections earlier versions wrote into a changefeed's stored config and no version reads any more. */
+const DROPPED_FROM_STORED = ['mounter'] as const;
+
 /** Validates a raw config object (from TOML, JSON or the API) into a frozen ReplicaConfig. */
 export function parseReplicaConfig(raw: unknown, source = 'changefeed config'): ReplicaConfig {
   const result = replicaConfigSchema.safeParse(raw ?? {});
@@ -108,6 +118,11 @@ export function parseReplicaConfig(raw: unknown, source = 'changefeed config'): 
     const where = issue.path.join('.');
     if (issue.code === 'unrecognized_keys') {
       const prefix = where === '' ? '' : `${where}.`;
+      const reason = where === '' ? issue.keys.map((k) => NOT_USED[k]).find((r) => r !== undefined) : undefined;
+      if (reason !== undefined) {
+        const key = issue.keys.find((k) => NOT_USED[k] !== undefined)!;
+        throw new TidemarkError('ErrConfigUnknownKey', `key "${key}" of TiCDC's changefeed.toml in ${source} is not used by Tidemark: ${reason}`, { details: { keys: [key], section: '' } });
+      }
       throw new TidemarkError('ErrConfigUnknownKey', `unknown key "${issue.keys.map((k) => prefix + k).join('", "')}" in ${source}`, {
         details: { keys: issue.keys, section: where },
       });
@@ -115,6 +130,14 @@ export function parseReplicaConfig(raw: unknown, source = 'changefeed config'): 
     throw new TidemarkError('ErrConfigInvalid', `invalid value for "${where}" in ${source}: ${issue.message}`, { details: { key: where } });
   }
   return deepFreeze(result.data);
+}
+
+/** A changefeed's config as stored in etcd by any version: what later versions dropped is left out first. */
+export function parseStoredReplicaConfig(raw: unknown, source: string): ReplicaConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return parseReplicaConfig(raw, source);
+  const rest: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
+  for (const key of DROPPED_FROM_STORED) delete rest[key];
+  return parseReplicaConfig(rest, source);
 }
 
 /** Parses changefeed.toml text. */

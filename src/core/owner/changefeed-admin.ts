@@ -4,7 +4,7 @@ import { decodeRecord, changefeedInfoRecord } from '../orchestrator/records.js';
 import type { Etcd3 } from 'etcd3';
 import { buildInfo } from '../build-info/index.js';
 import type { Capture } from '../capture/capture.js';
-import { parseReplicaConfig, replicaConfigToInput, type ReplicaConfig } from '../config/replica-config.js';
+import { parseReplicaConfig, parseStoredReplicaConfig, replicaConfigToInput, type ReplicaConfig } from '../config/replica-config.js';
 import { silentLogger, type Logger } from '../logger/logger.js';
 import type { Sink } from '../sink/api.js';
 import { readSchemaSnapshot, writeSchemaSnapshot } from '../snapshot/schema-snapshot.js';
@@ -199,7 +199,7 @@ export class ChangefeedAdmin {
     const controller = new AbortController();
     let sink: Sink | undefined;
     try {
-      sink = await endpoint.open({ signal: controller.signal, changefeedId: id, logger: log, sinkConfig: config.sink, dispatchers: await this.sinks.dispatchers() });
+      sink = await endpoint.open({ signal: controller.signal, changefeedId: id, logger: log, sinkConfig: config.sink, forceReplicate: config['force-replicate'], dispatchers: await this.sinks.dispatchers() });
       await job(sink, log);
     } catch (error) {
       throw sinkError(error, `the sink ${endpoint.redacted} failed while the schema snapshot was written`);
@@ -255,7 +255,7 @@ export class ChangefeedAdmin {
     }
     const parsed = req.replica_config === undefined ? undefined : parseReplicaConfig(req.replica_config, 'the changefeed config');
     // the sink URI and [sink] as they will be together
-    if (req.sink_uri !== undefined || parsed !== undefined) await this.sinks.validate(req.sink_uri ?? info['sink-uri'], (parsed ?? parseReplicaConfig(info.config, 'the changefeed config')).sink);
+    if (req.sink_uri !== undefined || parsed !== undefined) await this.sinks.validate(req.sink_uri ?? info['sink-uri'], (parsed ?? parseStoredReplicaConfig(info.config, 'the changefeed config')).sink);
     const targetTs = req.target_ts === undefined ? undefined : parseTs(req.target_ts, '--target-ts');
     if (targetTs !== undefined && targetTs !== 0n && targetTs <= BigInt(info['start-ts'])) {
       throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than the changefeed's start-ts ${info['start-ts']}`);

@@ -507,6 +507,7 @@ export class ChangefeedRuntime {
         changefeedId: this.options.id,
         logger: this.log.with({ sink: 'ddl' }),
         sinkConfig: this.options.config.sink,
+        forceReplicate: this.options.config['force-replicate'],
         dispatchers: (await this.options.loadDispatchers?.()) ?? new Map<string, PartitionDispatcherFactory>(),
         ...(this.options.config['enable-sync-point'] ? { syncPointRetentionMs: this.options.config['sync-point-retention'] } : {}),
       });

@@ -9,7 +9,7 @@ import type { ChangefeedProgress } from './changefeed-runtime.js';
 import { AdminJobType, type ChangefeedInfo, type FeedState, type RunningError } from '../model/changefeed.js';
 import type { Logger } from '../logger/logger.js';
 import type { SinkRegistry } from '../sink/registry.js';
-import { parseReplicaConfig } from '../config/replica-config.js';
+import { parseStoredReplicaConfig } from '../config/replica-config.js';
 import { Topics, type HeartbeatResponse } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { ChangefeedRuntime } from './changefeed-runtime.js';
@@ -143,7 +143,7 @@ export class Owner implements Reactor<GlobalReactorState> {
       if (upstream === undefined) return undefined;
       let config;
       try {
-        config = parseReplicaConfig(info.config, `changefeed ${cf.id} config`);
+        config = parseStoredReplicaConfig(info.config, `changefeed ${cf.id} config`);
       } catch {
         return undefined;
       }

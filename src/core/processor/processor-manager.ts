@@ -5,7 +5,7 @@ import { changefeedSnapshotKey, taskPositionKey } from '../orchestrator/etcd-key
 import { compactChunks, type TableSnapshotRecord } from '../snapshot/progress.js';
 import { TidemarkError } from '../errors/index.js';
 import type { Logger } from '../logger/logger.js';
-import { parseReplicaConfig } from '../config/replica-config.js';
+import { parseStoredReplicaConfig } from '../config/replica-config.js';
 import { AdminJobType, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { Topics, type DispatchTableRequest, type HeartbeatRequest, type HeartbeatResponse, type TableProgressReport } from '../p2p/messages.js';
@@ -282,7 +282,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         changefeedId: cf.id,
         captureId: this.captureId,
         sinkUri: info['sink-uri'],
-        config: parseReplicaConfig(info.config, `changefeed ${cf.id} config`),
+        config: parseStoredReplicaConfig(info.config, `changefeed ${cf.id} config`),
         targetTs: BigInt(info['target-ts']),
         barrierTs: BigInt(status['min-table-barrier-ts']),
         upstream: { uri: upstream.uri, basename: upstream.basename },

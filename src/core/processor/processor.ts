@@ -331,6 +331,7 @@ export class Processor implements ProgressSource {
           changefeedId: options.changefeedId,
           logger: this.log.with({ sink: endpoint.scheme }),
           sinkConfig: options.config.sink,
+          forceReplicate: options.config['force-replicate'],
           dispatchers,
         });
       } catch (error) {

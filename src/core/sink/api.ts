@@ -87,6 +87,11 @@ export interface SinkContext {
   readonly logger: SinkLogger;
   /** The changefeed's `[sink]` section of changefeed.toml (protocol, dispatchers, plugin-specific keys), as parsed. */
   readonly sinkConfig?: Readonly<Record<string, unknown>>;
+  /**
+   * The changefeed's `force-replicate` (TiCDC's): replicate tables that have no primary key and no NOT NULL
+   * unique key too. A sink that matches rows by key (MySQL) then matches them by all their columns.
+   */
+  readonly forceReplicate?: boolean;
   /** Partition dispatchers that installed plugins ship, by name (`partition = "<name>"` in `[[sink.dispatchers]]`). */
   readonly dispatchers?: ReadonlyMap<string, PartitionDispatcherFactory>;
   /**

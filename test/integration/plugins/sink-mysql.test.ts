@@ -152,6 +152,37 @@ describe('mysql sink', () => {
     await forced.close();
     const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT a, b FROM ${db}.nokey ORDER BY b`);
     assert.deepEqual(rows.map((r) => [r['a'], r['b']]), [[1, 'q'], [1, 'x']], 'matched on every column, one row at a time');
+
+    // the changefeed's own force-replicate (changefeed.toml, TiCDC's key) does the same without the URI parameter
+    const byChangefeed = await factory.create(new URL(`mysql://root@${downstream()}/`), factory.parseConfig(new URL(`mysql://root@${downstream()}/?safe-mode-duration=0`)), { ...ctx(), forceReplicate: true });
+    await byChangefeed.writeRows(nokey, [row(nokey, 'insert', null, [2, 'w'], 20n)]);
+    await byChangefeed.flush(20n);
+    await byChangefeed.close();
+    const [after] = await conn.query<mysql.RowDataPacket[]>(`SELECT a, b FROM ${db}.nokey WHERE a = 2`);
+    assert.deepEqual(after.map((r) => [r['a'], r['b']]), [[2, 'w']]);
+  });
+
+  it('[sink] safe-mode = true in changefeed.toml writes REPLACE from the first row, as safe-mode=true in the URI does', async () => {
+    const db = uniqueName('tm_mysink');
+    await conn.query(`CREATE DATABASE ${db}`);
+    await conn.query(`CREATE TABLE ${db}.t (id INT PRIMARY KEY, v VARCHAR(10))`);
+    await conn.query(`INSERT INTO ${db}.t VALUES (1, 'old')`);
+    const columns: ColumnInfo[] = [
+      { name: 'id', mysqlType: 'int', primaryKey: true, nullable: false },
+      { name: 'v', mysqlType: 'varchar(10)', primaryKey: false, nullable: true },
+    ];
+    const t: TableName = { schema: db, table: 't', tableId: 1 };
+    const insert = (id: number, v: string, ts: bigint): RowChangedEvent => ({ table: t, commitTs: ts, commitTime: 0, seq: 0, kind: 'insert', columns, before: null, after: [id, v] });
+    const uri = new URL(`mysql://root@${downstream()}/?safe-mode-duration=0`);
+    for (const [sinkConfig, retries] of [[{}, 1], [{ 'safe-mode': true }, 0]] as const) {
+      const sink = (await factory.create(uri, factory.parseConfig(uri), { ...ctx(), sinkConfig })) as Sink & { counters: { safeModeRetries: number } };
+      await sink.writeRows(t, [insert(1, `v${retries}`, 10n)]);
+      await sink.flush(10n);
+      assert.equal(sink.counters.safeModeRetries, retries, `sinkConfig ${JSON.stringify(sinkConfig)}: an INSERT that met the existing key and was retried as REPLACE, or a REPLACE at once`);
+      await sink.close();
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT v FROM ${db}.t WHERE id = 1`);
+      assert.equal(rows[0]?.['v'], `v${retries}`);
+    }
   });
 
   it('a DDL the downstream rejects rejects with its message (retryable), and a replayed CREATE is tolerated', async () => {
