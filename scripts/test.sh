@@ -2,15 +2,15 @@
 # Runs Tidemark's tests on node's test runner (TypeScript through tsx).
 # usage: scripts/test.sh [all|unit|integration] [extra node --test flags]
 # Node 20 does not expand quoted globs, so the file list is built here.
-# Integration tests need the services of scripts/services.sh; they fail, never skip, without them.
+# Integration tests (and the plugins' own, plugins/*/test) need the services of scripts/services.sh; they fail, never skip, without them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 kind=${1:-all}
 [[ $# -gt 0 ]] && shift
 case $kind in
   unit) mapfile -t files < <(find test \( -name '*.test.ts' -o -name '*.test.tsx' \) -not -path 'test/integration/*' | sort) ;;
-  integration) mapfile -t files < <(find test/integration -name '*.test.ts' | sort) ;;
-  all) mapfile -t files < <( (find test \( -name '*.test.ts' -o -name '*.test.tsx' \) -not -path 'test/integration/*' | sort; find test/integration -name '*.test.ts' | sort) ) ;;
+  integration) mapfile -t files < <( (find test/integration -name '*.test.ts' | sort; find plugins/*/test -name '*.test.ts' 2>/dev/null | sort) ) ;;
+  all) mapfile -t files < <( (find test \( -name '*.test.ts' -o -name '*.test.tsx' \) -not -path 'test/integration/*' | sort; find test/integration -name '*.test.ts' | sort; find plugins/*/test -name '*.test.ts' 2>/dev/null | sort) ) ;;
   *.test.ts | *.test.tsx) files=("$kind") ;;
   *) echo "usage: $0 [all|unit|integration|<file>.test.ts]" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 import { after } from 'node:test';
-import { blackholeRecording, clearBlackholeRecordings, factory } from '../../../plugins/sink-blackhole/src/index.js';
-import { canonical, describeSinkConformance, pkKey, type TableState } from '../../../src/core/sink/testkit.js';
+import { canonical, describeSinkConformance, pkKey, type TableState } from 'tidemark/testkit';
+import { blackholeRecording, clearBlackholeRecordings, factory } from '../src/index.js';
 
 // The blackhole keeps no rows unless asked: each test gets its own recording (record=<name>), and readBack
 // rebuilds a table's state from the rows its flushes acknowledged.

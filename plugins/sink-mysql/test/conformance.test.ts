@@ -1,15 +1,19 @@
 import mysql from 'mysql2/promise';
 import { after, before } from 'node:test';
-import { factory } from '../../../plugins/sink-mysql/src/index.js';
-import type { ColumnValue } from '../../../src/core/sink/api.js';
-import { canonical, describeSinkConformance, pkKey, type TableState } from '../../../src/core/sink/testkit.js';
-import { mysqlUri, requireService, serviceAddress } from '../../helpers/services.js';
+import type { ColumnValue } from 'tidemark/sink';
+import { canonical, describeSinkConformance, pkKey, type TableState } from 'tidemark/testkit';
+import { factory } from '../src/index.js';
 
-// The sink testkit against the real downstream MariaDB; the state is read back with SELECT, exactly.
+// The sink testkit against a real MariaDB or MySQL (the project's downstream service unless
+// TIDEMARK_DOWNSTREAM_ADDR names another); the state is read back with SELECT, exactly.
+const downstream = process.env['TIDEMARK_DOWNSTREAM_ADDR'] ?? '127.0.0.1:3308';
 let conn: mysql.Connection;
 before(async () => {
-  await requireService('downstream');
-  conn = await mysql.createConnection({ uri: mysqlUri('downstream'), supportBigNumbers: true, bigNumberStrings: true, dateStrings: true });
+  try {
+    conn = await mysql.createConnection({ uri: `mysql://root@${downstream}/`, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true });
+  } catch (error) {
+    throw new Error(`the mysql sink's conformance suite needs a MySQL server at ${downstream} (TIDEMARK_DOWNSTREAM_ADDR; \`bash scripts/services.sh up downstream\` starts one): ${(error as Error).message}`);
+  }
 });
 after(async () => {
   const [dbs] = await conn.query<mysql.RowDataPacket[]>("SHOW DATABASES LIKE 'tm\\_conf\\_%'");
@@ -19,7 +23,7 @@ after(async () => {
 
 describeSinkConformance('mysql', {
   factory,
-  uri: () => new URL(`mysql://root@${serviceAddress('downstream').addr}/?worker-count=4`),
+  uri: () => new URL(`mysql://root@${downstream}/?worker-count=4`),
   readBack: async (table) => {
     const names = table.columns.map((c) => `\`${c.name}\``).join(', ');
     const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT ${names} FROM \`${table.name.schema}\`.\`${table.name.table}\``);
