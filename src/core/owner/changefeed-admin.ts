@@ -1,3 +1,4 @@
+import type { UpstreamRecord } from '../model/upstream.js';
 import { sinkError } from '../sink/endpoint.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { decodeRecord, changefeedInfoRecord } from '../orchestrator/records.js';
@@ -21,7 +22,7 @@ import { readerOptionsFor, replicaServerId } from '../upstream/resumable-reader.
 import { EtcdSchemaStore, extendChangefeedSchema, takeChangefeedSchema } from '../schema/schema-store.js';
 import { TableFilter } from '../config/table-filter.js';
 import { parseTimeForm, tsAtTime } from '../upstream/ts-at-time.js';
-import { formatCoordinate, parseTs } from '../model/ts.js';
+import { formatCoordinate, parseTs, type Ts } from '../model/ts.js';
 import { redactUri } from '../config/uri.js';
 import type { AdminJob } from './owner.js';
 import { snapshotSummaryOf, type ChangefeedSnapshotSummary } from './snapshot-summary.js';
@@ -67,6 +68,24 @@ export interface ChangefeedDetail extends ChangefeedSummary {
   readonly snapshot?: ChangefeedSnapshotSummary;
 }
 
+/** A create request, checked: what the steps of `create` share. */
+interface CreatePlan {
+  readonly namespace: string;
+  readonly id: string;
+  readonly sinkUri: string;
+  readonly config: ReplicaConfig;
+  readonly upstream: string;
+  readonly filter: TableFilter;
+}
+
+/** The changefeed's schema storage as taken at create, and where: the upstream's end of binlog then. */
+interface TakenSchema {
+  readonly schema: Awaited<ReturnType<typeof takeChangefeedSchema>>;
+  readonly reader: ReturnType<typeof readerOptionsFor>;
+  readonly basename: string;
+  readonly endTs: Ts;
+}
+
 /**
  * The changefeed admin behind `/api/v2/changefeeds` (DESIGN §7), on every capture. Reads answer from
  * this capture's mirror of etcd. Create and update write the info key directly in an etcd transaction
@@ -83,7 +102,31 @@ export class ChangefeedAdmin {
     private readonly logger: Logger = silentLogger,
   ) {}
 
+  /**
+   * TiCDC's create, in steps: the request checked; the sink URI and the upstream checked; the changefeed's
+   * schema storage taken at the upstream's end of binlog; the start and target resolved against it; the history
+   * before start-ts checked when the binlog lacks column names; the schema (`--snapshot`) written to the sink;
+   * then the info, upstream, schema storage and snapshot records put in one etcd transaction.
+   */
   async create(req: CreateChangefeedRequest): Promise<ChangefeedDetail> {
+    const plan = this.planOf(req);
+    await this.sinks.validate(plan.sinkUri, plan.config.sink);
+    // the upstream must be able to feed a changefeed at all: refuse at create, with the setting that fixes it
+    const settings = await checkUpstream(plan.upstream);
+    if (await this.client.get(changefeedInfoKey(this.clusterId, plan.namespace, plan.id)).exists()) {
+      throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${plan.id} already exists in namespace ${plan.namespace}`);
+    }
+    const taken = await this.takeSchema(plan);
+    const { startTs, targetTs } = await this.resolveRange(req, plan, taken);
+    if (!hasFullRowMetadata(settings)) await this.checkHistory(plan, taken, startTs, settings.binlogRowMetadata);
+    const snapshotTables = plan.config.snapshot.mode === 'never' ? [] : await this.snapshotSchema(plan, taken, startTs);
+    await this.register(plan, taken, startTs, targetTs, snapshotTables);
+    await this.waitVisible(plan.namespace, plan.id, (i) => i !== undefined);
+    return this.get(plan.id, plan.namespace);
+  }
+
+  /** The request's names, sink URI, config and upstream, checked before anything is asked of a server. */
+  private planOf(req: CreateChangefeedRequest): CreatePlan {
     const namespace = validateName(req.namespace ?? DEFAULT_NAMESPACE, 'namespace');
     const id = validateName(req.changefeed_id ?? randomUUID(), 'changefeed id');
     if (req.sink_uri === undefined || req.sink_uri === '') throw new TidemarkError('ErrSinkURIInvalid', '--sink-uri is required, e.g. blackhole:// or mysql://user@host:3306/');
@@ -91,105 +134,115 @@ export class ChangefeedAdmin {
     if (config.snapshot.mode !== 'never' && req.start_ts !== undefined && req.start_ts !== '' && req.start_ts !== '0') {
       throw new TidemarkError('ErrInvalidArgument', `--snapshot ${config.snapshot.mode} starts the changefeed where the schema is copied (the upstream's end of binlog); it cannot be combined with --start-ts ${req.start_ts}`);
     }
-    await this.sinks.validate(req.sink_uri, config.sink);
     const upstream = req.upstream ?? this.defaultUpstream;
     if (upstream === undefined) {
       throw new TidemarkError('ErrUpstreamMissing', 'no upstream for the changefeed: pass --upstream mysql://user:password@host:port, or start cdc server with --upstream');
     }
-    // the upstream must be able to feed a changefeed at all: refuse at create, with the setting that fixes it
-    const settings = await checkUpstream(upstream);
-    const key = changefeedInfoKey(this.clusterId, namespace, id);
-    if (await this.client.get(key).exists()) throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${id} already exists in namespace ${namespace}`);
-    const end = await upstreamEndTs(upstream);
-    // the changefeed's schema storage starts here, with a snapshot whose position is the default start-ts (no
-    // DDL can slip in between): the owner's table set at start-ts, and the columns when row events lack names
-    const reader = readerOptionsFor(upstream, end.basename, replicaServerId(`create/${namespace}/${id}`));
-    const fullMetadata = hasFullRowMetadata(settings);
-    const schema = await takeChangefeedSchema(upstream, reader);
-    const endTs = schema.coveredFrom > end.ts ? schema.coveredFrom : end.ts;
+    return { namespace, id, sinkUri: req.sink_uri, config, upstream, filter: new TableFilter(config.filter.rules, config['case-sensitive']) };
+  }
+
+  /**
+   * The changefeed's schema storage starts at the upstream's end of binlog, with a snapshot whose position is the
+   * default start-ts (no DDL can slip in between): the owner's table set at start-ts, and the columns when row
+   * events lack names.
+   */
+  private async takeSchema(plan: CreatePlan): Promise<TakenSchema> {
+    const end = await upstreamEndTs(plan.upstream);
+    const reader = readerOptionsFor(plan.upstream, end.basename, replicaServerId(`create/${plan.namespace}/${plan.id}`));
+    const schema = await takeChangefeedSchema(plan.upstream, reader);
+    return { schema, reader, basename: end.basename, endTs: schema.coveredFrom > end.ts ? schema.coveredFrom : end.ts };
+  }
+
+  /** start-ts (default: where the schema was taken; a time; a ts) and target-ts, checked against each other and the upstream. */
+  private async resolveRange(req: CreateChangefeedRequest, plan: CreatePlan, { endTs, basename }: TakenSchema): Promise<{ startTs: Ts; targetTs: Ts }> {
     const startTime = req.start_ts === undefined ? undefined : parseTimeForm(req.start_ts);
     const startTs =
       req.start_ts === undefined || req.start_ts === '' || req.start_ts === '0'
         ? endTs
         : startTime !== undefined
-          ? await tsAtTime(upstream, startTime, AbortSignal.timeout(60_000))
+          ? await tsAtTime(plan.upstream, startTime, AbortSignal.timeout(60_000))
           : parseTs(req.start_ts, '--start-ts');
     if (startTs > endTs) {
-      throw new TidemarkError('ErrStartTsBeyondUpstream', `--start-ts ${startTs} (${formatCoordinate(startTs, end.basename)}) is later than the upstream's end of binlog ${end.ts} (${formatCoordinate(end.ts, end.basename)})`);
+      throw new TidemarkError('ErrStartTsBeyondUpstream', `--start-ts ${startTs} (${formatCoordinate(startTs, basename)}) is later than the upstream's end of binlog ${endTs} (${formatCoordinate(endTs, basename)})`);
     }
     const targetTs = req.target_ts === undefined || req.target_ts === '' ? 0n : parseTs(req.target_ts, '--target-ts');
     if (targetTs !== 0n && targetTs <= startTs) {
       throw new TidemarkError('ErrInvalidTs', `--target-ts ${targetTs} must be later than --start-ts ${startTs}`);
     }
-    // without names in the row events, rows before the snapshot need the definitions they had then: read the
-    // DDL back to start-ts and refuse what cannot be known (with FULL metadata nothing before it is needed)
-    if (!fullMetadata && (await extendChangefeedSchema(schema, reader, startTs))) {
-      const filter = new TableFilter(config.filter.rules, config['case-sensitive']);
-      const unknown = schema.unknownTables().filter((t) => filter.match(t.schema, t.table));
-      if (unknown.length > 0) {
-        const last = unknown.reduce((a, b) => (b.before > a.before ? b : a));
-        throw new TidemarkError(
-          'ErrInvalidTs',
-          `--start-ts ${startTs} (${formatCoordinate(startTs, end.basename)}) is before DDL that changed ${unknown.map((t) => `${t.schema}.${t.table} (at ${formatCoordinate(t.before, end.basename)})`).join(', ')}; ` +
-            `the upstream's binlog_row_metadata is ${settings.binlogRowMetadata ?? 'not supported'}, so their rows before that DDL cannot be mounted: start at or after ${formatCoordinate(last.before, end.basename)}, or set binlog_row_metadata=FULL on the upstream`,
-        );
-      }
+    return { startTs, targetTs };
+  }
+
+  /**
+   * Without names in the row events, rows before the schema snapshot need the definitions they had then: the DDL
+   * back to start-ts is read, and a selected table whose definition at start-ts cannot be known is refused.
+   */
+  private async checkHistory(plan: CreatePlan, { schema, reader, basename }: TakenSchema, startTs: Ts, rowMetadata: string | null | undefined): Promise<void> {
+    if (!(await extendChangefeedSchema(schema, reader, startTs))) return;
+    const unknown = schema.unknownTables().filter((t) => plan.filter.match(t.schema, t.table));
+    if (unknown.length === 0) return;
+    const last = unknown.reduce((a, b) => (b.before > a.before ? b : a));
+    throw new TidemarkError(
+      'ErrInvalidTs',
+      `--start-ts ${startTs} (${formatCoordinate(startTs, basename)}) is before DDL that changed ${unknown.map((t) => `${t.schema}.${t.table} (at ${formatCoordinate(t.before, basename)})`).join(', ')}; ` +
+        `the upstream's binlog_row_metadata is ${rowMetadata ?? 'not supported'}, so their rows before that DDL cannot be mounted: start at or after ${formatCoordinate(last.before, basename)}, or set binlog_row_metadata=FULL on the upstream`,
+    );
+  }
+
+  /**
+   * `--snapshot schema|initial`: the selected databases and tables as they are at start-ts go to the sink before
+   * the changefeed exists (nothing of it runs until they are there). Returns the tables whose rows are copied.
+   */
+  private async snapshotSchema(plan: CreatePlan, { schema, reader }: TakenSchema, startTs: Ts): Promise<readonly QualifiedName[]> {
+    const { mode } = plan.config.snapshot;
+    const tables = schema.tablesAt(startTs).filter((t) => plan.filter.match(t.schema, t.table));
+    if (tables.length === 0) {
+      throw new TidemarkError('ErrInvalidArgument', `--snapshot ${mode}: the filter rules ${JSON.stringify(plan.config.filter.rules)} select no table of the upstream, so there is nothing to copy`);
     }
-    let snapshotTables: readonly QualifiedName[] = [];
-    if (config.snapshot.mode !== 'never') {
-      // the definitions at start-ts go to the sink before the changefeed exists: nothing of it runs until they are there
-      const filter = new TableFilter(config.filter.rules, config['case-sensitive']);
-      const tables = schema.tablesAt(startTs).filter((t) => filter.match(t.schema, t.table));
-      if (tables.length === 0) {
-        throw new TidemarkError('ErrInvalidArgument', `--snapshot ${config.snapshot.mode}: the filter rules ${JSON.stringify(config.filter.rules)} select no table of the upstream, so there is nothing to copy`);
-      }
-      if (config.snapshot.mode === 'initial') {
-        await checkSnapshotSupport(upstream);
-        snapshotTables = tables;
-      }
-      const snapshot = await readSchemaSnapshot(upstream, reader, startTs, tables, async () => (await upstreamEndTs(upstream)).ts);
-      await this.writeToSink(req.sink_uri, config, id, (sink, log) => writeSchemaSnapshot(sink, snapshot, log));
-      this.logger.info('schema snapshot written to the sink', { changefeed: id, tables: snapshot.tables.length, databases: snapshot.databases.length, ts: String(startTs) });
-    }
+    if (mode === 'initial') await checkSnapshotSupport(plan.upstream);
+    const snapshot = await readSchemaSnapshot(plan.upstream, reader, startTs, tables, async () => (await upstreamEndTs(plan.upstream)).ts);
+    await this.writeToSink(plan.sinkUri, plan.config, plan.id, (sink, log) => writeSchemaSnapshot(sink, snapshot, log));
+    this.logger.info('schema snapshot written to the sink', { changefeed: plan.id, tables: snapshot.tables.length, databases: snapshot.databases.length, ts: String(startTs) });
+    return mode === 'initial' ? tables : [];
+  }
+
+  /**
+   * The schema storage's parts go first and its manifest with the info key, in one txn: the owner starts the
+   * changefeed as soon as the info key is there, and a concurrent create of the same id that loses the txn leaves
+   * the winner's storage alone. Each copied table's snapshot record starts pending (with many tables they go
+   * first: an etcd transaction takes 128 operations).
+   */
+  private async register(plan: CreatePlan, { schema, basename }: TakenSchema, startTs: Ts, targetTs: Ts, snapshotTables: readonly QualifiedName[]): Promise<void> {
+    const { namespace, id, upstream } = plan;
     const upstreamId = createHash('sha1').update(new URL(upstream).host).digest('hex').slice(0, 16);
     const info: ChangefeedInfo = {
       'upstream-id': upstreamId,
       namespace,
       'changefeed-id': id,
-      'sink-uri': req.sink_uri,
+      'sink-uri': plan.sinkUri,
       'create-time': new Date().toISOString(),
       'start-ts': startTs.toString(),
       'target-ts': targetTs.toString(),
       'admin-job-type': AdminJobType.none,
-      config: replicaConfigToInput(config),
+      config: replicaConfigToInput(plan.config),
       state: 'normal',
       error: null,
       warning: null,
       'creator-version': buildInfo().version,
       epoch: randomUUID(),
     };
-    // the schema storage's parts go first and its manifest with the info key, in one txn: the owner starts the
-    // changefeed as soon as the info key is there, and a concurrent create of the same id that loses the txn
-    // leaves the winner's storage alone
+    const upstreamRecord: UpstreamRecord = { id: upstreamId, uri: upstream, basename };
+    const key = changefeedInfoKey(this.clusterId, namespace, id);
     const staged = await new EtcdSchemaStore(this.client, this.clusterId).stage(namespace, id, schema);
-    // each table's snapshot starts pending; with many tables the records go first (an etcd transaction takes 128 operations)
     const records = snapshotTables.map((t) => this.client.put(changefeedSnapshotKey(this.clusterId, namespace, id, `${t.schema}.${t.table}`)).value(JSON.stringify(pendingRecord(startTs))));
     const inTxn = records.length <= 100 ? records : [];
     if (inTxn.length === 0) for (let i = 0; i < records.length; i += 100) await Promise.all(records.slice(i, i + 100).map((put) => put.exec()));
     const res = await this.client
       .if(key, 'Create', '==', 0)
-      .then(
-        this.client.put(key).value(JSON.stringify(info)),
-        this.client.put(upstreamKey(this.clusterId, namespace, upstreamId)).value(JSON.stringify({ id: upstreamId, uri: upstream, basename: end.basename })),
-        staged.manifest,
-        ...inTxn,
-      )
+      .then(this.client.put(key).value(JSON.stringify(info)), this.client.put(upstreamKey(this.clusterId, namespace, upstreamId)).value(JSON.stringify(upstreamRecord)), staged.manifest, ...inTxn)
       .commit();
     // the winner deletes a storage left by an earlier changefeed of the same id (its removal could not), the loser its own
     await staged.settle(res.succeeded);
     if (!res.succeeded) throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${id} already exists in namespace ${namespace}`);
-    await this.waitVisible(namespace, id, (i) => i !== undefined);
-    return this.get(id, namespace);
   }
 
   /** Opens the changefeed's sink for one job (the schema snapshot at create) and closes it again. */
