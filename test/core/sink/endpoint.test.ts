@@ -7,6 +7,7 @@ import { TidemarkError } from '../../../src/core/errors/index.js';
 /** A factory whose parseConfig and create fail as told (pure logic: no service behind it). */
 function factory(create: () => Promise<never>): SinkFactory<{ n: number }> & { parsed: number } {
   const f = {
+    schemes: ['x'],
     parsed: 0,
     parseConfig(uri: URL) {
       f.parsed++;
