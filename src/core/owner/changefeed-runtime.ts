@@ -516,7 +516,7 @@ export class ChangefeedRuntime {
   }
 
   private advance(ts: Ts, time: number): void {
-    if (ts > this.ddlResolved) {
+    if (ts > this.ddlResolved || (ts === this.ddlResolved && time > this.ddlTime)) {
       this.ddlResolved = ts;
       this.ddlTime = time;
     }

@@ -13,6 +13,8 @@ export const BACKOFF_INITIAL_MS = 10_000;
 export const BACKOFF_MAX_MS = 600_000;
 /** The changefeed status (checkpoint, resolved-ts) is written at most this often. */
 export const STATUS_WRITE_INTERVAL_MS = 100;
+/** An idle changefeed's checkpoint time is written when it has moved on by this much (ms). */
+const IDLE_TIME_WRITE_MS = 1000;
 
 interface Backoff {
   /** When the first error of this streak happened. */
@@ -147,8 +149,11 @@ export class FeedStateManager {
     const key = `${cf.namespace}/${cf.id}`;
     const now = this.now();
     const reachedTarget = target !== 0n && next >= target;
-    if ((next > current || barrierMoved) && !reachedTarget && now - (this.lastStatusWrite.get(key) ?? 0) < STATUS_WRITE_INTERVAL_MS) return;
-    if (next > current || barrierMoved) {
+    // an idle changefeed's checkpoint stays put while its time moves on (the upstream's heartbeats): written
+    // when it is a second newer, so the lag that `changefeed query` and `cdc top` show stays true
+    const timeMoved = next === current && checkpointTime !== undefined && checkpointTime >= (status['checkpoint-time'] ?? 0) + IDLE_TIME_WRITE_MS;
+    if ((next > current || barrierMoved || timeMoved) && !reachedTarget && now - (this.lastStatusWrite.get(key) ?? 0) < STATUS_WRITE_INTERVAL_MS) return;
+    if (next > current || barrierMoved || timeMoved) {
       this.lastStatusWrite.set(key, now);
       const resolved = minResolved !== undefined && minResolved > next ? minResolved : next;
       state.queue([
@@ -160,6 +165,8 @@ export class FeedStateManager {
           // never backwards, even against a concurrent writer
           if (next > current && BigInt(old['checkpoint-ts']) < next) {
             updated = { ...updated, 'checkpoint-ts': next.toString(), 'resolved-ts': resolved.toString(), ...(checkpointTime === undefined ? {} : { 'checkpoint-time': checkpointTime }) };
+          } else if (timeMoved && BigInt(old['checkpoint-ts']) === next && checkpointTime > (old['checkpoint-time'] ?? 0)) {
+            updated = { ...updated, 'checkpoint-time': checkpointTime };
           }
           return updated;
         }),

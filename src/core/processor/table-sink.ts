@@ -516,6 +516,11 @@ export class TableSinkStage {
     if (ts > this.clock.ts) {
       this.clock.ts = ts;
       this.clock.time = this.options.reader.timeAt(ts);
+    } else if (ts === this.clock.ts && ts === this.readerHigh) {
+      // the reader's position seen again later (an idle upstream's heartbeat), not a barrier holding the clock:
+      // the idle tables' checkpoint time moves on
+      const time = this.options.reader.timeAt(ts);
+      if (time > this.clock.time) this.clock.time = time;
     }
   }
 

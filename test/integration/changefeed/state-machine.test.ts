@@ -74,6 +74,17 @@ describe('changefeed state machine (real processors, etcd and upstream)', () => 
     assert.deepEqual(processors.map((p: { changefeed_id: string }) => p.changefeed_id), ['feed']);
   });
 
+  it('an idle changefeed stays current: its checkpoint time follows the upstream\'s heartbeats, so its lag stays small', async () => {
+    const ts = await write();
+    await waitFor(async () => BigInt((await status('feed'))['checkpoint-ts']) >= ts, { what: 'the checkpoint to reach the last write' });
+    const written = Date.now();
+    await new Promise((resolve) => setTimeout(resolve, 8000));
+    const q = await query('feed');
+    const lag = Date.now() - Date.parse(q.checkpoint_time);
+    assert.equal(BigInt((await status('feed'))['checkpoint-ts']), ts, 'nothing was written: the checkpoint stays at the last write');
+    assert.ok(lag < 4000, `checkpoint time ${q.checkpoint_time} is ${lag} ms old after ${Date.now() - written} ms idle (the last commit's time would be ≥ 8000 ms old)`);
+  });
+
   it('a retryable sink error: pending with the error, warning after the 10 s backoff, normal once the checkpoint moves', async () => {
     const failFor = 6000;
     await create('flaky', `blackhole://?fail-until=${Date.now() + failFor}`);

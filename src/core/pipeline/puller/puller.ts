@@ -243,6 +243,14 @@ export class Puller<T extends PulledTable> {
   }
 
   private advance(ts: Ts, time: number): void {
+    if (ts === this.readerTs && time > this.readerTime) {
+      // a heartbeat of an idle upstream: nothing after ts as of `time`, so what stands at ts is current as of then
+      // (the checkpoint's time moves on and its lag stays small, as TiCDC's does while nothing is written)
+      this.readerTime = time;
+      if (ts === this.highTs) this.highTime = time;
+      this.options.listener.moved(ts, time);
+      return;
+    }
     if (ts <= this.readerTs) return;
     this.readerTs = ts;
     this.readerTime = time;
