@@ -7,6 +7,7 @@ import { Mounter } from '../../../src/core/pipeline/mounter/index.js';
 import { rowOf } from '../../../src/core/pipeline/row-codec.js';
 import { EventType, type RawBinlogEvent } from '../../../src/core/upstream/binlog-reader.js';
 import { readTransactions } from '../../../src/core/upstream/transaction-reader.js';
+import { seededRandom } from '../../helpers/seeded-random.js';
 
 /** Mutated streams decoded per run; TIDEMARK_FUZZ_CASES for more, TIDEMARK_FUZZ_SEED for another sequence, TIDEMARK_FUZZ_DEBUG_CASE=N prints case N's stack. */
 const CASES = Number(process.env['TIDEMARK_FUZZ_CASES'] ?? 4000);
@@ -26,18 +27,6 @@ function corpus(): RawBinlogEvent[] {
     pos += 19 + length + 4;
   }
   return events;
-}
-
-/** mulberry32: a small seeded generator, so a failing case can be found again by its number. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const KNOWN_TYPES = [EventType.TABLE_MAP, EventType.QUERY, EventType.XID, EventType.WRITE_ROWS_V1, EventType.UPDATE_ROWS_V1, EventType.DELETE_ROWS_V1, EventType.WRITE_ROWS_V2, EventType.UPDATE_ROWS_V2, EventType.DELETE_ROWS_V2, EventType.MARIADB_GTID];
@@ -140,7 +129,7 @@ describe('binlog decoders under hostile input (mutated real binlog streams)', ()
 
   it(`${CASES} mutated streams (seed ${SEED}): each decodes or ends in a typed error; none throws anything else or hangs`, async () => {
     const events = corpus();
-    const random = generator(SEED);
+    const random = seededRandom(SEED);
     const outcomes = new Map<string, number>();
     const findings: string[] = [];
     let slowest = 0;

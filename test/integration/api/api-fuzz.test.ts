@@ -3,21 +3,11 @@ import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { CdcServerGroup } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
+import { seededRandom } from '../../helpers/seeded-random.js';
 
 /** Requests per run; TIDEMARK_FUZZ_CASES for more, TIDEMARK_FUZZ_SEED for another sequence. */
 const CASES = Number(process.env['TIDEMARK_FUZZ_CASES'] ?? 1500);
 const SEED = Number(process.env['TIDEMARK_FUZZ_SEED'] ?? 20261205);
-
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ROUTES: readonly [method: string, path: string][] = [
   ['GET', '/api/v2/status'], ['GET', '/api/v2/health'], ['GET', '/api/v2/captures'], ['POST', '/api/v2/changefeeds'],
@@ -89,7 +79,7 @@ describe('OpenAPI under hostile input (real cdc server, etcd, upstream)', { time
 
   it(`${CASES} mutated requests (seed ${SEED}): 4xx JSON or success, no 500 for input, no stack, the server stays up`, async () => {
     const server = cluster.newest();
-    const random = generator(SEED);
+    const random = seededRandom(SEED);
     const pick = (n: number): number => Math.floor(random() * n);
     const statuses = new Map<number, number>();
     const findings: string[] = [];
