@@ -13,6 +13,11 @@
 #               from TIDEMARK_TLS_DIR (ca.pem, server-cert.pem, server-key.pem; made with openssl when missing)
 #                                                            TIDEMARK_UPSTREAM_TLS_ADDR   (127.0.0.1:3309)
 #                                                            TIDEMARK_DOWNSTREAM_TLS_ADDR (127.0.0.1:3310)
+#   kafka-tls (named only): a second one-broker Kafka whose client listener is SASL_SSL only (the certificates of
+#               TIDEMARK_TLS_DIR; SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for the user TIDEMARK_KAFKA_TLS_USER with
+#               TIDEMARK_KAFKA_TLS_PASSWORD, SCRAM credentials stored at format); controller on port + 1 and a
+#               loopback plaintext listener for the broker itself on port + 2
+#                                                            TIDEMARK_KAFKA_TLS_ADDR      (127.0.0.1:9094)
 # Data, logs and pid files live under TIDEMARK_SERVICES_DIR (default: <repo>/.services).
 #
 # usage: scripts/services.sh up|down|status|install|env [etcd|upstream|downstream|kafka|prometheus ...]
@@ -33,7 +38,10 @@ PROMETHEUS_ADDR=${TIDEMARK_PROMETHEUS_ADDR:-127.0.0.1:9090}
 START_TIMEOUT=${TIDEMARK_SERVICES_TIMEOUT:-90}
 UPSTREAM_TLS_ADDR=${TIDEMARK_UPSTREAM_TLS_ADDR:-127.0.0.1:3309}
 DOWNSTREAM_TLS_ADDR=${TIDEMARK_DOWNSTREAM_TLS_ADDR:-127.0.0.1:3310}
-TLS_SERVICES=(upstream-tls downstream-tls)
+KAFKA_TLS_ADDR=${TIDEMARK_KAFKA_TLS_ADDR:-127.0.0.1:9094}
+KAFKA_TLS_USER=${TIDEMARK_KAFKA_TLS_USER:-tidemark}
+KAFKA_TLS_PASSWORD=${TIDEMARK_KAFKA_TLS_PASSWORD:-tidemark-secret}
+TLS_SERVICES=(upstream-tls downstream-tls kafka-tls)
 ALL_SERVICES=(etcd upstream downstream kafka prometheus)
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -50,6 +58,7 @@ addr_of() {
     prometheus) printf '%s' "$PROMETHEUS_ADDR" ;;
     upstream-tls) printf '%s' "$UPSTREAM_TLS_ADDR" ;;
     downstream-tls) printf '%s' "$DOWNSTREAM_TLS_ADDR" ;;
+    kafka-tls) printf '%s' "$KAFKA_TLS_ADDR" ;;
     *) die "unknown service \"$1\"; known: ${ALL_SERVICES[*]} ${TLS_SERVICES[*]}" ;;
   esac
 }
@@ -102,7 +111,8 @@ install_service() {
       command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || apt_install mariadb-server
       command -v mariadb >/dev/null || apt_install mariadb-client
       command -v mariadb-binlog >/dev/null || apt_install mariadb-client ;;
-    kafka)
+    kafka | kafka-tls)
+      [[ $1 != *-tls ]] || command -v openssl >/dev/null || apt_install openssl
       command -v java >/dev/null || apt_install default-jre-headless
       command -v mvn >/dev/null || apt_install maven
       kafka_classpath >/dev/null ;;
@@ -201,6 +211,7 @@ start_service() {
         --max-binlog-size=1G $(tls_options) ;;
     downstream-tls) tls_certs && start_mariadb downstream-tls "$DOWNSTREAM_TLS_ADDR" --server-id=4 --skip-log-bin $(tls_options) ;;
     kafka) start_kafka ;;
+    kafka-tls) tls_certs && start_kafka_tls ;;
     prometheus) start_prometheus ;;
   esac
 }
@@ -335,8 +346,66 @@ ready() {
     etcd) curl -fsS -m 2 "http://$addr/health" 2>/dev/null | grep -q '"health":"true"' ;;
     upstream | downstream | upstream-tls | downstream-tls) mariadb_client "$name" --connect-timeout=2 -e 'SELECT 1' >/dev/null 2>&1 ;;
     kafka) kafka_answers "$addr" ;;
+    kafka-tls) kafka_answers "$(host_of "$addr"):$(( $(port_of "$addr") + 2 ))" ;;
     prometheus) curl -fsS -m 2 "http://$addr/-/ready" >/dev/null 2>&1 ;;
   esac
+}
+
+# Kafka with a SASL_SSL client listener only (see the header): PEM key and certificates from $TLS_DIR, SCRAM
+# credentials written into the metadata when the storage is formatted, PLAIN users in the listener's JAAS line.
+start_kafka_tls() {
+  local cp host port ctl internal d dir="$DIR/kafka-tls" conf
+  cp=$(<"$(kafka_classpath)")
+  host=$(host_of "$KAFKA_TLS_ADDR") port=$(port_of "$KAFKA_TLS_ADDR") ctl=$(( $(port_of "$KAFKA_TLS_ADDR") + 1 )) internal=$(( $(port_of "$KAFKA_TLS_ADDR") + 2 ))
+  d=$(tls_dir) conf="$dir/server.properties"
+  mkdir -p "$dir/data"
+  # Kafka's PEM key store: the unencrypted PKCS#8 key and the certificate in one file
+  cat "$d/server-key.pem" "$d/server-cert.pem" >"$dir/keystore.pem"
+  cat >"$conf" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@$host:$ctl
+listeners=SASL_SSL://$host:$port,CONTROLLER://$host:$ctl,INTERNAL://127.0.0.1:$internal
+advertised.listeners=SASL_SSL://$host:$port,INTERNAL://127.0.0.1:$internal
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=INTERNAL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,SASL_SSL:SASL_SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$dir/keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$d/ca.pem
+ssl.client.auth=none
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_TLS_USER="$KAFKA_TLS_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+log.dirs=$dir/data
+num.partitions=1
+auto.create.topics.enable=true
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+  cat >"$dir/log4j.properties" <<EOF
+log4j.rootLogger=WARN, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.server.KafkaRaftServer=INFO
+EOF
+  local java_opts=(-Xms128m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dlog4j.configuration=file:$dir/log4j.properties" "-Dtidemark.services=$DIR")
+  if [[ ! -f $dir/data/meta.properties ]]; then
+    local cluster_id
+    cluster_id=$(java -cp "$cp" "${java_opts[@]}" kafka.tools.StorageTool random-uuid 2>>"$DIR/kafka-tls.log" | tail -n1)
+    java -cp "$cp" "${java_opts[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$conf" \
+      --add-scram "SCRAM-SHA-256=[name=$KAFKA_TLS_USER,password=$KAFKA_TLS_PASSWORD]" \
+      --add-scram "SCRAM-SHA-512=[name=$KAFKA_TLS_USER,password=$KAFKA_TLS_PASSWORD]" >>"$DIR/kafka-tls.log" 2>&1 ||
+      die "formatting the TLS Kafka's storage failed; see $DIR/kafka-tls.log"
+  fi
+  spawn kafka-tls java -cp "$cp" "${java_opts[@]}" kafka.Kafka "$conf"
 }
 
 # Sends a Kafka ApiVersions v0 request (correlation id 7) and expects a response with error code 0.
@@ -438,6 +507,7 @@ cmd_env() {
   printf 'export TIDEMARK_PROMETHEUS_ADDR=%q\n' "$PROMETHEUS_ADDR"
   printf 'export TIDEMARK_UPSTREAM_TLS_ADDR=%q\n' "$UPSTREAM_TLS_ADDR"
   printf 'export TIDEMARK_DOWNSTREAM_TLS_ADDR=%q\n' "$DOWNSTREAM_TLS_ADDR"
+  printf 'export TIDEMARK_KAFKA_TLS_ADDR=%q\n' "$KAFKA_TLS_ADDR"
   printf 'export TIDEMARK_TLS_DIR=%q\n' "$(tls_dir)"
 }
 

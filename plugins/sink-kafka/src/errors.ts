@@ -9,6 +9,8 @@ export type KafkaSinkErrorCode =
   | 'ErrKafkaMessageTooLarge'
   | 'ErrKafkaUnreachable'
   | 'ErrKafkaSendFailed'
+  | 'ErrKafkaAuthFailed'
+  | 'ErrKafkaTLSError'
   | 'ErrKafkaTopicInvalid'
   | 'ErrKafkaSinkClosed';
 
@@ -18,6 +20,8 @@ const retryableByCode: Record<KafkaSinkErrorCode, boolean> = {
   ErrKafkaMessageTooLarge: false,
   ErrKafkaUnreachable: true,
   ErrKafkaSendFailed: true,
+  ErrKafkaAuthFailed: false,
+  ErrKafkaTLSError: false,
   ErrKafkaTopicInvalid: false,
   ErrKafkaSinkClosed: true,
 };

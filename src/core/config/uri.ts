@@ -1,13 +1,17 @@
 import { TidemarkError } from '../errors/index.js';
 
-/** A URI with its password replaced, for messages, logs and API answers. */
+/** Query parameters that hold a secret (the Kafka sink's `sasl-password`, any `…password`, `…secret`, `…token`). */
+const SECRET_PARAM = /(password|secret|token)$/i;
+
+/** A URI with its password replaced, in the user part and in secret parameters, for messages, logs and API answers. */
 export function redactUri(uri: string): string {
   try {
     const url = new URL(uri);
     if (url.password !== '') url.password = 'xxxxx';
+    for (const name of [...url.searchParams.keys()]) if (SECRET_PARAM.test(name)) url.searchParams.set(name, 'xxxxx');
     return url.toString();
   } catch {
-    return uri.replace(/:[^:@/]*@/, ':xxxxx@');
+    return uri.replace(/:[^:@/]*@/, ':xxxxx@').replace(/([?&][a-z0-9_-]*(?:password|secret|token)=)[^&#\s]*/gi, '$1xxxxx');
   }
 }
 
@@ -18,7 +22,7 @@ export function redactUri(uri: string): string {
 export function redactArgs(args: readonly string[]): string[] | undefined {
   let changed = false;
   const out = args.map((arg) => {
-    const redacted = arg.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]+@/gi, '$1:xxxxx@');
+    const redacted = arg.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]+@/gi, '$1:xxxxx@').replace(/([?&][a-z0-9_-]*(?:password|secret|token)=)[^&#\s]*/gi, '$1xxxxx');
     if (redacted !== arg) changed = true;
     return redacted;
   });

@@ -70,6 +70,9 @@ describe('upstream URI (parseMySqlUri)', () => {
 
   it('redacts the password', () => {
     assert.equal(redactUri('mysql://u:s3cret@h:1/?ssl-mode=required'), 'mysql://u:xxxxx@h:1/?ssl-mode=required');
+    // a secret in a parameter (the Kafka sink's SASL password) too
+    assert.equal(redactUri('kafka://b:9092/t?sasl-user=u&sasl-password=s3cret&protocol=canal-json'), 'kafka://b:9092/t?sasl-user=u&sasl-password=xxxxx&protocol=canal-json');
+    assert.deepEqual(redactArgs(['cdc', '--sink-uri', 'kafka://b:9092/t?sasl-password=s3cret&x=1']), ['cdc', '--sink-uri', 'kafka://b:9092/t?sasl-password=xxxxx&x=1']);
   });
 
   it('redacts the passwords of URI arguments, for the process title', () => {

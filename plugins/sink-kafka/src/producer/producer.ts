@@ -79,6 +79,9 @@ export function hasErrorFact(error: unknown, fact: string): boolean {
 
 const NETWORK_FACTS = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT', 'KafkaJSConnectionError', 'KafkaJSRequestTimeoutError', 'KafkaJSConnectionClosedError', 'KafkaJSBrokerNotFound'];
 
+/** What node:tls says when a certificate does not verify (codes and messages). */
+const TLS_FACTS = [/^(CERT_|UNABLE_TO_(VERIFY|GET)|SELF_SIGNED|DEPTH_ZERO|ERR_TLS_CERT)/, /unable to verify|self[- ]signed certificate|certificate has expired|Hostname\/IP does not match/i];
+
 /** Wraps a client error once, at the boundary, into a typed KafkaSinkError. */
 export function wrapClientError(error: unknown, what: string, brokers: string): KafkaSinkError {
   if (error instanceof KafkaSinkError) return error;
@@ -87,11 +90,25 @@ export function wrapClientError(error: unknown, what: string, brokers: string): 
   if (facts.some((f) => f === 'MESSAGE_TOO_LARGE' || f === 'RECORD_LIST_TOO_LARGE' || f.includes('MESSAGE_TOO_LARGE'))) {
     return new KafkaSinkError('ErrKafkaMessageTooLarge', `${what}: the broker refused a message as too large (${detail}); raise the topic's max.message.bytes or lower max-message-bytes`, { cause: error });
   }
-  if (facts.some((f) => f.includes('TOPIC_AUTHORIZATION_FAILED') || f.includes('SASL') || f === 'PLT_KFK_AUTHENTICATION')) {
+  // the specific causes first: a client reports them inside "cannot connect to any broker"
+  const authentication = facts.find((f) => f === 'SASL_AUTHENTICATION_FAILED' || f === 'PLT_KFK_AUTHENTICATION' || f === 'KafkaJSSASLAuthenticationError' || /SASL .*authentication failed/i.test(f));
+  if (authentication !== undefined) {
+    const said = facts.find((f) => /authentication failed/i.test(f)) ?? authentication;
+    return new KafkaSinkError('ErrKafkaAuthFailed', `${what}: the broker at ${brokers} refused the SASL login (${said}); check sasl-user, sasl-password and sasl-mechanism`, { cause: error });
+  }
+  const certificate = facts.find((f) => TLS_FACTS.some((t) => t.test(f)));
+  if (certificate !== undefined) {
+    return new KafkaSinkError('ErrKafkaTLSError', `${what}: the TLS certificate of the broker at ${brokers} failed verification (${certificate}); check ca (the CA that signed the broker's certificate) and the broker's host name`, { cause: error });
+  }
+  if (facts.some((f) => f.includes('TOPIC_AUTHORIZATION_FAILED') || f.includes('CLUSTER_AUTHORIZATION_FAILED'))) {
     return new KafkaSinkError('ErrKafkaSendFailed', `${what}: not authorized by the broker at ${brokers} (${detail})`, { cause: error, retryable: false });
   }
   if (facts.some((f) => NETWORK_FACTS.some((n) => f.includes(n)))) {
-    return new KafkaSinkError('ErrKafkaUnreachable', `${what}: Kafka broker ${brokers} unreachable (${detail})`, { cause: error, hint: 'check that the broker runs and the sink URI names it; the changefeed retries from its checkpoint' });
+    const said = facts.find((f) => /connection|closed|refused|timed? ?out/i.test(f) && f.length > 12) ?? detail;
+    return new KafkaSinkError('ErrKafkaUnreachable', `${what}: Kafka broker ${brokers} unreachable (${said})`, {
+      cause: error,
+      hint: 'check that the broker runs, that the sink URI names it, and that enable-tls matches its listener (a TLS listener closes a plaintext connection); the changefeed retries from its checkpoint',
+    });
   }
   return new KafkaSinkError('ErrKafkaSendFailed', `${what} failed on ${brokers}: ${detail}`, { cause: error });
 }
