@@ -1,7 +1,7 @@
 import type mysql from 'mysql2/promise';
 import { SYSTEM_SCHEMAS } from '../config/table-filter.js';
 import { redactUri } from '../config/uri.js';
-import { connectUpstream } from '../upstream/connect.js';
+import { connectUpstream, withUpstream } from '../upstream/connect.js';
 import { TidemarkError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../logger/logger.js';
 import { formatCoordinate, type Ts } from '../model/ts.js';
@@ -112,14 +112,7 @@ export class SchemaStorage {
 
   /** Reads one table's current definition from the upstream at `uri` (for `loader`). */
   static upstreamLoader(uri: string): TableLoader {
-    return async (schema, table) => {
-      const c = await connectUpstream(uri, { connectTimeout: 5000 });
-      try {
-        return (await readTableSchemas(c, SYSTEM_SCHEMAS, { schema, table })).get(keyOf(schema, table));
-      } finally {
-        await c.end().catch(() => undefined);
-      }
-    };
+    return (schema, table) => withUpstream(uri, `read the definition of ${schema}.${table}`, async (c) => (await readTableSchemas(c, SYSTEM_SCHEMAS, { schema, table })).get(keyOf(schema, table)));
   }
 
   /** The last DDL statement followed (its ts), or -1. */

@@ -1,7 +1,6 @@
 import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
-import { redactUri } from '../config/uri.js';
-import { connectUpstream } from '../upstream/connect.js';
+import { withUpstream } from '../upstream/connect.js';
 import { classifyDDL, type QualifiedName } from '../schema/ddl.js';
 import type { DDLEvent, Sink, Ts } from '../sink/api.js';
 import { readDDLBetween, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
@@ -26,11 +25,9 @@ const quote = (ident: string): string => `\`${ident.replaceAll('`', '``')}\``;
  * again takes a new `ts`).
  */
 export async function readSchemaSnapshot(uri: string, reader: ResumableReaderOptions, ts: Ts, tables: readonly QualifiedName[], endOfBinlog: () => Promise<Ts>): Promise<SchemaSnapshot> {
-  let conn: mysql.Connection | undefined;
   const databases: { schema: string; query: string }[] = [];
   const definitions: (QualifiedName & { query: string })[] = [];
-  try {
-    conn = await connectUpstream(uri, { connectTimeout: 5000 });
+  await withUpstream(uri, 'read the table definitions for the schema snapshot', async (conn) => {
     for (const schema of [...new Set(tables.map((t) => t.schema))].sort()) {
       const [rows] = await conn.query<mysql.RowDataPacket[]>(`SHOW CREATE DATABASE ${quote(schema)}`);
       const text = String(rows[0]?.['Create Database'] ?? '');
@@ -41,12 +38,7 @@ export async function readSchemaSnapshot(uri: string, reader: ResumableReaderOpt
       // AUTO_INCREMENT=n is the upstream's counter now, not part of the definition
       definitions.push({ schema: t.schema, table: t.table, query: String(rows[0]?.['Create Table'] ?? '').replace(/ AUTO_INCREMENT=\d+/, '') });
     }
-  } catch (error) {
-    if (error instanceof TidemarkError) throw error;
-    throw new TidemarkError('ErrUpstreamUnreachable', `cannot read the table definitions for the schema snapshot from the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
-  } finally {
-    await conn?.end().catch(() => undefined);
-  }
+  });
   const end = await endOfBinlog();
   const schemas = new Set(databases.map((d) => d.schema));
   const touched = (await readDDLBetween(reader, ts, end)).filter((ddl) => {

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Connection as CallbackConnection } from 'mysql2';
 import { TidemarkError, isAbortError } from '../errors/index.js';
 import { redactUri } from '../config/uri.js';
-import { connectUpstream } from '../upstream/connect.js';
+import { connectUpstream, withUpstream } from '../upstream/connect.js';
 import type { Logger } from '../logger/logger.js';
 import { makeTs } from '../model/ts.js';
 import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
@@ -46,18 +46,11 @@ async function snapshotPosition(conn: mysql.Connection, uri: string): Promise<Ts
 
 /** Refuses `--snapshot initial` at create when the upstream cannot give a consistent snapshot's binlog position. */
 export async function checkSnapshotSupport(uri: string): Promise<void> {
-  let conn: mysql.Connection | undefined;
-  try {
-    conn = await connectUpstream(uri, { connectTimeout: 5000 });
+  await withUpstream(uri, 'open a consistent snapshot (for --snapshot initial)', async (conn) => {
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
     await snapshotPosition(conn, uri);
     await conn.query('COMMIT');
-  } catch (error) {
-    if (error instanceof TidemarkError) throw error;
-    throw new TidemarkError('ErrUpstreamUnreachable', `cannot check the upstream ${redactUri(uri)} for --snapshot initial: ${(error as Error).message}`, { cause: error });
-  } finally {
-    await conn?.end().catch(() => undefined);
-  }
+  });
 }
 
 /** The WHERE clause of the rows after `after` in key order: `k1 > ? OR (k1 = ? AND k2 > ?) OR …`. */

@@ -2,7 +2,7 @@ import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
 import { redactUri } from '../config/uri.js';
 import { makeTs } from '../model/ts.js';
-import { connectUpstream } from './connect.js';
+import { withUpstream } from './connect.js';
 
 /** The end of binlog of the server behind `conn` as a ts, and the binlog basename (SHOW MASTER STATUS). */
 export async function endOfBinlog(conn: Pick<mysql.Connection, 'query'>, what = 'the upstream'): Promise<{ ts: bigint; basename: string }> {
@@ -15,15 +15,6 @@ export async function endOfBinlog(conn: Pick<mysql.Connection, 'query'>, what = 
 }
 
 /** The upstream's current end of binlog as a ts, and the binlog basename. */
-export async function upstreamEndTs(uri: string): Promise<{ ts: bigint; basename: string }> {
-  let conn: mysql.Connection | undefined;
-  try {
-    conn = await connectUpstream(uri, { connectTimeout: 5000 });
-    return await endOfBinlog(conn, `the upstream ${redactUri(uri)}`);
-  } catch (error) {
-    if (error instanceof TidemarkError) throw error;
-    throw new TidemarkError('ErrUpstreamUnreachable', `cannot read the binlog position of the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
-  } finally {
-    await conn?.end().catch(() => undefined);
-  }
+export function upstreamEndTs(uri: string): Promise<{ ts: bigint; basename: string }> {
+  return withUpstream(uri, 'read the binlog position', (conn) => endOfBinlog(conn, `the upstream ${redactUri(uri)}`));
 }

@@ -1,6 +1,6 @@
 import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
-import { connectUpstream } from './connect.js';
+import { connectUpstream, withUpstream } from './connect.js';
 
 /** The server settings a ROW-based change capture depends on, as the server reports them. */
 export interface BinlogSettings {
@@ -39,21 +39,21 @@ export function hasFullRowMetadata(s: Pick<BinlogSettings, 'binlogRowMetadata'>)
   return (s.binlogRowMetadata ?? '').toUpperCase() === 'FULL';
 }
 
-/** Reads binlog_row_metadata from the upstream at `uri` (see hasFullRowMetadata). */
-export async function upstreamHasFullRowMetadata(uri: string): Promise<boolean> {
-  let conn: mysql.Connection;
-  try {
-    conn = await connectUpstream(uri, { connectTimeout: 5000 });
-  } catch (error) {
-    if (error instanceof TidemarkError) throw error;
-    throw new TidemarkError('ErrUpstreamUnreachable', `cannot connect to the upstream: ${(error as { code?: string; message: string }).code ?? (error as Error).message}`, { cause: error });
-  }
-  try {
+/** Answers of upstreamHasFullRowMetadata per URI, reused for a while: every processor start asks. */
+const rowMetadataAnswers = new Map<string, { readonly at: number; readonly full: Promise<boolean> }>();
+const ROW_METADATA_TTL_MS = 10_000;
+
+/** Reads binlog_row_metadata from the upstream at `uri` (see hasFullRowMetadata); one read per URI every 10 s at most. */
+export function upstreamHasFullRowMetadata(uri: string): Promise<boolean> {
+  const known = rowMetadataAnswers.get(uri);
+  if (known !== undefined && Date.now() - known.at < ROW_METADATA_TTL_MS) return known.full;
+  const full = withUpstream(uri, 'read binlog_row_metadata', async (conn) => {
     const [metadata] = await conn.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'");
     return hasFullRowMetadata({ binlogRowMetadata: metadata[0] === undefined ? null : String(metadata[0]['Value']) });
-  } finally {
-    await conn.end().catch(() => undefined);
-  }
+  });
+  rowMetadataAnswers.set(uri, { at: Date.now(), full });
+  full.catch(() => rowMetadataAnswers.delete(uri));
+  return full;
 }
 
 /** Whether the grants allow reading the binlog: REPLICATION SLAVE (MariaDB also: REPLICATION REPLICA) or ALL. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
 import { parseUpstreamUri, redactUri } from '../config/uri.js';
-import { connectUpstream } from './connect.js';
+import { withUpstream } from './connect.js';
 import { makeTs, tsFileSeq, type Ts } from '../model/ts.js';
 import { BinlogReader, EventType, fileSeqOf } from './binlog-reader.js';
 import { readTransactions } from './transaction-reader.js';
@@ -33,21 +33,11 @@ export async function tsAtTime(uri: string, timeMs: number, signal?: AbortSignal
     serverId: 0x100000 + (createHash('sha1').update(`ts-at-time/${process.pid}/${Date.now()}`).digest().readUInt32BE(0) % 0x7fe00000),
     heartbeatMs: 200,
   };
-  let files: string[];
-  let end: Ts;
-  let conn: mysql.Connection | undefined;
-  try {
-    conn = await connectUpstream(uri, { connectTimeout: 5000 });
+  const { files, end } = await withUpstream(uri, 'list the binary logs', async (conn) => {
     const [logs] = await conn.query<mysql.RowDataPacket[]>('SHOW BINARY LOGS');
-    files = logs.map((r) => String(r['Log_name']));
     const [status] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
-    end = makeTs(fileSeqOf(String(status[0]?.['File'])), Number(status[0]?.['Position']));
-  } catch (error) {
-    if (error instanceof TidemarkError) throw error;
-    throw new TidemarkError('ErrUpstreamUnreachable', `cannot list the binary logs of the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
-  } finally {
-    await conn?.end().catch(() => undefined);
-  }
+    return { files: logs.map((r) => String(r['Log_name'])), end: makeTs(fileSeqOf(String(status[0]?.['File'])), Number(status[0]?.['Position'])) };
+  });
   if (files.length === 0) throw new TidemarkError('ErrBinlogDisabled', `the upstream ${redactUri(uri)} has no binary logs`);
 
   const firstEventTime = async (file: string): Promise<number> => {
