@@ -13,6 +13,9 @@
 #               from TIDEMARK_TLS_DIR (ca.pem, server-cert.pem, server-key.pem; made with openssl when missing)
 #                                                            TIDEMARK_UPSTREAM_TLS_ADDR   (127.0.0.1:3309)
 #                                                            TIDEMARK_DOWNSTREAM_TLS_ADDR (127.0.0.1:3310)
+#   etcd-tls (named only): etcd serving TLS only, with client certificate authentication (--client-cert-auth), from
+#               the same TIDEMARK_TLS_DIR (and client-cert.pem, client-key.pem, made when missing)
+#                                                            TIDEMARK_ETCD_TLS_ADDR       (127.0.0.1:2391)
 #   kafka-tls (named only): a second one-broker Kafka whose client listener is SASL_SSL only (the certificates of
 #               TIDEMARK_TLS_DIR; SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for the user TIDEMARK_KAFKA_TLS_USER with
 #               TIDEMARK_KAFKA_TLS_PASSWORD, SCRAM credentials stored at format); controller on port + 1 and a
@@ -38,10 +41,11 @@ PROMETHEUS_ADDR=${TIDEMARK_PROMETHEUS_ADDR:-127.0.0.1:9090}
 START_TIMEOUT=${TIDEMARK_SERVICES_TIMEOUT:-90}
 UPSTREAM_TLS_ADDR=${TIDEMARK_UPSTREAM_TLS_ADDR:-127.0.0.1:3309}
 DOWNSTREAM_TLS_ADDR=${TIDEMARK_DOWNSTREAM_TLS_ADDR:-127.0.0.1:3310}
+ETCD_TLS_ADDR=${TIDEMARK_ETCD_TLS_ADDR:-127.0.0.1:2391}
 KAFKA_TLS_ADDR=${TIDEMARK_KAFKA_TLS_ADDR:-127.0.0.1:9094}
 KAFKA_TLS_USER=${TIDEMARK_KAFKA_TLS_USER:-tidemark}
 KAFKA_TLS_PASSWORD=${TIDEMARK_KAFKA_TLS_PASSWORD:-tidemark-secret}
-TLS_SERVICES=(upstream-tls downstream-tls kafka-tls)
+TLS_SERVICES=(upstream-tls downstream-tls etcd-tls kafka-tls)
 ALL_SERVICES=(etcd upstream downstream kafka prometheus)
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -58,6 +62,7 @@ addr_of() {
     prometheus) printf '%s' "$PROMETHEUS_ADDR" ;;
     upstream-tls) printf '%s' "$UPSTREAM_TLS_ADDR" ;;
     downstream-tls) printf '%s' "$DOWNSTREAM_TLS_ADDR" ;;
+    etcd-tls) printf '%s' "$ETCD_TLS_ADDR" ;;
     kafka-tls) printf '%s' "$KAFKA_TLS_ADDR" ;;
     *) die "unknown service \"$1\"; known: ${ALL_SERVICES[*]} ${TLS_SERVICES[*]}" ;;
   esac
@@ -106,6 +111,9 @@ apt_install() {
 install_service() {
   case $1 in
     etcd) command -v etcd >/dev/null || apt_install etcd-server ;;
+    etcd-tls)
+      command -v etcd >/dev/null || apt_install etcd-server
+      command -v openssl >/dev/null || apt_install openssl ;;
     upstream | downstream | upstream-tls | downstream-tls)
       [[ $1 != *-tls ]] || command -v openssl >/dev/null || apt_install openssl
       command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null || apt_install mariadb-server
@@ -160,6 +168,34 @@ start_etcd() {
     --auto-compaction-mode revision --auto-compaction-retention 10000 --quota-backend-bytes 4294967296
 }
 
+# etcd over TLS only: clients must present a certificate signed by the test CA (--client-cert-auth); the peer
+# port (client port + 1) stays plaintext on loopback. etcd reads the certificate files at each new connection.
+start_etcd_tls() {
+  local host port peer d
+  host=$(host_of "$ETCD_TLS_ADDR") port=$(port_of "$ETCD_TLS_ADDR") peer=$(( $(port_of "$ETCD_TLS_ADDR") + 1 ))
+  d=$(tls_dir)
+  mkdir -p "$DIR/etcd-tls"
+  spawn etcd-tls etcd --name tidemark-tls --data-dir "$DIR/etcd-tls" \
+    --listen-client-urls "https://$host:$port" --advertise-client-urls "https://$host:$port" \
+    --cert-file "$d/server-cert.pem" --key-file "$d/server-key.pem" --trusted-ca-file "$d/ca.pem" --client-cert-auth \
+    --listen-peer-urls "http://$host:$peer" --initial-advertise-peer-urls "http://$host:$peer" \
+    --initial-cluster "tidemark-tls=http://$host:$peer" --initial-cluster-state new \
+    --auto-compaction-mode revision --auto-compaction-retention 10000
+}
+
+# A client certificate (CN tidemark-client) signed by the test CA, unless $TLS_DIR has one already.
+tls_client_cert() {
+  local d
+  d=$(tls_dir)
+  [[ -f $d/client-cert.pem && -f $d/client-key.pem ]] && return 0
+  [[ -f $d/ca-key.pem ]] || die "no $d/ca-key.pem to sign a client certificate with; put client-cert.pem and client-key.pem in $d"
+  log "making a test client certificate (CN tidemark-client) in $d"
+  openssl req -newkey rsa:2048 -nodes -subj '/CN=tidemark-client' -keyout "$d/client-key.pem" -out "$d/client.csr" 2>/dev/null
+  openssl x509 -req -in "$d/client.csr" -CA "$d/ca.pem" -CAkey "$d/ca-key.pem" -CAcreateserial -days 825 \
+    -extfile <(printf 'extendedKeyUsage=clientAuth\n') -out "$d/client-cert.pem" 2>/dev/null
+  rm -f "$d/client.csr"
+}
+
 # $1 datadir, $2 log file
 install_datadir() {
   rm -rf "$1" && mkdir -p "$1"
@@ -209,6 +245,7 @@ start_service() {
       start_mariadb upstream-tls "$UPSTREAM_TLS_ADDR" --server-id=3 --log-bin=mysql-bin --binlog-format=ROW \
         --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-checksum=CRC32 --sync-binlog=0 \
         --max-binlog-size=1G $(tls_options) ;;
+    etcd-tls) tls_certs && tls_client_cert && start_etcd_tls ;;
     downstream-tls) tls_certs && start_mariadb downstream-tls "$DOWNSTREAM_TLS_ADDR" --server-id=4 --skip-log-bin $(tls_options) ;;
     kafka) start_kafka ;;
     kafka-tls) tls_certs && start_kafka_tls ;;
@@ -344,6 +381,9 @@ ready() {
   port_open "$addr" || return 1
   case $name in
     etcd) curl -fsS -m 2 "http://$addr/health" 2>/dev/null | grep -q '"health":"true"' ;;
+    etcd-tls)
+      curl -fsS -m 2 --cacert "$(tls_dir)/ca.pem" --cert "$(tls_dir)/client-cert.pem" --key "$(tls_dir)/client-key.pem" \
+        "https://$addr/health" 2>/dev/null | grep -q '"health":"true"' ;;
     upstream | downstream | upstream-tls | downstream-tls) mariadb_client "$name" --connect-timeout=2 -e 'SELECT 1' >/dev/null 2>&1 ;;
     kafka) kafka_answers "$addr" ;;
     kafka-tls) kafka_answers "$(host_of "$addr"):$(( $(port_of "$addr") + 2 ))" ;;
@@ -507,6 +547,7 @@ cmd_env() {
   printf 'export TIDEMARK_PROMETHEUS_ADDR=%q\n' "$PROMETHEUS_ADDR"
   printf 'export TIDEMARK_UPSTREAM_TLS_ADDR=%q\n' "$UPSTREAM_TLS_ADDR"
   printf 'export TIDEMARK_DOWNSTREAM_TLS_ADDR=%q\n' "$DOWNSTREAM_TLS_ADDR"
+  printf 'export TIDEMARK_ETCD_TLS_ADDR=%q\n' "$ETCD_TLS_ADDR"
   printf 'export TIDEMARK_KAFKA_TLS_ADDR=%q\n' "$KAFKA_TLS_ADDR"
   printf 'export TIDEMARK_TLS_DIR=%q\n' "$(tls_dir)"
 }

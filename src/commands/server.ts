@@ -10,6 +10,7 @@ export default class ServerCommand extends BaseCommand {
   static override examples = [
     '<%= config.bin %> server --pd http://127.0.0.1:2379 --addr 127.0.0.1:8300',
     '<%= config.bin %> server --config server.toml',
+    'TIDEMARK_ETCD_PASSWORD=… <%= config.bin %> server --pd https://10.0.0.5:2379 --addr 10.0.0.7:8300 --ca ca.pem --cert capture.pem --key capture-key.pem --cert-allowed-cn tidemark-capture,tidemark-cli --etcd-user tidemark',
   ];
   static override enableJsonFlag = false;
   static override flags = {
@@ -22,6 +23,12 @@ export default class ServerCommand extends BaseCommand {
     'log-level': Flags.option({ options: LOG_LEVELS, description: 'log level [default: info]' })(),
     'log-file': Flags.string({ description: 'log to this file instead of stderr' }),
     upstream: Flags.string({ description: 'default upstream mysql:// URI for changefeeds' }),
+    ca: Flags.string({ description: 'PEM CA (security.ca-path): verifies etcd at https:// endpoints, the other captures and client certificates', helpGroup: 'SECURITY' }),
+    cert: Flags.string({ description: 'PEM certificate (security.cert-path): --addr serves TLS with it, and it is the client certificate to etcd and the other captures', helpGroup: 'SECURITY' }),
+    key: Flags.string({ description: 'PEM private key of --cert (security.key-path)', helpGroup: 'SECURITY' }),
+    'cert-allowed-cn': Flags.string({ description: 'comma-separated common names a client certificate must have to connect to --addr (security.cert-allowed-cn; needs --ca)', helpGroup: 'SECURITY' }),
+    'etcd-user': Flags.string({ description: 'etcd user (security.etcd-user); its password from TIDEMARK_ETCD_PASSWORD', helpGroup: 'SECURITY' }),
+    'etcd-password': Flags.string({ description: 'password of --etcd-user (security.etcd-password; prefer the TIDEMARK_ETCD_PASSWORD variable)', env: 'TIDEMARK_ETCD_PASSWORD', helpGroup: 'SECURITY' }),
   };
 
   async run(): Promise<void> {
@@ -38,6 +45,14 @@ export default class ServerCommand extends BaseCommand {
         'log-level': flags['log-level'],
         'log-file': flags['log-file'],
         upstream: flags.upstream,
+        security: {
+          'ca-path': flags.ca,
+          'cert-path': flags.cert,
+          'key-path': flags.key,
+          'cert-allowed-cn': flags['cert-allowed-cn']?.split(',').map((cn) => cn.trim()).filter(Boolean),
+          'etcd-user': flags['etcd-user'],
+          'etcd-password': flags['etcd-password'],
+        },
       },
       file ?? 'flags',
     );

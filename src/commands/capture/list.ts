@@ -1,7 +1,6 @@
-import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatTable } from '../../cli/table.js';
-import { ApiClient } from '../../core/api/client.js';
+import { apiClientOf, connectionFlags } from '../../cli/flags.js';
 import type { CaptureSummary } from '../../core/server/server.js';
 
 export default class CaptureList extends BaseCommand {
@@ -9,12 +8,12 @@ export default class CaptureList extends BaseCommand {
   static override aliases = ['cli:capture:list'];
   static override examples = ['<%= config.bin %> capture list --server http://127.0.0.1:8300', '<%= config.bin %> cli capture list --json'];
   static override flags = {
-    server: Flags.string({ description: 'address of any cdc server of the cluster', default: 'http://127.0.0.1:8300' }),
+    ...connectionFlags,
   };
 
   async run(): Promise<CaptureSummary[]> {
     const { flags } = await this.parse(CaptureList);
-    const items = await new ApiClient(flags.server).captures();
+    const items = await apiClientOf(flags).captures();
     if (!this.jsonEnabled()) {
       this.log(formatTable(['ID', 'ROLE', 'ADDRESS', 'CLUSTER'], items.map((c) => [c.id, c.is_owner ? 'owner' : '', c.address, c.cluster_id])));
     }

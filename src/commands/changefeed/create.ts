@@ -3,8 +3,7 @@ import { Flags } from '@oclif/core';
 import { parse as parseToml } from 'smol-toml';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatDetail } from '../../cli/changefeed-output.js';
-import { namespaceFlag, serverFlag } from '../../cli/flags.js';
-import { ApiClient } from '../../core/api/client.js';
+import { namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
 import { TidemarkError } from '../../core/errors/index.js';
 import type { ChangefeedDetail } from '../../core/owner/changefeed-admin.js';
 
@@ -20,7 +19,7 @@ export default class ChangefeedCreate extends BaseCommand {
     '<%= config.bin %> changefeed create -c shop --sink-uri "mysql://user:pass@10.0.0.2:3306/" --snapshot initial --config changefeed.toml',
   ];
   static override flags = {
-    server: serverFlag,
+    ...connectionFlags,
     namespace: namespaceFlag,
     'changefeed-id': Flags.string({ char: 'c', description: 'changefeed id [default: a new UUID]' }),
     'sink-uri': Flags.string({ description: 'where to replicate to, e.g. blackhole://, mysql://…, kafka://…', required: true }),
@@ -38,7 +37,7 @@ export default class ChangefeedCreate extends BaseCommand {
   async run(): Promise<ChangefeedDetail> {
     const { flags } = await this.parse(ChangefeedCreate);
     // create reads the upstream (preflight, start position, the snapshot's schema) before it answers: give it time
-    const created = await new ApiClient(flags.server, CREATE_TIMEOUT_MS).createChangefeed({
+    const created = await apiClientOf(flags, CREATE_TIMEOUT_MS).createChangefeed({
       changefeed_id: flags['changefeed-id'],
       namespace: flags.namespace,
       sink_uri: flags['sink-uri'],

@@ -1,21 +1,20 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatSummary } from '../../cli/changefeed-output.js';
-import { serverFlag } from '../../cli/flags.js';
-import { ApiClient } from '../../core/api/client.js';
+import { connectionFlags, apiClientOf } from '../../cli/flags.js';
 import type { ChangefeedSummary } from '../../core/owner/changefeed-admin.js';
 
 export default class ChangefeedList extends BaseCommand {
   static override description = 'List changefeeds with their state and checkpoint (finished and removed ones only with --all).';
   static override aliases = ['cli:changefeed:list'];
   static override flags = {
-    server: serverFlag,
+    ...connectionFlags,
     all: Flags.boolean({ char: 'a', description: 'include finished and removed changefeeds' }),
   };
 
   async run(): Promise<ChangefeedSummary[]> {
     const { flags } = await this.parse(ChangefeedList);
-    const items = await new ApiClient(flags.server).changefeeds({ all: flags.all });
+    const items = await apiClientOf(flags).changefeeds({ all: flags.all });
     this.log(items.length === 0 ? 'No changefeeds.' : items.map(formatSummary).join('\n'));
     return items;
   }

@@ -1,15 +1,14 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatDetail, formatSummary } from '../../cli/changefeed-output.js';
-import { changefeedIdFlag, namespaceFlag, serverFlag } from '../../cli/flags.js';
-import { ApiClient } from '../../core/api/client.js';
+import { changefeedIdFlag, namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
 import type { ChangefeedDetail, ChangefeedSummary } from '../../core/owner/changefeed-admin.js';
 
 export default class ChangefeedQuery extends BaseCommand {
   static override description = 'Show one changefeed: state, checkpoint (ts, binlog coordinate and time), error, config.';
   static override aliases = ['cli:changefeed:query'];
   static override flags = {
-    server: serverFlag,
+    ...connectionFlags,
     namespace: namespaceFlag,
     'changefeed-id': changefeedIdFlag,
     simple: Flags.boolean({ char: 's', description: 'only the state, checkpoint and error' }),
@@ -17,7 +16,7 @@ export default class ChangefeedQuery extends BaseCommand {
 
   async run(): Promise<ChangefeedDetail | ChangefeedSummary> {
     const { flags } = await this.parse(ChangefeedQuery);
-    const detail = await new ApiClient(flags.server).changefeed(flags['changefeed-id'], flags.namespace);
+    const detail = await apiClientOf(flags).changefeed(flags['changefeed-id'], flags.namespace);
     if (flags.simple) {
       const { namespace, id, upstream_id, state, checkpoint_tso, checkpoint_coordinate, checkpoint_time, error } = detail;
       const simple: ChangefeedSummary = { namespace, id, upstream_id, state, checkpoint_tso, checkpoint_coordinate, checkpoint_time, error };

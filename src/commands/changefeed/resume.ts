@@ -1,14 +1,13 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
-import { changefeedIdFlag, namespaceFlag, serverFlag } from '../../cli/flags.js';
-import { ApiClient } from '../../core/api/client.js';
+import { changefeedIdFlag, namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
 import type { ChangefeedDetail } from '../../core/owner/changefeed-admin.js';
 
 export default class ChangefeedResume extends BaseCommand {
   static override description = 'Resume a stopped, failed or finished changefeed from its checkpoint (or from --overwrite-checkpoint-ts).';
   static override aliases = ['cli:changefeed:resume'];
   static override flags = {
-    server: serverFlag,
+    ...connectionFlags,
     namespace: namespaceFlag,
     'changefeed-id': changefeedIdFlag,
     'overwrite-checkpoint-ts': Flags.string({ description: 'restart from this ts or binlog coordinate instead of the checkpoint' }),
@@ -17,7 +16,7 @@ export default class ChangefeedResume extends BaseCommand {
   async run(): Promise<ChangefeedDetail> {
     const { flags } = await this.parse(ChangefeedResume);
     const id = flags['changefeed-id'];
-    const result = await new ApiClient(flags.server).resumeChangefeed(id, flags.namespace, flags['overwrite-checkpoint-ts']);
+    const result = await apiClientOf(flags).resumeChangefeed(id, flags.namespace, flags['overwrite-checkpoint-ts']);
     this.log(`Changefeed ${id} resumed (state ${result.state}, checkpoint ${result.checkpoint_tso}).`);
     return result;
   }

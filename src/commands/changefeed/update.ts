@@ -1,8 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatDetail } from '../../cli/changefeed-output.js';
-import { changefeedIdFlag, namespaceFlag, serverFlag } from '../../cli/flags.js';
-import { ApiClient } from '../../core/api/client.js';
+import { changefeedIdFlag, namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
 import type { ChangefeedDetail } from '../../core/owner/changefeed-admin.js';
 import { readConfigFile } from './create.js';
 
@@ -10,7 +9,7 @@ export default class ChangefeedUpdate extends BaseCommand {
   static override description = 'Change the sink URI, target-ts or config of a stopped or failed changefeed.';
   static override aliases = ['cli:changefeed:update'];
   static override flags = {
-    server: serverFlag,
+    ...connectionFlags,
     namespace: namespaceFlag,
     'changefeed-id': changefeedIdFlag,
     'sink-uri': Flags.string({ description: 'new sink URI' }),
@@ -21,7 +20,7 @@ export default class ChangefeedUpdate extends BaseCommand {
   async run(): Promise<ChangefeedDetail> {
     const { flags } = await this.parse(ChangefeedUpdate);
     const id = flags['changefeed-id'];
-    const result = await new ApiClient(flags.server).updateChangefeed(id, flags.namespace, {
+    const result = await apiClientOf(flags).updateChangefeed(id, flags.namespace, {
       sink_uri: flags['sink-uri'],
       target_ts: flags['target-ts'],
       replica_config: flags.config === undefined ? undefined : await readConfigFile(flags.config),

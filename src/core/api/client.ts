@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { TidemarkError, type ErrorCode } from '../errors/index.js';
+import { requestText, type HttpAnswer, type HttpTls } from './http-request.js';
+import { clusterTlsError } from './tls-errors.js';
 import { errorCatalogue } from '../errors/codes.js';
 import type { ChangefeedDetail, ChangefeedSummary, CreateChangefeedRequest, UpdateChangefeedRequest } from '../owner/changefeed-admin.js';
 import type { CaptureSummary } from '../server/server.js';
@@ -25,25 +28,55 @@ export interface ProcessorSummary {
   readonly capture_id: string;
 }
 
+/** How the CLI reaches a TLS server and who it is to the API (`--ca --cert --key --user --password`). */
+export interface ApiClientOptions {
+  /** PEM files: the CA that signed the server's certificate, and the client certificate and key to present. */
+  readonly caPath?: string | undefined;
+  readonly certPath?: string | undefined;
+  readonly keyPath?: string | undefined;
+  /** An API user of the server's security.client-user-list and its password (HTTP Basic); no user: no credentials sent. */
+  readonly user?: string | undefined;
+  readonly password?: string | undefined;
+}
+
 /** The CLI's client of a capture's OpenAPI: every command talks to `--server`, never to etcd. */
 export class ApiClient {
   readonly base: URL;
+  private readonly tls: HttpTls | undefined;
+  private readonly authorization: string | undefined;
 
   /**
    * `timeoutMs` bounds each request; a server that accepted the connection and did not answer in time is a
-   * timeout (the request may still complete there), not an unreachable server.
+   * timeout (the request may still complete there), not an unreachable server. A server given without a scheme
+   * is http://, or https:// when a CA or a client certificate is given.
    */
-  constructor(server: string, private readonly timeoutMs = 10_000) {
+  constructor(
+    server: string,
+    private readonly timeoutMs = 10_000,
+    private readonly options: ApiClientOptions = {},
+  ) {
+    const secure = options.caPath !== undefined || options.certPath !== undefined;
     let url: URL;
     try {
-      url = new URL(/^[a-z]+:\/\//i.test(server) ? server : `http://${server}`);
+      url = new URL(/^[a-z]+:\/\//i.test(server) ? server : `${secure ? 'https' : 'http'}://${server}`);
     } catch {
       throw new TidemarkError('ErrInvalidArgument', `invalid --server "${server}": expected a URL such as http://127.0.0.1:8300`);
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new TidemarkError('ErrInvalidArgument', `invalid --server "${server}": scheme must be http or https`);
     }
+    if (secure && url.protocol === 'http:') {
+      throw new TidemarkError('ErrInvalidArgument', `--server ${url.origin} is plaintext http, but --ca/--cert are for TLS: use https://${url.host}`);
+    }
+    if ((options.certPath === undefined) !== (options.keyPath === undefined)) {
+      throw new TidemarkError('ErrInvalidArgument', `--cert and --key go together; got only ${options.certPath === undefined ? '--key' : '--cert'}`);
+    }
+    if (options.user !== undefined && options.user.includes(':')) {
+      throw new TidemarkError('ErrInvalidArgument', `--user "${options.user}" must not contain ":"`);
+    }
     this.base = url;
+    this.tls = secure ? { ca: readPem('--ca', options.caPath), cert: readPem('--cert', options.certPath), key: readPem('--key', options.keyPath) } : undefined;
+    this.authorization = options.user === undefined ? undefined : `Basic ${Buffer.from(`${options.user}:${options.password ?? ''}`, 'utf8').toString('base64')}`;
   }
 
   // ---- the OpenAPI's routes, typed; a changefeed is always named with its namespace
@@ -96,14 +129,22 @@ export class ApiClient {
 
   private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
     const url = new URL(path, this.base);
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await fetch(url, {
+      res = await requestText({
         method,
+        url,
         signal: AbortSignal.timeout(this.timeoutMs),
-        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+        tls: this.tls,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.authorization === undefined ? {} : { authorization: this.authorization }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (error) {
+      const tlsError = clusterTlsError(error, { where: `the cdc server at ${this.base.origin}`, caPath: this.options.caPath, caFlag: '--ca', secure: this.base.protocol === 'https:' });
+      if (tlsError !== undefined) throw tlsError;
       if ((error as Error).name === 'TimeoutError') {
         throw new TidemarkError('ErrTimeout', `the cdc server at ${this.base.origin} did not answer ${method} ${url.pathname} within ${this.timeoutMs / 1000} s`, {
           hint: method === 'GET' ? 'the server is busy or stuck; try again, and look at its log' : 'the server may still complete the request: look before repeating it (e.g. `cdc changefeed list`), and at the server log',
@@ -111,26 +152,36 @@ export class ApiClient {
           cause: error,
         });
       }
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+      const cause = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+      const reset = cause === 'ECONNRESET' || /socket hang up/i.test((error as Error).message);
       throw new TidemarkError('ErrServiceUnreachable', `cannot reach the cdc server at ${this.base.origin} (${cause})`, {
-        hint: 'check --server and that `cdc server` is running there',
+        hint: reset && this.base.protocol === 'http:' ? 'the server ended the connection: if it serves TLS (--cert/--key), use https:// and --ca' : 'check --server and that `cdc server` is running there',
         details: { server: this.base.origin },
         cause: error,
       });
     }
-    const text = await res.text();
+    const text = res.text;
     let json: unknown;
     try {
       json = text.length === 0 ? {} : JSON.parse(text);
     } catch {
       throw new TidemarkError('ErrServiceUnreachable', `${this.base.origin} answered ${method} ${path} with non-JSON (HTTP ${res.status})`);
     }
-    if (!res.ok) {
-      const { error_code: code, error_msg: msg } = json as { error_code?: string; error_msg?: string };
+    if (res.status < 200 || res.status > 299) {
+      const { error_code: code, error_msg: msg, hint } = json as { error_code?: string; error_msg?: string; hint?: unknown };
       const known = code !== undefined && code in errorCatalogue ? (code as ErrorCode) : 'ErrBugIndicating';
-      throw new TidemarkError(known, msg ?? `HTTP ${res.status} from ${method} ${path}`, { details: { httpStatus: res.status } });
+      throw new TidemarkError(known, msg ?? `HTTP ${res.status} from ${method} ${path}`, { details: { httpStatus: res.status }, ...(typeof hint === 'string' ? { hint } : {}) });
     }
     return json as T;
+  }
+}
+
+function readPem(flag: string, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new TidemarkError('ErrConfigUnreadable', `cannot read ${flag} "${path}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
   }
 }
 

@@ -28,6 +28,11 @@ export class HttpApi {
   /** The HTTP/1.1 server; a PortMux hands it connections. */
   readonly server: HttpServer;
   onRequest: ((route: string, status: number) => void) | undefined;
+  /**
+   * Runs after the route is matched and before the body is read or the handler runs: throws (ErrUnauthorized,
+   * ErrTLSClientCertificate) to refuse the request, which then changes nothing. `route` is the route's pattern.
+   */
+  authorize: ((req: IncomingMessage, method: string, route: string) => Promise<void>) | undefined;
 
   constructor(private readonly logger: Logger) {
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -59,6 +64,7 @@ export class HttpApi {
     try {
       const matched = this.match(req.method ?? 'GET', url.pathname);
       label = matched.route.label;
+      await this.authorize?.(req, req.method ?? 'GET', matched.route.label);
       const body = req.method === 'GET' || req.method === 'HEAD' ? undefined : await readJson(req);
       result = await matched.route.handler(req, matched.params, body);
     } catch (error) {
@@ -67,7 +73,10 @@ export class HttpApi {
     }
     const status = result.status ?? 200;
     const text = typeof result.body === 'string' ? result.body : JSON.stringify(result.body, bigintReplacer);
-    res.writeHead(status, { 'content-type': result.contentType ?? (typeof result.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json') });
+    res.writeHead(status, {
+      'content-type': result.contentType ?? (typeof result.body === 'string' ? 'text/plain; charset=utf-8' : 'application/json'),
+      ...(status === 401 ? { 'www-authenticate': 'Basic realm="tidemark", charset="UTF-8"' } : {}),
+    });
     res.end(text);
     this.onRequest?.(label, status);
   }

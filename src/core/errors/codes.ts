@@ -50,6 +50,12 @@ export const errorCatalogue = {
   ErrTLSRequired: tls,
   ErrTLSUnavailable: tls,
   ErrTLSHandshake: tls,
+  // the cluster's own TLS and authentication (cdc server --ca --cert --key --cert-allowed-cn, security.client-user-list):
+  // a client certificate the server refuses (missing, not signed by the CA, expired, CN not allowed); a missing or
+  // wrong API user/password; etcd refusing the etcd user or its password, or a key the user may not touch
+  ErrTLSClientCertificate: { retryable: false, httpStatus: 403, exitCode: 1 },
+  ErrUnauthorized: { retryable: false, httpStatus: 401, exitCode: 1 },
+  ErrEtcdAuthFailed: { retryable: false, httpStatus: 500, exitCode: 3 },
   ErrClusterUnhealthy: unavailable,
   ErrOwnerNotFound: unavailable,
   ErrNotOwner: transient,

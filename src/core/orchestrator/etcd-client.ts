@@ -1,5 +1,5 @@
-import { InterceptingCall, status as GrpcStatus, type Interceptor } from '@grpc/grpc-js';
-import { ClientClosedError, Etcd3, type ILeaseOptions, type IOptions, type Lease, type Namespace, type Watcher } from 'etcd3';
+import { InterceptingCall, Metadata, status as GrpcStatus, type ChannelCredentials, type Interceptor } from '@grpc/grpc-js';
+import { castGrpcError, ClientClosedError, Etcd3, type ILeaseOptions, type IOptions, type Lease, type Namespace, type Watcher } from 'etcd3';
 import { BugIndicatingError } from '../errors/index.js';
 
 /**
@@ -108,6 +108,39 @@ export class EtcdClient extends Etcd3 {
     this.calls = calls;
     this.watches = watchManagerOf(this);
     this.watches.handleError = (error) => this.onWatchStreamError(error);
+    if (options.auth !== undefined) this.closeAuthClients();
+  }
+
+  /**
+   * With user/password auth, etcd3 fetches a token through a new gRPC client per attempt and never closes it
+   * (its channel and socket would stay until etcd drops them). This makes each such client closed once it has
+   * answered, and its call tracked like the others.
+   */
+  private closeAuthClients(): void {
+    const pool = (this as unknown as { pool?: { hosts?: { getServiceClient(name: string): unknown }[]; authenticator?: { getCredentialsFromHost?: unknown } } }).pool;
+    const authenticator = pool?.authenticator;
+    const host = pool?.hosts?.[0];
+    if (authenticator === undefined || typeof authenticator.getCredentialsFromHost !== 'function' || host === undefined) {
+      throw new BugIndicatingError("etcd3's internal Authenticator is not shaped as EtcdClient expects; check src/core/orchestrator/etcd-client.ts against this etcd3 version");
+    }
+    type AuthClient = {
+      authenticate(req: { name: string; password: string }, metadata: Metadata, options: object, callback: (error: Error | null, res?: { token: string }) => void): void;
+      close(): void;
+    };
+    // the generated Auth client class, from the host's own (cached, closed with the host) instance
+    const AuthClientClass = (host.getServiceClient('Auth') as object).constructor as new (address: string, credentials: ChannelCredentials, options: object) => AuthClient;
+    const interceptor = this.calls.interceptor;
+    authenticator.getCredentialsFromHost = (address: string, name: string, password: string, callOptions: object | undefined, credentials: ChannelCredentials): Promise<string> => {
+      if (this.isClosed) return Promise.reject(new ClientClosedError('Auth'));
+      const client = new AuthClientClass(address, credentials, { interceptors: [interceptor] });
+      return new Promise<string>((resolve, reject) =>
+        client.authenticate({ name, password }, new Metadata(), callOptions ?? {}, (error, res) => {
+          client.close();
+          if (error !== null) reject(castGrpcError(error));
+          else resolve(res?.token ?? '');
+        }),
+      );
+    };
   }
 
   get closed(): boolean {

@@ -39,7 +39,7 @@ export class Messenger {
       client = undefined;
     }
     if (client === undefined) {
-      client = new PeerClient(to.address, this.self, this.logger);
+      client = new PeerClient(to.address, this.self, this.logger, this.server.dialCredentials);
       this.clients.set(to.id, client);
     }
     client.send(topic, payload, ownerRevision);

@@ -1,4 +1,4 @@
-import { Client, credentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { Client, credentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../logger/logger.js';
 import type { Ack, MessageEnvelope } from './messages.js';
 import { peerService } from './peer-server.js';
@@ -32,8 +32,10 @@ export class PeerClient {
     readonly target: string,
     private readonly self: string,
     private readonly logger: Logger,
+    /** TLS to the peer (the cluster's --ca, and --cert/--key as the client certificate); plaintext when undefined. */
+    channelCredentials?: ChannelCredentials,
   ) {
-    this.client = new Client(target, credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': INITIAL_BACKOFF_MS, 'grpc.max_reconnect_backoff_ms': MAX_BACKOFF_MS });
+    this.client = new Client(target, channelCredentials ?? credentials.createInsecure(), { 'grpc.initial_reconnect_backoff_ms': INITIAL_BACKOFF_MS, 'grpc.max_reconnect_backoff_ms': MAX_BACKOFF_MS });
     this.connect();
   }
 
@@ -74,13 +76,15 @@ export class PeerClient {
       this.unacked = this.unacked.filter((m) => !(m.topic === ack.topic && m.seq <= ack.seq));
       this.stats.acked += before - this.unacked.length;
     });
-    const broken = (): void => {
+    let reason: string | undefined;
+    const broken = (error?: Error): void => {
+      if (error !== undefined) reason = error.message;
       if (this.stream !== stream || this.closed) return;
       this.stream = undefined;
       this.stats.reconnects++;
       const delay = this.backoffMs;
       this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
-      this.logger.debug('peer stream broken; reconnecting', { target: this.target, delayMs: delay });
+      this.logger.debug('peer stream broken; reconnecting', { target: this.target, delayMs: delay, ...(reason === undefined ? {} : { reason }) });
       this.timer = setTimeout(() => this.connect(), delay);
     };
     stream.on('error', broken);

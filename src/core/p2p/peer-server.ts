@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import { Server, ServerCredentials, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ChannelCredentials, type ServerDuplexStream, type ServiceDefinition } from '@grpc/grpc-js';
 import type { Logger } from '../logger/logger.js';
 import type { Ack, MessageEnvelope } from './messages.js';
 
@@ -35,6 +35,11 @@ export class PeerServer {
   private readonly lastSeq = new Map<string, number>();
   private newestOwnerRevision = 0n;
   readonly stats = { delivered: 0, duplicates: 0, staleOwner: 0 };
+  /**
+   * How the captures of this server dial their peers: TLS with the cluster's certificates when this server serves
+   * TLS (every capture of a cluster does, or none), plaintext when undefined.
+   */
+  dialCredentials: ChannelCredentials | undefined;
 
   constructor(private readonly logger: Logger) {
     this.grpc.addService(peerService, { sendMessage: (call: ServerDuplexStream<MessageEnvelope, Ack>) => this.serve(call) });

@@ -1,4 +1,5 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { Duplex, PassThrough } from 'node:stream';
 import type { Server as HttpServer } from 'node:http';
 import { TidemarkError } from '../errors/index.js';
@@ -9,18 +10,41 @@ const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 export interface MuxTargets {
   readonly http: HttpServer;
   readonly grpc: { injectConnection(connection: Duplex): void };
+  /** Serve TLS: the listener terminates it, then each decrypted connection is sniffed as in plaintext. */
+  readonly tls?: TlsOptions;
+  /**
+   * Whether a gRPC connection over TLS may go on (its client certificate); false ends it. HTTP connections are
+   * checked per request by the API instead, which answers why.
+   */
+  readonly admitGrpc?: (socket: TLSSocket) => boolean;
+  /** A TLS handshake that failed (a client that does not trust the server, plaintext to the TLS port). */
+  readonly onTlsError?: (error: Error) => void;
 }
 
 /**
  * One port for the OpenAPI and the capture-to-capture gRPC channel, as TiCDC does with cmux: each new
- * connection is sniffed; the HTTP/2 preface goes to gRPC, anything else to the HTTP/1.1 server.
+ * connection is sniffed; the HTTP/2 preface goes to gRPC, anything else to the HTTP/1.1 server. With `tls`,
+ * the listener is a TLS server and the sniffing happens on the decrypted stream.
  */
 export class PortMux {
   private readonly server: NetServer;
   private readonly sockets = new Set<Socket>();
 
   constructor(private readonly targets: MuxTargets) {
-    this.server = createServer((socket) => this.route(socket));
+    if (targets.tls === undefined) {
+      this.server = createServer((socket) => this.route(socket));
+    } else {
+      this.server = createTlsServer(targets.tls, (socket) => this.route(socket));
+      // raw connections, handshakes still running included, so that close ends them too
+      this.server.on('connection', (raw: Socket) => {
+        this.sockets.add(raw);
+        raw.once('close', () => this.sockets.delete(raw));
+      });
+      this.server.on('tlsClientError', (error: Error, socket: TLSSocket) => {
+        socket.destroy();
+        targets.onTlsError?.(error);
+      });
+    }
   }
 
   async listen(host: string, port: number): Promise<number> {
@@ -57,6 +81,10 @@ export class PortMux {
       const isHttp2 = buffered.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
       if (isHttp2 && buffered.length < HTTP2_PREFACE.length) return; // need more bytes to decide
       socket.off('data', onData);
+      if (isHttp2 && this.targets.tls !== undefined && this.targets.admitGrpc?.(socket as TLSSocket) === false) {
+        socket.destroy();
+        return;
+      }
       if (isHttp2) {
         // Node's HTTP/2 reads a net.Socket's handle directly, so bytes already read cannot be pushed back:
         // hand gRPC a duplex that replays them, then carries the socket's stream

@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
-import type { Etcd3 } from 'etcd3';
+import { isIP } from 'node:net';
+import { EtcdAuthenticationFailedError, EtcdPermissionDeniedError, type Etcd3, type IOptions } from 'etcd3';
 import { buildInfo } from '../build-info/index.js';
 import { Capture } from '../capture/capture.js';
 import type { ServerConfig } from '../config/server-config.js';
@@ -15,9 +16,14 @@ import type { AdminJob } from '../owner/owner.js';
 import { SinkRegistry } from '../sink/registry.js';
 import { tableProgressOf } from './table-progress.js';
 import { PeerServer } from '../p2p/peer-server.js';
-import { PortMux } from '../p2p/port-mux.js';
-import { DEFAULT_NAMESPACE } from '../orchestrator/etcd-keys.js';
+import type { PortMux } from '../p2p/port-mux.js';
+import { DEFAULT_NAMESPACE, clusterPrefix } from '../orchestrator/etcd-keys.js';
 import { EtcdClient } from '../orchestrator/etcd-client.js';
+import { requestText } from '../api/http-request.js';
+import { clusterTlsError } from '../api/tls-errors.js';
+import { ApiAuth } from './auth.js';
+import { loadClusterTls, type ClusterTls } from './tls.js';
+import { clusterPort } from './cluster-port.js';
 
 export interface ServerOptions {
   readonly config: ServerConfig;
@@ -49,19 +55,25 @@ export class Server {
   /** Capture-to-capture messages (gRPC), served on the same port as the OpenAPI. */
   readonly peers: PeerServer;
   private readonly mux: PortMux;
+  /** The cluster's TLS (--ca --cert --key), undefined without it. */
+  private readonly tls: ClusterTls | undefined;
+  private readonly auth: ApiAuth;
 
   constructor(private readonly options: ServerOptions) {
+    const security = options.config.security;
     this.metrics = new ServerMetrics({ perTable: options.config['per-table-metrics'] });
     this.metrics.onCollect(captureCollector(this.metrics, () => this.capture));
+    this.tls = loadClusterTls(security);
+    this.auth = new ApiAuth({ users: security['client-user-list'], reads: security['client-auth-reads'] });
     this.api = new HttpApi(options.logger);
     this.peers = new PeerServer(options.logger);
-    this.mux = new PortMux({ http: this.api.server, grpc: this.peers.injector() });
+    this.mux = clusterPort({ api: this.api, peers: this.peers, tls: this.tls, auth: this.auth, logger: options.logger });
     this.api.onRequest = (route, status) => this.metrics.httpRequests.inc({ route, status: String(status) });
     this.api
       .route('GET', '/api/v2/status', () => Promise.resolve(this.status()))
       .route('GET', '/api/v2/health', () => Promise.resolve(this.health()))
       .route('GET', '/api/v2/captures', () => Promise.resolve({ body: this.captures() }))
-      .route('POST', '/api/v2/owner/resign', (req) => this.resignOwner(req.headers['x-tidemark-forwarded'] !== undefined))
+      .route('POST', '/api/v2/owner/resign', (req) => this.resignOwner(req.headers['x-tidemark-forwarded'] !== undefined, req.headers.authorization))
       .route('POST', '/api/v2/changefeeds', async (_req, _p, body) => ({ status: 201, body: await this.changefeeds().create(requestObject<CreateChangefeedRequest>(body, ['changefeed_id', 'namespace', 'sink_uri', 'start_ts', 'target_ts', 'upstream'])) }))
       .route('GET', '/api/v2/changefeeds', (req) => {
         const query = new URL(req.url ?? '/', 'http://x').searchParams;
@@ -88,7 +100,7 @@ export class Server {
         body: await this.changefeeds().update(p['id'], requestObject<UpdateChangefeedRequest>(body, ['sink_uri', 'target_ts']), namespaceOf(req.url)),
       }))
       .route('POST', '/api/v2/changefeeds/:id/pause', (req, p) =>
-        this.ownerJob({ type: 'pause', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'POST', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
+        this.ownerJob({ type: 'pause', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'POST', undefined, req.headers['x-tidemark-forwarded'] !== undefined, req.headers.authorization),
       )
       .route('POST', '/api/v2/changefeeds/:id/resume', (req, p, body) => {
         const raw = (body as { overwrite_checkpoint_ts?: string | number } | undefined)?.overwrite_checkpoint_ts;
@@ -99,14 +111,14 @@ export class Server {
           ...(raw === undefined || raw === '' || raw === 0 ? {} : { overwriteCheckpointTs: parseTs(String(raw), '--overwrite-checkpoint-ts') }),
         };
         // forwarded to the owner with the one field it reads, not whatever else the body held
-        return this.ownerJob(job, req.url!, 'POST', raw === undefined ? undefined : { overwrite_checkpoint_ts: raw }, req.headers['x-tidemark-forwarded'] !== undefined);
+        return this.ownerJob(job, req.url!, 'POST', raw === undefined ? undefined : { overwrite_checkpoint_ts: raw }, req.headers['x-tidemark-forwarded'] !== undefined, req.headers.authorization);
       })
       .route('DELETE', '/api/v2/changefeeds/:id', (req, p) =>
-        this.ownerJob({ type: 'remove', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'DELETE', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
+        this.ownerJob({ type: 'remove', id: p['id'], namespace: namespaceOf(req.url) }, req.url!, 'DELETE', undefined, req.headers['x-tidemark-forwarded'] !== undefined, req.headers.authorization),
       )
       .route('POST', '/api/v2/captures/:id/drain', (req, p) =>
         // TiCDC's drain: the owner moves the capture's tables away and schedules none there; poll until 0
-        this.ownerJob({ type: 'drain', captureId: p['id'], namespace: DEFAULT_NAMESPACE, id: '' }, req.url!, 'POST', undefined, req.headers['x-tidemark-forwarded'] !== undefined),
+        this.ownerJob({ type: 'drain', captureId: p['id'], namespace: DEFAULT_NAMESPACE, id: '' }, req.url!, 'POST', undefined, req.headers['x-tidemark-forwarded'] !== undefined, req.headers.authorization),
       )
       .route('GET', '/api/v2/processors', () => {
         const items = [...(this.capture?.state.changefeeds.values() ?? [])].flatMap((cf) =>
@@ -130,13 +142,32 @@ export class Server {
   async run(signal: AbortSignal): Promise<void> {
     const { config, logger } = this.options;
     const endpoints = config.pd.split(',').map((s) => s.trim()).filter(Boolean);
-    const client = new EtcdClient({ hosts: endpoints, dialTimeout: 3000 });
+    const client = new EtcdClient(this.etcdOptions(endpoints));
+    if (config.security['etcd-user'] !== undefined && !endpoints.some((e) => /^https:\/\//i.test(e)) && !endpoints.every((e) => isLoopback(splitHostPort(e.replace(/^https?:\/\//i, '').replace(/\/$/, ''))[0]))) {
+      logger.warn('the etcd password goes to etcd in plaintext: use https:// endpoints with --ca', { pd: config.pd, etcdUser: config.security['etcd-user'] });
+    }
     try {
       await this.checkEtcd(client, endpoints);
       await mkdir(config['data-dir'], { recursive: true });
       const [host, port] = splitHostPort(config.addr);
       await this.mux.listen(host, port);
-      logger.info('cdc server listening', { addr: config.addr, pd: config.pd, clusterId: config['cluster-id'], version: buildInfo().version });
+      const serving = this.tls?.serving === true;
+      logger.info('cdc server listening', {
+        addr: config.addr,
+        pd: config.pd,
+        clusterId: config['cluster-id'],
+        version: buildInfo().version,
+        tls: serving,
+        clientCertificates: this.tls?.ca === undefined || !serving ? 'not checked' : this.tls.allowedCn.length > 0 ? `required, CN in ${this.tls.allowedCn.join(', ')}` : 'verified when presented',
+        apiUsers: this.auth.enabled ? `required for writes${config.security['client-auth-reads'] ? ' and reads' : ''}` : 'none',
+      });
+      if (!serving && !isLoopback(host)) {
+        logger.warn('listening on a non-loopback address without TLS: the OpenAPI and the capture-to-capture channel are plaintext and anyone who can reach the port can use them', {
+          addr: config.addr,
+          fix: 'pass --cert and --key (and --ca, --cert-allowed-cn), set security.client-user-list, or listen on 127.0.0.1',
+          apiUsers: this.auth.enabled,
+        });
+      }
 
       this.admin = new ChangefeedAdmin(client, config['cluster-id'], () => this.capture, this.options.sinks ?? new SinkRegistry(), config.upstream, this.options.logger);
       this.capture = new Capture({
@@ -165,14 +196,73 @@ export class Server {
     }
   }
 
+  /**
+   * The etcd client's options: TLS with --ca/--cert/--key for https:// endpoints (all of them or none), and the
+   * etcd user and password when given.
+   */
+  private etcdOptions(endpoints: readonly string[]): IOptions {
+    const security = this.options.config.security;
+    const secure = endpoints.filter((e) => /^https:\/\//i.test(e));
+    if (secure.length > 0 && secure.length < endpoints.length) {
+      throw new TidemarkError('ErrConfigInvalid', `--pd mixes https:// and plaintext etcd endpoints (${endpoints.join(',')}): use https:// for all of them or none`);
+    }
+    for (const e of endpoints) {
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(e) && !/^https?:\/\//i.test(e)) {
+        throw new TidemarkError('ErrConfigInvalid', `invalid etcd endpoint "${e}" in --pd: the scheme must be http:// or https://`);
+      }
+    }
+    const tls = this.tls;
+    const user = security['etcd-user'];
+    const password = security['etcd-password'];
+    return {
+      hosts: [...endpoints],
+      dialTimeout: 3000,
+      ...(secure.length > 0 && tls !== undefined
+        ? {
+            credentials: {
+              rootCertificate: tls.ca === undefined ? (undefined as unknown as Buffer) : Buffer.from(tls.ca),
+              ...(tls.key === undefined ? {} : { privateKey: Buffer.from(tls.key) }),
+              ...(tls.cert === undefined ? {} : { certChain: Buffer.from(tls.cert) }),
+            },
+          }
+        : {}),
+      ...(user !== undefined && password !== undefined ? { auth: { username: user, password } } : {}),
+    };
+  }
+
   private async checkEtcd(client: Etcd3, endpoints: readonly string[]): Promise<void> {
     const timeout = this.options.etcdConnectTimeoutMs ?? 10_000;
+    const security = this.options.config.security;
     try {
       await withTimeout(client.maintenance.status(), timeout, 'connecting to etcd');
+      // the user must be allowed on the cluster's keys: a read of one of them says so now rather than later
+      await withTimeout(client.get(clusterPrefix(this.options.config['cluster-id'])).string(), timeout, 'reading the cluster\'s keys in etcd');
     } catch (error) {
       client.close();
+      const user = security['etcd-user'];
+      if (error instanceof EtcdAuthenticationFailedError) {
+        throw new TidemarkError('ErrEtcdAuthFailed', `etcd at --pd ${endpoints.join(',')} refused the etcd user "${user ?? ''}": unknown user or wrong password`, {
+          hint: 'check --etcd-user (security.etcd-user) and the password in TIDEMARK_ETCD_PASSWORD (or security.etcd-password, --etcd-password)',
+          details: { endpoints, user },
+        });
+      }
+      if (error instanceof EtcdPermissionDeniedError) {
+        throw new TidemarkError('ErrEtcdAuthFailed', `etcd at --pd ${endpoints.join(',')} denies ${user === undefined ? 'this client' : `the etcd user "${user}"`} access to the cluster's keys (${clusterPrefix(this.options.config['cluster-id'])})`, {
+          hint: `grant the user's role readwrite on the prefix /tidb/cdc/ (etcdctl role grant-permission <role> --prefix=true readwrite /tidb/cdc/)`,
+          details: { endpoints, user },
+        });
+      }
+      if (/user name is empty|authentication is not enabled|auth.*not enabled/i.test((error as Error).message) && user === undefined) {
+        throw new TidemarkError('ErrEtcdAuthFailed', `etcd at --pd ${endpoints.join(',')} requires authentication: ${(error as Error).message}`, {
+          hint: 'pass --etcd-user and set TIDEMARK_ETCD_PASSWORD (or security.etcd-user / etcd-password in the server config)',
+          details: { endpoints },
+        });
+      }
+      const secure = endpoints.some((e) => /^https:\/\//i.test(e));
+      const tlsError = clusterTlsError(error, { where: `etcd at ${endpoints.join(',')}`, caPath: this.tls?.caPath, caFlag: '--ca', secure });
+      if (tlsError !== undefined) throw tlsError;
       throw new TidemarkError('ErrEtcdUnreachable', `cannot reach etcd at --pd ${endpoints.join(',')}: ${(error as Error).message}`, {
-        hint: 'start etcd (bash scripts/services.sh up etcd) or fix --pd',
+        hint: secure ? 'start etcd, fix --pd, or check --ca/--cert/--key against etcd\'s TLS settings' : 'start etcd (bash scripts/services.sh up etcd) or fix --pd; an etcd that serves TLS needs https:// endpoints and --ca',
         details: { endpoints },
         cause: error,
       });
@@ -223,8 +313,42 @@ export class Server {
     return this.admin;
   }
 
+  /**
+   * A request to another capture's API (the owner's), as the client asked it: https with the cluster's certificates
+   * when this server serves TLS, and the client's own Authorization header.
+   */
+  private async toCapture(address: string, method: string, path: string, body: unknown, authorization: string | undefined, timeoutMs: number): Promise<ApiResult> {
+    const scheme = this.tls?.serving === true ? 'https' : 'http';
+    const url = new URL(path, `${scheme}://${address}`);
+    let answer;
+    try {
+      answer = await requestText({
+        method,
+        url,
+        headers: {
+          'x-tidemark-forwarded': '1',
+          'content-type': 'application/json',
+          ...(authorization === undefined ? {} : { authorization }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(timeoutMs),
+        tls: this.tls,
+      });
+    } catch (error) {
+      throw clusterTlsError(error, { where: `the owner capture at ${url.origin}`, caPath: this.tls?.caPath, caFlag: '--ca', secure: scheme === 'https' }) ??
+        new TidemarkError('ErrOwnerNotFound', `cannot reach the owner capture at ${url.origin} (${(error as { code?: string }).code ?? (error as Error).message}); try again`, { cause: error });
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(answer.text);
+    } catch {
+      throw new TidemarkError('ErrOwnerNotFound', `the owner capture at ${url.origin} answered ${method} ${url.pathname} with non-JSON (HTTP ${answer.status})`);
+    }
+    return { status: answer.status, body: json };
+  }
+
   /** Runs an admin job on the owner: here when this capture is the owner, otherwise forwarded to it. */
-  private async ownerJob(job: AdminJob, path: string, method: string, body: unknown, forwarded: boolean): Promise<ApiResult> {
+  private async ownerJob(job: AdminJob, path: string, method: string, body: unknown, forwarded: boolean, authorization?: string): Promise<ApiResult> {
     if (job.type === 'drain') {
       if (await this.changefeeds().runOwnerJob(job)) {
         return { status: 202, body: { current_table_count: this.capture?.owner?.tablesOn(job.captureId) ?? 0 } };
@@ -233,37 +357,26 @@ export class Server {
       return { status: 202, body: job.type === 'remove' ? { id: job.id } : this.changefeeds().get(job.id, job.namespace) };
     }
     if (forwarded) throw new TidemarkError('ErrNotOwner', 'this capture is not the owner');
-    return this.forwardToOwner(method, path, body);
+    return this.forwardToOwner(method, path, body, authorization);
   }
 
-  private async forwardToOwner(method: string, path: string, body: unknown): Promise<ApiResult> {
+  private async forwardToOwner(method: string, path: string, body: unknown, authorization: string | undefined): Promise<ApiResult> {
     const capture = this.capture;
     const ownerId = capture?.state.ownerCaptureId;
     const owner = ownerId === undefined ? undefined : capture?.state.captures.get(ownerId);
     if (owner === undefined) throw new TidemarkError('ErrOwnerNotFound', 'the cluster has no owner right now; try again');
-    const res = await fetch(`http://${owner.address}${path}`, {
-      method,
-      headers: { 'x-tidemark-forwarded': '1', 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(20_000),
-    });
-    return { status: res.status, body: (await res.json()) };
+    return this.toCapture(owner.address, method, path, body, authorization, 20_000);
   }
 
   /** Resigns if this capture is the owner; otherwise forwards to the owner's API. */
-  private async resignOwner(forwarded: boolean): Promise<ApiResult> {
+  private async resignOwner(forwarded: boolean, authorization?: string): Promise<ApiResult> {
     const capture = this.capture;
     if (capture?.resignOwner()) return { status: 202, body: {} };
     if (forwarded) throw new TidemarkError('ErrNotOwner', 'this capture is not the owner');
     const ownerId = capture?.state.ownerCaptureId;
     const owner = ownerId === undefined ? undefined : capture?.state.captures.get(ownerId);
     if (owner === undefined) throw new TidemarkError('ErrOwnerNotFound', 'the cluster has no owner right now; try again');
-    const res = await fetch(`http://${owner.address}/api/v2/owner/resign`, {
-      method: 'POST',
-      headers: { 'x-tidemark-forwarded': '1' },
-      signal: AbortSignal.timeout(5000),
-    });
-    return { status: res.status, body: (await res.json()) };
+    return this.toCapture(owner.address, 'POST', '/api/v2/owner/resign', undefined, authorization, 5000);
   }
 }
 
@@ -285,6 +398,13 @@ function requestObject<T extends object>(body: unknown, strings: readonly (keyof
 
 function namespaceOf(url: string | undefined): string {
   return new URL(url ?? '/', 'http://x').searchParams.get('namespace') ?? DEFAULT_NAMESPACE;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: an address only this machine reaches. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h === '::1') return true;
+  return isIP(h) === 4 && h.startsWith('127.');
 }
 
 export function splitHostPort(addr: string): [string, number] {

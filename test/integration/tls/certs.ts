@@ -8,7 +8,11 @@ import { join } from 'node:path';
  * - good-cert.pem: the server's, for 127.0.0.1 and localhost; expired-cert.pem: the same names, expired in 2020;
  *   wronghost-cert.pem: valid, but for wrong.example.com only; all three on server-key.pem;
  * - server-cert.pem: what the servers load (a copy of one of the three; `useServerCert` swaps it, then FLUSH SSL);
- * - client-cert.pem / client-key.pem: a client certificate (CN tidemark-client) signed by the CA.
+ * - client-cert.pem / client-key.pem: a client certificate (CN tidemark-client) signed by the CA;
+ * - for the cluster's own TLS (cdc server --ca --cert --key --cert-allowed-cn): capture-cert.pem / capture-key.pem
+ *   (CN tidemark-capture, for 127.0.0.1 and localhost, server and client use), intruder-cert.pem / intruder-key.pem
+ *   (CN intruder, signed by the CA), expired-client-cert.pem (CN tidemark-client, expired in 2020) and
+ *   foreign-client-cert.pem (CN tidemark-client, signed by the other CA), both on client-key.pem.
  */
 export interface TestCerts {
   readonly dir: string;
@@ -16,6 +20,16 @@ export interface TestCerts {
   readonly otherCa: string;
   readonly clientCert: string;
   readonly clientKey: string;
+  readonly captureCert: string;
+  readonly captureKey: string;
+  readonly intruderCert: string;
+  readonly intruderKey: string;
+  readonly expiredClientCert: string;
+  readonly foreignClientCert: string;
+  /** expired-cert.pem and wronghost-cert.pem, on server-key.pem. */
+  readonly expiredServerCert: string;
+  readonly wrongHostCert: string;
+  readonly serverKey: string;
 }
 
 function openssl(dir: string, args: string[]): void {
@@ -53,6 +67,10 @@ export function makeCerts(dir: string): TestCerts {
       '[ client ]',
       'basicConstraints = CA:FALSE',
       'extendedKeyUsage = clientAuth',
+      '[ capture ]',
+      'subjectAltName = IP:127.0.0.1,DNS:localhost',
+      'basicConstraints = CA:FALSE',
+      'extendedKeyUsage = serverAuth, clientAuth',
       '',
     ].join('\n'),
   );
@@ -69,8 +87,30 @@ export function makeCerts(dir: string): TestCerts {
   sign('wrong.csr', 'wronghost-cert.pem', 'server_wrong', ['-days', '825']);
   openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=tidemark-client', '-keyout', 'client-key.pem', '-out', 'client.csr']);
   sign('client.csr', 'client-cert.pem', 'client', ['-days', '825']);
+  sign('client.csr', 'expired-client-cert.pem', 'client', ['-startdate', '20200101000000Z', '-enddate', '20200201000000Z']);
+  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=tidemark-capture', '-keyout', 'capture-key.pem', '-out', 'capture.csr']);
+  sign('capture.csr', 'capture-cert.pem', 'capture', ['-days', '825']);
+  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=intruder', '-keyout', 'intruder-key.pem', '-out', 'intruder.csr']);
+  sign('intruder.csr', 'intruder-cert.pem', 'client', ['-days', '825']);
+  writeFileSync(join(dir, 'client-ext.cnf'), 'basicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n');
+  openssl(dir, ['x509', '-req', '-in', 'client.csr', '-CA', 'other-ca.pem', '-CAkey', 'other-ca-key.pem', '-CAcreateserial', '-days', '825', '-extfile', 'client-ext.cnf', '-out', 'foreign-client-cert.pem']);
   useServerCert(dir, 'good');
-  return { dir, ca: join(dir, 'ca.pem'), otherCa: join(dir, 'other-ca.pem'), clientCert: join(dir, 'client-cert.pem'), clientKey: join(dir, 'client-key.pem') };
+  return {
+    dir,
+    ca: join(dir, 'ca.pem'),
+    otherCa: join(dir, 'other-ca.pem'),
+    clientCert: join(dir, 'client-cert.pem'),
+    clientKey: join(dir, 'client-key.pem'),
+    captureCert: join(dir, 'capture-cert.pem'),
+    captureKey: join(dir, 'capture-key.pem'),
+    intruderCert: join(dir, 'intruder-cert.pem'),
+    intruderKey: join(dir, 'intruder-key.pem'),
+    expiredClientCert: join(dir, 'expired-client-cert.pem'),
+    foreignClientCert: join(dir, 'foreign-client-cert.pem'),
+    expiredServerCert: join(dir, 'expired-cert.pem'),
+    wrongHostCert: join(dir, 'wronghost-cert.pem'),
+    serverKey: join(dir, 'server-key.pem'),
+  };
 }
 
 /** Makes the servers' certificate file the good, expired or wrong-host one (the servers take it at FLUSH SSL). */
