@@ -1,29 +1,5 @@
 import { TidemarkError } from '../errors/index.js';
-
-/** OpenSSL verification results (node:tls codes) and what they mean for whoever connects. */
-const PROBLEMS: Readonly<Record<string, string>> = {
-  CERT_HAS_EXPIRED: 'the server certificate has expired',
-  CERT_NOT_YET_VALID: 'the server certificate is not valid yet (check the clocks)',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the server certificate is not signed by the CA given (wrong CA?)',
-  UNABLE_TO_GET_ISSUER_CERT: 'the server certificate is not signed by the CA given (wrong CA?)',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the server certificate is not signed by the CA given (wrong CA?)',
-  SELF_SIGNED_CERT_IN_CHAIN: 'the server certificate is not signed by the CA given (wrong CA?)',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'the server certificate is self-signed, not signed by the CA given (wrong CA?)',
-  CERT_SIGNATURE_FAILURE: 'the server certificate signature does not verify against the CA given (wrong CA?)',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'the server certificate does not name the host connected to',
-};
-
-/** The same, recognised from a message (gRPC wraps the TLS error in its own text). */
-const MESSAGES: readonly [RegExp, string][] = [
-  [/certificate has expired/i, 'CERT_HAS_EXPIRED'],
-  [/certificate is not yet valid/i, 'CERT_NOT_YET_VALID'],
-  [/unable to verify the first certificate/i, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
-  [/unable to get (local )?issuer certificate/i, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
-  [/self[- ]signed certificate in certificate chain/i, 'SELF_SIGNED_CERT_IN_CHAIN'],
-  [/self[- ]signed certificate/i, 'DEPTH_ZERO_SELF_SIGNED_CERT'],
-  [/certificate signature failure/i, 'CERT_SIGNATURE_FAILURE'],
-  [/Hostname\/IP does not match certificate's altnames|does not match certificate|ERR_TLS_CERT_ALTNAME_INVALID/i, 'ERR_TLS_CERT_ALTNAME_INVALID'],
-];
+import { certificateProblem, describeCertificateProblem, isValidityProblem } from '../errors/tls-verification.js';
 
 export interface TlsErrorContext {
   /** What was connected to, e.g. `the cdc server at https://127.0.0.1:8300`, `etcd at https://127.0.0.1:2379`. */
@@ -56,17 +32,16 @@ function codeAndMessage(error: unknown): { code: string | undefined; message: st
 export function clusterTlsError(error: unknown, context: TlsErrorContext): TidemarkError | undefined {
   if (error instanceof TidemarkError) return error.code.startsWith('ErrTLS') ? error : undefined;
   const { code: rawCode, message } = codeAndMessage(error);
-  let code = rawCode !== undefined && rawCode in PROBLEMS ? rawCode : undefined;
-  code ??= MESSAGES.find(([re]) => re.test(message))?.[1];
+  const code = certificateProblem(rawCode, message);
   if (code !== undefined) {
     const ca = context.caPath === undefined ? `the system's CAs (no ${context.caFlag})` : `${context.caFlag} ${context.caPath}`;
     const fix =
-      code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
+      isValidityProblem(code)
         ? 'renew the server certificate'
         : code === 'ERR_TLS_CERT_ALTNAME_INVALID'
           ? 'connect to a name or IP address the certificate gives, or give the server a certificate for this one'
           : `give the CA that signed the server certificate with ${context.caFlag}`;
-    return new TidemarkError('ErrTLSCertificate', `TLS to ${context.where} failed: ${PROBLEMS[code].replace('the CA given', ca)}: ${fix}`, {
+    return new TidemarkError('ErrTLSCertificate', `TLS to ${context.where} failed: ${describeCertificateProblem(code, ca)}${code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? ' connected to' : ''}: ${fix}`, {
       details: { reason: code },
       cause: error,
     });

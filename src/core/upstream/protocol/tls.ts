@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { checkServerIdentity, type ConnectionOptions as TlsConnectionOptions, type PeerCertificate } from 'node:tls';
 import { TidemarkError } from '../../errors/index.js';
 import type { TlsSettings } from '../../config/uri.js';
+import { certificateProblem, describeCertificateProblem, isValidityProblem } from '../../errors/tls-verification.js';
 
 /** The TLS files of a URI, read (PEM text); the paths stay for messages. */
 export interface LoadedTls {
@@ -65,32 +66,6 @@ export function mysql2Ssl(tls: LoadedTls): Record<string, unknown> | undefined {
   };
 }
 
-/** OpenSSL verification codes (node:tls error codes), what they mean for the operator. */
-const CERTIFICATE_PROBLEMS: Readonly<Record<string, string>> = {
-  CERT_HAS_EXPIRED: 'the server certificate has expired',
-  CERT_NOT_YET_VALID: 'the server certificate is not valid yet (check the clocks)',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the server certificate is not signed by the CA in ssl-ca (wrong CA?)',
-  UNABLE_TO_GET_ISSUER_CERT: 'the server certificate is not signed by the CA in ssl-ca (wrong CA?)',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the server certificate is not signed by the CA in ssl-ca (wrong CA?)',
-  SELF_SIGNED_CERT_IN_CHAIN: 'the server certificate is not signed by the CA in ssl-ca (wrong CA?)',
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'the server certificate is self-signed, not signed by the CA in ssl-ca (wrong CA?)',
-  CERT_SIGNATURE_FAILURE: 'the server certificate signature does not verify against ssl-ca (wrong CA?)',
-  CERT_REVOKED: 'the server certificate is revoked',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'the server certificate does not name the host',
-};
-
-/** The same meanings, recognised from the message (mysql2 replaces the code with HANDSHAKE_SSL_ERROR). */
-const CERTIFICATE_MESSAGES: readonly [RegExp, string][] = [
-  [/certificate has expired/i, 'CERT_HAS_EXPIRED'],
-  [/certificate is not yet valid/i, 'CERT_NOT_YET_VALID'],
-  [/unable to verify the first certificate/i, 'UNABLE_TO_VERIFY_LEAF_SIGNATURE'],
-  [/unable to get (local )?issuer certificate/i, 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'],
-  [/self[- ]signed certificate in certificate chain/i, 'SELF_SIGNED_CERT_IN_CHAIN'],
-  [/self[- ]signed certificate/i, 'DEPTH_ZERO_SELF_SIGNED_CERT'],
-  [/certificate signature failure/i, 'CERT_SIGNATURE_FAILURE'],
-  [/Hostname\/IP does not match certificate's altnames/i, 'ERR_TLS_CERT_ALTNAME_INVALID'],
-];
-
 /** MariaDB and MySQL refuse a plaintext login with these when require_secure_transport is on (MySQL 3159; MariaDB says so in a 1045 or 4151 message). */
 function insecureTransportRefused(errno: number | undefined, message: string): boolean {
   return errno === 3159 || /insecure transport|require_secure_transport|secure transport/i.test(message);
@@ -124,17 +99,16 @@ export function tlsErrorOf(error: unknown, target: TlsTarget): TidemarkError | u
       { cause: error },
     );
   }
-  let code = e?.code !== undefined && e.code in CERTIFICATE_PROBLEMS ? e.code : undefined;
-  code ??= CERTIFICATE_MESSAGES.find(([re]) => re.test(message))?.[1];
+  const code = certificateProblem(e?.code, message);
   if (code !== undefined) {
     const identity = code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? ` ${target.host} (ssl-mode=verify-identity): use the name the certificate gives, or a certificate for ${target.host}` : '';
     const fix =
-      code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
+      isValidityProblem(code)
         ? ': renew the server certificate'
         : code === 'ERR_TLS_CERT_ALTNAME_INVALID'
           ? ''
           : `: give the CA that signed the server certificate in ssl-ca (now ${target.tls.ca ?? 'none'})`;
-    return new TidemarkError('ErrTLSCertificate', `TLS to ${where} failed: ${CERTIFICATE_PROBLEMS[code]}${identity}${fix} (${message})`, { cause: error, details: { reason: code } });
+    return new TidemarkError('ErrTLSCertificate', `TLS to ${where} failed: ${describeCertificateProblem(code, 'the CA in ssl-ca')}${identity}${fix} (${message})`, { cause: error, details: { reason: code } });
   }
   if (e?.code === 'HANDSHAKE_SSL_ERROR' || /^ERR_SSL_|^ERR_TLS_/.test(e?.code ?? '') || /SSL routines|alert/i.test(message)) {
     return new TidemarkError('ErrTLSHandshake', `TLS handshake with ${where} failed: ${message}${/certificate required|bad certificate|unknown ca/i.test(message) ? ' (the server refused the client certificate: check ssl-cert and ssl-key)' : ''}`, { cause: error });
