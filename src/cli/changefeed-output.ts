@@ -1,5 +1,5 @@
-import type { ChangefeedDetail, ChangefeedSummary } from '../core/owner/changefeed-admin.js';
-import type { ChangefeedSnapshotSummary } from '../core/owner/snapshot-summary.js';
+import type { ChangefeedDetail, ChangefeedSnapshotSummary, ChangefeedSummary } from '../core/api/model.js';
+
 
 /** One line per changefeed for the human form of list. */
 export function formatSummary(c: ChangefeedSummary): string {

@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../cli/base-command.js';
 import { TidemarkError } from '../core/errors/index.js';
-import { hashPassword } from '../core/server/auth.js';
+import { hashPassword } from '../core/api/auth.js';
 
 export default class HashPassword extends BaseCommand {
   static override description =

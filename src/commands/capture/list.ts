@@ -1,7 +1,7 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatTable } from '../../cli/table.js';
 import { apiClientOf, connectionFlags } from '../../cli/flags.js';
-import type { CaptureSummary } from '../../core/server/server.js';
+import type { CaptureSummary } from '../../core/api/model.js';
 
 export default class CaptureList extends BaseCommand {
   static override description = 'List the captures of the cluster and which one is the owner.';

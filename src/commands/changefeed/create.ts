@@ -5,7 +5,7 @@ import { BaseCommand } from '../../cli/base-command.js';
 import { formatDetail } from '../../cli/changefeed-output.js';
 import { namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
 import { TidemarkError } from '../../core/errors/index.js';
-import type { ChangefeedDetail } from '../../core/owner/changefeed-admin.js';
+import type { ChangefeedDetail } from '../../core/api/model.js';
 
 /** How long create waits for the server: it reads the upstream (preflight, start position, a snapshot's schema) first. */
 const CREATE_TIMEOUT_MS = 120_000;

@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatSummary } from '../../cli/changefeed-output.js';
 import { connectionFlags, apiClientOf } from '../../cli/flags.js';
-import type { ChangefeedSummary } from '../../core/owner/changefeed-admin.js';
+import type { ChangefeedSummary } from '../../core/api/model.js';
 
 export default class ChangefeedList extends BaseCommand {
   static override description = 'List changefeeds with their state and checkpoint (finished and removed ones only with --all).';

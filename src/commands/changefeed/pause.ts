@@ -1,6 +1,6 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { changefeedIdFlag, namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
-import type { ChangefeedDetail } from '../../core/owner/changefeed-admin.js';
+import type { ChangefeedDetail } from '../../core/api/model.js';
 
 export default class ChangefeedPause extends BaseCommand {
   static override description = 'Pause a changefeed (state stopped); its checkpoint is kept and resume continues from it.';

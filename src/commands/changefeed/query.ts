@@ -2,7 +2,7 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatDetail, formatSummary } from '../../cli/changefeed-output.js';
 import { changefeedIdFlag, namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
-import type { ChangefeedDetail, ChangefeedSummary } from '../../core/owner/changefeed-admin.js';
+import type { ChangefeedDetail, ChangefeedSummary } from '../../core/api/model.js';
 
 export default class ChangefeedQuery extends BaseCommand {
   static override description = 'Show one changefeed: state, checkpoint (ts, binlog coordinate and time), error, config.';

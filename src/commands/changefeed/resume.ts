@@ -1,7 +1,7 @@
 import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { changefeedIdFlag, namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
-import type { ChangefeedDetail } from '../../core/owner/changefeed-admin.js';
+import type { ChangefeedDetail } from '../../core/api/model.js';
 
 export default class ChangefeedResume extends BaseCommand {
   static override description = 'Resume a stopped, failed or finished changefeed from its checkpoint (or from --overwrite-checkpoint-ts).';

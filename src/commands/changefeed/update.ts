@@ -2,8 +2,8 @@ import { Flags } from '@oclif/core';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatDetail } from '../../cli/changefeed-output.js';
 import { changefeedIdFlag, namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
-import type { ChangefeedDetail } from '../../core/owner/changefeed-admin.js';
 import { readConfigFile } from './create.js';
+import type { ChangefeedDetail } from '../../core/api/model.js';
 
 export default class ChangefeedUpdate extends BaseCommand {
   static override description = 'Change the sink URI, target-ts or config of a stopped or failed changefeed.';

@@ -1,6 +1,6 @@
 import { BaseCommand } from '../../cli/base-command.js';
 import { connectionFlags, apiClientOf } from '../../cli/flags.js';
-import type { ProcessorSummary } from '../../core/api/client.js';
+import type { ProcessorSummary } from '../../core/api/model.js';
 
 export default class ProcessorList extends BaseCommand {
   static override description = 'List the processors: which captures run which changefeeds.';

@@ -3,30 +3,10 @@ import { TidemarkError, type ErrorCode } from '../errors/index.js';
 import { requestText, type HttpAnswer, type HttpTls } from './http-request.js';
 import { clusterTlsError } from './tls-errors.js';
 import { errorCatalogue } from '../errors/codes.js';
-import type { ChangefeedDetail, ChangefeedSummary, CreateChangefeedRequest, UpdateChangefeedRequest } from '../owner/changefeed-admin.js';
-import type { CaptureSummary } from '../server/server.js';
-import type { TableProgress } from '../server/table-progress.js';
+import type { CaptureSummary, ChangefeedDetail, ChangefeedSummary, CreateChangefeedRequest, ProcessorSummary, ServerStatus, TableProgress, UpdateChangefeedRequest } from './model.js';
 
 /** A request body as the client builds it: fields left undefined are not sent (JSON drops them). */
 type Body<T> = { readonly [K in keyof T]?: T[K] | undefined };
-
-/** GET /api/v2/status: the capture answering. */
-export interface ServerStatus {
-  readonly version: string;
-  readonly git_hash: string;
-  readonly id: string;
-  readonly cluster_id: string;
-  readonly pid: number;
-  readonly is_owner: boolean;
-  readonly liveness: number;
-}
-
-/** GET /api/v2/processors: which capture runs which changefeed. */
-export interface ProcessorSummary {
-  readonly changefeed_id: string;
-  readonly namespace: string;
-  readonly capture_id: string;
-}
 
 /** How the CLI reaches a TLS server and who it is to the API (`--ca --cert --key --user --password`). */
 export interface ApiClientOptions {

@@ -25,48 +25,8 @@ import { parseTimeForm, tsAtTime } from '../upstream/ts-at-time.js';
 import { formatCoordinate, parseTs, type Ts } from '../model/ts.js';
 import { redactUri } from '../config/uri.js';
 import type { AdminJob } from './owner.js';
-import { snapshotSummaryOf, type ChangefeedSnapshotSummary } from './snapshot-summary.js';
-
-export interface CreateChangefeedRequest {
-  readonly changefeed_id?: string;
-  readonly namespace?: string;
-  readonly sink_uri?: string;
-  readonly start_ts?: string;
-  readonly target_ts?: string;
-  readonly replica_config?: unknown;
-  readonly upstream?: string;
-}
-
-export interface UpdateChangefeedRequest {
-  readonly sink_uri?: string;
-  readonly target_ts?: string;
-  readonly replica_config?: unknown;
-}
-
-export interface ChangefeedSummary {
-  readonly namespace: string;
-  readonly id: string;
-  readonly upstream_id: string;
-  readonly state: string;
-  readonly checkpoint_tso: string;
-  readonly checkpoint_coordinate: string;
-  readonly checkpoint_time: string | null;
-  readonly error: ChangefeedInfo['error'];
-}
-
-export interface ChangefeedDetail extends ChangefeedSummary {
-  readonly sink_uri: string;
-  readonly create_time: string;
-  readonly start_ts: string;
-  readonly target_ts: string;
-  readonly resolved_ts: string;
-  readonly creator_version: string;
-  readonly warning: ChangefeedInfo['warning'];
-  readonly config: ChangefeedInfo['config'];
-  readonly task_status: { capture_id: string; position: unknown }[];
-  /** The snapshot taken at create (`--snapshot schema|initial`); absent with `never`. */
-  readonly snapshot?: ChangefeedSnapshotSummary;
-}
+import { snapshotSummaryOf } from './snapshot-summary.js';
+import type { ChangefeedDetail, ChangefeedSummary, CreateChangefeedRequest, UpdateChangefeedRequest } from '../api/model.js';
 
 /** A create request, checked: what the steps of `create` share. */
 interface CreatePlan {

@@ -1,25 +1,5 @@
 import type { TableSnapshotRecord } from '../snapshot/progress.js';
-
-/**
- * The changefeed's snapshot at create (`--snapshot schema|initial`) as `GET /api/v2/changefeeds/{id}` answers it
- * under `snapshot`. A changefeed with `--snapshot never` has none.
- *
- * With `schema` only the definitions were copied (at create, before the changefeed existed): no table has a
- * record, so `tables`, `tables_done` and `rows_copied` are 0 and `estimated_rows` is null.
- */
-export interface ChangefeedSnapshotSummary {
-  readonly mode: 'schema' | 'initial';
-  /** Tables whose rows are copied (one etcd record each). */
-  readonly tables: number;
-  readonly tables_done: number;
-  /** Rows copied and acknowledged by the sink, over every table. */
-  readonly rows_copied: number;
-  /**
-   * The rows to copy in all: each table's estimate (taken when its copy begins), a done table counting the rows
-   * it copied; null while some table not done has no estimate yet.
-   */
-  readonly estimated_rows: number | null;
-}
+import type { ChangefeedSnapshotSummary } from '../api/model.js';
 
 /**
  * Sums a changefeed's table snapshot records (`ChangefeedReactorState.snapshots`, values as read from etcd) for

@@ -4,7 +4,7 @@ import type { HttpApi } from '../api/http-server.js';
 import type { Logger } from '../logger/logger.js';
 import type { PeerServer } from '../p2p/peer-server.js';
 import { PortMux } from '../p2p/port-mux.js';
-import type { ApiAuth } from './auth.js';
+import type { ApiAuth } from '../api/auth.js';
 import { refusedClient, serverTlsOptions, type ClusterTls } from './tls.js';
 
 export interface ClusterPortOptions {

@@ -10,7 +10,7 @@ import type { Logger } from '../logger/logger.js';
 import { HttpApi, type ApiResult } from '../api/http-server.js';
 import { ServerMetrics } from '../api/metrics.js';
 import { captureCollector } from '../capture/metrics-collector.js';
-import { ChangefeedAdmin, type CreateChangefeedRequest, type UpdateChangefeedRequest } from '../owner/changefeed-admin.js';
+import { ChangefeedAdmin } from '../owner/changefeed-admin.js';
 import { parseTs } from '../model/ts.js';
 import type { AdminJob } from '../owner/owner.js';
 import { SinkRegistry } from '../sink/registry.js';
@@ -21,9 +21,10 @@ import { DEFAULT_NAMESPACE, clusterPrefix } from '../orchestrator/etcd-keys.js';
 import { EtcdClient } from '../orchestrator/etcd-client.js';
 import { requestText } from '../api/http-request.js';
 import { clusterTlsError } from '../api/tls-errors.js';
-import { ApiAuth } from './auth.js';
+import { ApiAuth } from '../api/auth.js';
 import { loadClusterTls, type ClusterTls } from './tls.js';
 import { clusterPort } from './cluster-port.js';
+import type { CaptureSummary, CreateChangefeedRequest, UpdateChangefeedRequest } from '../api/model.js';
 
 export interface ServerOptions {
   readonly config: ServerConfig;
@@ -32,13 +33,6 @@ export interface ServerOptions {
   readonly etcdConnectTimeoutMs?: number;
   /** Sink schemes from the loaded plugins. */
   readonly sinks?: SinkRegistry;
-}
-
-export interface CaptureSummary {
-  readonly id: string;
-  readonly is_owner: boolean;
-  readonly address: string;
-  readonly cluster_id: string;
 }
 
 /**

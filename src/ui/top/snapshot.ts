@@ -1,7 +1,6 @@
 import type { ApiClient } from '../../core/api/client.js';
-import type { ChangefeedSummary } from '../../core/owner/changefeed-admin.js';
-import type { TableProgress, TableSnapshotProgress } from '../../core/server/table-progress.js';
 import { snapshotInProgress, type ChangefeedRow, type ChangefeedSnapshotTables, type TableRow, type TableSnapshotRow, type TopSnapshot } from './state.js';
+import type { ChangefeedSummary, TableProgress, TableSnapshotProgress } from '../../core/api/model.js';
 
 export interface FetchOptions {
   /**

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatDetail } from '../../../src/cli/changefeed-output.js';
-import type { ChangefeedDetail } from '../../../src/core/owner/changefeed-admin.js';
 import { snapshotSummaryOf } from '../../../src/core/owner/snapshot-summary.js';
 import { pendingRecord, type TableSnapshotRecord } from '../../../src/core/snapshot/progress.js';
+import type { ChangefeedDetail } from '../../../src/core/api/model.js';
 
 const copying = (rows: number, estimate?: number): TableSnapshotRecord => ({
   state: 'copying', 'start-ts': '100', chunks: [{ upper: [['n', String(rows)]], ts: '120' }], rows, method: 'chunks',

@@ -12,7 +12,7 @@ import type { MessageEnvelope } from '../../../src/core/p2p/messages.js';
 import { PeerClient } from '../../../src/core/p2p/peer-client.js';
 import { PeerServer } from '../../../src/core/p2p/peer-server.js';
 import type { PortMux } from '../../../src/core/p2p/port-mux.js';
-import { ApiAuth, hashPassword } from '../../../src/core/server/auth.js';
+import { ApiAuth, hashPassword } from '../../../src/core/api/auth.js';
 import { clusterPort } from '../../../src/core/server/cluster-port.js';
 import { loadClusterTls } from '../../../src/core/server/tls.js';
 import { freePort } from '../../helpers/cdc-process.js';

@@ -10,7 +10,7 @@ import { Etcd3, Range } from 'etcd3';
 import mysql from 'mysql2/promise';
 import { requestText } from '../../../src/core/api/http-request.js';
 import { EtcdClient } from '../../../src/core/orchestrator/etcd-client.js';
-import { hashPassword } from '../../../src/core/server/auth.js';
+import { hashPassword } from '../../../src/core/api/auth.js';
 import { CDC_BIN, freePort } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 import { leakCheck } from '../../helpers/leak-check.js';

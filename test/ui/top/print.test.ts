@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiClient } from '../../../src/core/api/client.js';
-import type { TableProgress, TableSnapshotProgress } from '../../../src/core/server/table-progress.js';
 import { formatSnapshot } from '../../../src/ui/top/print.js';
 import { fetchSnapshot } from '../../../src/ui/top/snapshot.js';
+import type { TableProgress, TableSnapshotProgress } from '../../../src/core/api/model.js';
 
 const NOW = 1_700_000_000_000;
 

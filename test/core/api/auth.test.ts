@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { ApiAuth, basicAuthorization, hashPassword, parsePasswordHash, verifyPassword } from '../../../src/core/server/auth.js';
+import { ApiAuth, basicAuthorization, hashPassword, parsePasswordHash, verifyPassword } from '../../../src/core/api/auth.js';
 import { resolveServerConfig } from '../../../src/core/config/server-config.js';
 import { redactSecretFlags } from '../../../src/cli/base-command.js';
 import { isLoopback } from '../../../src/core/server/server.js';

@@ -1,0 +1,137 @@
+/**
+ * The OpenAPI's wire types (`/api/v2/…`, DESIGN §7): what the server answers and takes, what the typed client
+ * (api/client.ts), the CLI and `cdc top` read. Field names are TiCDC's (snake_case).
+ */
+import type { ChangefeedInfo } from '../model/changefeed.js';
+
+/** GET /api/v2/status: the capture answering. */
+export interface ServerStatus {
+  readonly version: string;
+  readonly git_hash: string;
+  readonly id: string;
+  readonly cluster_id: string;
+  readonly pid: number;
+  readonly is_owner: boolean;
+  readonly liveness: number;
+}
+
+/** GET /api/v2/processors: which capture runs which changefeed. */
+export interface ProcessorSummary {
+  readonly changefeed_id: string;
+  readonly namespace: string;
+  readonly capture_id: string;
+}
+
+/** GET /api/v2/captures: one capture of the cluster. */
+export interface CaptureSummary {
+  readonly id: string;
+  readonly is_owner: boolean;
+  readonly address: string;
+  readonly cluster_id: string;
+}
+
+/** POST /api/v2/changefeeds. */
+export interface CreateChangefeedRequest {
+  readonly changefeed_id?: string;
+  readonly namespace?: string;
+  readonly sink_uri?: string;
+  readonly start_ts?: string;
+  readonly target_ts?: string;
+  readonly replica_config?: unknown;
+  readonly upstream?: string;
+}
+
+/** PUT /api/v2/changefeeds/{id}: what changes (the changefeed must be stopped or failed). */
+export interface UpdateChangefeedRequest {
+  readonly sink_uri?: string;
+  readonly target_ts?: string;
+  readonly replica_config?: unknown;
+}
+
+/** GET /api/v2/changefeeds: one changefeed of the list. */
+export interface ChangefeedSummary {
+  readonly namespace: string;
+  readonly id: string;
+  readonly upstream_id: string;
+  readonly state: string;
+  readonly checkpoint_tso: string;
+  readonly checkpoint_coordinate: string;
+  readonly checkpoint_time: string | null;
+  readonly error: ChangefeedInfo['error'];
+}
+
+/** GET /api/v2/changefeeds/{id}. */
+export interface ChangefeedDetail extends ChangefeedSummary {
+  readonly sink_uri: string;
+  readonly create_time: string;
+  readonly start_ts: string;
+  readonly target_ts: string;
+  readonly resolved_ts: string;
+  readonly creator_version: string;
+  readonly warning: ChangefeedInfo['warning'];
+  readonly config: ChangefeedInfo['config'];
+  readonly task_status: { capture_id: string; position: unknown }[];
+  /** The snapshot taken at create (`--snapshot schema|initial`); absent with `never`. */
+  readonly snapshot?: ChangefeedSnapshotSummary;
+}
+
+/**
+ * The changefeed's snapshot at create (`--snapshot schema|initial`) as `GET /api/v2/changefeeds/{id}` answers it
+ * under `snapshot`. A changefeed with `--snapshot never` has none.
+ *
+ * With `schema` only the definitions were copied (at create, before the changefeed existed): no table has a
+ * record, so `tables`, `tables_done` and `rows_copied` are 0 and `estimated_rows` is null.
+ */
+export interface ChangefeedSnapshotSummary {
+  readonly mode: 'schema' | 'initial';
+  /** Tables whose rows are copied (one etcd record each). */
+  readonly tables: number;
+  readonly tables_done: number;
+  /** Rows copied and acknowledged by the sink, over every table. */
+  readonly rows_copied: number;
+  /**
+   * The rows to copy in all: each table's estimate (taken when its copy begins), a done table counting the rows
+   * it copied; null while some table not done has no estimate yet.
+   */
+  readonly estimated_rows: number | null;
+}
+
+/**
+ * Per-table progress as the OpenAPI answers it (`GET /api/v2/changefeeds/{id}/tables`), for `cdc top`.
+ * Processors report it in their task positions under `tables`; until table pipelines run, the list is empty.
+ */
+export interface TableProgress {
+  readonly table: string;
+  readonly capture_id: string;
+  readonly resolved_ts: string;
+  readonly resolved_coordinate: string;
+  readonly resolved_time: number | null;
+  readonly checkpoint_ts: string;
+  readonly checkpoint_coordinate: string;
+  readonly checkpoint_time: number | null;
+  readonly rows_per_second: number | null;
+  readonly spilled_bytes: number;
+  /** replicating, or preparing/prepared for a secondary copy during a move. */
+  readonly state?: string;
+  readonly inserts?: number;
+  readonly updates?: number;
+  readonly deletes?: number;
+  /** The table's initial snapshot (`--snapshot initial`), while and after it is copied. */
+  readonly snapshot?: TableSnapshotProgress;
+}
+
+/** How far a table's initial snapshot is. */
+export interface TableSnapshotProgress {
+  /** pending: not started; waiting: queued for a reader on its capture; copying; done. */
+  readonly state: 'pending' | 'waiting' | 'copying' | 'done';
+  /** chunks: by key ranges; one-pass: one consistent read (no key whose order is known). */
+  readonly method: 'chunks' | 'one-pass' | null;
+  /** Rows copied (handed to the sink; the record in etcd counts the acknowledged ones). */
+  readonly rows: number;
+  /** The server's estimate of the table's rows when the copy began. */
+  readonly estimated_rows: number | null;
+  readonly chunks: number;
+  readonly rows_per_second: number | null;
+  /** Seconds left at the current rate, from the estimate. */
+  readonly eta_seconds: number | null;
+}
