@@ -1,0 +1,73 @@
+import type { RowChangedEvent, TableName } from 'tidemark/sink';
+import type { MySqlSink } from './sink.js';
+
+export interface Job {
+  readonly table: TableName;
+  readonly rows: readonly RowChangedEvent[];
+  /** Runs only once these workers have applied these many jobs (the table's snapshot rows spread over other workers). */
+  readonly fence?: readonly (readonly [Worker, number])[];
+}
+
+/**
+ * One worker: applies the jobs of the tables hashed to it, in order, each downstream transaction on a pooled
+ * connection. Consecutive queued jobs of the same table are merged (whole upstream transactions, up to
+ * max-txn-row rows) so that a pipeline handing over one small transaction per call still gets big batches.
+ * Progress is a pair of sequence numbers (`pushed`, `done`) so a flush waits for what was handed over before
+ * it, not for an idle queue (which a busy changefeed may never reach).
+ */
+export class Worker {
+  private readonly queue: Job[] = [];
+  private running: Promise<void> | undefined;
+  queuedRows = 0;
+  pushed = 0;
+  done = 0;
+  failure: Error | undefined;
+
+  constructor(private readonly sink: MySqlSink) {}
+
+  push(job: Job): void {
+    this.queue.push(job);
+    this.pushed++;
+    this.queuedRows += job.rows.length;
+    this.running ??= this.loop().finally(() => {
+      this.running = undefined;
+      this.sink.wake();
+    });
+  }
+
+  idle(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private async loop(): Promise<void> {
+    while (this.queue.length > 0 && this.failure === undefined) {
+      const first = this.queue[0];
+      if (first.fence !== undefined) await this.sink.passFence(first.fence);
+      let n = 1;
+      let count = first.rows.length;
+      while (n < this.queue.length) {
+        const next = this.queue[n];
+        if (next.fence !== undefined) break;
+        // whole jobs up to max-txn-row: a job that would pass it waits for the next round (apply would split
+        // the merged rows there anyway, leaving a small statement behind every full one)
+        if (count + next.rows.length > this.sink.maxTxnRow) break;
+        if (next.table.tableId !== first.table.tableId || next.table.table !== first.table.table || next.table.schema !== first.table.schema) break;
+        count += next.rows.length;
+        n++;
+      }
+      const rows = n === 1 ? first.rows : this.queue.slice(0, n).flatMap((j) => j.rows);
+      try {
+        await this.sink.apply(first.table, rows);
+      } catch (error) {
+        this.failure = error instanceof Error ? error : new Error(String(error));
+        this.queue.length = 0;
+        this.queuedRows = 0;
+        return;
+      }
+      this.queue.splice(0, n);
+      this.queuedRows -= count;
+      this.done += n;
+      this.sink.wake();
+    }
+  }
+}
