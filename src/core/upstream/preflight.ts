@@ -39,20 +39,21 @@ export function hasFullRowMetadata(s: Pick<BinlogSettings, 'binlogRowMetadata'>)
   return (s.binlogRowMetadata ?? '').toUpperCase() === 'FULL';
 }
 
-/** Answers of upstreamHasFullRowMetadata per URI, reused for a while: every processor start asks. */
-const rowMetadataAnswers = new Map<string, { readonly at: number; readonly full: Promise<boolean> }>();
-const ROW_METADATA_TTL_MS = 10_000;
+/** Reads of upstreamHasFullRowMetadata under way, per URI: processors starting together share one. */
+const rowMetadataReads = new Map<string, Promise<boolean>>();
 
-/** Reads binlog_row_metadata from the upstream at `uri` (see hasFullRowMetadata); one read per URI every 10 s at most. */
+/**
+ * Reads binlog_row_metadata from the upstream at `uri` (see hasFullRowMetadata). Callers asking while a read is
+ * under way share it; an answer is not kept after (the setting can change, and a processor start must see it).
+ */
 export function upstreamHasFullRowMetadata(uri: string): Promise<boolean> {
-  const known = rowMetadataAnswers.get(uri);
-  if (known !== undefined && Date.now() - known.at < ROW_METADATA_TTL_MS) return known.full;
+  const reading = rowMetadataReads.get(uri);
+  if (reading !== undefined) return reading;
   const full = withUpstream(uri, 'read binlog_row_metadata', async (conn) => {
     const [metadata] = await conn.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'");
     return hasFullRowMetadata({ binlogRowMetadata: metadata[0] === undefined ? null : String(metadata[0]['Value']) });
-  });
-  rowMetadataAnswers.set(uri, { at: Date.now(), full });
-  full.catch(() => rowMetadataAnswers.delete(uri));
+  }).finally(() => rowMetadataReads.delete(uri));
+  rowMetadataReads.set(uri, full);
   return full;
 }
 
