@@ -39,14 +39,20 @@ export function loadTls(settings: TlsSettings, what = 'upstream'): LoadedTls {
   return value;
 }
 
-/** Options for node:tls `connect` over an existing socket to `host`, with the verification ssl-mode asks for. */
-export function tlsConnectOptions(tls: LoadedTls, host: string): TlsConnectionOptions {
-  const verify = tls.settings.mode === 'verify-ca' || tls.settings.mode === 'verify-identity';
+/** The PEM files given and whether the server's certificate is verified (verify-ca, verify-identity): what both clients share. */
+function pemAndVerification(tls: LoadedTls): { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean } {
   return {
     ...(tls.ca === undefined ? {} : { ca: tls.ca }),
     ...(tls.cert === undefined ? {} : { cert: tls.cert }),
     ...(tls.key === undefined ? {} : { key: tls.key }),
-    rejectUnauthorized: verify,
+    rejectUnauthorized: tls.settings.mode === 'verify-ca' || tls.settings.mode === 'verify-identity',
+  };
+}
+
+/** Options for node:tls `connect` over an existing socket to `host`, with the verification ssl-mode asks for. */
+export function tlsConnectOptions(tls: LoadedTls, host: string): TlsConnectionOptions {
+  return {
+    ...pemAndVerification(tls),
     // SNI takes host names only
     ...(isIP(host) === 0 ? { servername: host } : {}),
     checkServerIdentity: tls.settings.mode === 'verify-identity' ? (_name: string, cert: PeerCertificate) => checkServerIdentity(host, cert) : () => undefined,
@@ -56,12 +62,8 @@ export function tlsConnectOptions(tls: LoadedTls, host: string): TlsConnectionOp
 /** The `ssl` option of a mysql2 connection (mysql2 verifies with rejectUnauthorized and verifyIdentity). */
 export function mysql2Ssl(tls: LoadedTls): Record<string, unknown> | undefined {
   if (tls.settings.mode === 'disabled') return undefined;
-  const verify = tls.settings.mode === 'verify-ca' || tls.settings.mode === 'verify-identity';
   return {
-    ...(tls.ca === undefined ? {} : { ca: tls.ca }),
-    ...(tls.cert === undefined ? {} : { cert: tls.cert }),
-    ...(tls.key === undefined ? {} : { key: tls.key }),
-    rejectUnauthorized: verify,
+    ...pemAndVerification(tls),
     verifyIdentity: tls.settings.mode === 'verify-identity',
   };
 }
