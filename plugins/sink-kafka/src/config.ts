@@ -12,6 +12,9 @@ export const PARAM = {
   kafkaVersion: 'kafka-version',
   autoCreateTopic: 'auto-create-topic',
   enableTidbExtension: 'enable-tidb-extension',
+  includeSchemaChanges: 'include-schema-changes',
+  tombstonesOnDelete: 'tombstones-on-delete',
+  schemaChangeTopic: 'schema-change-topic',
   maxBatchSize: 'max-batch-size',
   client: 'client',
   clientId: 'kafka-client-id',
@@ -63,6 +66,15 @@ export interface KafkaConfig {
   readonly kafkaVersion: string;
   readonly autoCreateTopic: boolean;
   readonly enableTidbExtension: boolean;
+  /**
+   * debezium: DDL as schema change events in the schema-change topic (named after the topic prefix, the
+   * changefeed id, as Debezium's include.schema.changes=true writes them), never in data topics; false drops DDL.
+   */
+  readonly includeSchemaChanges: boolean;
+  /** debezium: a tombstone (the key, a null value) after each delete, as Debezium's tombstones.on.delete=true. */
+  readonly tombstonesOnDelete: boolean;
+  /** debezium: the schema-change topic; undefined is Debezium's, the topic prefix (the changefeed id). */
+  readonly schemaChangeTopic: string | undefined;
   /** Events per Kafka message for the batching protocol (open-protocol). */
   readonly maxBatchSize: number;
   readonly client: ClientName;
@@ -179,6 +191,10 @@ export function parseConfig(uri: URL): KafkaConfig {
   }
   const tls = enableTls ? Object.freeze({ ca, cert, key, insecureSkipVerify }) : undefined;
 
+  const schemaChangeTopic = params.get(PARAM.schemaChangeTopic) ?? undefined;
+  if (schemaChangeTopic !== undefined && !validTopicName(schemaChangeTopic)) {
+    throw invalid(PARAM.schemaChangeTopic, schemaChangeTopic, 'a topic name: 1 to 249 of A-Z a-z 0-9 . _ -');
+  }
   const maxBatchSize = intParam(params, PARAM.maxBatchSize, 1, 4096) ?? 16;
   return Object.freeze({
     brokers,
@@ -192,6 +208,9 @@ export function parseConfig(uri: URL): KafkaConfig {
     kafkaVersion,
     autoCreateTopic: boolParam(params, PARAM.autoCreateTopic, true),
     enableTidbExtension: boolParam(params, PARAM.enableTidbExtension, false),
+    includeSchemaChanges: boolParam(params, PARAM.includeSchemaChanges, true),
+    tombstonesOnDelete: boolParam(params, PARAM.tombstonesOnDelete, true),
+    schemaChangeTopic,
     maxBatchSize,
     client,
     clientId,

@@ -69,10 +69,17 @@ export class KafkaSink implements Sink {
   private lastCheckpointAt = 0;
   private readonly counters = { rows: 0, messages: 0, bytes: 0, flushes: 0 };
   private readonly onAbort: () => void;
+  /** debezium: a tombstone after each delete (tombstones-on-delete). */
+  private readonly tombstones: boolean;
+  /** debezium: the schema-change topic, named after the topic prefix (the changefeed id, `source.name`). */
+  readonly schemaChangeTopic: string;
 
   constructor(private readonly options: KafkaSinkOptions) {
     const { config, protocol } = options;
     this.encoder = createEncoder(protocol, { enableTidbExtension: config.enableTidbExtension, serverName: options.context.changefeedId, ...options.encoder });
+    this.tombstones = protocol === 'debezium' && config.tombstonesOnDelete;
+    // the topic prefix, with characters a topic name cannot hold as '_' (as Debezium's topic naming does)
+    this.schemaChangeTopic = config.schemaChangeTopic ?? (options.encoder?.serverName ?? options.context.changefeedId).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 249);
     this.router = new DispatchRouter(options.rules, config.topic, options.context.dispatchers);
     this.onAbort = () => {
       this.failure ??= new KafkaSinkError('ErrKafkaSinkClosed', `kafka sink of changefeed ${options.context.changefeedId} stopped: ${String((options.context.signal.reason as Error | undefined)?.message ?? 'aborted')}`);
@@ -107,6 +114,7 @@ export class KafkaSink implements Sink {
       const partition = route.partition.dispatch(row, partitions);
       if (this.encoder.batching) this.appendBatched(route.topic, partition, event);
       else this.enqueue({ topic: route.topic, partition, key: event.key, value: event.value });
+      if (this.tombstones && row.kind === 'delete' && event.key !== null) this.enqueue({ topic: route.topic, partition, key: event.key, value: null });
       if (edges && (snapshot === 'last' || snapshot === 'only')) this.snapshotEdge(route, partitions, row, 'complete');
     }
     this.counters.rows += rows.length;
@@ -130,6 +138,17 @@ export class KafkaSink implements Sink {
   /** At the DDL barrier (rows before it flushed): canal-json to partition 0, the others to every partition; resolves when acknowledged. */
   async writeDDL(ddl: DDLEvent): Promise<void> {
     this.assertUsable();
+    if (this.options.protocol === 'debezium') {
+      // Debezium writes schema changes to the schema-change topic only (named after the topic prefix), never to data topics
+      if (!this.options.config.includeSchemaChanges) return;
+      const event = this.encoder.encodeDDL(ddl);
+      const topic = this.schemaChangeTopic;
+      if (!this.partitionCounts.has(topic)) await this.ensureTopic(topic);
+      this.closeBatches();
+      this.enqueueEvent(topic, 0, event);
+      await this.flush(ddl.commitTs);
+      return;
+    }
     const event = this.encoder.encodeDDL(ddl);
     const topics = new Set(ddl.tables.length === 0 ? [this.options.config.topic] : ddl.tables.map((t) => this.router.topicOf(t)));
     if (ddl.kind === 'create-database' || ddl.kind === 'drop-database') topics.add(this.options.config.topic);

@@ -128,13 +128,13 @@ describe('open-protocol encoder (TiCDC Open Protocol layout)', () => {
 });
 
 describe('debezium encoder (Debezium MySQL connector envelope, JSON with schemas)', () => {
-  it('envelope {schema, payload {before, after, source, op, ts_ms, transaction}}, key {schema, payload {pk}}', () => {
+  it('envelope {schema, payload {before, after, source, transaction, op, ts_ms, ts_us, ts_ns}}, key {schema, payload {pk}}', () => {
     const e = encoder('debezium');
     const upd = e.encodeRow(row('update'));
     const value = JSON.parse(upd.value.toString());
     assert.deepEqual(Object.keys(value), ['schema', 'payload']);
     assert.equal(value.schema.name, 'cf.shop.orders.Envelope');
-    assert.deepEqual(value.schema.fields.map((f: { field: string }) => f.field), ['before', 'after', 'source', 'op', 'ts_ms', 'transaction']);
+    assert.deepEqual(value.schema.fields.map((f: { field: string }) => f.field), ['before', 'after', 'source', 'transaction', 'op', 'ts_ms', 'ts_us', 'ts_ns']);
     const fields = value.schema.fields[1].fields;
     assert.deepEqual(fields[0], { type: 'int64', optional: false, field: 'id' });
     assert.deepEqual(fields[1], { type: 'bytes', optional: true, name: 'org.apache.kafka.connect.data.Decimal', version: 1, parameters: { scale: '0', 'connect.decimal.precision': '20' }, field: 'bu' });
@@ -146,8 +146,10 @@ describe('debezium encoder (Debezium MySQL connector envelope, JSON with schemas
     assert.deepEqual(value.payload.before, { id: 1, bu: 'AA==', d: '/w==', dt: -30610224000000000, b: '', j: '[]', n: 'x' });
     assert.equal(value.payload.op, 'u');
     assert.equal(value.payload.ts_ms, 1700000000999);
+    assert.equal(value.payload.ts_us, 1700000000999000);
+    assert.equal(value.payload.ts_ns, 1700000000999000000);
     assert.equal(value.payload.transaction, null);
-    assert.deepEqual(value.payload.source, { version: '0.1.0', connector: 'mysql', name: 'cf', ts_ms: 1700000000123, snapshot: 'false', db: 'shop', sequence: null, table: 'orders', server_id: 0, gtid: null, file: '', pos: 100, row: 2, thread: null, query: null, commit_ts: 4294967396 });
+    assert.deepEqual(value.payload.source, { version: '0.1.0', connector: 'mysql', name: 'cf', ts_ms: 1700000000123, ts_us: 1700000000123000, ts_ns: 1700000000123000000, snapshot: 'false', db: 'shop', sequence: null, table: 'orders', server_id: 0, gtid: null, file: '', pos: 100, row: 2, thread: null, query: null, commit_ts: 4294967396 });
     assert.deepEqual(JSON.parse(upd.key!.toString()), { schema: { type: 'struct', fields: [{ type: 'int64', optional: false, field: 'id' }], optional: false, name: 'cf.shop.orders.Key' }, payload: { id: 1 } });
     assert.equal(JSON.parse(e.encodeRow(row('insert')).value.toString()).payload.op, 'c');
     const del = JSON.parse(e.encodeRow(row('delete')).value.toString()).payload;

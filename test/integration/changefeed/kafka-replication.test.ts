@@ -17,6 +17,7 @@ import { waitFor } from '../../helpers/wait-for.js';
 import { mountedValues, typeFamilies, typeFamilyColumns } from '../../helpers/type-matrix.js';
 import { canonical } from '../../../src/core/sink/testkit.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
+import { jsonConverter } from '../../helpers/kafka-connect-json.js';
 
 const run = promisify(execFile);
 /** Whether something accepts connections on 127.0.0.1:port. */
@@ -82,6 +83,12 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
       await up.query(`CREATE TABLE \`${db}\`.m${f} (id INT PRIMARY KEY, ${family.columns})`);
       for (const [r, [sql]] of family.rows.entries()) await up.query(`INSERT INTO \`${db}\`.m${f} VALUES (${r + 1}, ${sql})`);
       await up.query(`INSERT INTO \`${db}\`.m${f} VALUES (0, ${family.rows[0][1].map(() => 'NULL').join(', ')})`);
+      // an update from row 1's values to the NULLs' and a delete, so every type also comes in before-images
+      const names = typeFamilyColumns(family.columns).slice(1).map((c) => `\`${c.name}\``);
+      const m = `\`${db}\`.m${f}`;
+      await up.query(`INSERT INTO ${m} SELECT 1000, ${names.join(', ')} FROM ${m} WHERE id = 1`);
+      await up.query(`UPDATE ${m} a JOIN ${m} b ON b.id = 0 SET ${names.map((n) => `a.${n} = b.${n}`).join(', ')} WHERE a.id = 1000`);
+      await up.query(`DELETE FROM ${m} WHERE id = 1000`);
     }
     for (let round = 0; round < 4; round++) {
       for (let t = 0; t < TABLES; t++) {
@@ -120,7 +127,7 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
     return table === 't0' ? [...COLUMNS, { name: 'extra', mysqlType: 'varchar(10)', primaryKey: false, nullable: true }] : COLUMNS;
   }
 
-  async function check(protocol: (typeof PROTOCOLS)[number], topic: string, db: string, brokerAddr = broker()): Promise<{ messages: number; duplicates: number }> {
+  async function check(protocol: (typeof PROTOCOLS)[number], topic: string, db: string, changefeedId: string, brokerAddr = broker()): Promise<{ messages: number; duplicates: number }> {
     const messages = await readTopicRecords([brokerAddr], topic, 60_000);
     const byPartition = new Map<number, ReferenceEvent[]>();
     const notes = new FormatNotes();
@@ -163,7 +170,32 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
         else assert.ok('extra' in image, `${protocol}: a t0 row after the ALTER lacks the new column`);
       });
     }
-    assert.ok(ddlSeen, `${protocol}: the ALTER TABLE message arrived`);
+    if (protocol === 'debezium') {
+      // Debezium writes DDL to the schema-change topic (named after the topic prefix, the changefeed id), never to a
+      // data topic: the ALTER is there, and in the data topic every t0 row after the first with the new column has it
+      assert.equal(ddlSeen, false, 'debezium: no DDL in the data topic');
+      const schemaTopic = await readTopicRecords([brokerAddr], changefeedId, 30_000);
+      const schemaChanges = schemaTopic.flatMap((m) => decodeReference(protocol, m.key, m.value, { columnTypes: columnsOf }));
+      const alter = schemaChanges.find((e) => e.kind === 'ddl' && e.schema === db && /ADD COLUMN extra/i.test(e.query));
+      assert.ok(alter !== undefined && alter.kind === 'ddl' && alter.commitTs !== undefined, `debezium: the ALTER TABLE arrived in the schema-change topic ${changefeedId}`);
+      for (const events of byPartition.values()) {
+        let widened = false;
+        for (const e of events) {
+          if (e.kind !== 'row' || e.table !== 't0' || e.schema !== db) continue;
+          const has = 'extra' in (e.after ?? e.before!);
+          assert.ok(!widened || has, 'debezium: a t0 row without the new column after one with it');
+          assert.equal(has, e.commitTs! > alter.commitTs, `debezium: a t0 row at ${e.commitTs} against the ALTER at ${alter.commitTs}`);
+          widened ||= has;
+        }
+      }
+      // Kafka Connect's own JsonConverter accepts every record, data and schema-change topics, tombstones included
+      const records = [...messages.map((r) => ({ topic, key: r.key, value: r.value })), ...schemaTopic.map((r) => ({ topic: changefeedId, key: r.key, value: r.value }))];
+      const { status, lines } = jsonConverter(records);
+      assert.deepEqual(lines.filter((l) => !l.startsWith('ok ')).slice(0, 5), [], "debezium: JsonConverter refused no record");
+      assert.equal(lines.length, records.length, 'debezium: JsonConverter read every record');
+      assert.equal(status, 0);
+      assert.ok(messages.some((m) => m.value === null), 'debezium: tombstones follow deletes');
+    } else assert.ok(ddlSeen, `${protocol}: the ALTER TABLE message arrived`);
     // per-key order: a key's changes in one partition, in commit order; then replay per table
     const keyPartition = new Map<string, number>();
     const lastTs = new Map<string, bigint>();
@@ -282,7 +314,7 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
       const topic = uniqueName(`kfk-${protocol}`).replaceAll('_', '-');
       const id = `k-${protocol}`;
       const { db } = await replicate(id, protocol, topic);
-      const { messages, duplicates } = await check(protocol, topic, db);
+      const { messages, duplicates } = await check(protocol, topic, db, id);
       console.log(`# ${protocol}: ${messages} messages, ${duplicates} duplicate row changes`);
       await run(process.execPath, [CDC_BIN, 'changefeed', 'remove', '--server', cluster.newest().url, '-c', id]);
     });
@@ -296,7 +328,7 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
       await victim.exited;
       await cluster.start();
     });
-    const { duplicates } = await check('canal-json', topic, db);
+    const { duplicates } = await check('canal-json', topic, db, 'k-kill');
     console.log(`# kafka kill -9: ${duplicates} duplicate row changes (the at-least-once window)`);
   });
 
@@ -333,7 +365,7 @@ describe('Kafka replication end to end (real cdc server, upstream MariaDB, Kafka
         },
         own,
       );
-      const { duplicates } = await check('canal-json', topic, db, own);
+      const { duplicates } = await check('canal-json', topic, db, 'k-broker', own);
       console.log(`# kafka broker restart: away ${(outage / 1000).toFixed(1)} s, ${duplicates} duplicate row changes (the at-least-once window)`);
     } finally {
       await run('bash', [services, 'down', 'kafka'], { env: brokerEnv, timeout: 60_000 });

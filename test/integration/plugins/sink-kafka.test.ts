@@ -145,6 +145,9 @@ describe('kafka sink on the real broker', () => {
     bad('protocol=avro', 'invalid protocol "avro" in kafka sink URI: one of canal-json, open-protocol, debezium, maxwell');
     bad('protocol=canal-json&partiton-num=3', /^unknown parameter "partiton-num" in kafka sink URI; allowed: protocol, partition-num, replication-factor, max-message-bytes, compression, required-acks, /);
     bad('partition-num=0', 'invalid partition-num "0" in kafka sink URI: an integer from 1 to 10000');
+    bad('protocol=debezium&tombstones-on-delete=yes', 'invalid tombstones-on-delete "yes" in kafka sink URI: true or false');
+    bad('protocol=debezium&include-schema-changes=1', 'invalid include-schema-changes "1" in kafka sink URI: true or false');
+    bad('protocol=debezium&schema-change-topic=a%2Fb', 'invalid schema-change-topic "a/b" in kafka sink URI: a topic name: 1 to 249 of A-Z a-z 0-9 . _ -');
     bad('max-message-bytes=10MB', 'invalid max-message-bytes "10MB" in kafka sink URI: an integer from 1024 to 1073741824');
     bad('required-acks=0', /^invalid required-acks "0" in kafka sink URI: -1 \(all in-sync replicas, the default\) or 1/);
     bad('compression=brotli', `invalid compression "brotli" in kafka sink URI: one of ${supportedCompressions('platformatic').join(', ')} (what the platformatic client supports here)`);
@@ -304,7 +307,9 @@ describe('kafka sink on the real broker', () => {
   for (const protocol of ['canal-json', 'open-protocol', 'debezium', 'maxwell'] as const) {
     it(`${protocol}: a reference decoder written from the format's documentation reads back the awkward values, the update's pre-image, the delete, the DDL${protocol === 'canal-json' || protocol === 'open-protocol' ? ' and the watermark' : ''}`, async () => {
       const topic = uniqueName(`tm-k-ref-${protocol}`);
-      const sink = await open(uri(topic, `protocol=${protocol}&partition-num=1${protocol === 'canal-json' ? '&enable-tidb-extension=true' : ''}`));
+      const schemaTopic = `${topic}-schema`;
+      const extra = protocol === 'canal-json' ? '&enable-tidb-extension=true' : protocol === 'debezium' ? `&schema-change-topic=${schemaTopic}` : '';
+      const sink = await open(uri(topic, `protocol=${protocol}&partition-num=1${extra}`));
       const t = { schema: 'awk', table: 'vals', tableId: 7 };
       const row = (commitTs: bigint, kind: RowChangedEvent['kind'], before: ColumnValue[] | null, after: ColumnValue[] | null): RowChangedEvent => ({ table: t, commitTs, commitTime: 1_700_000_000_000, seq: 0, kind, columns: awkwardColumns, before, after });
       const nulls: ColumnValue[] = [2n, ...awkwardColumns.slice(1).map(() => null)];
@@ -318,7 +323,14 @@ describe('kafka sink on the real broker', () => {
       const notes = new FormatNotes();
       const columnTypes = (schema: string, table: string): readonly ColumnInfo[] | undefined => (schema === 'awk' && table === 'vals' ? awkwardColumns : undefined);
       const events: ReferenceEvent[] = [];
-      for (const m of await readTopicRecords([broker], topic)) events.push(...decodeReference(protocol, m.key, m.value, { columnTypes, notes }));
+      const records = await readTopicRecords([broker], topic);
+      for (const m of records) events.push(...decodeReference(protocol, m.key, m.value, { columnTypes, notes }));
+      if (protocol === 'debezium') {
+        // Debezium: DDL only in the schema-change topic, and a tombstone (the delete's key, no value) after the delete
+        assert.deepEqual(records.map((m) => m.value === null), [false, false, false, false, true]);
+        assert.deepEqual(records[4].key, records[3].key);
+        for (const m of await readTopicRecords([broker], schemaTopic)) events.push(...decodeReference(protocol, m.key, m.value, { columnTypes, notes }));
+      }
       const image = (values: ColumnValue[]): ReferenceRow => Object.fromEntries(awkwardColumns.map((c, i) => [c.name, canonical(values[i] ?? null)]));
       const rowEvent = (commitTs: bigint, type: 'insert' | 'update' | 'delete', before: ColumnValue[] | null, after: ColumnValue[] | null): ReferenceEvent => ({
         kind: 'row',

@@ -12,8 +12,10 @@ export const DEBEZIUM_SOURCE_VERSION = '0.1.0';
  * time.precision.mode=adaptive_time_microseconds (DATE days, DATETIME(0-3) ms, DATETIME(4-6) µs, TIME µs,
  * TIMESTAMP ISO-8601 UTC text), binary.handling.mode=bytes (base64), BIT(1) boolean, BIT(n) Bits bytes
  * little-endian; BIGINT UNSIGNED as bigint.unsigned.handling.mode=precise (Decimal, scale 0), so values above
- * 2^63 stay exact. Zero dates become null. No tombstone follows a delete. DDL becomes a schema change event
- * {source, ts_ms, databaseName, ddl, tableChanges: []}. The protocol has no watermark in data topics.
+ * 2^63 stay exact. Zero dates become null. A tombstone (key, null value) follows a delete unless tombstones-on-delete=false (the sink
+ * writes it). DDL becomes a schema change event {source, ts_ms, databaseName, ddl, tableChanges: []} that the sink
+ * writes to the schema-change topic only (include-schema-changes, default true). `source` and the envelope carry
+ * `ts_us`/`ts_ns` besides `ts_ms` (Debezium ≥ 2.6). The protocol has no watermark in data topics.
  * Snapshot reads (`row.snapshot`, `--snapshot initial`) are read events as the connector's initial snapshot
  * writes them: `op: "r"`, `before: null`, `source.snapshot` the SnapshotRecord of the row within its table
  * ("first_in_data_collection", "true", "last_in_data_collection"; "false" on every change read from the binlog).
@@ -35,8 +37,9 @@ export class DebeziumEncoder implements RowEncoder {
     const table = this.table(row);
     const snapshot = row.snapshot;
     const op = snapshot !== undefined ? 'r' : row.kind === 'insert' ? 'c' : row.kind === 'update' ? 'u' : 'd';
-    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${table.nameJson},"ts_ms":${row.commitTime},"snapshot":${snapshot === undefined ? '"false"' : SNAPSHOT_RECORD[snapshot]},"db":${table.dbJson},"sequence":null,"table":${table.tableJson},"server_id":0,"gtid":null,"file":"","pos":${Number(row.commitTs & 0xffffffffn)},"row":${row.seq},"thread":null,"query":null,"commit_ts":${row.commitTs}}`;
-    const value = `${table.valueHead}"before":${structValue(table, row.before)},"after":${structValue(table, row.after)},"source":${source},"op":"${op}","ts_ms":${this.now()},"transaction":null}}`;
+    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${table.nameJson},"ts_ms":${row.commitTime},"snapshot":${snapshot === undefined ? '"false"' : SNAPSHOT_RECORD[snapshot]},"db":${table.dbJson},"sequence":null,${microNanos(row.commitTime)},"table":${table.tableJson},"server_id":0,"gtid":null,"file":"","pos":${Number(row.commitTs & 0xffffffffn)},"row":${row.seq},"thread":null,"query":null,"commit_ts":${row.commitTs}}`;
+    const now = this.now();
+    const value = `${table.valueHead}"before":${structValue(table, row.before)},"after":${structValue(table, row.after)},"source":${source},"transaction":null,"op":"${op}","ts_ms":${now},${microNanos(now)}}}`;
     const keyValues = row.kind === 'delete' ? row.before : row.after;
     const key = table.keyHead === null || keyValues === null ? null : Buffer.from(`${table.keyHead}${keyStruct(table, keyValues)}}`);
     return { key, value: Buffer.from(value) };
@@ -45,7 +48,7 @@ export class DebeziumEncoder implements RowEncoder {
   encodeDDL(ddl: DDLEvent): EncodedEvent {
     const db = JSON.stringify(ddl.tables[0]?.schema ?? ddl.schema);
     const table = JSON.stringify(ddl.tables[0]?.table ?? null);
-    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${JSON.stringify(this.serverName)},"ts_ms":${ddl.commitTime},"snapshot":"false","db":${db},"sequence":null,"table":${table},"server_id":0,"gtid":null,"file":"","pos":${Number(ddl.commitTs & 0xffffffffn)},"row":0,"thread":null,"query":null,"commit_ts":${ddl.commitTs}}`;
+    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${JSON.stringify(this.serverName)},"ts_ms":${ddl.commitTime},"snapshot":"false","db":${db},"sequence":null,${microNanos(ddl.commitTime)},"table":${table},"server_id":0,"gtid":null,"file":"","pos":${Number(ddl.commitTs & 0xffffffffn)},"row":0,"thread":null,"query":null,"commit_ts":${ddl.commitTs}}`;
     const key = `{"schema":{"type":"struct","fields":[{"type":"string","optional":false,"field":"databaseName"}],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeKey","version":1},"payload":{"databaseName":${db}}}`;
     const value = `{"schema":{"type":"struct","fields":[${SOURCE_SCHEMA},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"field":"databaseName"},{"type":"string","optional":true,"field":"schemaName"},{"type":"string","optional":true,"field":"ddl"},{"type":"array","items":{"type":"struct","fields":[],"optional":false,"name":"io.debezium.connector.schema.Change","version":1},"optional":false,"field":"tableChanges"}],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeValue","version":1},"payload":{"source":${source},"ts_ms":${this.now()},"databaseName":${db},"schemaName":null,"ddl":${JSON.stringify(ddl.query)},"tableChanges":[]}}`;
     return { key: Buffer.from(key), value: Buffer.from(value) };
@@ -77,8 +80,13 @@ export const SNAPSHOT_RECORD: Readonly<Record<NonNullable<RowChangedEvent['snaps
   only: '"last_in_data_collection"',
 };
 
+/** `"ts_us":…,"ts_ns":…` (Debezium ≥ 2.6) of a time in ms; µs and ns as text, so that ns past 2^53 stay exact. */
+function microNanos(ms: number): string {
+  return ms === 0 ? '"ts_us":0,"ts_ns":0' : `"ts_us":${ms}000,"ts_ns":${ms}000000`;
+}
+
 const SOURCE_SCHEMA =
-  '{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"string","optional":true,"field":"table"},{"type":"int64","optional":false,"field":"server_id"},{"type":"string","optional":true,"field":"gtid"},{"type":"string","optional":false,"field":"file"},{"type":"int64","optional":false,"field":"pos"},{"type":"int32","optional":false,"field":"row"},{"type":"int64","optional":true,"field":"thread"},{"type":"string","optional":true,"field":"query"},{"type":"int64","optional":true,"field":"commit_ts"}],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}';
+  '{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"},{"type":"string","optional":true,"field":"table"},{"type":"int64","optional":false,"field":"server_id"},{"type":"string","optional":true,"field":"gtid"},{"type":"string","optional":false,"field":"file"},{"type":"int64","optional":false,"field":"pos"},{"type":"int32","optional":false,"field":"row"},{"type":"int64","optional":true,"field":"thread"},{"type":"string","optional":true,"field":"query"},{"type":"int64","optional":true,"field":"commit_ts"}],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}';
 
 interface DebeziumTable {
   readonly schema: string;
@@ -143,7 +151,7 @@ function buildTable(serverName: string, row: RowChangedEvent): DebeziumTable {
   const prefix = `${serverName}.${schema}.${table}`;
   const fields = row.columns.map((c) => debeziumFieldSchema(c)).join(',');
   const struct = (field: string): string => `{"type":"struct","fields":[${fields}],"optional":true,"name":${JSON.stringify(`${prefix}.Value`)},"field":"${field}"}`;
-  const envelope = `{"type":"struct","fields":[${struct('before')},${struct('after')},${SOURCE_SCHEMA},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"},{"type":"struct","fields":[{"type":"string","optional":false,"field":"id"},{"type":"int64","optional":false,"field":"total_order"},{"type":"int64","optional":false,"field":"data_collection_order"}],"optional":true,"name":"event.block","version":1,"field":"transaction"}],"optional":false,"name":${JSON.stringify(`${prefix}.Envelope`)},"version":1}`;
+  const envelope = `{"type":"struct","fields":[${struct('before')},${struct('after')},${SOURCE_SCHEMA},{"type":"struct","fields":[{"type":"string","optional":false,"field":"id"},{"type":"int64","optional":false,"field":"total_order"},{"type":"int64","optional":false,"field":"data_collection_order"}],"optional":true,"name":"event.block","version":1,"field":"transaction"},{"type":"string","optional":false,"field":"op"},{"type":"int64","optional":true,"field":"ts_ms"},{"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"}],"optional":false,"name":${JSON.stringify(`${prefix}.Envelope`)},"version":1}`;
   const pk = row.columns.flatMap((c, i) => (c.primaryKey ? [i] : []));
   const keyFields = pk.map((i) => debeziumFieldSchema(row.columns[i], false)).join(',');
   return {
