@@ -123,7 +123,10 @@ install_service() {
       [[ $1 != *-tls ]] || command -v openssl >/dev/null || apt_install openssl
       command -v java >/dev/null || apt_install default-jre-headless
       command -v mvn >/dev/null || apt_install maven
-      kafka_classpath >/dev/null ;;
+      # the tests run Kafka Connect's JsonConverter from a single Java source file: that needs the JDK's compiler
+      java --list-modules 2>/dev/null | grep -q '^jdk.compiler@' || apt_install default-jdk-headless
+      kafka_classpath >/dev/null
+      bash "$ROOT/scripts/kafka/connect-json.sh" >/dev/null ;;
     prometheus) command -v prometheus >/dev/null && command -v promtool >/dev/null || apt_install prometheus ;;
   esac
 }
