@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { createEncoder, type Protocol } from '../../../plugins/sink-kafka/src/index.js';
+import { createEncoder, packOpenProtocol, unpackOpenProtocol, type Protocol } from '../../../plugins/sink-kafka/src/index.js';
 import type { ColumnInfo, ColumnValue, RowChangedEvent } from '../../../src/core/sink/api.js';
 
 /**
@@ -80,6 +80,51 @@ describe('golden: layouts against the reference implementations', () => {
     const skip = (p: string): boolean => p === '.commit' || p === '.xoffset' || /^\.(data|old)\./.test(p);
     assert.deepEqual(differences(layout(encode('maxwell', 'insert'), skip), layout(insert, skip)), []);
     assert.deepEqual(differences(layout(encode('maxwell', 'update'), skip), layout(update, skip)), []);
+  });
+
+  it('open-protocol: the documented key and value of each event, in the documented batch frame; columns as t, h, f, v', () => {
+    const reference = new Map((fixture('open-protocol-documented.jsonl') as { what: string; key: unknown; value: unknown }[]).map((r) => [r.what, r]));
+    const encoder = createEncoder('open-protocol', { enableTidbExtension: false, serverName: 'cf' });
+    const events = [
+      encoder.encodeDDL({ commitTs: 90n, commitTime: 1_700_000_000_000, schema: 'test', query: 'CREATE TABLE test.golden(id int primary key, c_bigint bigint, c_char char(10))', kind: 'create-table', tables: [table] }),
+      encoder.encodeCheckpoint(95n)!,
+      encoder.encodeRow(row('insert')),
+      encoder.encodeRow(row('update')),
+      encoder.encodeRow(row('delete')),
+    ];
+    // the frame: key = version 1 (int64 BE), then (length int64 BE, key)…; value = (length, value)…
+    const { key, value } = packOpenProtocol(events);
+    assert.equal(key.readBigInt64BE(0), 1n, 'protocol version 1');
+    assert.equal(key.readBigInt64BE(8), BigInt(events[0].key!.length), "the first key's length");
+    assert.equal(value.readBigInt64BE(0), BigInt(events[0].value.length), "the first value's length");
+    const unpacked = unpackOpenProtocol(key, value);
+    assert.equal(unpacked.length, events.length);
+    const json = (b: Buffer): unknown => (b.length === 0 ? null : (JSON.parse(b.toString()) as unknown));
+    const [ddl, resolved, insert, update, del] = unpacked.map((e) => ({ key: json(e.key), value: json(e.value) }));
+    const same = (ours: { key: unknown; value: unknown }, what: string, skipColumns: boolean): void => {
+      const theirs = reference.get(what)!;
+      const skip = (p: string): boolean => skipColumns && /^\.[upd]\./.test(p);
+      assert.deepEqual(differences(layout(ours.key), layout(theirs.key)), [], `${what}: key`);
+      assert.deepEqual(differences(layout(ours.value, skip), layout(theirs.value, skip)), [], `${what}: value`);
+    };
+    same(ddl, 'ddl', false);
+    assert.equal(resolved.value, null, 'resolved: no value');
+    same(resolved, 'resolved', false);
+    same(insert, 'insert', true);
+    same(del, 'delete', true);
+    assert.deepEqual(Object.keys(update.value as object), ['u', 'p'], 'update: the new row ("u") and the old ("p")');
+    // every column object: the documented fields in the documented order and types, "h" only on the handle key
+    const column = layout(reference.get('column')!.value) as Record<string, Layout>;
+    for (const [image, columnsOf] of [['u', insert], ['u', update], ['p', update], ['d', del]] as const) {
+      const objects = (columnsOf.value as Record<string, Record<string, Record<string, unknown>>>)[image];
+      assert.deepEqual(Object.keys(objects), ['id', 'c_bigint', 'c_char'], `${image}: every column`);
+      for (const [name, object] of Object.entries(objects)) {
+        const want = name === 'id' ? column : Object.fromEntries(Object.entries(column).filter(([k]) => k !== 'h'));
+        // ("v" is of any type: the column type's)
+        assert.deepEqual(differences(layout(object), { ...want, v: 'null' }), [], `${image}.${name}`);
+        assert.deepEqual(Object.keys(object), Object.keys(want), `${image}.${name}: fields in order`);
+      }
+    }
   });
 
   it('the comparison fails on a renamed, moved or retyped field', () => {
