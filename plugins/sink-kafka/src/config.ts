@@ -77,6 +77,8 @@ export interface KafkaConfig {
   readonly schemaChangeTopic: string | undefined;
   /** Events per Kafka message for the batching protocol (open-protocol). */
   readonly maxBatchSize: number;
+  /** The PROTOCOL_PARAMS the URI gives, checked against the protocol once it is known (`checkProtocolParams`). */
+  readonly protocolParams: readonly string[];
   readonly client: ClientName;
   readonly clientId: string;
   readonly sasl: { readonly mechanism: SaslMechanism; readonly username: string; readonly password: string } | undefined;
@@ -84,6 +86,18 @@ export interface KafkaConfig {
   readonly dialTimeoutMs: number;
   readonly writeTimeoutMs: number;
 }
+
+/**
+ * Parameters that mean something to some protocols only; given with another protocol they are refused (at
+ * `changefeed create`, once the protocol is known, the URI's or `[sink] protocol`) instead of being ignored.
+ */
+export const PROTOCOL_PARAMS: Readonly<Record<string, readonly Protocol[]>> = {
+  [PARAM.enableTidbExtension]: ['canal-json'],
+  [PARAM.includeSchemaChanges]: ['debezium'],
+  [PARAM.tombstonesOnDelete]: ['debezium'],
+  [PARAM.schemaChangeTopic]: ['debezium'],
+  [PARAM.maxBatchSize]: ['open-protocol'],
+};
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_PARTITION_NUM = 3;
@@ -122,6 +136,16 @@ function durationParam(params: URLSearchParams, key: string, fallbackMs: number)
   const ms = match === null ? NaN : Number(match[1]) * (match[2] === 'ms' ? 1 : match[2] === 's' ? 1000 : 60_000);
   if (!Number.isFinite(ms) || ms < 100 || ms > 600_000) throw invalid(key, raw, 'a duration from 100ms to 10m, such as 10s or 500ms');
   return Math.round(ms);
+}
+
+/** Refuses a parameter of the URI that `protocol` does not read, naming the protocols that do. */
+export function checkProtocolParams(config: KafkaConfig, protocol: Protocol): void {
+  for (const key of config.protocolParams) {
+    const protocols = PROTOCOL_PARAMS[key] ?? [];
+    if (!protocols.includes(protocol)) {
+      throw new KafkaSinkError('ErrSinkURIInvalid', `kafka sink URI: ${key} applies to protocol ${protocols.join(' or ')} only, not ${protocol}; remove it or change the protocol`, { details: { key, protocol } });
+    }
+  }
 }
 
 /** TiCDC's topic name rule: Kafka's legal characters, at most 249 of them, not "." or "..". */
@@ -212,6 +236,7 @@ export function parseConfig(uri: URL): KafkaConfig {
     tombstonesOnDelete: boolParam(params, PARAM.tombstonesOnDelete, true),
     schemaChangeTopic,
     maxBatchSize,
+    protocolParams: Object.freeze(Object.keys(PROTOCOL_PARAMS).filter((k) => params.has(k))),
     client,
     clientId,
     sasl,

@@ -1,11 +1,11 @@
 import type { Sink, SinkContext, SinkFactory } from 'tidemark/sink';
-import { parseConfig, PROTOCOLS, type KafkaConfig, type Protocol } from './config.js';
+import { checkProtocolParams, parseConfig, PROTOCOLS, type KafkaConfig, type Protocol } from './config.js';
 import { parseDispatchRules } from './dispatcher/index.js';
 import { KafkaSinkError } from './errors.js';
 import { openProducer } from './producer/index.js';
 import { KafkaSink } from './sink.js';
 
-export { parseConfig, supportedCompressions, ALLOWED_PARAMS, PARAM, PROTOCOLS, type KafkaConfig, type Protocol, type Compression, type ClientName } from './config.js';
+export { parseConfig, checkProtocolParams, supportedCompressions, ALLOWED_PARAMS, PARAM, PROTOCOLS, PROTOCOL_PARAMS, type KafkaConfig, type Protocol, type Compression, type ClientName } from './config.js';
 export { KafkaSinkError, type KafkaSinkErrorCode } from './errors.js';
 export { KafkaSink, type KafkaSinkOptions, type KafkaSinkStats } from './sink.js';
 export { DispatchRouter, parseDispatchRules, createPartitionDispatcher, TopicExpression, type DispatchRule, type PartitionDispatcher } from './dispatcher/index.js';
@@ -13,8 +13,17 @@ export { createEncoder, packOpenProtocol, unpackOpenProtocol, type RowEncoder, t
 export { decodeMessage, parseJsonExact, type DecodedEvent, type DecodedSnapshot, type CanonicalRow, type ColumnsOf } from './decoder.js';
 export { openProducer, type KafkaProducer, type ProducerMessage } from './producer/index.js';
 
-/** The protocol: the URI's, else the changefeed's `[sink] protocol`, else an error listing the allowed ones. */
+/**
+ * The protocol: the URI's, else the changefeed's `[sink] protocol`, else an error listing the allowed ones; the
+ * URI's protocol-specific parameters must be the protocol's.
+ */
 export function resolveProtocol(config: KafkaConfig, sinkConfig: SinkContext['sinkConfig']): Protocol {
+  const protocol = protocolOf(config, sinkConfig);
+  checkProtocolParams(config, protocol);
+  return protocol;
+}
+
+function protocolOf(config: KafkaConfig, sinkConfig: SinkContext['sinkConfig']): Protocol {
   if (config.protocol !== undefined) return config.protocol;
   const fromToml = sinkConfig?.['protocol'];
   if (typeof fromToml === 'string' && (PROTOCOLS as readonly string[]).includes(fromToml)) return fromToml as Protocol;
