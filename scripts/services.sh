@@ -18,8 +18,9 @@
 #                                                            TIDEMARK_ETCD_TLS_ADDR       (127.0.0.1:2391)
 #   kafka-tls (named only): a second one-broker Kafka whose client listener is SASL_SSL only (the certificates of
 #               TIDEMARK_TLS_DIR; SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for the user TIDEMARK_KAFKA_TLS_USER with
-#               TIDEMARK_KAFKA_TLS_PASSWORD, SCRAM credentials stored at format); controller on port + 1 and a
-#               loopback plaintext listener for the broker itself on port + 2
+#               TIDEMARK_KAFKA_TLS_PASSWORD, SCRAM credentials stored at format); clients must show a certificate
+#               signed by the CA (TIDEMARK_KAFKA_TLS_CLIENT_AUTH, Kafka's ssl.client.auth: required, the default,
+#               requested or none); controller on port + 1 and a loopback plaintext listener for the broker on port + 2
 #                                                            TIDEMARK_KAFKA_TLS_ADDR      (127.0.0.1:9094)
 # Data, logs and pid files live under TIDEMARK_SERVICES_DIR (default: <repo>/.services).
 #
@@ -45,6 +46,7 @@ ETCD_TLS_ADDR=${TIDEMARK_ETCD_TLS_ADDR:-127.0.0.1:2391}
 KAFKA_TLS_ADDR=${TIDEMARK_KAFKA_TLS_ADDR:-127.0.0.1:9094}
 KAFKA_TLS_USER=${TIDEMARK_KAFKA_TLS_USER:-tidemark}
 KAFKA_TLS_PASSWORD=${TIDEMARK_KAFKA_TLS_PASSWORD:-tidemark-secret}
+KAFKA_TLS_CLIENT_AUTH=${TIDEMARK_KAFKA_TLS_CLIENT_AUTH:-required}
 TLS_SERVICES=(upstream-tls downstream-tls etcd-tls kafka-tls)
 ALL_SERVICES=(etcd upstream downstream kafka prometheus)
 
@@ -401,6 +403,10 @@ start_kafka_tls() {
   cp=$(<"$(kafka_classpath)")
   host=$(host_of "$KAFKA_TLS_ADDR") port=$(port_of "$KAFKA_TLS_ADDR") ctl=$(( $(port_of "$KAFKA_TLS_ADDR") + 1 )) internal=$(( $(port_of "$KAFKA_TLS_ADDR") + 2 ))
   d=$(tls_dir) conf="$dir/server.properties"
+  case $KAFKA_TLS_CLIENT_AUTH in
+    required | requested | none) ;;
+    *) die "TIDEMARK_KAFKA_TLS_CLIENT_AUTH=$KAFKA_TLS_CLIENT_AUTH: one of required, requested, none (Kafka's ssl.client.auth)" ;;
+  esac
   mkdir -p "$dir/data"
   # Kafka's PEM key store: the unencrypted PKCS#8 key and the certificate in one file
   cat "$d/server-key.pem" "$d/server-cert.pem" >"$dir/keystore.pem"
@@ -417,7 +423,8 @@ ssl.keystore.type=PEM
 ssl.keystore.location=$dir/keystore.pem
 ssl.truststore.type=PEM
 ssl.truststore.location=$d/ca.pem
-ssl.client.auth=none
+# on a SASL_SSL listener only the listener-prefixed setting turns mutual TLS on (KIP-684)
+listener.name.sasl_ssl.ssl.client.auth=$KAFKA_TLS_CLIENT_AUTH
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_TLS_USER="$KAFKA_TLS_PASSWORD";
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;

@@ -37,9 +37,11 @@ async function freePortRun(): Promise<number> {
 /**
  * The Kafka sink over TLS and SASL against a real broker with a SASL_SSL listener only (scripts/services.sh
  * `kafka-tls`, on this test's ports, data dir and certificates made here with openssl; SCRAM users created
- * when its storage is formatted): a changefeed through a real cdc server delivers every row over TLS +
- * SCRAM-SHA-512; PLAIN and SCRAM-SHA-256 connect too; a wrong password, a wrong CA and plaintext to the TLS
- * port each fail with an error that says which, and no password shows in any output.
+ * when its storage is formatted; client certificates required, ssl.client.auth=required on the SASL_SSL listener):
+ * a changefeed through a real cdc server delivers every row over mutual TLS + SCRAM-SHA-512; PLAIN and
+ * SCRAM-SHA-256 connect too; a wrong password, a wrong CA, no client certificate, one of another CA and plaintext
+ * to the TLS port each fail with an error that says which (and none crashes the process), and no password shows
+ * in any output.
  */
 describe('Kafka sink over TLS and SASL (a real SASL_SSL broker)', { timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-kafka-tls-'));
@@ -59,7 +61,9 @@ describe('Kafka sink over TLS and SASL (a real SASL_SSL broker)', { timeout: 600
     outputs.push(stdout, stderr);
   };
   const sinkUri = (topic: string, params: string): string => `kafka://127.0.0.1:${port}/${topic}?protocol=canal-json&${params}`;
-  const tlsParams = (ca = certs.ca): string => `enable-tls=true&ca=${encodeURIComponent(ca)}`;
+  /** TLS with the CA to verify the broker and, unless `cert` is null, a client certificate (the broker requires one). */
+  const tlsParams = (ca = certs.ca, cert: string | null = certs.clientCert): string =>
+    `enable-tls=true&ca=${encodeURIComponent(ca)}${cert === null ? '' : `&cert=${encodeURIComponent(cert)}&key=${encodeURIComponent(certs.clientKey)}`}`;
   const saslParams = (mechanism: string, pw = password): string => `sasl-user=${user}&sasl-password=${encodeURIComponent(pw)}&sasl-mechanism=${mechanism}`;
   const ctx = (): SinkContext => ({ signal: new AbortController().signal, changefeedId: 'kafka-tls-test', logger: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined } });
   /** Opens the sink and sends one DDL through it (a connection is made and a record produced). */
@@ -72,7 +76,7 @@ describe('Kafka sink over TLS and SASL (a real SASL_SSL broker)', { timeout: 600
       await sink.close();
     }
   };
-  const consumerKafka = (sasl: SASLOptions): Kafka => new Kafka({ brokers: [`127.0.0.1:${port}`], ssl: { ca: readFileSync(certs.ca, 'utf8') }, sasl, logLevel: logLevel.NOTHING });
+  const consumerKafka = (sasl: SASLOptions): Kafka => new Kafka({ brokers: [`127.0.0.1:${port}`], ssl: { ca: readFileSync(certs.ca, 'utf8'), cert: readFileSync(certs.clientCert, 'utf8'), key: readFileSync(certs.clientKey, 'utf8') }, sasl, logLevel: logLevel.NOTHING });
 
   before(async () => {
     await requireService('etcd');
@@ -148,7 +152,7 @@ describe('Kafka sink over TLS and SASL (a real SASL_SSL broker)', { timeout: 600
     for (const mechanism of ['plain', 'scram-sha-256']) await openAndWrite(sinkUri(`tm-ktls-${mechanism}`, `${tlsParams()}&${saslParams(mechanism)}`));
   });
 
-  it('a wrong password, a CA that did not sign the broker, and plaintext to the TLS port each fail saying which', async () => {
+  it('a wrong password, a CA that did not sign the broker, no or a foreign client certificate, and plaintext to the TLS port each fail saying which', async () => {
     const wrong = `Wr${randomBytes(6).toString('hex')}`;
     await assert.rejects(openAndWrite(sinkUri('tm-ktls-bad', `${tlsParams()}&${saslParams('scram-sha-512', wrong)}`)), (e: Error) => {
       outputs.push(e.message);
@@ -159,6 +163,13 @@ describe('Kafka sink over TLS and SASL (a real SASL_SSL broker)', { timeout: 600
       outputs.push(e.message);
       return (e as Error & { code?: string }).code === 'ErrKafkaTLSError' && /TLS certificate of the broker at 127\.0\.0\.1:\d+ failed verification/.test(e.message);
     });
+    // the broker requires a client certificate signed by its CA (ssl.client.auth=required): none, or one of another CA, is refused
+    for (const cert of [null, certs.foreignClientCert]) {
+      await assert.rejects(openAndWrite(sinkUri('tm-ktls-bad', `${tlsParams(certs.ca, cert)}&${saslParams('scram-sha-512')}`)), (e: Error) => {
+        outputs.push(e.message);
+        return (e as Error & { code?: string }).code === 'ErrKafkaTLSError' && /client certificate/.test(e.message) && e.message.includes(`127.0.0.1:${port}`);
+      });
+    }
     await assert.rejects(openAndWrite(sinkUri('tm-ktls-bad', saslParams('scram-sha-512'))), (e: Error) => {
       outputs.push(e.message);
       const hint = (e as Error & { hint?: string }).hint ?? '';

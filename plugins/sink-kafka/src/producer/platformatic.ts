@@ -1,9 +1,35 @@
+import { tracingChannel } from 'node:diagnostics_channel';
+import type { EventEmitter } from 'node:events';
 import { Admin, Producer, type MessageToProduce, type SASLOptions } from '@platformatic/kafka';
 import type { KafkaConfig } from '../config.js';
 import { KafkaSinkError } from '../errors.js';
 import { hasErrorFact, tlsOptions, wrapClientError, type KafkaProducer, type ProducerMessage, type TopicInfo, type TopicSpec } from './producer.js';
 
 const SASL = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
+
+/**
+ * A connection of @platformatic/kafka can emit 'error' twice when it fails during the SASL handshake (a broker
+ * that refuses our TLS client certificate closes the connection after the TLS 1.3 handshake: the socket error,
+ * then the handshake request's "connection closed"); its pool listens `once`, so the second emission had no
+ * listener and crashed the process. Every connection gets a listener of its own that keeps it quiet: the
+ * failure still reaches the caller through the request's callback (and wrapClientError).
+ */
+let connectionsGuarded = false;
+function guardConnectionErrors(): void {
+  if (connectionsGuarded) return;
+  connectionsGuarded = true;
+  const quiet = (): void => undefined;
+  tracingChannel<unknown, { connection?: EventEmitter }>('plt:kafka:connections:connects').subscribe({
+    start: (context) => {
+      const connection = context.connection;
+      if (connection !== undefined && !connection.listeners('error').includes(quiet)) connection.on('error', quiet);
+    },
+    end: () => undefined,
+    asyncStart: () => undefined,
+    asyncEnd: () => undefined,
+    error: () => undefined,
+  });
+}
 
 /** KafkaProducer on @platformatic/kafka: idempotent producer (acks=-1) or acks=1, the configured compression. */
 export class PlatformaticKafkaProducer implements KafkaProducer {
@@ -21,6 +47,7 @@ export class PlatformaticKafkaProducer implements KafkaProducer {
   }
 
   static async open(config: KafkaConfig): Promise<PlatformaticKafkaProducer> {
+    guardConnectionErrors();
     const tls = await tlsOptions(config);
     const sasl: SASLOptions | undefined = config.sasl === undefined ? undefined : { mechanism: SASL[config.sasl.mechanism], username: config.sasl.username, password: config.sasl.password };
     const base = {

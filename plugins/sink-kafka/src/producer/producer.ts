@@ -82,6 +82,13 @@ const NETWORK_FACTS = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOS
 /** What node:tls says when a certificate does not verify (codes and messages). */
 const TLS_FACTS = [/^(CERT_|UNABLE_TO_(VERIFY|GET)|SELF_SIGNED|DEPTH_ZERO|ERR_TLS_CERT)/, /unable to verify|self[- ]signed certificate|certificate has expired|Hostname\/IP does not match/i];
 
+/**
+ * The TLS alerts a broker sends when it requires a client certificate and gets none, or one it does not trust
+ * (node:tls codes ERR_SSL_…_ALERT_…: bad_certificate, certificate_required, unknown_ca, certificate_unknown,
+ * unsupported_certificate, certificate_revoked/expired).
+ */
+const CLIENT_CERTIFICATE_ALERTS = /^ERR_SSL_(SSLV3|TLSV1|TLSV13)_ALERT_(BAD_CERTIFICATE|CERTIFICATE_REQUIRED|UNKNOWN_CA|CERTIFICATE_UNKNOWN|UNSUPPORTED_CERTIFICATE|CERTIFICATE_REVOKED|CERTIFICATE_EXPIRED)$/;
+
 /** Wraps a client error once, at the boundary, into a typed KafkaSinkError. */
 export function wrapClientError(error: unknown, what: string, brokers: string): KafkaSinkError {
   if (error instanceof KafkaSinkError) return error;
@@ -91,6 +98,11 @@ export function wrapClientError(error: unknown, what: string, brokers: string): 
     return new KafkaSinkError('ErrKafkaMessageTooLarge', `${what}: the broker refused a message as too large (${detail}); raise the topic's max.message.bytes or lower max-message-bytes`, { cause: error });
   }
   // the specific causes first: a client reports them inside "cannot connect to any broker"
+  // (a refused client certificate first of all: the SASL handshake that follows fails too, as "authentication")
+  const refused = facts.find((f) => CLIENT_CERTIFICATE_ALERTS.test(f));
+  if (refused !== undefined) {
+    return new KafkaSinkError('ErrKafkaTLSError', `${what}: the broker at ${brokers} refused our TLS client certificate (${refused}); it asks for one signed by a CA it trusts: set cert and key to such a certificate and its key`, { cause: error });
+  }
   const authentication = facts.find((f) => f === 'SASL_AUTHENTICATION_FAILED' || f === 'PLT_KFK_AUTHENTICATION' || f === 'KafkaJSSASLAuthenticationError' || /SASL .*authentication failed/i.test(f));
   if (authentication !== undefined) {
     const said = facts.find((f) => /authentication failed/i.test(f)) ?? authentication;
