@@ -1,11 +1,22 @@
 import type { RowChangedEvent, TableName } from 'tidemark/sink';
-import type { MySqlSink } from './sink.js';
 
 export interface Job {
   readonly table: TableName;
   readonly rows: readonly RowChangedEvent[];
   /** Runs only once these workers have applied these many jobs (the table's snapshot rows spread over other workers). */
   readonly fence?: readonly (readonly [Worker, number])[];
+}
+
+/** What a worker needs of the sink it works for (the MySQL sink). */
+export interface WorkerHost {
+  /** Rows per downstream transaction at most (max-txn-row). */
+  readonly maxTxnRow: number;
+  /** Applies one table's rows (whole upstream transactions) in one downstream transaction. */
+  apply(table: TableName, rows: readonly RowChangedEvent[]): Promise<void>;
+  /** Resolves once the fence's workers have applied that many jobs. */
+  passFence(fence: readonly (readonly [Worker, number])[]): Promise<void>;
+  /** A worker made progress (a job done or failed): whoever waits on the workers looks again. */
+  wake(): void;
 }
 
 /**
@@ -23,7 +34,7 @@ export class Worker {
   done = 0;
   failure: Error | undefined;
 
-  constructor(private readonly sink: MySqlSink) {}
+  constructor(private readonly sink: WorkerHost) {}
 
   push(job: Job): void {
     this.queue.push(job);
