@@ -136,16 +136,3 @@ export function parseMySqlUri(uri: string, what = 'upstream', extraParams: reado
     tls,
   };
 }
-
-const parsed = new Map<string, MySqlConnectionOptions>();
-
-/** parseMySqlUri for the upstream, remembered per URI (it is parsed for every connection made to it). */
-export function parseUpstreamUri(uri: string): MySqlConnectionOptions {
-  let options = parsed.get(uri);
-  if (options === undefined) {
-    options = parseMySqlUri(uri);
-    if (parsed.size > 256) parsed.clear();
-    parsed.set(uri, options);
-  }
-  return options;
-}

@@ -3,6 +3,7 @@ import { TidemarkError } from '../errors/index.js';
 import { TableFilter } from '../config/table-filter.js';
 import { parseMySqlUri, redactUri } from '../config/uri.js';
 import { connectMySql } from '../upstream/connect.js';
+import { Upstream } from '../upstream/upstream.js';
 
 /** The mysql sink's own parameters: a sink URI given as --downstream is taken as it is, these ignored. */
 const SINK_PARAMS = ['worker-count', 'max-txn-row', 'batch-dml-enable', 'safe-mode', 'safe-mode-duration', 'time-zone', 'read-timeout', 'write-timeout', 'multi-stmt-enable', 'force-replicate'];
@@ -75,7 +76,7 @@ export async function diffTables(options: DiffOptions): Promise<DiffReport> {
 
 async function connect(uri: string, which: 'upstream' | 'downstream'): Promise<mysql.Connection> {
   // the same parsing and TLS (ssl-mode, ssl-ca/cert/key) as the changefeed's connections to either side
-  const target = which === 'upstream' ? parseMySqlUri(uri) : parseMySqlUri(uri, which, SINK_PARAMS);
+  const target = which === 'upstream' ? Upstream.of(uri).target : parseMySqlUri(uri, which, SINK_PARAMS);
   try {
     return await connectMySql(target, { connectTimeout: 5000, supportBigNumbers: true, bigNumberStrings: true, dateStrings: true }, which);
   } catch (error) {

@@ -1,6 +1,6 @@
 import type { UpstreamRecord } from '../model/upstream.js';
 import { sinkError } from '../sink/endpoint.js';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { decodeRecord, changefeedInfoRecord } from '../orchestrator/records.js';
 import type { Etcd3 } from 'etcd3';
 import { buildInfo } from '../build-info/index.js';
@@ -16,9 +16,9 @@ import { TidemarkError } from '../errors/index.js';
 import { AdminJobType, CHANGEFEED_ID_PATTERN, FEED_STATES, type ChangefeedInfo, type ChangefeedStatus } from '../model/changefeed.js';
 import { DEFAULT_NAMESPACE, changefeedInfoKey, changefeedSnapshotKey, upstreamKey } from '../orchestrator/etcd-keys.js';
 import type { SinkRegistry } from '../sink/registry.js';
-import { upstreamEndTs } from '../upstream/binlog-position.js';
-import { checkUpstream, hasFullRowMetadata } from '../upstream/preflight.js';
-import { readerOptionsFor, replicaServerId } from '../upstream/resumable-reader.js';
+import { hasFullRowMetadata } from '../upstream/preflight.js';
+import { replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
+import { Upstream } from '../upstream/upstream.js';
 import { EtcdSchemaStore, extendChangefeedSchema, takeChangefeedSchema } from '../schema/schema-store.js';
 import { TableFilter } from '../config/table-filter.js';
 import { parseTimeForm, tsAtTime } from '../upstream/ts-at-time.js';
@@ -34,14 +34,14 @@ interface CreatePlan {
   readonly id: string;
   readonly sinkUri: string;
   readonly config: ReplicaConfig;
-  readonly upstream: string;
+  readonly upstream: Upstream;
   readonly filter: TableFilter;
 }
 
 /** The changefeed's schema storage as taken at create, and where: the upstream's end of binlog then. */
 interface TakenSchema {
   readonly schema: Awaited<ReturnType<typeof takeChangefeedSchema>>;
-  readonly reader: ReturnType<typeof readerOptionsFor>;
+  readonly reader: ResumableReaderOptions;
   readonly basename: string;
   readonly endTs: Ts;
 }
@@ -72,7 +72,7 @@ export class ChangefeedAdmin {
     const plan = this.planOf(req);
     await this.sinks.validate(plan.sinkUri, plan.config.sink);
     // the upstream must be able to feed a changefeed at all: refuse at create, with the setting that fixes it
-    const settings = await checkUpstream(plan.upstream);
+    const settings = await plan.upstream.preflight();
     if (await this.client.get(changefeedInfoKey(this.clusterId, plan.namespace, plan.id)).exists()) {
       throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${plan.id} already exists in namespace ${plan.namespace}`);
     }
@@ -98,7 +98,7 @@ export class ChangefeedAdmin {
     if (upstream === undefined) {
       throw new TidemarkError('ErrUpstreamMissing', 'no upstream for the changefeed: pass --upstream mysql://user:password@host:port, or start cdc server with --upstream');
     }
-    return { namespace, id, sinkUri: req.sink_uri, config, upstream, filter: new TableFilter(config.filter.rules, config['case-sensitive']) };
+    return { namespace, id, sinkUri: req.sink_uri, config, upstream: Upstream.of(upstream), filter: new TableFilter(config.filter.rules, config['case-sensitive']) };
   }
 
   /**
@@ -107,8 +107,8 @@ export class ChangefeedAdmin {
    * events lack names.
    */
   private async takeSchema(plan: CreatePlan): Promise<TakenSchema> {
-    const end = await upstreamEndTs(plan.upstream);
-    const reader = readerOptionsFor(plan.upstream, end.basename, replicaServerId(`create/${plan.namespace}/${plan.id}`));
+    const end = await plan.upstream.endTs();
+    const reader = plan.upstream.readerOptions(end.basename, replicaServerId(`create/${plan.namespace}/${plan.id}`));
     const schema = await takeChangefeedSchema(plan.upstream, reader);
     return { schema, reader, basename: end.basename, endTs: schema.coveredFrom > end.ts ? schema.coveredFrom : end.ts };
   }
@@ -159,7 +159,7 @@ export class ChangefeedAdmin {
       throw new TidemarkError('ErrInvalidArgument', `--snapshot ${mode}: the filter rules ${JSON.stringify(plan.config.filter.rules)} select no table of the upstream, so there is nothing to copy`);
     }
     if (mode === 'initial') await checkSnapshotSupport(plan.upstream);
-    const snapshot = await readSchemaSnapshot(plan.upstream, reader, startTs, tables, async () => (await upstreamEndTs(plan.upstream)).ts);
+    const snapshot = await readSchemaSnapshot(plan.upstream, reader, startTs, tables, async () => (await plan.upstream.endTs()).ts);
     await this.writeToSink(plan.sinkUri, plan.config, plan.id, (sink, log) => writeSchemaSnapshot(sink, snapshot, log));
     this.logger.info('schema snapshot written to the sink', { changefeed: plan.id, tables: snapshot.tables.length, databases: snapshot.databases.length, ts: String(startTs) });
     return mode === 'initial' ? tables : [];
@@ -173,7 +173,7 @@ export class ChangefeedAdmin {
    */
   private async register(plan: CreatePlan, { schema, basename }: TakenSchema, startTs: Ts, targetTs: Ts, snapshotTables: readonly QualifiedName[]): Promise<void> {
     const { namespace, id, upstream } = plan;
-    const upstreamId = createHash('sha1').update(new URL(upstream).host).digest('hex').slice(0, 16);
+    const upstreamId = upstream.id;
     const info: ChangefeedInfo = {
       'upstream-id': upstreamId,
       namespace,
@@ -190,7 +190,7 @@ export class ChangefeedAdmin {
       'creator-version': buildInfo().version,
       epoch: randomUUID(),
     };
-    const upstreamRecord: UpstreamRecord = { id: upstreamId, uri: upstream, basename };
+    const upstreamRecord: UpstreamRecord = { id: upstreamId, uri: upstream.uri, basename };
     const key = changefeedInfoKey(this.clusterId, namespace, id);
     const staged = await new EtcdSchemaStore(this.client, this.clusterId).stage(namespace, id, schema);
     const records = snapshotTables.map((t) => this.client.put(changefeedSnapshotKey(this.clusterId, namespace, id, `${t.schema}.${t.table}`)).value(JSON.stringify(pendingRecord(startTs))));

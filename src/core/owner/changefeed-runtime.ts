@@ -13,8 +13,8 @@ import { listUpstreamTables } from '../schema/upstream-tables.js';
 import { SchemaStorage } from '../schema/schema-storage.js';
 import { extendChangefeedSchema, takeChangefeedSchema, type AppliedDDL, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { DDLEvent, PartitionDispatcherFactory, Sink, TableName, Ts } from '../sink/api.js';
-import { upstreamHasFullRowMetadata } from '../upstream/preflight.js';
-import { readerOptionsFor, readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 
 /** What the owner writes to the changefeed status after a tick. */
 export interface ChangefeedProgress {
@@ -32,7 +32,9 @@ export interface ChangefeedRuntimeOptions {
   readonly config: ReplicaConfig;
   readonly startTs: Ts;
   readonly targetTs: Ts;
-  readonly upstream: { readonly uri: string; readonly basename: string };
+  readonly upstream: Upstream;
+  /** The upstream's binlog file basename (`mysql-bin`), from its record. */
+  readonly basename: string;
   /** The changefeed's sink: its plugin, the URI parsed once. */
   readonly loadSink: () => Promise<SinkEndpoint>;
   /** Partition dispatchers from plugins, for the sink context. */
@@ -138,7 +140,7 @@ export class ChangefeedRuntime {
       this.schema = await this.prepareSchema();
       // with a schema storage, the tables as they were at start-ts (a table renamed or dropped since is still
       // replicated up to that DDL); otherwise the upstream's tables now
-      const tables = this.schema === undefined ? await listUpstreamTables(this.options.upstream.uri, this.filter) : this.schema.tablesAt(this.options.startTs).filter((t) => this.filter.match(t.schema, t.table));
+      const tables = this.schema === undefined ? await listUpstreamTables(this.options.upstream, this.filter) : this.schema.tablesAt(this.options.startTs).filter((t) => this.filter.match(t.schema, t.table));
       for (const t of tables) this.want(t, this.options.startTs);
       this.initialized = true;
       this.log.info('changefeed tables listed', { tables: this.wanted.size });
@@ -345,8 +347,8 @@ export class ChangefeedRuntime {
 
   /** Binlog reader options for the owner's readers of this changefeed (`purpose` keeps their server ids apart). */
   private readerOptions(purpose: string): ResumableReaderOptions {
-    const { uri, basename } = this.options.upstream;
-    return { ...readerOptionsFor(uri, basename, replicaServerId(`${purpose}/${this.options.ownerCaptureId}/${this.key}`)), heartbeatMs: 500, rows: false };
+    const { upstream, basename } = this.options;
+    return { ...upstream.readerOptions(basename, replicaServerId(`${purpose}/${this.options.ownerCaptureId}/${this.key}`)), heartbeatMs: 500, rows: false };
   }
 
   /**
@@ -359,7 +361,7 @@ export class ChangefeedRuntime {
    */
   private async prepareSchema(): Promise<SchemaStorage | undefined> {
     const store = this.options.schemaStore;
-    const uri = this.options.upstream.uri;
+    const upstream = this.options.upstream;
     if (store === undefined) return undefined;
     const { namespace, id, startTs } = this.options;
     const reader = this.readerOptions('schema');
@@ -370,13 +372,13 @@ export class ChangefeedRuntime {
     let changed = false;
     if (storage === undefined) {
       // `changefeed create` saves one; a changefeed created without it (or whose storage was lost) gets one now
-      storage = await takeChangefeedSchema(uri, reader, (await upstreamHasFullRowMetadata(uri)) ? undefined : startTs);
+      storage = await takeChangefeedSchema(upstream, reader, (await upstream.hasFullRowMetadata()) ? undefined : startTs);
       changed = true;
       this.log.info('schema snapshot taken', { coveredFrom: String(storage.coveredFrom) });
     } else {
       // resumed with an earlier checkpoint (--overwrite-checkpoint-ts); the upstream is asked only then
-      if (startTs < storage.coveredFrom && !(await upstreamHasFullRowMetadata(uri))) changed = await extendChangefeedSchema(storage, reader, startTs);
-      storage.loader = SchemaStorage.upstreamLoader(uri);
+      if (startTs < storage.coveredFrom && !(await upstream.hasFullRowMetadata())) changed = await extendChangefeedSchema(storage, reader, startTs);
+      storage.loader = SchemaStorage.upstreamLoader(upstream);
     }
     storage.log = this.log;
     if (changed) await store.save(namespace, id, storage);

@@ -15,6 +15,7 @@ import type { Messenger } from '../p2p/messenger.js';
 import { ChangefeedRuntime } from './changefeed-runtime.js';
 import type { ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { TidemarkMetrics } from '../metrics/metrics.js';
+import { Upstream } from '../upstream/upstream.js';
 
 /** What the owner needs to run changefeeds (without it, it only keeps their records: tests of the cluster alone). */
 export interface OwnerRuntimeOptions {
@@ -155,7 +156,8 @@ export class Owner implements Reactor<GlobalReactorState> {
         config,
         startTs: BigInt(status['checkpoint-ts']),
         targetTs: BigInt(info['target-ts']),
-        upstream: { uri: upstream.uri, basename: upstream.basename },
+        upstream: Upstream.of(upstream.uri),
+        basename: upstream.basename,
         loadSink: () => sinks.endpoint(info['sink-uri']),
         loadDispatchers: () => sinks.dispatchers(),
         ownerCaptureId: this.captureId,

@@ -14,6 +14,7 @@ import { changefeedSchemaStorage, type ChangefeedSchemaStore } from '../schema/s
 import { replicaServerId } from '../upstream/resumable-reader.js';
 import { Processor } from './processor.js';
 import type { TidemarkMetrics } from '../metrics/metrics.js';
+import { Upstream } from '../upstream/upstream.js';
 
 export interface ProcessorManagerOptions {
   readonly sinks: SinkRegistry;
@@ -276,7 +277,6 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     try {
       if (upstream === undefined) throw new TidemarkError('ErrUpstreamMissing', `changefeed ${cf.id}: its upstream ${info['upstream-id']} is not registered in etcd`);
       const store = options.schemaStore;
-      const upstreamUri = upstream.uri;
       processor = new Processor({
         namespace: cf.namespace,
         changefeedId: cf.id,
@@ -285,7 +285,8 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         config: parseStoredReplicaConfig(info.config, `changefeed ${cf.id} config`),
         targetTs: BigInt(info['target-ts']),
         barrierTs: BigInt(status['min-table-barrier-ts']),
-        upstream: { uri: upstream.uri, basename: upstream.basename },
+        upstream: Upstream.of(upstream.uri),
+        basename: upstream.basename,
         loadSink: () => options.sinks.endpoint(info['sink-uri']),
         loadDispatchers: () => options.sinks.dispatchers(),
         dataDir: options.dataDir,
@@ -315,7 +316,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
               });
             }),
         },
-        ...(store === undefined ? {} : { loadSchema: (signal: AbortSignal) => changefeedSchemaStorage(store, { namespace: cf.namespace, id: cf.id, upstreamUri }, signal, log) }),
+        ...(store === undefined ? {} : { loadSchema: (signal: AbortSignal) => changefeedSchemaStorage(store, { namespace: cf.namespace, id: cf.id, upstream: Upstream.of(upstream.uri) }, signal, log) }),
       });
     } catch (error) {
       log.warn('cannot start the processor', { error });

@@ -12,7 +12,8 @@ import { TableSorter, type SorterEvent } from '../pipeline/sorter/table-sorter.j
 import { SORTED_ROW_CODEC, type SortedRow } from '../pipeline/row-codec.js';
 import { Mounter } from '../pipeline/mounter/index.js';
 import { SchemaStorage, type TableLoader } from '../schema/schema-storage.js';
-import { readerOptionsFor, readFromTs } from '../upstream/resumable-reader.js';
+import { readFromTs } from '../upstream/resumable-reader.js';
+import type { Upstream } from '../upstream/upstream.js';
 import { TablePipeline } from './table-pipeline.js';
 import { TableSinkStage } from './table-sink.js';
 import { ProcessorProgress, type ProgressSource } from './progress.js';
@@ -32,7 +33,9 @@ export interface ProcessorOptions {
   readonly targetTs: Ts;
   /** The owner's barrier when the processor starts (status `min-table-barrier-ts`); `setBarrier` moves it. */
   readonly barrierTs: Ts;
-  readonly upstream: { readonly uri: string; readonly basename: string };
+  readonly upstream: Upstream;
+  /** The upstream's binlog file basename (`mysql-bin`), from its record. */
+  readonly basename: string;
   /** Loads the sink plugin of the changefeed's URI scheme. */
   /** The changefeed's sink: its plugin, the URI parsed once. */
   readonly loadSink: () => Promise<SinkEndpoint>;
@@ -173,12 +176,12 @@ export class Processor implements ProgressSource {
   }
 
   get basename(): string {
-    return this.options.upstream.basename;
+    return this.options.basename;
   }
 
-  /** The upstream's mysql:// URI (the binlog metrics read its end of binlog). */
-  get upstreamUri(): string {
-    return this.options.upstream.uri;
+  /** The upstream it reads (the binlog metrics read its end of binlog). */
+  get upstream(): Upstream {
+    return this.options.upstream;
   }
 
   get spilledBytes(): number {
@@ -387,7 +390,7 @@ export class Processor implements ProgressSource {
 
   private upstreamOptions(): Parameters<typeof readFromTs>[0] {
     return {
-      ...readerOptionsFor(this.options.upstream.uri, this.options.upstream.basename, this.options.serverId),
+      ...this.options.upstream.readerOptions(this.options.basename, this.options.serverId),
       heartbeatMs: this.options.heartbeatMs ?? 500,
       maxRetries: 5,
       readStats: this.binlogRead,
@@ -399,7 +402,7 @@ export class Processor implements ProgressSource {
   /** The current definition of a table of the changefeed (for MariaDB's UUID/INET6/INET4 columns, see readTransactions). */
   private definitions(): TableLoader {
     const filter = new TableFilter(this.options.config.filter.rules, this.options.config['case-sensitive']);
-    const load = SchemaStorage.upstreamLoader(this.options.upstream.uri);
+    const load = SchemaStorage.upstreamLoader(this.options.upstream);
     return (schema, table) => (filter.match(schema, table) ? load(schema, table) : Promise.resolve(undefined));
   }
 
@@ -471,7 +474,7 @@ export class Processor implements ProgressSource {
       const controller = new AbortController();
       this.copies.set(pipeline, controller);
       readTableSnapshot(
-        { uri: this.options.upstream.uri, table: pipeline.name, snapshot, chunkRows: this.options.config.snapshot['chunk-rows'], quota: this.quota, logger: this.log },
+        { upstream: this.options.upstream, table: pipeline.name, snapshot, chunkRows: this.options.config.snapshot['chunk-rows'], quota: this.quota, logger: this.log },
         AbortSignal.any([signal, controller.signal]),
       ).then(
         () => {

@@ -1,7 +1,6 @@
 import type mysql from 'mysql2/promise';
 import { SYSTEM_SCHEMAS } from '../config/table-filter.js';
-import { redactUri } from '../config/uri.js';
-import { connectUpstream, withUpstream } from '../upstream/connect.js';
+import type { Upstream } from '../upstream/upstream.js';
 import { TidemarkError } from '../errors/index.js';
 import { silentLogger, type Logger } from '../logger/logger.js';
 import { formatCoordinate, type Ts } from '../model/ts.js';
@@ -77,16 +76,15 @@ export class SchemaStorage {
    * `ddlBetween`) must touch none of the tables, or the snapshot is taken again.
    */
   static async snapshot(
-    uri: string,
+    upstream: Upstream,
     ddlBetween: (from: Ts, to: Ts) => Promise<readonly { ts: Ts; schema: string; query: string }[]>,
     attempts = 5,
   ): Promise<SchemaStorage> {
     let conn: mysql.Connection;
     try {
-      conn = await connectUpstream(uri, { connectTimeout: 5000 });
+      conn = await upstream.connect({ connectTimeout: 5000 });
     } catch (error) {
-      if (error instanceof TidemarkError) throw error;
-      throw new TidemarkError('ErrUpstreamUnreachable', `cannot read the schema of the upstream ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
+      throw upstream.unreachable('read the schema', error);
     }
     try {
       for (let attempt = 1; ; attempt++) {
@@ -98,10 +96,10 @@ export class SchemaStorage {
         const ddl = after === before ? [] : await ddlBetween(before, after);
         if (ddl.length === 0 || attempt >= attempts) {
           if (ddl.length > 0) {
-            throw new TidemarkError('ErrSchemaUnknown', `cannot take a consistent schema snapshot of ${redactUri(uri)}: DDL ran during each of ${attempts} attempts`, { retryable: true });
+            throw new TidemarkError('ErrSchemaUnknown', `cannot take a consistent schema snapshot of ${upstream.shown}: DDL ran during each of ${attempts} attempts`, { retryable: true });
           }
           const storage = SchemaStorage.fromTables(before, tables.values(), dbs.map((r) => [String(r['n']), String(r['c']).toLowerCase()]), String(server[0]['c']).toLowerCase());
-          storage.loader = SchemaStorage.upstreamLoader(uri);
+          storage.loader = SchemaStorage.upstreamLoader(upstream);
           return storage;
         }
       }
@@ -110,9 +108,9 @@ export class SchemaStorage {
     }
   }
 
-  /** Reads one table's current definition from the upstream at `uri` (for `loader`). */
-  static upstreamLoader(uri: string): TableLoader {
-    return (schema, table) => withUpstream(uri, `read the definition of ${schema}.${table}`, async (c) => (await readTableSchemas(c, SYSTEM_SCHEMAS, { schema, table })).get(keyOf(schema, table)));
+  /** Reads one table's current definition from `upstream` (for `loader`). */
+  static upstreamLoader(upstream: Upstream): TableLoader {
+    return (schema, table) => upstream.with(`read the definition of ${schema}.${table}`, async (c) => (await readTableSchemas(c, SYSTEM_SCHEMAS, { schema, table })).get(keyOf(schema, table)));
   }
 
   /** The last DDL statement followed (its ts), or -1. */

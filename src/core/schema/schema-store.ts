@@ -6,7 +6,7 @@ import { TidemarkError } from '../errors/index.js';
 import { sleep } from '../lifecycle/abortable.js';
 import type { Logger } from '../logger/logger.js';
 import type { Ts } from '../model/ts.js';
-import { upstreamHasFullRowMetadata } from '../upstream/preflight.js';
+import type { Upstream } from '../upstream/upstream.js';
 import { readDDLBetween, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 import { changefeedSchemaKey } from '../orchestrator/etcd-keys.js';
 import { SchemaStorage, type SchemaStorageJSON } from './schema-storage.js';
@@ -187,10 +187,10 @@ const DDL_SCAN_TIMEOUT_MS = 600_000;
  * extended back to `startTs` when that is earlier (the DDL in between is read with `reader`; a table it
  * changed is unknown before that DDL, see SchemaStorage.unknownTables).
  */
-export async function takeChangefeedSchema(uri: string, reader: ResumableReaderOptions, startTs?: Ts): Promise<SchemaStorage> {
-  const storage = await SchemaStorage.snapshot(uri, (from, to) => readDDLBetween(reader, from, to, DDL_SCAN_TIMEOUT_MS));
+export async function takeChangefeedSchema(upstream: Upstream, reader: ResumableReaderOptions, startTs?: Ts): Promise<SchemaStorage> {
+  const storage = await SchemaStorage.snapshot(upstream, (from, to) => readDDLBetween(reader, from, to, DDL_SCAN_TIMEOUT_MS));
   if (startTs !== undefined) await extendChangefeedSchema(storage, reader, startTs);
-  storage.loader = SchemaStorage.upstreamLoader(uri);
+  storage.loader = SchemaStorage.upstreamLoader(upstream);
   return storage;
 }
 
@@ -211,15 +211,15 @@ export async function extendChangefeedSchema(storage: SchemaStorage, reader: Res
  */
 export async function changefeedSchemaStorage(
   store: ChangefeedSchemaStore,
-  target: { readonly namespace: string; readonly id: string; readonly upstreamUri: string },
+  target: { readonly namespace: string; readonly id: string; readonly upstream: Upstream },
   signal: AbortSignal,
   log: Logger,
 ): Promise<SchemaStorage | undefined> {
-  if (await upstreamHasFullRowMetadata(target.upstreamUri)) return undefined;
+  if (await target.upstream.hasFullRowMetadata()) return undefined;
   for (let waited = 0; ; waited += 200) {
     const storage = await store.load(target.namespace, target.id);
     if (storage !== undefined) {
-      storage.loader = SchemaStorage.upstreamLoader(target.upstreamUri);
+      storage.loader = SchemaStorage.upstreamLoader(target.upstream);
       storage.log = log;
       log.info('mounting rows with the changefeed schema storage (upstream without binlog_row_metadata=FULL)', { coveredFrom: String(storage.coveredFrom), lastDDLTs: String(storage.lastDDL) });
       return storage;

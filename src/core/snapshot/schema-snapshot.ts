@@ -1,6 +1,6 @@
 import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
-import { withUpstream } from '../upstream/connect.js';
+import type { Upstream } from '../upstream/upstream.js';
 import { classifyDDL, type QualifiedName } from '../schema/ddl.js';
 import type { DDLEvent, Sink, Ts } from '../sink/api.js';
 import { readDDLBetween, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
@@ -24,10 +24,10 @@ const quote = (ident: string): string => `\`${ident.replaceAll('`', '``')}\``;
  * says (`endOfBinlog` gives that end): if one did, the snapshot is refused (retryable: creating the changefeed
  * again takes a new `ts`).
  */
-export async function readSchemaSnapshot(uri: string, reader: ResumableReaderOptions, ts: Ts, tables: readonly QualifiedName[], endOfBinlog: () => Promise<Ts>): Promise<SchemaSnapshot> {
+export async function readSchemaSnapshot(upstream: Upstream, reader: ResumableReaderOptions, ts: Ts, tables: readonly QualifiedName[], endOfBinlog: () => Promise<Ts>): Promise<SchemaSnapshot> {
   const databases: { schema: string; query: string }[] = [];
   const definitions: (QualifiedName & { query: string })[] = [];
-  await withUpstream(uri, 'read the table definitions for the schema snapshot', async (conn) => {
+  await upstream.with('read the table definitions for the schema snapshot', async (conn) => {
     for (const schema of [...new Set(tables.map((t) => t.schema))].sort()) {
       const [rows] = await conn.query<mysql.RowDataPacket[]>(`SHOW CREATE DATABASE ${quote(schema)}`);
       const text = String(rows[0]?.['Create Database'] ?? '');

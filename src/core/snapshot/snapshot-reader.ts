@@ -2,8 +2,7 @@ import type mysql from 'mysql2/promise';
 import type { Readable } from 'node:stream';
 import type { Connection as CallbackConnection } from 'mysql2';
 import { TidemarkError, isAbortError } from '../errors/index.js';
-import { redactUri } from '../config/uri.js';
-import { connectUpstream, withUpstream } from '../upstream/connect.js';
+import type { Upstream } from '../upstream/upstream.js';
 import type { Logger } from '../logger/logger.js';
 import { makeTs } from '../model/ts.js';
 import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
@@ -20,8 +19,7 @@ const ROW_OVERHEAD = 120;
 const RETRIES = 5;
 
 export interface SnapshotReaderOptions {
-  /** The upstream's mysql:// URI. */
-  readonly uri: string;
+  readonly upstream: Upstream;
   readonly table: TableName;
   readonly snapshot: TableSnapshot;
   readonly chunkRows: number;
@@ -32,23 +30,23 @@ export interface SnapshotReaderOptions {
 const quote = (ident: string): string => `\`${ident.replaceAll('`', '``')}\``;
 
 /** The binlog position of the open transaction's consistent snapshot, as a ts (MariaDB's binlog_snapshot_*). */
-async function snapshotPosition(conn: mysql.Connection, uri: string): Promise<Ts> {
+async function snapshotPosition(conn: mysql.Connection, upstream: Upstream): Promise<Ts> {
   const [rows] = await conn.query<mysql.RowDataPacket[]>("SHOW STATUS LIKE 'binlog_snapshot_%'");
   const status = new Map(rows.map((r) => [String(r['Variable_name']).toLowerCase(), String(r['Value'])]));
   const file = status.get('binlog_snapshot_file');
   const position = status.get('binlog_snapshot_position');
   const seq = file === undefined ? Number.NaN : Number(file.slice(file.lastIndexOf('.') + 1));
   if (file === undefined || position === undefined || !Number.isInteger(seq) || file === '') {
-    throw new TidemarkError('ErrSnapshotUnsupported', `the upstream ${redactUri(uri)} does not tell the binlog position of a consistent snapshot (status binlog_snapshot_file/binlog_snapshot_position, MariaDB's): --snapshot initial needs a MariaDB upstream with the binlog enabled`);
+    throw new TidemarkError('ErrSnapshotUnsupported', `the upstream ${upstream.shown} does not tell the binlog position of a consistent snapshot (status binlog_snapshot_file/binlog_snapshot_position, MariaDB's): --snapshot initial needs a MariaDB upstream with the binlog enabled`);
   }
   return makeTs(seq, Number(position));
 }
 
 /** Refuses `--snapshot initial` at create when the upstream cannot give a consistent snapshot's binlog position. */
-export async function checkSnapshotSupport(uri: string): Promise<void> {
-  await withUpstream(uri, 'open a consistent snapshot (for --snapshot initial)', async (conn) => {
+export async function checkSnapshotSupport(upstream: Upstream): Promise<void> {
+  await upstream.with('open a consistent snapshot (for --snapshot initial)', async (conn) => {
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-    await snapshotPosition(conn, uri);
+    await snapshotPosition(conn, upstream);
     await conn.query('COMMIT');
   });
 }
@@ -156,7 +154,7 @@ class SnapshotReader {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const { uri, table, snapshot, chunkRows, logger } = this.options;
+    const { upstream, table, snapshot, chunkRows, logger } = this.options;
     let conn: mysql.Connection | undefined;
     const onAbort = (): void => conn?.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
@@ -166,7 +164,7 @@ class SnapshotReader {
       for (;;) {
         try {
           if (conn === undefined) {
-            conn = await connectUpstream(uri, { connectTimeout: 10_000, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, decimalNumbers: false, jsonStrings: true });
+            conn = await upstream.connect({ connectTimeout: 10_000, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, decimalNumbers: false, jsonStrings: true });
             await conn.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = ''");
           }
           if (shape === undefined) {
@@ -200,7 +198,7 @@ class SnapshotReader {
           conn = undefined;
           shape = undefined;
           if (++failures > RETRIES) {
-            throw new TidemarkError('ErrSnapshotFailed', `snapshot of ${this.name} failed ${RETRIES + 1} times in a row reading from ${redactUri(uri)}: ${(error as Error).message}`, { cause: error });
+            throw new TidemarkError('ErrSnapshotFailed', `snapshot of ${this.name} failed ${RETRIES + 1} times in a row reading from ${upstream.shown}: ${(error as Error).message}`, { cause: error });
           }
           logger.warn('snapshot: reading a chunk failed; reading it again', { table: this.name, error, attempt: failures });
           await new Promise((resolve) => setTimeout(resolve, 200 * failures));
@@ -236,7 +234,7 @@ class SnapshotReader {
 
   /** Reads the chunk after the cursor; resolves true once the table's last piece is queued. */
   private async readChunk(conn: mysql.Connection, shape: TableShape, signal: AbortSignal): Promise<boolean> {
-    const { table, snapshot, chunkRows, quota, uri } = this.options;
+    const { table, snapshot, chunkRows, quota, upstream } = this.options;
     const chunked = snapshot.method === 'chunks';
     if (this.cursor === null) return true; // every chunk was acknowledged by an earlier run
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
@@ -245,7 +243,7 @@ class SnapshotReader {
     let lastValues: Value[] | undefined;
     let ts: Ts;
     try {
-      ts = await snapshotPosition(conn, uri);
+      ts = await snapshotPosition(conn, upstream);
       const where = chunked && this.cursor !== undefined ? after(shape, this.cursor) : { sql: '', values: [] };
       const order = chunked ? ` ORDER BY ${shape.key!.map((i) => quote(shape.columns[i].name)).join(', ')} LIMIT ${chunkRows}` : '';
       // the callback connection under the promise one streams (and pauses while the sink catches up)

@@ -1,8 +1,6 @@
 import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
-import { redactUri } from '../config/uri.js';
 import { makeTs } from '../model/ts.js';
-import { withUpstream } from './connect.js';
 
 /** The end of binlog of the server behind `conn` as a ts, and the binlog basename (SHOW MASTER STATUS). */
 export async function endOfBinlog(conn: Pick<mysql.Connection, 'query'>, what = 'the upstream'): Promise<{ ts: bigint; basename: string }> {
@@ -12,9 +10,4 @@ export async function endOfBinlog(conn: Pick<mysql.Connection, 'query'>, what = 
   const m = /^(.*)\.(\d+)$/.exec(row.File);
   if (m === null) throw new TidemarkError('ErrBinlogCorrupt', `unexpected binlog file name "${row.File}"`);
   return { ts: makeTs(Number(m[2]), Number(row.Position ?? 0)), basename: m[1] };
-}
-
-/** The upstream's current end of binlog as a ts, and the binlog basename. */
-export function upstreamEndTs(uri: string): Promise<{ ts: bigint; basename: string }> {
-  return withUpstream(uri, 'read the binlog position', (conn) => endOfBinlog(conn, `the upstream ${redactUri(uri)}`));
 }

@@ -1,6 +1,5 @@
 import mysql from 'mysql2/promise';
-import { TidemarkError } from '../errors/index.js';
-import { parseUpstreamUri, redactUri, type MySqlConnectionOptions } from '../config/uri.js';
+import type { MySqlConnectionOptions } from '../config/uri.js';
 import { acceptsOnlyTls, tlsRequiredError } from './protocol/connection.js';
 import { loadTls, mysql2Ssl, tlsErrorOf } from './protocol/tls.js';
 
@@ -54,30 +53,5 @@ export async function connectMySql(target: MySqlConnectionOptions, extra: ExtraC
       throw tlsRequiredError({ ...target, what }, error);
     }
     throw error;
-  }
-}
-
-/** connectMySql to the upstream at `uri` (parsed once per URI; unknown parameters are refused with ErrUpstreamURIInvalid). */
-export async function connectUpstream(uri: string, extra: ExtraConnectionOptions = {}): Promise<mysql.Connection> {
-  return await connectMySql(parseUpstreamUri(uri), extra);
-}
-
-/**
- * Runs `fn` on a new connection to the upstream at `uri` and closes it after: the one place where a failure of
- * a one-off upstream read is turned into a typed error. A TidemarkError (a TLS failure, one `fn` raised) passes
- * as it is; anything else becomes ErrUpstreamUnreachable, "cannot <what> of the upstream <uri without its
- * password>: <the server's or the network's message>".
- */
-export async function withUpstream<T>(uri: string, what: string, fn: (conn: mysql.Connection) => Promise<T>, extra: ExtraConnectionOptions = { connectTimeout: 5000 }): Promise<T> {
-  let conn: mysql.Connection | undefined;
-  try {
-    conn = await connectUpstream(uri, extra);
-    return await fn(conn);
-  } catch (error) {
-    if (error instanceof TidemarkError) throw error;
-    const e = error as { code?: string; message?: string };
-    throw new TidemarkError('ErrUpstreamUnreachable', `cannot ${what} of the upstream ${redactUri(uri)}: ${e.message ?? e.code ?? String(error)}`, { cause: error });
-  } finally {
-    await conn?.end().catch(() => undefined);
   }
 }

@@ -3,7 +3,6 @@ import { TidemarkError } from '../errors/index.js';
 import { tsFile, tsPosition, type Ts } from '../model/ts.js';
 import { BinlogReader, type BinlogReaderOptions } from './binlog-reader.js';
 import { readTransactions, type SchemaTracker, type TableDefinitionLoader, type UpstreamEvent } from './transaction-reader.js';
-import { parseUpstreamUri } from '../config/uri.js';
 
 export interface ResumableReaderOptions extends BinlogReaderOptions {
   /** The binlog basename (`mysql-bin`), to turn a ts back into a file name. */
@@ -17,20 +16,6 @@ export interface ResumableReaderOptions extends BinlogReaderOptions {
   readonly schema?: SchemaTracker;
   /** Table definitions for MariaDB's UUID/INET6/INET4 columns (see readTransactions). */
   readonly definitions?: TableDefinitionLoader;
-}
-
-/** Options to read the binlog of the upstream at `uri` (mysql://user:password@host:port/) as replica `serverId`. */
-export function readerOptionsFor(uri: string, basename: string, serverId: number): ResumableReaderOptions {
-  const { host, port, user, password, tls } = parseUpstreamUri(uri);
-  return {
-    host,
-    port,
-    user,
-    password,
-    tls,
-    serverId,
-    basename,
-  };
 }
 
 /**

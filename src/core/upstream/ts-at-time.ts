@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type mysql from 'mysql2/promise';
 import { TidemarkError } from '../errors/index.js';
-import { parseUpstreamUri, redactUri } from '../config/uri.js';
-import { withUpstream } from './connect.js';
+import type { Upstream } from './upstream.js';
+import { replicaServerId } from './resumable-reader.js';
 import { makeTs, tsFileSeq, type Ts } from '../model/ts.js';
 import { BinlogReader, EventType, fileSeqOf } from './binlog-reader.js';
 import { readTransactions } from './transaction-reader.js';
@@ -22,23 +21,14 @@ export function parseTimeForm(text: string): number | undefined {
  * up to the first commit after `timeMs`. Binlog timestamps have a one-second resolution. A time before the
  * oldest binlog is refused: that history is purged.
  */
-export async function tsAtTime(uri: string, timeMs: number, signal?: AbortSignal): Promise<Ts> {
-  const { host, port, user, password, tls } = parseUpstreamUri(uri);
-  const options = {
-    host,
-    port,
-    user,
-    password,
-    tls,
-    serverId: 0x100000 + (createHash('sha1').update(`ts-at-time/${process.pid}/${Date.now()}`).digest().readUInt32BE(0) % 0x7fe00000),
-    heartbeatMs: 200,
-  };
-  const { files, end } = await withUpstream(uri, 'list the binary logs', async (conn) => {
+export async function tsAtTime(upstream: Upstream, timeMs: number, signal?: AbortSignal): Promise<Ts> {
+  const options = { ...upstream.readerOptions('', replicaServerId(`ts-at-time/${process.pid}/${Date.now()}`)), heartbeatMs: 200 };
+  const { files, end } = await upstream.with('list the binary logs', async (conn) => {
     const [logs] = await conn.query<mysql.RowDataPacket[]>('SHOW BINARY LOGS');
     const [status] = await conn.query<mysql.RowDataPacket[]>('SHOW MASTER STATUS');
     return { files: logs.map((r) => String(r['Log_name'])), end: makeTs(fileSeqOf(String(status[0]?.['File'])), Number(status[0]?.['Position'])) };
   });
-  if (files.length === 0) throw new TidemarkError('ErrBinlogDisabled', `the upstream ${redactUri(uri)} has no binary logs`);
+  if (files.length === 0) throw new TidemarkError('ErrBinlogDisabled', `the upstream ${upstream.shown} has no binary logs`);
 
   const firstEventTime = async (file: string): Promise<number> => {
     const reader = await BinlogReader.open(options, file, 4, signal);

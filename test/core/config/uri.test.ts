@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseMySqlConfig } from '../../../plugins/sink-mysql/src/config.js';
-import { parseMySqlUri, parseUpstreamUri, redactArgs, redactUri } from '../../../src/core/config/uri.js';
+import { parseMySqlUri, redactArgs, redactUri } from '../../../src/core/config/uri.js';
 import { TidemarkError } from '../../../src/core/errors/index.js';
 
 const invalid = (message: RegExp) => (error: unknown): boolean => {
@@ -61,11 +61,6 @@ describe('upstream URI (parseMySqlUri)', () => {
     assert.throws(() => parseMySqlUri('127.0.0.1:3306'), invalid(/not a URI/));
     assert.throws(() => parseMySqlUri('http://u:s3cret@h/'), invalid(/the scheme is http:\/\/, not mysql:\/\//));
     assert.equal(parseMySqlUri('tidb://u@h:4000/', 'downstream').port, 4000);
-  });
-
-  it('parses an upstream URI once (the same options object for every connection)', () => {
-    const uri = 'mysql://u@h:3307/?ssl-mode=required';
-    assert.equal(parseUpstreamUri(uri), parseUpstreamUri(uri));
   });
 
   it('redacts the password', () => {

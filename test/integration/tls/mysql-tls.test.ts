@@ -8,8 +8,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { factory } from '../../../plugins/sink-mysql/src/index.js';
-import { parseUpstreamUri } from '../../../src/core/config/uri.js';
-import { connectUpstream } from '../../../src/core/upstream/connect.js';
+import { Upstream } from '../../../src/core/upstream/upstream.js';
 import { ProtocolConnection } from '../../../src/core/upstream/protocol/connection.js';
 import { CDC_BIN, CdcServerProcess, freePort } from '../../helpers/cdc-process.js';
 import { etcdEndpoint, requireService, uniqueName } from '../../helpers/services.js';
@@ -153,7 +152,7 @@ describe('TLS to the upstream and the mysql sink (real TLS-only MariaDB servers)
   });
 
   it('the replication client itself negotiates TLS and reports the cipher', async () => {
-    const conn = await ProtocolConnection.open(parseUpstreamUri(upstreamUri()));
+    const conn = await ProtocolConnection.open(Upstream.of(upstreamUri()).target);
     try {
       assert.match(conn.cipher ?? '', /^TLS_|^ECDHE|^AES/);
     } finally {
@@ -163,8 +162,8 @@ describe('TLS to the upstream and the mysql sink (real TLS-only MariaDB servers)
 
   it('a wrong CA fails with ErrTLSCertificate naming the CA, on every kind of connection', async () => {
     const uri = upstreamUri('verify-ca', certs.otherCa);
-    await assert.rejects(ProtocolConnection.open(parseUpstreamUri(uri)), { code: 'ErrTLSCertificate', retryable: false, message: /TLS to the upstream 127\.0\.0\.1:\d+ failed: the server certificate is not signed by the CA in ssl-ca \(wrong CA\?\).*other-ca\.pem/ });
-    await assert.rejects(connectUpstream(uri), { code: 'ErrTLSCertificate', message: /not signed by the CA in ssl-ca \(wrong CA\?\)/ });
+    await assert.rejects(ProtocolConnection.open(Upstream.of(uri).target), { code: 'ErrTLSCertificate', retryable: false, message: /TLS to the upstream 127\.0\.0\.1:\d+ failed: the server certificate is not signed by the CA in ssl-ca \(wrong CA\?\).*other-ca\.pem/ });
+    await assert.rejects(Upstream.of(uri).connect(), { code: 'ErrTLSCertificate', message: /not signed by the CA in ssl-ca \(wrong CA\?\)/ });
     const created = await cdc(['changefeed', 'create', '--server', server!.url, '-c', 'wrongca', '--upstream', uri, '--sink-uri', 'blackhole://']);
     assert.notEqual(created.code, 0);
     assert.match(created.stderr, /ErrTLSCertificate: TLS to the upstream 127\.0\.0\.1:\d+ failed: the server certificate .*wrong CA/);
@@ -175,10 +174,10 @@ describe('TLS to the upstream and the mysql sink (real TLS-only MariaDB servers)
   it('an expired server certificate fails with ErrTLSCertificate saying it expired', async () => {
     await serverCert('expired');
     try {
-      await assert.rejects(ProtocolConnection.open(parseUpstreamUri(upstreamUri())), { code: 'ErrTLSCertificate', message: /the server certificate has expired: renew the server certificate/ });
-      await assert.rejects(connectUpstream(upstreamUri()), { code: 'ErrTLSCertificate', message: /has expired/ });
+      await assert.rejects(ProtocolConnection.open(Upstream.of(upstreamUri()).target), { code: 'ErrTLSCertificate', message: /the server certificate has expired: renew the server certificate/ });
+      await assert.rejects(Upstream.of(upstreamUri()).connect(), { code: 'ErrTLSCertificate', message: /has expired/ });
       // required does not verify (MySQL's meaning): the same server is accepted
-      const conn = await connectUpstream(`mysql://tm_plain:${passwords.plain}@127.0.0.1:${upPort}/?ssl-mode=required`);
+      const conn = await Upstream.of(`mysql://tm_plain:${passwords.plain}@127.0.0.1:${upPort}/?ssl-mode=required`).connect();
       await conn.end();
     } finally {
       await serverCert('good');
@@ -188,33 +187,33 @@ describe('TLS to the upstream and the mysql sink (real TLS-only MariaDB servers)
   it('a certificate for another host fails under verify-identity only', async () => {
     await serverCert('wronghost');
     try {
-      await assert.rejects(ProtocolConnection.open(parseUpstreamUri(upstreamUri('verify-identity'))), { code: 'ErrTLSCertificate', message: /the server certificate does not name the host 127\.0\.0\.1 \(ssl-mode=verify-identity\)/ });
-      await assert.rejects(connectUpstream(upstreamUri('verify-identity')), { code: 'ErrTLSCertificate', message: /does not name the host 127\.0\.0\.1/ });
+      await assert.rejects(ProtocolConnection.open(Upstream.of(upstreamUri('verify-identity')).target), { code: 'ErrTLSCertificate', message: /the server certificate does not name the host 127\.0\.0\.1 \(ssl-mode=verify-identity\)/ });
+      await assert.rejects(Upstream.of(upstreamUri('verify-identity')).connect(), { code: 'ErrTLSCertificate', message: /does not name the host 127\.0\.0\.1/ });
       const created = await cdc(['diff', '--upstream', upstreamUri('verify-identity'), '--downstream', sinkUri(), '--tables', `${db}.*`]);
       assert.notEqual(created.code, 0);
       assert.match(created.stderr, /ErrTLSCertificate: .*does not name the host 127\.0\.0\.1/);
       // verify-ca checks the chain only: accepted
-      const conn = await ProtocolConnection.open(parseUpstreamUri(upstreamUri('verify-ca')));
+      const conn = await ProtocolConnection.open(Upstream.of(upstreamUri('verify-ca')).target);
       conn.close();
-      await (await connectUpstream(upstreamUri('verify-ca'))).end();
+      await (await Upstream.of(upstreamUri('verify-ca')).connect()).end();
     } finally {
       await serverCert('good');
     }
     // and the good certificate names localhost as well as 127.0.0.1
-    const conn = await ProtocolConnection.open(parseUpstreamUri(upstreamUri('verify-identity', certs.ca, 'localhost')));
+    const conn = await ProtocolConnection.open(Upstream.of(upstreamUri('verify-identity', certs.ca, 'localhost')).target);
     conn.close();
   });
 
   it('plaintext to a TLS-only server is ErrTLSRequired, not a missing privilege', async () => {
     const uri = `mysql://tm_plain:${passwords.plain}@127.0.0.1:${upPort}/?ssl-mode=disabled`;
-    await assert.rejects(ProtocolConnection.open(parseUpstreamUri(uri)), { code: 'ErrTLSRequired', retryable: false, message: /accepts this user only over TLS \(require_secure_transport\).*ssl-mode=disabled/ });
-    await assert.rejects(connectUpstream(uri), { code: 'ErrTLSRequired' });
+    await assert.rejects(ProtocolConnection.open(Upstream.of(uri).target), { code: 'ErrTLSRequired', retryable: false, message: /accepts this user only over TLS \(require_secure_transport\).*ssl-mode=disabled/ });
+    await assert.rejects(Upstream.of(uri).connect(), { code: 'ErrTLSRequired' });
     const created = await cdc(['changefeed', 'create', '--server', server!.url, '-c', 'plain', '--upstream', uri, '--sink-uri', 'blackhole://']);
     assert.notEqual(created.code, 0);
     assert.match(created.stderr, /ErrTLSRequired: the upstream 127\.0\.0\.1:\d+ accepts this user only over TLS/);
     assert.doesNotMatch(created.stderr, /ErrReplicationPrivilege/);
     // a wrong password in plaintext stays what it is
-    await assert.rejects(ProtocolConnection.open(parseUpstreamUri(`mysql://tm_plain:nope@127.0.0.1:${upPort}/?ssl-mode=disabled`)), { code: 'ErrReplicationPrivilege' });
+    await assert.rejects(ProtocolConnection.open(Upstream.of(`mysql://tm_plain:nope@127.0.0.1:${upPort}/?ssl-mode=disabled`).target), { code: 'ErrReplicationPrivilege' });
     // the sink says the same about the downstream
     const sinkUrl = new URL(`mysql://tm_plain:${passwords.plain}@127.0.0.1:${downPort}/?ssl-mode=disabled`);
     await assert.rejects(factory.create(sinkUrl, factory.parseConfig(sinkUrl), sinkContext()), {

@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type mysql from 'mysql2/promise';
-import { checkUpstream, upstreamHasFullRowMetadata } from '../../../src/core/upstream/preflight.js';
+import { Upstream } from '../../../src/core/upstream/upstream.js';
 import { CDC_BIN, CdcServerProcess } from '../../helpers/cdc-process.js';
 import { MariaDBInstance } from '../../helpers/mariadb-instance.js';
 import { etcdEndpoint, requireService, uniqueName } from '../../helpers/services.js';
@@ -52,7 +52,7 @@ describe('a misconfigured upstream is refused with the setting that fixes it (re
     await conn.end();
     await upstream.restart(['--server-id=1', '--skip-log-bin']);
     try {
-      await assert.rejects(checkUpstream(upstream.uri), { code: 'ErrBinlogDisabled', message: /the upstream has no binary log \(log_bin is 0\); start it with --log-bin/ });
+      await assert.rejects(Upstream.of(upstream.uri).preflight(), { code: 'ErrBinlogDisabled', message: /the upstream has no binary log \(log_bin is 0\); start it with --log-bin/ });
       const refused = await refusedCreate('mis-log-bin');
       assert.equal(refused.code, 'ErrBinlogDisabled');
       assert.match(refused.message, /no binary log.*--log-bin/);
@@ -60,7 +60,7 @@ describe('a misconfigured upstream is refused with the setting that fixes it (re
       await upstream.restart(GOOD);
       conn = await upstream.connect();
     }
-    await checkUpstream(upstream.uri);
+    await Upstream.of(upstream.uri).preflight();
   });
 
   const cases: [string, string, string, RegExp][] = [
@@ -71,26 +71,26 @@ describe('a misconfigured upstream is refused with the setting that fixes it (re
     it(`${variable}=${value}`, async () => {
       await conn.query(`SET GLOBAL ${variable} = ?`, [value]);
       try {
-        await assert.rejects(checkUpstream(upstream.uri), { code, message });
+        await assert.rejects(Upstream.of(upstream.uri).preflight(), { code, message });
         const refused = await refusedCreate(`mis-${variable.replaceAll('_', '-')}`);
         assert.equal(refused.code, code);
         assert.match(refused.message, message);
       } finally {
         await conn.query(`SET GLOBAL ${variable} = ?`, [original[variable]]);
       }
-      await checkUpstream(upstream.uri);
+      await Upstream.of(upstream.uri).preflight();
     });
   }
 
   it('binlog_row_metadata=MINIMAL is accepted (rows are mounted through the schema storage) and reported', async () => {
     await conn.query("SET GLOBAL binlog_row_metadata = 'MINIMAL'");
     try {
-      const settings = await checkUpstream(upstream.uri);
+      const settings = await Upstream.of(upstream.uri).preflight();
       assert.equal(settings.binlogRowMetadata, 'MINIMAL');
-      assert.equal(await upstreamHasFullRowMetadata(upstream.uri), false);
+      assert.equal(await Upstream.of(upstream.uri).hasFullRowMetadata(), false);
     } finally {
       await conn.query('SET GLOBAL binlog_row_metadata = ?', [original['binlog_row_metadata']]);
     }
-    assert.equal(await upstreamHasFullRowMetadata(upstream.uri), true);
+    assert.equal(await Upstream.of(upstream.uri).hasFullRowMetadata(), true);
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { BinlogReader } from '../../../src/core/upstream/binlog-reader.js';
-import { checkUpstream } from '../../../src/core/upstream/preflight.js';
+import { Upstream } from '../../../src/core/upstream/upstream.js';
 import { freePort } from '../../helpers/cdc-process.js';
 import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 
@@ -26,7 +26,7 @@ describe('upstream preflight against the real upstream MariaDB', () => {
   });
 
   it('accepts the upstream as configured (log_bin on, ROW, FULL, root has every privilege)', async () => {
-    const settings = await checkUpstream(mysqlUri('upstream'));
+    const settings = await Upstream.of(mysqlUri('upstream')).preflight();
     assert.deepEqual(
       { logBin: Number(settings.logBin), format: settings.binlogFormat, image: settings.binlogRowImage },
       { logBin: 1, format: 'ROW', image: 'FULL' },
@@ -35,7 +35,7 @@ describe('upstream preflight against the real upstream MariaDB', () => {
 
   it('names a user without REPLICATION SLAVE, in the preflight and in the binlog dump itself', async () => {
     const { host, port, addr } = serviceAddress('upstream');
-    await assert.rejects(checkUpstream(`mysql://${user}:pw@${addr}/`), {
+    await assert.rejects(Upstream.of(`mysql://${user}:pw@${addr}/`).preflight(), {
       code: 'ErrReplicationPrivilege',
       message: new RegExp(`the upstream user ${user}@% lacks REPLICATION SLAVE`),
     });
@@ -54,7 +54,7 @@ describe('upstream preflight against the real upstream MariaDB', () => {
 
   it('names an unreachable upstream and a wrong password', async () => {
     const port = await freePort();
-    await assert.rejects(checkUpstream(`mysql://root@127.0.0.1:${port}/`, 2000), { code: 'ErrUpstreamUnreachable', message: /ECONNREFUSED/ });
-    await assert.rejects(checkUpstream(`mysql://${user}:wrong@${serviceAddress('upstream').addr}/`), { code: 'ErrReplicationPrivilege', message: /Access denied/ });
+    await assert.rejects(Upstream.of(`mysql://root@127.0.0.1:${port}/`).preflight(2000), { code: 'ErrUpstreamUnreachable', message: /ECONNREFUSED/ });
+    await assert.rejects(Upstream.of(`mysql://${user}:wrong@${serviceAddress('upstream').addr}/`).preflight(), { code: 'ErrReplicationPrivilege', message: /Access denied/ });
   });
 });

@@ -6,6 +6,7 @@ import { columnsOf } from '../../../src/core/pipeline/mounter/index.js';
 import { SchemaStorage } from '../../../src/core/schema/schema-storage.js';
 import { readDDLBetween, readFromTs, type ResumableReaderOptions } from '../../../src/core/upstream/resumable-reader.js';
 import { decodeLocatedRows } from '../../../src/core/upstream/rows.js';
+import { Upstream } from '../../../src/core/upstream/upstream.js';
 import { MariaDBInstance } from '../../helpers/mariadb-instance.js';
 import { mysqlUri, requireService, serviceAddress, uniqueName } from '../../helpers/services.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
@@ -100,7 +101,7 @@ describe('schema storage: rows of an upstream without binlog_row_metadata=FULL m
         const w = workload(db);
         await run(conn, w.setup);
         const options = readerOptions(privateServer.port);
-        const storage = await SchemaStorage.snapshot(privateServer.uri, (from, to) => readDDLBetween(options, from, to));
+        const storage = await SchemaStorage.snapshot(Upstream.of(privateServer.uri), (from, to) => readDDLBetween(options, from, to));
         const start = await upstreamEndTs(conn);
         assert.equal(storage.coveredFrom, start, 'snapshot of an idle upstream is at its end of binlog');
         assert.deepEqual(storage.tableAt(db, 't1', start + 1n) !== undefined, true);
@@ -138,7 +139,7 @@ describe('schema storage: rows of an upstream without binlog_row_metadata=FULL m
       await run(conn, w.changes);
       const options = readerOptions(privateServer.port);
       // a snapshot taken after the workload, extended back to its start: t1 was altered in between
-      const late = await SchemaStorage.snapshot(privateServer.uri, (from, to) => readDDLBetween(options, from, to));
+      const late = await SchemaStorage.snapshot(Upstream.of(privateServer.uri), (from, to) => readDDLBetween(options, from, to));
       late.extendBack(start, await readDDLBetween({ ...options, serverId: serverId++ }, start, late.coveredFrom));
       await assert.rejects(readRows({ ...options, serverId: serverId++, schema: late }, start, w.changes.length), (error: Error & { code?: string }) => {
         assert.equal(error.code, 'ErrSchemaUnknown');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
 import { parseTimeForm, tsAtTime } from '../../../src/core/upstream/ts-at-time.js';
+import { Upstream } from '../../../src/core/upstream/upstream.js';
 import { mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
 import { waitFor } from '../../helpers/wait-for.js';
@@ -48,13 +49,13 @@ describe('--start-ts as a time (real upstream MariaDB)', () => {
     await conn.query(`INSERT INTO ${db}.t VALUES (1000)`);
     const second = await endTs();
     // (other writers to the shared upstream may commit in the same seconds: bounds, not equality)
-    const atFirst = await tsAtTime(mysqlUri('upstream'), firstSecond * 1000 + 500, AbortSignal.timeout(30_000));
+    const atFirst = await tsAtTime(Upstream.of(mysqlUri('upstream')), firstSecond * 1000 + 500, AbortSignal.timeout(30_000));
     assert.ok(atFirst >= first && atFirst < second, `${atFirst} is the first insert (${first}) or a commit of the same second, before the second insert (${second})`);
-    const atEnd = await tsAtTime(mysqlUri('upstream'), Date.now() + 60_000, AbortSignal.timeout(30_000));
+    const atEnd = await tsAtTime(Upstream.of(mysqlUri('upstream')), Date.now() + 60_000, AbortSignal.timeout(30_000));
     assert.ok(atEnd >= second, 'a time after the last commit gives the end');
   });
 
   it('refuses a time before the oldest binlog: that history is purged', async () => {
-    await assert.rejects(tsAtTime(mysqlUri('upstream'), Date.UTC(1990, 0, 1), AbortSignal.timeout(30_000)), { code: 'ErrBinlogPurged', message: /before the oldest binary log/ });
+    await assert.rejects(tsAtTime(Upstream.of(mysqlUri('upstream')), Date.UTC(1990, 0, 1), AbortSignal.timeout(30_000)), { code: 'ErrBinlogPurged', message: /before the oldest binary log/ });
   });
 });
