@@ -34,6 +34,8 @@ function protocolOf(config: KafkaConfig, sinkConfig: SinkContext['sinkConfig']):
 export const factory = {
   schemes: ['kafka'],
   parseConfig,
+  /** The changefeed's `[sink]` keys this sink owns (TiCDC's): the protocol and the dispatcher rules. */
+  sinkConfigKeys: ['protocol', 'dispatchers'],
   /** The protocol and the `[sink] dispatchers` rules, checked at `changefeed create` (pure). */
   validateSinkConfig(config: KafkaConfig, sinkConfig: Readonly<Record<string, unknown>>, dispatchers: readonly string[]): void {
     resolveProtocol(config, sinkConfig);

@@ -28,16 +28,6 @@ const snapshotMode = z
   })
   .transform((mode) => mode as SnapshotMode);
 
-const dispatcherRule = z
-  .object({
-    matcher: z.array(z.string()).min(1),
-    topic: z.string().optional(),
-    partition: z.string().optional(),
-    index: z.string().optional(),
-    columns: z.array(z.string()).optional(),
-  })
-  .strict();
-
 /**
  * changefeed.toml, TiCDC's format (the keys Tidemark implements): parsed once, strictly (an unknown key is
  * an error naming it), with defaults, into a frozen object. Sink-specific sections belong to the plugins.
@@ -82,10 +72,10 @@ export const replicaConfigSchema = z
       })
       .strict()
       .default({}),
+    // the keys Tidemark reads (CORE_SINK_KEYS); the others belong to the sink (SinkFactory.sinkConfigKeys: the
+    // Kafka sink's protocol and dispatchers), checked with the sink URI (SinkRegistry.validate)
     sink: z
       .object({
-        protocol: z.string().optional(),
-        dispatchers: z.array(dispatcherRule).default([]),
         'safe-mode': z.boolean().default(false),
         // unset: each sink's own default (mysql: table; kafka, blackhole: none)
         'transaction-atomicity': z.enum(['none', 'table']).optional(),
@@ -94,6 +84,9 @@ export const replicaConfigSchema = z
       .default({}),
   })
   .strict();
+
+/** The `[sink]` keys Tidemark itself reads, whatever the sink. */
+export const CORE_SINK_KEYS = ['safe-mode', 'transaction-atomicity'] as const;
 
 /** The parsed config with durations in ms. */
 export type ReplicaConfig = Readonly<z.output<typeof replicaConfigSchema>>;
@@ -129,7 +122,7 @@ export function parseReplicaConfig(raw: unknown, source = 'changefeed config'): 
     }
     throw new TidemarkError('ErrConfigInvalid', `invalid value for "${where}" in ${source}: ${issue.message}`, { details: { key: where } });
   }
-  return deepFreeze(result.data);
+  return deepFreeze(plainObjects(result.data));
 }
 
 /** A changefeed's config as stored in etcd by any version: what later versions dropped is left out first. */
@@ -137,6 +130,12 @@ export function parseStoredReplicaConfig(raw: unknown, source: string): ReplicaC
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return parseReplicaConfig(raw, source);
   const rest: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
   for (const key of DROPPED_FROM_STORED) delete rest[key];
+  // earlier versions stored the default `dispatchers = []` under every sink's [sink]; it says nothing
+  const sink = rest['sink'];
+  if (sink !== null && typeof sink === 'object' && Array.isArray((sink as Record<string, unknown>)['dispatchers']) && ((sink as Record<string, unknown>)['dispatchers'] as unknown[]).length === 0) {
+    const { dispatchers: _empty, ...others } = sink as Record<string, unknown>;
+    rest['sink'] = others;
+  }
   return parseReplicaConfig(rest, source);
 }
 
@@ -160,6 +159,15 @@ export function replicaConfigToInput(config: ReplicaConfig): ReplicaConfigInput 
     'sync-point-retention': ms(config['sync-point-retention']),
     'changefeed-error-stuck-duration': ms(config['changefeed-error-stuck-duration']),
   };
+}
+
+/** The sink's own `[sink]` keys pass through as TOML gave them: objects without a prototype become plain ones. */
+function plainObjects<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v: unknown) => plainObjects(v)) as T;
+  if (value !== null && typeof value === 'object' && (Object.getPrototypeOf(value) === null || Object.getPrototypeOf(value) === Object.prototype)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plainObjects(v)])) as T;
+  }
+  return value;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -180,4 +180,10 @@ export interface SinkFactory<C> {
    * failing when the sink opens. Throws an error naming the bad key and what is allowed.
    */
   validateSinkConfig?(config: C, sinkConfig: Readonly<Record<string, unknown>>, dispatchers: readonly string[]): void;
+  /**
+   * Optional: the keys of the changefeed's `[sink]` section this sink owns (the Kafka sink: protocol,
+   * dispatchers). A key that neither the sink nor Tidemark itself (safe-mode, transaction-atomicity) reads is
+   * refused at `changefeed create`, naming the ones allowed.
+   */
+  readonly sinkConfigKeys?: readonly string[];
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { TidemarkError } from '../errors/index.js';
 import type { PartitionDispatcherFactory, SinkFactory } from './api.js';
 import { SinkEndpoint } from './endpoint.js';
+import { CORE_SINK_KEYS } from '../config/replica-config.js';
 
 /** What a plugin package declares in its package.json under "tidemark" (DESIGN §6). */
 export interface TidemarkPluginManifest {
@@ -92,10 +93,18 @@ export class SinkRegistry {
   /**
    * Validates a sink URI with its plugin's parseConfig (pure); errors become ErrSinkURIInvalid naming the URI.
    * With `sinkConfig` (the changefeed's `[sink]` section), also the plugin's validateSinkConfig, if it has one;
-   * its errors become ErrConfigInvalid.
+   * its errors become ErrConfigInvalid. A `[sink]` key that neither Tidemark nor the sink reads is ErrConfigUnknownKey.
    */
   async validate(sinkUri: string, sinkConfig?: Readonly<Record<string, unknown>>): Promise<unknown> {
     const { factory, config, scheme } = await this.endpoint(sinkUri);
+    if (sinkConfig !== undefined) {
+      const owned = factory.sinkConfigKeys ?? [];
+      const unknown = Object.keys(sinkConfig).filter((k) => !(CORE_SINK_KEYS as readonly string[]).includes(k) && !owned.includes(k));
+      if (unknown.length > 0) {
+        const allowed = `${CORE_SINK_KEYS.join(', ')}${owned.length === 0 ? '' : `, and the ${scheme} sink's ${owned.join(', ')}`}`;
+        throw new TidemarkError('ErrConfigUnknownKey', `unknown key "sink.${unknown.join('", "sink.')}" in the changefeed config for a ${scheme}:// sink; [sink] takes ${allowed}`, { details: { keys: unknown, section: 'sink' } });
+      }
+    }
     if (sinkConfig !== undefined && factory.validateSinkConfig !== undefined) {
       try {
         factory.validateSinkConfig(config, sinkConfig, this.dispatcherNames);

@@ -31,7 +31,7 @@ dispatchers = [{ matcher = ["shop.*"], topic = "{schema}_{table}", partition = "
     );
     assert.equal(config['sync-point-interval'], 30_000);
     assert.deepEqual(config.filter['ignore-txn-start-ts'], ['42']);
-    assert.equal(config.sink.dispatchers[0]?.partition, 'index-value');
+    assert.equal((config.sink['dispatchers'] as { partition?: string }[])[0]?.partition, 'index-value');
     assert.deepEqual(parseReplicaConfig(JSON.parse(JSON.stringify(replicaConfigToInput(config)))), config);
   });
 

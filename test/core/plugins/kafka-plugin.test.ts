@@ -41,4 +41,12 @@ describe('the kafka sink plugin (built, loaded from its package.json)', () => {
       assert.throws(() => check(param, { protocol: other }), { code: 'ErrSinkURIInvalid', message });
     }
   });
+
+  it('owns protocol and dispatchers of [sink]; another key there is refused naming what [sink] takes', async () => {
+    await registry.validate('kafka://127.0.0.1:9092/t', { protocol: 'maxwell', dispatchers: [{ matcher: ['a.*'], partition: 'ts' }], 'safe-mode': false });
+    await assert.rejects(registry.validate('kafka://127.0.0.1:9092/t?protocol=maxwell', { 'column-selectors': [] }), {
+      code: 'ErrConfigUnknownKey',
+      message: 'unknown key "sink.column-selectors" in the changefeed config for a kafka:// sink; [sink] takes safe-mode, transaction-atomicity, and the kafka sink\'s protocol, dispatchers',
+    });
+  });
 });

@@ -26,6 +26,14 @@ describe('SinkRegistry with the blackhole plugin (built, loaded from its package
     await assert.rejects(registry.validate('blackhole://?color=red'), { code: 'ErrSinkURIInvalid', message: /unknown parameter "color".*allowed: delay-ms/ });
   });
 
+  it("refuses a [sink] key that neither Tidemark nor the sink reads (the Kafka sink's protocol on a blackhole)", async () => {
+    await registry.validate('blackhole://', { 'safe-mode': true, 'transaction-atomicity': 'table' });
+    await assert.rejects(registry.validate('blackhole://', { 'safe-mode': false, protocol: 'canal-json' }), {
+      code: 'ErrConfigUnknownKey',
+      message: 'unknown key "sink.protocol" in the changefeed config for a blackhole:// sink; [sink] takes safe-mode, transaction-atomicity',
+    });
+  });
+
   it('creates a sink that counts rows, acknowledges flushes and closes idempotently', async () => {
     const factory = await registry.factoryFor('blackhole://');
     const uri = new URL('blackhole://');
