@@ -97,41 +97,7 @@ export interface ChangefeedSnapshotSummary {
 }
 
 /**
- * Per-table progress as the OpenAPI answers it (`GET /api/v2/changefeeds/{id}/tables`), for `cdc top`.
- * Processors report it in their task positions under `tables`; until table pipelines run, the list is empty.
+ * Per-table progress as the OpenAPI answers it (`GET /api/v2/changefeeds/{id}/tables`), for `cdc top`, and how far
+ * a table's initial snapshot is: the entries processors write into their task positions (model/task-position.ts).
  */
-export interface TableProgress {
-  readonly table: string;
-  readonly capture_id: string;
-  readonly resolved_ts: string;
-  readonly resolved_coordinate: string;
-  readonly resolved_time: number | null;
-  readonly checkpoint_ts: string;
-  readonly checkpoint_coordinate: string;
-  readonly checkpoint_time: number | null;
-  readonly rows_per_second: number | null;
-  readonly spilled_bytes: number;
-  /** replicating, or preparing/prepared for a secondary copy during a move. */
-  readonly state?: string;
-  readonly inserts?: number;
-  readonly updates?: number;
-  readonly deletes?: number;
-  /** The table's initial snapshot (`--snapshot initial`), while and after it is copied. */
-  readonly snapshot?: TableSnapshotProgress;
-}
-
-/** How far a table's initial snapshot is. */
-export interface TableSnapshotProgress {
-  /** pending: not started; waiting: queued for a reader on its capture; copying; done. */
-  readonly state: 'pending' | 'waiting' | 'copying' | 'done';
-  /** chunks: by key ranges; one-pass: one consistent read (no key whose order is known). */
-  readonly method: 'chunks' | 'one-pass' | null;
-  /** Rows copied (handed to the sink; the record in etcd counts the acknowledged ones). */
-  readonly rows: number;
-  /** The server's estimate of the table's rows when the copy began. */
-  readonly estimated_rows: number | null;
-  readonly chunks: number;
-  readonly rows_per_second: number | null;
-  /** Seconds left at the current rate, from the estimate. */
-  readonly eta_seconds: number | null;
-}
+export type { TableProgress, TableSnapshotProgress } from '../model/task-position.js';

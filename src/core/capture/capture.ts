@@ -8,7 +8,7 @@ import { EtcdWorker } from '../orchestrator/etcd-worker.js';
 import { GlobalReactorState, type CaptureInfo } from '../orchestrator/global-state.js';
 import { Owner } from '../owner/owner.js';
 import { ProcessorManager, type ProcessorManagerOptions } from '../processor/processor-manager.js';
-import { EtcdSchemaStore } from '../schema/schema-store.js';
+import { EtcdSchemaStore } from '../orchestrator/schema-store.js';
 import { buildInfo } from '../build-info/index.js';
 import { OwnerElection } from './owner-election.js';
 import { Messenger } from '../p2p/messenger.js';

@@ -1,5 +1,8 @@
 import { TidemarkError } from '../errors/index.js';
 
+/** The cluster a capture joins when told none (TiCDC's). */
+export const DEFAULT_CLUSTER_ID = 'default';
+
 const CLUSTER_ID = /^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$/;
 const RESERVED = ['owner', 'capture', 'task', 'changefeed', 'job', 'meta'];
 

@@ -3,8 +3,7 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { TidemarkError } from '../errors/index.js';
 import { LOG_LEVELS } from '../logger/logger.js';
-import { DEFAULT_CLUSTER_ID } from '../orchestrator/etcd-keys.js';
-import { validateClusterId } from './cluster-id.js';
+import { DEFAULT_CLUSTER_ID, validateClusterId } from './cluster-id.js';
 
 /** Each key once, as it is spelled in server.toml and quoted in messages. */
 export const serverConfigKeys = {

@@ -17,7 +17,6 @@
  */
 export const KEY_ROOT = '/tidb/cdc';
 export const META = '__cdc_meta__';
-export const DEFAULT_CLUSTER_ID = 'default';
 export const DEFAULT_NAMESPACE = 'default';
 
 export function clusterPrefix(clusterId: string): string {

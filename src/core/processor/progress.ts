@@ -4,7 +4,7 @@ import type { TableSnapshot } from '../snapshot/table-snapshot.js';
 import type { TableProgressReport } from '../p2p/messages.js';
 import type { Ts } from '../sink/api.js';
 import type { TablePipeline } from './table-pipeline.js';
-import type { TableProgress, TableSnapshotProgress } from '../api/model.js';
+import type { TableProgress, TableSnapshotProgress } from '../model/task-position.js';
 
 /** A table's snapshot as the task position shows it while it is copied here. */
 function snapshotProgressOf(s: TableSnapshot, now: number): TableSnapshotProgress {

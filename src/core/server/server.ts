@@ -10,7 +10,7 @@ import type { Logger } from '../logger/logger.js';
 import { HttpApi, type ApiResult } from '../api/http-server.js';
 import { ServerMetrics } from '../api/metrics.js';
 import { captureCollector } from '../capture/metrics-collector.js';
-import { ChangefeedAdmin } from '../owner/changefeed-admin.js';
+import { ChangefeedAdmin } from '../api/changefeed-admin.js';
 import { parseTs } from '../model/ts.js';
 import type { AdminJob } from '../owner/owner.js';
 import { SinkRegistry } from '../sink/registry.js';

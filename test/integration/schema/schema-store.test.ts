@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { parseCreateTable } from '../../../src/core/schema/ddl-parser.js';
 import { SchemaStorage } from '../../../src/core/schema/schema-storage.js';
-import { EtcdSchemaStore } from '../../../src/core/schema/schema-store.js';
+import { EtcdSchemaStore } from '../../../src/core/orchestrator/schema-store.js';
 import { etcdEndpoint, requireService, uniqueName } from '../../helpers/services.js';
 
 /** A storage of `tables` tables of 12 columns each, as a snapshot would give. */

@@ -1,5 +1,5 @@
 import type { TableSnapshotRecord } from '../snapshot/progress.js';
-import type { ChangefeedSnapshotSummary } from '../api/model.js';
+import type { ChangefeedSnapshotSummary } from './model.js';
 
 /**
  * Sums a changefeed's table snapshot records (`ChangefeedReactorState.snapshots`, values as read from etcd) for

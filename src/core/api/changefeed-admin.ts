@@ -19,14 +19,15 @@ import type { SinkRegistry } from '../sink/registry.js';
 import { hasFullRowMetadata } from '../upstream/preflight.js';
 import { replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
 import { Upstream } from '../upstream/upstream.js';
-import { EtcdSchemaStore, extendChangefeedSchema, takeChangefeedSchema } from '../schema/schema-store.js';
+import { extendChangefeedSchema, takeChangefeedSchema } from '../schema/schema-store.js';
+import { EtcdSchemaStore } from '../orchestrator/schema-store.js';
 import { TableFilter } from '../config/table-filter.js';
 import { parseTimeForm, tsAtTime } from '../upstream/ts-at-time.js';
 import { formatCoordinate, parseTs, type Ts } from '../model/ts.js';
 import { redactUri } from '../config/uri.js';
-import type { AdminJob } from './owner.js';
+import type { AdminJob } from '../owner/owner.js';
 import { snapshotSummaryOf } from './snapshot-summary.js';
-import type { ChangefeedDetail, ChangefeedSummary, CreateChangefeedRequest, UpdateChangefeedRequest } from '../api/model.js';
+import type { ChangefeedDetail, ChangefeedSummary, CreateChangefeedRequest, UpdateChangefeedRequest } from './model.js';
 
 /** A create request, checked: what the steps of `create` share. */
 interface CreatePlan {

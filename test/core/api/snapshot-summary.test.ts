@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatDetail } from '../../../src/cli/changefeed-output.js';
-import { snapshotSummaryOf } from '../../../src/core/owner/snapshot-summary.js';
+import { snapshotSummaryOf } from '../../../src/core/api/snapshot-summary.js';
 import { pendingRecord, type TableSnapshotRecord } from '../../../src/core/snapshot/progress.js';
 import type { ChangefeedDetail } from '../../../src/core/api/model.js';
 
