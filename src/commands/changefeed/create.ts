@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
-import { parse as parseToml } from 'smol-toml';
 import { BaseCommand } from '../../cli/base-command.js';
 import { formatDetail } from '../../cli/changefeed-output.js';
 import { namespaceFlag, connectionFlags, apiClientOf } from '../../cli/flags.js';
 import { TidemarkError } from '../../core/errors/index.js';
 import type { ChangefeedDetail } from '../../core/api/model.js';
+import { readReplicaConfigText } from '../../core/config/replica-config.js';
 
 /** How long create waits for the server: it reads the upstream (preflight, start position, a snapshot's schema) first. */
 const CREATE_TIMEOUT_MS = 120_000;
@@ -67,9 +67,5 @@ export async function readConfigFile(path: string): Promise<unknown> {
   } catch (error) {
     throw new TidemarkError('ErrConfigUnreadable', `cannot read config file ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
-  try {
-    return path.endsWith('.json') ? (JSON.parse(text) as unknown) : parseToml(text);
-  } catch (error) {
-    throw new TidemarkError('ErrConfigInvalid', `config file ${path} is not valid: ${(error as Error).message}`);
-  }
+  return readReplicaConfigText(text, `config file ${path}`);
 }

@@ -139,15 +139,22 @@ export function parseStoredReplicaConfig(raw: unknown, source: string): ReplicaC
   return parseReplicaConfig(rest, source);
 }
 
+/**
+ * The raw object of a changefeed config file: TOML (changefeed.toml, TiCDC's form), or JSON when `source` ends in
+ * .json. The one place a changefeed config's text is parsed: the CLI sends this object, the server validates it.
+ */
+export function readReplicaConfigText(text: string, source: string): unknown {
+  const json = source.endsWith('.json');
+  try {
+    return json ? (JSON.parse(text) as unknown) : parseToml(text);
+  } catch (error) {
+    throw new TidemarkError('ErrConfigInvalid', `${source} is not valid ${json ? 'JSON' : 'TOML'}: ${(error as Error).message}`);
+  }
+}
+
 /** Parses changefeed.toml text. */
 export function parseReplicaConfigToml(text: string, source: string): ReplicaConfig {
-  let raw: unknown;
-  try {
-    raw = parseToml(text);
-  } catch (error) {
-    throw new TidemarkError('ErrConfigInvalid', `${source} is not valid TOML: ${(error as Error).message}`);
-  }
-  return parseReplicaConfig(raw, source);
+  return parseReplicaConfig(readReplicaConfigText(text, source), source);
 }
 
 /** Turns a parsed config back into its file form (durations as strings), for storing and re-parsing. */

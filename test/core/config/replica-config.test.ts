@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseReplicaConfig, parseReplicaConfigToml, parseStoredReplicaConfig, replicaConfigToInput } from '../../../src/core/config/replica-config.js';
+import { parseReplicaConfig, parseReplicaConfigToml, parseStoredReplicaConfig, readReplicaConfigText, replicaConfigToInput } from '../../../src/core/config/replica-config.js';
 import { parseDuration } from '../../../src/core/config/duration.js';
 import { TableFilter } from '../../../src/core/config/table-filter.js';
 
@@ -52,6 +52,9 @@ dispatchers = [{ matcher = ["shop.*"], topic = "{schema}_{table}", partition = "
     assert.throws(() => parseReplicaConfig({ 'sync-point-interval': 'soon' }), { code: 'ErrConfigInvalid', message: /"soon" is not a duration/ });
     assert.throws(() => parseReplicaConfig({ filter: { rules: ['db'] } }), { code: 'ErrConfigInvalid', message: /invalid table filter rule "db".*expected schema\.table/ });
     assert.throws(() => parseReplicaConfigToml('memory-quota = ', 'x.toml'), { code: 'ErrConfigInvalid', message: /x\.toml is not valid TOML/ });
+    // the CLI reads a config file with the same function: TOML, or JSON by its name
+    assert.deepEqual(readReplicaConfigText('{"filter": {"rules": ["a.*"]}}', 'config file cf.json'), { filter: { rules: ['a.*'] } });
+    assert.throws(() => readReplicaConfigText('{"filter": ', 'config file cf.json'), { code: 'ErrConfigInvalid', message: /^config file cf\.json is not valid JSON: / });
   });
 
   it('parses Go-style durations', () => {
