@@ -5,7 +5,8 @@ import type { Logger } from '../logger/logger.js';
 import type { ReplicaConfig } from '../config/replica-config.js';
 import { TableFilter } from '../config/table-filter.js';
 import type { GlobalReactorState } from '../orchestrator/global-state.js';
-import { Topics, type DispatchTableRequest, type HeartbeatRequest, type TableProgressReport } from '../p2p/messages.js';
+import { ProgressFloors } from './progress-floors.js';
+import { Topics, type DispatchTableRequest, type HeartbeatRequest, type ProgressPush, type TableProgressReport } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { TableScheduler, type DispatchOp } from '../scheduler/scheduler.js';
 import { classifyDDL, type ClassifiedDDL, type QualifiedName } from '../schema/ddl.js';
@@ -91,6 +92,8 @@ export class ChangefeedRuntime {
   private lastCheckpoint: Ts = 0n;
   private readonly resolved = new Map<number, Ts>();
   private readonly reports = new Map<string, TableProgressReport[]>();
+  /** The processors' floors between heartbeats (ProgressPush). */
+  private readonly floors = new ProgressFloors();
   /** Consecutive heartbeats in which a capture did not list a table it should replicate. */
   private readonly missing = new Map<string, number>();
   private readonly filter: TableFilter;
@@ -161,7 +164,16 @@ export class ChangefeedRuntime {
     this.ddlSink = undefined;
   }
 
-  onHeartbeatResponse(capture: string, all: readonly TableProgressReport[]): void {
+  /**
+   * A processor's floor between heartbeats (ProgressPush): kept for the capture when it comes from the processor
+   * incarnation whose heartbeat the owner last read; `tick` raises the tables that heartbeat listed as
+   * replicating there, and whose primary the capture still is, to it.
+   */
+  onProgress(capture: string, push: ProgressPush): void {
+    this.floors.push(capture, push);
+  }
+
+  onHeartbeatResponse(capture: string, all: readonly TableProgressReport[], processor?: string): void {
     const mine: TableProgressReport[] = [];
     for (const r of all) {
       if (r.changefeed !== this.key || r.table === undefined) continue;
@@ -178,6 +190,10 @@ export class ChangefeedRuntime {
       if (r.state === 'replicating' && resolved > (this.resolved.get(tableId) ?? 0n)) this.resolved.set(tableId, resolved);
     }
     this.reports.set(capture, mine);
+    // a floor holds for the tables this heartbeat lists as replicating, from this processor incarnation on
+    const replicating = new Set<number>();
+    for (const r of mine) if (r.state === 'replicating') replicating.add(r.tableId);
+    this.floors.heartbeat(capture, processor, replicating);
     if (!this.rebuilt) return;
     this.scheduler.report(capture, mine);
     // tables the capture should have but did not list: absent (a remove that already happened, or a lost table)
@@ -243,7 +259,9 @@ export class ChangefeedRuntime {
     let time: number | undefined;
     let resolved: Ts | undefined;
     let slowest: number | undefined;
+    this.floors.prune((capture) => state.captures.has(capture));
     for (const id of this.wanted) {
+      if (this.floors.size > 0) this.floors.raise(id, this.scheduler.sets.get(id), this.checkpoints, this.resolved);
       const c = this.checkpoints.get(id);
       const ts = c === undefined || c.ts < currentCheckpoint ? currentCheckpoint : c.ts;
       if (checkpoint === undefined || ts < checkpoint) {

@@ -10,7 +10,7 @@ import { AdminJobType, type ChangefeedInfo, type FeedState, type RunningError } 
 import type { Logger } from '../logger/logger.js';
 import type { SinkRegistry } from '../sink/registry.js';
 import { parseStoredReplicaConfig } from '../config/replica-config.js';
-import { Topics, type HeartbeatResponse } from '../p2p/messages.js';
+import { Topics, type HeartbeatResponse, type ProgressPush } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { ChangefeedRuntime } from './changefeed-runtime.js';
 import type { ChangefeedSchemaStore } from '../schema/schema-store.js';
@@ -74,8 +74,13 @@ export class Owner implements Reactor<GlobalReactorState> {
       else this.draining.delete(from);
       for (const { runtime: r } of this.runtimes.values()) {
         // a response lists all tables of the changefeeds it covers only: to another changefeed it says nothing
-        if (response.changefeeds === undefined || response.changefeeds.includes(r.key)) r.onHeartbeatResponse(from, response.tables);
+        if (response.changefeeds === undefined || response.changefeeds.includes(r.key)) r.onHeartbeatResponse(from, response.tables, response.processors?.[r.key]);
       }
+    });
+    runtime?.messenger.on(Topics.progress, (from, payload) => {
+      if (this.closed) return;
+      const push = payload as ProgressPush;
+      for (const { runtime: r } of this.runtimes.values()) if (r.key === push.changefeed) r.onProgress(from, push);
     });
   }
 

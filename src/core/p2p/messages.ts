@@ -24,6 +24,7 @@ export const Topics = {
   dispatchTable: 'scheduler/dispatch-table',
   heartbeat: 'scheduler/heartbeat',
   heartbeatResponse: 'scheduler/heartbeat-response',
+  progress: 'scheduler/progress',
 } as const;
 
 export type TableState = 'absent' | 'preparing' | 'prepared' | 'replicating' | 'stopping' | 'stopped';
@@ -68,4 +69,23 @@ export interface HeartbeatResponse {
   readonly tables: readonly TableProgressReport[];
   /** The capture is draining (SIGTERM or the drain API): it takes no new tables. */
   readonly draining: boolean;
+  /** The incarnation of each changefeed's processor on the capture (`changefeed` → id): a ProgressPush names it. */
+  readonly processors?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A processor's progress between heartbeats, pushed when its checkpoint moves: one floor, whatever the number
+ * of tables. Every table the processor replicates has its checkpoint at or above `checkpointTs` (and its
+ * resolved-ts at or above `resolvedTs`). The owner applies it to the tables the last heartbeat of the same
+ * processor incarnation listed as replicating and still has primary there; per-table states travel with heartbeats.
+ */
+export interface ProgressPush {
+  /** `namespace/id` of the changefeed. */
+  readonly changefeed: string;
+  /** The processor incarnation (HeartbeatResponse.processors): a restarted processor's floor says nothing of the tables it lost. */
+  readonly processor: string;
+  readonly checkpointTs: string;
+  /** Wall time (ms) of the commit at checkpointTs, when known. */
+  readonly checkpointTime?: number;
+  readonly resolvedTs: string;
 }

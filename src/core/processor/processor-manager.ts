@@ -8,7 +8,7 @@ import type { Logger } from '../logger/logger.js';
 import { parseStoredReplicaConfig } from '../config/replica-config.js';
 import { AdminJobType, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
 import type { SinkRegistry } from '../sink/registry.js';
-import { Topics, type DispatchTableRequest, type HeartbeatRequest, type HeartbeatResponse, type TableProgressReport } from '../p2p/messages.js';
+import { Topics, type DispatchTableRequest, type HeartbeatRequest, type HeartbeatResponse, type ProgressPush, type TableProgressReport } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { changefeedSchemaStorage, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import { replicaServerId } from '../upstream/resumable-reader.js';
@@ -51,8 +51,6 @@ interface RunningProcessor {
 
 /** Progress goes to the owner between its heartbeats at most this often per processor (ms). */
 const PUSH_INTERVAL_MS = 25;
-/** Beyond this many tables a processor's progress waits for the owner's heartbeat. */
-const PUSH_MAX_TABLES = 2000;
 
 const RUNNABLE = new Set(['normal', 'warning']);
 
@@ -226,19 +224,24 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     const owner = state?.captures.get(from);
     if (state === undefined || owner === undefined || this.messenger === undefined) return;
     const tables: TableProgressReport[] = [];
+    const processors: Record<string, string> = {};
     for (const changefeed of request.changefeeds) {
       const running = this.processors.get(changefeed);
-      if (running !== undefined && !running.stopping) tables.push(...running.processor.progress.reports());
+      if (running !== undefined && !running.stopping) {
+        tables.push(...running.processor.progress.reports());
+        processors[changefeed] = running.processor.incarnation;
+      }
     }
-    const response: HeartbeatResponse = { changefeeds: request.changefeeds, tables, draining: this.draining };
+    const response: HeartbeatResponse = { changefeeds: request.changefeeds, tables, draining: this.draining, processors };
     this.messenger.send(owner, Topics.heartbeatResponse, response);
   }
 
   /**
    * A processor's checkpoint moved: tell the owner now rather than at its next heartbeat (every 250 ms), at most
-   * every PUSH_INTERVAL_MS, so the changefeed checkpoint follows the sink's acknowledgements. The message is a
-   * heartbeat response for that changefeed alone. A processor with more than PUSH_MAX_TABLES tables waits for the
-   * heartbeat (each report lists every table).
+   * every PUSH_INTERVAL_MS, so the changefeed checkpoint follows the sink's acknowledgements. The message is the
+   * processor's floor (its minimum checkpoint and resolved-ts), the same size for 1 table or 100,000: a push that
+   * listed every table, 40 times a second, queued up faster than the owner read it with a few hundred tables
+   * (the changefeed checkpoint fell behind by seconds, more every second). Per-table states go with heartbeats.
    */
   private progressMoved(running: RunningProcessor): void {
     if (running.pushTimer !== undefined || running.stopping) return;
@@ -254,14 +257,13 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     const owner = state?.ownerCaptureId === undefined ? undefined : state.captures.get(state.ownerCaptureId);
     if (running.stopping || owner === undefined || this.messenger === undefined) return;
     const { processor } = running;
-    if (processor.tables.size > PUSH_MAX_TABLES) return;
     const checkpoint = processor.checkpointTs;
     if (checkpoint <= running.lastPushedCheckpoint) return;
     running.lastPushedCheckpoint = checkpoint;
     running.lastPushAt = Date.now();
-    // stopped tables stay for the owner's next heartbeat: this message may go to an owner that has just died
-    const response: HeartbeatResponse = { changefeeds: [running.key], tables: processor.progress.reports(true), draining: this.draining };
-    this.messenger.send(owner, Topics.heartbeatResponse, response);
+    const time = processor.checkpointTime;
+    const push: ProgressPush = { changefeed: running.key, processor: processor.incarnation, checkpointTs: String(checkpoint), resolvedTs: String(processor.resolvedTs), ...(time > 0 ? { checkpointTime: time } : {}) };
+    this.messenger.send(owner, Topics.progress, push);
   }
 
   private start(state: GlobalReactorState, cf: ChangefeedReactorState, key: string): RunningProcessor | undefined {

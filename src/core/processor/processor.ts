@@ -1,4 +1,5 @@
 import { sinkError, type SinkEndpoint } from '../sink/endpoint.js';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { TidemarkError, isAbortError } from '../errors/index.js';
 import type { Logger } from '../logger/logger.js';
@@ -92,6 +93,8 @@ export interface SnapshotProgressStore {
  * DESIGN §1's invariants are checked after every flush; a broken one stops the processor with a non-retryable error.
  */
 export class Processor implements ProgressSource {
+  /** This processor's incarnation, named in heartbeats and progress pushes (a restart is a new one). */
+  readonly incarnation = randomUUID();
   /** The owner's barrier (status `min-table-barrier-ts`): DDL, syncpoint, or how far the owner's DDL puller has read. */
   barrierTs: Ts;
   /**
@@ -202,6 +205,13 @@ export class Processor implements ProgressSource {
     let min: Ts | undefined;
     for (const t of this.tables.values()) if (t.state === 'replicating' && (min === undefined || t.checkpointTs < min)) min = t.checkpointTs;
     return min ?? this.readerTs;
+  }
+
+  /** Wall time (ms) of the commit at checkpointTs, as the slowest replicating table knows it (0: unknown). */
+  get checkpointTime(): number {
+    let min: TablePipeline | undefined;
+    for (const t of this.tables.values()) if (t.state === 'replicating' && (min === undefined || t.checkpointTs < min.checkpointTs)) min = t;
+    return min?.checkpointTime ?? 0;
   }
 
   get resolvedTs(): Ts {
