@@ -16,6 +16,9 @@ import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import mysql from 'mysql2/promise';
 import { etcdEndpoint, requireService, serviceAddress } from '../test/helpers/services.js';
+import { ApiClient } from '../src/core/api/client.js';
+import type { ChangefeedSinkInfo } from '../src/core/api/model.js';
+import { DEFAULT_NAMESPACE } from '../src/core/orchestrator/etcd-keys.js';
 import { BenchCdcServer } from './harness/cdc.js';
 import { ProcSampler, binlogCeilings, binlogRange, masterPos, rssBytes, servicePid, type BinlogPos } from './harness/measure.js';
 import { deleteTopic, downstreamInsertRate, producerRate, topicMessages } from './harness/sink-ceilings.js';
@@ -120,19 +123,11 @@ function sinkUri(topic: string): string {
 }
 
 async function createChangefeed(cdc: Cdc, id: string, db: string, uri: string, startTs: bigint | undefined): Promise<void> {
-  const res = await fetch(`${cdc.server.url}/api/v2/changefeeds`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ changefeed_id: id, sink_uri: uri, start_ts: startTs === undefined ? undefined : String(startTs), replica_config: { filter: { rules: [`${db}.*`] }, ...(memoryQuotaMiB === undefined ? {} : { 'memory-quota': memoryQuotaMiB * 1048576 }) } }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  if (!res.ok) throw new SinkRefused(`creating the changefeed with --sink-uri ${uri} failed: HTTP ${res.status} ${await res.text()}`);
-}
-
-interface ChangefeedState {
-  state?: string;
-  error?: unknown;
-  warning?: unknown;
+  try {
+    await new ApiClient(cdc.server.url, 30_000).createChangefeed({ changefeed_id: id, sink_uri: uri, start_ts: startTs === undefined ? undefined : String(startTs), replica_config: { filter: { rules: [`${db}.*`] }, ...(memoryQuotaMiB === undefined ? {} : { 'memory-quota': memoryQuotaMiB * 1048576 }) } });
+  } catch (error) {
+    throw new SinkRefused(`creating the changefeed with --sink-uri ${uri} failed: ${(error as Error).message}`);
+  }
 }
 
 /** Fails when the changefeed is failed, or has stayed in warning or error for 20 s (a sink that refuses its writes). */
@@ -140,10 +135,9 @@ function changefeedWatchdog(cdc: Cdc, id: string): { check: () => Promise<void> 
   let warningSince: number | undefined;
   return {
     check: async () => {
-      const res = await fetch(`${cdc.server.url}/api/v2/changefeeds/${id}`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
+      const cf = await new ApiClient(cdc.server.url, 3000).changefeed(id, DEFAULT_NAMESPACE).catch(() => undefined);
       if (cdc.server.exitCode !== undefined) throw new Error(`cdc server exited with ${cdc.server.exitCode}: ${cdc.server.output.slice(-3000)}`);
-      if (res === undefined || !res.ok) return;
-      const cf = (await res.json()) as ChangefeedState;
+      if (cf === undefined) return;
       const problem = cf.error ?? cf.warning;
       if (cf.state === 'failed') throw new SinkRefused(`changefeed ${id} failed: ${JSON.stringify(problem)}`);
       if (cf.state === 'warning' || cf.state === 'error' || (problem !== undefined && problem !== null)) {
@@ -195,20 +189,12 @@ async function untilCheckpoint(cdc: Cdc, id: string, target: bigint, timeoutMs: 
   }
 }
 
-interface SinkInfo {
-  checkpoint_ts?: string;
-  spilled_total_bytes?: number;
-  memory_peak?: number;
-  stats?: { tables?: Record<string, Record<string, unknown>> } | null;
+function sinkInfo(cdc: Cdc, id: string): Promise<ChangefeedSinkInfo | undefined> {
+  return new ApiClient(cdc.server.url, 3000).sinkInfo(id, DEFAULT_NAMESPACE).catch(() => undefined);
 }
 
-async function sinkInfo(cdc: Cdc, id: string): Promise<SinkInfo | undefined> {
-  const res = await fetch(`${cdc.server.url}/api/v2/changefeeds/${id}/sink`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
-  return res?.ok === true ? ((await res.json()) as SinkInfo) : undefined;
-}
-
-function sinkRows(info: SinkInfo | undefined): number | undefined {
-  const t = info?.stats?.tables;
+function sinkRows(info: ChangefeedSinkInfo | undefined): number | undefined {
+  const t = (info?.stats as { tables?: Record<string, Record<string, unknown>> } | null | undefined)?.tables;
   if (t === undefined) return undefined;
   let sum = 0;
   for (const counts of Object.values(t)) for (const v of Object.values(counts)) if (typeof v === 'number') sum += v;

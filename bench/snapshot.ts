@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { Etcd3 } from 'etcd3';
 import mysql from 'mysql2/promise';
 import { etcdEndpoint, requireService, serviceAddress } from '../test/helpers/services.js';
+import { ApiClient } from '../src/core/api/client.js';
 import { BenchCdcServer } from './harness/cdc.js';
 import { ProcSampler } from './harness/measure.js';
 import { deleteTopic, producerRate, topicMessages } from './harness/sink-ceilings.js';
@@ -95,8 +96,7 @@ async function tidemark(etcd: Etcd3, sink: string, sinkUri: string): Promise<{ r
     const config = { filter: { rules: [`${db}.t`] }, snapshot, ...dispatch, ...(memoryQuotaMiB === undefined ? {} : { 'memory-quota': memoryQuotaMiB * 1048576 }) };
     sampler.start();
     const t0 = performance.now();
-    const res = await fetch(`${server.url}/api/v2/changefeeds`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ changefeed_id: 'snap', sink_uri: sinkUri, replica_config: config }) });
-    if (!res.ok) throw new Error(`create failed: ${res.status} ${await res.text()}`);
+    await new ApiClient(server.url, 30_000).createChangefeed({ changefeed_id: 'snap', sink_uri: sinkUri, replica_config: config });
     const key = `/tidb/cdc/${clusterId}/default/changefeed/snapshot/snap/${encodeURIComponent(`${db}.t`)}`;
     for (;;) {
       const record = JSON.parse((await etcd.get(key).string()) ?? '{}') as { state?: string };

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { ApiClient } from '../../src/core/api/client.js';
 
 const CDC_BIN = new URL('../../bin/run.js', import.meta.url).pathname;
 
@@ -72,7 +73,7 @@ export class BenchCdcServer {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.exitCode !== undefined) throw new Error(`cdc server exited with ${this.exitCode}: ${this.tail.slice(-3000)}`);
-      const ok = await fetch(`${this.url}/api/v2/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+      const ok = await new ApiClient(this.url, 2000).health().then(() => true, () => false);
       if (ok) return;
       if (Date.now() > deadline) throw new Error(`cdc server on ${this.addr} not healthy within ${timeoutMs} ms: ${this.tail.slice(-3000)}`);
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -5,6 +5,8 @@
  */
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import mysql from 'mysql2/promise';
+import { ApiClient } from '../../src/core/api/client.js';
+import { DEFAULT_NAMESPACE } from '../../src/core/orchestrator/etcd-keys.js';
 
 export const POLL_MS = 10;
 
@@ -29,12 +31,13 @@ export function blackholeProgress(serverUrl: string, changefeedId: string, db: s
     measure: 'count',
     seen,
     start() {
+      const api = new ApiClient(serverUrl, 3000);
       loop = (async () => {
         while (running) {
-          const res = await fetch(`${serverUrl}/api/v2/changefeeds/${changefeedId}/sink`, { signal: AbortSignal.timeout(3000) }).catch(() => undefined);
-          if (res?.ok === true) {
-            const body = (await res.json()) as { stats?: { tables?: Record<string, { inserts?: number }> } | null };
-            for (const [name, counts] of Object.entries(body.stats?.tables ?? {})) {
+          const info = await api.sinkInfo(changefeedId, DEFAULT_NAMESPACE).catch(() => undefined);
+          if (info !== undefined) {
+            const stats = info.stats as { tables?: Record<string, { inserts?: number }> } | null;
+            for (const [name, counts] of Object.entries(stats?.tables ?? {})) {
               if (name.startsWith(`${db}.`)) seen.set(name.slice(db.length + 1), counts.inserts ?? 0);
             }
           }

@@ -3,7 +3,7 @@ import { TidemarkError, type ErrorCode } from '../errors/index.js';
 import { requestText, type HttpAnswer, type HttpTls } from './http-request.js';
 import { clusterTlsError } from './tls-errors.js';
 import { errorCatalogue } from '../errors/codes.js';
-import type { CaptureSummary, ChangefeedDetail, ChangefeedSummary, CreateChangefeedRequest, ProcessorSummary, ServerStatus, TableProgress, UpdateChangefeedRequest } from './model.js';
+import type { CaptureSummary, ChangefeedDetail, ChangefeedSinkInfo, ChangefeedSummary, CreateChangefeedRequest, ProcessorSummary, ServerStatus, TableProgress, UpdateChangefeedRequest } from './model.js';
 
 /** A request body as the client builds it: fields left undefined are not sent (JSON drops them). */
 type Body<T> = { readonly [K in keyof T]?: T[K] | undefined };
@@ -65,6 +65,11 @@ export class ApiClient {
     return this.request('GET', '/api/v2/status');
   }
 
+  /** Resolves when the capture is alive and the cluster has an owner; rejects (ErrClusterUnhealthy, …) otherwise. */
+  async health(): Promise<void> {
+    await this.request('GET', '/api/v2/health');
+  }
+
   async captures(): Promise<CaptureSummary[]> {
     return (await this.request<{ items: CaptureSummary[] }>('GET', '/api/v2/captures')).items;
   }
@@ -84,6 +89,11 @@ export class ApiClient {
 
   async tables(id: string, namespace: string): Promise<TableProgress[]> {
     return (await this.request<{ items: TableProgress[] }>('GET', changefeedPath(id, namespace, '/tables'))).items;
+  }
+
+  /** The changefeed's processor on this capture and its sink's own counters (ErrNotFound where it does not run). */
+  sinkInfo(id: string, namespace: string): Promise<ChangefeedSinkInfo> {
+    return this.request('GET', changefeedPath(id, namespace, '/sink'));
   }
 
   createChangefeed(request: Body<CreateChangefeedRequest>): Promise<ChangefeedDetail> {

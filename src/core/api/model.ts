@@ -41,6 +41,21 @@ export interface CreateChangefeedRequest {
   readonly upstream?: string;
 }
 
+/**
+ * GET /api/v2/changefeeds/{id}/sink: the changefeed's processor on the capture asked (404 where none runs) and its
+ * sink's own counters (`stats`, when the plugin offers them: the blackhole's per-table counts).
+ */
+export interface ChangefeedSinkInfo {
+  readonly capture_id: string | undefined;
+  readonly checkpoint_ts: string;
+  readonly resolved_ts: string;
+  readonly spilled_bytes: number;
+  readonly spilled_total_bytes: number;
+  readonly memory_used: number;
+  readonly memory_peak: number;
+  readonly stats: unknown;
+}
+
 /** PUT /api/v2/changefeeds/{id}: what changes (the changefeed must be stopped or failed). */
 export interface UpdateChangefeedRequest {
   readonly sink_uri?: string;

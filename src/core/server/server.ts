@@ -24,7 +24,7 @@ import { clusterTlsError } from '../api/tls-errors.js';
 import { ApiAuth } from '../api/auth.js';
 import { loadClusterTls, type ClusterTls } from './tls.js';
 import { clusterPort } from './cluster-port.js';
-import type { CaptureSummary, CreateChangefeedRequest, UpdateChangefeedRequest } from '../api/model.js';
+import type { CaptureSummary, ChangefeedSinkInfo, CreateChangefeedRequest, UpdateChangefeedRequest } from '../api/model.js';
 
 export interface ServerOptions {
   readonly config: ServerConfig;
@@ -88,7 +88,8 @@ export class Server {
         if (processor === undefined) {
           throw new TidemarkError('ErrNotFound', `changefeed ${p['id']} has no processor on this capture (${this.capture?.id ?? 'not registered'})`);
         }
-        return Promise.resolve({ body: { capture_id: this.capture?.id, checkpoint_ts: String(processor.checkpointTs), resolved_ts: String(processor.resolvedTs), spilled_bytes: processor.spilledBytes, spilled_total_bytes: processor.totalSpilledBytes, memory_used: processor.quota.used, memory_peak: processor.quota.peak, stats: processor.sinkStats() ?? null } });
+        const info: ChangefeedSinkInfo = { capture_id: this.capture?.id, checkpoint_ts: String(processor.checkpointTs), resolved_ts: String(processor.resolvedTs), spilled_bytes: processor.spilledBytes, spilled_total_bytes: processor.totalSpilledBytes, memory_used: processor.quota.used, memory_peak: processor.quota.peak, stats: processor.sinkStats() ?? null };
+        return Promise.resolve({ body: info });
       })
       .route('PUT', '/api/v2/changefeeds/:id', async (req, p, body) => ({
         body: await this.changefeeds().update(p['id'], requestObject<UpdateChangefeedRequest>(body, ['sink_uri', 'target_ts']), namespaceOf(req.url)),
