@@ -69,7 +69,9 @@ interface PendingSyncpoint {
   executed: boolean;
 }
 
+/** Heartbeats every 250 ms, and slower with many tables (each response lists every table): +250 ms per 1,000, at most 5 s. */
 const HEARTBEAT_MS = 250;
+const MAX_HEARTBEAT_MS = 5000;
 /** Watermarks (`writeCheckpoint`) at most this often (ms). */
 const WATERMARK_MS = 1000;
 /** A table dispatch not acknowledged in this long is sent again (the capture may have been busy closing). */
@@ -228,7 +230,7 @@ export class ChangefeedRuntime {
     const now = Date.now();
     if (currentCheckpoint > this.statusCheckpoint) this.statusCheckpoint = currentCheckpoint;
     const captures = [...state.captures.values()];
-    if (now - this.lastHeartbeatAt >= HEARTBEAT_MS) {
+    if (now - this.lastHeartbeatAt >= Math.min(MAX_HEARTBEAT_MS, HEARTBEAT_MS * Math.max(1, this.wanted.size / 1000))) {
       this.lastHeartbeatAt = now;
       const request: HeartbeatRequest = { changefeeds: [this.key] };
       for (const capture of captures) this.options.messenger.send(capture, Topics.heartbeat, request, ownerRevision);

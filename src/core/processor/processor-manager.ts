@@ -13,6 +13,7 @@ import type { Messenger } from '../p2p/messenger.js';
 import { changefeedSchemaStorage, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import { replicaServerId } from '../upstream/resumable-reader.js';
 import { Processor } from './processor.js';
+import { MAX_POSITION_TABLES } from './progress.js';
 import type { TidemarkMetrics } from '../metrics/metrics.js';
 import { Upstream } from '../upstream/upstream.js';
 
@@ -181,12 +182,21 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     running.snapshotWrites.clear();
   }
 
+  /**
+   * Writes the task position (for `cdc top`, the API and the metrics; the owner takes progress from heartbeats and
+   * pushes). Its table list costs O(tables) to build and store, so it is written at most every 100 ms per 200
+   * tables listed (every second at the 2,000 it lists at most), and built only when the progress moved or a second
+   * passed.
+   */
   private report(state: GlobalReactorState, running: RunningProcessor, positionKey: string): void {
     const now = Date.now();
-    if (now - running.lastReportAt < (this.options?.positionIntervalMs ?? 100)) return;
-    const position = running.processor.progress.position();
-    const progress = `${position['checkpoint-ts']}/${position['resolved-ts']}/${position.tables?.length ?? 0}`;
+    const { processor } = running;
+    const tables = processor.tables.size;
+    const interval = (this.options?.positionIntervalMs ?? 100) * Math.max(1, Math.min(tables, MAX_POSITION_TABLES) / 200);
+    if (now - running.lastReportAt < interval) return;
+    const progress = `${processor.checkpointTs}/${processor.resolvedTs}/${tables}`;
     if (progress === running.lastReport && now - running.lastReportAt < 1000) return;
+    const position = processor.progress.position(now);
     running.lastReport = progress;
     running.lastReportAt = now;
     state.queue([patchTaskPosition(positionKey, (old) => ({ ...position, error: old?.error ?? null, warning: old?.warning ?? null }))]);

@@ -24,7 +24,7 @@ function snapshotProgressOf(s: TableSnapshot, now: number): TableSnapshotProgres
 }
 
 /** Tables listed in the task position (for `cdc top` and the API); beyond it, those furthest behind. */
-const MAX_POSITION_TABLES = 2000;
+export const MAX_POSITION_TABLES = 2000;
 
 /** What the progress reports read of a processor. */
 export interface ProgressSource {
