@@ -70,11 +70,16 @@ export async function readTableSchemas(
     ? `c.TABLE_SCHEMA NOT IN (${systemSchemas.map(() => '?').join(', ')})`
     : 'c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ?';
   const params = only === undefined ? [...systemSchemas] : [only.schema, only.table];
+  // base tables and columns are read apart and matched here: MariaDB joins two information_schema tables by
+  // scanning one for every row of the other (18 s for 10,000 tables, against 0.3 s for the two reads)
+  const [baseTables] = await conn.query<mysql.RowDataPacket[]>(
+    `SELECT c.TABLE_SCHEMA s, c.TABLE_NAME t, c.TABLE_COLLATION tc FROM information_schema.TABLES c WHERE c.TABLE_TYPE = 'BASE TABLE' AND ${where}`,
+    params,
+  );
+  const collations = new Map<string, string>(baseTables.map((r) => [`${String(r['s'])}.${String(r['t'])}`, String(r['tc'] ?? 'utf8mb4')]));
   const [columns] = await conn.query<mysql.RowDataPacket[]>(
-    `SELECT c.TABLE_SCHEMA s, c.TABLE_NAME t, c.COLUMN_NAME n, c.DATA_TYPE dt, c.COLUMN_TYPE ct, c.IS_NULLABLE nl, c.CHARACTER_SET_NAME cs,
-            tb.TABLE_COLLATION tc
+    `SELECT c.TABLE_SCHEMA s, c.TABLE_NAME t, c.COLUMN_NAME n, c.DATA_TYPE dt, c.COLUMN_TYPE ct, c.IS_NULLABLE nl, c.CHARACTER_SET_NAME cs
        FROM information_schema.COLUMNS c
-       JOIN information_schema.TABLES tb ON tb.TABLE_SCHEMA = c.TABLE_SCHEMA AND tb.TABLE_NAME = c.TABLE_NAME AND tb.TABLE_TYPE = 'BASE TABLE'
       WHERE ${where}
       ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION`,
     params,
@@ -91,7 +96,9 @@ export async function readTableSchemas(
     const key = `${String(r['s'])}.${String(r['t'])}`;
     let t = building.get(key);
     if (t === undefined) {
-      t = { schema: String(r['s']), table: String(r['t']), charset: charsetOfCollation(String(r['tc'] ?? 'utf8mb4')), columns: [], primaryKey: [] };
+      const collation = collations.get(key);
+      if (collation === undefined) continue; // a view's columns
+      t = { schema: String(r['s']), table: String(r['t']), charset: charsetOfCollation(collation), columns: [], primaryKey: [] };
       building.set(key, t);
     }
     const dataType = String(r['dt']).toLowerCase();
