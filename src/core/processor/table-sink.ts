@@ -107,8 +107,15 @@ export class TableSinkStage {
   private readonly dirty = new Set<TablePipeline>();
   /** Tables whose next rows are beyond the barrier: looked at again when it moves. */
   private readonly blocked = new Set<TablePipeline>();
-  /** Idle tables that cannot follow the clock yet (behind it, or fed by a reader that has not caught up). */
+  /**
+   * Idle tables that cannot follow the clock yet (behind it, or fed by a reader that has not caught up): looked at
+   * again only when the reader, the clock or the barrier moves (`recheck`), not at every wake-up.
+   */
   private readonly waiting = new Set<TablePipeline>();
+  /** Tables to settle at the next pass whatever moved: just added, or their last flush acknowledged. */
+  private readonly fresh = new Set<TablePipeline>();
+  /** The reader, the clock or the barrier moved since the waiting tables were last looked at. */
+  private recheck = false;
   /** Removed tables waiting for their written rows to be acknowledged. */
   private readonly removals = new Set<TablePipeline>();
   private open = new FlushRound();
@@ -152,6 +159,7 @@ export class TableSinkStage {
       if (table.state !== 'replicating' || table.closed || table.stopRequested) continue;
       table.detach();
       this.waiting.delete(table);
+      this.fresh.delete(table);
       this.blocked.delete(table);
       this.dirty.add(table);
       any = true;
@@ -164,6 +172,7 @@ export class TableSinkStage {
     if (table.state !== 'replicating' || table.closed || table.stopRequested) return;
     table.detach();
     this.waiting.delete(table);
+    this.fresh.delete(table);
     this.blocked.delete(table);
     this.dirty.add(table);
     this.wake();
@@ -173,13 +182,17 @@ export class TableSinkStage {
   readerMoved(ts: Ts): void {
     if (ts > this.readerHigh) this.readerHigh = ts;
     this.moveClock();
-    if (this.waiting.size > 0) this.wake();
+    if (this.waiting.size > 0) {
+      this.recheck = true;
+      this.wake();
+    }
   }
 
   barrierMoved(ts: Ts): void {
     if (ts <= this.barrierTs) return;
     this.barrierTs = ts;
     this.moveClock();
+    this.recheck = true;
     for (const table of this.blocked) this.dirty.add(table);
     this.blocked.clear();
     this.wake();
@@ -189,7 +202,7 @@ export class TableSinkStage {
   added(table: TablePipeline): void {
     if (table.state !== 'replicating') return;
     table.detach();
-    if (table.sorter.isEmpty) this.waiting.add(table);
+    if (table.sorter.isEmpty) this.fresh.add(table);
     else this.dirty.add(table);
     this.wake();
   }
@@ -197,6 +210,7 @@ export class TableSinkStage {
   /** The reader started again from an older position (a table was added behind it): every table is looked at again. */
   readerRestarted(tables: Iterable<TablePipeline>): void {
     for (const table of tables) if (table.state === 'replicating' && !table.following && table.pendingRounds === 0) this.waiting.add(table);
+    this.recheck = true;
     this.wake();
   }
 
@@ -210,6 +224,7 @@ export class TableSinkStage {
     this.dirty.delete(table);
     this.blocked.delete(table);
     this.waiting.delete(table);
+    this.fresh.delete(table);
     this.removals.add(table);
     this.wake();
   }
@@ -218,10 +233,19 @@ export class TableSinkStage {
 
   private async pass(signal: AbortSignal): Promise<void> {
     await this.finishRemovals();
-    for (const table of [...this.waiting]) {
+    for (const table of [...this.fresh]) {
       this.stats.tableVisits++;
+      this.fresh.delete(table);
       this.waiting.delete(table);
       this.settle(table);
+    }
+    if (this.recheck) {
+      this.recheck = false;
+      for (const table of [...this.waiting]) {
+        this.stats.tableVisits++;
+        this.waiting.delete(table);
+        this.settle(table);
+      }
     }
     while (this.dirty.size > 0 && !signal.aborted && this.failure === undefined) {
       const table = this.dirty.values().next().value as TablePipeline;
@@ -434,7 +458,7 @@ export class TableSinkStage {
           if (upTo > table.checkpointTs) this.reach(table, upTo, time);
           if (table.pendingRounds === 0) {
             if (table.stopRequested) continue; // finished by the next pass
-            if (table.sorter.isEmpty && !this.dirty.has(table) && !this.blocked.has(table)) this.waiting.add(table);
+            if (table.sorter.isEmpty && !this.dirty.has(table) && !this.blocked.has(table)) this.fresh.add(table);
           }
         }
       }
