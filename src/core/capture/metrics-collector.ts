@@ -63,7 +63,7 @@ async function collectOwner(metrics: TidemarkMetrics, capture: Capture | undefin
       const info = cf.info;
       const replicating = info !== undefined && (info.state === 'normal' || info.state === 'warning');
       const uri = replicating ? (capture!.state.upstreams.get(info['upstream-id']))?.uri : undefined;
-      return uri === undefined ? Promise.resolve(undefined) : upstreamEnds.get(Upstream.of(uri));
+      return uri === undefined ? Promise.resolve(undefined) : upstreamEnds.get(uri);
     }),
   );
   const gauges = [metrics.ownerCheckpointLag, metrics.ownerCheckpointTs, metrics.ownerCheckpointFile, metrics.ownerResolvedTs, metrics.ownerStatus, metrics.changefeedState, metrics.changefeedError, metrics.changefeedTables, metrics.snapshotRowsCopied, metrics.snapshotRowsEstimated, metrics.snapshotTables];
@@ -124,7 +124,7 @@ async function collectProcessors(
   const now = Date.now();
   const running: Processor[] = [];
   for (const r of capture?.processorManager?.processors.values() ?? []) if (!r.stopping) running.push(r.processor);
-  const ends = await Promise.all(running.map((p) => upstreamEnds.get(p.upstream)));
+  const ends = await Promise.all(running.map((p) => upstreamEnds.get(p.upstream.uri)));
   for (const g of gauges) g.reset();
   running.forEach((p, i) => {
     const [namespace, ...rest] = p.changefeedKey.split('/');
@@ -189,18 +189,18 @@ async function collectProcessors(
  * upstream that is slow or down never makes a scrape time out.
  */
 class UpstreamEnds {
-  private readonly cache = new Map<Upstream, { last: UpstreamEnd | undefined; readAt: number; reading: Promise<void> | undefined }>();
+  private readonly cache = new Map<string, { last: UpstreamEnd | undefined; readAt: number; reading: Promise<void> | undefined }>();
 
-  get(upstream: Upstream): Promise<UpstreamEnd | undefined> {
-    let entry = this.cache.get(upstream);
+  get(uri: string): Promise<UpstreamEnd | undefined> {
+    let entry = this.cache.get(uri);
     if (entry === undefined) {
       entry = { last: undefined, readAt: 0, reading: undefined };
-      this.cache.set(upstream, entry);
+      this.cache.set(uri, entry);
     }
     const e = entry;
     if (e.reading === undefined && Date.now() - e.readAt >= UPSTREAM_END_TTL_MS) {
       e.readAt = Date.now();
-      e.reading = readUpstreamEnd(upstream)
+      e.reading = readUpstreamEnd(uri)
         .then((value) => {
           if (value !== undefined) e.last = value;
         }, () => undefined)
@@ -224,9 +224,10 @@ interface UpstreamEnd {
   readonly at: number;
 }
 
-async function readUpstreamEnd(upstream: Upstream): Promise<UpstreamEnd | undefined> {
+/** Rejects (and the scrape goes on without it) on any failure, a URI an earlier version stored and this one refuses included. */
+async function readUpstreamEnd(uri: string): Promise<UpstreamEnd | undefined> {
   const at = Date.now();
-  const conn = await upstream.connect({ connectTimeout: 2000 });
+  const conn = await Upstream.of(uri).connect({ connectTimeout: 2000 });
   try {
     const { ts } = await endOfBinlog(conn);
     const [logs] = await conn.query<RowDataPacket[]>('SHOW BINARY LOGS');

@@ -148,8 +148,10 @@ export class Owner implements Reactor<GlobalReactorState> {
       const upstream = state.upstreams.get(info['upstream-id']);
       if (upstream === undefined) return undefined;
       let config;
+      let source: Upstream;
       try {
         config = parseStoredReplicaConfig(info.config, `changefeed ${cf.id} config`);
+        source = Upstream.of(upstream.uri);
       } catch {
         return undefined;
       }
@@ -161,7 +163,7 @@ export class Owner implements Reactor<GlobalReactorState> {
         config,
         startTs: BigInt(status['checkpoint-ts']),
         targetTs: BigInt(info['target-ts']),
-        upstream: Upstream.of(upstream.uri),
+        upstream: source,
         basename: upstream.basename,
         loadSink: () => sinks.endpoint(info['sink-uri']),
         loadDispatchers: () => sinks.dispatchers(),

@@ -36,6 +36,8 @@ export interface ProgressSource {
   readonly readerTs: Ts;
   readonly readerTime: number;
   readonly checkpointTs: Ts;
+  /** Wall time (ms) of the commit at checkpointTs (0: unknown). */
+  readonly checkpointTime: number;
   readonly resolvedTs: Ts;
   resolvedOf(table: TablePipeline): Ts;
 }
@@ -108,7 +110,7 @@ export class ProcessorProgress {
       tables.sort((a, b) => a.table.localeCompare(b.table));
     }
     const checkpoint = this.source.checkpointTs;
-    const time = [...this.source.tables.values()].find((t) => t.checkpointTs === checkpoint)?.checkpointTime ?? 0;
+    const time = this.source.checkpointTime;
     return {
       'checkpoint-ts': String(checkpoint),
       'resolved-ts': String(this.source.resolvedTs),

@@ -7,6 +7,12 @@ import { connectMySql, type ExtraConnectionOptions } from './connect.js';
 import { checkBinlogSettings, checkReplicationGrants, hasFullRowMetadata, type BinlogSettings } from './preflight.js';
 import type { ResumableReaderOptions } from './resumable-reader.js';
 
+/** The server's binlog_row_metadata, or undefined on a server without the variable. */
+async function readRowMetadata(conn: mysql.Connection): Promise<string | undefined> {
+  const [metadata] = await conn.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'");
+  return metadata[0] === undefined ? undefined : String(metadata[0]['Value']);
+}
+
 /**
  * One upstream MySQL/MariaDB server as every part of a capture reaches it (TiCDC's pkg/upstream): its URI parsed
  * once (unknown parameters refused, ErrUpstreamURIInvalid), the id the cluster files it under, the options of a
@@ -93,12 +99,12 @@ export class Upstream {
         'SELECT @@global.log_bin AS logBin, @@global.binlog_format AS binlogFormat, @@global.binlog_row_image AS binlogRowImage, CURRENT_USER() AS user',
       );
       const row = rows[0] as BinlogSettings & { user: string };
-      const [metadata] = await conn.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'");
+      const binlogRowMetadata = await readRowMetadata(conn);
       const settings: BinlogSettings = {
         logBin: row.logBin,
         binlogFormat: row.binlogFormat,
         binlogRowImage: row.binlogRowImage,
-        ...(metadata[0] === undefined ? {} : { binlogRowMetadata: String(metadata[0]['Value']) }),
+        ...(binlogRowMetadata === undefined ? {} : { binlogRowMetadata }),
       };
       checkBinlogSettings(settings);
       const [grants] = await conn.query<mysql.RowDataPacket[]>('SHOW GRANTS');
@@ -118,10 +124,7 @@ export class Upstream {
   /** Whether row events carry column names and types (binlog_row_metadata=FULL), read from the server at each ask. */
   hasFullRowMetadata(): Promise<boolean> {
     if (this.rowMetadataRead !== undefined) return this.rowMetadataRead;
-    const read = this.with('read binlog_row_metadata', async (conn) => {
-      const [metadata] = await conn.query<mysql.RowDataPacket[]>("SHOW GLOBAL VARIABLES LIKE 'binlog_row_metadata'");
-      return hasFullRowMetadata({ binlogRowMetadata: metadata[0] === undefined ? null : String(metadata[0]['Value']) });
-    }).finally(() => {
+    const read = this.with('read binlog_row_metadata', async (conn) => hasFullRowMetadata({ binlogRowMetadata: (await readRowMetadata(conn)) ?? null })).finally(() => {
       this.rowMetadataRead = undefined;
     });
     this.rowMetadataRead = read;
