@@ -12,6 +12,7 @@ import { etcdEndpoint, mysqlUri, requireService, serviceAddress, uniqueName } fr
 import { TcpProxy } from '../../helpers/tcp-proxy.js';
 import { typeFamilies } from '../../helpers/type-matrix.js';
 import { waitFor } from '../../helpers/wait-for.js';
+import { clusterDiagnosis } from '../../helpers/cluster-diagnosis.js';
 import { upstreamEndTs } from '../../helpers/upstream.js';
 import { decodeReference, readTopicRecords, type ReferenceRow } from '../../helpers/kafka-reference-decoders.js';
 
@@ -42,9 +43,11 @@ describe('MySQL replication end to end (real cdc server, upstream and downstream
   const info = async (id: string): Promise<any> => JSON.parse((await etcd.get(infoKey(id)).string()) ?? 'null');
   const checkpoint = async (id: string): Promise<bigint> => BigInt(JSON.parse((await etcd.get(statusKey(id)).string()) ?? '{"checkpoint-ts":"0"}')['checkpoint-ts'] as string);
   const caughtUp = (id: string, ts: bigint, timeoutMs = 180_000) =>
-    waitFor(async () => (await checkpoint(id)) >= ts, { timeoutMs, intervalMs: 200, what: `${id}'s checkpoint to reach ${ts}` }).catch((error: unknown) => {
-      console.log(`# ${id} did not catch up; server log tail:\n${cluster.newest().output.join('').slice(-5000)}`);
-      throw error;
+    waitFor(async () => (await checkpoint(id)) >= ts, { timeoutMs, intervalMs: 200, what: `${id}'s checkpoint to reach ${ts}` }).catch(async (error: unknown) => {
+      const log = cluster.newest().output.join('');
+      console.log(`# ${id} did not catch up; server log tail:\n${log.slice(-5000)}`);
+      // the state goes into the error itself: CI shows a failing test's error whole, not always what it printed
+      throw new Error(`${(error as Error).message}\n${await clusterDiagnosis(etcd, clusterId, log)}`);
     });
   const create = async (id: string, db: string, sinkUri = `mysql://root@127.0.0.1:${proxy.port}/`): Promise<void> => {
     const config = join(dir, `${id}.toml`);
