@@ -19,6 +19,7 @@ export function formatDetail(c: ChangefeedDetail): string {
     `Created:      ${c.create_time} by ${c.creator_version}`,
     `Error:        ${c.error === null ? '(none)' : `${c.error.code}: ${c.error.message} at ${c.error.time}`}`,
     `Warning:      ${c.warning === null ? '(none)' : `${c.warning.code}: ${c.warning.message} at ${c.warning.time}`}`,
+    ...(c.task_status.length === 0 ? [] : [`Tables:       ${c.task_status.reduce((n, t) => n + t.table_count, 0)} on ${c.task_status.length} capture${c.task_status.length === 1 ? '' : 's'} (\`cdc top\` lists them)`]),
     ...(c.snapshot === undefined ? [] : [`Snapshot:     ${formatSnapshotSummary(c.snapshot)}`]),
   ].join('\n');
 }

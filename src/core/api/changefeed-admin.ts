@@ -251,7 +251,8 @@ export class ChangefeedAdmin {
       creator_version: info['creator-version'],
       warning: info.warning,
       config: info.config,
-      task_status: [...cf.taskPositions].map(([capture_id, position]) => ({ capture_id, position })),
+      // each capture's progress and problems, without its table list (GET …/tables pages through the tables)
+      task_status: [...cf.taskPositions].map(([capture_id, { tables, ...position }]) => ({ capture_id, table_count: position['table-count'] ?? tables?.length ?? 0, position })),
       ...(snapshot === undefined ? {} : { snapshot }),
     };
   }

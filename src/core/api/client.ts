@@ -3,6 +3,7 @@ import { TidemarkError, type ErrorCode } from '../errors/index.js';
 import { requestText, type HttpAnswer, type HttpTls } from './http-request.js';
 import { clusterTlsError } from './tls-errors.js';
 import { errorCatalogue } from '../errors/codes.js';
+import { MAX_TABLE_LIMIT, tableQueryParams, type TablePage, type TableQuery } from './table-page.js';
 import type { CaptureSummary, ChangefeedDetail, ChangefeedSinkInfo, ChangefeedSummary, CreateChangefeedRequest, ProcessorSummary, ServerStatus, TableProgress, UpdateChangefeedRequest } from './model.js';
 
 /** A request body as the client builds it: fields left undefined are not sent (JSON drops them). */
@@ -87,8 +88,22 @@ export class ApiClient {
     return this.request('GET', changefeedPath(id, namespace));
   }
 
+  /** Every table of the changefeed, read a page at a time (by name). */
   async tables(id: string, namespace: string): Promise<TableProgress[]> {
-    return (await this.request<{ items: TableProgress[] }>('GET', changefeedPath(id, namespace, '/tables'))).items;
+    const all: TableProgress[] = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.tablePage(id, namespace, { limit: MAX_TABLE_LIMIT, after });
+      all.push(...page.items);
+      // a server from before paging answers every table at once, without `next`
+      if (page.next === null || page.next === undefined) return all;
+      after = page.next;
+    }
+  }
+
+  /** One page of the changefeed's tables, filtered and sorted on the server. */
+  tablePage(id: string, namespace: string, query: Partial<TableQuery>): Promise<TablePage> {
+    return this.request('GET', `${changefeedPath(id, namespace, '/tables')}&${tableQueryParams(query).toString()}`);
   }
 
   /** The changefeed's processor on this capture and its sink's own counters (ErrNotFound where it does not run). */

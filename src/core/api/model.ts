@@ -3,6 +3,7 @@
  * (api/client.ts), the CLI and `cdc top` read. Field names are TiCDC's (snake_case).
  */
 import type { ChangefeedInfo } from '../model/changefeed.js';
+import type { TaskPosition } from '../model/task-position.js';
 
 /** GET /api/v2/status: the capture answering. */
 export interface ServerStatus {
@@ -85,7 +86,8 @@ export interface ChangefeedDetail extends ChangefeedSummary {
   readonly creator_version: string;
   readonly warning: ChangefeedInfo['warning'];
   readonly config: ChangefeedInfo['config'];
-  readonly task_status: { capture_id: string; position: unknown }[];
+  /** Per capture: its tables' count and its task position without the table list (`GET …/tables` lists them). */
+  readonly task_status: { capture_id: string; table_count: number; position: Omit<TaskPosition, 'tables'> }[];
   /** The snapshot taken at create (`--snapshot schema|initial`); absent with `never`. */
   readonly snapshot?: ChangefeedSnapshotSummary;
 }
@@ -116,3 +118,4 @@ export interface ChangefeedSnapshotSummary {
  * a table's initial snapshot is: the entries processors write into their task positions (model/task-position.ts).
  */
 export type { TableProgress, TableSnapshotProgress } from '../model/task-position.js';
+export type { TablePage, TableQuery, TableSort } from './table-page.js';

@@ -112,6 +112,7 @@ export const taskPositionRecord = record<TaskPosition>(
       'checkpoint-time': z.number().optional(),
       error: runningError.nullable().optional(),
       warning: runningError.nullable().optional(),
+      'table-count': z.number().optional(),
       tables: z.array(taskPositionTable).optional(),
     })
     .passthrough(),

@@ -78,44 +78,57 @@ export class ProcessorProgress {
     return out;
   }
 
-  /** The task position this processor reports (DESIGN §3 task/position key). */
+  /** Every table here as the API lists it (`GET /api/v2/changefeeds/{id}/tables`), unsorted. */
+  tables(now = Date.now()): Omit<TableProgress, 'capture_id'>[] {
+    const out: Omit<TableProgress, 'capture_id'>[] = [];
+    for (const t of this.source.tables.values()) out.push(this.entry(t, now));
+    return out;
+  }
+
+  /**
+   * The task position this processor reports (DESIGN §3 task/position key): its checkpoint, resolved-ts, the
+   * number of its tables and, for a glance in etcd, at most MAX_POSITION_TABLES of them (those furthest behind).
+   * The API reads the whole list from the processor itself.
+   */
   position(now = Date.now()): TaskPosition {
-    const { basename, readerTime } = this.source;
-    const tables: Omit<TableProgress, 'capture_id'>[] = [];
-    for (const t of this.source.tables.values()) {
-      t.sampleRate(now);
-      const resolved = this.source.resolvedOf(t);
-      tables.push({
-        table: t.key,
-        state: t.state,
-        resolved_ts: String(resolved),
-        resolved_coordinate: formatCoordinate(resolved, basename),
-        resolved_time: readerTime || null,
-        checkpoint_ts: String(t.checkpointTs),
-        checkpoint_coordinate: formatCoordinate(t.checkpointTs, basename),
-        checkpoint_time: t.checkpointTime || null,
-        rows_per_second: t.rowsPerSecond,
-        spilled_bytes: t.sorter.stats.spilledBytes,
-        inserts: t.stats.inserts,
-        updates: t.stats.updates,
-        deletes: t.stats.deletes,
-        ...(t.snapshot === undefined ? {} : { snapshot: snapshotProgressOf(t.snapshot, now) }),
-      });
-    }
-    tables.sort((a, b) => a.table.localeCompare(b.table));
+    const tables = this.tables(now);
+    const count = tables.length;
     // an etcd value stays far below its 1.5 MiB limit: with many tables, the position lists the ones furthest behind
     if (tables.length > MAX_POSITION_TABLES) {
-      tables.sort((a, b) => (BigInt(a.checkpoint_ts) < BigInt(b.checkpoint_ts) ? -1 : BigInt(a.checkpoint_ts) > BigInt(b.checkpoint_ts) ? 1 : a.table.localeCompare(b.table)));
+      tables.sort((a, b) => (BigInt(a.checkpoint_ts) < BigInt(b.checkpoint_ts) ? -1 : BigInt(a.checkpoint_ts) > BigInt(b.checkpoint_ts) ? 1 : a.table < b.table ? -1 : 1));
       tables.length = MAX_POSITION_TABLES;
-      tables.sort((a, b) => a.table.localeCompare(b.table));
     }
+    tables.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
     const checkpoint = this.source.checkpointTs;
     const time = this.source.checkpointTime;
     return {
       'checkpoint-ts': String(checkpoint),
       'resolved-ts': String(this.source.resolvedTs),
       ...(time === 0 ? {} : { 'checkpoint-time': time }),
+      'table-count': count,
       tables,
+    };
+  }
+
+  private entry(t: TablePipeline, now: number): Omit<TableProgress, 'capture_id'> {
+    const { basename, readerTime } = this.source;
+    t.sampleRate(now);
+    const resolved = this.source.resolvedOf(t);
+    return {
+      table: t.key,
+      state: t.state,
+      resolved_ts: String(resolved),
+      resolved_coordinate: formatCoordinate(resolved, basename),
+      resolved_time: readerTime || null,
+      checkpoint_ts: String(t.checkpointTs),
+      checkpoint_coordinate: formatCoordinate(t.checkpointTs, basename),
+      checkpoint_time: t.checkpointTime || null,
+      rows_per_second: t.rowsPerSecond,
+      spilled_bytes: t.sorter.stats.spilledBytes,
+      inserts: t.stats.inserts,
+      updates: t.stats.updates,
+      deletes: t.stats.deletes,
+      ...(t.snapshot === undefined ? {} : { snapshot: snapshotProgressOf(t.snapshot, now) }),
     };
   }
 

@@ -14,7 +14,8 @@ import { ChangefeedAdmin } from '../api/changefeed-admin.js';
 import { parseTs } from '../model/ts.js';
 import type { AdminJob } from '../owner/owner.js';
 import { SinkRegistry } from '../sink/registry.js';
-import { tableProgressOf } from './table-progress.js';
+import { snapshotProgressOfRecord, tableProgressOf } from './table-progress.js';
+import { mergeTablePages, pageOfTables, parseTableQuery, partQuery, tableQueryParams, type TablePage, type TableQuery } from '../api/table-page.js';
 import { PeerServer } from '../p2p/peer-server.js';
 import type { PortMux } from '../p2p/port-mux.js';
 import { DEFAULT_NAMESPACE, clusterPrefix } from '../orchestrator/etcd-keys.js';
@@ -75,12 +76,7 @@ export class Server {
         return Promise.resolve({ body: { total: items.length, items } });
       })
       .route('GET', '/api/v2/changefeeds/:id', (req, p) => Promise.resolve({ body: this.changefeeds().get(p['id'], namespaceOf(req.url)) }))
-      .route('GET', '/api/v2/changefeeds/:id/tables', (req, p) => {
-        const detail = this.changefeeds().get(p['id'], namespaceOf(req.url));
-        const cf = this.capture?.state.changefeeds.get(`${detail.namespace}/${detail.id}`);
-        const items = tableProgressOf(cf?.taskPositions ?? new Map(), cf?.snapshots);
-        return Promise.resolve({ body: { total: items.length, items } });
-      })
+      .route('GET', '/api/v2/changefeeds/:id/tables', (req, p) => this.tablePage(p['id'], req.url, req.headers.authorization))
       .route('GET', '/api/v2/changefeeds/:id/sink', (req, p) => {
         // the sink's own counters on this capture (the blackhole's per-table counts); 404 when it does not run here
         const namespace = namespaceOf(req.url);
@@ -312,7 +308,7 @@ export class Server {
    * A request to another capture's API (the owner's), as the client asked it: https with the cluster's certificates
    * when this server serves TLS, and the client's own Authorization header.
    */
-  private async toCapture(address: string, method: string, path: string, body: unknown, authorization: string | undefined, timeoutMs: number): Promise<ApiResult> {
+  private async toCapture(address: string, method: string, path: string, body: unknown, authorization: string | undefined, timeoutMs: number, who = 'the owner capture'): Promise<ApiResult> {
     const scheme = this.tls?.serving === true ? 'https' : 'http';
     const url = new URL(path, `${scheme}://${address}`);
     let answer;
@@ -330,16 +326,69 @@ export class Server {
         tls: this.tls,
       });
     } catch (error) {
-      throw clusterTlsError(error, { where: `the owner capture at ${url.origin}`, caPath: this.tls?.caPath, caFlag: '--ca', secure: scheme === 'https' }) ??
-        new TidemarkError('ErrOwnerNotFound', `cannot reach the owner capture at ${url.origin} (${(error as { code?: string }).code ?? (error as Error).message}); try again`, { cause: error });
+      throw clusterTlsError(error, { where: `${who} at ${url.origin}`, caPath: this.tls?.caPath, caFlag: '--ca', secure: scheme === 'https' }) ??
+        new TidemarkError('ErrOwnerNotFound', `cannot reach ${who} at ${url.origin} (${(error as { code?: string }).code ?? (error as Error).message}); try again`, { cause: error });
     }
     let json: unknown;
     try {
       json = JSON.parse(answer.text);
     } catch {
-      throw new TidemarkError('ErrOwnerNotFound', `the owner capture at ${url.origin} answered ${method} ${url.pathname} with non-JSON (HTTP ${answer.status})`);
+      throw new TidemarkError('ErrOwnerNotFound', `${who} at ${url.origin} answered ${method} ${url.pathname} with non-JSON (HTTP ${answer.status})`);
     }
     return { status: answer.status, body: json };
+  }
+
+  /**
+   * One page of a changefeed's tables (`?limit=&after=&offset=&sort=&state=&min-lag-ms=&filter=`): each capture
+   * with a processor of the changefeed lists its own tables from the processor (`local=true` asks one capture for
+   * its part), and the parts are merged here. A capture that does not answer is read from its task position in
+   * etcd instead (the 2,000 tables furthest behind there) and named under `partial`.
+   */
+  private async tablePage(id: string, requestUrl: string | undefined, authorization: string | undefined): Promise<ApiResult> {
+    const params = new URL(requestUrl ?? '/', 'http://x').searchParams;
+    const q = parseTableQuery(params);
+    const detail = this.changefeeds().get(id, namespaceOf(requestUrl));
+    const capture = this.capture;
+    const now = Date.now();
+    const here = (query: TableQuery): TablePage => {
+      const processor = capture?.processorManager?.processorOf(detail.namespace, detail.id);
+      const own = capture?.id ?? '';
+      return pageOfTables(processor === undefined ? [] : processor.progress.tables(now).map((t) => ({ ...t, capture_id: own })), query, now);
+    };
+    if (params.get('local') === 'true') return { body: here(q) };
+    const cf = capture?.state.changefeeds.get(`${detail.namespace}/${detail.id}`);
+    const holders = new Set(cf?.taskPositions.keys() ?? []);
+    const self = capture?.id;
+    if (self !== undefined && capture?.processorManager?.processorOf(detail.namespace, detail.id) !== undefined) holders.add(self);
+    const part = partQuery(q);
+    const partial: string[] = [];
+    const parts = await Promise.all(
+      [...holders].map(async (captureId): Promise<TablePage> => {
+        if (captureId === self) return here(part);
+        const address = capture?.state.captures.get(captureId)?.address;
+        try {
+          if (address === undefined) throw new Error('not in the cluster');
+          const query = tableQueryParams(part);
+          query.set('namespace', detail.namespace);
+          query.set('local', 'true');
+          const answer = await this.toCapture(address, 'GET', `/api/v2/changefeeds/${encodeURIComponent(detail.id)}/tables?${query.toString()}`, undefined, authorization, 5000, `capture ${captureId}`);
+          if (answer.status !== 200) throw new Error(`HTTP ${answer.status}: ${JSON.stringify(answer.body).slice(0, 200)}`);
+          return answer.body as TablePage;
+        } catch (error) {
+          this.options.logger.warn('a capture did not list its tables; using its task position in etcd', { capture: captureId, changefeed: detail.id, error: (error as Error).message });
+          partial.push(captureId);
+          const position = cf?.taskPositions.get(captureId);
+          return pageOfTables(position === undefined ? [] : tableProgressOf(new Map([[captureId, position]])), part, now);
+        }
+      }),
+    );
+    const page = mergeTablePages(parts, q, now);
+    // a table not being copied now shows its snapshot's state from its record in etcd
+    const items = page.items.map((t) => {
+      const fromRecord = t.snapshot === undefined ? snapshotProgressOfRecord(cf?.snapshots.get(t.table)) : undefined;
+      return fromRecord === undefined ? t : { ...t, snapshot: fromRecord };
+    });
+    return { body: { ...page, items, ...(partial.length === 0 ? {} : { partial }) } };
   }
 
   /** Runs an admin job on the owner: here when this capture is the owner, otherwise forwarded to it. */

@@ -1,6 +1,6 @@
 import type { ApiClient } from '../../core/api/client.js';
-import { snapshotInProgress, type ChangefeedRow, type ChangefeedSnapshotTables, type TableRow, type TableSnapshotRow, type TopSnapshot } from './state.js';
-import type { ChangefeedSummary, TableProgress, TableSnapshotProgress } from '../../core/api/model.js';
+import { snapshotInProgress, type ChangefeedRow, type ChangefeedSnapshotTables, type SnapshotTotals, type SortKey, type TableRow, type TableSnapshotRow, type TopSnapshot } from './state.js';
+import type { ChangefeedDetail, ChangefeedSummary, TableProgress, TableSnapshotProgress } from '../../core/api/model.js';
 
 export interface FetchOptions {
   /**
@@ -10,13 +10,25 @@ export interface FetchOptions {
   readonly snapshotTables?: boolean;
 }
 
+/** The open changefeed, and the page of its tables to read (all of them when no window is given). */
+export interface OpenChangefeed {
+  readonly id: string;
+  readonly namespace: string;
+  readonly window?: { readonly offset: number; readonly limit: number; readonly sort: SortKey; readonly filter: string };
+}
+
 /** Reads one snapshot of the cluster from a capture's OpenAPI (never from etcd). */
-export async function fetchSnapshot(client: ApiClient, openChangefeed: { readonly id: string; readonly namespace: string } | null, options: FetchOptions = {}): Promise<TopSnapshot> {
-  const [status, captures, changefeeds, tables] = await Promise.all([
+export async function fetchSnapshot(client: ApiClient, openChangefeed: OpenChangefeed | null, options: FetchOptions = {}): Promise<TopSnapshot> {
+  const window = openChangefeed?.window;
+  const [status, captures, changefeeds, tables, page, detail] = await Promise.all([
     client.status(),
     client.captures(),
     client.changefeeds({ all: true }),
-    openChangefeed === null ? Promise.resolve(null) : client.tables(openChangefeed.id, openChangefeed.namespace),
+    openChangefeed === null || window !== undefined ? Promise.resolve(null) : client.tables(openChangefeed.id, openChangefeed.namespace),
+    openChangefeed === null || window === undefined
+      ? Promise.resolve(null)
+      : client.tablePage(openChangefeed.id, openChangefeed.namespace, { offset: window.offset, limit: window.limit, sort: window.sort, ...(window.filter === '' ? {} : { filter: window.filter }) }),
+    openChangefeed === null || window === undefined ? Promise.resolve(null) : client.changefeed(openChangefeed.id, openChangefeed.namespace),
   ]);
   const snapshotTables = options.snapshotTables === true ? await fetchSnapshotTables(client, changefeeds) : undefined;
   return {
@@ -35,7 +47,9 @@ export async function fetchSnapshot(client: ApiClient, openChangefeed: { readonl
         error: c.error === null ? null : `${c.error.code}: ${c.error.message}`,
       }),
     ),
-    tables: tables === null ? null : tables.map(tableRowOf),
+    tables: page !== null ? page.items.map(tableRowOf) : tables === null ? null : tables.map(tableRowOf),
+    ...(page === null || window === undefined ? {} : { tablePage: { offset: page.offset, total: page.total, sort: window.sort, filter: window.filter } }),
+    ...(detail === null ? {} : { openSnapshot: openSnapshotOf(detail) }),
     ...(snapshotTables === undefined ? {} : { snapshotTables }),
     takenAt: Date.now(),
   };
@@ -52,6 +66,13 @@ async function fetchSnapshotTables(client: ApiClient, changefeeds: readonly Chan
     ),
   );
   return all.filter((c): c is ChangefeedSnapshotTables => c !== null && snapshotInProgress(c.tables));
+}
+
+/** The changefeed's snapshot totals while its copy is not done; null otherwise. */
+function openSnapshotOf(detail: ChangefeedDetail): SnapshotTotals | null {
+  const s = detail.snapshot;
+  if (s === undefined || s.mode !== 'initial' || s.tables_done >= s.tables) return null;
+  return { tables: s.tables, done: s.tables_done, rows: s.rows_copied, estimatedRows: s.estimated_rows };
 }
 
 function tableRowOf(t: TableProgress): TableRow {

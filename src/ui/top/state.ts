@@ -3,6 +3,7 @@
  * connection changes, clock ticks). It returns the next state and the effects the app must run
  * (pause or resume a changefeed, quit). Components render the state and nothing else (vector-top's shape).
  */
+import { windowOf } from './components/window.js';
 
 export interface CaptureRow {
   readonly id: string;
@@ -59,11 +60,25 @@ export interface TopSnapshot {
   readonly server: string;
   readonly captures: readonly CaptureRow[];
   readonly changefeeds: readonly ChangefeedRow[];
-  /** Tables of the changefeed being looked at, when one is open. */
+  /** Tables of the changefeed being looked at, when one is open: all of them, or the page `tablePage` says. */
   readonly tables: readonly TableRow[] | null;
+  /**
+   * When `tables` is one page the server filtered and sorted (the live view reads only what it shows): where the
+   * page starts among the matching tables, how many match, and the sort and filter it was asked with.
+   */
+  readonly tablePage?: TablePageOf;
+  /** The open changefeed's initial snapshot summed over all its tables (from the changefeed), while it is copied. */
+  readonly openSnapshot?: SnapshotTotals | null;
   /** The one-shot form only: the tables of every changefeed whose initial snapshot is not done. */
   readonly snapshotTables?: readonly ChangefeedSnapshotTables[];
   readonly takenAt: number;
+}
+
+export interface TablePageOf {
+  readonly offset: number;
+  readonly total: number;
+  readonly sort: SortKey;
+  readonly filter: string;
 }
 
 export type ConnectionStatus =
@@ -183,8 +198,9 @@ export function visibleChangefeeds(state: TopState): ChangefeedRow[] {
   return sortRows(rows, state.sort, state.now, (r) => r.id, (r) => r.checkpointTime, (r) => r.rowsPerSecond);
 }
 
-/** The table rows as shown: filtered by name, then sorted. */
+/** The table rows as shown: filtered by name, then sorted (a page the server cut is shown as it came). */
 export function visibleTables(state: TopState): TableRow[] {
+  if (state.snapshot?.tablePage !== undefined) return [...(state.snapshot.tables ?? [])];
   const needle = state.filter.toLowerCase();
   const all = state.snapshot?.tables ?? [];
   const rows = all.filter((t) => needle === '' || t.table.toLowerCase().includes(needle));
@@ -201,7 +217,27 @@ function sortRows<T>(rows: T[], sort: SortKey, now: number, name: (r: T) => stri
 }
 
 function rowCount(state: TopState): number {
-  return state.view.kind === 'changefeeds' ? visibleChangefeeds(state).length : visibleTables(state).length;
+  if (state.view.kind === 'changefeeds') return visibleChangefeeds(state).length;
+  return state.snapshot?.tablePage?.total ?? visibleTables(state).length;
+}
+
+/**
+ * The page of tables the live view asks for: the rows around the selection (a screen before and two after), with
+ * the current sort and filter, so only what can be shown is read and rendered, whatever the table count.
+ */
+export function tableWindow(state: TopState, height: number): { readonly offset: number; readonly limit: number; readonly sort: SortKey; readonly filter: string } {
+  const size = Math.max(10, height);
+  return { offset: Math.max(0, state.selected - size), limit: 3 * size, sort: state.sort, filter: state.filter };
+}
+
+/** True when the loaded page does not hold the rows to show (another sort, filter, or rows out of the page). */
+export function tablePageStale(state: TopState, height: number): boolean {
+  const page = state.snapshot?.tablePage;
+  if (state.view.kind !== 'tables' || page === undefined) return false;
+  if (page.sort !== state.sort || page.filter !== state.filter) return true;
+  const loaded = state.snapshot?.tables?.length ?? 0;
+  const { start, end } = windowOf(page.total, state.selected, height);
+  return start < page.offset || end > page.offset + loaded;
 }
 
 function clampSelection(state: TopState): TopState {

@@ -35,8 +35,8 @@ function client(paths: string[]): ApiClient {
       if (path === '/api/v2/status') return Promise.resolve({ cluster_id: 'prod' });
       if (path === '/api/v2/captures') return Promise.resolve({ items: [{ id: 'c1', address: '127.0.0.1:8300', is_owner: true, cluster_id: 'prod' }] });
       if (path === '/api/v2/changefeeds?state=all') return Promise.resolve({ items: [changefeed('audit'), changefeed('orders')] });
-      const id = /^\/api\/v2\/changefeeds\/([^/]+)\/tables\?namespace=default$/.exec(path)?.[1];
-      if (id !== undefined && id in tables) return Promise.resolve({ total: tables[id].length, items: tables[id] });
+      const id = /^\/api\/v2\/changefeeds\/([^/]+)\/tables\?namespace=default&limit=10000$/.exec(path)?.[1];
+      if (id !== undefined && id in tables) return Promise.resolve({ total: tables[id].length, offset: 0, items: tables[id], next: null });
       return Promise.reject(new Error(`unexpected GET ${path}`));
     },
   });
@@ -46,7 +46,7 @@ describe('cdc top --once', () => {
   it('prints each changefeed whose initial snapshot is copied with its totals and every table\'s progress', async () => {
     const paths: string[] = [];
     const snapshot = await fetchSnapshot(client(paths), null, { snapshotTables: true });
-    assert.ok(paths.includes('/api/v2/changefeeds/orders/tables?namespace=default'));
+    assert.ok(paths.includes('/api/v2/changefeeds/orders/tables?namespace=default&limit=10000'));
     assert.deepEqual(snapshot.snapshotTables?.map((c) => c.changefeedId), ['orders'], 'audit has no snapshot');
     const text = formatSnapshot(snapshot, NOW);
     const lines = text.split('\n');

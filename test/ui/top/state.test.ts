@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  initialState, lagLevel, reduce, snapshotInProgress, snapshotTotals, visibleChangefeeds, visibleTables,
+  initialState, lagLevel, reduce, snapshotInProgress, snapshotTotals, tablePageStale, tableWindow, visibleChangefeeds, visibleTables,
   type ChangefeedRow, type KeyPress, type TableRow, type TableSnapshotRow, type TopState,
 } from '../../../src/ui/top/state.js';
 
@@ -119,5 +119,30 @@ describe('cdc top reducer', () => {
     assert.equal(press(s, '?').state.help, true);
     assert.equal(press(s, '?', 'x').state.help, false);
     assert.deepEqual(press(s, 'q').effects, [{ kind: 'quit' }]);
+  });
+
+  it('a long table list is read a page at a time: the selection spans every table, the page around it is asked for again when left', () => {
+    const page = (offset: number, sort: 'lag' | 'name' = 'lag') =>
+      reduce(press(withSnapshot([cf('feed', 'normal', 10)]), { return: true }).state, {
+        type: 'snapshot',
+        snapshot: {
+          clusterId: 'default', server: 'http://x', captures: [], changefeeds: [cf('feed', 'normal', 10)], takenAt: NOW,
+          tables: Array.from({ length: 60 }, (_, i) => table(`db.t${offset + i}`, 100_000 - offset - i)),
+          tablePage: { offset, total: 100_000, sort, filter: '' },
+        },
+      }).state;
+    const first = page(0);
+    assert.deepEqual(tableWindow(first, 20), { offset: 0, limit: 60, sort: 'lag', filter: '' });
+    assert.equal(visibleTables(first)[0].table, 'db.t0', 'the server\'s order is kept');
+    const down = press(first, ...Array.from({ length: 30 }, () => ({ pageDown: true }))).state;
+    assert.equal(down.selected, 300, 'the selection goes past the loaded page: the total counts');
+    assert.equal(tablePageStale(first, 20), false);
+    assert.equal(tablePageStale(down, 20), true, 'rows 281–300 are not loaded');
+    assert.deepEqual(tableWindow(down, 20), { offset: 280, limit: 60, sort: 'lag', filter: '' });
+    const reread = reduce(down, { type: 'snapshot', snapshot: { ...page(280).snapshot!, tablePage: { offset: 280, total: 100_000, sort: 'lag', filter: '' } } }).state;
+    assert.equal(tablePageStale(reread, 20), false);
+    assert.equal(tablePageStale(press(reread, 's').state, 20), true, 'another sort is read again');
+    const end = press(reread, ...Array.from({ length: 20_000 }, () => ({ pageDown: true }))).state;
+    assert.equal(end.selected, 99_999);
   });
 });

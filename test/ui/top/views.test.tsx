@@ -144,4 +144,46 @@ describe('cdc top views (ink-testing-library)', () => {
       unmount();
     }
   });
+
+  it('the app reads a changefeed of 100,000 tables a page at a time: only the rows around the selection are asked for and drawn', async () => {
+    const asked: URLSearchParams[] = [];
+    const name = (i: number) => `db.t${String(i).padStart(6, '0')}`;
+    const client = Object.assign(new ApiClient('http://127.0.0.1:8300'), {
+      request: (method: string, path: string) => {
+        if (path === '/api/v2/status') return Promise.resolve({ cluster_id: 'prod' });
+        if (path === '/api/v2/captures') return Promise.resolve({ items: [{ id: 'c1', address: '127.0.0.1:8300', is_owner: true, cluster_id: 'prod' }] });
+        const feed = { id: 'big', namespace: 'default', upstream_id: 'u', state: 'normal', checkpoint_tso: '5', checkpoint_coordinate: 'mysql-bin.000001:5', checkpoint_time: null, error: null };
+        if (path.startsWith('/api/v2/changefeeds?')) return Promise.resolve({ items: [feed] });
+        if (path.startsWith('/api/v2/changefeeds/big/tables?')) {
+          const q = new URL(path, 'http://x').searchParams;
+          asked.push(q);
+          const offset = Number(q.get('offset') ?? 0);
+          const limit = Number(q.get('limit'));
+          const items = Array.from({ length: Math.min(limit, 100_000 - offset) }, (_, i) => ({
+            table: name(offset + i), capture_id: 'c1', resolved_ts: '2', resolved_coordinate: 'b.1:9', resolved_time: NOW,
+            checkpoint_ts: '1', checkpoint_coordinate: 'b.1:4', checkpoint_time: null, rows_per_second: null, spilled_bytes: 0,
+          }));
+          return Promise.resolve({ total: 100_000, offset, items, next: null });
+        }
+        if (path.startsWith('/api/v2/changefeeds/big?')) return Promise.resolve({ ...feed, task_status: [] });
+        return Promise.reject(new Error(`unexpected ${method} ${path}`));
+      },
+    });
+    const { lastFrame, stdin, unmount } = render(<TopApp client={client} intervalMs={5000} />);
+    try {
+      await waitFor(() => /big/.test(lastFrame() ?? ''), { what: 'the changefeed on screen' });
+      stdin.write('\r');
+      await waitFor(() => /100000 tables/.test(lastFrame() ?? ''), { what: 'the table view' });
+      assert.ok(asked.every((q) => Number(q.get('limit')) <= 100), `pages of at most 100 rows: ${asked.map((q) => q.toString()).join(' ')}`);
+      assert.match(lastFrame() ?? '', new RegExp(name(0)));
+      for (let i = 0; i < 500; i++) stdin.write('\u001B[6~'); // PageDown
+      await waitFor(() => new RegExp(name(5000)).test(lastFrame() ?? ''), { what: 'row 5000 on screen' });
+      const last = asked[asked.length - 1];
+      assert.ok(Number(last.get('offset')) > 4800 && Number(last.get('offset')) <= 5000, `the page around the selection was read: ${last.toString()}`);
+      assert.equal(last.get('sort'), 'lag');
+      assert.doesNotMatch(lastFrame() ?? '', new RegExp(name(0)));
+    } finally {
+      unmount();
+    }
+  });
 });

@@ -7,7 +7,11 @@ import { windowOf } from './window.js';
 
 export interface TableListProps {
   readonly changefeedId: string;
+  /** The rows loaded: all of them, or a page starting at `offset` among `total` (a long list is read a page at a time). */
   readonly rows: readonly TableRow[];
+  readonly offset?: number;
+  readonly total?: number;
+  /** Index of the selected row among all `total`. */
   readonly selected: number;
   readonly now: number;
   readonly height: number;
@@ -22,12 +26,15 @@ export interface TableListProps {
   readonly snapshot?: SnapshotTotals | null;
 }
 
-export function TableList({ changefeedId, rows, selected, now, height, filter, editingFilter, wide = false, snapshot = null }: TableListProps) {
-  const { start, end } = windowOf(rows.length, selected, snapshot === null ? height : height - 1);
+export function TableList({ changefeedId, rows, offset = 0, total = rows.length, selected, now, height, filter, editingFilter, wide = false, snapshot = null }: TableListProps) {
+  const { start, end } = windowOf(total, selected, snapshot === null ? height : height - 1);
+  // the rows of the window that are loaded (a page being read after a jump shows what it has)
+  const shown = rows.slice(Math.max(0, start - offset), Math.max(0, end - offset));
+  const first = Math.max(start, offset);
   return (
     <Box flexDirection="column">
       <Text>
-        changefeed <Text bold>{changefeedId}</Text> · {rows.length} tables{filter !== '' || editingFilter ? ` · filter /${filter}${editingFilter ? '▏' : ''}` : ''}
+        changefeed <Text bold>{changefeedId}</Text> · {total} tables{filter !== '' || editingFilter ? ` · filter /${filter}${editingFilter ? '▏' : ''}` : ''}
       </Text>
       {snapshot === null ? (
         <Text bold>
@@ -41,10 +48,11 @@ export function TableList({ changefeedId, rows, selected, now, height, filter, e
           <Text bold>{snapshotHeader(wide)}</Text>
         </>
       )}
-      {rows.length === 0 ? <Text color="gray">no tables{filter === '' ? '' : ` match /${filter}`}</Text> : null}
-      {rows.slice(start, end).map((row, i) =>
+      {total === 0 ? <Text color="gray">no tables{filter === '' ? '' : ` match /${filter}`}</Text> : null}
+      {shown.length === 0 && total > 0 ? <Text color="gray">reading tables {start + 1}–{end} of {total}…</Text> : null}
+      {shown.map((row, i) =>
         snapshot === null ? (
-          <Text key={row.table} inverse={start + i === selected}>
+          <Text key={`${row.table}@${row.captureId}`} inverse={first + i === selected}>
             {pad(row.table, 20)} {pad(row.captureId.slice(0, 8), 9)} {pad(formatTime(row.resolvedTime), 13)} {pad(formatTime(row.checkpointTime), 13)}{' '}
             {wide ? `${pad(row.checkpointCoordinate, 22)} ` : ''}
             <Lag lag={lagMs(row.checkpointTime, now)} width={7} /> {wide ? <Lag lag={lagMs(row.resolvedTime, now)} width={7} /> : null}
@@ -52,7 +60,7 @@ export function TableList({ changefeedId, rows, selected, now, height, filter, e
             {pad(formatRate(row.rowsPerSecond), 6)} {formatBytes(row.spilledBytes)}
           </Text>
         ) : (
-          <Text key={row.table} inverse={start + i === selected}>
+          <Text key={`${row.table}@${row.captureId}`} inverse={first + i === selected}>
             {snapshotCells(row, wide).map((cell, j) => (
               <Text key={cell.key} {...(cell.color === undefined ? {} : { color: cell.color })}>
                 {j === 0 ? cell.text : ` ${cell.text}`}
@@ -61,7 +69,7 @@ export function TableList({ changefeedId, rows, selected, now, height, filter, e
           </Text>
         ),
       )}
-      {end < rows.length ? <Text color="gray">… {rows.length - end} more</Text> : null}
+      {end < total ? <Text color="gray">… {total - end} more</Text> : null}
     </Box>
   );
 }

@@ -18,7 +18,10 @@ export interface TopViewProps {
 export function TopView({ state, server, rows, columns = 80 }: TopViewProps) {
   const listHeight = Math.max(3, rows - 8);
   const tables = state.snapshot?.tables ?? [];
-  const snapshot = snapshotInProgress(tables) ? snapshotTotals(tables) : null;
+  // a page of tables cannot sum the snapshot over all of them: the changefeed's own totals are used then
+  const open = state.snapshot?.openSnapshot;
+  const snapshot = open !== undefined ? open : snapshotInProgress(tables) ? snapshotTotals(tables) : null;
+  const page = state.snapshot?.tablePage;
   return (
     <Box flexDirection="column">
       <Header server={server} snapshot={state.snapshot} connection={state.connection} now={state.now} />
@@ -31,6 +34,7 @@ export function TopView({ state, server, rows, columns = 80 }: TopViewProps) {
           <TableList
             changefeedId={state.view.changefeedId}
             rows={visibleTables(state)}
+            {...(page === undefined ? {} : { offset: page.offset, total: page.total })}
             selected={state.selected}
             now={state.now}
             height={listHeight - 1}
