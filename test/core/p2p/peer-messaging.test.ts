@@ -16,6 +16,7 @@ async function startNode(port: number) {
   const peers = new PeerServer(silentLogger);
   const received: MessageEnvelope[] = [];
   peers.on('test/topic', (e) => received.push(e));
+  peers.on('test/other', (e) => received.push(e));
   const mux = new PortMux({ http: api.server, grpc: peers.injector() });
   await mux.listen('127.0.0.1', port);
   return {
@@ -59,6 +60,32 @@ describe('capture-to-capture messages over gRPC (real sockets)', () => {
       await waitFor(() => node.received.length === 5, { what: 'the current owner\'s messages' });
       assert.deepEqual(node.received.slice(3).map((e) => (e.payload as { n: string }).n), ['owner-r10', 'owner-r10-again']);
       assert.equal(node.peers.stats.staleOwner, 1, 'the message of the older owner revision was dropped');
+    } finally {
+      client.close();
+      await node.close();
+    }
+    await leaks.check();
+  });
+
+  it('10,000 messages on two topics at once are all acknowledged; while the peer is down the newest 10,000 wait and are resent once', async () => {
+    const leaks = leakCheck();
+    const port = await freePort();
+    let node = await startNode(port);
+    const client = new PeerClient(`127.0.0.1:${port}`, 'capture-a', silentLogger);
+    try {
+      for (let i = 1; i <= 5000; i++) {
+        client.send('test/topic', { n: i });
+        client.send('test/other', { n: i });
+      }
+      await waitFor(() => node.received.length === 10_000 && client.pending === 0, { what: '10,000 messages delivered and acknowledged' });
+      assert.equal(client.stats.acked, 10_000);
+      await node.close();
+      for (let i = 1; i <= 12_000; i++) client.send(i % 2 === 0 ? 'test/topic' : 'test/other', { n: 10_000 + i });
+      assert.equal(client.pending, 10_000, 'the oldest 2,000 of the queue were dropped');
+      node = await startNode(port);
+      await waitFor(() => node.received.length === 10_000 && client.pending === 0, { timeoutMs: 15_000, what: 'the 10,000 kept after the peer came back' });
+      assert.deepEqual(node.received.map((e) => (e.payload as { n: number }).n), Array.from({ length: 10_000 }, (_, i) => 12_001 + i), 'the newest, in send order, once');
+      assert.equal(client.stats.acked, 20_000);
     } finally {
       client.close();
       await node.close();
