@@ -89,7 +89,7 @@ export class ChangefeedRuntime {
   readonly scheduler = new TableScheduler();
   private readonly tableIds = new Map<string, number>();
   private readonly names = new Map<number, string>();
-  private readonly wanted = new Set<number>();
+  private readonly wanted = new VersionedSet<number>();
   private readonly checkpoints = new Map<number, { ts: Ts; time: number | undefined }>();
   private lastCheckpoint: Ts = 0n;
   private readonly resolved = new Map<number, Ts>();
@@ -212,8 +212,7 @@ export class ChangefeedRuntime {
         if (n >= 3) {
           // the capture lost the table (its processor restarted): schedule it again from its checkpoint
           this.log.warn('a capture stopped reporting a table; scheduling it again', { capture, table: this.names.get(set.tableId) });
-          set.primary = undefined;
-          set.phase = 'absent';
+          this.scheduler.lose(set.tableId);
           this.missing.delete(key);
         }
       }
@@ -243,7 +242,7 @@ export class ChangefeedRuntime {
       this.rebuilt = true;
     }
     const alive = captures.map((c) => c.id);
-    const ops = this.scheduler.schedule({ tables: [...this.wanted], captures: alive, draining });
+    const ops = this.scheduler.schedule({ tables: this.wanted, tablesVersion: this.wanted.version, captures: alive, draining });
     for (const op of ops) {
       if (op.kind === 'add' && op.isSecondary) this.options.metrics?.moves.inc();
       this.dispatch(state, op, currentCheckpoint, ownerRevision);
@@ -581,5 +580,26 @@ export class ChangefeedRuntime {
       pending.executed = true;
       pending.done.wake();
     });
+  }
+}
+
+/** A set that counts its changes (the scheduler skips a pass when neither it nor the replication sets changed). */
+class VersionedSet<T> extends Set<T> {
+  version = 0;
+
+  override add(value: T): this {
+    if (!this.has(value)) this.version++;
+    return super.add(value);
+  }
+
+  override delete(value: T): boolean {
+    const deleted = super.delete(value);
+    if (deleted) this.version++;
+    return deleted;
+  }
+
+  override clear(): void {
+    this.version++;
+    super.clear();
   }
 }

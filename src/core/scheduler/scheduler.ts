@@ -18,7 +18,12 @@ export type DispatchOp =
 
 export interface ScheduleInput {
   /** The tables the changefeed must replicate now. */
-  readonly tables: readonly number[];
+  readonly tables: Iterable<number>;
+  /**
+   * Changes whenever `tables` does (a counter): with it, a pass whose inputs and replication sets are as the last
+   * pass left them is skipped (it would send nothing), so an idle changefeed's tick costs nothing per table.
+   */
+  readonly tablesVersion?: number;
   /** Alive captures. */
   readonly captures: readonly string[];
   /** Captures that must give their tables away and take no new ones. */
@@ -42,6 +47,12 @@ export class TableScheduler {
   private readonly maxMoves: number;
   /** Operations that reports made due (the next step of a move), sent with the next `schedule`. */
   private outbox: DispatchOp[] = [];
+  /** Bumped by every change of the replication sets from outside a pass (reports, rebuild, a lost table). */
+  private version = 0;
+  /** The inputs and set version a pass left, when it sent nothing: the same again is skipped. */
+  private settled: string | undefined;
+  /** Passes run and skipped (for tests: an idle tick does not walk the tables). */
+  readonly passes = { run: 0, skipped: 0 };
 
   constructor(options: SchedulerOptions = {}) {
     this.maxMoves = options.maxMovesInFlight ?? 4;
@@ -56,6 +67,15 @@ export class TableScheduler {
     }
   }
 
+  /** A capture lost the table (it stopped reporting it): it is scheduled again by the next pass. */
+  lose(tableId: number): void {
+    const set = this.sets.get(tableId);
+    if (set === undefined) return;
+    set.primary = undefined;
+    set.phase = 'absent';
+    this.version++;
+  }
+
   /**
    * Rebuilds the replication sets from what the captures report (a new owner after failover): a table
    * replicating somewhere keeps its capture, a prepared or preparing copy becomes the secondary of a move
@@ -63,6 +83,7 @@ export class TableScheduler {
    * second writer for a table a capture still replicates.
    */
   rebuild(reports: ReadonlyMap<string, readonly TableProgressReport[]>): void {
+    this.version++;
     this.sets.clear();
     this.outbox = [];
     const seen = new Map<number, { replicating?: string; stopping?: string; secondary?: string }>();
@@ -105,6 +126,19 @@ export class TableScheduler {
 
   /** The operations to send now. */
   schedule(input: ScheduleInput): DispatchOp[] {
+    const signature = input.tablesVersion === undefined ? undefined : `${input.tablesVersion}|${this.version}|${input.captures.join(',')}|${[...input.draining].join(',')}`;
+    if (signature !== undefined && signature === this.settled && this.outbox.length === 0) {
+      this.passes.skipped++;
+      return [];
+    }
+    this.passes.run++;
+    const ops = this.pass(input);
+    // a pass that sent nothing changed nothing another pass would act on: until an input or a set changes, skip
+    this.settled = ops.length === 0 ? signature : undefined;
+    return ops;
+  }
+
+  private pass(input: ScheduleInput): DispatchOp[] {
     const ops: DispatchOp[] = this.outbox.filter((op) => input.captures.includes(op.capture));
     this.outbox = [];
     const alive = new Set(input.captures);
@@ -198,6 +232,12 @@ export class TableScheduler {
   }
 
   private advance(set: ReplicationSet, capture: string, state: TableState): void {
+    const { phase, primary, secondary } = set;
+    this.step(set, capture, state);
+    if (set.phase !== phase || set.primary !== primary || set.secondary !== secondary || !this.sets.has(set.tableId)) this.version++;
+  }
+
+  private step(set: ReplicationSet, capture: string, state: TableState): void {
     if (set.phase === 'adding' && capture === set.primary && state === 'replicating') set.phase = 'replicating';
     else if (set.phase === 'preparing-secondary' && capture === set.secondary && state === 'prepared') {
       // the secondary caught up: stop the primary

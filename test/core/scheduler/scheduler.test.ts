@@ -139,4 +139,47 @@ describe('table scheduler: rebuild while a capture is still stopping a table', (
     const ops = s.schedule({ tables: [5], captures: ['a', 'b'], draining: none });
     assert.equal(ops.filter((op) => op.kind === 'add' && op.tableId === 5).length, 1, 'scheduled again once stopped');
   });
+
+});
+
+describe('table scheduler: idle ticks', () => {
+  it('an idle tick walks no table: a pass with the same inputs and sets as a pass that sent nothing is skipped, and any change runs one', () => {
+    const s = new TableScheduler({ maxMovesInFlight: 2 });
+    const wanted = tables(1500);
+    let version = 1;
+    const input = (captures: string[], draining = none) => ({ tables: wanted, tablesVersion: version, captures, draining });
+    converge(s, input(['a', 'b']));
+    const run = s.passes.run;
+    for (let i = 0; i < 100; i++) assert.deepEqual(s.schedule(input(['a', 'b'])), []);
+    assert.equal(s.passes.run, run, '100 idle ticks: no pass');
+    assert.equal(s.passes.skipped, 100);
+
+    // a capture joins: passes run until balanced again, moves included
+    converge(s, input(['a', 'b', 'c']), 3000);
+    assert.deepEqual(spread(s), [500, 500, 500]);
+    // a table added to the changefeed: the version says so
+    wanted.push(1501);
+    version++;
+    const added = s.schedule(input(['a', 'b', 'c']));
+    assert.deepEqual(added.map((op) => [op.kind, op.tableId]), [['add', 1501]]);
+    settle(s, added);
+    assert.deepEqual(s.schedule(input(['a', 'b', 'c'])), []);
+    // a capture lost a table (its processor restarted): it is added again
+    const skipped = s.passes.skipped;
+    assert.deepEqual(s.schedule(input(['a', 'b', 'c'])), []);
+    assert.equal(s.passes.skipped, skipped + 1);
+    s.lose(7);
+    const again = s.schedule(input(['a', 'b', 'c']));
+    assert.deepEqual(again.map((op) => [op.kind, op.tableId]), [['add', 7]]);
+    settle(s, again);
+    // a capture drains: its tables move off, at most two at a time, until none is left there
+    const draining = new Set(['c']);
+    converge(s, input(['a', 'b', 'c'], draining), 3000);
+    assert.equal(s.loads().get('c') ?? 0, 0);
+    // a report that changes nothing (a heartbeat of replicating tables) does not wake the scheduler
+    const before = s.passes.run;
+    s.report('a', [{ changefeed: 'cf', tableId: 1, state: 'replicating', checkpointTs: '2', resolvedTs: '2' }]);
+    s.schedule(input(['a', 'b', 'c'], draining));
+    assert.equal(s.passes.run, before);
+  });
 });
