@@ -8,10 +8,10 @@ export interface TaskPosition {
   readonly 'checkpoint-time'?: number;
   readonly error?: RunningError | null;
   readonly warning?: RunningError | null;
-  /** Tables replicated here (the list below holds at most 2,000 of them). */
+  /** Tables replicated here (the list below holds at most 200 of them). */
   readonly 'table-count'?: number;
   /**
-   * Per-table progress of the tables furthest behind, at most 2,000 (every field: TableProgress); the API lists
+   * Per-table progress of the tables furthest behind, at most 200 (every field: TableProgress); the API lists
    * every table from the processors themselves.
    */
   readonly tables?: readonly TaskPositionTable[];

@@ -76,6 +76,8 @@ const MAX_HEARTBEAT_MS = 5000;
 const WATERMARK_MS = 1000;
 /** A table dispatch not acknowledged in this long is sent again (the capture may have been busy closing). */
 const RESEND_MS = 2000;
+/** A capture's heartbeats list only changed tables; every table is asked for again this often. */
+const FULL_REPORT_MS = 30_000;
 /** After taking over, wait this long at most for every capture's first heartbeat before scheduling. */
 const REBUILD_WAIT_MS = 3000;
 
@@ -90,10 +92,24 @@ export class ChangefeedRuntime {
   private readonly tableIds = new Map<string, number>();
   private readonly names = new Map<number, string>();
   private readonly wanted = new VersionedSet<number>();
+  /** Bumped by whatever moves a table's known checkpoint or resolved-ts (heartbeats, pushes, checkpoint times). */
+  private progressVersion = 0;
+  /** The minimum over the tables as the last tick took it, and the inputs it was taken from. */
+  private minimum: { inputs: string; checkpoint: Ts | undefined; time: number | undefined; resolved: Ts | undefined; slowest: number | undefined } = {
+    inputs: '',
+    checkpoint: undefined,
+    time: undefined,
+    resolved: undefined,
+    slowest: undefined,
+  };
   private readonly checkpoints = new Map<number, { ts: Ts; time: number | undefined }>();
   private lastCheckpoint: Ts = 0n;
   private readonly resolved = new Map<number, Ts>();
-  private readonly reports = new Map<string, TableProgressReport[]>();
+  /**
+   * Per capture, its tables as its heartbeats say (a full list, then the changes), the processor incarnation
+   * that said it, and when the last full list came (one is asked for again every FULL_REPORT_MS).
+   */
+  private readonly reports = new Map<string, { tables: Map<number, TableProgressReport>; replicating: Set<number>; processor: string | undefined; fullAt: number }>();
   /** The processors' floors between heartbeats (ProgressPush). */
   private readonly floors = new ProgressFloors();
   /** Consecutive heartbeats in which a capture did not list a table it should replicate. */
@@ -173,9 +189,11 @@ export class ChangefeedRuntime {
    */
   onProgress(capture: string, push: ProgressPush): void {
     this.floors.push(capture, push);
+    this.progressVersion++;
   }
 
-  onHeartbeatResponse(capture: string, all: readonly TableProgressReport[], processor?: string): void {
+  onHeartbeatResponse(capture: string, all: readonly TableProgressReport[], processor?: string, delta = false): void {
+    this.progressVersion++;
     const mine: TableProgressReport[] = [];
     for (const r of all) {
       if (r.changefeed !== this.key || r.table === undefined) continue;
@@ -191,15 +209,29 @@ export class ChangefeedRuntime {
       const resolved = BigInt(r.resolvedTs);
       if (r.state === 'replicating' && resolved > (this.resolved.get(tableId) ?? 0n)) this.resolved.set(tableId, resolved);
     }
-    this.reports.set(capture, mine);
-    // a floor holds for the tables this heartbeat lists as replicating, from this processor incarnation on
-    const replicating = new Set<number>();
-    for (const r of mine) if (r.state === 'replicating') replicating.add(r.tableId);
-    this.floors.heartbeat(capture, processor, replicating);
+    // a delta folds into the list the capture gave before; a full list, or one from another processor incarnation
+    // (a restarted processor lists what it has, and has lost the rest), replaces it
+    let known = this.reports.get(capture);
+    if (!delta || known === undefined || known.processor !== processor) {
+      known = { tables: new Map(), replicating: new Set(), processor, fullAt: delta ? (known?.fullAt ?? 0) : Date.now() };
+      this.reports.set(capture, known);
+    }
+    for (const r of mine) {
+      if (r.state === 'stopped' || r.state === 'absent') {
+        known.tables.delete(r.tableId);
+        known.replicating.delete(r.tableId);
+        continue;
+      }
+      known.tables.set(r.tableId, r);
+      if (r.state === 'replicating') known.replicating.add(r.tableId);
+      else known.replicating.delete(r.tableId);
+    }
+    // a floor holds for the tables the capture lists as replicating, from this processor incarnation on
+    this.floors.heartbeat(capture, processor, known.replicating);
+    const listed = known.tables;
     if (!this.rebuilt) return;
     this.scheduler.report(capture, mine);
-    // tables the capture should have but did not list: absent (a remove that already happened, or a lost table)
-    const listed = new Set(mine.map((r) => r.tableId));
+    // tables the capture should have but does not list: absent (a remove that already happened, or a lost table)
     const absent: TableProgressReport[] = [];
     for (const set of this.scheduler.sets.values()) {
       if (listed.has(set.tableId)) continue;
@@ -217,7 +249,7 @@ export class ChangefeedRuntime {
         }
       }
     }
-    for (const t of listed) this.missing.delete(`${capture}/${t}`);
+    for (const t of mine) if (listed.has(t.tableId)) this.missing.delete(`${capture}/${t.tableId}`);
     if (absent.length > 0) this.scheduler.report(capture, absent);
   }
 
@@ -231,14 +263,18 @@ export class ChangefeedRuntime {
     const captures = [...state.captures.values()];
     if (now - this.lastHeartbeatAt >= Math.min(MAX_HEARTBEAT_MS, HEARTBEAT_MS * Math.max(1, this.wanted.size / 1000))) {
       this.lastHeartbeatAt = now;
-      const request: HeartbeatRequest = { changefeeds: [this.key] };
-      for (const capture of captures) this.options.messenger.send(capture, Topics.heartbeat, request, ownerRevision);
+      for (const capture of captures) {
+        // every table again from a capture this runtime has no list of, or an old one (a lost delta is repaired so)
+        const fullAt = this.reports.get(capture.id)?.fullAt ?? 0;
+        const request: HeartbeatRequest = { changefeeds: [this.key], full: now - fullAt >= FULL_REPORT_MS ? [this.key] : [] };
+        this.options.messenger.send(capture, Topics.heartbeat, request, ownerRevision);
+      }
     }
     if (!this.initialized) return undefined;
     if (!this.rebuilt) {
       const all = captures.every((c) => this.reports.has(c.id));
       if (!all && now - this.startedAt < REBUILD_WAIT_MS) return undefined;
-      this.scheduler.rebuild(this.reports);
+      this.scheduler.rebuild(new Map([...this.reports].map(([capture, r]) => [capture, [...r.tables.values()]])));
       this.rebuilt = true;
     }
     const alive = captures.map((c) => c.id);
@@ -256,23 +292,30 @@ export class ChangefeedRuntime {
     const syncpoint = this.pendingSyncpoint !== undefined && !this.pendingSyncpoint.executed ? this.pendingSyncpoint : undefined;
     let barrier = this.pendingDDL !== undefined && !this.pendingDDL.executed ? this.pendingDDL.prevTs : syncpoint !== undefined ? syncpoint.ts : this.ddlResolved;
     if (target !== 0n && barrier > target) barrier = target;
-    let checkpoint: Ts | undefined;
-    let time: number | undefined;
-    let resolved: Ts | undefined;
-    let slowest: number | undefined;
-    this.floors.prune((capture) => state.captures.has(capture));
-    for (const id of this.wanted) {
-      if (this.floors.size > 0) this.floors.raise(id, this.scheduler.sets.get(id), this.checkpoints, this.resolved);
-      const c = this.checkpoints.get(id);
-      const ts = c === undefined || c.ts < currentCheckpoint ? currentCheckpoint : c.ts;
-      if (checkpoint === undefined || ts < checkpoint) {
-        checkpoint = ts;
-        time = c?.time;
-        slowest = id;
+    if (this.floors.prune((capture) => state.captures.has(capture))) this.progressVersion++;
+    // the minimum over the tables is taken again only when a report, a push, the tables or their places changed
+    const inputs = `${this.progressVersion}|${this.wanted.version}|${this.scheduler.revision}|${currentCheckpoint}`;
+    if (inputs !== this.minimum.inputs) {
+      let checkpointMin: Ts | undefined;
+      let timeMin: number | undefined;
+      let resolvedMin: Ts | undefined;
+      let slowestId: number | undefined;
+      for (const id of this.wanted) {
+        if (this.floors.size > 0) this.floors.raise(id, this.scheduler.sets.get(id), this.checkpoints, this.resolved);
+        const c = this.checkpoints.get(id);
+        const ts = c === undefined || c.ts < currentCheckpoint ? currentCheckpoint : c.ts;
+        if (checkpointMin === undefined || ts < checkpointMin) {
+          checkpointMin = ts;
+          timeMin = c?.time;
+          slowestId = id;
+        }
+        const r = this.resolved.get(id) ?? ts;
+        if (resolvedMin === undefined || r < resolvedMin) resolvedMin = r;
       }
-      const r = this.resolved.get(id) ?? ts;
-      if (resolved === undefined || r < resolved) resolved = r;
+      this.minimum = { inputs, checkpoint: checkpointMin, time: timeMin, resolved: resolvedMin, slowest: slowestId };
     }
+    let { checkpoint, time, resolved } = this.minimum;
+    const { slowest } = this.minimum;
     if (checkpoint === undefined || checkpoint > barrier) {
       checkpoint = barrier > currentCheckpoint ? barrier : currentCheckpoint;
       time = checkpoint === this.ddlResolved ? this.ddlTime : undefined;
@@ -299,7 +342,10 @@ export class ChangefeedRuntime {
     const id = this.tableIds.get(tableName);
     if (id === undefined) return;
     const c = this.checkpoints.get(id);
-    if (c !== undefined && c.ts === ts) c.time = time;
+    if (c !== undefined && c.ts === ts && c.time !== time) {
+      c.time = time;
+      this.progressVersion++;
+    }
   }
 
   private absent(tableId: number): TableProgressReport {
@@ -350,7 +396,10 @@ export class ChangefeedRuntime {
     const id = this.idFor(`${t.schema}.${t.table}`);
     this.wanted.add(id);
     const known = this.checkpoints.get(id);
-    if (known === undefined || known.ts < checkpoint) this.checkpoints.set(id, { ts: checkpoint, time: undefined });
+    if (known === undefined || known.ts < checkpoint) {
+      this.checkpoints.set(id, { ts: checkpoint, time: undefined });
+      this.progressVersion++;
+    }
   }
 
   private unwant(t: QualifiedName): void {

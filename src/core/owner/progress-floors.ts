@@ -35,10 +35,12 @@ export class ProgressFloors {
     this.floors.set(capture, { ts, time: push.checkpointTime, resolved: BigInt(push.resolvedTs) });
   }
 
-  /** Forgets captures that are gone. */
-  prune(alive: (capture: string) => boolean): void {
-    for (const capture of this.floors.keys()) if (!alive(capture)) this.floors.delete(capture);
-    for (const capture of this.heartbeats.keys()) if (!alive(capture)) this.heartbeats.delete(capture);
+  /** Forgets captures that are gone; true when there were some. */
+  prune(alive: (capture: string) => boolean): boolean {
+    let pruned = false;
+    for (const capture of this.floors.keys()) if (!alive(capture)) pruned = this.floors.delete(capture);
+    for (const capture of this.heartbeats.keys()) if (!alive(capture)) pruned = this.heartbeats.delete(capture);
+    return pruned;
   }
 
   get size(): number {

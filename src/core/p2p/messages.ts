@@ -45,6 +45,12 @@ export interface DispatchTableRequest {
 
 export interface HeartbeatRequest {
   readonly changefeeds: readonly string[];
+  /**
+   * The changefeeds whose every table the owner wants listed (it has no list from this capture yet, or its list
+   * is old); for the others a processor lists only the tables whose state changed since its last answer. Absent
+   * (an owner of an older version): every table of every changefeed.
+   */
+  readonly full?: readonly string[];
 }
 
 export interface TableProgressReport {
@@ -62,10 +68,15 @@ export interface TableProgressReport {
 
 export interface HeartbeatResponse {
   /**
-   * The changefeeds it answers for (`namespace/id`): `tables` lists every table of each of them on the capture, and
-   * says nothing of other changefeeds. Absent from captures of an older version: then it covers every changefeed.
+   * The changefeeds it answers for (`namespace/id`): `tables` lists the tables of each of them on the capture (all,
+   * or the changes: `delta`), and says nothing of other changefeeds. Absent from captures of an older version: then it covers every changefeed.
    */
   readonly changefeeds?: readonly string[];
+  /**
+   * The changefeeds whose `tables` are only the changes since the capture's last answer (a table whose state
+   * changed, a table stopped); the tables of the others are all listed.
+   */
+  readonly delta?: readonly string[];
   readonly tables: readonly TableProgressReport[];
   /** The capture is draining (SIGTERM or the drain API): it takes no new tables. */
   readonly draining: boolean;

@@ -184,15 +184,15 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
 
   /**
    * Writes the task position (for `cdc top`, the API and the metrics; the owner takes progress from heartbeats and
-   * pushes). Its table list costs O(tables) to build and store, so it is written at most every 100 ms per 200
-   * tables listed (every second at the 2,000 it lists at most), and built only when the progress moved or a second
-   * passed.
+   * pushes). Its table list (at most MAX_POSITION_TABLES, the furthest behind) costs O(tables) to choose, so it is
+   * written at most every 100 ms per 200 tables here (every second from 2,000 tables on), and built only when the
+   * progress moved or a second passed.
    */
   private report(state: GlobalReactorState, running: RunningProcessor, positionKey: string): void {
     const now = Date.now();
     const { processor } = running;
     const tables = processor.tables.size;
-    const interval = (this.options?.positionIntervalMs ?? 100) * Math.max(1, Math.min(tables, MAX_POSITION_TABLES) / 200);
+    const interval = (this.options?.positionIntervalMs ?? 100) * Math.max(1, Math.min(tables, 10 * MAX_POSITION_TABLES) / MAX_POSITION_TABLES);
     if (now - running.lastReportAt < interval) return;
     const progress = `${processor.checkpointTs}/${processor.resolvedTs}/${tables}`;
     if (progress === running.lastReport && now - running.lastReportAt < 1000) return;
@@ -235,14 +235,18 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     if (state === undefined || owner === undefined || this.messenger === undefined) return;
     const tables: TableProgressReport[] = [];
     const processors: Record<string, string> = {};
+    const delta: string[] = [];
     for (const changefeed of request.changefeeds) {
       const running = this.processors.get(changefeed);
       if (running !== undefined && !running.stopping) {
-        tables.push(...running.processor.progress.reports());
+        // an owner that names no `full` list wants every table (an older version)
+        const reports = running.processor.progress.reports(request.full === undefined || request.full.includes(changefeed));
+        for (const r of reports.tables) tables.push(r);
+        if (!reports.full) delta.push(changefeed);
         processors[changefeed] = running.processor.incarnation;
       }
     }
-    const response: HeartbeatResponse = { changefeeds: request.changefeeds, tables, draining: this.draining, processors };
+    const response: HeartbeatResponse = { changefeeds: request.changefeeds, delta, tables, draining: this.draining, processors };
     this.messenger.send(owner, Topics.heartbeatResponse, response);
   }
 

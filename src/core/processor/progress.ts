@@ -1,7 +1,8 @@
 import { formatCoordinate } from '../model/ts.js';
+import { topK } from '../model/top-k.js';
 import type { TaskPosition } from '../model/task-position.js';
 import type { TableSnapshot } from '../snapshot/table-snapshot.js';
-import type { TableProgressReport } from '../p2p/messages.js';
+import type { TableProgressReport, TableState } from '../p2p/messages.js';
 import type { Ts } from '../sink/api.js';
 import type { TablePipeline } from './table-pipeline.js';
 import type { TableProgress, TableSnapshotProgress } from '../model/task-position.js';
@@ -23,8 +24,12 @@ function snapshotProgressOf(s: TableSnapshot, now: number): TableSnapshotProgres
   };
 }
 
-/** Tables listed in the task position (for `cdc top` and the API); beyond it, those furthest behind. */
-export const MAX_POSITION_TABLES = 2000;
+/**
+ * Tables listed in the task position in etcd: those furthest behind, for a glance with etcdctl, the owner's
+ * checkpoint times and the API's fallback when a capture does not answer (the API lists every table from the
+ * processors themselves).
+ */
+export const MAX_POSITION_TABLES = 200;
 
 /** What the progress reports read of a processor. */
 export interface ProgressSource {
@@ -49,6 +54,9 @@ export interface ProgressSource {
 export class ProcessorProgress {
   /** Tables removed since the last report: reported once as stopped, with their final checkpoint. */
   private readonly stopped = new Map<string, TableProgressReport>();
+  /** The state each table had in the last answer to the owner (what it knows, once it has read that answer). */
+  private readonly reported = new Map<string, TableState>();
+  private answered = false;
 
   constructor(private readonly source: ProgressSource) {}
 
@@ -63,19 +71,30 @@ export class ProcessorProgress {
   }
 
   /**
-   * Every table's state and progress for the owner's heartbeat; stopped tables once (`keepStopped`: listed, but
-   * kept for the next heartbeat, as when progress is pushed to an owner that may have just died).
+   * The tables for the owner's heartbeat, and whether they are all of them: every table when `full` (the owner
+   * asked, or this processor never answered), otherwise only those whose state changed since the last answer
+   * (a heartbeat of 100,000 idle tables is then empty: their checkpoints travel as the processor's floor, in
+   * ProgressPush). Stopped tables are listed once, with their final checkpoint.
    */
-  reports(keepStopped = false): TableProgressReport[] {
+  reports(full: boolean): { tables: TableProgressReport[]; full: boolean } {
     const { readerTs } = this.source;
+    const all = full || !this.answered;
+    this.answered = true;
+    if (all) this.reported.clear();
     const out: TableProgressReport[] = [];
     for (const t of this.source.tables.values()) {
       if (t.state === 'preparing' && readerTs >= t.catchUpTs && readerTs >= t.floorTs) t.state = 'prepared';
-      out.push(this.report(t, t.stopRequested ? 'stopping' : t.state));
+      const state = t.stopRequested ? 'stopping' : t.state;
+      if (!all && this.reported.get(t.key) === state) continue;
+      this.reported.set(t.key, state);
+      out.push(this.report(t, state));
     }
-    out.push(...this.stopped.values());
-    if (!keepStopped) this.stopped.clear();
-    return out;
+    for (const [key, report] of this.stopped) {
+      out.push(report);
+      this.reported.delete(key);
+    }
+    this.stopped.clear();
+    return { tables: out, full: all };
   }
 
   /** Every table here as the API lists it (`GET /api/v2/changefeeds/{id}/tables`), unsorted. */
@@ -87,18 +106,17 @@ export class ProcessorProgress {
 
   /**
    * The task position this processor reports (DESIGN §3 task/position key): its checkpoint, resolved-ts, the
-   * number of its tables and, for a glance in etcd, at most MAX_POSITION_TABLES of them (those furthest behind).
-   * The API reads the whole list from the processor itself.
+   * number of its tables and at most MAX_POSITION_TABLES of them (those furthest behind).
    */
   position(now = Date.now()): TaskPosition {
-    const tables = this.tables(now);
-    const count = tables.length;
-    // an etcd value stays far below its 1.5 MiB limit: with many tables, the position lists the ones furthest behind
-    if (tables.length > MAX_POSITION_TABLES) {
-      tables.sort((a, b) => (BigInt(a.checkpoint_ts) < BigInt(b.checkpoint_ts) ? -1 : BigInt(a.checkpoint_ts) > BigInt(b.checkpoint_ts) ? 1 : a.table < b.table ? -1 : 1));
-      tables.length = MAX_POSITION_TABLES;
-    }
+    const all = this.source.tables;
+    // an etcd value stays far below its 1.5 MiB limit: with many tables, the position lists the ones furthest behind,
+    // chosen before their entries are built (building 10,000 entries to keep a few hundred was most of an idle capture's work)
+    const chosen = all.size > MAX_POSITION_TABLES ? topK([...all.values()], MAX_POSITION_TABLES, (a, b) => (a.checkpointTs < b.checkpointTs ? -1 : a.checkpointTs > b.checkpointTs ? 1 : a.key < b.key ? -1 : 1)) : all.values();
+    const tables: Omit<TableProgress, 'capture_id'>[] = [];
+    for (const t of chosen) tables.push(this.entry(t, now));
     tables.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
+    const count = all.size;
     const checkpoint = this.source.checkpointTs;
     const time = this.source.checkpointTime;
     return {

@@ -54,6 +54,11 @@ export class TableScheduler {
   /** Passes run and skipped (for tests: an idle tick does not walk the tables). */
   readonly passes = { run: 0, skipped: 0 };
 
+  /** Changes whenever the replication sets may have (a report, a rebuild, a lost table, a pass): for caches of what they give. */
+  get revision(): number {
+    return this.version + this.passes.run;
+  }
+
   constructor(options: SchedulerOptions = {}) {
     this.maxMoves = options.maxMovesInFlight ?? 4;
   }

@@ -342,7 +342,7 @@ export class Server {
    * One page of a changefeed's tables (`?limit=&after=&offset=&sort=&state=&min-lag-ms=&filter=`): each capture
    * with a processor of the changefeed lists its own tables from the processor (`local=true` asks one capture for
    * its part), and the parts are merged here. A capture that does not answer is read from its task position in
-   * etcd instead (the 2,000 tables furthest behind there) and named under `partial`.
+   * etcd instead (the 200 tables furthest behind there) and named under `partial`.
    */
   private async tablePage(id: string, requestUrl: string | undefined, authorization: string | undefined): Promise<ApiResult> {
     const params = new URL(requestUrl ?? '/', 'http://x').searchParams;
