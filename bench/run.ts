@@ -3,7 +3,8 @@
  * running services, with the machine's ceilings for the same rows measured in the same run.
  *
  * usage: npm run bench -- <scenario> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R]
- *                         [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof]
+ *                         [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--settle S] [--idle-seconds S]
+ *   many-tables measures the idle capture for --idle-seconds (10) after --settle seconds (2) once every table is scheduled
  *   scenarios: insert-narrow, update-heavy, wide, many-tables, big-txn, ddl
  *   backlog drain (default): generate N row changes, then start the changefeed at their start and time it to their end
  *   fixed rate (--rate R --duration S; many-tables and ddl always): an open-loop generator, lag percentiles
@@ -36,11 +37,14 @@ const { values: opts, positionals } = parseArgs({
     duration: { type: 'string' },
     'memory-quota': { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    // many-tables: seconds to wait once every table is scheduled before the idle window (the settling of new tables)
+    settle: { type: 'string' },
+    'idle-seconds': { type: 'string' },
   },
 });
 const scenario = positionals[0] as Scenario;
 if (!SCENARIOS.includes(scenario)) {
-  console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R] [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof]`);
+  console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R] [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--settle S] [--idle-seconds S]`);
   process.exit(2);
 }
 const sink = opts.sink;
@@ -58,6 +62,8 @@ const rows = Math.round(num(opts.rows, scenario === 'big-txn' ? 1_000_000 : scen
 const fixedRate = opts.rate !== undefined || scenario === 'many-tables' || scenario === 'ddl';
 const rate = num(opts.rate, scenario === 'many-tables' ? tables / 10 : scenario === 'ddl' ? 2000 : 10_000);
 const duration = num(opts.duration, scenario === 'ddl' ? 60 : 20);
+const settleMs = opts.settle === undefined ? 2000 : num(opts.settle, 2) * 1000;
+const idleMs = num(opts['idle-seconds'], 10) * 1000;
 const runs = Math.round(num(opts.runs, 1));
 const memoryQuotaMiB = opts['memory-quota'] === undefined ? undefined : num(opts['memory-quota'], 256);
 
@@ -351,10 +357,10 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
   const r: Fields = {};
   if (scenario === 'many-tables') {
     // idle: every table scheduled, nothing written
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await new Promise((resolve) => setTimeout(resolve, settleMs));
     const idle = new ProcSampler(pids(cdc)).start();
     cleanups.push(() => Promise.resolve(void idle.stop()));
-    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    await new Promise((resolve) => setTimeout(resolve, idleMs));
     idle.stop();
     const rss = idle.peakRss.get('cdc') ?? 0;
     r['idleCpuPercent'] = round(((idle.cpu('cdc') ?? 0) / idle.seconds) * 100, 2);
