@@ -69,9 +69,12 @@ interface PendingSyncpoint {
   executed: boolean;
 }
 
-/** Heartbeats every 250 ms, and slower with many tables (each response lists every table): +250 ms per 1,000, at most 5 s. */
+/**
+ * Heartbeats every 250 ms, and slower with many tables (a capture walks its tables to find what changed, the owner
+ * checks what it does not list): +250 ms per 10,000, at most 2 s.
+ */
 const HEARTBEAT_MS = 250;
-const MAX_HEARTBEAT_MS = 5000;
+const MAX_HEARTBEAT_MS = 2000;
 /** Watermarks (`writeCheckpoint`) at most this often (ms). */
 const WATERMARK_MS = 1000;
 /** A table dispatch not acknowledged in this long is sent again (the capture may have been busy closing). */
@@ -121,6 +124,8 @@ export class ChangefeedRuntime {
   private rebuilt = false;
   private lastHeartbeatAt = 0;
   private lastResendAt = Date.now();
+  /** When each table's last dispatch went out (a step is sent again only when it has waited long enough). */
+  private readonly sentAt = new Map<number, number>();
   private nextTableId = 1;
   private ddlResolved: Ts;
   private ddlTime = 0;
@@ -261,7 +266,7 @@ export class ChangefeedRuntime {
     const now = Date.now();
     if (currentCheckpoint > this.statusCheckpoint) this.statusCheckpoint = currentCheckpoint;
     const captures = [...state.captures.values()];
-    if (now - this.lastHeartbeatAt >= Math.min(MAX_HEARTBEAT_MS, HEARTBEAT_MS * Math.max(1, this.wanted.size / 1000))) {
+    if (now - this.lastHeartbeatAt >= this.heartbeatIntervalMs()) {
       this.lastHeartbeatAt = now;
       for (const capture of captures) {
         // every table again from a capture this runtime has no list of, or an old one (a lost delta is repaired so)
@@ -285,7 +290,7 @@ export class ChangefeedRuntime {
     }
     if (now - this.lastResendAt >= RESEND_MS) {
       this.lastResendAt = now;
-      this.resendInFlight(state, currentCheckpoint, ownerRevision);
+      this.resendInFlight(state, currentCheckpoint, ownerRevision, now);
     }
 
     const target = this.options.targetTs;
@@ -336,6 +341,11 @@ export class ChangefeedRuntime {
     return { checkpointTs: checkpoint, checkpointTime: time, resolvedTs: resolved, barrierTs: barrier };
   }
 
+  /** How often captures are asked for their tables: heartbeats list changes only, but a capture still walks its tables. */
+  private heartbeatIntervalMs(): number {
+    return Math.min(MAX_HEARTBEAT_MS, HEARTBEAT_MS * Math.max(1, this.wanted.size / 10_000));
+  }
+
   /** Records wall times of checkpoints from the task positions (heartbeats carry no time). */
   noteCheckpointTime(tableName: string, ts: Ts, time: number | null): void {
     if (time === null) return;
@@ -367,12 +377,20 @@ export class ChangefeedRuntime {
       checkpointTs: String(checkpoint),
     };
     this.log.debug('dispatch', { capture: op.capture, table, action: op.kind, secondary: request.isSecondary, checkpointTs: request.checkpointTs });
+    this.sentAt.set(op.tableId, Date.now());
     this.options.messenger.send(capture, Topics.dispatchTable, request, ownerRevision);
   }
 
   /** Sends again the step each move or add in flight waits for; processors treat repeats as no-ops. */
-  private resendInFlight(state: GlobalReactorState, currentCheckpoint: Ts, ownerRevision: bigint | undefined): void {
+  private resendInFlight(state: GlobalReactorState, currentCheckpoint: Ts, ownerRevision: bigint | undefined, now: number): void {
+    // a step is sent again once the capture has had two heartbeats to say it took it, and later the more there are in
+    // flight (1 ms per step): 100,000 tables added at once were all sent again every 2 s, before a heartbeat confirmed them
+    let inFlight = 0;
+    for (const set of this.scheduler.sets.values()) if (set.phase !== 'replicating' && set.phase !== 'absent') inFlight++;
+    const after = Math.max(RESEND_MS, 2 * this.heartbeatIntervalMs(), inFlight);
     for (const set of this.scheduler.sets.values()) {
+      if (set.phase === 'replicating' || set.phase === 'absent') continue;
+      if (now - (this.sentAt.get(set.tableId) ?? 0) < after) continue;
       const ops: DispatchOp[] = [];
       if (set.phase === 'adding' && set.primary !== undefined) ops.push({ kind: 'add', tableId: set.tableId, capture: set.primary, isSecondary: false });
       if (set.phase === 'preparing-secondary' && set.secondary !== undefined) ops.push({ kind: 'add', tableId: set.tableId, capture: set.secondary, isSecondary: true });
@@ -404,7 +422,9 @@ export class ChangefeedRuntime {
 
   private unwant(t: QualifiedName): void {
     const id = this.tableIds.get(`${t.schema}.${t.table}`);
-    if (id !== undefined) this.wanted.delete(id);
+    if (id === undefined) return;
+    this.wanted.delete(id);
+    this.sentAt.delete(id);
   }
 
   private relevant(ddl: ClassifiedDDL): boolean {
