@@ -30,6 +30,8 @@ function snapshotProgressOf(s: TableSnapshot, now: number): TableSnapshotProgres
  * processors themselves).
  */
 export const MAX_POSITION_TABLES = 200;
+/** How often the tables the task position lists are chosen again (when there are more than it lists). */
+const CHOOSE_AGAIN_MS = 10_000;
 
 /** What the progress reports read of a processor. */
 export interface ProgressSource {
@@ -57,6 +59,8 @@ export class ProcessorProgress {
   /** The state each table had in the last answer to the owner (what it knows, once it has read that answer). */
   private readonly reported = new Map<string, TableState>();
   private answered = false;
+  /** The tables the task position lists, when there are more than it can, and when they were chosen. */
+  private chosen: { readonly at: number; readonly tables: readonly TablePipeline[] } | undefined;
 
   constructor(private readonly source: ProgressSource) {}
 
@@ -111,8 +115,18 @@ export class ProcessorProgress {
   position(now = Date.now()): TaskPosition {
     const all = this.source.tables;
     // an etcd value stays far below its 1.5 MiB limit: with many tables, the position lists the ones furthest behind,
-    // chosen before their entries are built (building 10,000 entries to keep a few hundred was most of an idle capture's work)
-    const chosen = all.size > MAX_POSITION_TABLES ? topK([...all.values()], MAX_POSITION_TABLES, (a, b) => (a.checkpointTs < b.checkpointTs ? -1 : a.checkpointTs > b.checkpointTs ? 1 : a.key < b.key ? -1 : 1)) : all.values();
+    // chosen before their entries are built (building 10,000 entries to keep a few hundred was most of an idle
+    // capture's work), and chosen again at most every CHOOSE_AGAIN_MS (with 100,000 tables the choice itself was)
+    let chosen: Iterable<TablePipeline>;
+    if (all.size <= MAX_POSITION_TABLES) chosen = all.values();
+    else {
+      if (this.chosen === undefined || now - this.chosen.at >= CHOOSE_AGAIN_MS || now < this.chosen.at) {
+        const behind = topK([...all.values()], MAX_POSITION_TABLES, (a, b) => (a.checkpointTs < b.checkpointTs ? -1 : a.checkpointTs > b.checkpointTs ? 1 : a.key < b.key ? -1 : 1));
+        this.chosen = { at: now, tables: behind };
+      }
+      // tables removed since the choice are left out
+      chosen = this.chosen.tables.filter((t) => all.get(t.key) === t);
+    }
     const tables: Omit<TableProgress, 'capture_id'>[] = [];
     for (const t of chosen) tables.push(this.entry(t, now));
     tables.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));

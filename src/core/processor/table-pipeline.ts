@@ -64,9 +64,13 @@ export class TablePipeline {
     this.ownCheckpointTs = startTs;
   }
 
+  /** `schema.table`, built once per name (it is read per table at every heartbeat and task position). */
   get key(): string {
-    return `${this.name.schema}.${this.name.table}`;
+    if (this.keyOf?.name !== this.name) this.keyOf = { name: this.name, key: `${this.name.schema}.${this.name.table}` };
+    return this.keyOf.key;
   }
+
+  private keyOf: { readonly name: TableName; readonly key: string } | undefined;
 
   /** Every change of this table with ts ≤ this has been handed to `Sink.writeRows`. */
   get writtenTs(): Ts {

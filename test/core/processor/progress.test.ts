@@ -52,11 +52,27 @@ describe('a processor\'s heartbeat reports and task position', () => {
       const plain = t as unknown as { sampleRate: () => void };
       plain.sampleRate = () => void built++;
     }
-    const position = new ProcessorProgress(source(tables)).position(0);
+    const progress = new ProcessorProgress(source(tables));
+    const position = progress.position(0);
     assert.equal(position['table-count'], 10_000);
     assert.equal(position.tables?.length, MAX_POSITION_TABLES);
     assert.equal(built, MAX_POSITION_TABLES, 'entries built only for the tables listed');
     assert.deepEqual(position.tables?.[0], { ...position.tables?.[0], table: 'db.t9800' }, 'by name among the furthest behind (t9800…t9999)');
     assert.ok(position.tables?.every((t) => BigInt(t.checkpoint_ts) <= BigInt(1_000_000 - 9800)));
+  });
+
+  it('with more tables than it lists, the task position chooses them again at most every 10 s (the choice walks every table)', () => {
+    const tables = new Map(Array.from({ length: 1000 }, (_, i) => [`db.t${i}`, pipeline(`db.t${i}`, i + 1, BigInt(10_000 + i))] as const));
+    const progress = new ProcessorProgress(source(tables));
+    const listed = (now: number) => progress.position(now).tables?.map((t) => t.table) ?? [];
+    assert.ok(listed(0).includes('db.t0'));
+    assert.ok(!listed(0).includes('db.t999'));
+    (tables.get('db.t999') as { checkpointTs: bigint }).checkpointTs = 1n; // falls furthest behind
+    tables.delete('db.t0');
+    const soon = listed(5000);
+    assert.ok(!soon.includes('db.t999'), 'not chosen again yet');
+    assert.ok(!soon.includes('db.t0'), 'a removed table is left out at once');
+    assert.equal(progress.position(5000)['table-count'], 999);
+    assert.ok(listed(10_000).includes('db.t999'), 'chosen again after 10 s');
   });
 });
