@@ -38,8 +38,8 @@ export class ProgressFloors {
   /** Forgets captures that are gone; true when there were some. */
   prune(alive: (capture: string) => boolean): boolean {
     let pruned = false;
-    for (const capture of this.floors.keys()) if (!alive(capture)) pruned = this.floors.delete(capture);
-    for (const capture of this.heartbeats.keys()) if (!alive(capture)) pruned = this.heartbeats.delete(capture);
+    for (const capture of this.floors.keys()) if (!alive(capture)) pruned = this.floors.delete(capture) || pruned;
+    for (const capture of this.heartbeats.keys()) if (!alive(capture)) pruned = this.heartbeats.delete(capture) || pruned;
     return pruned;
   }
 

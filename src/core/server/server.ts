@@ -14,7 +14,7 @@ import { ChangefeedAdmin } from '../api/changefeed-admin.js';
 import { parseTs } from '../model/ts.js';
 import type { AdminJob } from '../owner/owner.js';
 import { SinkRegistry } from '../sink/registry.js';
-import { snapshotProgressOfRecord, tableProgressOf } from './table-progress.js';
+import { positionTables, snapshotProgressOfRecord } from './table-progress.js';
 import { mergeTablePages, pageOfTables, parseTableQuery, partQuery, tableQueryParams, type TablePage, type TableQuery } from '../api/table-page.js';
 import { PeerServer } from '../p2p/peer-server.js';
 import type { PortMux } from '../p2p/port-mux.js';
@@ -377,8 +377,7 @@ export class Server {
         } catch (error) {
           this.options.logger.warn('a capture did not list its tables; using its task position in etcd', { capture: captureId, changefeed: detail.id, error: (error as Error).message });
           partial.push(captureId);
-          const position = cf?.taskPositions.get(captureId);
-          return pageOfTables(position === undefined ? [] : tableProgressOf(new Map([[captureId, position]])), part, now);
+          return pageOfTables(positionTables(captureId, cf?.taskPositions.get(captureId)), part, now);
         }
       }),
     );

@@ -8,18 +8,11 @@ export function snapshotProgressOfRecord(r: TableSnapshotRecord | undefined): Ta
 }
 
 /**
- * Collects the `tables` entries of every task position of a changefeed; a table that is not being copied has
- * its snapshot's state from its record in etcd (`snapshots`, by table), when the changefeed has one.
+ * The tables a capture's task position in etcd lists (the furthest behind), as the API answers them: what is left
+ * to list for a capture that did not answer for itself. The page they go into sorts them, and takes the snapshot
+ * state of a table not being copied from its record.
  */
-export function tableProgressOf(taskPositions: ReadonlyMap<string, unknown>, snapshots?: ReadonlyMap<string, TableSnapshotRecord>): TableProgress[] {
-  const items: TableProgress[] = [];
-  for (const [captureId, position] of taskPositions) {
-    const tables = (position as { tables?: Omit<TableProgress, 'capture_id'>[] } | undefined)?.tables;
-    if (!Array.isArray(tables)) continue;
-    for (const t of tables) {
-      const fromRecord = t.snapshot === undefined ? snapshotProgressOfRecord(snapshots?.get(t.table)) : undefined;
-      items.push(fromRecord === undefined ? { ...t, capture_id: captureId } : { ...t, capture_id: captureId, snapshot: fromRecord });
-    }
-  }
-  return items.sort((a, b) => a.table.localeCompare(b.table));
+export function positionTables(captureId: string, position: unknown): TableProgress[] {
+  const tables = (position as { tables?: Omit<TableProgress, 'capture_id'>[] } | undefined)?.tables;
+  return Array.isArray(tables) ? tables.map((t) => ({ ...t, capture_id: captureId })) : [];
 }
