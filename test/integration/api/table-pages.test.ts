@@ -49,13 +49,15 @@ describe('the tables of a changefeed, a page at a time (real cdc servers, two ca
     const config = join(mkdtempSync(join(tmpdir(), 'tidemark-pages-')), 'cf.toml');
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
     await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.alive()[0].url, '--sink-uri', 'blackhole://', '-c', 'pages', '--config', config]);
+    // settled: every table replicating, balanced over both captures, no move in flight (a table being moved is
+    // listed by both its captures)
     await waitFor(
       async () => {
-        const p = await page('state=replicating&limit=1');
-        const captures = new Set((await page('limit=10000')).items.map((t) => t.capture_id));
-        return p.total === TABLES && captures.size === 2;
+        const replicating = await page('state=replicating&limit=1');
+        const parts = await Promise.all(cluster.alive().map((server) => page('local=true&limit=1', server)));
+        return replicating.total === TABLES && parts.every((p) => Math.abs(p.total - TABLES / 2) <= 1) && parts.reduce((n, p) => n + p.total, 0) === TABLES;
       },
-      { timeoutMs: 90_000, intervalMs: 500, what: `${TABLES} tables replicating over two captures` },
+      { timeoutMs: 90_000, intervalMs: 500, what: `${TABLES} tables replicating, balanced over two captures` },
     );
 
     const seen: string[] = [];
@@ -90,9 +92,12 @@ describe('the tables of a changefeed, a page at a time (real cdc servers, two ca
     assert.equal(byLag.total, TABLES);
     const lags = byLag.items.map((t) => (t.checkpoint_time === null ? Infinity : Date.now() - t.checkpoint_time));
     for (let i = 1; i < lags.length; i++) assert.ok(lags[i - 1] >= lags[i] - 50, `lag order: ${JSON.stringify(lags)}`);
+    // idle tables' checkpoints move all the time, so their lag order between two requests may change: the offset
+    // is checked within one answer (the unit test checks that pages by offset neither overlap nor skip)
     const next = await page('sort=lag&limit=10&offset=10');
     assert.equal(next.offset, 10);
-    assert.equal(new Set([...byLag.items, ...next.items].map((t) => t.table)).size, 20, 'offset pages do not overlap');
+    assert.equal(next.items.length, 10);
+    assert.equal(next.total, TABLES);
 
     assert.equal((await page('state=preparing')).total, 0);
     const named = await page('filter=T01&limit=4');
