@@ -250,6 +250,7 @@ export class TableSinkStage {
     while (this.dirty.size > 0 && !signal.aborted && this.failure === undefined) {
       const table = this.dirty.values().next().value as TablePipeline;
       this.dirty.delete(table);
+      this.blocked.delete(table);
       this.stats.tableVisits++;
       await this.handOver(table, signal);
       // a long pass: what was written so far is flushed now, and writing goes on while that flush is in flight
@@ -300,7 +301,10 @@ export class TableSinkStage {
     if (table.stopRequested) return; // removed while it was handed over: finished once its rows are acknowledged
     const copying = table.snapshot !== undefined && !table.snapshot.finished;
     if (copying && table.snapshot!.front() !== undefined) this.waiting.add(table); // its piece waits for the reader or the barrier
-    else if (!table.sorter.isEmpty) this.blocked.add(table);
+    // rows committed while it was handed over made it dirty again: the next hand-over takes them, it is not blocked
+    else if (!table.sorter.isEmpty) {
+      if (!this.dirty.has(table)) this.blocked.add(table);
+    }
     else if (table.pendingRounds === 0) this.settle(table);
   }
 

@@ -34,10 +34,14 @@ class HandSink implements Sink {
   readonly written: RowChangedEvent[] = [];
   readonly flushes: PendingFlush[] = [];
   readonly log: string[] = [];
+  /** While set, each write waits until the test calls the release it leaves in `heldWrites`. */
+  holdWrites = false;
+  readonly heldWrites: (() => void)[] = [];
 
   writeRows(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
     this.written.push(...rows);
     this.log.push(`write ${table.table} ${rows.map((r) => r.commitTs).join(',')}`);
+    if (this.holdWrites) return new Promise((resolve) => this.heldWrites.push(resolve));
     return Promise.resolve();
   }
 
@@ -212,6 +216,29 @@ describe('TableSinkStage (real sorters, a sink whose flushes the test acknowledg
     for (const f of h.sink.flushes.slice(2)) f.resolve();
     await settle();
     assert.equal(a.checkpointTs, 200n);
+  });
+
+  it('rows committed while the table is being written go next, and once acknowledged the idle table follows the reader again', async () => {
+    const h = await start();
+    const a = h.table('a');
+    await settle();
+    h.sink.holdWrites = true;
+    h.commit(110n, [a]);
+    await settle();
+    assert.equal(h.sink.heldWrites.length, 1, 'the write of 110 is under way');
+    // the next transaction commits while that write is still under way (the reader is ahead of the sink)
+    h.commit(120n, [a]);
+    h.sink.holdWrites = false;
+    h.sink.heldWrites.shift()!();
+    await settle();
+    assert.deepEqual(h.sink.written.map((r) => r.commitTs), [110n, 120n]);
+    for (const f of h.sink.flushes) f.resolve();
+    await settle();
+    assert.equal(a.checkpointTs, 120n);
+    // nothing else will come for it: with no barrier move to wake it, it must follow the reader on its own
+    h.moveTo(150n);
+    await settle();
+    assert.equal(a.checkpointTs, 150n, 'the idle table follows the reader');
   });
 
   it('never writes or checkpoints past the barrier; rows beyond it go once it moves', async () => {
