@@ -14,6 +14,8 @@ import { OwnerElection } from './owner-election.js';
 import { Messenger } from '../p2p/messenger.js';
 import type { PeerServer } from '../p2p/peer-server.js';
 import type { TidemarkMetrics } from '../metrics/metrics.js';
+import { LogService } from '../logservice/log-service.js';
+import { SchemaStorage } from '../schema/schema-storage.js';
 
 export interface CaptureOptions {
   readonly client: Etcd3;
@@ -49,6 +51,8 @@ export class Capture {
   state: GlobalReactorState;
   owner: Owner | undefined;
   processorManager: ProcessorManager | undefined;
+  /** One binlog read per upstream for this capture's processors and owner (made per incarnation). */
+  logService: LogService | undefined;
   /** Incarnations so far (1 + session losses). */
   incarnations = 0;
   private resignController: AbortController | undefined;
@@ -149,9 +153,11 @@ export class Capture {
 
       this.options.metrics?.captureIncarnations.inc();
       this.messenger = this.options.peers && new Messenger(info.id, this.options.peers, log, this.options.metrics);
+      const logService = new LogService({ captureId: info.id, logger: log.with({ role: 'log service' }), definitions: (upstream) => SchemaStorage.upstreamLoader(upstream) });
+      this.logService = logService;
       this.processorManager = new ProcessorManager(
         info.id,
-        this.options.processors && { ...this.options.processors, logger: log, schemaStore: this.schemaStore(), ...(this.options.metrics === undefined ? {} : { metrics: this.options.metrics }) },
+        this.options.processors && { ...this.options.processors, logger: log, schemaStore: this.schemaStore(), logService, ...(this.options.metrics === undefined ? {} : { metrics: this.options.metrics }) },
         this.messenger,
       );
       this.processorManager.draining = this.draining;
@@ -206,7 +212,7 @@ export class Capture {
       this.resignController = resign;
       const ownerSignal = AbortSignal.any([signal, resign.signal]);
       const sinks = this.options.processors?.sinks;
-      this.owner = new Owner(this.info!.id, this.messenger !== undefined && sinks !== undefined ? { messenger: this.messenger, sinks, logger: log, schemaStore: this.schemaStore(), ...(this.options.metrics === undefined ? {} : { metrics: this.options.metrics }) } : undefined);
+      this.owner = new Owner(this.info!.id, this.messenger !== undefined && sinks !== undefined ? { messenger: this.messenger, sinks, logger: log, schemaStore: this.schemaStore(), ...(this.logService === undefined ? {} : { logService: this.logService }), ...(this.options.metrics === undefined ? {} : { metrics: this.options.metrics }) } : undefined);
       this.isOwner = true;
       log.info('campaign won: this capture is the owner');
       const ownerWorker = new EtcdWorker({

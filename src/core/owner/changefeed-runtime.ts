@@ -15,7 +15,8 @@ import { SchemaStorage } from '../schema/schema-storage.js';
 import { extendChangefeedSchema, takeChangefeedSchema, type AppliedDDL, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { DDLEvent, PartitionDispatcherFactory, Sink, TableName, Ts } from '../sink/api.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { readFromTs, replicaServerId, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
+import { readFromTs, replicaServerId, type ResumableEvent, type ResumableReaderOptions } from '../upstream/resumable-reader.js';
+import type { LogService } from '../logservice/log-service.js';
 
 /** What the owner writes to the changefeed status after a tick. */
 export interface ChangefeedProgress {
@@ -47,6 +48,8 @@ export interface ChangefeedRuntimeOptions {
   readonly schemaStore?: ChangefeedSchemaStore;
   /** Counts the scheduler's table moves. */
   readonly metrics?: { readonly moves: { inc(): void } };
+  /** The owner's capture's log service: the DDL reader shares the upstream's binlog read with the processors there. */
+  readonly logService?: LogService;
 }
 
 interface PendingDDL {
@@ -496,14 +499,27 @@ export class ChangefeedRuntime {
     }
   }
 
+  /**
+   * The binlog from start-ts for the DDL reader: the shared read of the owner's capture when the upstream's rows
+   * carry their columns (the processors there read it too; rows are passed over here), else a read of its own
+   * that skips rows undecoded.
+   */
+  private async ddlEvents(signal: AbortSignal): Promise<AsyncIterable<ResumableEvent>> {
+    const { logService, upstream, basename, startTs } = this.options;
+    const own = (from: Ts, ownSignal: AbortSignal): AsyncIterable<ResumableEvent> => readFromTs(this.readerOptions('ddl'), from, ownSignal);
+    if (logService === undefined || !(await upstream.hasFullRowMetadata().catch(() => false))) return own(startTs, signal);
+    return logService.read(upstream, basename, startTs, signal, { ownRead: own, who: `the owner's DDL reader of ${this.key}` });
+  }
+
   /** Reads the binlog for DDL (rows are skipped undecoded) and moves the barrier as it goes. */
   private async ddlPuller(signal: AbortSignal): Promise<void> {
     const target = this.options.targetTs;
     if (target !== 0n && this.options.startTs >= target) return;
-    // with a schema storage, every DDL is applied to it as it is read (readTransactions)
-    const events = readFromTs({ ...this.readerOptions('ddl'), ...(this.schema === undefined ? {} : { schema: this.schema }) }, this.options.startTs, signal);
+    const events = await this.ddlEvents(signal);
     for await (const e of events) {
       if (e.kind === 'rows' || e.kind === 'reset') continue;
+      // the schema storage follows every DDL as it is read
+      if (e.kind === 'ddl') this.schema?.applyDDL(e.ts, e.schema, e.query);
       const ts = e.ts;
       const time = e.kind === 'resolved' ? e.time : e.commitTime;
       if (target !== 0n && ts > target) {

@@ -16,6 +16,7 @@ import { ChangefeedRuntime } from './changefeed-runtime.js';
 import type { ChangefeedSchemaStore } from '../schema/schema-store.js';
 import type { TidemarkMetrics } from '../metrics/metrics.js';
 import { Upstream } from '../upstream/upstream.js';
+import type { LogService } from '../logservice/log-service.js';
 
 /** What the owner needs to run changefeeds (without it, it only keeps their records: tests of the cluster alone). */
 export interface OwnerRuntimeOptions {
@@ -26,6 +27,8 @@ export interface OwnerRuntimeOptions {
   readonly schemaStore?: ChangefeedSchemaStore;
   /** The server's metrics (the scheduler's moves per changefeed). */
   readonly metrics?: TidemarkMetrics;
+  /** The owner's capture's log service (the DDL readers share its binlog reads). */
+  readonly logService?: LogService;
 }
 
 export type AdminJob =
@@ -171,6 +174,7 @@ export class Owner implements Reactor<GlobalReactorState> {
         messenger: this.runtime.messenger,
         logger: this.runtime.logger,
         ...(this.runtime.schemaStore === undefined ? {} : { schemaStore: this.runtime.schemaStore }),
+        ...(this.runtime.logService === undefined ? {} : { logService: this.runtime.logService }),
         ...(this.runtime.metrics === undefined ? {} : { metrics: this.runtime.metrics.changefeed(cf.namespace, cf.id) }),
       });
       runtime.start();

@@ -12,6 +12,7 @@ import { Topics, type DispatchTableRequest, type HeartbeatRequest, type Heartbea
 import type { Messenger } from '../p2p/messenger.js';
 import { changefeedSchemaStorage, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import { replicaServerId } from '../upstream/resumable-reader.js';
+import type { LogService } from '../logservice/log-service.js';
 import { Processor } from './processor.js';
 import { MAX_POSITION_TABLES } from './progress.js';
 import type { TidemarkMetrics } from '../metrics/metrics.js';
@@ -27,6 +28,8 @@ export interface ProcessorManagerOptions {
   readonly schemaStore?: ChangefeedSchemaStore;
   /** The server's metrics (sink calls are counted per changefeed). */
   readonly metrics?: TidemarkMetrics;
+  /** The capture's log service: processors of one upstream share its binlog read. */
+  readonly logService?: LogService;
 }
 
 interface RunningProcessor {
@@ -309,6 +312,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
         logger: log,
         ...(options.metrics === undefined ? {} : { metrics: options.metrics.changefeed(cf.namespace, cf.id) }),
         serverId: replicaServerId(`${this.captureId}/${key}`),
+        ...(options.logService === undefined ? {} : { logService: options.logService }),
         onProgress: () => {
           if (entry.running !== undefined) this.progressMoved(entry.running);
         },

@@ -13,7 +13,8 @@ import { TableSorter, type SorterEvent } from '../pipeline/sorter/table-sorter.j
 import { SORTED_ROW_CODEC, type SortedRow } from '../pipeline/row-codec.js';
 import { Mounter } from '../pipeline/mounter/index.js';
 import { SchemaStorage, type TableLoader } from '../schema/schema-storage.js';
-import { readFromTs } from '../upstream/resumable-reader.js';
+import { readFromTs, type ResumableEvent } from '../upstream/resumable-reader.js';
+import type { LogService } from '../logservice/log-service.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { TablePipeline } from './table-pipeline.js';
 import { TableSinkStage } from './table-sink.js';
@@ -46,6 +47,12 @@ export interface ProcessorOptions {
   readonly logger: Logger;
   /** The replica server id the binlog connection registers with (unique per reader on the upstream). */
   readonly serverId: number;
+  /**
+   * The capture's log service: with it, the processor reads the binlog through the upstream's shared read (its
+   * own connection only while it is behind what that holds), unless it needs its schema storage (no
+   * binlog_row_metadata=FULL).
+   */
+  readonly logService?: LogService;
   /** Heartbeat period asked from the upstream (ms). */
   readonly heartbeatMs?: number;
   /**
@@ -138,7 +145,7 @@ export class Processor implements ProgressSource {
     this.progress = new ProcessorProgress(this);
     this.log = options.logger.with({ changefeed: options.changefeedId });
     this.puller = new Puller<TablePipeline>({
-      read: (start, signal) => readFromTs(this.upstreamOptions(), start, signal),
+      read: (start, signal) => this.read(start, signal),
       tables: this.tables,
       quota: this.quota,
       store: () => this.store!,
@@ -396,6 +403,17 @@ export class Processor implements ProgressSource {
       await this.sink?.close().catch((error: unknown) => this.log.warn('sink close failed', { error }));
       this.log.info('processor stopped', { checkpointTs: String(this.checkpointTs) });
     }
+  }
+
+  /** The binlog from `start`: through the capture's log service when the rows need no schema storage, else on its own. */
+  private read(start: Ts, signal: AbortSignal): AsyncIterable<ResumableEvent> {
+    const { logService, upstream, basename, changefeedId } = this.options;
+    if (logService === undefined || this.schema !== undefined) return readFromTs(this.upstreamOptions(), start, signal);
+    return logService.read(upstream, basename, start, signal, {
+      ownRead: (from, ownSignal) => readFromTs(this.upstreamOptions(), from, ownSignal),
+      stats: this.binlogRead,
+      who: `changefeed ${this.options.namespace}/${changefeedId}`,
+    });
   }
 
   private upstreamOptions(): Parameters<typeof readFromTs>[0] {

@@ -1,0 +1,383 @@
+import { TidemarkError } from '../errors/index.js';
+import type { Logger } from '../logger/logger.js';
+import type { Ts } from '../model/ts.js';
+import type { ResumableEvent } from '../upstream/resumable-reader.js';
+
+/** Reads an upstream's binlog from a ts (the resumable reader in production), counting the binlog bytes it reads into `stats`. */
+export type BinlogSource = (start: Ts, signal: AbortSignal, stats: { bytes: number }) => AsyncIterable<ResumableEvent>;
+
+export interface SharedBinlogOptions {
+  /** The shared read (its own replica server id). */
+  readonly source: BinlogSource;
+  /** Most binlog bytes held for the readers (default 64 MiB): beyond it, the one furthest behind reads on its own. */
+  readonly maxBytes?: number;
+  /** Binlog bytes kept behind the slowest reader (default 8 MiB), so a reader on its own can join again. */
+  readonly historyBytes?: number;
+  /** How long a reader on its own, just ahead of the shared read, waits for it to come level (default 2 s). */
+  readonly joinWaitMs?: number;
+  /** The last reader left: the shared read has stopped. */
+  readonly onIdle?: () => void;
+  readonly logger: Logger;
+}
+
+/** One changefeed's (or the owner's) read of the shared binlog. */
+export interface SubscribeOptions {
+  /** Reads the binlog on the reader's own (its own replica server id), while it is behind what the shared read holds. */
+  readonly ownRead: (start: Ts, signal: AbortSignal) => AsyncIterable<ResumableEvent>;
+  /** Binlog bytes the reader got (its binlog-read metric), shared or its own. */
+  readonly stats?: { bytes: number };
+  /** Who reads, for the log. */
+  readonly who: string;
+}
+
+interface Reader {
+  /** Sequence number of the next event it reads from the store. */
+  cursor: number;
+  attached: boolean;
+  /** Set by the shared read when the reader fell too far behind: it goes on reading on its own. */
+  detached: boolean;
+  wake: (() => void) | undefined;
+}
+
+/** Per-event bookkeeping beyond the binlog bytes (the event object, its array slots). */
+const ENTRY_OVERHEAD = 96;
+
+/**
+ * One binlog read shared by every reader of an upstream on this capture (DESIGN §5, "log service"): the events
+ * are read and decoded once, kept in order in a bounded store, and each reader takes them from its own cursor,
+ * exactly as its own read from its start position would have given them.
+ *
+ * - A reader joins the shared read where the store has the position it needs: the start of the read, or just
+ *   after a commit or DDL the store still holds. Behind what the store holds (a changefeed an hour behind, a
+ *   table added behind its reader), it reads the binlog on its own, and joins at the first commit it reads that
+ *   the store has; just ahead of the shared read, it waits a moment for it.
+ * - The store keeps what the slowest reader still needs, plus some history for readers about to join. When it is
+ *   full and a reader waits for new events, the reader furthest behind is let go: it reads on its own from its
+ *   last commit (a `reset` first, if it was inside a transaction) and comes back when it catches up. So a slow
+ *   changefeed never holds the others back, and memory stays bounded; when every reader is busy, the shared read
+ *   waits for them instead.
+ * - The shared read starts with the first reader and stops when the last leaves.
+ */
+export class SharedBinlog {
+  /** Events held, oldest first; `events[i]` has sequence number `base + i`. */
+  private events: ResumableEvent[] = [];
+  private sizes: number[] = [];
+  private base = 0;
+  /** Binlog bytes held (with a per-event overhead). */
+  private heldBytes = 0;
+  /** Positions a reader can join at: after commits and DDL (and the read's start), with the sequence number after. */
+  private boundaryTs: Ts[] = [];
+  private boundarySeq: number[] = [];
+  private boundaryFirst = 0;
+  /** The shared read's position (the last commit or DDL it read) and its commit time. */
+  private headTs: Ts = 0n;
+  private headTime = 0;
+  private readonly readers = new Set<Reader>();
+  private running: AbortController | undefined;
+  private failed: Error | undefined;
+  /** The shared read waits for room. */
+  private roomWaiter: (() => void) | undefined;
+  /** Readers on their own waiting for the shared read to come level. */
+  private readonly levelWaiters = new Set<() => void>();
+  private readonly stats = { bytes: 0 };
+  private readonly maxBytes: number;
+  private readonly historyBytes: number;
+  /** How many times the shared read started (for tests and the log). */
+  starts = 0;
+  /** Readers let go because they fell behind (for tests and the log). */
+  detaches = 0;
+
+  constructor(private readonly options: SharedBinlogOptions) {
+    this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
+    this.historyBytes = Math.min(options.historyBytes ?? 8 * 1024 * 1024, this.maxBytes / 2);
+  }
+
+  /** Whether the shared read is running. */
+  get reading(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Readers, attached or on their own. */
+  get readerCount(): number {
+    return this.readers.size;
+  }
+
+  /** Readers taking events from the store. */
+  get attachedCount(): number {
+    let n = 0;
+    for (const r of this.readers) if (r.attached) n++;
+    return n;
+  }
+
+  /** The events from `start` on, as a read of the binlog from `start` would give them; ends when `signal` aborts. */
+  async *subscribe(start: Ts, signal: AbortSignal, options: SubscribeOptions): AsyncGenerator<ResumableEvent> {
+    const reader: Reader = { cursor: 0, attached: false, detached: false, wake: undefined };
+    const onAbort = (): void => reader.wake?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.readers.add(reader);
+    const stats = options.stats;
+    /** The last commit or DDL given to the reader, and whether rows of a transaction followed it. */
+    let pos = start;
+    let posTime = 0;
+    let inTransaction = false;
+    /** After a wait for the shared read that did not bring it level, no other wait before this time. */
+    const join = { noWaitUntil: 0 };
+    try {
+      while (!signal.aborted) {
+        if (this.attach(reader, pos)) {
+          while (!signal.aborted && !reader.detached) {
+            if (reader.cursor < this.base + this.events.length) {
+              const i = reader.cursor - this.base;
+              const e = this.events[i];
+              if (stats !== undefined) stats.bytes += this.sizes[i];
+              reader.cursor++;
+              if (this.roomWaiter !== undefined) this.roomWaiter();
+              if (e.kind === 'rows') inTransaction = true;
+              else if (e.kind !== 'resolved') {
+                pos = e.ts;
+                inTransaction = false;
+              }
+              yield e;
+              continue;
+            }
+            if (this.failed !== undefined) throw this.failed;
+            await new Promise<void>((resolve) => (reader.wake = resolve));
+            reader.wake = undefined;
+          }
+          reader.attached = false;
+          if (signal.aborted) return;
+          this.options.logger.info('fell behind the shared binlog read: reading on its own until it catches up', { reader: options.who, from: String(pos) });
+          if (inTransaction) {
+            // rows of the unfinished transaction were given: the reader drops them, they come again
+            yield { kind: 'reset', ts: pos, error: new TidemarkError('ErrAborted', 'the reader fell behind the shared binlog read and reads the transaction again on its own') };
+            inTransaction = false;
+          }
+        }
+        // behind what the store holds (or let go): read on its own until a commit the store has
+        if (!reader.detached) this.options.logger.info('reads the binlog on its own until it reaches the shared read', { reader: options.who, from: String(pos), sharedAt: String(this.headTs) });
+        reader.detached = false;
+        const own = new AbortController();
+        let joined = false;
+        try {
+          for await (const e of options.ownRead(pos, AbortSignal.any([signal, own.signal]))) {
+            if (e.kind === 'rows') inTransaction = true;
+            else if (e.kind !== 'resolved') {
+              pos = e.ts;
+              if (e.kind !== 'reset') posTime = e.commitTime;
+              inTransaction = false;
+            }
+            yield e;
+            if (!inTransaction && e.kind !== 'rows' && (await this.canJoin(pos, posTime, join, signal))) {
+              this.options.logger.info('joins the shared binlog read', { reader: options.who, at: String(pos) });
+              joined = true;
+              break;
+            }
+          }
+        } finally {
+          own.abort();
+        }
+        if (!joined) return;
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      reader.attached = false;
+      this.readers.delete(reader);
+      if (this.readers.size === 0) this.stop();
+      else this.roomWaiter?.();
+    }
+  }
+
+  /** Sets the reader's cursor at `pos` when the store has it (starting the shared read there if it is not running). */
+  private attach(reader: Reader, pos: Ts): boolean {
+    if (this.running === undefined || (this.failed !== undefined && this.attachedCount === 0)) {
+      this.running?.abort();
+      this.start(pos);
+      reader.cursor = this.base + this.events.length;
+      reader.attached = true;
+      return true;
+    }
+    const seq = this.boundaryAt(pos);
+    if (seq === undefined) return false;
+    reader.cursor = seq;
+    reader.attached = true;
+    return true;
+  }
+
+  /**
+   * Whether a reader on its own at `pos` (just after a commit at `time`) can take the store's events from here:
+   * the store holds the position, or the shared read is just behind it (less than a second of commit time) and
+   * reaches it within the join wait. A shared read that stopped, or failed with no reader left on it, starts
+   * again here.
+   */
+  private async canJoin(pos: Ts, time: number, join: { noWaitUntil: number }, signal: AbortSignal): Promise<boolean> {
+    if (this.running === undefined || (this.failed !== undefined && this.attachedCount === 0)) return true;
+    if (this.boundaryAt(pos) !== undefined) return true;
+    if (pos <= this.headTs || this.failed !== undefined) return false;
+    const now = Date.now();
+    if (now < join.noWaitUntil || this.headTime === 0 || this.headTime < time - 1000) return false;
+    const deadline = now + (this.options.joinWaitMs ?? 2000);
+    while (this.headTs < pos && this.running !== undefined && this.failed === undefined && !signal.aborted && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          this.levelWaiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.max(1, deadline - Date.now()));
+        this.levelWaiters.add(done);
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+    if (this.running === undefined || this.boundaryAt(pos) !== undefined) return true;
+    join.noWaitUntil = Date.now() + 5000;
+    return false;
+  }
+
+  /** The sequence number just after the join position `pos`, if the store holds it. */
+  private boundaryAt(pos: Ts): number | undefined {
+    const ts = this.boundaryTs;
+    let lo = this.boundaryFirst;
+    let hi = ts.length - 1;
+    // the last boundary at or below pos (boundaries are in ts order; a reset repeats the last one)
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (ts[mid] <= pos) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (found < 0 || ts[found] !== pos) return undefined;
+    const seq = this.boundarySeq[found];
+    return seq >= this.base ? seq : undefined;
+  }
+
+  private start(pos: Ts): void {
+    const controller = new AbortController();
+    this.running = controller;
+    this.failed = undefined;
+    this.base += this.events.length;
+    this.events = [];
+    this.sizes = [];
+    this.heldBytes = 0;
+    this.boundaryTs = [pos];
+    this.boundarySeq = [this.base];
+    this.boundaryFirst = 0;
+    this.headTs = pos;
+    this.headTime = 0;
+    this.starts++;
+    this.options.logger.info('shared binlog read starts', { from: String(pos) });
+    void this.read(pos, controller).catch((error: unknown) => {
+      if (controller.signal.aborted) return;
+      if (this.running !== controller) return;
+      this.failed = error instanceof Error ? error : new Error(String(error));
+      this.options.logger.warn('shared binlog read failed', { error: this.failed });
+      this.wakeAll();
+    });
+  }
+
+  private stop(): void {
+    const running = this.running;
+    if (running === undefined) return;
+    this.running = undefined;
+    running.abort(new TidemarkError('ErrAborted', 'the last reader of the shared binlog left'));
+    this.base += this.events.length;
+    this.events = [];
+    this.sizes = [];
+    this.heldBytes = 0;
+    this.roomWaiter?.();
+    for (const w of [...this.levelWaiters]) w();
+    this.options.logger.info('shared binlog read stopped: no reader left');
+    this.options.onIdle?.();
+  }
+
+  private async read(start: Ts, controller: AbortController): Promise<void> {
+    const signal = controller.signal;
+    let counted = this.stats.bytes;
+    for await (const e of this.options.source(start, signal, this.stats)) {
+      if (signal.aborted) return;
+      const size = this.stats.bytes - counted + ENTRY_OVERHEAD;
+      counted = this.stats.bytes;
+      this.events.push(e);
+      this.sizes.push(size);
+      this.heldBytes += size;
+      if (e.kind === 'commit' || e.kind === 'ddl' || e.kind === 'reset') {
+        this.boundaryTs.push(e.ts);
+        this.boundarySeq.push(this.base + this.events.length);
+        if (e.kind !== 'reset') {
+          this.headTs = e.ts;
+          this.headTime = e.commitTime;
+        }
+        if (this.levelWaiters.size > 0) for (const w of [...this.levelWaiters]) w();
+      } else if (e.kind === 'resolved' && e.time > this.headTime) this.headTime = e.time;
+      this.wakeAll();
+      this.trim();
+      while (this.heldBytes > this.maxBytes && !signal.aborted) {
+        if (this.letGo()) continue;
+        // every reader is busy with what it has: the shared read waits for them
+        await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+        this.roomWaiter = undefined;
+        this.trim();
+      }
+    }
+  }
+
+  /** Drops what no attached reader needs, keeping up to `historyBytes` behind them for readers about to join. */
+  private trim(): void {
+    let floor = this.base + this.events.length;
+    for (const r of this.readers) if (r.attached && r.cursor < floor) floor = r.cursor;
+    let drop = 0;
+    let held = this.heldBytes;
+    while (this.base + drop < floor && held > this.historyBytes) held -= this.sizes[drop++];
+    if (drop === 0) return;
+    // dropped in batches, so the arrays are not shifted at every event
+    if (drop < 256 && this.heldBytes <= this.maxBytes) return;
+    this.events.splice(0, drop);
+    this.sizes.splice(0, drop);
+    this.heldBytes = held;
+    this.base += drop;
+    while (this.boundaryFirst < this.boundarySeq.length && this.boundarySeq[this.boundaryFirst] < this.base) this.boundaryFirst++;
+    if (this.boundaryFirst > 1024 && this.boundaryFirst * 2 > this.boundarySeq.length) {
+      this.boundaryTs.splice(0, this.boundaryFirst);
+      this.boundarySeq.splice(0, this.boundaryFirst);
+      this.boundaryFirst = 0;
+    }
+  }
+
+  /**
+   * The store is full. If some reader waits for new events, the readers furthest behind are let go (they read
+   * on their own and come back later); otherwise nothing is let go and the shared read waits.
+   */
+  private letGo(): boolean {
+    const head = this.base + this.events.length;
+    let waiting = false;
+    let slowest = head;
+    for (const r of this.readers) {
+      if (!r.attached) continue;
+      if (r.cursor >= head) waiting = true;
+      if (r.cursor < slowest) slowest = r.cursor;
+    }
+    if (!waiting || slowest >= head) return false;
+    for (const r of this.readers) {
+      if (r.attached && r.cursor === slowest) {
+        r.detached = true;
+        r.attached = false;
+        this.detaches++;
+        r.wake?.();
+      }
+    }
+    this.trim();
+    return true;
+  }
+
+  private wakeAll(): void {
+    for (const r of this.readers) {
+      const wake = r.wake;
+      if (wake !== undefined) {
+        r.wake = undefined;
+        wake();
+      }
+    }
+  }
+}

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../../../src/core/logger/logger.js';
+import { SharedBinlog } from '../../../src/core/logservice/shared-binlog.js';
+import type { ResumableEvent } from '../../../src/core/upstream/resumable-reader.js';
+import type { RowsLayout } from '../../../src/core/upstream/rows.js';
+
+/**
+ * A binlog of transactions, each two rows events and a commit at ts 100 + 10 k; it grows with `append`, and a read
+ * from a commit position gives what follows it and then waits for more, like a binlog dump.
+ */
+class FakeBinlog {
+  readonly commits: bigint[] = [];
+  opens = 0;
+  open = 0;
+  private waiters: (() => void)[] = [];
+  /** When set, the shared reads (not the readers' own) fail with it after this many events. */
+  failAfter: { events: number; error: Error } | undefined;
+
+  append(n: number): void {
+    for (let i = 0; i < n; i++) this.commits.push(100n + 10n * BigInt(this.commits.length + 1));
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  events(k: number): ResumableEvent[] {
+    const ts = this.commits[k];
+    const rows = (i: number): ResumableEvent => ({ kind: 'rows', layout: { ts, i } as unknown as RowsLayout, seq: i });
+    return [rows(0), rows(1), { kind: 'commit', ts, commitTime: Date.now(), rows: 2 }];
+  }
+
+  async *read(start: bigint, signal: AbortSignal, stats?: { bytes: number }, failing = false): AsyncGenerator<ResumableEvent> {
+    this.opens++;
+    this.open++;
+    let given = 0;
+    try {
+      let k = this.commits.findIndex((c) => c > start);
+      if (k < 0) k = this.commits.length;
+      while (!signal.aborted) {
+        if (k < this.commits.length) {
+          for (const e of this.events(k)) {
+            if (failing && this.failAfter !== undefined && given >= this.failAfter.events) throw this.failAfter.error;
+            if (stats !== undefined) stats.bytes += 100;
+            given++;
+            yield e;
+          }
+          k++;
+          continue;
+        }
+        await new Promise<void>((resolve) => {
+          this.waiters.push(resolve);
+          signal.addEventListener('abort', () => resolve(), { once: true });
+        });
+      }
+    } finally {
+      this.open--;
+    }
+  }
+}
+
+/** What a consumer keeps of a read (the puller: rows wait for their commit; a reset drops those of the open transaction). */
+class Applied {
+  readonly rows: string[] = [];
+  readonly commits: bigint[] = [];
+  private pending: string[] = [];
+  resets = 0;
+
+  take(e: ResumableEvent): void {
+    if (e.kind === 'rows') {
+      const { ts, i } = e.layout as unknown as { ts: bigint; i: number };
+      this.pending.push(`${ts}/${i}`);
+    } else if (e.kind === 'reset') {
+      this.pending = [];
+      this.resets++;
+    } else if (e.kind === 'commit') {
+      this.rows.push(...this.pending);
+      this.pending = [];
+      this.commits.push(e.ts);
+    }
+  }
+}
+
+function expectedRows(commits: readonly bigint[], after: bigint): string[] {
+  return commits.filter((c) => c > after).flatMap((c) => [`${c}/0`, `${c}/1`]);
+}
+
+async function consume(events: AsyncIterable<ResumableEvent>, until: bigint, applied = new Applied(), atEnd?: () => void): Promise<Applied> {
+  for await (const e of events) {
+    applied.take(e);
+    if (e.kind === 'commit' && e.ts >= until) {
+      atEnd?.();
+      break;
+    }
+  }
+  return applied;
+}
+
+function shared(binlog: FakeBinlog, options: { maxBytes?: number; historyBytes?: number } = {}): SharedBinlog {
+  return new SharedBinlog({ source: (start, signal, stats) => binlog.read(start, signal, stats, true), logger: silentLogger, joinWaitMs: 200, ...options });
+}
+
+const own = (binlog: FakeBinlog) => ({ ownRead: (start: bigint, signal: AbortSignal) => binlog.read(start, signal), who: 'test' });
+
+describe('SharedBinlog: one binlog read for every reader of an upstream', () => {
+  it('readers at one position share one read and each gets exactly what its own read would give', async () => {
+    const binlog = new FakeBinlog();
+    binlog.append(50);
+    const log = shared(binlog);
+    const stop = new AbortController();
+    const readers = [0, 1, 2].map(() => consume(log.subscribe(100n, stop.signal, own(binlog)), binlog.commits[49]));
+    const got = await Promise.all(readers);
+    for (const a of got) assert.deepEqual(a.rows, expectedRows(binlog.commits, 100n));
+    assert.equal(binlog.opens, 1, 'one read of the binlog');
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(binlog.open, 0, 'the last reader gone, the shared read stopped');
+    assert.equal(log.reading, false);
+    stop.abort();
+  });
+
+  it('a reader behind what the store holds reads on its own, then joins the shared read at a commit', async () => {
+    const binlog = new FakeBinlog();
+    binlog.append(200);
+    // the store keeps about 10 events of history
+    const log = shared(binlog, { maxBytes: 100_000, historyBytes: 2_000 });
+    const stop = new AbortController();
+    const ahead = log.subscribe(binlog.commits[199], stop.signal, own(binlog));
+    const aheadApplied = new Applied();
+    const aheadIt = ahead[Symbol.asyncIterator]();
+    const pump = (async () => {
+      for (;;) {
+        const r = await aheadIt.next();
+        if (r.done === true) return;
+        aheadApplied.take(r.value);
+      }
+    })();
+    await new Promise((resolve) => setImmediate(resolve));
+    binlog.append(100);
+    await waitUntil(() => aheadApplied.commits.length === 100);
+    // a changefeed far behind: its own read from the start, then the shared one
+    let atEnd = { attached: 0, open: 0 };
+    const behind = await consume(log.subscribe(100n, stop.signal, own(binlog)), binlog.commits[299], undefined, () => {
+      atEnd = { attached: log.attachedCount, open: binlog.open };
+    });
+    assert.deepEqual(atEnd, { attached: 2, open: 1 }, 'caught up, it reads from the shared read and its own read is closed');
+    assert.deepEqual(behind.rows, expectedRows(binlog.commits, 100n), 'every row once, in order');
+    assert.equal(binlog.opens, 2, 'the shared read and one read of its own');
+    binlog.append(20);
+    await waitUntil(() => aheadApplied.commits.length === 120);
+    assert.deepEqual(aheadApplied.rows, expectedRows(binlog.commits, binlog.commits[199]));
+    stop.abort();
+    await pump;
+    assert.equal(binlog.open, 0);
+  });
+
+  it('a reader that does not keep up is let go (it reads on its own) while the others go on; it still gets every row once', async () => {
+    const binlog = new FakeBinlog();
+    const log = shared(binlog, { maxBytes: 4_000, historyBytes: 1_000 });
+    const stop = new AbortController();
+    const fast = new Applied();
+    const fastDone = consume(log.subscribe(100n, stop.signal, own(binlog)), 100n + 10n * 300n, fast);
+    // the slow reader takes two events (inside a transaction) and then nothing for a while
+    const slowIt = log.subscribe(100n, stop.signal, own(binlog))[Symbol.asyncIterator]();
+    await new Promise((resolve) => setImmediate(resolve));
+    binlog.append(1);
+    const slow = new Applied();
+    for (let i = 0; i < 2; i++) slow.take((await slowIt.next()).value as ResumableEvent);
+    binlog.append(299);
+    await fastDone;
+    assert.deepEqual(fast.rows, expectedRows(binlog.commits, 100n), 'the fast reader got everything while the slow one waited');
+    assert.ok(log.detaches >= 1, 'the slow reader was let go');
+    for (;;) {
+      const r = await slowIt.next();
+      slow.take(r.value as ResumableEvent);
+      if ((r.value as ResumableEvent).kind === 'commit' && (r.value as { ts: bigint }).ts >= binlog.commits[299]) break;
+    }
+    assert.equal(slow.resets, 1, 'it was inside a transaction when let go: a reset drops its rows, they come again');
+    assert.deepEqual(slow.rows, expectedRows(binlog.commits, 100n));
+    await slowIt.return(undefined);
+    stop.abort();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(binlog.open, 0);
+  });
+
+  it('a failed shared read fails its readers, and the next reader starts it again', async () => {
+    const binlog = new FakeBinlog();
+    binlog.append(10);
+    binlog.failAfter = { events: 7, error: new Error('purged') };
+    const log = shared(binlog);
+    const stop = new AbortController();
+    await assert.rejects(consume(log.subscribe(100n, stop.signal, own(binlog)), binlog.commits[9]), /purged/);
+    binlog.failAfter = undefined;
+    const again = await consume(log.subscribe(100n, stop.signal, own(binlog)), binlog.commits[9]);
+    assert.deepEqual(again.rows, expectedRows(binlog.commits, 100n));
+    assert.equal(log.starts, 2);
+    stop.abort();
+  });
+});
+
+async function waitUntil(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
