@@ -4,6 +4,9 @@
  *
  * usage: npm run bench -- <scenario> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R]
  *                         [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--settle S] [--idle-seconds S]
+ *                         [--changefeeds N]
+ *   --changefeeds N (backlog drain): N changefeeds of the same rows on one capture (the first on --sink, the others
+ *     on blackhole); reports the upstream's binlog dumps (peak during the drain, and at its end) and the CPU per 1M rows
  *   many-tables measures the idle capture for --idle-seconds (10) after --settle seconds (2) once every table is scheduled
  *   scenarios: insert-narrow, update-heavy, wide, many-tables, big-txn, ddl
  *   backlog drain (default): generate N row changes, then start the changefeed at their start and time it to their end
@@ -40,6 +43,9 @@ const { values: opts, positionals } = parseArgs({
     // many-tables: seconds to wait once every table is scheduled before the idle window (the settling of new tables)
     settle: { type: 'string' },
     'idle-seconds': { type: 'string' },
+    // backlog drain: this many changefeeds of the same rows on the one capture (the first on --sink, the others on
+    // blackhole), sharing the capture's binlog read
+    changefeeds: { type: 'string' },
   },
 });
 const scenario = positionals[0] as Scenario;
@@ -58,6 +64,7 @@ const num = (v: string | undefined, d: number): number => {
   return n;
 };
 const tables = num(opts.tables, scenario === 'many-tables' ? 1000 : 1);
+const changefeeds = num(opts.changefeeds, 1);
 const rows = Math.round(num(opts.rows, scenario === 'big-txn' ? 1_000_000 : scenario === 'wide' ? 100_000 : 200_000));
 const fixedRate = opts.rate !== undefined || scenario === 'many-tables' || scenario === 'ddl';
 const rate = num(opts.rate, scenario === 'many-tables' ? tables / 10 : scenario === 'ddl' ? 2000 : 10_000);
@@ -260,11 +267,30 @@ async function backlogRun(run: number, up: mysql.Connection, db: string): Promis
     if (firstRowAt === undefined && (sinkRows(info) ?? 0) > 0) firstRowAt = performance.now();
     if (firstMoveAt === undefined && BigInt(info.checkpoint_ts ?? '0') > start.ts) firstMoveAt = performance.now();
   };
+  // the upstream's binlog dumps while the changefeeds drain (one per capture and upstream when they share it)
+  const dumpsConn = await mysql.createConnection({ host: upstreamAddr.host, port: upstreamAddr.port, user: 'root' });
+  cleanups.push(() => dumpsConn.end().catch(() => undefined));
+  const countDumps = async (): Promise<number> => {
+    const [rows] = await dumpsConn.query<mysql.RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'");
+    return Number(rows[0]['n']);
+  };
+  const dumpsBefore = await countDumps();
+  let dumpsPeak = 0;
+  let lastDumps = 0;
+  const pollAll = async (): Promise<void> => {
+    await poll();
+    if (performance.now() - lastDumps < 250) return;
+    lastDumps = performance.now();
+    dumpsPeak = Math.max(dumpsPeak, (await countDumps()) - dumpsBefore);
+  };
+  const others = Array.from({ length: changefeeds - 1 }, (_, i) => `${id}-${i + 2}`);
   sampler.start();
   const t0 = performance.now();
   await createChangefeed(cdc, id, db, sinkUri(topic), start.ts);
-  const reached = await untilCheckpoint(cdc, id, end.ts, 600_000, poll);
+  for (const other of others) await createChangefeed(cdc, other, db, 'blackhole://', start.ts);
+  const reached = Math.max(...(await Promise.all([untilCheckpoint(cdc, id, end.ts, 600_000, pollAll), ...others.map((other) => untilCheckpoint(cdc, other, end.ts, 600_000))])));
   sampler.stop();
+  const dumpsAtEnd = (await countDumps()) - dumpsBefore;
   const seconds = (reached - t0) / 1000;
   const info = await sinkInfo(cdc, id);
   spilled = Math.max(spilled, info?.spilled_total_bytes ?? 0);
@@ -283,6 +309,11 @@ async function backlogRun(run: number, up: mysql.Connection, db: string): Promis
     rawReadMBps: round(ceil.rawBytes / 1e6 / ceil.rawSeconds, 1),
     decodeRowsPerSecond: Math.round(changed / ceil.decodeSeconds),
   };
+  if (changefeeds > 1) {
+    r['changefeeds'] = changefeeds;
+    r['binlogDumpsPeak'] = dumpsPeak;
+    r['binlogDumpsAtEnd'] = dumpsAtEnd;
+  }
   if (scenario === 'big-txn') {
     r['spilledMiB'] = round(spilled / 1048576, 1);
     r['sorterMemoryPeakMiB'] = round(memoryPeak / 1048576, 1);
