@@ -21,16 +21,20 @@ const TABLES = 30;
 
 /**
  * Chaos (the scheduling issue): a mixed workload over 30 tables while every 30 s a random capture (sometimes the
- * owner) is killed with SIGKILL and a new one started. At the end the recording file sink, replayed, must equal
- * the upstream's final state, every change must be there, and the checkpoint must never have gone back.
+ * owner) is killed with SIGKILL and a new one started. Two changefeeds replicate the tables, sharing each capture's
+ * binlog read (the log service). At the end each one's recording file sink, replayed, must equal the upstream's
+ * final state, every change must be there, and the first one's checkpoint must never have gone back.
  */
 describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workload (real cdc servers)`, { timeout: (SECONDS + 240) * 1000 }, () => {
   const home = mkdtempSync(join(tmpdir(), 'tidemark-chaos-'));
   const env = { ...process.env, XDG_DATA_HOME: join(home, 'data'), XDG_CACHE_HOME: join(home, 'cache'), XDG_CONFIG_HOME: join(home, 'config') };
   const clusterId = uniqueName('chaos').replaceAll('_', '-');
   const statusKey = `/tidb/cdc/${clusterId}/default/changefeed/status/chaos`;
+  // a second changefeed of the same tables: on each capture both read the binlog through its one shared read
+  const statusKey2 = `/tidb/cdc/${clusterId}/default/changefeed/status/chaos2`;
   const db = uniqueName('chaos');
   const out = join(home, 'out');
+  const out2 = join(home, 'out2');
   const cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream'), '--log-level', process.env.TIDEMARK_TEST_LOG_LEVEL ?? 'info'], env, healthyTimeoutMs: 30_000 });
   let etcd: Etcd3;
   let upstream: mysql.Pool;
@@ -38,7 +42,7 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
   let watcher: { cancel(): Promise<void> } | undefined;
 
   const endTs = (): Promise<bigint> => upstreamEndTs(upstream);
-  const lines = (table: string): FileSinkLine[] => readFileSinkRows(out, db, table);
+  const lines = (dir: string, table: string): FileSinkLine[] => readFileSinkRows(dir, db, table);
 
   before(async () => {
     await requireService('etcd');
@@ -66,6 +70,7 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
     const config = join(home, 'chaos.toml');
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
     await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.servers[0].url, '--sink-uri', `file://${out}`, '-c', 'chaos', '--config', config], { env });
+    await run(process.execPath, [CDC_BIN, 'changefeed', 'create', '--server', cluster.servers[0].url, '--sink-uri', `file://${out2}`, '-c', 'chaos2', '--config', config], { env });
 
     // the workload: random inserts, updates and deletes, counted per table
     const changes = new Map<string, number>();
@@ -125,14 +130,19 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
       throw error;
     });
     const catchUpMs = Date.now() - endAt;
+    await waitFor(async () => BigInt(JSON.parse((await etcd.get(statusKey2).string()) ?? '{"checkpoint-ts":"0"}')['checkpoint-ts'] as string) >= end, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      what: "the second changefeed's checkpoint to reach the upstream end after the chaos",
+    });
     // the status watch saw the checkpoint through the whole run, so "never goes back" below is checked on data
     await waitFor(() => observed.length > kills.length && observed[observed.length - 1].ts >= end, { timeoutMs: 30_000, what: 'the status watch to see the checkpoint reach the upstream end' });
 
     let total = 0;
     let recorded = 0;
     let duplicates = 0;
-    for (let i = 0; i < TABLES; i++) {
-      const all = lines(`t${i}`);
+    for (const [dir, i] of [out, out2].flatMap((d) => Array.from({ length: TABLES }, (_, k) => [d, k] as const))) {
+      const all = lines(dir, `t${i}`);
       recorded += all.length;
       total += changes.get(`t${i}`) ?? 0;
       const seen = new Set<string>();
@@ -141,7 +151,7 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
         if (seen.has(key)) duplicates++;
         seen.add(key);
       }
-      assert.ok(seen.size >= (changes.get(`t${i}`) ?? 0), `t${i}: ${seen.size} distinct changes recorded, the upstream made ${changes.get(`t${i}`)}`);
+      assert.ok(seen.size >= (changes.get(`t${i}`) ?? 0), `${dir} t${i}: ${seen.size} distinct changes recorded, the upstream made ${changes.get(`t${i}`)}`);
       const state = new Map<number, unknown[]>();
       const ordered = [...all].sort((a, b) => (BigInt(a.ts) < BigInt(b.ts) ? -1 : BigInt(a.ts) > BigInt(b.ts) ? 1 : 0));
       for (const l of ordered) {
@@ -149,7 +159,7 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
         if (l.after) state.set((l.after as number[])[0], l.after);
       }
       const [rows] = await upstream.query<mysql.RowDataPacket[]>(`SELECT id, v FROM \`${db}\`.t${i} ORDER BY id`);
-      assert.deepEqual([...state.values()].sort((a, b) => (a[0] as number) - (b[0] as number)), rows.map((r) => [r['id'], r['v']]), `t${i}: the replayed rows equal the upstream`);
+      assert.deepEqual([...state.values()].sort((a, b) => (a[0] as number) - (b[0] as number)), rows.map((r) => [r['id'], r['v']]), `${dir} t${i}: the replayed rows equal the upstream`);
     }
     for (let i = 1; i < observed.length; i++) assert.ok(observed[i].ts >= observed[i - 1].ts, `the checkpoint went back from ${observed[i - 1].ts} to ${observed[i].ts}`);
     let stall = 0;
@@ -161,7 +171,7 @@ describe(`chaos: kill -9 a random capture every 30 s during a ${SECONDS} s workl
       }
     }
     console.log(
-      `# chaos: ${SECONDS} s, kills: ${kills.join(', ')}; ${total} upstream row changes, ${recorded} recorded (${duplicates} duplicates); longest checkpoint stall ${(stall / 1000).toFixed(1)} s; caught up ${catchUpMs} ms after the workload; ${observed.length} status writes, never backwards`,
+      `# chaos (two changefeeds): ${SECONDS} s, kills: ${kills.join(', ')}; ${total} upstream row changes (both changefeeds), ${recorded} recorded (${duplicates} duplicates); longest checkpoint stall ${(stall / 1000).toFixed(1)} s; caught up ${catchUpMs} ms after the workload; ${observed.length} status writes, never backwards`,
     );
   });
 });
