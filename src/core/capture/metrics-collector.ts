@@ -4,6 +4,7 @@ import { Upstream } from '../upstream/upstream.js';
 import { endOfBinlog } from '../upstream/binlog-position.js';
 import { tsFileSeq, tsPosition } from '../model/ts.js';
 import type { Processor } from '../processor/processor.js';
+import type { SharedBinlog } from '../logservice/shared-binlog.js';
 import { FEED_STATES } from '../model/changefeed.js';
 import { FEED_STATE_CODES, lagSeconds, type TidemarkMetrics } from '../metrics/metrics.js';
 
@@ -38,8 +39,8 @@ export function caughtUpAt(known: CaughtUp | undefined, end: { ts: bigint; at: n
 
 /**
  * Fills the gauges read when scraped from what a capture keeps: the changefeeds' status as the owner sees it
- * (owner only, as TiCDC's owner metrics), each processor here (checkpoint, resolved, quota, spill, reader), and
- * the counters processors keep as plain numbers (added as the difference since the last scrape). Returns the
+ * (owner only, as TiCDC's owner metrics), each processor here (checkpoint, resolved, quota, spill, reader), the
+ * log service's shared reads, and the counters processors keep as plain numbers (added as the difference since the last scrape). Returns the
  * collector to register with `metrics.onCollect`.
  */
 export function captureCollector(metrics: TidemarkMetrics, capture: () => Capture | undefined): () => Promise<void> {
@@ -47,12 +48,14 @@ export function captureCollector(metrics: TidemarkMetrics, capture: () => Captur
   const upstreamEnds = new UpstreamEnds();
   const ownerCaughtUp = new Map<string, CaughtUp>();
   const readerCaughtUp = new WeakMap<Processor, CaughtUp>();
+  const fellBehind = new WeakMap<SharedBinlog, number>();
   return async () => {
     const c = capture();
     metrics.isOwner.set(c?.isOwner === true ? 1 : 0);
     metrics.capturesAlive.set(c?.state.captures.size ?? 0);
     await collectOwner(metrics, c, upstreamEnds, ownerCaughtUp);
     await collectProcessors(metrics, c, seen, upstreamEnds, readerCaughtUp);
+    collectLogService(metrics, c, fellBehind);
   };
 }
 
@@ -110,6 +113,23 @@ async function collectOwner(metrics: TidemarkMetrics, capture: Capture | undefin
       for (const [state, n] of Object.entries(states)) metrics.snapshotTables.set({ ...labels, state }, n);
     }
   });
+}
+
+/** The capture's shared binlog reads (the log service), per upstream. */
+function collectLogService(metrics: TidemarkMetrics, capture: Capture | undefined, seen: WeakMap<SharedBinlog, number>): void {
+  metrics.logServiceReading.reset();
+  metrics.logServiceReaders.reset();
+  metrics.logServiceStoredBytes.reset();
+  for (const [upstream, shared] of capture?.logService?.reads() ?? []) {
+    const labels = { upstream };
+    metrics.logServiceReading.set(labels, shared.reading ? 1 : 0);
+    const attached = shared.attachedCount;
+    metrics.logServiceReaders.set({ upstream, mode: 'shared' }, attached);
+    metrics.logServiceReaders.set({ upstream, mode: 'own' }, shared.readerCount - attached);
+    metrics.logServiceStoredBytes.set(labels, shared.storedBytes);
+    metrics.logServiceFellBehind.inc(labels, Math.max(0, shared.detaches - (seen.get(shared) ?? 0)));
+    seen.set(shared, shared.detaches);
+  }
 }
 
 async function collectProcessors(

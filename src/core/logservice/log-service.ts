@@ -2,7 +2,7 @@ import type { Logger } from '../logger/logger.js';
 import type { Ts } from '../model/ts.js';
 import { readFromTs, replicaServerId, type ResumableEvent } from '../upstream/resumable-reader.js';
 import type { TableDefinitionLoader } from '../upstream/transaction-reader.js';
-import type { Upstream } from '../upstream/upstream.js';
+import { Upstream } from '../upstream/upstream.js';
 import { SharedBinlog, type SubscribeOptions } from './shared-binlog.js';
 
 export interface LogServiceOptions {
@@ -35,9 +35,14 @@ export class LogService {
     return n;
   }
 
-  /** The shared read of an upstream, if it has readers (for tests). */
+  /** The shared read of an upstream, once a reader asked for it (for tests). */
   readerOf(upstream: Upstream): SharedBinlog | undefined {
     return this.shared.get(upstream.uri);
+  }
+
+  /** Each upstream read here, by its id (the metrics). */
+  *reads(): IterableIterator<[string, SharedBinlog]> {
+    for (const [uri, shared] of this.shared) yield [Upstream.of(uri).id, shared];
   }
 
   /**

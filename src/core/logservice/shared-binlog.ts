@@ -102,6 +102,11 @@ export class SharedBinlog {
     return this.readers.size;
   }
 
+  /** Binlog bytes the store holds now (with a per-event overhead). */
+  get storedBytes(): number {
+    return this.heldBytes;
+  }
+
   /** Readers taking events from the store. */
   get attachedCount(): number {
     let n = 0;

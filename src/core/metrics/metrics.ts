@@ -101,6 +101,15 @@ export class TidemarkMetrics {
   /** The oldest binlog file the upstream still has (SHOW BINARY LOGS), as this changefeed's reader sees it. */
   readonly upstreamFirstBinlogFile: Gauge<'namespace' | 'changefeed'>;
 
+  // ---- the log service, per upstream read on this capture
+  /** 1 while the capture's shared binlog read of the upstream runs. */
+  readonly logServiceReading: Gauge<'upstream'>;
+  /** Readers of the upstream's binlog here: taking it from the shared read, or reading on their own while behind. */
+  readonly logServiceReaders: Gauge<'upstream' | 'mode'>;
+  readonly logServiceStoredBytes: Gauge<'upstream'>;
+  /** Readers let go because they fell behind while others waited (they read on their own until they catch up). */
+  readonly logServiceFellBehind: Counter<'upstream'>;
+
   // ---- per table (only with per-table-metrics)
   readonly tableCheckpointLag: Gauge<'namespace' | 'changefeed' | 'table'>;
   readonly tableResolvedTs: Gauge<'namespace' | 'changefeed' | 'table'>;
@@ -155,6 +164,10 @@ export class TidemarkMetrics {
     this.sorterSpilledTotal = counter('tidemark_sorter_spilled_bytes_total', 'Bytes the changefeed sorters spilled to disk', cf);
     this.sorterQuotaWaits = counter('tidemark_sorter_quota_waits_total', 'Memory-quota acquisitions refused (rows spilled instead)', cf);
     this.binlogReadBytes = counter('tidemark_binlog_read_bytes_total', 'Binlog bytes read by the changefeed reader on this capture', cf);
+    this.logServiceReading = gauge('tidemark_log_service_reading', "1 while this capture's shared binlog read of the upstream runs", ['upstream']);
+    this.logServiceReaders = gauge('tidemark_log_service_readers', "Readers of the upstream's binlog on this capture: mode shared (from the shared read) or own (their own read, while behind it)", ['upstream', 'mode']);
+    this.logServiceStoredBytes = gauge('tidemark_log_service_stored_bytes', 'Binlog bytes the shared read holds for its readers', ['upstream']);
+    this.logServiceFellBehind = counter('tidemark_log_service_fell_behind_total', 'Readers let go by the shared read because they fell behind while others waited', ['upstream']);
     this.binlogReaderTs = gauge('tidemark_binlog_reader_ts', 'Position of the changefeed binlog reader (binlog file sequence << 32 | position)', cf);
     this.binlogReaderFile = gauge('tidemark_binlog_reader_file_sequence', 'Binlog file sequence number the changefeed reader is at', cf);
     this.binlogReaderLagBytes = gauge('tidemark_binlog_reader_lag_bytes', 'Bytes between the reader and the upstream end of binlog (lower bound across a rotate)', cf);

@@ -60,6 +60,13 @@ describe('log service: one binlog dump per upstream on a capture, shared by its 
       }
     }
   };
+  /** The log service's gauges of the server, as `name{labels}` → value. */
+  const logServiceMetrics = async (): Promise<Map<string, number>> => {
+    const text = await (await fetch(`${cluster.newest().url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const out = new Map<string, number>();
+    for (const m of text.matchAll(/^(tidemark_log_service_\w+)\{upstream="[0-9a-f]{16}"(,mode="(\w+)")?\} (\S+)$/gm)) out.set(m[3] === undefined ? m[1] : `${m[1]}/${m[3]}`, Number(m[4]));
+    return out;
+  };
   const equal = async (db: string): Promise<void> => {
     for (const t of ['t1', 't2']) {
       const sql = `SELECT COUNT(*) AS n, COALESCE(SUM(CRC32(CONCAT_WS('|', id, v, note))), 0) AS sum FROM \`${db}\`.${t}`;
@@ -116,6 +123,13 @@ describe('log service: one binlog dump per upstream on a capture, shared by its 
     for (const id of ['cf-a', 'cf-b', 'cf-c']) await caughtUp(id, end);
     await waitFor(async () => (await dumps()) === idle + 1, { timeoutMs: 30_000, what: 'the third changefeed, caught up, on the same binlog dump' });
     for (const db of Object.values(dbs)) await equal(db);
+    // the metrics say so too: one read, its six readers (three processors, three owner DDL readers) all on it
+    const metrics = await logServiceMetrics();
+    assert.deepEqual(
+      [metrics.get('tidemark_log_service_reading'), metrics.get('tidemark_log_service_readers/shared'), metrics.get('tidemark_log_service_readers/own')],
+      [1, 6, 0],
+      JSON.stringify([...metrics]),
+    );
 
     // a paused changefeed holds nobody back
     await cdc('changefeed', 'pause', '-c', 'cf-a');
@@ -133,5 +147,6 @@ describe('log service: one binlog dump per upstream on a capture, shared by its 
 
     for (const id of ['cf-a', 'cf-b', 'cf-c']) await cdc('changefeed', 'remove', '-c', id);
     await waitFor(async () => (await dumps()) === idle, { timeoutMs: 30_000, what: 'the binlog dump to stop once the last changefeed is removed' });
+    assert.equal((await logServiceMetrics()).get('tidemark_log_service_reading'), 0, 'the metrics show the read stopped');
   });
 });
