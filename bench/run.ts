@@ -27,7 +27,7 @@ import { BenchCdcServer } from './harness/cdc.js';
 import { ProcSampler, binlogCeilings, binlogRange, masterPos, rssBytes, servicePid, type BinlogPos } from './harness/measure.js';
 import { deleteTopic, downstreamInsertRate, producerRate, topicMessages } from './harness/sink-ceilings.js';
 import { POLL_MS, blackholeProgress, kafkaProgress, mysqlProgress, type SinkProgress } from './harness/sink-progress.js';
-import { SCENARIOS, generateBacklog, insertValuesSql, setup, shapeOf, tableNames, type Scenario } from './harness/workloads.js';
+import { SCENARIOS, dropDatabase, generateBacklog, insertValuesSql, setup, shapeOf, tableNames, type Scenario } from './harness/workloads.js';
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -596,7 +596,9 @@ async function mirrorDownstream(db: string, tbls: readonly string[]): Promise<vo
   if (sink !== 'mysql') return;
   const down = await mysql.createConnection({ host: downstreamAddr.host, port: downstreamAddr.port, user: 'root', multipleStatements: true });
   cleanups.push(async () => {
-    await down.query(`DROP DATABASE IF EXISTS \`${db}\``).catch(() => undefined);
+    const conn = await mysql.createConnection({ host: downstreamAddr.host, port: downstreamAddr.port, user: 'root' });
+    await dropDatabase(conn, db).catch(() => undefined);
+    await conn.end();
   });
   try {
     await down.query(`CREATE DATABASE IF NOT EXISTS \`${db}\``);
@@ -618,7 +620,7 @@ async function main(): Promise<number> {
     const up = await mysql.createConnection({ host: upstreamAddr.host, port: upstreamAddr.port, user: 'root', multipleStatements: true });
     const db = `tm_bench_${scenario.replaceAll('-', '_')}_${process.pid}_${run}`;
     cleanups.push(async () => {
-      await up.query(`DROP DATABASE IF EXISTS \`${db}\``);
+      await dropDatabase(up, db);
       await up.end();
     });
     await up.query(`CREATE DATABASE \`${db}\``);
