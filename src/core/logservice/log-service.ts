@@ -28,18 +28,6 @@ export class LogService {
 
   constructor(private readonly options: LogServiceOptions) {}
 
-  /** Upstreams whose shared read is running (for tests and metrics). */
-  get reading(): number {
-    let n = 0;
-    for (const s of this.shared.values()) if (s.reading) n++;
-    return n;
-  }
-
-  /** The shared read of an upstream, once a reader asked for it (for tests). */
-  readerOf(upstream: Upstream): SharedBinlog | undefined {
-    return this.shared.get(upstream.uri);
-  }
-
   /** Each upstream read here, by its id (the metrics). */
   *reads(): IterableIterator<[string, SharedBinlog]> {
     for (const [uri, shared] of this.shared) yield [Upstream.of(uri).id, shared];

@@ -15,8 +15,6 @@ export interface SharedBinlogOptions {
   readonly historyBytes?: number;
   /** How long a reader on its own, just ahead of the shared read, waits for it to come level (default 2 s). */
   readonly joinWaitMs?: number;
-  /** The last reader left: the shared read has stopped. */
-  readonly onIdle?: () => void;
   readonly logger: Logger;
 }
 
@@ -125,6 +123,14 @@ export class SharedBinlog {
     let pos = start;
     let posTime = 0;
     let inTransaction = false;
+    const follow = (e: ResumableEvent): void => {
+      if (e.kind === 'rows') inTransaction = true;
+      else if (e.kind !== 'resolved') {
+        pos = e.ts;
+        if (e.kind !== 'reset') posTime = e.commitTime;
+        inTransaction = false;
+      }
+    };
     /** After a wait for the shared read that did not bring it level, no other wait before this time. */
     const join = { noWaitUntil: 0 };
     try {
@@ -137,11 +143,7 @@ export class SharedBinlog {
               if (stats !== undefined) stats.bytes += this.sizes[i];
               reader.cursor++;
               if (this.roomWaiter !== undefined) this.roomWaiter();
-              if (e.kind === 'rows') inTransaction = true;
-              else if (e.kind !== 'resolved') {
-                pos = e.ts;
-                inTransaction = false;
-              }
+              follow(e);
               yield e;
               continue;
             }
@@ -165,12 +167,7 @@ export class SharedBinlog {
         let joined = false;
         try {
           for await (const e of options.ownRead(pos, AbortSignal.any([signal, own.signal]))) {
-            if (e.kind === 'rows') inTransaction = true;
-            else if (e.kind !== 'resolved') {
-              pos = e.ts;
-              if (e.kind !== 'reset') posTime = e.commitTime;
-              inTransaction = false;
-            }
+            follow(e);
             yield e;
             if (!inTransaction && e.kind !== 'rows' && (await this.canJoin(pos, posTime, join, signal))) {
               this.options.logger.info('joins the shared binlog read', { reader: options.who, at: String(pos) });
@@ -262,10 +259,7 @@ export class SharedBinlog {
     const controller = new AbortController();
     this.running = controller;
     this.failed = undefined;
-    this.base += this.events.length;
-    this.events = [];
-    this.sizes = [];
-    this.heldBytes = 0;
+    this.clear();
     this.boundaryTs = [pos];
     this.boundarySeq = [this.base];
     this.boundaryFirst = 0;
@@ -287,14 +281,18 @@ export class SharedBinlog {
     if (running === undefined) return;
     this.running = undefined;
     running.abort(new TidemarkError('ErrAborted', 'the last reader of the shared binlog left'));
+    this.clear();
+    this.roomWaiter?.();
+    for (const w of [...this.levelWaiters]) w();
+    this.options.logger.info('shared binlog read stopped: no reader left');
+  }
+
+  /** Drops every event held (sequence numbers go on from where they were). */
+  private clear(): void {
     this.base += this.events.length;
     this.events = [];
     this.sizes = [];
     this.heldBytes = 0;
-    this.roomWaiter?.();
-    for (const w of [...this.levelWaiters]) w();
-    this.options.logger.info('shared binlog read stopped: no reader left');
-    this.options.onIdle?.();
   }
 
   private async read(start: Ts, controller: AbortController): Promise<void> {

@@ -250,7 +250,6 @@ export class TableSinkStage {
     while (this.dirty.size > 0 && !signal.aborted && this.failure === undefined) {
       const table = this.dirty.values().next().value as TablePipeline;
       this.dirty.delete(table);
-      this.blocked.delete(table);
       this.stats.tableVisits++;
       await this.handOver(table, signal);
       // a long pass: what was written so far is flushed now, and writing goes on while that flush is in flight
