@@ -6,6 +6,7 @@ import type { ReplicaConfig } from '../config/replica-config.js';
 import { TableFilter } from '../config/table-filter.js';
 import type { GlobalReactorState } from '../orchestrator/global-state.js';
 import { ProgressFloors } from './progress-floors.js';
+import { CaptureReports } from './capture-reports.js';
 import { Topics, type DispatchTableRequest, type HeartbeatRequest, type ProgressPush, type TableProgressReport } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { TableScheduler, type DispatchOp } from '../scheduler/scheduler.js';
@@ -111,11 +112,8 @@ export class ChangefeedRuntime {
   private readonly checkpoints = new Map<number, { ts: Ts; time: number | undefined }>();
   private lastCheckpoint: Ts = 0n;
   private readonly resolved = new Map<number, Ts>();
-  /**
-   * Per capture, its tables as its heartbeats say (a full list, then the changes), the processor incarnation
-   * that said it, and when the last full list came (one is asked for again every FULL_REPORT_MS).
-   */
-  private readonly reports = new Map<string, { tables: Map<number, TableProgressReport>; replicating: Set<number>; processor: string | undefined; fullAt: number }>();
+  /** Per capture, its tables as its heartbeats say (a full list asked for again every FULL_REPORT_MS per 10,000 tables). */
+  private readonly reports = new CaptureReports();
   /** The processors' floors between heartbeats (ProgressPush). */
   private readonly floors = new ProgressFloors();
   /** Consecutive heartbeats in which a capture did not list a table it should replicate. */
@@ -200,7 +198,11 @@ export class ChangefeedRuntime {
     this.progressVersion++;
   }
 
-  onHeartbeatResponse(capture: string, all: readonly TableProgressReport[], processor?: string, delta = false): void {
+  /**
+   * A capture's heartbeat response for this changefeed: all its tables there, or the changes (`delta`); `continued`
+   * when more of the same answer follows (a long list in parts): tables it does not list yet are not taken as gone.
+   */
+  onHeartbeatResponse(capture: string, all: readonly TableProgressReport[], processor?: string, delta = false, continued = false): void {
     this.progressVersion++;
     const mine: TableProgressReport[] = [];
     for (const r of all) {
@@ -219,26 +221,13 @@ export class ChangefeedRuntime {
     }
     // a delta folds into the list the capture gave before; a full list, or one from another processor incarnation
     // (a restarted processor lists what it has, and has lost the rest), replaces it
-    let known = this.reports.get(capture);
-    if (!delta || known === undefined || known.processor !== processor) {
-      known = { tables: new Map(), replicating: new Set(), processor, fullAt: delta ? (known?.fullAt ?? 0) : Date.now() };
-      this.reports.set(capture, known);
-    }
-    for (const r of mine) {
-      if (r.state === 'stopped' || r.state === 'absent') {
-        known.tables.delete(r.tableId);
-        known.replicating.delete(r.tableId);
-        continue;
-      }
-      known.tables.set(r.tableId, r);
-      if (r.state === 'replicating') known.replicating.add(r.tableId);
-      else known.replicating.delete(r.tableId);
-    }
+    const known = this.reports.fold(capture, mine, processor, delta, continued);
     // a floor holds for the tables the capture lists as replicating, from this processor incarnation on
     this.floors.heartbeat(capture, processor, known.replicating);
     const listed = known.tables;
     if (!this.rebuilt) return;
     this.scheduler.report(capture, mine);
+    if (continued) return;
     // tables the capture should have but does not list: absent (a remove that already happened, or a lost table)
     const absent: TableProgressReport[] = [];
     for (const set of this.scheduler.sets.values()) {
@@ -271,18 +260,20 @@ export class ChangefeedRuntime {
     const captures = [...state.captures.values()];
     if (now - this.lastHeartbeatAt >= this.heartbeatIntervalMs()) {
       this.lastHeartbeatAt = now;
+      // a full list is a safety net (deltas travel on an acknowledged stream): with 100,000 tables it is 17 MB
+      const fullEvery = FULL_REPORT_MS * Math.max(1, this.wanted.size / 10_000);
       for (const capture of captures) {
         // every table again from a capture this runtime has no list of, or an old one (a lost delta is repaired so)
         const fullAt = this.reports.get(capture.id)?.fullAt ?? 0;
-        const request: HeartbeatRequest = { changefeeds: [this.key], full: now - fullAt >= FULL_REPORT_MS ? [this.key] : [] };
+        const request: HeartbeatRequest = { changefeeds: [this.key], full: now - fullAt >= fullEvery ? [this.key] : [] };
         this.options.messenger.send(capture, Topics.heartbeat, request, ownerRevision);
       }
     }
     if (!this.initialized) return undefined;
     if (!this.rebuilt) {
-      const all = captures.every((c) => this.reports.has(c.id));
+      const all = captures.every((c) => this.reports.get(c.id)?.whole === true);
       if (!all && now - this.startedAt < REBUILD_WAIT_MS) return undefined;
-      this.scheduler.rebuild(new Map([...this.reports].map(([capture, r]) => [capture, [...r.tables.values()]])));
+      this.scheduler.rebuild(this.reports.tablesByCapture());
       this.rebuilt = true;
     }
     const alive = captures.map((c) => c.id);
@@ -301,6 +292,7 @@ export class ChangefeedRuntime {
     let barrier = this.pendingDDL !== undefined && !this.pendingDDL.executed ? this.pendingDDL.prevTs : syncpoint !== undefined ? syncpoint.ts : this.ddlResolved;
     if (target !== 0n && barrier > target) barrier = target;
     if (this.floors.prune((capture) => state.captures.has(capture))) this.progressVersion++;
+    this.reports.prune((capture) => state.captures.has(capture));
     // the minimum over the tables is taken again only when a report, a push, the tables or their places changed
     const inputs = `${this.progressVersion}|${this.wanted.version}|${this.scheduler.revision}|${currentCheckpoint}`;
     if (inputs !== this.minimum.inputs) {

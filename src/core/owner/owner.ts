@@ -77,7 +77,7 @@ export class Owner implements Reactor<GlobalReactorState> {
       else this.draining.delete(from);
       for (const { runtime: r } of this.runtimes.values()) {
         // a response lists all tables of the changefeeds it covers only: to another changefeed it says nothing
-        if (response.changefeeds === undefined || response.changefeeds.includes(r.key)) r.onHeartbeatResponse(from, response.tables, response.processors?.[r.key], response.delta?.includes(r.key) === true);
+        if (response.changefeeds === undefined || response.changefeeds.includes(r.key)) r.onHeartbeatResponse(from, response.tables, response.processors?.[r.key], response.delta?.includes(r.key) === true, response.continued?.includes(r.key) === true);
       }
     });
     runtime?.messenger.on(Topics.progress, (from, payload) => {

@@ -66,6 +66,35 @@ export interface TableProgressReport {
   readonly resolvedTs: string;
 }
 
+/**
+ * Table reports in one heartbeat response at most (about 200 bytes each in JSON): a message stays far below gRPC's
+ * 4 MiB default, whatever the number of tables on the capture.
+ */
+export const MAX_REPORTS_PER_RESPONSE = 4000;
+
+/**
+ * A heartbeat response as the messages it is sent in: one when it lists at most `maxTables` tables, otherwise
+ * parts of that many, each after the first marking every changefeed as a delta (it folds into the part before)
+ * and each but the last naming them `continued`.
+ */
+export function responseParts(response: HeartbeatResponse, maxTables = MAX_REPORTS_PER_RESPONSE): HeartbeatResponse[] {
+  const { tables } = response;
+  if (tables.length <= maxTables) return [response];
+  const changefeeds = response.changefeeds ?? [...new Set(tables.map((t) => t.changefeed))];
+  const parts: HeartbeatResponse[] = [];
+  for (let i = 0; i < tables.length; i += maxTables) {
+    const last = i + maxTables >= tables.length;
+    parts.push({
+      ...response,
+      changefeeds,
+      delta: i === 0 ? (response.delta ?? []) : changefeeds,
+      tables: tables.slice(i, i + maxTables),
+      ...(last ? {} : { continued: changefeeds }),
+    });
+  }
+  return parts;
+}
+
 export interface HeartbeatResponse {
   /**
    * The changefeeds it answers for (`namespace/id`): `tables` lists the tables of each of them on the capture (all,
@@ -78,6 +107,12 @@ export interface HeartbeatResponse {
    */
   readonly delta?: readonly string[];
   readonly tables: readonly TableProgressReport[];
+  /**
+   * The changefeeds whose answer goes on in the capture's next response: a long list travels in parts of at most
+   * MAX_REPORTS_PER_RESPONSE tables (one message of 100,000 tables was 17 MB, past gRPC's 4 MiB limit). The parts
+   * after the first fold in like a delta; the owner takes the list as whole only at the part that does not name it.
+   */
+  readonly continued?: readonly string[];
   /** The capture is draining (SIGTERM or the drain API): it takes no new tables. */
   readonly draining: boolean;
   /** The incarnation of each changefeed's processor on the capture (`changefeed` → id): a ProgressPush names it. */

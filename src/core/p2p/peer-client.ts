@@ -1,4 +1,4 @@
-import { Client, credentials, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
+import { Client, credentials, status, type ChannelCredentials, type ClientDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../logger/logger.js';
 import type { Ack, MessageEnvelope } from './messages.js';
 import { peerService } from './peer-server.js';
@@ -134,7 +134,10 @@ export class PeerClient {
       this.stats.reconnects++;
       const delay = this.backoffMs;
       this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
-      this.logger.debug('peer stream broken; reconnecting', { target: this.target, delayMs: delay, ...(reason === undefined ? {} : { reason }) });
+      if ((error as { code?: number } | undefined)?.code === status.RESOURCE_EXHAUSTED) {
+        // a message past the peer's size limit breaks the stream each time it is sent again: say so, it is a bug
+        this.logger.warn('a message to a peer capture is larger than gRPC allows; the stream is broken and retried', { target: this.target, delayMs: delay, reason });
+      } else this.logger.debug('peer stream broken; reconnecting', { target: this.target, delayMs: delay, ...(reason === undefined ? {} : { reason }) });
       this.timer = setTimeout(() => this.connect(), delay);
     };
     stream.on('error', broken);

@@ -8,7 +8,7 @@ import type { Logger } from '../logger/logger.js';
 import { parseStoredReplicaConfig } from '../config/replica-config.js';
 import { AdminJobType, type ChangefeedStatus, type RunningError } from '../model/changefeed.js';
 import type { SinkRegistry } from '../sink/registry.js';
-import { Topics, type DispatchTableRequest, type HeartbeatRequest, type HeartbeatResponse, type ProgressPush, type TableProgressReport } from '../p2p/messages.js';
+import { Topics, responseParts, type DispatchTableRequest, type HeartbeatRequest, type HeartbeatResponse, type ProgressPush, type TableProgressReport } from '../p2p/messages.js';
 import type { Messenger } from '../p2p/messenger.js';
 import { changefeedSchemaStorage, type ChangefeedSchemaStore } from '../schema/schema-store.js';
 import { replicaServerId } from '../upstream/resumable-reader.js';
@@ -250,7 +250,7 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
       }
     }
     const response: HeartbeatResponse = { changefeeds: request.changefeeds, delta, tables, draining: this.draining, processors };
-    this.messenger.send(owner, Topics.heartbeatResponse, response);
+    for (const part of responseParts(response)) this.messenger.send(owner, Topics.heartbeatResponse, part);
   }
 
   /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HttpApi } from '../../../src/core/api/http-server.js';
 import { silentLogger } from '../../../src/core/logger/logger.js';
-import type { MessageEnvelope } from '../../../src/core/p2p/messages.js';
+import { MAX_REPORTS_PER_RESPONSE, responseParts, type HeartbeatResponse, type MessageEnvelope, type TableProgressReport } from '../../../src/core/p2p/messages.js';
 import { PeerClient } from '../../../src/core/p2p/peer-client.js';
 import { PeerServer } from '../../../src/core/p2p/peer-server.js';
 import { PortMux } from '../../../src/core/p2p/port-mux.js';
@@ -17,6 +17,7 @@ async function startNode(port: number) {
   const received: MessageEnvelope[] = [];
   peers.on('test/topic', (e) => received.push(e));
   peers.on('test/other', (e) => received.push(e));
+  peers.on('test/heartbeat', (e) => received.push(e));
   const mux = new PortMux({ http: api.server, grpc: peers.injector() });
   await mux.listen('127.0.0.1', port);
   return {
@@ -91,5 +92,49 @@ describe('capture-to-capture messages over gRPC (real sockets)', () => {
       await node.close();
     }
     await leaks.check();
+  });
+
+  it('a heartbeat response of 100,000 tables goes in parts under gRPC\'s 4 MiB limit and arrives whole; in one message it never does', async () => {
+    const leaks = leakCheck();
+    const port = await freePort();
+    const node = await startNode(port);
+    const tables: TableProgressReport[] = Array.from({ length: 100_000 }, (_, i) => ({
+      changefeed: 'default/cf', tableId: i + 1, table: `db.t${i}`, state: 'replicating', checkpointTs: '4318506599', checkpointTime: 1_733_000_000_000 + i, resolvedTs: '4319173043',
+    }));
+    const response: HeartbeatResponse = { changefeeds: ['default/cf'], delta: [], tables, draining: false, processors: { 'default/cf': 'p-1' } };
+    const whole = new PeerClient(`127.0.0.1:${port}`, 'capture-a', silentLogger);
+    try {
+      // the message 100,000 tables made before: the peer refuses it, the stream breaks, and it is sent again
+      whole.send('test/heartbeat', response);
+      await waitFor(() => whole.stats.reconnects >= 2, { timeoutMs: 15_000, what: 'the stream broken by the 17 MB message, twice' });
+      assert.equal(node.received.length, 0, 'nothing of it arrived');
+    } finally {
+      whole.close();
+    }
+    const client = new PeerClient(`127.0.0.1:${port}`, 'capture-a', silentLogger);
+    try {
+      const parts = responseParts(response);
+      assert.equal(parts.length, Math.ceil(100_000 / MAX_REPORTS_PER_RESPONSE));
+      for (const part of parts) client.send('test/heartbeat', part);
+      await waitFor(() => client.pending === 0, { timeoutMs: 30_000, what: 'every part acknowledged' });
+      assert.equal(client.stats.reconnects, 0, 'no part broke the stream');
+      const got = node.received.map((e) => e.payload as HeartbeatResponse);
+      assert.equal(got.length, parts.length);
+      assert.deepEqual(got.flatMap((p) => p.tables.map((t) => t.tableId)), tables.map((t) => t.tableId), 'every table once, in order');
+      assert.deepEqual(got[0].delta, [], 'the first part replaces the owner\'s list (a full answer)');
+      assert.ok(got.slice(1).every((p) => p.delta?.includes('default/cf') === true), 'the later parts fold into it');
+      assert.ok(got.slice(0, -1).every((p) => p.continued?.includes('default/cf') === true), 'every part but the last says more follows');
+      assert.equal(got.at(-1)!.continued, undefined, 'the last part closes the list');
+      assert.ok(got.every((p) => p.processors?.['default/cf'] === 'p-1' && p.draining === false));
+    } finally {
+      client.close();
+      await node.close();
+    }
+    await leaks.check();
+  });
+
+  it('a short heartbeat response goes as it is', () => {
+    const response: HeartbeatResponse = { changefeeds: ['a/b'], delta: ['a/b'], tables: [], draining: true };
+    assert.deepEqual(responseParts(response), [response]);
   });
 });
