@@ -203,7 +203,9 @@ export class ChangefeedRuntime {
    * when more of the same answer follows (a long list in parts): tables it does not list yet are not taken as gone.
    */
   onHeartbeatResponse(capture: string, all: readonly TableProgressReport[], processor?: string, delta = false, continued = false): void {
-    this.progressVersion++;
+    // an empty delta from the same processor changes nothing the minimum is taken from (with 100,000 tables,
+    // taking it again at every heartbeat was most of an idle owner's work)
+    if (!delta || all.length > 0 || this.reports.get(capture)?.processor !== processor) this.progressVersion++;
     const mine: TableProgressReport[] = [];
     for (const r of all) {
       if (r.changefeed !== this.key || r.table === undefined) continue;

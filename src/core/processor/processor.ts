@@ -276,6 +276,7 @@ export class Processor implements ProgressSource {
           existing.checkpointTs = checkpointTs;
           existing.writtenTs = checkpointTs;
         }
+        this.progress.tableChanged(existing);
         this.log.info('table promoted', { table: qualified, checkpointTs: String(checkpointTs) });
         this.startSnapshot(existing);
         this.stage?.added(existing);
@@ -292,6 +293,7 @@ export class Processor implements ProgressSource {
     pipeline.state = isSecondary ? 'preparing' : 'replicating';
     pipeline.catchUpTs = this.readerTs;
     this.tables.set(qualified, pipeline);
+    this.progress.tableChanged(pipeline);
     this.log.info('table added', { table: qualified, checkpointTs: String(checkpointTs), secondary: isSecondary });
     // behind the reader: the reader starts again at its checkpoint (tables already here skip what they have)
     this.puller.tableAdded(pipeline);
@@ -308,6 +310,7 @@ export class Processor implements ProgressSource {
     const pipeline = this.tables.get(qualified);
     if (pipeline === undefined || pipeline.stopRequested) return;
     pipeline.stopRequested = true;
+    this.progress.tableChanged(pipeline);
     this.stopSnapshot(pipeline);
     if (this.stage === undefined) void this.finishRemoval(pipeline);
     else this.stage.removed(pipeline);

@@ -20,7 +20,15 @@ function source(tables: Map<string, TablePipeline>): ProgressSource {
 
 describe('a processor\'s heartbeat reports and task position', () => {
   it('lists every table when asked (or at its first answer), then only the tables whose state changed, and a stopped table once', () => {
-    const tables = new Map(Array.from({ length: 5000 }, (_, i) => [`db.t${i}`, pipeline(`db.t${i}`, i + 1, 10n)] as const));
+    /** Counts the walks over every table (a delta makes none: it looks at the tables it was told of). */
+    class CountedMap<K, V> extends Map<K, V> {
+      walks = 0;
+      override values(): MapIterator<V> {
+        this.walks++;
+        return super.values();
+      }
+    }
+    const tables = new CountedMap(Array.from({ length: 5000 }, (_, i) => [`db.t${i}`, pipeline(`db.t${i}`, i + 1, 10n)] as const));
     const progress = new ProcessorProgress(source(tables));
     const first = progress.reports(false);
     assert.equal(first.full, true, 'the first answer lists every table whatever was asked');
@@ -31,6 +39,7 @@ describe('a processor\'s heartbeat reports and task position', () => {
     const moving = tables.get('db.t7')!;
     moving.state = 'preparing';
     (moving as { catchUpTs: bigint }).catchUpTs = 50n;
+    progress.tableChanged(moving);
     const stopped = tables.get('db.t9')!;
     tables.delete('db.t9');
     progress.tableStopped(stopped);
@@ -39,6 +48,7 @@ describe('a processor\'s heartbeat reports and task position', () => {
     // preparing → prepared (the reader is past its catch-up ts), and the stopped table once
     assert.deepEqual(delta.tables.map((r) => [r.table, r.state]), [['db.t7', 'prepared'], ['db.t9', 'stopped']]);
     assert.deepEqual(progress.reports(false).tables, []);
+    assert.equal(tables.walks, 1, 'only the first (full) answer walked every table');
 
     const full = progress.reports(true);
     assert.equal(full.full, true);
