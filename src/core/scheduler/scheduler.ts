@@ -30,6 +30,9 @@ export interface ScheduleInput {
   readonly draining: ReadonlySet<string>;
 }
 
+/** Without a set bound, one move in flight per this many tables (4 at least). */
+const MOVES_PER_TABLES = 25;
+
 export interface SchedulerOptions {
   /** Moves (rebalance or drain) in flight at once. */
   readonly maxMovesInFlight?: number;
@@ -44,7 +47,8 @@ export interface SchedulerOptions {
  */
 export class TableScheduler {
   readonly sets = new Map<number, ReplicationSet>();
-  private readonly maxMoves: number;
+  /** Moves in flight at once; undefined: 4, or one per MOVES_PER_TABLES tables when there are more. */
+  private readonly maxMoves: number | undefined;
   /** Operations that reports made due (the next step of a move), sent with the next `schedule`. */
   private outbox: DispatchOp[] = [];
   /** Bumped by every change of the replication sets from outside a pass (reports, rebuild, a lost table). */
@@ -60,7 +64,7 @@ export class TableScheduler {
   }
 
   constructor(options: SchedulerOptions = {}) {
-    this.maxMoves = options.maxMovesInFlight ?? 4;
+    this.maxMoves = options.maxMovesInFlight;
   }
 
   /** Folds a capture's heartbeat into the replication sets. */
@@ -182,28 +186,48 @@ export class TableScheduler {
     if (eligible.length === 0) return ops;
 
     const load = new Map<string, number>(eligible.map((c) => [c, 0]));
+    // one walk over the sets: the loads, the moves in flight, and the tables each capture could give away (in
+    // the sets' order); a pass costs O(tables), never O(tables) per table (with 100,000 tables and two captures
+    // joining, tens of thousands of moves are started)
+    let inFlight = 0;
+    const movable = new Map<string, ReplicationSet[]>();
     for (const set of this.sets.values()) {
       for (const capture of [set.primary, set.secondary]) if (capture !== undefined && load.has(capture)) load.set(capture, load.get(capture)! + 1);
+      if (set.phase === 'preparing-secondary' || set.phase === 'stopping-primary') inFlight++;
+      else if (set.phase === 'replicating' && set.primary !== undefined && wanted.has(set.tableId)) {
+        const list = movable.get(set.primary);
+        if (list === undefined) movable.set(set.primary, [set]);
+        else list.push(set);
+      }
     }
-    const leastLoaded = (): string => [...load].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]))[0][0];
+    const leastLoaded = (): string => {
+      let best: [string, number] | undefined;
+      for (const entry of load) if (best === undefined || entry[1] < best[1] || (entry[1] === best[1] && entry[0] < best[0])) best = entry;
+      return best![0];
+    };
 
-    // new and orphaned tables
-    for (const tableId of [...wanted].sort((a, b) => a - b)) {
+    // new and orphaned tables, by table id
+    const absent: ReplicationSet[] = [];
+    for (const tableId of wanted) {
       let set = this.sets.get(tableId);
       if (set === undefined) {
         set = { tableId, primary: undefined, secondary: undefined, phase: 'absent' };
         this.sets.set(tableId, set);
       }
-      if (set.phase !== 'absent') continue;
+      if (set.phase === 'absent') absent.push(set);
+    }
+    absent.sort((a, b) => a.tableId - b.tableId);
+    for (const set of absent) {
       const capture = leastLoaded();
       set.primary = capture;
       set.phase = 'adding';
       load.set(capture, load.get(capture)! + 1);
-      ops.push({ kind: 'add', tableId, capture, isSecondary: false });
+      ops.push({ kind: 'add', tableId: set.tableId, capture, isSecondary: false });
     }
 
-    // moves: first off draining captures, then from the most to the least loaded
-    let inFlight = [...this.sets.values()].filter((s) => s.phase === 'preparing-secondary' || s.phase === 'stopping-primary').length;
+    // moves: first off draining captures, then from the most to the least loaded; with many tables, more at once
+    // (each move waits for heartbeats, so a bound of 4 moved 100,000 tables' share in hours, not minutes)
+    const maxMoves = this.maxMoves ?? Math.max(4, Math.ceil(this.sets.size / MOVES_PER_TABLES));
     const startMove = (set: ReplicationSet, target: string): void => {
       set.secondary = target;
       set.phase = 'preparing-secondary';
@@ -211,20 +235,25 @@ export class TableScheduler {
       inFlight++;
       ops.push({ kind: 'add', tableId: set.tableId, capture: target, isSecondary: true });
     };
-    for (const set of [...this.sets.values()].sort((a, b) => a.tableId - b.tableId)) {
-      if (inFlight >= this.maxMoves) break;
-      if (set.phase === 'replicating' && set.primary !== undefined && input.draining.has(set.primary)) startMove(set, leastLoaded());
+    const draining: ReplicationSet[] = [];
+    for (const capture of input.draining) for (const set of movable.get(capture) ?? []) draining.push(set);
+    draining.sort((a, b) => a.tableId - b.tableId);
+    for (const set of draining) {
+      if (inFlight >= maxMoves) break;
+      startMove(set, leastLoaded());
     }
-    for (;;) {
-      if (inFlight >= this.maxMoves) break;
-      const sorted = [...load].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
-      const [busiest, most] = sorted[0];
-      const [idlest, least] = sorted[sorted.length - 1];
-      if (most - least <= 1) break;
-      const candidate = [...this.sets.values()].find((s) => s.phase === 'replicating' && s.primary === busiest);
-      if (candidate === undefined) break;
-      load.set(busiest, most - 1);
-      startMove(candidate, idlest);
+    const next = new Map<string, number>();
+    while (inFlight < maxMoves) {
+      let busiest: [string, number] | undefined;
+      for (const entry of load) if (busiest === undefined || entry[1] > busiest[1] || (entry[1] === busiest[1] && entry[0] < busiest[0])) busiest = entry;
+      const idlest = leastLoaded();
+      if (busiest === undefined || busiest[1] - load.get(idlest)! <= 1) break;
+      const list = movable.get(busiest[0]) ?? [];
+      const i = next.get(busiest[0]) ?? 0;
+      if (i >= list.length) break;
+      next.set(busiest[0], i + 1);
+      load.set(busiest[0], busiest[1] - 1);
+      startMove(list[i], idlest);
     }
     return ops;
   }

@@ -59,6 +59,27 @@ describe('table scheduler', () => {
     assert.equal(s.loads().get('d'), 7);
   });
 
+  it('balances 100,000 tables onto two joining captures in a few rounds of moves (one in flight per 25 tables)', () => {
+    const s = new TableScheduler();
+    const all = tables(100_000);
+    converge(s, { tables: all, captures: ['a'], draining: none });
+    const input = { tables: all, captures: ['a', 'b', 'c'], draining: none };
+    let rounds = 0;
+    let most = 0;
+    for (;;) {
+      const ops = s.schedule(input);
+      if (ops.length === 0) break;
+      most = Math.max(most, ops.filter((op) => op.kind === 'add' && op.isSecondary).length);
+      settle(s, ops);
+      if (++rounds > 100) assert.fail('not balanced in 100 rounds');
+    }
+    assert.deepEqual(spread(s), [33_333, 33_333, 33_334]);
+    assert.equal(most, 4000, 'at most 100,000 / 25 moves started in one pass');
+    // a wave of moves is three rounds (prepare the secondary, stop the primary, hand over): 66,667 moves 4,000 at a
+    // time is 17 waves and a shorter tail (with 4 moves in flight, 50,000 rounds: hours of heartbeats)
+    assert.ok(rounds <= 60, `${rounds} rounds`);
+  });
+
   it('moves every table off a draining capture and gives it no new ones', () => {
     const s = new TableScheduler();
     converge(s, { tables: tables(12), captures: ['a', 'b', 'c'], draining: none });
