@@ -4,10 +4,11 @@
  *
  * usage: npm run bench -- <scenario> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R]
  *                         [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--settle S] [--idle-seconds S]
- *                         [--changefeeds N]
+ *                         [--changefeeds N] [--join N]
  *   --changefeeds N (backlog drain): N changefeeds of the same rows on one capture (the first on --sink, the others
  *     on blackhole); reports the upstream's binlog dumps (peak during the drain, and at its end) and the CPU per 1M rows
- *   many-tables measures the idle capture for --idle-seconds (10) after --settle seconds (2) once every table is scheduled
+ *   many-tables measures the idle capture for --idle-seconds (10) after --settle seconds (2) once every table is scheduled;
+ *     --join N then starts N more captures in the cluster and times the tables' balancing over all of them
  *   scenarios: insert-narrow, update-heavy, wide, many-tables, big-txn, ddl
  *   backlog drain (default): generate N row changes, then start the changefeed at their start and time it to their end
  *   fixed rate (--rate R --duration S; many-tables and ddl always): an open-loop generator, lag percentiles
@@ -46,6 +47,8 @@ const { values: opts, positionals } = parseArgs({
     // backlog drain: this many changefeeds of the same rows on the one capture (the first on --sink, the others on
     // blackhole), sharing the capture's binlog read
     changefeeds: { type: 'string' },
+    // many-tables: after the fixed-rate window, this many captures join the cluster; the bench times the balancing
+    join: { type: 'string' },
   },
 });
 const scenario = positionals[0] as Scenario;
@@ -65,6 +68,11 @@ const num = (v: string | undefined, d: number): number => {
 };
 const tables = num(opts.tables, scenario === 'many-tables' ? 1000 : 1);
 const changefeeds = num(opts.changefeeds, 1);
+const joining = opts.join === undefined ? 0 : num(opts.join, 1);
+if (joining > 0 && scenario !== 'many-tables') {
+  console.error(`--join ${opts.join}: only many-tables times the balancing of joining captures`);
+  process.exit(2);
+}
 const rows = Math.round(num(opts.rows, scenario === 'big-txn' ? 1_000_000 : scenario === 'wide' ? 100_000 : 200_000));
 const fixedRate = opts.rate !== undefined || scenario === 'many-tables' || scenario === 'ddl';
 const rate = num(opts.rate, scenario === 'many-tables' ? tables / 10 : scenario === 'ddl' ? 2000 : 10_000);
@@ -104,8 +112,12 @@ class SinkRefused extends Error {}
 // ------------------------------------------------------------------------------------------- cdc server
 interface Cdc {
   server: BenchCdcServer;
+  /** Starts another capture in the same cluster (stopped with the run's clean-up). */
+  join: () => Promise<BenchCdcServer>;
   etcd: Etcd3;
   statusKey: (id: string) => string;
+  /** Where the captures' task positions are (`<prefix><capture>/<changefeed>`). */
+  positionPrefix: string;
   profileDir: string | undefined;
 }
 
@@ -124,7 +136,17 @@ async function startCdc(run: number): Promise<Cdc> {
   const server = await BenchCdcServer.start({ pd: etcdEndpoint(), clusterId, dataDir, upstream: `mysql://root@${upstreamAddr.addr}`, nodeFlags });
   cleanups.push(() => server.stop());
   await server.waitHealthy(30_000);
-  return { server, etcd, statusKey: (id) => `/tidb/cdc/${clusterId}/default/changefeed/status/${id}`, profileDir };
+  const joinCapture = async (): Promise<BenchCdcServer> => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-bench-cdc-'));
+    const other = await BenchCdcServer.start({ pd: etcdEndpoint(), clusterId, dataDir: dir, upstream: `mysql://root@${upstreamAddr.addr}`, nodeFlags: [] });
+    cleanups.push(async () => {
+      await other.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await other.waitHealthy(30_000);
+    return other;
+  };
+  return { server, etcd, join: joinCapture, statusKey: (id) => `/tidb/cdc/${clusterId}/default/changefeed/status/${id}`, positionPrefix: `/tidb/cdc/${clusterId}/default/task/position/`, profileDir };
 }
 
 const topicOf = (run: number): string => `tidemark-bench-${scenario}-${process.pid}-${run}`;
@@ -548,7 +570,39 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
     captureRegistrations: cdc.server.registrations,
   } satisfies Fields);
   if (pending.length > 0) r['error'] = `${pending.length} transactions not visible 120 s after the generator stopped`;
+  if (joining > 0) {
+    const { seconds, counts } = await timeBalancing(cdc, id, tbls.length, joining);
+    r['joinedCaptures'] = joining;
+    r['balanceSeconds'] = seconds === undefined ? undefined : round(seconds, 1);
+    r['tablesPerCapture'] = counts.join('/');
+    if (seconds === undefined) r['error'] = `the tables were not balanced over ${joining + 1} captures within ${BALANCE_TIMEOUT_MS / 1000} s: ${counts.join('/')}`;
+  }
   return r;
+}
+
+const BALANCE_TIMEOUT_MS = 600_000;
+
+/**
+ * Starts `n` more captures in the cluster and waits until the changefeed's tables are balanced over all of them
+ * (each capture's task position counts its tables, secondaries of moves in flight included: balanced when the
+ * counts add up to the tables and differ by at most 1). Returns the seconds from the first join, or undefined.
+ */
+async function timeBalancing(cdc: Cdc, id: string, tables: number, n: number): Promise<{ seconds: number | undefined; counts: number[] }> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await cdc.join();
+  let counts: number[] = [];
+  while (performance.now() - t0 < BALANCE_TIMEOUT_MS) {
+    const positions = await cdc.etcd.getAll().prefix(cdc.positionPrefix).strings();
+    counts = Object.entries(positions)
+      .filter(([key]) => key.endsWith(`/${id}`))
+      .map(([, value]) => (JSON.parse(value) as { 'table-count'?: number })['table-count'] ?? 0)
+      .sort((a, b) => a - b);
+    if (counts.length === n + 1 && counts.reduce((a, b) => a + b, 0) === tables && counts[counts.length - 1] - counts[0] <= 1) {
+      return { seconds: (performance.now() - t0) / 1000, counts };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  return { seconds: undefined, counts };
 }
 
 // ------------------------------------------------------------------------------------------- profile
