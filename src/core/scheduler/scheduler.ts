@@ -192,8 +192,12 @@ export class TableScheduler {
     let inFlight = 0;
     const movable = new Map<string, ReplicationSet[]>();
     for (const set of this.sets.values()) {
-      for (const capture of [set.primary, set.secondary]) if (capture !== undefined && load.has(capture)) load.set(capture, load.get(capture)! + 1);
-      if (set.phase === 'preparing-secondary' || set.phase === 'stopping-primary') inFlight++;
+      // a table being moved counts where it goes: counted on both sides, every pass while moves were in flight
+      // saw the source still too full and started more, and thousands in flight overshot and moved tables back
+      const moving = set.phase === 'preparing-secondary' || set.phase === 'stopping-primary';
+      const at = moving ? set.secondary : set.primary;
+      if (at !== undefined && load.has(at)) load.set(at, load.get(at)! + 1);
+      if (moving) inFlight++;
       else if (set.phase === 'replicating' && set.primary !== undefined && wanted.has(set.tableId)) {
         const list = movable.get(set.primary);
         if (list === undefined) movable.set(set.primary, [set]);

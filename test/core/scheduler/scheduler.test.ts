@@ -80,6 +80,19 @@ describe('table scheduler', () => {
     assert.ok(rounds <= 60, `${rounds} rounds`);
   });
 
+  it('counts a table being moved where it goes: a pass while moves are in flight starts no more than balance needs', () => {
+    const s = new TableScheduler({ maxMovesInFlight: 1000 });
+    converge(s, { tables: tables(100), captures: ['a'], draining: none });
+    const input = { tables: tables(100), captures: ['a', 'b', 'c'], draining: none };
+    const first = s.schedule(input);
+    assert.equal(first.length, 66, 'a gives 33 to b and 33 to c');
+    assert.deepEqual(s.schedule(input), [], 'the next pass, before any report, starts no more (the moving tables count at b and c)');
+    settle(s, first);
+    converge(s, input);
+    assert.deepEqual(spread(s), [33, 33, 34]);
+    assert.equal(s.schedule(input).length, 0);
+  });
+
   it('moves every table off a draining capture and gives it no new ones', () => {
     const s = new TableScheduler();
     converge(s, { tables: tables(12), captures: ['a', 'b', 'c'], draining: none });
