@@ -204,11 +204,13 @@ export class TableScheduler {
         else list.push(set);
       }
     }
-    const leastLoaded = (): string => {
+    /** The capture with the fewest tables (`most`: the most), the first by id on a tie. */
+    const pick = (most: boolean): [string, number] => {
       let best: [string, number] | undefined;
-      for (const entry of load) if (best === undefined || entry[1] < best[1] || (entry[1] === best[1] && entry[0] < best[0])) best = entry;
-      return best![0];
+      for (const entry of load) if (best === undefined || (most ? entry[1] > best[1] : entry[1] < best[1]) || (entry[1] === best[1] && entry[0] < best[0])) best = entry;
+      return best!;
     };
+    const leastLoaded = (): string => pick(false)[0];
 
     // new and orphaned tables, by table id
     const absent: ReplicationSet[] = [];
@@ -248,10 +250,9 @@ export class TableScheduler {
     }
     const next = new Map<string, number>();
     while (inFlight < maxMoves) {
-      let busiest: [string, number] | undefined;
-      for (const entry of load) if (busiest === undefined || entry[1] > busiest[1] || (entry[1] === busiest[1] && entry[0] < busiest[0])) busiest = entry;
+      const busiest = pick(true);
       const idlest = leastLoaded();
-      if (busiest === undefined || busiest[1] - load.get(idlest)! <= 1) break;
+      if (busiest[1] - load.get(idlest)! <= 1) break;
       const list = movable.get(busiest[0]) ?? [];
       const i = next.get(busiest[0]) ?? 0;
       if (i >= list.length) break;
