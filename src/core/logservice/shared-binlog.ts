@@ -1,6 +1,7 @@
 import { TidemarkError } from '../errors/index.js';
 import type { Logger } from '../logger/logger.js';
 import type { Ts } from '../model/ts.js';
+import type { TableMap } from '../upstream/events.js';
 import type { ResumableEvent } from '../upstream/resumable-reader.js';
 
 /** Reads an upstream's binlog from a ts (the resumable reader in production), counting the binlog bytes it reads into `stats`. */
@@ -26,15 +27,41 @@ export interface SubscribeOptions {
   readonly stats?: { bytes: number };
   /** Who reads, for the log. */
   readonly who: string;
+  /**
+   * The tables whose rows the reader takes (a changefeed's table filter); absent, every row. From the shared read
+   * it gets only the rows of those tables and the commits after them, every DDL and reset, and, once per batch
+   * of events read, the position reached meanwhile as a `resolved` event: what it passes over costs it nothing.
+   */
+  readonly selects?: (schema: string, table: string) => boolean;
 }
 
 interface Reader {
-  /** Sequence number of the next event it reads from the store. */
+  /** See SubscribeOptions.selects; undefined: the reader takes every event. */
+  readonly selects: ((schema: string, table: string) => boolean) | undefined;
+  /**
+   * Sequence number of the next event it reads from the store (a reader of every event); for a reader with
+   * `selects`, the one after the last event it took or passed over.
+   */
   cursor: number;
+  /** A reader with `selects`: the sequence numbers of the events it has still to take, from `queueAt` on. */
+  queue: number[];
+  queueAt: number;
+  /** A reader with `selects`: it got rows of the transaction the shared read is in (so it gets its commit). */
+  inTransaction: boolean;
+  /** The commit time it was last given (to pass on the upstream's heartbeats once per batch). */
+  time: number;
+  /** Binlog bytes up to which it was counted (a cumulative count of the shared read; see `ends`). */
+  counted: number;
   attached: boolean;
   /** Set by the shared read when the reader fell too far behind: it goes on reading on its own. */
   detached: boolean;
   wake: (() => void) | undefined;
+}
+
+/** The readers with `selects` that take a table's rows, as of a version of the reader set. */
+interface Route {
+  readonly version: number;
+  readonly readers: readonly Reader[];
 }
 
 /** Per-event bookkeeping beyond the binlog bytes (the event object, its array slots). */
@@ -54,12 +81,19 @@ const ENTRY_OVERHEAD = 96;
  *   last commit (a `reset` first, if it was inside a transaction) and comes back when it catches up. So a slow
  *   changefeed never holds the others back, and memory stays bounded; when every reader is busy, the shared read
  *   waits for them instead.
+ * - A reader with a table filter (`selects`) is given only what it needs: the rows of its tables and the commits
+ *   after them, DDL, resets, and, once per batch of events read, the position passed meanwhile. The shared read
+ *   routes each rows event to the readers that select its table (looked up once per table version), so the work
+ *   per event does not grow with readers that do not select it.
  * - The shared read starts with the first reader and stops when the last leaves.
  */
 export class SharedBinlog {
   /** Events held, oldest first; `events[i]` has sequence number `base + i`. */
   private events: ResumableEvent[] = [];
   private sizes: number[] = [];
+  /** `ends[i]`: binlog bytes read by the shared read up to and including `events[i]` (`baseEnd` before `base`). */
+  private ends: number[] = [];
+  private baseEnd = 0;
   private base = 0;
   /** Binlog bytes held (with a per-event overhead). */
   private heldBytes = 0;
@@ -70,7 +104,27 @@ export class SharedBinlog {
   /** The shared read's position (the last commit or DDL it read) and its commit time. */
   private headTs: Ts = 0n;
   private headTime = 0;
+  /** The sequence number after the last commit, DDL or reset read. */
+  private headSeq = 0;
   private readonly readers = new Set<Reader>();
+  /** Attached readers of every event (woken at each). */
+  private readonly everyEvent = new Set<Reader>();
+  /** Attached readers with `selects` that got rows of the transaction being read. */
+  private txnReaders: Reader[] = [];
+  /** Bumped when a reader with `selects` attaches or leaves the store: the routes are looked up again. */
+  private routeVersion = 0;
+  /** Attached readers with `selects`. */
+  private selecting = 0;
+  private readonly routes = new WeakMap<TableMap, Route>();
+  /** The wake of every reader, once per batch of events read (readers with `selects` pass over the rest). */
+  private batchWake: NodeJS.Immediate | undefined;
+  /**
+   * For each DDL held, the position just before it: a reader with `selects` is given it first when it passed over
+   * commits since its last position (the DDL barrier stops tables exactly at the commit before a DDL).
+   */
+  private readonly beforeDDL = new Map<number, { readonly ts: Ts; readonly time: number }>();
+  /** Events stored since the last look for what can be dropped. */
+  private sinceTrim = 0;
   private running: AbortController | undefined;
   private failed: Error | undefined;
   /** The shared read waits for room. */
@@ -84,6 +138,8 @@ export class SharedBinlog {
   starts = 0;
   /** Readers let go because they fell behind (for tests and the log). */
   detaches = 0;
+  /** Events handed to readers with `selects` at the shared read (routed rows, their commits, DDL, resets): for tests. */
+  routed = 0;
 
   constructor(private readonly options: SharedBinlogOptions) {
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
@@ -112,9 +168,12 @@ export class SharedBinlog {
     return n;
   }
 
-  /** The events from `start` on, as a read of the binlog from `start` would give them; ends when `signal` aborts. */
+  /**
+   * The events from `start` on, as a read of the binlog from `start` would give them (with `options.selects`, what
+   * the reader needs of them: see SubscribeOptions); ends when `signal` aborts.
+   */
   async *subscribe(start: Ts, signal: AbortSignal, options: SubscribeOptions): AsyncGenerator<ResumableEvent> {
-    const reader: Reader = { cursor: 0, attached: false, detached: false, wake: undefined };
+    const reader: Reader = { selects: options.selects, cursor: 0, queue: [], queueAt: 0, inTransaction: false, time: 0, counted: 0, attached: false, detached: false, wake: undefined };
     const onAbort = (): void => reader.wake?.();
     signal.addEventListener('abort', onAbort, { once: true });
     this.readers.add(reader);
@@ -137,21 +196,52 @@ export class SharedBinlog {
       while (!signal.aborted) {
         if (this.attach(reader, pos)) {
           while (!signal.aborted && !reader.detached) {
-            if (reader.cursor < this.base + this.events.length) {
-              const i = reader.cursor - this.base;
+            const seq = this.nextFor(reader);
+            if (seq !== undefined) {
+              const i = seq - this.base;
               const e = this.events[i];
-              if (stats !== undefined) stats.bytes += this.sizes[i];
-              reader.cursor++;
+              if (e.kind === 'ddl' && reader.selects !== undefined) {
+                const before = this.beforeDDL.get(seq);
+                if (before !== undefined && before.ts > pos) {
+                  pos = before.ts;
+                  posTime = before.time;
+                  yield { kind: 'resolved', ts: before.ts, time: before.time };
+                  continue;
+                }
+              }
+              if (stats !== undefined) stats.bytes += this.ends[i] - reader.counted;
+              reader.counted = this.ends[i];
+              if (reader.selects === undefined) reader.cursor++;
+              else {
+                reader.queueAt++;
+                reader.cursor = seq + 1;
+                if (e.kind === 'commit' || e.kind === 'ddl') reader.time = e.commitTime;
+              }
               if (this.roomWaiter !== undefined) this.roomWaiter();
               follow(e);
               yield e;
+              continue;
+            }
+            if (reader.selects !== undefined && !reader.inTransaction && (reader.cursor < this.headSeq || reader.time < this.headTime)) {
+              // what it passed over since: the position the shared read reached
+              const passed = this.headSeq - 1 - this.base;
+              const counted = passed >= 0 ? this.ends[passed] : this.baseEnd;
+              if (stats !== undefined && counted > reader.counted) stats.bytes += counted - reader.counted;
+              if (counted > reader.counted) reader.counted = counted;
+              if (reader.cursor < this.headSeq) reader.cursor = this.headSeq;
+              reader.time = this.headTime;
+              if (this.headTs > pos) {
+                pos = this.headTs;
+                posTime = this.headTime;
+              }
+              yield { kind: 'resolved', ts: this.headTs, time: this.headTime };
               continue;
             }
             if (this.failed !== undefined) throw this.failed;
             await new Promise<void>((resolve) => (reader.wake = resolve));
             reader.wake = undefined;
           }
-          reader.attached = false;
+          this.release(reader);
           if (signal.aborted) return;
           this.options.logger.info('fell behind the shared binlog read: reading on its own until it catches up', { reader: options.who, from: String(pos) });
           if (inTransaction) {
@@ -182,27 +272,135 @@ export class SharedBinlog {
       }
     } finally {
       signal.removeEventListener('abort', onAbort);
-      reader.attached = false;
+      this.release(reader);
       this.readers.delete(reader);
       if (this.readers.size === 0) this.stop();
       else this.roomWaiter?.();
     }
   }
 
+  /** The sequence number of the next event the reader takes from the store, if it has one. */
+  private nextFor(reader: Reader): number | undefined {
+    if (reader.selects === undefined) return reader.cursor < this.base + this.events.length ? reader.cursor : undefined;
+    return reader.queueAt < reader.queue.length ? reader.queue[reader.queueAt] : undefined;
+  }
+
+  /** Where the reader still needs the store from (what is below can be dropped for it). */
+  private floorOf(reader: Reader): number {
+    if (reader.selects === undefined) return reader.cursor;
+    return reader.queueAt < reader.queue.length ? reader.queue[reader.queueAt] : this.base + this.events.length;
+  }
+
   /** Sets the reader's cursor at `pos` when the store has it (starting the shared read there if it is not running). */
   private attach(reader: Reader, pos: Ts): boolean {
+    let seq: number;
     if (this.running === undefined || (this.failed !== undefined && this.attachedCount === 0)) {
       this.running?.abort();
       this.start(pos);
-      reader.cursor = this.base + this.events.length;
-      reader.attached = true;
-      return true;
+      seq = this.base + this.events.length;
+    } else {
+      const at = this.boundaryAt(pos);
+      if (at === undefined) return false;
+      seq = at;
     }
-    const seq = this.boundaryAt(pos);
-    if (seq === undefined) return false;
     reader.cursor = seq;
     reader.attached = true;
+    reader.counted = seq > this.base ? this.ends[seq - 1 - this.base] : this.baseEnd;
+    if (reader.selects === undefined) {
+      this.everyEvent.add(reader);
+      return true;
+    }
+    // what the store holds after the join position, routed to this reader alone
+    reader.queue = [];
+    reader.queueAt = 0;
+    reader.inTransaction = false;
+    reader.time = 0;
+    for (let s = seq; s < this.base + this.events.length; s++) {
+      const e = this.events[s - this.base];
+      if (e.kind === 'rows') {
+        if (!this.selectedBy(reader, e.layout.map)) continue;
+        reader.inTransaction = true;
+      } else if (e.kind === 'commit') {
+        if (!reader.inTransaction) continue;
+        reader.inTransaction = false;
+      } else if (e.kind === 'resolved') continue;
+      else reader.inTransaction = false;
+      reader.queue.push(s);
+    }
+    if (reader.inTransaction) this.txnReaders.push(reader);
+    this.routeVersion++;
+    this.selecting++;
     return true;
+  }
+
+  /** The reader leaves the store (let go, or gone). */
+  private release(reader: Reader): void {
+    if (!reader.attached) return;
+    reader.attached = false;
+    if (reader.selects === undefined) this.everyEvent.delete(reader);
+    else {
+      reader.queue = [];
+      reader.queueAt = 0;
+      reader.inTransaction = false;
+      this.routeVersion++;
+      this.selecting--;
+    }
+  }
+
+  private selectedBy(reader: Reader, map: TableMap): boolean {
+    return reader.selects!(map.schema, map.table);
+  }
+
+  /** The attached readers with `selects` that take the rows of `map`'s table. */
+  private routeOf(map: TableMap): readonly Reader[] {
+    const route = this.routes.get(map);
+    if (route !== undefined && route.version === this.routeVersion) return route.readers;
+    const readers: Reader[] = [];
+    for (const r of this.readers) if (r.attached && r.selects !== undefined && this.selectedBy(r, map)) readers.push(r);
+    this.routes.set(map, { version: this.routeVersion, readers });
+    return readers;
+  }
+
+  /** Hands the event just stored (sequence number `seq`) to the readers with `selects` that need it. */
+  private route(e: ResumableEvent, seq: number): void {
+    if (this.selecting === 0) return;
+    switch (e.kind) {
+      case 'rows':
+        for (const r of this.routeOf(e.layout.map)) {
+          r.queue.push(seq);
+          this.routed++;
+          if (!r.inTransaction) {
+            r.inTransaction = true;
+            this.txnReaders.push(r);
+          }
+          this.wake(r);
+        }
+        return;
+      case 'commit':
+        for (const r of this.txnReaders) {
+          if (!r.attached || !r.inTransaction) continue;
+          r.queue.push(seq);
+          this.routed++;
+          r.inTransaction = false;
+          this.wake(r);
+        }
+        this.txnReaders = [];
+        this.wakeInBatch();
+        return;
+      case 'resolved':
+        this.wakeInBatch();
+        return;
+      default:
+        // DDL and resets (rare): every reader
+        for (const r of this.readers) {
+          if (!r.attached || r.selects === undefined) continue;
+          r.queue.push(seq);
+          this.routed++;
+          r.inTransaction = false;
+          this.wake(r);
+        }
+        this.txnReaders = [];
+    }
   }
 
   /**
@@ -265,6 +463,7 @@ export class SharedBinlog {
     this.boundaryFirst = 0;
     this.headTs = pos;
     this.headTime = 0;
+    this.headSeq = this.base;
     this.starts++;
     this.options.logger.info('shared binlog read starts', { from: String(pos) });
     void this.read(pos, controller).catch((error: unknown) => {
@@ -282,6 +481,8 @@ export class SharedBinlog {
     this.running = undefined;
     running.abort(new TidemarkError('ErrAborted', 'the last reader of the shared binlog left'));
     this.clear();
+    if (this.batchWake !== undefined) clearImmediate(this.batchWake);
+    this.batchWake = undefined;
     this.roomWaiter?.();
     for (const w of [...this.levelWaiters]) w();
     this.options.logger.info('shared binlog read stopped: no reader left');
@@ -292,7 +493,11 @@ export class SharedBinlog {
     this.base += this.events.length;
     this.events = [];
     this.sizes = [];
+    this.ends = [];
+    this.baseEnd = this.stats.bytes;
     this.heldBytes = 0;
+    this.txnReaders = [];
+    this.beforeDDL.clear();
   }
 
   private async read(start: Ts, controller: AbortController): Promise<void> {
@@ -304,18 +509,27 @@ export class SharedBinlog {
       counted = this.stats.bytes;
       this.events.push(e);
       this.sizes.push(size);
+      this.ends.push(counted);
       this.heldBytes += size;
+      const seq = this.base + this.events.length - 1;
       if (e.kind === 'commit' || e.kind === 'ddl' || e.kind === 'reset') {
+        if (e.kind === 'ddl') this.beforeDDL.set(seq, { ts: this.headTs, time: this.headTime });
         this.boundaryTs.push(e.ts);
-        this.boundarySeq.push(this.base + this.events.length);
+        this.boundarySeq.push(seq + 1);
+        this.headSeq = seq + 1;
         if (e.kind !== 'reset') {
           this.headTs = e.ts;
           this.headTime = e.commitTime;
         }
         if (this.levelWaiters.size > 0) for (const w of [...this.levelWaiters]) w();
       } else if (e.kind === 'resolved' && e.time > this.headTime) this.headTime = e.time;
-      this.wakeAll();
-      this.trim();
+      for (const r of this.everyEvent) this.wake(r);
+      this.route(e, seq);
+      // what can be dropped is looked for every 256 events (it walks the readers), or at once when full
+      if (++this.sinceTrim >= 256 || this.heldBytes > this.maxBytes) {
+        this.sinceTrim = 0;
+        this.trim();
+      }
       while (this.heldBytes > this.maxBytes && !signal.aborted) {
         if (this.letGo()) continue;
         // every reader is busy with what it has: the shared read waits for them
@@ -329,17 +543,29 @@ export class SharedBinlog {
   /** Drops what no attached reader needs, keeping up to `historyBytes` behind them for readers about to join. */
   private trim(): void {
     let floor = this.base + this.events.length;
-    for (const r of this.readers) if (r.attached && r.cursor < floor) floor = r.cursor;
+    for (const r of this.readers) {
+      if (!r.attached) continue;
+      const f = this.floorOf(r);
+      if (f < floor) floor = f;
+    }
     let drop = 0;
     let held = this.heldBytes;
     while (this.base + drop < floor && held > this.historyBytes) held -= this.sizes[drop++];
     if (drop === 0) return;
-    // dropped in batches, so the arrays are not shifted at every event
-    if (drop < 256 && this.heldBytes <= this.maxBytes) return;
+    this.baseEnd = this.ends[drop - 1];
     this.events.splice(0, drop);
     this.sizes.splice(0, drop);
+    this.ends.splice(0, drop);
     this.heldBytes = held;
     this.base += drop;
+    for (const seq of this.beforeDDL.keys()) if (seq < this.base) this.beforeDDL.delete(seq);
+    for (const r of this.readers) {
+      // a reader's taken sequence numbers, compacted now and then
+      if (r.queueAt > 1024 && r.queueAt * 2 > r.queue.length) {
+        r.queue.splice(0, r.queueAt);
+        r.queueAt = 0;
+      }
+    }
     while (this.boundaryFirst < this.boundarySeq.length && this.boundarySeq[this.boundaryFirst] < this.base) this.boundaryFirst++;
     if (this.boundaryFirst > 1024 && this.boundaryFirst * 2 > this.boundarySeq.length) {
       this.boundaryTs.splice(0, this.boundaryFirst);
@@ -358,29 +584,41 @@ export class SharedBinlog {
     let slowest = head;
     for (const r of this.readers) {
       if (!r.attached) continue;
-      if (r.cursor >= head) waiting = true;
-      if (r.cursor < slowest) slowest = r.cursor;
+      const f = this.floorOf(r);
+      if (f >= head) waiting = true;
+      if (f < slowest) slowest = f;
     }
     if (!waiting || slowest >= head) return false;
     for (const r of this.readers) {
-      if (r.attached && r.cursor === slowest) {
+      if (r.attached && this.floorOf(r) === slowest) {
         r.detached = true;
-        r.attached = false;
+        this.release(r);
         this.detaches++;
-        r.wake?.();
+        this.wake(r);
       }
     }
     this.trim();
     return true;
   }
 
-  private wakeAll(): void {
-    for (const r of this.readers) {
-      const wake = r.wake;
-      if (wake !== undefined) {
-        r.wake = undefined;
-        wake();
-      }
+  private wake(r: Reader): void {
+    const wake = r.wake;
+    if (wake !== undefined) {
+      r.wake = undefined;
+      wake();
     }
+  }
+
+  /** Wakes every reader once the events read in this turn are stored (readers with `selects` then pass over them). */
+  private wakeInBatch(): void {
+    if (this.batchWake !== undefined) return;
+    this.batchWake = setImmediate(() => {
+      this.batchWake = undefined;
+      this.wakeAll();
+    });
+  }
+
+  private wakeAll(): void {
+    for (const r of this.readers) this.wake(r);
   }
 }

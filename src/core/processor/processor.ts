@@ -136,9 +136,12 @@ export class Processor implements ProgressSource {
   private readonly runWaiters: ((signal: AbortSignal) => void)[] = [];
   /** Binlog bytes read by this processor's readers (the binlog read metric, read when scraped). */
   readonly binlogRead = { bytes: 0 };
+  /** The changefeed's table filter: the tables it replicates. */
+  private readonly filter: TableFilter;
   private failRun: ((error: unknown) => void) | undefined;
 
   constructor(private readonly options: ProcessorOptions) {
+    this.filter = new TableFilter(options.config.filter.rules, options.config['case-sensitive']);
     this.barrierTs = options.barrierTs;
     this.localBarrier = options.config['enable-sync-point'] !== true;
     this.quota = new MemoryQuota(options.config['memory-quota']);
@@ -380,10 +383,7 @@ export class Processor implements ProgressSource {
         else stage.added(table);
       }
       this.schema = await options.loadSchema?.(inner);
-      if (this.schema !== undefined) {
-        const filter = new TableFilter(options.config.filter.rules, options.config['case-sensitive']);
-        this.schema.tableFilter = (schema, table) => filter.match(schema, table);
-      }
+      if (this.schema !== undefined) this.schema.tableFilter = (schema, table) => this.filter.match(schema, table);
       this.log.info('processor started', { sink: redactUri(options.sinkUri) });
       let first: Error | undefined;
       const fail = (error: unknown): void => {
@@ -416,6 +416,8 @@ export class Processor implements ProgressSource {
       ownRead: (from, ownSignal) => readFromTs(this.upstreamOptions(), from, ownSignal),
       stats: this.binlogRead,
       who: `changefeed ${this.options.namespace}/${changefeedId}`,
+      // rows of tables the changefeed does not replicate, and commits with none of its rows, are passed over
+      selects: (schema, table) => this.filter.match(schema, table),
     });
   }
 
@@ -432,9 +434,8 @@ export class Processor implements ProgressSource {
 
   /** The current definition of a table of the changefeed (for MariaDB's UUID/INET6/INET4 columns, see readTransactions). */
   private definitions(): TableLoader {
-    const filter = new TableFilter(this.options.config.filter.rules, this.options.config['case-sensitive']);
     const load = SchemaStorage.upstreamLoader(this.options.upstream);
-    return (schema, table) => (filter.match(schema, table) ? load(schema, table) : Promise.resolve(undefined));
+    return (schema, table) => (this.filter.match(schema, table) ? load(schema, table) : Promise.resolve(undefined));
   }
 
   /** A DDL read: beyond the owner's barrier, tables stop before it until the owner has run it (read again: noted once). */

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { silentLogger } from '../../../src/core/logger/logger.js';
 import { SharedBinlog } from '../../../src/core/logservice/shared-binlog.js';
 import type { ResumableEvent } from '../../../src/core/upstream/resumable-reader.js';
+import type { TableMap } from '../../../src/core/upstream/events.js';
 import type { RowsLayout } from '../../../src/core/upstream/rows.js';
 
 /**
@@ -100,6 +101,40 @@ function shared(binlog: FakeBinlog, options: { maxBytes?: number; historyBytes?:
 
 const own = (binlog: FakeBinlog) => ({ ownRead: (start: bigint, signal: AbortSignal) => binlog.read(start, signal), who: 'test' });
 
+/** A table's map as the binlog reader gives it: one object per table version, reused by its rows events. */
+const tableMap = (schema: string, table: string) => ({ schema, table }) as unknown as TableMap;
+const ax = tableMap('a', 'x');
+const by = tableMap('b', 'y');
+
+/** Events of a binlog script, a batch at a time (a turn of the event loop between batches, like network reads). */
+function scripted(batches: readonly (readonly ResumableEvent[])[]) {
+  return async function* (_start: bigint, signal: AbortSignal, stats: { bytes: number }): AsyncGenerator<ResumableEvent> {
+    for (const batch of batches) {
+      for (const e of batch) {
+        stats.bytes += 100;
+        yield e;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  };
+}
+
+const rowsOf = (map: TableMap, seq = 0): ResumableEvent => ({ kind: 'rows', layout: { map, ends: [1] } as unknown as RowsLayout, seq });
+const commitAt = (ts: bigint): ResumableEvent => ({ kind: 'commit', ts, commitTime: Number(ts), rows: 1 });
+
+/** Takes events until `done` says so (or the reader ends). */
+async function take(events: AsyncIterable<ResumableEvent>, done: (e: ResumableEvent) => boolean): Promise<ResumableEvent[]> {
+  const got: ResumableEvent[] = [];
+  for await (const e of events) {
+    got.push(e);
+    if (done(e)) break;
+  }
+  return got;
+}
+
+const notOwn = { ownRead: () => { throw new Error('no read of its own expected'); } };
+
 describe('SharedBinlog: one binlog read for every reader of an upstream', () => {
   it('readers at one position share one read and each gets exactly what its own read would give', async () => {
     const binlog = new FakeBinlog();
@@ -178,6 +213,63 @@ describe('SharedBinlog: one binlog read for every reader of an upstream', () => 
     stop.abort();
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(binlog.open, 0);
+  });
+
+  it('the work per event does not grow with readers that do not select its table: they get the position once per batch', async () => {
+    // 20 batches of 100 transactions, each one rows event of a.x and its commit
+    const batches: ResumableEvent[][] = [];
+    let ts = 100n;
+    for (let b = 0; b < 20; b++) {
+      const batch: ResumableEvent[] = [];
+      for (let t = 0; t < 100; t++) batch.push(rowsOf(ax), commitAt((ts += 10n)));
+      batches.push(batch);
+    }
+    const last = ts;
+    const routed: number[] = [];
+    for (const idle of [1, 40]) {
+      const log = new SharedBinlog({ source: scripted(batches), logger: silentLogger });
+      const stop = new AbortController();
+      const selecting = take(log.subscribe(100n, stop.signal, { ...notOwn, who: 'a.x', selects: (s) => s === 'a' }), (e) => e.kind === 'commit' && e.ts === last);
+      const every = take(log.subscribe(100n, stop.signal, { ...notOwn, who: 'every row' }), (e) => e.kind === 'commit' && e.ts === last);
+      const others = Array.from({ length: idle }, (_, i) =>
+        take(log.subscribe(100n, stop.signal, { ...notOwn, who: `other ${i}`, selects: (s) => s === 'b' }), (e) => e.kind !== 'rows' && e.ts === last),
+      );
+      const got = await selecting;
+      assert.equal(got.length, 4000, 'every row of a.x and every commit after them');
+      assert.deepEqual(got.filter((e) => e.kind === 'commit').length, 2000);
+      assert.equal((await every).length, 4000);
+      for (const other of await Promise.all(others)) {
+        assert.ok(other.every((e) => e.kind === 'resolved'), 'no rows, no commit of transactions without its rows');
+        assert.ok(other.length <= 21, `the position passed, once per batch: ${other.length} events for 4,000`);
+        const positions = other.map((e) => (e as { ts: bigint }).ts);
+        assert.deepEqual(positions, [...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), 'positions only move on');
+      }
+      routed.push(log.routed);
+      stop.abort();
+    }
+    assert.deepEqual(routed, [4000, 4000], 'the events handed out at the shared read are the same with 1 and 40 readers that select nothing');
+  });
+
+  it('a reader with a table filter gets its rows of mixed transactions, their commits, DDL with the position just before it; it can join mid-store', async () => {
+    const ddl: ResumableEvent = { kind: 'ddl', ts: 130n, commitTime: 130, schema: 'a', query: 'ALTER TABLE x ADD c INT' };
+    const source = scripted([[rowsOf(ax), commitAt(110n), rowsOf(ax), commitAt(120n), ddl, rowsOf(ax, 0), rowsOf(by, 1), rowsOf(ax, 2), commitAt(140n)], [rowsOf(ax), commitAt(150n), rowsOf(by), commitAt(160n)]]);
+    const log = new SharedBinlog({ source, logger: silentLogger });
+    const stop = new AbortController();
+    // a reader that stays (it takes one event and waits): the store holds everything meanwhile
+    const holder = log.subscribe(100n, stop.signal, { ...notOwn, who: 'stays' })[Symbol.asyncIterator]();
+    await holder.next();
+    const onlyB = await take(log.subscribe(100n, stop.signal, { ...notOwn, who: 'b.y', selects: (s) => s === 'b' }), (e) => e.kind === 'commit' && e.ts === 160n);
+    const shape = (events: ResumableEvent[]) => events.filter((e) => e.kind !== 'resolved').map((e) => (e.kind === 'rows' ? `rows ${(e.layout.map as { schema: string }).schema}/${e.seq}` : `${e.kind} ${e.ts}`));
+    assert.deepEqual(shape(onlyB), ['ddl 130', 'rows b/1', 'commit 140', 'rows b/0', 'commit 160']);
+    const beforeDDL = onlyB[onlyB.findIndex((e) => e.kind === 'ddl') - 1];
+    assert.deepEqual(beforeDDL, { kind: 'resolved', ts: 120n, time: 120 }, 'the position just before the DDL comes first (where the barrier stops tables)');
+    // the store still holds it all: a reader joining at 140 takes its rows from there, routed to it alone
+    const joined = await take(log.subscribe(140n, stop.signal, { ...notOwn, who: 'joins at 140', selects: (s) => s === 'a' }), (e) => e.kind !== 'rows' && e.ts >= 160n);
+    assert.deepEqual(shape(joined), ['rows a/0', 'commit 150']);
+    assert.deepEqual(joined.at(-1), { kind: 'resolved', ts: 160n, time: 160 }, 'and then the position past the transaction without its rows');
+    assert.equal(log.starts, 1);
+    stop.abort();
+    await holder.return(undefined);
   });
 
   it('a failed shared read fails its readers, and the next reader starts it again', async () => {

@@ -220,6 +220,16 @@ describe('puller: transaction assembly and table floors', { timeout: 30_000 }, (
     await h.stop();
   });
 
+  it('target-ts: a position from the shared read past it (commits with none of these tables) stops reading at it', async () => {
+    const a = tableMap('a');
+    const ta = new Table('s.a', { tableId: 1 }, 0n);
+    const h = setup([rows(a, 0, 1), commit(10n, 1), { kind: 'resolved', ts: 40n, time: 40_000 }, rows(a, 0, 5), commit(50n, 1)], [ta], { targetTs: 25n });
+    await until('target reached', () => h.puller.targetReached);
+    assert.equal(h.puller.readerTs, 25n, 'at target-ts, not at the position past it');
+    assert.deepEqual(ta.ids(), [1]);
+    await h.stop();
+  });
+
   it('a DDL is reported with the commit before it, then moves the position', async () => {
     const a = tableMap('a');
     const ta = new Table('s.a', { tableId: 1 }, 0n);

@@ -220,6 +220,11 @@ export class Puller<T extends PulledTable> {
             this.advance(e.ts, e.commitTime);
             break;
           case 'resolved':
+            // from the shared read, a position past commits with none of these tables' rows: it may pass target-ts
+            if (target !== 0n && e.ts >= target) {
+              this.finishAt(target, e.time);
+              return;
+            }
             this.advance(e.ts, e.time);
             break;
           case 'reset':
