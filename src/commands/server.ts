@@ -1,4 +1,5 @@
 import { Flags } from '@oclif/core';
+import { TidemarkError } from '../core/errors/index.js';
 import { BaseCommand } from '../cli/base-command.js';
 import { LOG_LEVELS, createLogger } from '../core/logger/logger.js';
 import { loadServerConfig, resolveServerConfig } from '../core/config/server-config.js';
@@ -23,6 +24,7 @@ export default class ServerCommand extends BaseCommand {
     'log-level': Flags.option({ options: LOG_LEVELS, description: 'log level [default: info]' })(),
     'log-file': Flags.string({ description: 'log to this file instead of stderr' }),
     upstream: Flags.string({ description: 'default upstream mysql:// URI for changefeeds' }),
+    'heap-growth': Flags.string({ description: 'how far the JavaScript heap may grow past what is live before a full collection, 1.1 to 4 (heap-growth) [default: 1.5]' }),
     ca: Flags.string({ description: 'PEM CA (security.ca-path): verifies etcd at https:// endpoints, the other captures and client certificates', helpGroup: 'SECURITY' }),
     cert: Flags.string({ description: 'PEM certificate (security.cert-path): --addr serves TLS with it, and it is the client certificate to etcd and the other captures', helpGroup: 'SECURITY' }),
     key: Flags.string({ description: 'PEM private key of --cert (security.key-path)', helpGroup: 'SECURITY' }),
@@ -45,6 +47,7 @@ export default class ServerCommand extends BaseCommand {
         'log-level': flags['log-level'],
         'log-file': flags['log-file'],
         upstream: flags.upstream,
+        'heap-growth': flags['heap-growth'] === undefined ? undefined : parseFactor(flags['heap-growth']),
         security: {
           'ca-path': flags.ca,
           'cert-path': flags.cert,
@@ -82,4 +85,13 @@ export default class ServerCommand extends BaseCommand {
       process.off('SIGINT', onSignal);
     }
   }
+}
+
+/** A `--heap-growth` value as a number; the range is checked with the config (heap-growth). */
+function parseFactor(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) {
+    throw new TidemarkError('ErrConfigInvalid', `--heap-growth "${text}" is not a number: give a factor from 1.1 to 4, e.g. 1.5`, { details: { key: 'heap-growth' } });
+  }
+  return value;
 }

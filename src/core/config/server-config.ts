@@ -17,6 +17,7 @@ export const serverConfigKeys = {
   upstream: 'upstream',
   captureSessionTtl: 'capture-session-ttl',
   perTableMetrics: 'per-table-metrics',
+  heapGrowth: 'heap-growth',
   security: 'security',
 } as const;
 
@@ -74,6 +75,12 @@ export const serverConfigSchema = z
     [serverConfigKeys.upstream]: z.string().optional().describe('default upstream mysql:// URI for changefeeds'),
     [serverConfigKeys.captureSessionTtl]: z.number().int().min(1).max(600).default(10).describe('etcd session TTL in seconds'),
     [serverConfigKeys.perTableMetrics]: z.boolean().default(false).describe('export per-table series (a table label) on /metrics'),
+    [serverConfigKeys.heapGrowth]: z
+      .number()
+      .min(1.1, 'must be at least 1.1 (the heap may grow 10 % past what is live before a full collection)')
+      .max(4, 'must be at most 4 (V8 grows the heap at most 4× past what is live)')
+      .default(1.5)
+      .describe('how far the JavaScript heap may grow past what is live before a full collection (V8 picks up to 4× on its own)'),
     [serverConfigKeys.security]: securitySchema.default({}).describe('TLS, etcd and API authentication'),
   })
   .strict();

@@ -25,6 +25,7 @@ import { clusterTlsError } from '../api/tls-errors.js';
 import { ApiAuth } from '../api/auth.js';
 import { loadClusterTls, type ClusterTls } from './tls.js';
 import { clusterPort } from './cluster-port.js';
+import { applyHeapGrowth } from './heap-growth.js';
 import type { CaptureSummary, ChangefeedSinkInfo, CreateChangefeedRequest, UpdateChangefeedRequest } from '../api/model.js';
 
 export interface ServerOptions {
@@ -132,6 +133,8 @@ export class Server {
 
   async run(signal: AbortSignal): Promise<void> {
     const { config, logger } = this.options;
+    const heap = applyHeapGrowth(config['heap-growth']);
+    if (!heap.applied) logger.info('heap-growth left to node', { reason: heap.reason });
     const endpoints = config.pd.split(',').map((s) => s.trim()).filter(Boolean);
     const client = new EtcdClient(this.etcdOptions(endpoints));
     if (config.security['etcd-user'] !== undefined && !endpoints.some((e) => /^https:\/\//i.test(e)) && !endpoints.every((e) => isLoopback(splitHostPort(e.replace(/^https?:\/\//i, '').replace(/\/$/, ''))[0]))) {
@@ -149,6 +152,7 @@ export class Server {
         clusterId: config['cluster-id'],
         version: buildInfo().version,
         tls: serving,
+        heapGrowth: heap.applied ? config['heap-growth'] : 'node',
         clientCertificates: this.tls?.ca === undefined || !serving ? 'not checked' : this.tls.allowedCn.length > 0 ? `required, CN in ${this.tls.allowedCn.join(', ')}` : 'verified when presented',
         apiUsers: this.auth.enabled ? `required for writes${config.security['client-auth-reads'] ? ' and reads' : ''}` : 'none',
       });

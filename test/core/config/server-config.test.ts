@@ -14,6 +14,7 @@ describe('server config', () => {
     assert.equal(config.pd, 'http://127.0.0.1:2379');
     assert.equal(config['cluster-id'], 'default');
     assert.equal(config['capture-session-ttl'], 10);
+    assert.equal(config['heap-growth'], 1.5);
     assert.ok(Object.isFrozen(config));
   });
 
@@ -39,6 +40,8 @@ describe('server config', () => {
   it('names a bad value with what it got', () => {
     assert.throws(() => resolveServerConfig({ addr: 'localhost' }, {}), { code: 'ErrConfigInvalid', message: /"addr".*host:port.*"localhost"/ });
     assert.throws(() => resolveServerConfig({ 'log-level': 'loud' as never }, {}), { code: 'ErrConfigInvalid', message: /"log-level"/ });
+    assert.throws(() => resolveServerConfig({ 'heap-growth': 1 }, {}, 'server.toml'), { code: 'ErrConfigInvalid', message: /"heap-growth" in server\.toml: must be at least 1\.1 .*\(got 1\)/ });
+    assert.throws(() => resolveServerConfig({}, { 'heap-growth': 8 }, 'flags'), { code: 'ErrConfigInvalid', message: /"heap-growth" in flags: must be at most 4 .*\(got 8\)/ });
   });
 });
 
