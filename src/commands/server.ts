@@ -24,7 +24,7 @@ export default class ServerCommand extends BaseCommand {
     'log-level': Flags.option({ options: LOG_LEVELS, description: 'log level [default: info]' })(),
     'log-file': Flags.string({ description: 'log to this file instead of stderr' }),
     upstream: Flags.string({ description: 'default upstream mysql:// URI for changefeeds' }),
-    'heap-growth': Flags.string({ description: 'how far the JavaScript heap may grow past what is live before a full collection, 1.1 to 4 (heap-growth) [default: 1.5]' }),
+    'heap-growth': Flags.string({ description: 'how far the JavaScript heap may grow past what is live before a full collection, 1.1 to 4 (heap-growth) [default: 2]' }),
     ca: Flags.string({ description: 'PEM CA (security.ca-path): verifies etcd at https:// endpoints, the other captures and client certificates', helpGroup: 'SECURITY' }),
     cert: Flags.string({ description: 'PEM certificate (security.cert-path): --addr serves TLS with it, and it is the client certificate to etcd and the other captures', helpGroup: 'SECURITY' }),
     key: Flags.string({ description: 'PEM private key of --cert (security.key-path)', helpGroup: 'SECURITY' }),

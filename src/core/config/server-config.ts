@@ -79,7 +79,7 @@ export const serverConfigSchema = z
       .number()
       .min(1.1, 'must be at least 1.1 (the heap may grow 10 % past what is live before a full collection)')
       .max(4, 'must be at most 4 (V8 grows the heap at most 4× past what is live)')
-      .default(1.5)
+      .default(2)
       .describe('how far the JavaScript heap may grow past what is live before a full collection (V8 picks up to 4× on its own)'),
     [serverConfigKeys.security]: securitySchema.default({}).describe('TLS, etcd and API authentication'),
   })

@@ -20,9 +20,11 @@ export function heapGrowthFlag(factor: number, execArgv: readonly string[] = pro
  * Bounds V8's heap growth for the server (`heap-growth`). After each full collection V8 lets the heap grow to
  * the live size times a factor it picks from the allocation rate, up to 4×: a capture streaming rows allocates
  * fast, so its heap (and RSS) grew to several times what is live, whatever the changefeeds' memory quotas
- * (a 2M-row snapshot under a 64 MiB quota peaked at 302–316 MiB RSS with ~50 MiB live). With a fixed factor the
- * RSS follows the live data; a full collection comes sooner, which V8 does mostly concurrently. Read at each
- * collection, so setting it at start takes effect.
+ * (a 2M-row snapshot under a 64 MiB quota peaked at 302–316 MiB RSS with ~50 MiB live; an idle capture of
+ * 100,000 tables, ~300 MiB live, at 1.2 GiB). With a fixed factor the RSS follows the live data, and a full
+ * collection comes sooner. The default, 2, is Go's GOGC=100 (TiCDC's): 1.5 kept the RSS lower still but its
+ * extra full collections of a large live heap cost CPU (BENCHMARKS.md). Read at each collection, so setting it
+ * at start takes effect.
  */
 export function applyHeapGrowth(factor: number): HeapGrowth {
   const flag = heapGrowthFlag(factor);

@@ -14,7 +14,7 @@ describe('server config', () => {
     assert.equal(config.pd, 'http://127.0.0.1:2379');
     assert.equal(config['cluster-id'], 'default');
     assert.equal(config['capture-session-ttl'], 10);
-    assert.equal(config['heap-growth'], 1.5);
+    assert.equal(config['heap-growth'], 2);
     assert.ok(Object.isFrozen(config));
   });
 
