@@ -40,11 +40,15 @@ interface CreatePlan {
 }
 
 /** The changefeed's schema storage as taken at create, and where: the upstream's end of binlog then. */
-interface TakenSchema {
-  readonly schema: Awaited<ReturnType<typeof takeChangefeedSchema>>;
+interface BinlogEnd {
   readonly reader: ResumableReaderOptions;
   readonly basename: string;
   readonly endTs: Ts;
+}
+
+/** The changefeed's schema storage as taken at create, and where: the upstream's end of binlog then. */
+interface TakenSchema extends BinlogEnd {
+  readonly schema: Awaited<ReturnType<typeof takeChangefeedSchema>>;
 }
 
 /**
@@ -68,6 +72,12 @@ export class ChangefeedAdmin {
    * schema storage taken at the upstream's end of binlog; the start and target resolved against it; the history
    * before start-ts checked when the binlog lacks column names; the schema (`--snapshot`) written to the sink;
    * then the info, upstream, schema storage and snapshot records put in one etcd transaction.
+   *
+   * When the row events carry their columns (binlog_row_metadata=FULL) and nothing is copied (`--snapshot
+   * never`), the storage gives only the owner's table set, and nothing at create needs it: the owner takes it
+   * when it starts the changefeed, after this answers (over 100,000 tables, reading them takes seconds; #23 asks
+   * for the answer within 5 s). The table set is then the tables at the owner's snapshot, as it is at create for
+   * an earlier --start-ts.
    */
   async create(req: CreateChangefeedRequest): Promise<ChangefeedDetail> {
     const plan = this.planOf(req);
@@ -76,6 +86,13 @@ export class ChangefeedAdmin {
     const settings = await plan.upstream.preflight();
     if (await this.client.get(changefeedInfoKey(this.clusterId, plan.namespace, plan.id)).exists()) {
       throw new TidemarkError('ErrChangefeedAlreadyExists', `changefeed ${plan.id} already exists in namespace ${plan.namespace}`);
+    }
+    if (plan.config.snapshot.mode === 'never' && hasFullRowMetadata(settings)) {
+      const end = await this.endOfBinlog(plan);
+      const { startTs, targetTs } = await this.resolveRange(req, plan, end);
+      await this.register(plan, { schema: undefined, basename: end.basename }, startTs, targetTs, []);
+      await this.waitVisible(plan.namespace, plan.id, (i) => i !== undefined);
+      return this.get(plan.id, plan.namespace);
     }
     const taken = await this.takeSchema(plan);
     const { startTs, targetTs } = await this.resolveRange(req, plan, taken);
@@ -114,8 +131,15 @@ export class ChangefeedAdmin {
     return { schema, reader, basename: end.basename, endTs: schema.coveredFrom > end.ts ? schema.coveredFrom : end.ts };
   }
 
+  /** The upstream's end of binlog, for a changefeed whose owner takes the schema storage. */
+  private async endOfBinlog(plan: CreatePlan): Promise<BinlogEnd> {
+    const end = await plan.upstream.endTs();
+    const reader = plan.upstream.readerOptions(end.basename, replicaServerId(`create/${plan.namespace}/${plan.id}`));
+    return { reader, basename: end.basename, endTs: end.ts };
+  }
+
   /** start-ts (default: where the schema was taken; a time; a ts) and target-ts, checked against each other and the upstream. */
-  private async resolveRange(req: CreateChangefeedRequest, plan: CreatePlan, { endTs, basename }: TakenSchema): Promise<{ startTs: Ts; targetTs: Ts }> {
+  private async resolveRange(req: CreateChangefeedRequest, plan: CreatePlan, { endTs, basename }: BinlogEnd): Promise<{ startTs: Ts; targetTs: Ts }> {
     const startTime = req.start_ts === undefined ? undefined : parseTimeForm(req.start_ts);
     const startTs =
       req.start_ts === undefined || req.start_ts === '' || req.start_ts === '0'
@@ -169,10 +193,11 @@ export class ChangefeedAdmin {
   /**
    * The schema storage's parts go first and its manifest with the info key, in one txn: the owner starts the
    * changefeed as soon as the info key is there, and a concurrent create of the same id that loses the txn leaves
-   * the winner's storage alone. Each copied table's snapshot record starts pending (with many tables they go
-   * first: an etcd transaction takes 128 operations).
+   * the winner's storage alone. Without a storage (the owner takes it), the txn deletes the manifest of one left by
+   * an earlier changefeed of the id, so the owner never loads that. Each copied table's snapshot record starts
+   * pending (with many tables they go first: an etcd transaction takes 128 operations).
    */
-  private async register(plan: CreatePlan, { schema, basename }: TakenSchema, startTs: Ts, targetTs: Ts, snapshotTables: readonly QualifiedName[]): Promise<void> {
+  private async register(plan: CreatePlan, { schema, basename }: { readonly schema: TakenSchema['schema'] | undefined; readonly basename: string }, startTs: Ts, targetTs: Ts, snapshotTables: readonly QualifiedName[]): Promise<void> {
     const { namespace, id, upstream } = plan;
     const upstreamId = upstream.id;
     const info: ChangefeedInfo = {
@@ -193,7 +218,9 @@ export class ChangefeedAdmin {
     };
     const upstreamRecord: UpstreamRecord = { id: upstreamId, uri: upstream.uri, basename };
     const key = changefeedInfoKey(this.clusterId, namespace, id);
-    const staged = await new EtcdSchemaStore(this.client, this.clusterId).stage(namespace, id, schema);
+    // without a storage (the owner takes it), one left by an earlier changefeed of the id must not be loaded
+    const store = new EtcdSchemaStore(this.client, this.clusterId);
+    const staged = schema === undefined ? await store.vacate(namespace, id) : await store.stage(namespace, id, schema);
     const records = snapshotTables.map((t) => this.client.put(changefeedSnapshotKey(this.clusterId, namespace, id, `${t.schema}.${t.table}`)).value(JSON.stringify(pendingRecord(startTs))));
     const inTxn = records.length <= 100 ? records : [];
     if (inTxn.length === 0) for (let i = 0; i < records.length; i += 100) await Promise.all(records.slice(i, i + 100).map((put) => put.exec()));

@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import type { Etcd3, PutBuilder } from 'etcd3';
+import type { Etcd3, IOperation, PutBuilder } from 'etcd3';
 import { TidemarkError } from '../errors/index.js';
 import type { Ts } from '../model/ts.js';
 import { SchemaStorage, type SchemaStorageJSON } from '../schema/schema-storage.js';
@@ -119,6 +119,25 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
           return;
         }
         this.written.set(key, { manifest, generation, bytes: data.length, records: 0, recordBytes: 0 });
+        for (const old of stale) await this.client.delete().prefix(`${key}/${old}/`);
+      },
+    };
+  }
+
+  /**
+   * For a changefeed created without a schema storage (its owner takes one when it starts it): the delete of a
+   * manifest left by an earlier changefeed of the id, for the caller's transaction (the owner must not load that
+   * one), and `settle(committed)` deleting that changefeed's generations once committed. Generations written
+   * after this call (the new changefeed's owner) are never touched.
+   */
+  async vacate(namespace: string, id: string): Promise<{ manifest: IOperation; settle: (committed: boolean) => Promise<void> }> {
+    const key = changefeedSchemaKey(this.clusterId, namespace, id);
+    const stale = new Set((await this.client.getAll().prefix(`${key}/`).keys()).map((k) => k.slice(key.length + 1).split('/')[0]));
+    return {
+      manifest: this.client.delete().key(key),
+      settle: async (committed) => {
+        if (!committed) return;
+        this.written.delete(key);
         for (const old of stale) await this.client.delete().prefix(`${key}/${old}/`);
       },
     };

@@ -124,6 +124,25 @@ describe('changefeed schema storage in etcd (EtcdSchemaStore)', () => {
     await client.delete().key(infoKey);
   });
 
+  it("a create that leaves the storage to the owner: its txn hides an earlier changefeed's storage, whose parts then go; the owner's stays", async () => {
+    const infoKey = `/tidb/cdc/${clusterId}/default/changefeed/info/later`;
+    // a storage left by an earlier changefeed of the same id
+    await new EtcdSchemaStore(client, clusterId).save('default', 'later', snapshot(2));
+    const vacated = await new EtcdSchemaStore(client, clusterId).vacate('default', 'later');
+    const res = await client.if(infoKey, 'Create', '==', 0).then(client.put(infoKey).value('info'), vacated.manifest).commit();
+    assert.equal(res.succeeded, true);
+    assert.equal(await new EtcdSchemaStore(client, clusterId).load('default', 'later'), undefined, 'the owner finds no storage and takes one');
+    // the new owner saves its own before the create's settle runs
+    const own = snapshot(5);
+    await new EtcdSchemaStore(client, clusterId).save('default', 'later', own);
+    await vacated.settle(true);
+    const loaded = (await new EtcdSchemaStore(client, clusterId).load('default', 'later'))!;
+    assert.equal(asJSON(loaded), asJSON(own));
+    const generation = (JSON.parse((await client.get(`${prefix}later`).string())!) as { generation: string }).generation;
+    assert.deepEqual(await client.getAll().prefix(`${prefix}later/`).keys(), [`${prefix}later/${generation}/0`], "only the owner's parts are left");
+    await client.delete().key(infoKey);
+  });
+
   it('remove deletes the manifest, the copies and the records', async () => {
     const store = new EtcdSchemaStore(client, clusterId);
     const storage = snapshot(3);
