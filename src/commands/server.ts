@@ -91,7 +91,7 @@ export default class ServerCommand extends BaseCommand {
 function parseFactor(text: string): number {
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value)) {
-    throw new TidemarkError('ErrConfigInvalid', `--heap-growth "${text}" is not a number: give a factor from 1.1 to 4, e.g. 1.5`, { details: { key: 'heap-growth' } });
+    throw new TidemarkError('ErrConfigInvalid', `--heap-growth "${text}" is not a number: give a factor from 1.1 to 4, e.g. 2`, { details: { key: 'heap-growth' } });
   }
   return value;
 }
