@@ -152,9 +152,9 @@ export class Server {
         clusterId: config['cluster-id'],
         version: buildInfo().version,
         tls: serving,
-        heapGrowth: heap.applied ? config['heap-growth'] : 'node',
         clientCertificates: this.tls?.ca === undefined || !serving ? 'not checked' : this.tls.allowedCn.length > 0 ? `required, CN in ${this.tls.allowedCn.join(', ')}` : 'verified when presented',
         apiUsers: this.auth.enabled ? `required for writes${config.security['client-auth-reads'] ? ' and reads' : ''}` : 'none',
+        heapGrowth: heap.applied ? config['heap-growth'] : 'node',
       });
       if (!serving && !isLoopback(host)) {
         logger.warn('listening on a non-loopback address without TLS: the OpenAPI and the capture-to-capture channel are plaintext and anyone who can reach the port can use them', {
