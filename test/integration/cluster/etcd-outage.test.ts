@@ -22,7 +22,11 @@ describe('three cdc servers survive a 20 s etcd outage', () => {
   });
 
   it('recovers all three captures with exactly one owner after etcd comes back', async () => {
-    const beforeIds = (await listCaptures(servers[0])).map((r) => r.id).sort();
+    // each server healthy does not mean the first one's view of etcd has the others' registrations yet
+    const beforeIds = (await waitFor(async () => {
+      const rows = await listCaptures(servers[0]);
+      return rows.length === 3 && rows;
+    }, { timeoutMs: 15_000, intervalMs: 100, what: 'the first server to list all three captures' })).map((r) => r.id).sort();
     assert.equal(beforeIds.length, 3);
 
     await etcd.stop();
