@@ -318,7 +318,7 @@ export class SharedBinlog {
     for (let s = seq; s < this.base + this.events.length; s++) {
       const e = this.events[s - this.base];
       if (e.kind === 'rows') {
-        if (!this.selectedBy(reader, e.layout.map)) continue;
+        if (!reader.selects(e.layout.map.schema, e.layout.map.table)) continue;
         reader.inTransaction = true;
       } else if (e.kind === 'commit') {
         if (!reader.inTransaction) continue;
@@ -347,16 +347,12 @@ export class SharedBinlog {
     }
   }
 
-  private selectedBy(reader: Reader, map: TableMap): boolean {
-    return reader.selects!(map.schema, map.table);
-  }
-
   /** The attached readers with `selects` that take the rows of `map`'s table. */
   private routeOf(map: TableMap): readonly Reader[] {
     const route = this.routes.get(map);
     if (route !== undefined && route.version === this.routeVersion) return route.readers;
     const readers: Reader[] = [];
-    for (const r of this.readers) if (r.attached && r.selects !== undefined && this.selectedBy(r, map)) readers.push(r);
+    for (const r of this.readers) if (r.attached && r.selects !== undefined && r.selects(map.schema, map.table)) readers.push(r);
     this.routes.set(map, { version: this.routeVersion, readers });
     return readers;
   }

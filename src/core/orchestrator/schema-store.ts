@@ -103,7 +103,7 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
    */
   async stage(namespace: string, id: string, storage: SchemaStorage): Promise<{ manifest: PutBuilder; settle: (committed: boolean) => Promise<void> }> {
     const key = changefeedSchemaKey(this.clusterId, namespace, id);
-    const stale = new Set((await this.client.getAll().prefix(`${key}/`).keys()).map((k) => k.slice(key.length + 1).split('/')[0]));
+    const dropStale = await this.staleGenerations(key);
     const data = await gzip(Buffer.from(JSON.stringify(storage.toJSON()), 'utf8'));
     const generation = `${Date.now().toString(36)}-${(this.sequence++).toString(36)}-${randomBytes(3).toString('hex')}`;
     const parts = Math.max(1, Math.ceil(data.length / PART_BYTES));
@@ -119,7 +119,7 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
           return;
         }
         this.written.set(key, { manifest, generation, bytes: data.length, records: 0, recordBytes: 0 });
-        for (const old of stale) await this.client.delete().prefix(`${key}/${old}/`);
+        await dropStale();
       },
     };
   }
@@ -132,14 +132,22 @@ export class EtcdSchemaStore implements ChangefeedSchemaStore {
    */
   async vacate(namespace: string, id: string): Promise<{ manifest: IOperation; settle: (committed: boolean) => Promise<void> }> {
     const key = changefeedSchemaKey(this.clusterId, namespace, id);
-    const stale = new Set((await this.client.getAll().prefix(`${key}/`).keys()).map((k) => k.slice(key.length + 1).split('/')[0]));
+    const dropStale = await this.staleGenerations(key);
     return {
       manifest: this.client.delete().key(key),
       settle: async (committed) => {
         if (!committed) return;
         this.written.delete(key);
-        for (const old of stale) await this.client.delete().prefix(`${key}/${old}/`);
+        await dropStale();
       },
+    };
+  }
+
+  /** The generations under `key` now, and a delete of them for later (those written after this call stay). */
+  private async staleGenerations(key: string): Promise<() => Promise<void>> {
+    const stale = new Set((await this.client.getAll().prefix(`${key}/`).keys()).map((k) => k.slice(key.length + 1).split('/')[0]));
+    return async () => {
+      for (const old of stale) await this.client.delete().prefix(`${key}/${old}/`);
     };
   }
 
