@@ -5,6 +5,7 @@ import { endOfBinlog } from '../upstream/binlog-position.js';
 import { tsFileSeq, tsPosition } from '../model/ts.js';
 import type { Processor } from '../processor/processor.js';
 import type { SharedBinlog } from '../logservice/shared-binlog.js';
+import type { SharedRows } from '../pipeline/mounter/shared-rows.js';
 import { FEED_STATES } from '../model/changefeed.js';
 import { FEED_STATE_CODES, lagSeconds, type TidemarkMetrics } from '../metrics/metrics.js';
 
@@ -49,13 +50,14 @@ export function captureCollector(metrics: TidemarkMetrics, capture: () => Captur
   const ownerCaughtUp = new Map<string, CaughtUp>();
   const readerCaughtUp = new WeakMap<Processor, CaughtUp>();
   const fellBehind = new WeakMap<SharedBinlog, number>();
+  const decodes = new WeakMap<SharedRows, { shared: number; decoded: number }>();
   return async () => {
     const c = capture();
     metrics.isOwner.set(c?.isOwner === true ? 1 : 0);
     metrics.capturesAlive.set(c?.state.captures.size ?? 0);
     await collectOwner(metrics, c, upstreamEnds, ownerCaughtUp);
     await collectProcessors(metrics, c, seen, upstreamEnds, readerCaughtUp);
-    collectLogService(metrics, c, fellBehind);
+    collectLogService(metrics, c, fellBehind, decodes);
   };
 }
 
@@ -116,11 +118,11 @@ async function collectOwner(metrics: TidemarkMetrics, capture: Capture | undefin
 }
 
 /** The capture's shared binlog reads (the log service), per upstream. */
-function collectLogService(metrics: TidemarkMetrics, capture: Capture | undefined, seen: WeakMap<SharedBinlog, number>): void {
+function collectLogService(metrics: TidemarkMetrics, capture: Capture | undefined, seen: WeakMap<SharedBinlog, number>, decodesSeen: WeakMap<SharedRows, { shared: number; decoded: number }>): void {
   metrics.logServiceReading.reset();
   metrics.logServiceReaders.reset();
   metrics.logServiceStoredBytes.reset();
-  for (const [upstream, shared] of capture?.logService?.reads() ?? []) {
+  for (const [upstream, shared, rows] of capture?.logService?.reads() ?? []) {
     const labels = { upstream };
     metrics.logServiceReading.set(labels, shared.reading ? 1 : 0);
     const attached = shared.attachedCount;
@@ -129,6 +131,10 @@ function collectLogService(metrics: TidemarkMetrics, capture: Capture | undefine
     metrics.logServiceStoredBytes.set(labels, shared.storedBytes);
     metrics.logServiceFellBehind.inc(labels, Math.max(0, shared.detaches - (seen.get(shared) ?? 0)));
     seen.set(shared, shared.detaches);
+    const decodes = decodesSeen.get(rows) ?? { shared: 0, decoded: 0 };
+    metrics.logServiceRowsDecoded.inc({ upstream, decode: 'own' }, rows.decodes.decoded - decodes.decoded);
+    metrics.logServiceRowsDecoded.inc({ upstream, decode: 'shared' }, rows.decodes.shared - decodes.shared);
+    decodesSeen.set(rows, { ...rows.decodes });
   }
 }
 

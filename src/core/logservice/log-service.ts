@@ -3,6 +3,7 @@ import type { Ts } from '../model/ts.js';
 import { readFromTs, replicaServerId, type ResumableEvent } from '../upstream/resumable-reader.js';
 import type { TableDefinitionLoader } from '../upstream/transaction-reader.js';
 import { Upstream } from '../upstream/upstream.js';
+import { SharedRows } from '../pipeline/mounter/shared-rows.js';
 import { SharedBinlog, type SubscribeOptions } from './shared-binlog.js';
 
 export interface LogServiceOptions {
@@ -24,13 +25,13 @@ export interface LogServiceOptions {
  * changefeed reads with its own schema storage and does not share.
  */
 export class LogService {
-  private readonly shared = new Map<string, SharedBinlog>();
+  private readonly shared = new Map<string, { readonly binlog: SharedBinlog; readonly rows: SharedRows }>();
 
   constructor(private readonly options: LogServiceOptions) {}
 
   /** Each upstream read here, by its id (the metrics). */
-  *reads(): IterableIterator<[string, SharedBinlog]> {
-    for (const [uri, shared] of this.shared) yield [Upstream.of(uri).id, shared];
+  *reads(): IterableIterator<[string, SharedBinlog, SharedRows]> {
+    for (const [uri, { binlog, rows }] of this.shared) yield [Upstream.of(uri).id, binlog, rows];
   }
 
   /**
@@ -38,10 +39,22 @@ export class LogService {
    * read. `options.ownRead` is the reader's own read while it is behind what the shared read holds.
    */
   read(upstream: Upstream, basename: string, start: Ts, signal: AbortSignal, options: SubscribeOptions): AsyncIterable<ResumableEvent> {
+    return this.of(upstream, basename).binlog.subscribe(start, signal, options);
+  }
+
+  /**
+   * What the processors reading `upstream` here share of its rows (their mounters'): the rows of an event the
+   * shared read gave to several of them are built, and while they are near one another decoded, once.
+   */
+  rowsOf(upstream: Upstream, basename: string): SharedRows {
+    return this.of(upstream, basename).rows;
+  }
+
+  private of(upstream: Upstream, basename: string): { readonly binlog: SharedBinlog; readonly rows: SharedRows } {
     // kept after its last reader left (its read stopped): a reader coming back restarts it, never a second one
     let shared = this.shared.get(upstream.uri);
     if (shared === undefined) {
-      shared = new SharedBinlog({
+      const binlog = new SharedBinlog({
         source: (from, readSignal, stats) =>
           readFromTs(
             {
@@ -58,8 +71,9 @@ export class LogService {
         ...(this.options.historyBytes === undefined ? {} : { historyBytes: this.options.historyBytes }),
         logger: this.options.logger.with({ upstream: upstream.shown }),
       });
+      shared = { binlog, rows: new SharedRows((layout) => binlog.sharersOf(layout)) };
       this.shared.set(upstream.uri, shared);
     }
-    return shared.subscribe(start, signal, options);
+    return shared;
   }
 }

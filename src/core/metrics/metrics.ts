@@ -109,6 +109,8 @@ export class TidemarkMetrics {
   readonly logServiceStoredBytes: Gauge<'upstream'>;
   /** Readers let go because they fell behind while others waited (they read on their own until they catch up). */
   readonly logServiceFellBehind: Counter<'upstream'>;
+  /** Rows mounted by this capture's processors of the upstream: decoded by the processor, or shared by another one. */
+  readonly logServiceRowsDecoded: Counter<'upstream' | 'decode'>;
 
   // ---- per table (only with per-table-metrics)
   readonly tableCheckpointLag: Gauge<'namespace' | 'changefeed' | 'table'>;
@@ -168,6 +170,7 @@ export class TidemarkMetrics {
     this.logServiceReaders = gauge('tidemark_log_service_readers', "Readers of the upstream's binlog on this capture: mode shared (from the shared read) or own (their own read, while behind it)", ['upstream', 'mode']);
     this.logServiceStoredBytes = gauge('tidemark_log_service_stored_bytes', 'Binlog bytes the shared read holds for its readers', ['upstream']);
     this.logServiceFellBehind = counter('tidemark_log_service_fell_behind_total', 'Readers let go by the shared read because they fell behind while others waited', ['upstream']);
+    this.logServiceRowsDecoded = counter('tidemark_log_service_rows_decoded_total', "Rows mounted by the upstream's changefeeds on this capture: decode own (decoded by the changefeed) or shared (decoded once by another changefeed given the same rows)", ['upstream', 'decode']);
     this.binlogReaderTs = gauge('tidemark_binlog_reader_ts', 'Position of the changefeed binlog reader (binlog file sequence << 32 | position)', cf);
     this.binlogReaderFile = gauge('tidemark_binlog_reader_file_sequence', 'Binlog file sequence number the changefeed reader is at', cf);
     this.binlogReaderLagBytes = gauge('tidemark_binlog_reader_lag_bytes', 'Bytes between the reader and the upstream end of binlog (lower bound across a rotate)', cf);

@@ -9,11 +9,13 @@ import { decodeRowImages, type RowsLayout, type Value } from '../upstream/rows.j
  * decoded or encoded on the way: a row that waits (a big transaction, a backlog) is one small buffer for the
  * garbage collector, about the size it had in the binlog.
  *
- *   u8 kind | u32 table-map version | f64 commit time (ms, set at the commit) | u16 column count
+ *   u8 kind | u8 sharers | u32 table-map version | f64 commit time (ms, set at the commit) | u16 column count
  *   | columns-present bitmap | columns-present bitmap of the after image (updates only)
  *   | row image (before, or after for inserts) | after image (updates only)
  *
- * The images are the binlog's own: a NULL bitmap over the present columns, then their values.
+ * The images are the binlog's own: a NULL bitmap over the present columns, then their values. `sharers` is how
+ * many changefeeds of the capture were given the row's rows event by the shared binlog read, and so hold this very
+ * buffer (1: the row is this changefeed's alone; see SharedRows); its high bit says one of them decoded it.
  */
 export type SortedRow = Buffer;
 
@@ -29,15 +31,20 @@ export interface DecodedRow {
 }
 
 const KIND_AT = 0;
-const VERSION_AT = 1;
-const COMMIT_TIME_AT = 5;
-const COUNT_AT = 13;
-const HEADER = 15;
+const SHARERS_AT = 1;
+const VERSION_AT = 2;
+const COMMIT_TIME_AT = 6;
+const COUNT_AT = 14;
+const HEADER = 16;
 /** What a row takes in memory beyond its bytes (the Buffer object and its share of the pool). */
 const ROW_OVERHEAD = 48;
+/** Decoded values take several times their binlog bytes (strings, numbers and arrays are objects). */
+const DECODED_PER_ROW_BYTE = 4;
+/** Rough bytes of a mounted row beyond its values (the event object, its column list reference). */
+const DECODED_ROW_OVERHEAD = 96;
 
-/** Row `i` of a located rows event, as the sorter's payload. */
-export function rowOf(layout: RowsLayout, i: number, mapVersion: number): SortedRow {
+/** Row `i` of a located rows event, as the sorter's payload (for `sharers` changefeeds, at most 127). */
+export function rowOf(layout: RowsLayout, i: number, mapVersion: number, sharers = 1): SortedRow {
   const { body, count } = layout;
   const bitmapBytes = (count + 7) >> 3;
   const bitmaps = layout.kind === 'update' ? 2 * bitmapBytes : bitmapBytes;
@@ -45,6 +52,7 @@ export function rowOf(layout: RowsLayout, i: number, mapVersion: number): Sorted
   const end = layout.ends[i];
   const row = Buffer.allocUnsafe(HEADER + bitmaps + end - start);
   row[KIND_AT] = layout.kind === 'insert' ? 0 : layout.kind === 'update' ? 1 : 2;
+  row[SHARERS_AT] = sharers > 127 ? 127 : sharers;
   row.writeUInt32LE(mapVersion, VERSION_AT);
   row.writeDoubleLE(0, COMMIT_TIME_AT);
   row.writeUInt16LE(count, COUNT_AT);
@@ -57,6 +65,26 @@ export function rowOf(layout: RowsLayout, i: number, mapVersion: number): Sorted
 /** The bytes a sorted row is reckoned to take in memory (for the memory quota). */
 export function rowBytes(row: SortedRow): number {
   return row.length + ROW_OVERHEAD;
+}
+
+/** How many changefeeds hold this row's buffer (see SortedRow). */
+export function rowSharers(row: SortedRow): number {
+  return row[SHARERS_AT] & 0x7f;
+}
+
+/**
+ * Marks a shared row decoded (in the byte of its sharers, which the other sharers hold too); returns whether it was
+ * already (so its images, no longer kept for them, need not be kept again).
+ */
+export function markRowDecoded(row: SortedRow): boolean {
+  const byte = row[SHARERS_AT];
+  row[SHARERS_AT] = byte | 0x80;
+  return (byte & 0x80) !== 0;
+}
+
+/** The bytes a row is reckoned to take in memory once decoded (its values are objects: several times its bytes). */
+export function decodedRowBytes(row: SortedRow): number {
+  return DECODED_PER_ROW_BYTE * rowBytes(row) + DECODED_ROW_OVERHEAD;
 }
 
 /** Rows are made as they are read; their transaction's commit time is known at the commit. */

@@ -119,7 +119,7 @@ export class Processor implements ProgressSource {
   private readonly puller: Puller<TablePipeline>;
   private sink: Sink | undefined;
   private stage: TableSinkStage | undefined;
-  private readonly mounter = new Mounter();
+  private readonly mounter: Mounter;
   private nextTableId = 1;
   private store: SpillStore | undefined;
   /** The changefeed's schema storage, when the upstream needs one; it follows the DDL this reader reads. */
@@ -147,6 +147,8 @@ export class Processor implements ProgressSource {
     this.quota = new MemoryQuota(options.config['memory-quota']);
     this.progress = new ProcessorProgress(this);
     this.log = options.logger.with({ changefeed: options.changefeedId });
+    // with the capture's log service, rows the shared binlog read gives to several changefeeds are built and decoded once
+    this.mounter = new Mounter(options.logService?.rowsOf(options.upstream, options.basename));
     this.puller = new Puller<TablePipeline>({
       read: (start, signal) => this.read(start, signal),
       tables: this.tables,

@@ -2,7 +2,7 @@ import { TidemarkError } from '../errors/index.js';
 import type { Logger } from '../logger/logger.js';
 import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
 import type { SorterEvent } from '../pipeline/sorter/table-sorter.js';
-import { SORTED_ROW_CODEC, type SortedRow } from '../pipeline/row-codec.js';
+import { decodedRowBytes, type SortedRow } from '../pipeline/row-codec.js';
 import type { RowChangedEvent, Sink, Ts } from '../sink/api.js';
 import type { ProgressClock, TablePipeline } from './table-pipeline.js';
 import type { SnapshotPiece } from '../snapshot/table-snapshot.js';
@@ -364,7 +364,7 @@ export class TableSinkStage {
       const row = mount(pipeline, event);
       if (row === undefined) return;
       // the rows held for the sink count against the memory quota, so the sorters spill instead
-      const bytes = DECODED_PER_ROW_BYTE * SORTED_ROW_CODEC.size(event.payload) + MOUNTED_ROW_OVERHEAD;
+      const bytes = decodedRowBytes(event.payload);
       quota.force(bytes);
       batchBytes += bytes;
       batch.push(row);
@@ -571,8 +571,3 @@ export class TableSinkStage {
     this.pending = false;
   }
 }
-
-/** Rough bytes of a mounted row beyond its values (the event object, its column list reference). */
-const MOUNTED_ROW_OVERHEAD = 96;
-/** Decoded values take several times their binlog bytes (strings, numbers and arrays are objects). */
-const DECODED_PER_ROW_BYTE = 4;

@@ -40,7 +40,10 @@ export interface RowChangedEvent {
   readonly seq: number;
   readonly kind: 'insert' | 'update' | 'delete';
   readonly columns: readonly ColumnInfo[];
-  /** Pre-image (update, delete), in `columns` order. */
+  /**
+   * Pre-image (update, delete), in `columns` order. The images (and `columns`) are read-only: the same arrays may
+   * be given to the sinks of several changefeeds of a capture that replicate the table.
+   */
   readonly before: readonly ColumnValue[] | null;
   /** Post-image (insert, update), in `columns` order. */
   readonly after: readonly ColumnValue[] | null;

@@ -27,6 +27,8 @@ describe('log service: one binlog dump per upstream on a capture, shared by its 
   const cluster = new CdcServerGroup({ pd: etcdEndpoint(), clusterId, extraArgs: ['--upstream', mysqlUri('upstream')] });
   const base = uniqueName('ls');
   const dbs = { a: `${base}_a`, b: `${base}_b`, c: `${base}_c` };
+  /** The tables two changefeeds replicate together (the last test). */
+  const sharedDb = `${base}_d`;
   let etcd: Etcd3;
   let up: mysql.Connection;
   let down: mysql.Connection;
@@ -43,10 +45,10 @@ describe('log service: one binlog dump per upstream on a capture, shared by its 
     return Number(rows[0]['n']);
   };
   const cdc = (...args: string[]): Promise<{ stdout: string }> => run(process.execPath, [CDC_BIN, ...args, '--server', cluster.newest().url]);
-  const create = async (id: string, db: string, from: { startTs: bigint } | { snapshot: 'initial' }): Promise<void> => {
+  const create = async (id: string, db: string, from: { startTs: bigint } | { snapshot: 'initial' }, sinkUri = mysqlUri('downstream')): Promise<void> => {
     const config = join(dir, `${id}.toml`);
     writeFileSync(config, `[filter]\nrules = ["${db}.*"]\n`);
-    await cdc('changefeed', 'create', '--sink-uri', `${mysqlUri('downstream')}`, '-c', id, '--config', config, ...('startTs' in from ? ['--start-ts', String(from.startTs)] : ['--snapshot', from.snapshot]));
+    await cdc('changefeed', 'create', '--sink-uri', sinkUri, '-c', id, '--config', config, ...('startTs' in from ? ['--start-ts', String(from.startTs)] : ['--snapshot', from.snapshot]));
     await waitFor(async () => (await checkpoint(id)) > 0n, { what: `${id}'s status` });
   };
   /** Inserts, updates and deletes in every table of `db`, in 500-row transactions. */
@@ -64,7 +66,7 @@ describe('log service: one binlog dump per upstream on a capture, shared by its 
   const logServiceMetrics = async (): Promise<Map<string, number>> => {
     const text = await (await fetch(`${cluster.newest().url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
     const out = new Map<string, number>();
-    for (const m of text.matchAll(/^(tidemark_log_service_\w+)\{upstream="[0-9a-f]{16}"(,mode="(\w+)")?\} (\S+)$/gm)) out.set(m[3] === undefined ? m[1] : `${m[1]}/${m[3]}`, Number(m[4]));
+    for (const m of text.matchAll(/^(tidemark_log_service_\w+)\{upstream="[0-9a-f]{16}"(,(?:mode|decode)="(\w+)")?\} (\S+)$/gm)) out.set(m[3] === undefined ? m[1] : `${m[1]}/${m[3]}`, Number(m[4]));
     return out;
   };
   const equal = async (db: string): Promise<void> => {
@@ -88,7 +90,7 @@ describe('log service: one binlog dump per upstream on a capture, shared by its 
   });
   after(async () => {
     await cluster.stopAll();
-    for (const db of Object.values(dbs)) {
+    for (const db of [...Object.values(dbs), sharedDb]) {
       await up.query(`DROP DATABASE IF EXISTS \`${db}\``).catch(() => undefined);
       await down.query(`DROP DATABASE IF EXISTS \`${db}\``).catch(() => undefined);
     }
@@ -148,5 +150,36 @@ describe('log service: one binlog dump per upstream on a capture, shared by its 
     for (const id of ['cf-a', 'cf-b', 'cf-c']) await cdc('changefeed', 'remove', '-c', id);
     await waitFor(async () => (await dumps()) === idle, { timeoutMs: 30_000, what: 'the binlog dump to stop once the last changefeed is removed' });
     assert.equal((await logServiceMetrics()).get('tidemark_log_service_reading'), 0, 'the metrics show the read stopped');
+  });
+
+  it('two changefeeds of the same tables: each row built and decoded once for both, the downstream equal to the upstream', async () => {
+    const db = sharedDb;
+    await up.query(`CREATE DATABASE \`${db}\``);
+    for (const t of ['t1', 't2']) await up.query(`CREATE TABLE \`${db}\`.${t} (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40))`);
+    await down.query(`CREATE DATABASE \`${db}\``);
+    for (const t of ['t1', 't2']) await down.query(`CREATE TABLE \`${db}\`.${t} (id INT PRIMARY KEY, v INT NOT NULL, note VARCHAR(40))`);
+    const from = await upstreamEndTs(up);
+    await create('cf-d-mysql', db, { startTs: from });
+    await create('cf-d-blackhole', db, { startTs: from }, 'blackhole://');
+    const decodes = async (): Promise<{ own: number; shared: number }> => {
+      const m = await logServiceMetrics();
+      return { own: m.get('tidemark_log_service_rows_decoded_total/own') ?? 0, shared: m.get('tidemark_log_service_rows_decoded_total/shared') ?? 0 };
+    };
+    const before = await decodes();
+    await workload(db, 1, 3_000);
+    const end = await upstreamEndTs(up);
+    await caughtUp('cf-d-mysql', end);
+    await caughtUp('cf-d-blackhole', end);
+    await equal(db);
+    // every row change of the workload mounted by both changefeeds: decoded by one, taken by the other
+    const ids = Array.from({ length: 3_000 }, (_, i) => i + 1);
+    const changes = 2 * (ids.length + ids.filter((id) => id % 3 === 0).length + ids.filter((id) => id % 5 === 0).length);
+    let after = await decodes();
+    await waitFor(async () => (after = await decodes()).own + after.shared - before.own - before.shared >= 2 * changes, { timeoutMs: 10_000, what: `the metrics to count ${2 * changes} rows mounted` });
+    const own = after.own - before.own;
+    const shared = after.shared - before.shared;
+    assert.equal(own + shared, 2 * changes, `rows mounted: ${own} decoded, ${shared} shared`);
+    assert.ok(shared > changes / 2, `most rows decoded once for both changefeeds: ${own} decoded, ${shared} shared`);
+    for (const id of ['cf-d-mysql', 'cf-d-blackhole']) await cdc('changefeed', 'remove', '-c', id);
   });
 });

@@ -1,8 +1,9 @@
 import type { ColumnInfo, RowChangedEvent, TableName, Ts } from '../../sink/api.js';
 import { ColumnType, binlogCorrupt, realType, stringColumnBytes, type FixedBinaryType, type TableMap } from '../../upstream/events.js';
-import type { Value } from '../../upstream/rows.js';
+import type { RowsLayout, Value } from '../../upstream/rows.js';
 import { BugIndicatingError } from '../../errors/index.js';
 import { decodeRow, rowMapVersion, type SortedRow } from '../row-codec.js';
+import { SharedRows } from './shared-rows.js';
 
 const BINARY = 63;
 
@@ -221,35 +222,42 @@ export function mountRow(
 
 /**
  * The mounter of one processor (DESIGN §5): the one place a sorted row change becomes the RowChangedEvent a sink
- * gets. The puller registers the TABLE_MAP each row was read with (`versionOf`, a small number that travels with
- * the row, also through the spill files); `mount` decodes the row's binlog image once, with that TABLE_MAP, and
- * gives it its table name, commit ts and columns (cached per map).
+ * gets. The puller takes each rows event's rows from it (`rowsOf`: their TABLE_MAP version travels with each row,
+ * also through the spill files); `mount` decodes the row's binlog image once, with that TABLE_MAP, and gives it
+ * its table name, commit ts and columns (cached per map). With the capture's SharedRows (the log service's, for
+ * the upstream), a row the shared binlog read gave to several changefeeds is built once and, while the
+ * changefeeds are near one another, decoded once for all of them.
  */
 export class Mounter {
-  private readonly versions = new Map<TableMap, number>();
-  private readonly maps: TableMap[] = [];
+  constructor(private readonly shared: SharedRows = new SharedRows()) {}
 
+  /** The rows of a rows event as the sorter's payloads. */
+  rowsOf(layout: RowsLayout): readonly SortedRow[] {
+    return this.shared.rowsOf(layout);
+  }
+
+  /** The version a row read with this TABLE_MAP carries. */
   versionOf(map: TableMap): number {
-    let version = this.versions.get(map);
-    if (version === undefined) {
-      this.maps.push(map);
-      version = this.maps.length;
-      this.versions.set(map, version);
-    }
-    return version;
+    return this.shared.versions.versionOf(map);
   }
 
   mount(table: TableName, commitTs: Ts, seq: number, row: SortedRow): RowChangedEvent {
     const version = rowMapVersion(row);
-    const map = this.maps[version - 1];
+    const map = this.shared.versions.mapOf(version);
     if (map === undefined) throw new BugIndicatingError(`no TABLE_MAP version ${version} for a row of ${table.schema}.${table.table}`);
-    try {
-      const decoded = decodeRow(row, map);
+    let decoded = this.shared.take(row);
+    if (decoded === undefined) {
+      try {
+        decoded = decodeRow(row, map);
+      } catch (error) {
+        // bytes the decoder cannot read (damaged or hostile input): a typed error naming the row's table
+        throw binlogCorrupt(error, `a row of ${table.schema}.${table.table} (commit ts ${String(commitTs)})`);
+      }
       // the decoded images are new arrays: UUID/INET6/INET4 values become text in them
-      return { table, commitTs, commitTime: decoded.commitTime, seq, kind: decoded.kind, columns: columnsOf(map), before: renderDataTypes(map, decoded.before), after: renderDataTypes(map, decoded.after) };
-    } catch (error) {
-      // bytes the decoder cannot read (damaged or hostile input): a typed error naming the row's table
-      throw binlogCorrupt(error, `a row of ${table.schema}.${table.table} (commit ts ${String(commitTs)})`);
+      renderDataTypes(map, decoded.before);
+      renderDataTypes(map, decoded.after);
+      this.shared.decoded(row, decoded);
     }
+    return { table, commitTs, commitTime: decoded.commitTime, seq, kind: decoded.kind, columns: columnsOf(map), before: decoded.before, after: decoded.after };
   }
 }

@@ -7,7 +7,7 @@ import type { ResumableEvent } from '../../upstream/resumable-reader.js';
 import type { MemoryQuota } from '../sorter/memory-quota.js';
 import type { SpillStore } from '../sorter/spill-store.js';
 import type { SorterEvent } from '../sorter/table-sorter.js';
-import { rowOf, setRowCommitTime, type SortedRow } from '../row-codec.js';
+import { setRowCommitTime, type SortedRow } from '../row-codec.js';
 import type { Mounter } from '../mounter/index.js';
 import { TransactionBuffer } from './transaction-buffer.js';
 
@@ -45,8 +45,8 @@ export interface PullerOptions<T extends PulledTable> {
   readonly quota: MemoryQuota;
   /** Where a transaction bigger than the quota spills while it is read. */
   readonly store: () => SpillStore;
-  /** Registers each TABLE_MAP rows are decoded with (the version travels with the row to the mounter). */
-  readonly mounter: Pick<Mounter, 'versionOf'>;
+  /** Makes each rows event's rows into the sorter's payloads (with the TABLE_MAP version the mounter decodes them with). */
+  readonly mounter: Pick<Mounter, 'rowsOf'>;
   /** 0 = no end. */
   readonly targetTs: Ts;
   /** `[filter] ignore-txn-start-ts`: transactions whose commit ts is here are dropped whole. */
@@ -172,11 +172,11 @@ export class Puller<T extends PulledTable> {
             const { layout } = e;
             const table = this.tableFor(layout.map);
             if (table === undefined) break;
-            const version = this.options.mounter.versionOf(layout.map);
-            this.rowsRead[layout.kind] += layout.ends.length;
-            for (let i = 0; i < layout.ends.length; i++) {
+            const rows = this.options.mounter.rowsOf(layout);
+            this.rowsRead[layout.kind] += rows.length;
+            for (let i = 0; i < rows.length; i++) {
               // add waits only when the transaction spills and its writes must catch up
-              const spilling = pending.add({ pipeline: table, seq: e.seq + i, payload: rowOf(layout, i, version) });
+              const spilling = pending.add({ pipeline: table, seq: e.seq + i, payload: rows[i] });
               if (spilling !== undefined) await spilling;
             }
             break;
