@@ -2,6 +2,7 @@ import { TidemarkError } from '../errors/index.js';
 import type { Logger } from '../logger/logger.js';
 import type { Ts } from '../model/ts.js';
 import type { TableMap } from '../upstream/events.js';
+import type { RowsLayout } from '../upstream/rows.js';
 import type { ResumableEvent } from '../upstream/resumable-reader.js';
 
 /** Reads an upstream's binlog from a ts (the resumable reader in production), counting the binlog bytes it reads into `stats`. */
@@ -33,6 +34,13 @@ export interface SubscribeOptions {
    * of events read, the position reached meanwhile as a `resolved` event: what it passes over costs it nothing.
    */
   readonly selects?: (schema: string, table: string) => boolean;
+  /**
+   * The reader takes no rows (the owner's DDL reader; `selects` is then none). It never keeps the shared read where
+   * it is: when only such readers take the shared read and a reader of rows needs older events than the store
+   * holds, the shared read starts again there, for the reader of rows, and these read on their own (skipping rows
+   * undecoded) until it reaches them.
+   */
+  readonly noRows?: boolean;
 }
 
 interface Reader {
@@ -55,6 +63,10 @@ interface Reader {
   attached: boolean;
   /** Set by the shared read when the reader fell too far behind: it goes on reading on its own. */
   detached: boolean;
+  /** See SubscribeOptions.noRows. */
+  readonly noRows: boolean;
+  /** Let go because the shared read started again behind it for a reader of rows (not because it fell behind). */
+  passed: boolean;
   wake: (() => void) | undefined;
 }
 
@@ -116,6 +128,8 @@ export class SharedBinlog {
   /** Attached readers with `selects`. */
   private selecting = 0;
   private readonly routes = new WeakMap<TableMap, Route>();
+  /** How many readers a rows event held was given, when more than one (they share its rows: see SharedRows). */
+  private readonly sharers = new WeakMap<RowsLayout, number>();
   /** The wake of every reader, once per batch of events read (readers with `selects` pass over the rest). */
   private batchWake: NodeJS.Immediate | undefined;
   /**
@@ -138,12 +152,22 @@ export class SharedBinlog {
   starts = 0;
   /** Readers let go because they fell behind (for tests and the log). */
   detaches = 0;
+  /** Times the shared read started again behind its readers without rows, for a reader of rows (for tests). */
+  restartsBehind = 0;
   /** Events handed to readers with `selects` at the shared read (routed rows, their commits, DDL, resets): for tests. */
   routed = 0;
 
   constructor(private readonly options: SharedBinlogOptions) {
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.historyBytes = Math.min(options.historyBytes ?? 8 * 1024 * 1024, this.maxBytes / 2);
+  }
+
+  /**
+   * How many readers were given this rows event by the shared read, when more than one; 1 for any other event
+   * (one a reader read on its own).
+   */
+  sharersOf(layout: RowsLayout): number {
+    return this.sharers.get(layout) ?? 1;
   }
 
   /** Whether the shared read is running. */
@@ -173,7 +197,8 @@ export class SharedBinlog {
    * the reader needs of them: see SubscribeOptions); ends when `signal` aborts.
    */
   async *subscribe(start: Ts, signal: AbortSignal, options: SubscribeOptions): AsyncGenerator<ResumableEvent> {
-    const reader: Reader = { selects: options.selects, cursor: 0, queue: [], queueAt: 0, inTransaction: false, time: 0, counted: 0, attached: false, detached: false, wake: undefined };
+    const noRows = options.noRows === true;
+    const reader: Reader = { selects: noRows ? () => false : options.selects, cursor: 0, queue: [], queueAt: 0, inTransaction: false, time: 0, counted: 0, attached: false, detached: false, noRows, passed: false, wake: undefined };
     const onAbort = (): void => reader.wake?.();
     signal.addEventListener('abort', onAbort, { once: true });
     this.readers.add(reader);
@@ -243,7 +268,9 @@ export class SharedBinlog {
           }
           this.release(reader);
           if (signal.aborted) return;
-          this.options.logger.info('fell behind the shared binlog read: reading on its own until it catches up', { reader: options.who, from: String(pos) });
+          if (reader.passed) this.options.logger.info('the shared binlog read starts again behind this reader for a reader of rows: reading on its own until it comes level', { reader: options.who, from: String(pos) });
+          else this.options.logger.info('fell behind the shared binlog read: reading on its own until it catches up', { reader: options.who, from: String(pos) });
+          reader.passed = false;
           if (inTransaction) {
             // rows of the unfinished transaction were given: the reader drops them, they come again
             yield { kind: 'reset', ts: pos, error: new TidemarkError('ErrAborted', 'the reader fell behind the shared binlog read and reads the transaction again on its own') };
@@ -300,8 +327,13 @@ export class SharedBinlog {
       seq = this.base + this.events.length;
     } else {
       const at = this.boundaryAt(pos);
-      if (at === undefined) return false;
-      seq = at;
+      if (at !== undefined) seq = at;
+      else if (!reader.noRows && pos < this.headTs && this.onlyNoRows()) {
+        // the shared read serves only readers without rows (the owner's DDL readers, which start where the
+        // changefeed's schema was taken): it starts again where this reader of rows needs it
+        this.startBehind(pos);
+        seq = this.base + this.events.length;
+      } else return false;
     }
     reader.cursor = seq;
     reader.attached = true;
@@ -319,6 +351,7 @@ export class SharedBinlog {
       const e = this.events[s - this.base];
       if (e.kind === 'rows') {
         if (!reader.selects(e.layout.map.schema, e.layout.map.table)) continue;
+        this.sharers.set(e.layout, (this.sharers.get(e.layout) ?? 1) + 1);
         reader.inTransaction = true;
       } else if (e.kind === 'commit') {
         if (!reader.inTransaction) continue;
@@ -331,6 +364,26 @@ export class SharedBinlog {
     this.routeVersion++;
     this.selecting++;
     return true;
+  }
+
+  /** Whether every reader taking the shared read takes no rows (see SubscribeOptions.noRows). */
+  private onlyNoRows(): boolean {
+    for (const r of this.readers) if (r.attached && !r.noRows) return false;
+    return true;
+  }
+
+  /** Starts the shared read again at `pos`, behind it: its readers (none with rows) read on their own meanwhile. */
+  private startBehind(pos: Ts): void {
+    for (const r of this.readers) {
+      if (!r.attached) continue;
+      r.detached = true;
+      r.passed = true;
+      this.release(r);
+      this.wake(r);
+    }
+    this.running?.abort();
+    this.restartsBehind++;
+    this.start(pos);
   }
 
   /** The reader leaves the store (let go, or gone). */
@@ -361,8 +414,10 @@ export class SharedBinlog {
   private route(e: ResumableEvent, seq: number): void {
     if (this.selecting === 0) return;
     switch (e.kind) {
-      case 'rows':
-        for (const r of this.routeOf(e.layout.map)) {
+      case 'rows': {
+        const readers = this.routeOf(e.layout.map);
+        if (readers.length + this.everyEvent.size > 1) this.sharers.set(e.layout, readers.length + this.everyEvent.size);
+        for (const r of readers) {
           r.queue.push(seq);
           this.routed++;
           if (!r.inTransaction) {
@@ -372,6 +427,7 @@ export class SharedBinlog {
           this.wake(r);
         }
         return;
+      }
       case 'commit':
         for (const r of this.txnReaders) {
           if (!r.attached || !r.inTransaction) continue;

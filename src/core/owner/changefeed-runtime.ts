@@ -502,8 +502,9 @@ export class ChangefeedRuntime {
     const { logService, upstream, basename, startTs } = this.options;
     const own = (from: Ts, ownSignal: AbortSignal): AsyncIterable<ResumableEvent> => readFromTs(this.readerOptions('ddl'), from, ownSignal);
     if (logService === undefined || !(await upstream.hasFullRowMetadata().catch(() => false))) return own(startTs, signal);
-    // no rows: it gets DDL, resets and the position the shared read reached, once per batch of events
-    return logService.read(upstream, basename, startTs, signal, { ownRead: own, who: `the owner's DDL reader of ${this.key}`, selects: () => false });
+    // no rows: it gets DDL, resets and the position the shared read reached, once per batch of events; a processor
+    // behind it (the changefeed's start) takes the shared read from it
+    return logService.read(upstream, basename, startTs, signal, { ownRead: own, who: `the owner's DDL reader of ${this.key}`, noRows: true });
   }
 
   /** Reads the binlog for DDL (rows are skipped undecoded) and moves the barrier as it goes. */

@@ -6,6 +6,8 @@ import type { ResumableEvent } from '../../../src/core/upstream/resumable-reader
 import type { TableMap } from '../../../src/core/upstream/events.js';
 import type { RowsLayout } from '../../../src/core/upstream/rows.js';
 
+const FAKE_TABLE = { schema: 'a', table: 'x' };
+
 /**
  * A binlog of transactions, each two rows events and a commit at ts 100 + 10 k; it grows with `append`, and a read
  * from a commit position gives what follows it and then waits for more, like a binlog dump.
@@ -25,7 +27,7 @@ class FakeBinlog {
 
   events(k: number): ResumableEvent[] {
     const ts = this.commits[k];
-    const rows = (i: number): ResumableEvent => ({ kind: 'rows', layout: { ts, i } as unknown as RowsLayout, seq: i });
+    const rows = (i: number): ResumableEvent => ({ kind: 'rows', layout: { ts, i, map: FAKE_TABLE } as unknown as RowsLayout, seq: i });
     return [rows(0), rows(1), { kind: 'commit', ts, commitTime: Date.now(), rows: 2 }];
   }
 
@@ -270,6 +272,49 @@ describe('SharedBinlog: one binlog read for every reader of an upstream', () => 
     assert.equal(log.starts, 1);
     stop.abort();
     await holder.return(undefined);
+  });
+
+  it('a reader of rows behind a shared read that serves only readers without rows starts it again there; they read on their own until it reaches them', async () => {
+    const binlog = new FakeBinlog();
+    binlog.append(100);
+    const log = shared(binlog);
+    const stop = new AbortController();
+    // the owner's DDL reader, where the changefeed's schema was taken: the binlog's end
+    const ddl = log.subscribe(binlog.commits[99], stop.signal, { ...own(binlog), who: 'ddl', noRows: true })[Symbol.asyncIterator]();
+    const ddlTaken: ResumableEvent[] = [];
+    const ddlPump = (async () => {
+      for (;;) {
+        const r = await ddl.next();
+        if (r.done === true) return;
+        ddlTaken.push(r.value);
+      }
+    })();
+    await waitUntil(() => log.attachedCount === 1);
+    // the changefeed's processor, from its start: it takes the shared read (it has no read of its own here)
+    const reader = log.subscribe(100n, stop.signal, { ...notOwn, who: 'rows' })[Symbol.asyncIterator]();
+    const applied = new Applied();
+    for (;;) {
+      const r = await reader.next();
+      applied.take(r.value as ResumableEvent);
+      if (applied.commits.at(-1) === binlog.commits[99]) break;
+    }
+    assert.deepEqual(applied.rows, expectedRows(binlog.commits, 100n));
+    assert.deepEqual([log.restartsBehind, log.detaches], [1, 0], 'started again behind, no reader counted as fallen behind');
+    // the DDL reader read on its own meanwhile, and comes back once the shared read reached it
+    binlog.append(5);
+    await waitUntil(() => log.attachedCount === 2 && binlog.open === 1);
+    const more = new Applied();
+    for (;;) {
+      const r = await reader.next();
+      more.take(r.value as ResumableEvent);
+      if (more.commits.at(-1) === binlog.commits[104]) break;
+    }
+    assert.deepEqual(more.rows, expectedRows(binlog.commits, binlog.commits[99]));
+    assert.ok(ddlTaken.some((e) => e.kind === 'commit' && e.ts === binlog.commits[104]) || ddlTaken.some((e) => e.kind === 'resolved' && e.ts >= binlog.commits[104]), 'the DDL reader reached the end too');
+    assert.ok(!ddlTaken.some((e) => e.kind === 'commit' && e.ts <= binlog.commits[99]), 'and never went back');
+    stop.abort();
+    await reader.return(undefined);
+    await ddlPump;
   });
 
   it('a failed shared read fails its readers, and the next reader starts it again', async () => {
