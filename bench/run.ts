@@ -5,8 +5,9 @@
  * usage: npm run bench -- <scenario> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R]
  *                         [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--settle S] [--idle-seconds S]
  *                         [--changefeeds N] [--join N]
- *   --changefeeds N (backlog drain): N changefeeds of the same rows on one capture (the first on --sink, the others
- *     on blackhole); reports the upstream's binlog dumps (peak during the drain, and at its end) and the CPU per 1M rows
+ *   --changefeeds N: N changefeeds of the same rows on one capture, created together (the first on --sink, the others
+ *     on blackhole); the CPU per 1M rows is theirs together; a backlog drain also reports the upstream's binlog dumps
+ *     (peak during the drain, and at its end), a fixed-rate run the first changefeed's lags
  *   many-tables measures the idle capture for --idle-seconds (10) after --settle seconds (2) once every table is scheduled;
  *     --join N then starts N more captures in the cluster and times the tables' balancing over all of them
  *   scenarios: insert-narrow, update-heavy, wide, many-tables, big-txn, ddl
@@ -319,8 +320,9 @@ async function backlogRun(run: number, up: mysql.Connection, db: string): Promis
   const others = Array.from({ length: changefeeds - 1 }, (_, i) => `${id}-${i + 2}`);
   sampler.start();
   const t0 = performance.now();
-  await createChangefeed(cdc, id, db, sinkUri(topic), start.ts);
-  for (const other of others) await createChangefeed(cdc, other, db, 'blackhole://', start.ts);
+  // created together, as one would start several changefeeds from one position (one after the other, the first
+  // ones would drain on a saturated machine while the next are created)
+  await Promise.all([createChangefeed(cdc, id, db, sinkUri(topic), start.ts), ...others.map((other) => createChangefeed(cdc, other, db, 'blackhole://', start.ts))]);
   const reached = Math.max(...(await Promise.all([untilCheckpoint(cdc, id, end.ts, 600_000, pollAll), ...others.map((other) => untilCheckpoint(cdc, other, end.ts, 600_000))])));
   sampler.stop();
   const dumpsAtEnd = (await countDumps()) - dumpsBefore;
@@ -417,7 +419,9 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
   const rssBefore = rssBytes(cdc.server.pid);
   const startPos = await masterPos(up);
   const t0Create = performance.now();
-  await createChangefeed(cdc, id, db, sinkUri(topic), startPos.ts);
+  // --changefeeds N: the others on blackhole, from the same position (the lags are the first one's)
+  const others = Array.from({ length: changefeeds - 1 }, (_, i) => `${id}-${i + 2}`);
+  await Promise.all([createChangefeed(cdc, id, db, sinkUri(topic), startPos.ts), ...others.map((other) => createChangefeed(cdc, other, db, 'blackhole://', startPos.ts))]);
   // the create request's answer (#23: within 5 s over 100,000 tables)
   const createSeconds = round((performance.now() - t0Create) / 1000, 1);
   await untilCheckpoint(cdc, id, startPos.ts, 120_000);
@@ -496,6 +500,7 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
   const ddlTimes: number[] = [];
   let ddlCount = 0;
   let lastCheck = performance.now();
+  let lastTs: bigint | undefined;
   for (let i = 0; i < total; i++) {
     const intended = t0 + (i * 1000) / txPerSecond;
     const wait = intended - performance.now();
@@ -520,6 +525,7 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
     }
     const pos: BinlogPos = await masterPos(up);
     pending.push({ intended, committedAt, ts: pos.ts });
+    lastTs = pos.ts;
     if (performance.now() - lastCheck > 1000) {
       lastCheck = performance.now();
       await watchdog.check();
@@ -532,6 +538,7 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
     await watchdog.check();
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  if (lastTs !== undefined) await Promise.all(others.map((other) => untilCheckpoint(cdc, other, lastTs, 120_000)));
   sampler.stop();
   await cancel();
   clearInterval(sinkTimer);
@@ -574,6 +581,7 @@ async function fixedRateRun(run: number, up: mysql.Connection, db: string): Prom
     captureSessionsLost: cdc.server.sessionsLost,
     captureRegistrations: cdc.server.registrations,
   } satisfies Fields);
+  if (changefeeds > 1) r['changefeeds'] = changefeeds;
   if (pending.length > 0) r['error'] = `${pending.length} transactions not visible 120 s after the generator stopped`;
   if (joining > 0) {
     const { seconds, counts } = await timeBalancing(cdc, id, tbls.length, joining);

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 /**
  * A `cdc server` child process for one benchmark run, from the built dist/ (bin/run.js), with optional node
  * flags (--cpu-prof is not allowed in NODE_OPTIONS, so it goes on the command line).
@@ -30,8 +31,11 @@ export class BenchCdcServer {
     private readonly child: ChildProcess,
     readonly addr: string,
   ) {
+    // BENCH_CDC_LOG=FILE: the server's whole log appended there (the run keeps only its tail)
+    const logFile = process.env['BENCH_CDC_LOG'];
     const keep = (d: Buffer): void => {
       const text = d.toString();
+      if (logFile !== undefined) appendFileSync(logFile, text);
       this.tail = (this.tail + text).slice(-65536);
       // counted as the lines arrive (the tail keeps only the end of a long run); a line split across chunks is rare
       this.sessionsLost += text.split('capture lost its session').length - 1;
