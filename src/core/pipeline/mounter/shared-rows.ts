@@ -9,23 +9,30 @@ import { decodedRowBytes, markRowDecoded, rowOf, rowSharers, type DecodedRow, ty
  * started again) keeps the version it had, so the versions grow with the tables' definitions, not with reads.
  */
 export class TableMapVersions {
-  private readonly versions = new WeakMap<TableMap, number>();
+  /** The TABLE_MAP of each version (`maps[v - 1]`), and each one's version. */
   private readonly maps: TableMap[] = [];
+  private readonly versions = new Map<TableMap, number>();
+  /**
+   * TABLE_MAPs of other reads equal to a version's (held weakly: they go with their read; few, as reads start
+   * again rarely, so the collector's work on weak keys stays small).
+   */
+  private readonly equals = new WeakMap<TableMap, number>();
   /** The newest version of each table, by schema and table name. */
   private readonly newest = new Map<string, number>();
 
   versionOf(map: TableMap): number {
-    let version = this.versions.get(map);
+    let version = this.versions.get(map) ?? this.equals.get(map);
     if (version !== undefined) return version;
     const key = `${map.schema}\u0000${map.table}`;
     const newest = this.newest.get(key);
-    if (newest !== undefined && isDeepStrictEqual(this.maps[newest - 1], map)) version = newest;
-    else {
-      this.maps.push(map);
-      version = this.maps.length;
-      this.newest.set(key, version);
+    if (newest !== undefined && isDeepStrictEqual(this.maps[newest - 1], map)) {
+      this.equals.set(map, newest);
+      return newest;
     }
+    this.maps.push(map);
+    version = this.maps.length;
     this.versions.set(map, version);
+    this.newest.set(key, version);
     return version;
   }
 
@@ -43,8 +50,13 @@ interface KeptDecode {
   readonly bytes: number;
 }
 
-/** Decoded rows kept for other changefeeds, at most (estimated as the memory quota reckons mounted rows). */
-export const DEFAULT_SHARED_DECODE_BYTES = 16 * 1024 * 1024;
+/**
+ * Decoded rows kept for other changefeeds, at most (estimated as the memory quota reckons mounted rows): about
+ * 2,000 narrow rows. Changefeeds at the head mount the same rows within milliseconds of each other, well inside
+ * it; for changefeeds further apart, keeping more would only keep decoded rows alive long enough for the garbage
+ * collector to move them to the old generation, which costs more than decoding them again.
+ */
+export const DEFAULT_SHARED_DECODE_BYTES = 1024 * 1024;
 
 /**
  * What the processors of one capture share of the rows they read from one upstream (the log service's, one per
@@ -64,7 +76,8 @@ export const DEFAULT_SHARED_DECODE_BYTES = 16 * 1024 * 1024;
  */
 export class SharedRows {
   readonly versions = new TableMapVersions();
-  private readonly rows = new WeakMap<RowsLayout, readonly SortedRow[]>();
+  /** The rows of a shared rows event, until every other sharer took them (or the event is gone). */
+  private readonly built = new WeakMap<RowsLayout, { readonly rows: readonly SortedRow[]; left: number }>();
   private readonly kept = new Map<SortedRow, KeptDecode>();
   private keptBytes = 0;
   /** Rows mounted with images another changefeed decoded, and rows decoded (for the metrics and tests). */
@@ -85,13 +98,16 @@ export class SharedRows {
   rowsOf(layout: RowsLayout): readonly SortedRow[] {
     const sharers = this.sharersOf(layout);
     if (sharers > 1) {
-      const built = this.rows.get(layout);
-      if (built !== undefined) return built;
+      const built = this.built.get(layout);
+      if (built !== undefined) {
+        if (--built.left === 0) this.built.delete(layout);
+        return built.rows;
+      }
     }
     const version = this.versions.versionOf(layout.map);
     const rows = new Array<SortedRow>(layout.ends.length);
     for (let i = 0; i < rows.length; i++) rows[i] = rowOf(layout, i, version, sharers);
-    if (sharers > 1) this.rows.set(layout, rows);
+    if (sharers > 1) this.built.set(layout, { rows, left: sharers - 1 });
     return rows;
   }
 
