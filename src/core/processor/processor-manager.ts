@@ -197,9 +197,10 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     const tables = processor.tables.size;
     const interval = (this.options?.positionIntervalMs ?? 100) * Math.max(1, Math.min(tables, 10 * MAX_POSITION_TABLES) / MAX_POSITION_TABLES);
     if (now - running.lastReportAt < interval) return;
-    const progress = `${processor.checkpointTs}/${processor.resolvedTs}/${tables}`;
+    const floors = processor.floors();
+    const progress = `${floors.checkpointTs}/${floors.resolvedTs}/${tables}`;
     if (progress === running.lastReport && now - running.lastReportAt < 1000) return;
-    const position = processor.progress.position(now);
+    const position = processor.progress.position(now, floors);
     running.lastReport = progress;
     running.lastReportAt = now;
     state.queue([patchTaskPosition(positionKey, (old) => ({ ...position, error: old?.error ?? null, warning: old?.warning ?? null }))]);

@@ -18,7 +18,7 @@ import type { LogService } from '../logservice/log-service.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { TablePipeline } from './table-pipeline.js';
 import { TableSinkStage } from './table-sink.js';
-import { ProcessorProgress, type ProgressSource } from './progress.js';
+import { ProcessorProgress, type ProgressFloors, type ProgressSource } from './progress.js';
 import { Puller } from '../pipeline/puller/puller.js';
 import { TableSnapshot, type SnapshotPiece } from '../snapshot/table-snapshot.js';
 import { readTableSnapshot } from '../snapshot/snapshot-reader.js';
@@ -224,6 +224,21 @@ export class Processor implements ProgressSource {
     let min: TablePipeline | undefined;
     for (const t of this.tables.values()) if (t.state === 'replicating' && (min === undefined || t.checkpointTs < min.checkpointTs)) min = t;
     return min?.checkpointTime ?? 0;
+  }
+
+  /**
+   * checkpointTs, checkpointTime and resolvedTs in one walk over the tables: the task position needs all three,
+   * and with 100,000 tables each walk was most of an idle capture's work.
+   */
+  floors(): ProgressFloors {
+    let slowest: TablePipeline | undefined;
+    let resolved: Ts | undefined;
+    for (const t of this.tables.values()) {
+      if (t.state === 'replicating' && (slowest === undefined || t.checkpointTs < slowest.checkpointTs)) slowest = t;
+      const r = this.resolvedOf(t);
+      if (resolved === undefined || r < resolved) resolved = r;
+    }
+    return { checkpointTs: slowest?.checkpointTs ?? this.readerTs, checkpointTime: slowest?.checkpointTime ?? 0, resolvedTs: resolved ?? this.readerTs };
   }
 
   get resolvedTs(): Ts {

@@ -45,11 +45,17 @@ export interface ProgressSource {
   readonly tables: ReadonlyMap<string, TablePipeline>;
   readonly readerTs: Ts;
   readonly readerTime: number;
+  /** The processor's checkpoint and resolved-ts (one walk over its tables). */
+  floors(): ProgressFloors;
+  resolvedOf(table: TablePipeline): Ts;
+}
+
+/** A processor's checkpoint (with its commit time) and resolved-ts: the lowest of its tables'. */
+export interface ProgressFloors {
   readonly checkpointTs: Ts;
   /** Wall time (ms) of the commit at checkpointTs (0: unknown). */
   readonly checkpointTime: number;
   readonly resolvedTs: Ts;
-  resolvedOf(table: TablePipeline): Ts;
 }
 
 /**
@@ -136,7 +142,7 @@ export class ProcessorProgress {
    * The task position this processor reports (DESIGN §3 task/position key): its checkpoint, resolved-ts, the
    * number of its tables and at most MAX_POSITION_TABLES of them (those furthest behind).
    */
-  position(now = Date.now()): TaskPosition {
+  position(now = Date.now(), floors: ProgressFloors = this.source.floors()): TaskPosition {
     const all = this.source.tables;
     // an etcd value stays far below its 1.5 MiB limit: with many tables, the position lists the ones furthest behind,
     // chosen before their entries are built (building 10,000 entries to keep a few hundred was most of an idle
@@ -156,11 +162,10 @@ export class ProcessorProgress {
     for (const t of chosen) tables.push(this.entry(t, now));
     tables.sort((a, b) => (a.table < b.table ? -1 : a.table > b.table ? 1 : 0));
     const count = all.size;
-    const checkpoint = this.source.checkpointTs;
-    const time = this.source.checkpointTime;
+    const { checkpointTs, checkpointTime: time, resolvedTs } = floors;
     return {
-      'checkpoint-ts': String(checkpoint),
-      'resolved-ts': String(this.source.resolvedTs),
+      'checkpoint-ts': String(checkpointTs),
+      'resolved-ts': String(resolvedTs),
       ...(time === 0 ? {} : { 'checkpoint-time': time }),
       'table-count': count,
       tables,

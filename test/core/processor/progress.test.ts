@@ -13,7 +13,7 @@ function pipeline(key: string, id: number, checkpointTs: bigint): TablePipeline 
 
 function source(tables: Map<string, TablePipeline>): ProgressSource {
   return {
-    changefeedKey: 'default/cf', basename: 'mysql-bin', tables, readerTs: 100n, readerTime: 0, checkpointTs: 1n, checkpointTime: 0, resolvedTs: 100n,
+    changefeedKey: 'default/cf', basename: 'mysql-bin', tables, readerTs: 100n, readerTime: 0, floors: () => ({ checkpointTs: 1n, checkpointTime: 0, resolvedTs: 100n }),
     resolvedOf: () => 100n,
   };
 }
