@@ -155,9 +155,9 @@ async function collectProcessors(
   running.forEach((p, i) => {
     const [namespace, ...rest] = p.changefeedKey.split('/');
     const labels = { namespace: namespace, changefeed: rest.join('/') };
-    const checkpoint = p.checkpointTs;
+    const { checkpointTs: checkpoint, resolvedTs } = p.floors();
     metrics.processorCheckpointTs.set(labels, Number(checkpoint));
-    metrics.processorResolvedTs.set(labels, Number(p.resolvedTs));
+    metrics.processorResolvedTs.set(labels, Number(resolvedTs));
     metrics.processorTables.set(labels, p.tables.size);
     let checkpointTime = 0;
     for (const t of p.tables.values()) {

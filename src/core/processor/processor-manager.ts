@@ -275,12 +275,11 @@ export class ProcessorManager implements Reactor<GlobalReactorState> {
     const owner = state?.ownerCaptureId === undefined ? undefined : state.captures.get(state.ownerCaptureId);
     if (running.stopping || owner === undefined || this.messenger === undefined) return;
     const { processor } = running;
-    const checkpoint = processor.checkpointTs;
+    const { checkpointTs: checkpoint, checkpointTime: time, resolvedTs } = processor.floors();
     if (checkpoint <= running.lastPushedCheckpoint) return;
     running.lastPushedCheckpoint = checkpoint;
     running.lastPushAt = Date.now();
-    const time = processor.checkpointTime;
-    const push: ProgressPush = { changefeed: running.key, processor: processor.incarnation, checkpointTs: String(checkpoint), resolvedTs: String(processor.resolvedTs), ...(time > 0 ? { checkpointTime: time } : {}) };
+    const push: ProgressPush = { changefeed: running.key, processor: processor.incarnation, checkpointTs: String(checkpoint), resolvedTs: String(resolvedTs), ...(time > 0 ? { checkpointTime: time } : {}) };
     this.messenger.send(owner, Topics.progress, push);
   }
 

@@ -212,23 +212,10 @@ export class Processor implements ProgressSource {
     return bytes;
   }
 
-  /** The lowest checkpoint of the replicating tables (the reader's position when there are none). */
-  get checkpointTs(): Ts {
-    let min: Ts | undefined;
-    for (const t of this.tables.values()) if (t.state === 'replicating' && (min === undefined || t.checkpointTs < min)) min = t.checkpointTs;
-    return min ?? this.readerTs;
-  }
-
-  /** Wall time (ms) of the commit at checkpointTs, as the slowest replicating table knows it (0: unknown). */
-  get checkpointTime(): number {
-    let min: TablePipeline | undefined;
-    for (const t of this.tables.values()) if (t.state === 'replicating' && (min === undefined || t.checkpointTs < min.checkpointTs)) min = t;
-    return min?.checkpointTime ?? 0;
-  }
-
   /**
-   * checkpointTs, checkpointTime and resolvedTs in one walk over the tables: the task position needs all three,
-   * and with 100,000 tables each walk was most of an idle capture's work.
+   * The processor's checkpoint (the lowest of its replicating tables', the reader's position when there are none),
+   * that commit's wall time (as the slowest replicating table knows it, 0: unknown) and its resolved-ts (the lowest
+   * of its tables'), in one walk over the tables: with 100,000 tables each walk was most of an idle capture's work.
    */
   floors(): ProgressFloors {
     let slowest: TablePipeline | undefined;
@@ -239,15 +226,6 @@ export class Processor implements ProgressSource {
       if (resolved === undefined || r < resolved) resolved = r;
     }
     return { checkpointTs: slowest?.checkpointTs ?? this.readerTs, checkpointTime: slowest?.checkpointTime ?? 0, resolvedTs: resolved ?? this.readerTs };
-  }
-
-  get resolvedTs(): Ts {
-    let min: Ts | undefined;
-    for (const t of this.tables.values()) {
-      const r = this.resolvedOf(t);
-      if (min === undefined || r < min) min = r;
-    }
-    return min ?? this.readerTs;
   }
 
   /** The sink's own counters, when the plugin offers them (the blackhole's per-table counts). */
@@ -421,7 +399,7 @@ export class Processor implements ProgressSource {
       for (const table of this.tables.values()) await table.sorter.close().catch(() => undefined);
       await this.store?.destroy().catch((error: unknown) => this.log.warn('could not delete the sorter spill files', { error }));
       await this.sink?.close().catch((error: unknown) => this.log.warn('sink close failed', { error }));
-      this.log.info('processor stopped', { checkpointTs: String(this.checkpointTs) });
+      this.log.info('processor stopped', { checkpointTs: String(this.floors().checkpointTs) });
     }
   }
 

@@ -85,7 +85,8 @@ export class Server {
         if (processor === undefined) {
           throw new TidemarkError('ErrNotFound', `changefeed ${p['id']} has no processor on this capture (${this.capture?.id ?? 'not registered'})`);
         }
-        const info: ChangefeedSinkInfo = { capture_id: this.capture?.id, checkpoint_ts: String(processor.checkpointTs), resolved_ts: String(processor.resolvedTs), spilled_bytes: processor.spilledBytes, spilled_total_bytes: processor.totalSpilledBytes, memory_used: processor.quota.used, memory_peak: processor.quota.peak, stats: processor.sinkStats() ?? null };
+        const floors = processor.floors();
+        const info: ChangefeedSinkInfo = { capture_id: this.capture?.id, checkpoint_ts: String(floors.checkpointTs), resolved_ts: String(floors.resolvedTs), spilled_bytes: processor.spilledBytes, spilled_total_bytes: processor.totalSpilledBytes, memory_used: processor.quota.used, memory_peak: processor.quota.peak, stats: processor.sinkStats() ?? null };
         return Promise.resolve({ body: info });
       })
       .route('PUT', '/api/v2/changefeeds/:id', async (req, p, body) => ({
