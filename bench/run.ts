@@ -50,11 +50,13 @@ const { values: opts, positionals } = parseArgs({
     changefeeds: { type: 'string' },
     // many-tables: after the fixed-rate window, this many captures join the cluster; the bench times the balancing
     join: { type: 'string' },
+    // parameters added to the sink URI, e.g. --sink-params producer-thread=main (an A/B of a sink option)
+    'sink-params': { type: 'string' },
   },
 });
 const scenario = positionals[0] as Scenario;
 if (!SCENARIOS.includes(scenario)) {
-  console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R] [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--settle S] [--idle-seconds S]`);
+  console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R] [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--settle S] [--idle-seconds S] [--changefeeds N] [--join N] [--sink-params k=v&…]`);
   process.exit(2);
 }
 const sink = opts.sink;
@@ -152,10 +154,13 @@ async function startCdc(run: number): Promise<Cdc> {
 
 const topicOf = (run: number): string => `tidemark-bench-${scenario}-${process.pid}-${run}`;
 
+const sinkParams = opts['sink-params'] ?? '';
+
 function sinkUri(topic: string): string {
-  if (sink === 'blackhole') return 'blackhole://';
-  if (sink === 'mysql') return `mysql://root@${downstreamAddr.addr}/`;
-  return `kafka://${kafkaAddr.addr}/${topic}?protocol=canal-json`;
+  const more = (first: string): string => (sinkParams === '' ? '' : `${first}${sinkParams}`);
+  if (sink === 'blackhole') return `blackhole://${more('?')}`;
+  if (sink === 'mysql') return `mysql://root@${downstreamAddr.addr}/${more('?')}`;
+  return `kafka://${kafkaAddr.addr}/${topic}?protocol=canal-json${more('&')}`;
 }
 
 async function createChangefeed(cdc: Cdc, id: string, db: string, uri: string, startTs: bigint | undefined): Promise<void> {

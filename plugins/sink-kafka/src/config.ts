@@ -17,6 +17,7 @@ export const PARAM = {
   schemaChangeTopic: 'schema-change-topic',
   maxBatchSize: 'max-batch-size',
   client: 'client',
+  producerThread: 'producer-thread',
   clientId: 'kafka-client-id',
   saslUser: 'sasl-user',
   saslPassword: 'sasl-password',
@@ -35,6 +36,8 @@ export const PROTOCOLS = ['canal-json', 'open-protocol', 'debezium', 'maxwell'] 
 export type Protocol = (typeof PROTOCOLS)[number];
 export const CLIENTS = ['platformatic', 'kafkajs'] as const;
 export type ClientName = (typeof CLIENTS)[number];
+export const PRODUCER_THREADS = ['worker', 'main'] as const;
+export type ProducerThread = (typeof PRODUCER_THREADS)[number];
 export type Compression = 'none' | 'gzip' | 'snappy' | 'lz4' | 'zstd';
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
@@ -80,6 +83,11 @@ export interface KafkaConfig {
   /** The PROTOCOL_PARAMS the URI gives, checked against the protocol once it is known (`checkProtocolParams`). */
   readonly protocolParams: readonly string[];
   readonly client: ClientName;
+  /**
+   * Where the client builds and sends record batches: a worker thread of the sink's own (the default), or the
+   * thread that encodes the rows (`main`, one thread less per Kafka changefeed).
+   */
+  readonly producerThread: ProducerThread;
   readonly clientId: string;
   readonly sasl: { readonly mechanism: SaslMechanism; readonly username: string; readonly password: string } | undefined;
   readonly tls: { readonly ca: string | undefined; readonly cert: string | undefined; readonly key: string | undefined; readonly insecureSkipVerify: boolean } | undefined;
@@ -238,6 +246,7 @@ export function parseConfig(uri: URL): KafkaConfig {
     maxBatchSize,
     protocolParams: Object.freeze(Object.keys(PROTOCOL_PARAMS).filter((k) => params.has(k))),
     client,
+    producerThread: enumParam(params, PARAM.producerThread, PRODUCER_THREADS) ?? 'main',
     clientId,
     sasl,
     tls,

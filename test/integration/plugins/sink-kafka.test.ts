@@ -289,6 +289,56 @@ describe('kafka sink on the real broker', () => {
     assert.deepEqual(meta.topics.map((t) => t.partitions.length), [2, 2], 'created with partition-num');
   });
 
+  it('producer-thread=worker: the client runs on a thread of its own; per-key order over partitions and topics, tombstones, typed errors from the thread, closed after close', async () => {
+    const prefix = uniqueName('tm-k-thread').replaceAll('_', '-');
+    const other = `${prefix}-other`;
+    topics.push(other);
+    const sink = await open(uri(prefix, 'protocol=debezium&partition-num=4&producer-thread=worker'), {
+      dispatchers: [
+        { matcher: ['thr.items'], partition: 'index-value' },
+        { matcher: ['thr.more'], topic: other, partition: 'index-value' },
+      ],
+    });
+    const items = { schema: 'thr', table: 'items', tableId: 1 };
+    const more = { schema: 'thr', table: 'more', tableId: 2 };
+    let ts = 100n;
+    for (let version = 0; version < 6; version++) {
+      ts++;
+      const rows = [];
+      for (let id = 0; id < 200; id++) rows.push(change(items, ts, id, version, version % 2 === 0 ? 'é'.repeat(id) : null));
+      await sink.writeRows(items, rows);
+      await sink.writeRows(more, [change(more, ts, 1, version)]);
+      if (version % 2 === 1) await sink.flush(ts);
+    }
+    ts++;
+    await sink.writeRows(items, [{ ...change(items, ts, 7, 6), kind: 'delete', before: [7n, 5, null], after: null }]);
+    await sink.flush(ts);
+    const records = await readTopicRecords([broker], prefix);
+    const versions = new Map<string, { partition: number; versions: number[] }>();
+    for (const m of records) {
+      if (m.value === null) continue;
+      const payload = (JSON.parse(m.value.toString()) as { payload: { after: { id: number; version: number } | null } }).payload;
+      if (payload.after === null) continue;
+      const entry = versions.get(String(payload.after.id)) ?? { partition: m.partition, versions: [] };
+      assert.equal(m.partition, entry.partition, `key ${payload.after.id} in one partition`);
+      entry.versions.push(payload.after.version);
+      versions.set(String(payload.after.id), entry);
+    }
+    assert.equal(versions.size, 200);
+    for (const [id, entry] of versions) assert.deepEqual(entry.versions, [0, 1, 2, 3, 4, 5], `key ${id}: every version once, in order`);
+    assert.equal(new Set([...versions.values()].map((e) => e.partition)).size, 4, 'keys spread over the 4 partitions');
+    const last = records.filter((m) => m.key !== null && JSON.parse(m.key.toString()).payload.id === 7).at(-1)!;
+    assert.equal(last.value, null, 'the delete is followed by its tombstone (a null value crossed the thread)');
+    const moreVersions = (await readTopicRecords([broker], other)).map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { version: number } } }).payload.after.version);
+    assert.deepEqual(moreVersions, [0, 1, 2, 3, 4, 5], 'the second topic got its rows, in order');
+
+    await sink.close();
+    await assert.rejects(sink.writeRows(items, [change(items, ts + 1n, 1, 7)]), { code: 'ErrKafkaSinkClosed' });
+
+    const missingCa = uri(uniqueName('tm-k-thread-ca'), 'protocol=canal-json&producer-thread=worker&ca=/nonexistent/ca.pem');
+    await assert.rejects(factory.create(missingCa, parseConfig(missingCa), context()), { code: 'ErrSinkURIInvalid', retryable: false, message: /^cannot read the kafka sink's ca file "\/nonexistent\/ca.pem": ENOENT/ });
+  });
+
   it('auto-create-topic=false: a missing topic is a non-retryable error naming it', async () => {
     const topic = uniqueName('tm-k-missing');
     const sink = await open(uri(topic, 'protocol=maxwell&auto-create-topic=false'));
@@ -448,7 +498,11 @@ describe('kafka sink on the real broker', () => {
     assert.deepEqual(events.map((e) => (e.event.kind === 'row' ? e.event.after!['id'] : e.event.kind)), ['1'], 'only the small row reached Kafka');
   });
 
-  for (const client of ['platformatic', 'kafkajs'] as const) {
+  for (const [client, params] of [
+    ['platformatic', 'client=platformatic'],
+    ['kafkajs', 'client=kafkajs'],
+    ['platformatic in a worker thread', 'producer-thread=worker'],
+  ] as const) {
     it(`an existing topic's smaller max.message.bytes lowers the limit (${client}): the row is refused naming the topic's limit`, async () => {
       const topic = uniqueName('tm-k-small');
       topics.push(topic);
@@ -457,7 +511,7 @@ describe('kafka sink on the real broker', () => {
       await admin.connect();
       await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '4096' }] }], waitForLeaders: true });
       await admin.disconnect();
-      const sink = await open(new URL(`kafka://${broker}/${topic}?protocol=maxwell&client=${client}`));
+      const sink = await open(new URL(`kafka://${broker}/${topic}?protocol=maxwell&${params}`));
       const t = { schema: 'small', table: 'notes', tableId: 1 };
       await sink.writeRows(t, [change(t, 1n, 1, 0, 'fits')]);
       await assert.rejects(sink.writeRows(t, [change(t, 2n, 7, 0, 'y'.repeat(5000))]), {
@@ -473,7 +527,7 @@ describe('kafka sink on the real broker', () => {
       const proxy = await TcpProxy.start(serviceAddress('kafka').host, serviceAddress('kafka').port);
       proxy.cut();
       try {
-        const u = new URL(`kafka://127.0.0.1:${proxy.port}/${uniqueName('tm-k-down')}?protocol=canal-json&client=${client}&dial-timeout=500ms`);
+        const u = new URL(`kafka://127.0.0.1:${proxy.port}/${uniqueName('tm-k-down')}?protocol=canal-json&${params}&dial-timeout=500ms`);
         const check = (error: Error & { code?: string; retryable?: boolean }): boolean => {
           assert.equal(error.code, 'ErrKafkaUnreachable');
           assert.equal(error.retryable, true);

@@ -1,13 +1,17 @@
 import type { KafkaConfig } from '../config.js';
-import { KafkajsKafkaProducer } from './kafkajs.js';
-import { PlatformaticKafkaProducer } from './platformatic.js';
+import { openInThisThread } from './open.js';
 import type { KafkaProducer } from './producer.js';
+import { WorkerKafkaProducer } from './worker.js';
 
 export { wrapClientError, type KafkaProducer, type ProducerMessage, type TopicSpec, type TopicInfo } from './producer.js';
 export { PlatformaticKafkaProducer } from './platformatic.js';
 export { KafkajsKafkaProducer } from './kafkajs.js';
+export { WorkerKafkaProducer } from './worker.js';
 
-/** Opens the configured client's producer (client=platformatic, the default, or kafkajs). */
+/**
+ * Opens the configured client's producer (client=platformatic, the default, or kafkajs), in a worker thread of
+ * its own (producer-thread=worker, the default) or on the calling thread (producer-thread=main).
+ */
 export function openProducer(config: KafkaConfig): Promise<KafkaProducer> {
-  return config.client === 'kafkajs' ? KafkajsKafkaProducer.open(config) : PlatformaticKafkaProducer.open(config);
+  return config.producerThread === 'worker' ? WorkerKafkaProducer.open(config) : openInThisThread(config);
 }
