@@ -348,6 +348,9 @@ async function backlogRun(run: number, up: mysql.Connection, db: string): Promis
     rawReadRowsPerSecond: Math.round(changed / ceil.rawSeconds),
     rawReadMBps: round(ceil.rawBytes / 1e6 / ceil.rawSeconds, 1),
     decodeRowsPerSecond: Math.round(changed / ceil.decodeSeconds),
+    // the etcd session through the drain (a saturated event loop): a keep-alive that missed the TTL shows here
+    captureSessionsLost: cdc.server.sessionsLost,
+    captureRegistrations: cdc.server.registrations,
   };
   if (changefeeds > 1) {
     r['changefeeds'] = changefeeds;

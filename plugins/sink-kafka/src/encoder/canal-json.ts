@@ -1,5 +1,6 @@
 import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent, Ts } from 'tidemark/sink';
 import { bitsToBigInt, columnType, float32Text, plainNumberText, scalarText, type ColumnType } from './column-type.js';
+import { MessageBytes } from './message-bytes.js';
 import type { EncodedEvent, EncoderOptions, RowEncoder } from './types.js';
 
 /**
@@ -16,6 +17,7 @@ export class CanalJsonEncoder implements RowEncoder {
   readonly ddlToAllPartitions = false;
   private readonly tables = new WeakMap<readonly ColumnInfo[], CanalTable>();
   private readonly now: () => number;
+  private readonly bytes = new MessageBytes();
 
   constructor(private readonly options: EncoderOptions) {
     this.now = options.now ?? Date.now;
@@ -28,7 +30,7 @@ export class CanalJsonEncoder implements RowEncoder {
     let text = `${table.head}"type":"${type}","es":${row.commitTime},"ts":${this.now()},"sql":"",${table.types},"data":[${rowObject(table, image)}],"old":`;
     text += row.kind === 'update' ? `[${rowObject(table, row.before)}]` : 'null';
     if (this.options.enableTidbExtension) text += `,"_tidb":{"commitTs":${row.commitTs}}`;
-    return { key: null, value: Buffer.from(`${text}}`) };
+    return { key: null, value: this.bytes.of(`${text}}`) };
   }
 
   encodeDDL(ddl: DDLEvent): EncodedEvent {

@@ -1,5 +1,6 @@
 import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent } from 'tidemark/sink';
 import { bitsToBigInt, columnType, float32Text, scalarText, type ColumnType } from './column-type.js';
+import { MessageBytes } from './message-bytes.js';
 import type { EncodedEvent, EncoderOptions, RowEncoder } from './types.js';
 
 export const DEBEZIUM_SOURCE_VERSION = '0.1.0';
@@ -27,6 +28,7 @@ export class DebeziumEncoder implements RowEncoder {
   private readonly tables = new WeakMap<readonly ColumnInfo[], DebeziumTable>();
   private readonly now: () => number;
   private readonly serverName: string;
+  private readonly bytes = new MessageBytes();
 
   constructor(options: EncoderOptions) {
     this.now = options.now ?? Date.now;
@@ -39,10 +41,10 @@ export class DebeziumEncoder implements RowEncoder {
     const op = snapshot !== undefined ? 'r' : row.kind === 'insert' ? 'c' : row.kind === 'update' ? 'u' : 'd';
     const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${table.nameJson},"ts_ms":${row.commitTime},"snapshot":${snapshot === undefined ? '"false"' : SNAPSHOT_RECORD[snapshot]},"db":${table.dbJson},"sequence":null,${microNanos(row.commitTime)},"table":${table.tableJson},"server_id":0,"gtid":null,"file":"","pos":${Number(row.commitTs & 0xffffffffn)},"row":${row.seq},"thread":null,"query":null,"commit_ts":${row.commitTs}}`;
     const now = this.now();
-    const value = `${table.valueHead}"before":${structValue(table, row.before)},"after":${structValue(table, row.after)},"source":${source},"transaction":null,"op":"${op}","ts_ms":${now},${microNanos(now)}}}`;
+    const payload = `"before":${structValue(table, row.before)},"after":${structValue(table, row.after)},"source":${source},"transaction":null,"op":"${op}","ts_ms":${now},${microNanos(now)}}}`;
     const keyValues = row.kind === 'delete' ? row.before : row.after;
-    const key = table.keyHead === null || keyValues === null ? null : Buffer.from(`${table.keyHead}${keyStruct(table, keyValues)}}`);
-    return { key, value: Buffer.from(value) };
+    const key = table.keyHead === null || keyValues === null ? null : this.bytes.of(`${keyStruct(table, keyValues)}}`, table.keyHead);
+    return { key, value: this.bytes.of(payload, table.valueHead) };
   }
 
   encodeDDL(ddl: DDLEvent): EncodedEvent {
@@ -94,10 +96,10 @@ interface DebeziumTable {
   readonly nameJson: string;
   readonly dbJson: string;
   readonly tableJson: string;
-  /** `{"schema":{…Envelope…},"payload":{` */
-  readonly valueHead: string;
-  /** `{"schema":{…Key…},"payload":`, or null without a primary key */
-  readonly keyHead: string | null;
+  /** `{"schema":{…Envelope…},"payload":{`, as UTF-8 */
+  readonly valueHead: Buffer;
+  /** `{"schema":{…Key…},"payload":` as UTF-8, or null without a primary key */
+  readonly keyHead: Buffer | null;
   readonly keys: readonly string[];
   readonly columnTypes: readonly ColumnType[];
   readonly pk: readonly number[];
@@ -160,8 +162,8 @@ function buildTable(serverName: string, row: RowChangedEvent): DebeziumTable {
     nameJson: JSON.stringify(serverName),
     dbJson: JSON.stringify(schema),
     tableJson: JSON.stringify(table),
-    valueHead: `{"schema":${envelope},"payload":{`,
-    keyHead: pk.length === 0 ? null : `{"schema":{"type":"struct","fields":[${keyFields}],"optional":false,"name":${JSON.stringify(`${prefix}.Key`)}},"payload":`,
+    valueHead: Buffer.from(`{"schema":${envelope},"payload":{`),
+    keyHead: pk.length === 0 ? null : Buffer.from(`{"schema":{"type":"struct","fields":[${keyFields}],"optional":false,"name":${JSON.stringify(`${prefix}.Key`)}},"payload":`),
     keys: row.columns.map((c) => `${JSON.stringify(c.name)}:`),
     columnTypes: row.columns.map((c) => columnType(c.mysqlType)),
     pk,

@@ -1,5 +1,6 @@
 import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent } from 'tidemark/sink';
 import { bitsToBigInt, columnType, jsonNumber, scalarText, type ColumnType } from './column-type.js';
+import { MessageBytes } from './message-bytes.js';
 import type { EncodedEvent, EncoderOptions, RowEncoder } from './types.js';
 
 /**
@@ -22,6 +23,8 @@ export class MaxwellEncoder implements RowEncoder {
   readonly ddlToAllPartitions = true;
   private readonly tables = new WeakMap<readonly ColumnInfo[], MaxwellTable>();
 
+  private readonly bytes = new MessageBytes();
+
   constructor(_options: EncoderOptions) {}
 
   encodeRow(row: RowChangedEvent): EncodedEvent {
@@ -34,9 +37,9 @@ export class MaxwellEncoder implements RowEncoder {
     if (table.pk.length > 0 && image !== null) {
       let k = table.keyHead;
       for (const i of table.pk) k += `,${table.pkKeys[i]}${maxwellValue(image[i] ?? null, table.columnTypes[i])}`;
-      key = Buffer.from(`${k}}`);
+      key = this.bytes.of(`${k}}`);
     }
-    return { key, value: Buffer.from(`${text}}`) };
+    return { key, value: this.bytes.of(`${text}}`) };
   }
 
   encodeDDL(ddl: DDLEvent): EncodedEvent {

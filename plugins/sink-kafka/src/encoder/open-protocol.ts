@@ -1,5 +1,6 @@
 import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent, Ts } from 'tidemark/sink';
 import { columnType, jsonNumber, scalarText, type ColumnType } from './column-type.js';
+import { MessageBytes } from './message-bytes.js';
 import type { EncodedEvent, EncoderOptions, RowEncoder } from './types.js';
 
 /** open-protocol's column flags (TiCDC model.ColumnFlagType). */
@@ -24,6 +25,8 @@ export class OpenProtocolEncoder implements RowEncoder {
   readonly ddlToAllPartitions = true;
   private readonly tables = new WeakMap<readonly ColumnInfo[], OpenTable>();
 
+  private readonly bytes = new MessageBytes();
+
   constructor(_options: EncoderOptions) {}
 
   encodeRow(row: RowChangedEvent): EncodedEvent {
@@ -33,7 +36,7 @@ export class OpenProtocolEncoder implements RowEncoder {
     if (row.kind === 'insert') value = `{"u":${columnsObject(table, row.after)}}`;
     else if (row.kind === 'update') value = `{"u":${columnsObject(table, row.after)},"p":${columnsObject(table, row.before)}}`;
     else value = `{"d":${columnsObject(table, row.before)}}`;
-    return { key: Buffer.from(key), value: Buffer.from(value) };
+    return { key: this.bytes.of(key), value: this.bytes.of(value) };
   }
 
   encodeDDL(ddl: DDLEvent): EncodedEvent {
