@@ -16,11 +16,12 @@ interface Pending {
 const THREAD_FILE = import.meta.url.endsWith('.ts') ? new URL('../../dist/producer/producer-thread.js', import.meta.url) : new URL('./producer-thread.js', import.meta.url);
 
 /**
- * KafkaProducer whose client runs in a worker thread of its own (producer-thread=worker, the default): the
- * sink's thread encodes rows and packs each send's messages into one transferred buffer; building the record
- * batches, their checksums and the broker connections cost the second core instead (issue #16's profile: about
- * 40 % of the sink's thread in a drain). The same client and the same guarantees as on the sink's thread; the
- * worker is referenced only while a call is pending, and close() ends it.
+ * KafkaProducer whose client runs in a worker thread of its own (producer-thread=worker; the default is main):
+ * the sink's thread encodes rows and packs each send's messages into one transferred buffer; building the record
+ * batches, their checksums and the broker connections run on the worker (about 40 % of the sink's thread in a
+ * drain, issue #16's profile). It pays only where a core is free: on the 2-core bench machine, shared with the
+ * broker and MariaDB, it does not (BENCHMARKS.md). The same client and the same guarantees as on the sink's
+ * thread; the worker is referenced only while a call is pending, and close() ends it.
  */
 export class WorkerKafkaProducer implements KafkaProducer {
   readonly client: KafkaConfig['client'];
