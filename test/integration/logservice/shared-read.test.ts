@@ -165,7 +165,15 @@ describe('log service: one binlog dump per upstream on a capture, shared by its 
       const m = await logServiceMetrics();
       return { own: m.get('tidemark_log_service_rows_decoded_total/own') ?? 0, shared: m.get('tidemark_log_service_rows_decoded_total/shared') ?? 0 };
     };
-    const before = await decodes();
+    // both processors running and on the shared read before the workload: create answers before a processor
+    // starts, and rows read while only one of them was there are that one's alone (a row written past both
+    // checkpoints shows both are reading; the readers' gauge that neither reads on its own)
+    await up.query(`INSERT INTO \`${db}\`.t1 (id, v, note) VALUES (0, 0, 'both reading')`);
+    const warm = await upstreamEndTs(up);
+    await caughtUp('cf-d-mysql', warm);
+    await caughtUp('cf-d-blackhole', warm);
+    await waitFor(async () => (await logServiceMetrics()).get('tidemark_log_service_readers/own') === 0, { timeoutMs: 30_000, what: 'both changefeeds on the shared read' });
+    const before = await decodes(); // the row above is counted: it was mounted before the checkpoints passed it
     await workload(db, 1, 3_000);
     const end = await upstreamEndTs(up);
     await caughtUp('cf-d-mysql', end);
