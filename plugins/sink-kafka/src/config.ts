@@ -84,8 +84,8 @@ export interface KafkaConfig {
   readonly protocolParams: readonly string[];
   readonly client: ClientName;
   /**
-   * Where the client builds and sends record batches: a worker thread of the sink's own (the default), or the
-   * thread that encodes the rows (`main`, one thread less per Kafka changefeed).
+   * Where the client builds and sends record batches: the thread that encodes the rows (`main`, the default), or a
+   * worker thread of the sink's own (`worker`, for captures with a core to spare).
    */
   readonly producerThread: ProducerThread;
   readonly clientId: string;

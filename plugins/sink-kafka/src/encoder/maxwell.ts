@@ -22,7 +22,6 @@ export class MaxwellEncoder implements RowEncoder {
   readonly batching = false;
   readonly ddlToAllPartitions = true;
   private readonly tables = new WeakMap<readonly ColumnInfo[], MaxwellTable>();
-
   private readonly bytes = new MessageBytes();
 
   constructor(_options: EncoderOptions) {}

@@ -24,7 +24,6 @@ export class OpenProtocolEncoder implements RowEncoder {
   readonly batching = true;
   readonly ddlToAllPartitions = true;
   private readonly tables = new WeakMap<readonly ColumnInfo[], OpenTable>();
-
   private readonly bytes = new MessageBytes();
 
   constructor(_options: EncoderOptions) {}

@@ -9,8 +9,8 @@ export { KafkajsKafkaProducer } from './kafkajs.js';
 export { WorkerKafkaProducer } from './worker.js';
 
 /**
- * Opens the configured client's producer (client=platformatic, the default, or kafkajs), in a worker thread of
- * its own (producer-thread=worker, the default) or on the calling thread (producer-thread=main).
+ * Opens the configured client's producer (client=platformatic, the default, or kafkajs), on the calling thread
+ * (producer-thread=main, the default) or in a worker thread of its own (producer-thread=worker).
  */
 export function openProducer(config: KafkaConfig): Promise<KafkaProducer> {
   return config.producerThread === 'worker' ? WorkerKafkaProducer.open(config) : openInThisThread(config);
