@@ -232,6 +232,28 @@ class SnapshotReader {
     this.unqueuedBytes -= piece.bytes;
   }
 
+  /**
+   * A chunk read failed after some of its rows were handed over (queued, or held): read again at a later position,
+   * those rows would be written twice at two positions, and a row deleted in between would stay in the sink (its
+   * delete falls before the re-read chunk's position and is dropped). So a chunked read keeps what it handed over
+   * as a chunk of its own, ending at the last row held, and reads on after it; a one-pass read cannot be split,
+   * so what it queued is dropped, and the pass starts over behind a TRUNCATE of the table in the sink.
+   */
+  private keepWhatWasRead(chunked: boolean, shape: TableShape): void {
+    const held = this.held;
+    if (held === undefined) return;
+    if (chunked) {
+      // a snapshot row's image is the reader's own values (ColumnValue allows booleans for plugins)
+      const upper = shape.key!.map((i) => (held.last.after as readonly Value[])[i]);
+      this.held = { ...held, piece: { ...held.piece, chunkEnd: { upper } } };
+      this.cursor = upper;
+      return;
+    }
+    this.options.quota.release(held.piece.bytes + this.options.snapshot.restartPass());
+    this.held = undefined;
+    this.first = true;
+  }
+
   /** Reads the chunk after the cursor; resolves true once the table's last piece is queued. */
   private async readChunk(conn: mysql.Connection, shape: TableShape, signal: AbortSignal): Promise<boolean> {
     const { table, snapshot, chunkRows, quota, upstream } = this.options;
@@ -249,21 +271,28 @@ class SnapshotReader {
       // the callback connection under the promise one streams (and pauses while the sink catches up)
       const stream = (conn as unknown as { connection: CallbackConnection }).connection.query({ sql: `SELECT ${shape.selectList} FROM ${shape.qualified}${where.sql}${order}`, values: where.values, ...QUERY_OPTIONS }).stream({ highWaterMark: PIECE_ROWS });
       const commitTime = Date.now();
-      for await (const batch of batches(stream, PIECE_ROWS)) {
-        const rows: RowChangedEvent[] = new Array<RowChangedEvent>(batch.length);
-        let bytes = 0;
-        for (let i = 0; i < batch.length; i++) {
-          const values = shape.toValues(batch[i]);
-          const row: MutableRow = { table, commitTs: ts, commitTime, seq: rowsInChunk++, kind: 'insert', columns: shape.columns, before: null, after: values, snapshot: this.first ? 'first' : 'row' };
-          this.first = false;
-          rows[i] = row;
-          bytes += rowBytes(values);
-          lastRow = row;
-          lastValues = values;
+      let handed = 0;
+      try {
+        for await (const batch of batches(stream, PIECE_ROWS)) {
+          const rows: RowChangedEvent[] = new Array<RowChangedEvent>(batch.length);
+          let bytes = 0;
+          for (let i = 0; i < batch.length; i++) {
+            const values = shape.toValues(batch[i]);
+            const row: MutableRow = { table, commitTs: ts, commitTime, seq: rowsInChunk++, kind: 'insert', columns: shape.columns, before: null, after: values, snapshot: this.first ? 'first' : 'row' };
+            this.first = false;
+            rows[i] = row;
+            bytes += rowBytes(values);
+            lastRow = row;
+            lastValues = values;
+          }
+          quota.force(bytes);
+          this.unqueuedBytes += bytes;
+          await this.hold({ ts, rows, bytes, final: false }, lastRow!, signal);
+          handed += rows.length;
         }
-        quota.force(bytes);
-        this.unqueuedBytes += bytes;
-        await this.hold({ ts, rows, bytes, final: false }, lastRow!, signal);
+      } catch (error) {
+        if (handed > 0 && !signal.aborted) this.keepWhatWasRead(chunked, shape);
+        throw error;
       }
       const end = !chunked || rowsInChunk < chunkRows;
       const upper = end || lastValues === undefined ? null : shape.key!.map((i) => lastValues![i]);

@@ -190,6 +190,16 @@ export class TableSnapshot {
     return this.queuedBytes;
   }
 
+  /**
+   * A one-pass read failed after it handed rows over and starts over at a later position: the rows it queued are
+   * dropped, and the sink's table is emptied before the new pass's first piece (some of the old pass may be written).
+   * Returns the dropped pieces' quota bytes.
+   */
+  restartPass(): number {
+    this.truncateFirst = true;
+    return this.discard();
+  }
+
   /** Drops the queued pieces (the table was removed); returns their quota bytes. */
   discard(): number {
     const bytes = this.queuedBytes;
