@@ -230,12 +230,26 @@ describe('snapshot acceptance: 12 tables, 300k rows, a workload, MySQL and Kafka
     for (const [id] of feeds) await waitFor(async () => (await checkpoint(id)) >= end, { timeoutMs: 300_000, intervalMs: 250, what: `${id} caught up` });
 
     // ---- MySQL: cdc diff says equal
-    const diff = await run(process.execPath, [CDC_BIN, 'diff', '--upstream', mysqlUri('upstream'), '--downstream', mysqlUri('downstream'), '--tables', `${db}.*`, '--json'], { maxBuffer: 64 * 1024 * 1024 }).then(
-      (r) => ({ code: 0, stdout: r.stdout }),
-      (e: { code?: number; stdout?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '' }),
-    );
+    const cdcDiff = (): Promise<{ code: number; stdout: string }> =>
+      run(process.execPath, [CDC_BIN, 'diff', '--upstream', mysqlUri('upstream'), '--downstream', mysqlUri('downstream'), '--tables', `${db}.*`, '--json'], { maxBuffer: 64 * 1024 * 1024 }).then(
+        (r) => ({ code: 0, stdout: r.stdout }),
+        (e: { code?: number; stdout?: string }) => ({ code: e.code ?? -1, stdout: e.stdout ?? '' }),
+      );
+    const diff = await cdcDiff();
     const report = JSON.parse(diff.stdout) as { equal: boolean; tables: { table: string; equal: boolean }[] };
     assert.equal(report.tables.length, 12, diff.stdout.slice(0, 2000));
+    if (!report.equal) {
+      // evidence for whoever reads a failure: whether the difference is still there a little later (a write that
+      // came late, or one lost), the copy's chunks of the tables that differ, and what the servers warned about
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
+      const again = JSON.parse((await cdcDiff()).stdout) as { equal: boolean; tables: { table: string; equal: boolean; differences?: unknown[] }[] };
+      console.log(`# cdc diff 10 s later: ${JSON.stringify(again.tables.filter((t) => !t.equal)).slice(0, 2000)}`);
+      for (const t of report.tables.filter((x) => !x.equal)) console.log(`# mysql snapshot record of ${t.table}: ${(await etcd.get(snapshotPrefix('mysql') + encodeURIComponent(t.table)).string())?.slice(0, 4000)}`);
+      for (const [n, server] of cluster.servers.entries()) {
+        const lines = server.output.join('').split('\n').filter((l) => /\[(WARN|ERROR)\]/.test(l));
+        console.log(`# server ${n}, warnings and errors (last 60 of ${lines.length}):\n${lines.slice(-60).join('\n')}`);
+      }
+    }
     assert.equal(report.equal, true, `cdc diff: ${diff.stdout.slice(0, 4000)}`);
     assert.equal(diff.code, 0);
 
