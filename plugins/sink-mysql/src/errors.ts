@@ -5,6 +5,10 @@ export const ER_LOCK_DEADLOCK = 1213;
 export const ER_LOCK_WAIT_TIMEOUT = 1205;
 /** ER_MAX_PREPARED_STMT_COUNT_REACHED: the server is out of prepared statements; the text form still works. */
 export const ER_MAX_PREPARED_STMT_COUNT = 1461;
+/** ER_NOT_ALLOWED_COMMAND: MariaDB (and MySQL before 8.0.19) with local_infile off refuses LOAD DATA LOCAL INFILE. */
+export const ER_LOCAL_INFILE_REFUSED = 1148;
+/** MySQL 8's ER_CLIENT_LOCAL_FILES_DISABLED and MariaDB 10.6+'s ER_LOAD_INFILE_CAPABILITY_DISABLED: local_infile off. */
+export const ER_LOCAL_INFILE_DISABLED: ReadonlySet<number> = new Set([3948, 4166]);
 /**
  * Errors that say a DDL's effect is already there (TiCDC's ignorable DDL errors): database/table exists or is
  * gone, duplicate column or key name, key or column to drop missing, multiple primary keys, partition exists or

@@ -1,7 +1,8 @@
 import mysql from 'mysql2/promise';
 import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent, Sink, SinkContext, TableName, Ts } from 'tidemark/sink';
 import { readSsl, tlsProblem, type MySqlSinkConfig } from './config.js';
-import { DDL_ALREADY_DONE, DDL_REPLAY_ERRORS, ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_MAX_PREPARED_STMT_COUNT, MySqlSinkError, TimedOut, downstreamError } from './errors.js';
+import { DDL_ALREADY_DONE, DDL_REPLAY_ERRORS, ER_LOCAL_INFILE_DISABLED, ER_LOCAL_INFILE_REFUSED, ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_MAX_PREPARED_STMT_COUNT, MySqlSinkError, TimedOut, downstreamError } from './errors.js';
+import { encodeRows, loadPlanOf, loadStatement, textStream } from './load-data.js';
 import { STATEMENT_BYTES, groupStatements, literal, quoteIdent, sameColumns, type TableShape } from './sql.js';
 import { Worker } from './worker.js';
 
@@ -13,6 +14,10 @@ const MAX_QUEUED_ROWS = 32_768;
 const LOCK_RETRIES = 5;
 /** Prepared statements cached per connection (mysql2 closes the least recently used beyond it). */
 const PREPARED_PER_CONNECTION = 64;
+/** Workers a table's snapshot rows are spread over at most. */
+const SNAPSHOT_WRITERS = 4;
+/** Snapshot rows a worker merges into one write at most (one LOAD DATA; 8 pieces of the snapshot reader). */
+const SNAPSHOT_BATCH_ROWS = 8192;
 /** How long `close` lets accepted changes commit before it ends the connections. */
 const CLOSE_DEADLINE_MS = 5_000;
 
@@ -47,12 +52,14 @@ export class MySqlSink implements Sink {
   private readonly spread = new Map<string, Map<Worker, number>>();
   /** Set when the downstream ran out of prepared statements: inserts go as text from then on. */
   private preparedOff = false;
+  /** Set when the downstream refuses LOAD DATA LOCAL INFILE (local_infile off): snapshot rows go as INSERT from then on. */
+  private loadDataOff = false;
   private readonly startedAt = Date.now();
   private waiters: (() => void)[] = [];
   private closed = false;
   /** Until a DDL executes cleanly, DDL_REPLAY_ERRORS mean "already done" (the replay window after a restart). */
   private replayingDDL = true;
-  readonly counters = { rows: 0, transactions: 0, statements: 0, safeModeRetries: 0, lockRetries: 0, ddls: 0 };
+  readonly counters = { rows: 0, transactions: 0, statements: 0, safeModeRetries: 0, lockRetries: 0, ddls: 0, loadedRows: 0, loadsRedone: 0 };
 
   private constructor(
     private readonly pool: mysql.Pool,
@@ -160,6 +167,10 @@ export class MySqlSink implements Sink {
     return this.config.maxTxnRow;
   }
 
+  get snapshotBatchRows(): number {
+    return SNAPSHOT_BATCH_ROWS;
+  }
+
   /** Waits until each worker has applied its jobs up to the given count (or one failed). */
   async passFence(fence: readonly (readonly [Worker, number])[]): Promise<void> {
     while (!fence.every(([w, n]) => w.done >= n || w.failure !== undefined)) await this.waitForProgress();
@@ -208,12 +219,16 @@ export class MySqlSink implements Sink {
     const own = this.workerOf(table);
     if (rows[0].snapshot !== undefined && this.workers.length > 1) {
       // snapshot reads are inserts of distinct keys, read at one position: they go to the least busy worker; the
-      // table's next changes wait for them (a fence), so no change of a key overtakes its snapshot row
-      let best = this.workers[0];
-      for (const w of this.workers) if (w.queuedRows < best.queuedRows) best = w;
-      best.push({ table, rows });
+      // table's next changes wait for them (a fence), so no change of a key overtakes its snapshot row. At most
+      // SNAPSHOT_WRITERS of them per table: more writers into one B-tree cost the downstream more CPU than they
+      // gain on a small machine (bench/snapshot.ts, with the loads below: 16 writers of 1,024 rows spent 3.5
+      // downstream CPU-s on 1M narrow rows, 4 of up to 8,192 rows 3.0)
       let spread = this.spread.get(key);
       if (spread === undefined) this.spread.set(key, (spread = new Map<Worker, number>()));
+      const candidates = spread.size < SNAPSHOT_WRITERS ? this.workers : [...spread.keys()];
+      let best = candidates[0];
+      for (const w of candidates) if (w.queuedRows < best.queuedRows) best = w;
+      best.push({ table, rows });
       spread.set(best, best.pushed);
     } else {
       const spread = this.spread.get(key);
@@ -464,6 +479,7 @@ export class MySqlSink implements Sink {
   }
 
   private async execute(table: TableName, rows: readonly RowChangedEvent[], safe: boolean): Promise<void> {
+    if (!safe && rows[0].snapshot !== undefined && !this.loadDataOff && (await this.loadData(table, rows))) return;
     const insert = this.preparedOff ? undefined : await this.prepared(table, rows, safe);
     if (insert !== undefined) {
       let conn: mysql.PoolConnection | undefined;
@@ -531,6 +547,61 @@ export class MySqlSink implements Sink {
     } finally {
       conn?.release();
     }
+  }
+
+  /**
+   * Snapshot rows (inserts of distinct keys read at one position) with one LOAD DATA LOCAL INFILE (load-data.ts),
+   * in autocommit: one statement, atomic. False when these rows cannot be loaded (a column type or value without
+   * an exact text form, or the downstream refuses local files); the caller writes them with INSERT then. With
+   * LOCAL the server skips a duplicate key and turns a value it cannot take exactly into a warning instead of
+   * failing; so when it skipped or warned about anything, the rows are written again with REPLACE, which is what
+   * INSERT's duplicate-key error leads to as well, and the downstream ends with exactly the rows an INSERT gives.
+   */
+  private async loadData(table: TableName, rows: readonly RowChangedEvent[]): Promise<boolean> {
+    const plan = loadPlanOf(rows[0].columns);
+    if (plan === null) return false;
+    const images: (readonly ColumnValue[])[] = new Array<readonly ColumnValue[]>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      if (rows[i].kind !== 'insert' || !sameColumns(rows[i].columns, rows[0].columns)) return false;
+      images[i] = rows[i].after!;
+    }
+    const text = encodeRows(images, plan);
+    if (text === undefined) return false;
+    const shape = await this.shapeOf(table, rows[0].columns);
+    const what = `loading ${rows.length} snapshot row(s) of ${table.schema}.${table.table}`;
+    let conn: mysql.PoolConnection | undefined;
+    let result: mysql.ResultSetHeader;
+    try {
+      conn = await this.pool.getConnection();
+      const c = conn;
+      [result] = await this.timed(c, 'write-timeout', this.config.writeTimeoutMs, what, () => c.query<mysql.ResultSetHeader>({ sql: loadStatement(shape.qualified, plan), infileStreamFactory: () => textStream(text) }));
+    } catch (error) {
+      if (error instanceof TimedOut) {
+        conn = undefined; // destroyed: the statement may still run downstream
+        throw error.sinkError;
+      }
+      const errno = (error as { errno?: number }).errno;
+      if (errno === ER_LOCAL_INFILE_REFUSED || (errno !== undefined && ER_LOCAL_INFILE_DISABLED.has(errno))) {
+        // (once: loads on other workers may have been refused too meanwhile)
+        if (!this.loadDataOff) this.ctx.logger.warn('the downstream refuses LOAD DATA LOCAL INFILE (local_infile is off); snapshot rows are written with INSERT, which is slower', { error: (error as Error).message });
+        this.loadDataOff = true;
+        return false;
+      }
+      throw downstreamError('ErrMySQLTxnError', `${what} (snapshot position ${rows[0].commitTs}) failed downstream`, error);
+    } finally {
+      conn?.release();
+    }
+    this.counters.transactions++;
+    this.counters.statements++;
+    if (result.affectedRows === rows.length && result.warningStatus === 0) {
+      this.counters.loadedRows += rows.length;
+      return true;
+    }
+    // a key already there (rows copied again after a failure) or a value the server did not take as it is
+    this.counters.loadsRedone++;
+    this.ctx.logger.info('snapshot rows loaded with skips or warnings; writing them again with REPLACE', { table: `${table.schema}.${table.table}`, rows: rows.length, loaded: result.affectedRows, warnings: result.warningStatus });
+    await this.execute(table, rows, true);
+    return true;
   }
 
   /**

@@ -11,6 +11,8 @@ export interface Job {
 export interface WorkerHost {
   /** Rows per downstream transaction at most (max-txn-row). */
   readonly maxTxnRow: number;
+  /** Snapshot rows merged into one write at most. */
+  readonly snapshotBatchRows: number;
   /** Applies one table's rows (whole upstream transactions) in one downstream transaction. */
   apply(table: TableName, rows: readonly RowChangedEvent[]): Promise<void>;
   /** Resolves once the fence's workers have applied that many jobs. */
@@ -61,7 +63,9 @@ export class Worker {
         if (next.fence !== undefined) break;
         // whole jobs up to max-txn-row: a job that would pass it waits for the next round (apply would split
         // the merged rows there anyway, leaving a small statement behind every full one)
-        if (count + next.rows.length > this.sink.maxTxnRow) break;
+        // (snapshot rows, which are no transactions, up to snapshotBatchRows: one LOAD DATA for several pieces)
+        const limit = first.rows[0]?.snapshot !== undefined && next.rows[0]?.snapshot !== undefined ? this.sink.snapshotBatchRows : this.sink.maxTxnRow;
+        if (count + next.rows.length > limit) break;
         if (next.table.tableId !== first.table.tableId || next.table.table !== first.table.table || next.table.schema !== first.table.schema) break;
         count += next.rows.length;
         n++;
