@@ -166,6 +166,9 @@ class SnapshotReader {
           if (conn === undefined) {
             conn = await upstream.connect({ connectTimeout: 10_000, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, decimalNumbers: false, jsonStrings: true });
             await conn.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = ''");
+            // WITH CONSISTENT SNAPSHOT holds only under REPEATABLE READ: under a server default of READ COMMITTED
+            // each SELECT would read later than the position the snapshot reports (rows there twice)
+            await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
           }
           if (shape === undefined) {
             shape = await readTableShape(conn, table.schema, table.table);
