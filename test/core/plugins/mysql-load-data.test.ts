@@ -50,10 +50,11 @@ describe('mysql sink: snapshot rows as LOAD DATA text', () => {
         [1, 'a\tb', Buffer.from([1, 2])],
         [2, null, null],
         [3, long, Buffer.alloc(0)],
+        [4, 'ab😀é\t', null],
       ],
       plan,
     );
-    assert.equal(text?.toString('utf8'), `1\ta\\tb\t0102\n2\t\\N\t\\N\n3\t${long}\t\n`);
+    assert.equal(text?.toString('utf8'), `1\ta\\tb\t0102\n2\t\\N\t\\N\n3\t${long}\t\n4\tab😀é\\t\t\\N\n`);
     assert.equal(encodeRows([[1, Buffer.from('x'), null]], plan), undefined);
   });
 
