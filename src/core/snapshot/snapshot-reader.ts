@@ -11,8 +11,16 @@ import type { Value } from '../upstream/rows.js';
 import { QUERY_OPTIONS, compareKeys, readTableShape, type TableShape } from './table-shape.js';
 import type { SnapshotPiece, TableSnapshot } from './table-snapshot.js';
 
-/** Rows per piece handed to the sink (a chunk is read as one or more pieces). */
+/** Rows per piece handed to the sink at most (a chunk is read as one or more pieces). */
 const PIECE_ROWS = 1024;
+/**
+ * Bytes per piece at most (the row that passes it ends the piece), as a share of the changefeed's memory quota
+ * within these bounds: wide rows come in smaller pieces, so what is read ahead stays within the quota.
+ */
+const PIECE_BYTES_MIN = 64 << 10;
+const PIECE_BYTES_MAX = 4 << 20;
+/** Rows the query stream takes in while a piece is being handed on (its read-ahead before the socket pauses). */
+const STREAM_ROWS = 16;
 /** Rough bytes of a snapshot row beyond its values (the event object, its arrays). */
 const ROW_OVERHEAD = 120;
 /** Errors after which a chunk is read again (the table changed under the read, a deadlock, a lost connection). */
@@ -70,7 +78,7 @@ function after(shape: TableShape, key: readonly Value[]): { sql: string; values:
   return { sql: ` WHERE ${terms.join(' OR ')}`, values };
 }
 
-function rowBytes(values: readonly Value[]): number {
+function rowBytes(values: readonly unknown[]): number {
   let bytes = ROW_OVERHEAD;
   for (const v of values) {
     if (typeof v === 'string') bytes += 16 + 2 * v.length;
@@ -83,17 +91,20 @@ function rowBytes(values: readonly Value[]): number {
 type MutableRow = { -readonly [K in keyof RowChangedEvent]: RowChangedEvent[K] };
 
 /**
- * A query stream's rows in arrays of about `size` (one promise per array, not per row); the stream is paused
- * while an array is being handled, so a slow consumer slows the server's sending (TCP backpressure).
+ * A query stream's rows in batches of up to `size` rows or the row that passes `maxBytes` (rowBytes of the rows
+ * as mysql2 gives them), one promise per batch, not per row; the stream is paused while a batch is being handled,
+ * so a slow consumer slows the server's sending (TCP backpressure).
  */
-async function* batches(stream: Readable, size: number): AsyncGenerator<unknown[][]> {
+async function* batches(stream: Readable, size: number, maxBytes: number): AsyncGenerator<{ rows: unknown[][]; bytes: number }> {
   let batch: unknown[][] = [];
+  let bytes = 0;
   let ended = false;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
   stream.on('data', (row: unknown[]) => {
     batch.push(row);
-    if (batch.length >= size) {
+    bytes += rowBytes(row);
+    if (batch.length >= size || bytes >= maxBytes) {
       stream.pause();
       wake?.();
     }
@@ -109,9 +120,10 @@ async function* batches(stream: Readable, size: number): AsyncGenerator<unknown[
   try {
     for (;;) {
       if (failure !== undefined) throw failure;
-      if (batch.length >= size || (ended && batch.length > 0)) {
-        const out = batch;
+      if (batch.length >= size || bytes >= maxBytes || (ended && batch.length > 0)) {
+        const out = { rows: batch, bytes };
         batch = [];
+        bytes = 0;
         yield out;
         stream.resume();
         continue;
@@ -272,19 +284,18 @@ class SnapshotReader {
       const where = chunked && this.cursor !== undefined ? after(shape, this.cursor) : { sql: '', values: [] };
       const order = chunked ? ` ORDER BY ${shape.key!.map((i) => quote(shape.columns[i].name)).join(', ')} LIMIT ${chunkRows}` : '';
       // the callback connection under the promise one streams (and pauses while the sink catches up)
-      const stream = (conn as unknown as { connection: CallbackConnection }).connection.query({ sql: `SELECT ${shape.selectList} FROM ${shape.qualified}${where.sql}${order}`, values: where.values, ...QUERY_OPTIONS }).stream({ highWaterMark: PIECE_ROWS });
+      const stream = (conn as unknown as { connection: CallbackConnection }).connection.query({ sql: `SELECT ${shape.selectList} FROM ${shape.qualified}${where.sql}${order}`, values: where.values, ...QUERY_OPTIONS }).stream({ highWaterMark: STREAM_ROWS });
       const commitTime = Date.now();
       let handed = 0;
       try {
-        for await (const batch of batches(stream, PIECE_ROWS)) {
+        const pieceBytes = Math.min(PIECE_BYTES_MAX, Math.max(PIECE_BYTES_MIN, Math.floor(quota.limitBytes / 32)));
+        for await (const { rows: batch, bytes } of batches(stream, PIECE_ROWS, pieceBytes)) {
           const rows: RowChangedEvent[] = new Array<RowChangedEvent>(batch.length);
-          let bytes = 0;
           for (let i = 0; i < batch.length; i++) {
             const values = shape.toValues(batch[i]);
             const row: MutableRow = { table, commitTs: ts, commitTime, seq: rowsInChunk++, kind: 'insert', columns: shape.columns, before: null, after: values, snapshot: this.first ? 'first' : 'row' };
             this.first = false;
             rows[i] = row;
-            bytes += rowBytes(values);
             lastRow = row;
             lastValues = values;
           }
