@@ -4,12 +4,15 @@ import { readSsl, tlsProblem, type MySqlSinkConfig } from './config.js';
 import { DDL_ALREADY_DONE, DDL_REPLAY_ERRORS, ER_LOCAL_INFILE_DISABLED, ER_LOCAL_INFILE_REFUSED, ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_MAX_PREPARED_STMT_COUNT, MySqlSinkError, TimedOut, downstreamError } from './errors.js';
 import { encodeRows, loadPlanOf, loadStatement, textStream } from './load-data.js';
 import { STATEMENT_BYTES, groupStatements, literal, quoteIdent, sameColumns, type TableShape } from './sql.js';
-import { Worker } from './worker.js';
+import { Worker, imageBytes } from './worker.js';
 
 export { MySqlSinkError, type MySqlSinkErrorCode } from './errors.js';
 
-/** Rows waiting in the workers' queues before `writeRows` waits (memory bound when the downstream is slow). */
+/** Rows, and bytes of them, waiting in the workers' queues before `writeRows` waits (memory bound when the downstream is slow). */
 const MAX_QUEUED_ROWS = 32_768;
+const MAX_QUEUED_BYTES = 64 << 20;
+/** Bytes of values a prepared INSERT carries at most (max_allowed_packet is 4 MiB by default in MySQL 5.7, 16 MiB in MariaDB). */
+const PREPARED_BYTES = 2 << 20;
 /** Times a transaction rolled back by a deadlock or lock wait timeout is applied before the error stands. */
 const LOCK_RETRIES = 5;
 /** Prepared statements cached per connection (mysql2 closes the least recently used beyond it). */
@@ -193,6 +196,12 @@ export class MySqlSink implements Sink {
     return n;
   }
 
+  private get queuedBytes(): number {
+    let n = 0;
+    for (const w of this.workers) n += w.queuedBytes;
+    return n;
+  }
+
   private throwIfFailed(): void {
     for (const w of this.workers) if (w.failure !== undefined) throw w.failure;
   }
@@ -217,6 +226,7 @@ export class MySqlSink implements Sink {
     if (rows.length === 0) return;
     const key = `${table.schema}.${table.table}`;
     const own = this.workerOf(table);
+    const bytes = imageBytes(rows);
     if (rows[0].snapshot !== undefined && this.workers.length > 1) {
       // snapshot reads are inserts of distinct keys, read at one position: they go to the least busy worker; the
       // table's next changes wait for them (a fence), so no change of a key overtakes its snapshot row. At most
@@ -228,15 +238,15 @@ export class MySqlSink implements Sink {
       const candidates = spread.size < SNAPSHOT_WRITERS ? this.workers : [...spread.keys()];
       let best = candidates[0];
       for (const w of candidates) if (w.queuedRows < best.queuedRows) best = w;
-      best.push({ table, rows });
+      best.push({ table, rows, bytes });
       spread.set(best, best.pushed);
     } else {
       const spread = this.spread.get(key);
       this.spread.delete(key);
       const fence = spread === undefined ? undefined : [...spread].filter(([w]) => w !== own);
-      own.push(fence === undefined || fence.length === 0 ? { table, rows } : { table, rows, fence });
+      own.push(fence === undefined || fence.length === 0 ? { table, rows, bytes } : { table, rows, bytes, fence });
     }
-    while (this.queuedRows > MAX_QUEUED_ROWS && !this.ctx.signal.aborted) {
+    while ((this.queuedRows > MAX_QUEUED_ROWS || this.queuedBytes > MAX_QUEUED_BYTES) && !this.ctx.signal.aborted) {
       this.throwIfFailed();
       await this.waitForProgress();
     }
@@ -460,7 +470,8 @@ export class MySqlSink implements Sink {
   private async prepared(table: TableName, rows: readonly RowChangedEvent[], safe: boolean): Promise<{ sql: string; params: (string | number | Buffer | null)[] } | undefined> {
     if (!this.config.batchDmlEnable) return undefined;
     const columns = rows[0].columns;
-    if (rows.length * columns.length > 65_535) return undefined;
+    // (and no statement near the downstream's max_allowed_packet: wide rows go as text statements of STATEMENT_BYTES)
+    if (rows.length * columns.length > 65_535 || imageBytes(rows) > PREPARED_BYTES) return undefined;
     const params: (string | number | Buffer | null)[] = [];
     for (const row of rows) {
       if (row.kind !== 'insert' || !sameColumns(row.columns, columns)) return undefined;

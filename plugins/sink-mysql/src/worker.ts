@@ -3,8 +3,27 @@ import type { RowChangedEvent, TableName } from 'tidemark/sink';
 export interface Job {
   readonly table: TableName;
   readonly rows: readonly RowChangedEvent[];
+  /** About how many bytes the rows hold (imageBytes). */
+  readonly bytes: number;
   /** Runs only once these workers have applied these many jobs (the table's snapshot rows spread over other workers). */
   readonly fence?: readonly (readonly [Worker, number])[];
+}
+
+/** Bytes of queued jobs merged into one write at most (wide rows: fewer of them per statement). */
+const MERGE_BYTES = 8 << 20;
+
+/** About how many bytes rows hold in memory: their images' strings and buffers, and a little per value and row. */
+export function imageBytes(rows: readonly RowChangedEvent[]): number {
+  let bytes = 0;
+  for (const row of rows) bytes += 64 + valuesBytes(row.before) + valuesBytes(row.after);
+  return bytes;
+}
+
+function valuesBytes(image: RowChangedEvent['after']): number {
+  if (image === null) return 0;
+  let bytes = 0;
+  for (const v of image) bytes += typeof v === 'string' ? 16 + v.length : Buffer.isBuffer(v) ? 32 + v.length : 8;
+  return bytes;
 }
 
 /** What a worker needs of the sink it works for (the MySQL sink). */
@@ -32,6 +51,7 @@ export class Worker {
   private readonly queue: Job[] = [];
   private running: Promise<void> | undefined;
   queuedRows = 0;
+  queuedBytes = 0;
   pushed = 0;
   done = 0;
   failure: Error | undefined;
@@ -42,6 +62,7 @@ export class Worker {
     this.queue.push(job);
     this.pushed++;
     this.queuedRows += job.rows.length;
+    this.queuedBytes += job.bytes;
     this.running ??= this.loop().finally(() => {
       this.running = undefined;
       this.sink.wake();
@@ -58,6 +79,7 @@ export class Worker {
       if (first.fence !== undefined) await this.sink.passFence(first.fence);
       let n = 1;
       let count = first.rows.length;
+      let bytes = first.bytes;
       while (n < this.queue.length) {
         const next = this.queue[n];
         if (next.fence !== undefined) break;
@@ -65,9 +87,10 @@ export class Worker {
         // the merged rows there anyway, leaving a small statement behind every full one)
         // (snapshot rows, which are no transactions, up to snapshotBatchRows: one LOAD DATA for several pieces)
         const limit = first.rows[0]?.snapshot !== undefined && next.rows[0]?.snapshot !== undefined ? this.sink.snapshotBatchRows : this.sink.maxTxnRow;
-        if (count + next.rows.length > limit) break;
+        if (count + next.rows.length > limit || bytes + next.bytes > MERGE_BYTES) break;
         if (next.table.tableId !== first.table.tableId || next.table.table !== first.table.table || next.table.schema !== first.table.schema) break;
         count += next.rows.length;
+        bytes += next.bytes;
         n++;
       }
       const rows = n === 1 ? first.rows : this.queue.slice(0, n).flatMap((j) => j.rows);
@@ -77,8 +100,10 @@ export class Worker {
         this.failure = error instanceof Error ? error : new Error(String(error));
         this.queue.length = 0;
         this.queuedRows = 0;
+        this.queuedBytes = 0;
         return;
       }
+      for (let j = 0; j < n; j++) this.queuedBytes -= this.queue[j].bytes;
       this.queue.splice(0, n);
       this.queuedRows -= count;
       this.done += n;
