@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import mysql from 'mysql2/promise';
+import { describe, it } from 'node:test';
 import { silentLogger } from '../../../src/core/logger/logger.js';
 import { MemoryQuota } from '../../../src/core/pipeline/sorter/memory-quota.js';
 import type { TableName } from '../../../src/core/sink/api.js';
@@ -8,8 +7,8 @@ import { readTableSnapshot } from '../../../src/core/snapshot/snapshot-reader.js
 import { pendingRecord } from '../../../src/core/snapshot/progress.js';
 import { TableSnapshot } from '../../../src/core/snapshot/table-snapshot.js';
 import { Upstream } from '../../../src/core/upstream/upstream.js';
-import { mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
-import { upstreamEndTs } from '../../helpers/upstream.js';
+import { mysqlUri } from '../../helpers/services.js';
+import { upstreamEndTs, upstreamScratchDatabase } from '../../helpers/upstream.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 /**
@@ -20,28 +19,17 @@ import { waitFor } from '../../helpers/wait-for.js';
  * position and its SELECT.
  */
 describe('snapshot reader: an upstream whose default isolation is READ COMMITTED (real MariaDB)', () => {
-  const db = uniqueName('snapiso');
-  let conn: mysql.Connection;
-
-  before(async () => {
-    await requireService('upstream');
-    conn = await mysql.createConnection({ uri: mysqlUri('upstream') });
-    await conn.query(`CREATE DATABASE \`${db}\``);
-  });
-  after(async () => {
-    await conn.query('SET GLOBAL TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-    await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
-    await conn.end();
-  });
+  const scratch = upstreamScratchDatabase('snapiso');
+  const db = scratch.db;
 
   for (const shape of ['chunks', 'one-pass'] as const) {
     it(`${shape}: a row committed after the snapshot's position is not in the rows read at it`, async () => {
       const name = shape === 'chunks' ? 'keyed' : 'keyless';
-      await conn.query(`CREATE TABLE \`${db}\`.${name} (id INT NOT NULL${shape === 'chunks' ? ' PRIMARY KEY' : ''}, v VARCHAR(20))`);
-      await conn.query(`INSERT INTO \`${db}\`.${name} VALUES ${Array.from({ length: 100 }, (_, i) => `(${i + 1}, 'before')`).join(', ')}`);
-      await conn.query('SET GLOBAL TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      await scratch.conn.query(`CREATE TABLE \`${db}\`.${name} (id INT NOT NULL${shape === 'chunks' ? ' PRIMARY KEY' : ''}, v VARCHAR(20))`);
+      await scratch.conn.query(`INSERT INTO \`${db}\`.${name} VALUES ${Array.from({ length: 100 }, (_, i) => `(${i + 1}, 'before')`).join(', ')}`);
+      await scratch.conn.query('SET GLOBAL TRANSACTION ISOLATION LEVEL READ COMMITTED');
       const table: TableName = { schema: db, table: name, tableId: 1 };
-      const startTs = await upstreamEndTs(conn);
+      const startTs = await upstreamEndTs(scratch.conn);
       const snapshot = new TableSnapshot(pendingRecord(startTs), startTs, () => undefined, 4);
       const controller = new AbortController();
       // the reader's connection: once it has its snapshot's position, another session commits a row
@@ -54,8 +42,8 @@ describe('snapshot reader: an upstream whose default isolation is READ COMMITTED
         (connection as unknown as { query: (sql: unknown, ...rest: unknown[]) => Promise<unknown> }).query = async (sql: unknown, ...rest: unknown[]) => {
           const result = await query(sql, ...rest);
           if (typeof sql === 'string' && sql.includes('binlog_snapshot_') && insertedAt === undefined) {
-            await conn.query(`INSERT INTO \`${db}\`.${name} VALUES (1000, 'after')`);
-            insertedAt = await upstreamEndTs(conn);
+            await scratch.conn.query(`INSERT INTO \`${db}\`.${name} VALUES (1000, 'after')`);
+            insertedAt = await upstreamEndTs(scratch.conn);
           }
           return result;
         };
@@ -73,7 +61,7 @@ describe('snapshot reader: an upstream whose default isolation is READ COMMITTED
         delete (upstream as { connect?: unknown }).connect; // the class's own again
         controller.abort();
         await reading.catch(() => undefined);
-        await conn.query('SET GLOBAL TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+        await scratch.conn.query('SET GLOBAL TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       }
     });
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Readable } from 'node:stream';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { silentLogger } from '../../../src/core/logger/logger.js';
 import { MemoryQuota } from '../../../src/core/pipeline/sorter/memory-quota.js';
 import type { ColumnInfo, RowChangedEvent, TableName, Ts } from '../../../src/core/sink/api.js';
@@ -9,8 +9,8 @@ import { readTableSnapshot } from '../../../src/core/snapshot/snapshot-reader.js
 import { pendingRecord } from '../../../src/core/snapshot/progress.js';
 import { TableSnapshot } from '../../../src/core/snapshot/table-snapshot.js';
 import { Upstream } from '../../../src/core/upstream/upstream.js';
-import { mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
-import { upstreamEndTs } from '../../helpers/upstream.js';
+import { mysqlUri } from '../../helpers/services.js';
+import { upstreamEndTs, upstreamScratchDatabase } from '../../helpers/upstream.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 /** Rows in the table: a chunk of 4,000 (four pieces), then the rest. */
@@ -75,28 +75,18 @@ class SinkStandIn {
  * twice). Real MariaDB; the failure is injected into the reader's own connection.
  */
 describe('snapshot reader: a read that fails part-way (real MariaDB)', () => {
-  const db = uniqueName('snapretry');
-  let conn: mysql.Connection;
-
-  before(async () => {
-    await requireService('upstream');
-    conn = await mysql.createConnection({ uri: mysqlUri('upstream') });
-    await conn.query(`CREATE DATABASE \`${db}\``);
-  });
-  after(async () => {
-    await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
-    await conn.end();
-  });
+  const scratch = upstreamScratchDatabase('snapretry');
+  const db = scratch.db;
 
   for (const shape of ['chunks', 'one-pass'] as const) {
     it(`${shape}: the rows handed on before the failure are not written again at a later position; the sink ends equal`, async () => {
       const name = shape === 'chunks' ? 'keyed' : 'keyless';
-      await conn.query(`CREATE TABLE \`${db}\`.${name} (id INT NOT NULL${shape === 'chunks' ? ' PRIMARY KEY' : ''}, v VARCHAR(100))`);
+      await scratch.conn.query(`CREATE TABLE \`${db}\`.${name} (id INT NOT NULL${shape === 'chunks' ? ' PRIMARY KEY' : ''}, v VARCHAR(100))`);
       for (let i = 1; i <= ROWS; i += 1000) {
-        await conn.query(`INSERT INTO \`${db}\`.${name} VALUES ${Array.from({ length: 1000 }, (_, j) => `(${i + j}, '${FILL}')`).join(', ')}`);
+        await scratch.conn.query(`INSERT INTO \`${db}\`.${name} VALUES ${Array.from({ length: 1000 }, (_, j) => `(${i + j}, '${FILL}')`).join(', ')}`);
       }
       const table: TableName = { schema: db, table: name, tableId: 1 };
-      const startTs = await upstreamEndTs(conn);
+      const startTs = await upstreamEndTs(scratch.conn);
       // one piece queued at a time: the reader waits with its stream paused until the stand-in takes it
       const snapshot = new TableSnapshot(pendingRecord(startTs), startTs, () => undefined, 1);
       const quota = new MemoryQuota(256 << 20);
@@ -137,8 +127,8 @@ describe('snapshot reader: a read that fails part-way (real MariaDB)', () => {
         ];
         const changes: RowChangedEvent[] = [];
         for (const id of [10, 4500]) {
-          await conn.query(`DELETE FROM \`${db}\`.${name} WHERE id = ${id}`);
-          changes.push({ table, commitTs: await upstreamEndTs(conn), commitTime: 0, seq: 0, kind: 'delete', columns, before: [id, FILL], after: null });
+          await scratch.conn.query(`DELETE FROM \`${db}\`.${name} WHERE id = ${id}`);
+          changes.push({ table, commitTs: await upstreamEndTs(scratch.conn), commitTime: 0, seq: 0, kind: 'delete', columns, before: [id, FILL], after: null });
         }
         assert.ok(changes[0].commitTs > readAt);
 
@@ -153,7 +143,7 @@ describe('snapshot reader: a read that fails part-way (real MariaDB)', () => {
         assert.ok(finished);
         await reading;
 
-        const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: `SELECT id, v FROM \`${db}\`.${name}`, rowsAsArray: true });
+        const [rows] = await scratch.conn.query<mysql.RowDataPacket[]>({ sql: `SELECT id, v FROM \`${db}\`.${name}`, rowsAsArray: true });
         const upstreamRows = new Map<string, number>();
         for (const r of rows as unknown as unknown[][]) upstreamRows.set(JSON.stringify(r), (upstreamRows.get(JSON.stringify(r)) ?? 0) + 1);
         assert.equal(sink.rows.size, upstreamRows.size, `the sink holds ${sink.rows.size} distinct rows, the upstream ${upstreamRows.size}`);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import mysql from 'mysql2/promise';
+import { describe, it } from 'node:test';
 import { silentLogger } from '../../../src/core/logger/logger.js';
 import { MemoryQuota } from '../../../src/core/pipeline/sorter/memory-quota.js';
 import type { TableName } from '../../../src/core/sink/api.js';
@@ -8,8 +7,8 @@ import { readTableSnapshot } from '../../../src/core/snapshot/snapshot-reader.js
 import { pendingRecord } from '../../../src/core/snapshot/progress.js';
 import { TableSnapshot } from '../../../src/core/snapshot/table-snapshot.js';
 import { Upstream } from '../../../src/core/upstream/upstream.js';
-import { mysqlUri, requireService, uniqueName } from '../../helpers/services.js';
-import { upstreamEndTs } from '../../helpers/upstream.js';
+import { mysqlUri } from '../../helpers/services.js';
+import { upstreamEndTs, upstreamScratchDatabase } from '../../helpers/upstream.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
 /** 80 rows of 512 KiB: 40 MiB, five times the quota below. */
@@ -23,26 +22,16 @@ const QUOTA = 8 << 20;
  * holds no more than a few of them. Real MariaDB; the pieces are taken as the table sink stage takes them.
  */
 describe('snapshot reader: rows wider than a piece (real MariaDB)', () => {
-  const db = uniqueName('snapwide');
-  let conn: mysql.Connection;
-
-  before(async () => {
-    await requireService('upstream');
-    conn = await mysql.createConnection({ uri: mysqlUri('upstream') });
-    await conn.query(`CREATE DATABASE \`${db}\``);
-  });
-  after(async () => {
-    await conn.query(`DROP DATABASE IF EXISTS \`${db}\``);
-    await conn.end();
-  });
+  const scratch = upstreamScratchDatabase('snapwide');
+  const db = scratch.db;
 
   for (const shape of ['chunks', 'one-pass'] as const) {
     it(`${shape}: every row arrives, in pieces that keep the quota's use within its limit`, async () => {
       const name = shape === 'chunks' ? 'keyed' : 'keyless';
-      await conn.query(`CREATE TABLE \`${db}\`.${name} (id INT NOT NULL${shape === 'chunks' ? ' PRIMARY KEY' : ''}, b LONGBLOB)`);
-      for (let id = 1; id <= ROWS; id++) await conn.query(`INSERT INTO \`${db}\`.${name} VALUES (?, REPEAT(CHAR(?), ?))`, [id, 65 + (id % 26), BLOB]);
+      await scratch.conn.query(`CREATE TABLE \`${db}\`.${name} (id INT NOT NULL${shape === 'chunks' ? ' PRIMARY KEY' : ''}, b LONGBLOB)`);
+      for (let id = 1; id <= ROWS; id++) await scratch.conn.query(`INSERT INTO \`${db}\`.${name} VALUES (?, REPEAT(CHAR(?), ?))`, [id, 65 + (id % 26), BLOB]);
       const table: TableName = { schema: db, table: name, tableId: 1 };
-      const startTs = await upstreamEndTs(conn);
+      const startTs = await upstreamEndTs(scratch.conn);
       const quota = new MemoryQuota(QUOTA);
       const snapshot = new TableSnapshot(pendingRecord(startTs), startTs, () => undefined, QUOTA / 8);
       const controller = new AbortController();
