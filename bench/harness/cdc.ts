@@ -4,18 +4,10 @@ import { appendFileSync } from 'node:fs';
  * flags (--cpu-prof is not allowed in NODE_OPTIONS, so it goes on the command line).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { ApiClient } from '../../src/core/api/client.js';
+import { freePort } from '../../test/helpers/cdc-process.js';
 
 const CDC_BIN = new URL('../../bin/run.js', import.meta.url).pathname;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export class BenchCdcServer {
   /** the last 64 KiB of its output, for error messages */

@@ -1,6 +1,6 @@
 import { Etcd3 } from 'etcd3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -8,13 +8,41 @@ import { waitFor } from './wait-for.js';
 
 export const CDC_BIN = new URL('../../bin/run.js', import.meta.url).pathname;
 
-/** A free loopback port (bound then released). */
+/** The first port of the kernel's ephemeral range (source ports of outgoing connections), 32768 if unknown. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 1024 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const handedOut = new Set<number>();
+
+/**
+ * A free loopback port for a server a test starts: below the kernel's ephemeral range, bound then released. A port
+ * the kernel picks (listen on 0) is from that range, so between its release and the server's listen an outgoing
+ * connection of the busy services could take it as its source port (CI saw a cdc server refused with
+ * ErrAddressInUse that way); ports below the range are never given to outgoing connections.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  const low = Math.max(10_000, ephemeralLow() - 12_000);
+  const high = ephemeralLow() - 1;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = low + Math.floor(Math.random() * (high - low + 1));
+    if (handedOut.has(port)) continue;
+    const server = createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise((resolve) => server.close(resolve));
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free loopback port found between ${low} and ${high}`);
 }
 
 export interface CdcServerOptions {
