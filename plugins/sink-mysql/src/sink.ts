@@ -470,12 +470,17 @@ export class MySqlSink implements Sink {
   private async prepared(table: TableName, rows: readonly RowChangedEvent[], safe: boolean): Promise<{ sql: string; params: (string | number | Buffer | null)[] } | undefined> {
     if (!this.config.batchDmlEnable) return undefined;
     const columns = rows[0].columns;
-    // (and no statement near the downstream's max_allowed_packet: wide rows go as text statements of STATEMENT_BYTES)
-    if (rows.length * columns.length > 65_535 || imageBytes(rows) > PREPARED_BYTES) return undefined;
+    if (rows.length * columns.length > 65_535) return undefined;
     const params: (string | number | Buffer | null)[] = [];
+    // no statement near the downstream's max_allowed_packet: wide rows go as text statements of STATEMENT_BYTES
+    let bytes = 0;
     for (const row of rows) {
       if (row.kind !== 'insert' || !sameColumns(row.columns, columns)) return undefined;
       for (const v of row.after!) {
+        if (typeof v === 'string' || Buffer.isBuffer(v)) {
+          bytes += v.length;
+          if (bytes > PREPARED_BYTES) return undefined;
+        }
         if (typeof v === 'bigint') {
           if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) return undefined;
           params.push(Number(v));

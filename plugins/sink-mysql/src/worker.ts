@@ -103,8 +103,8 @@ export class Worker {
         this.queuedBytes = 0;
         return;
       }
-      for (let j = 0; j < n; j++) this.queuedBytes -= this.queue[j].bytes;
       this.queue.splice(0, n);
+      this.queuedBytes -= bytes;
       this.queuedRows -= count;
       this.done += n;
       this.sink.wake();
