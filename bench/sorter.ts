@@ -37,7 +37,10 @@ const reader = (async () => {
 })();
 for (let i = 0; i < events; i++) {
   const ts = BigInt(1 + Math.floor(i / 4));
-  sorter.add({ ts, seq: i % 4, payload });
+  // each row its own buffer, as the puller makes them (one copy out of the rows event)
+  const row = Buffer.allocUnsafe(payloadBytes);
+  payload.copy(row);
+  sorter.add({ ts, seq: i % 4, payload: row });
   if (i % 10_000 === 9_999) {
     if (mode === 'stream') sorter.advanceResolved(ts - 1n);
     await sorter.writable(); // the puller's backpressure: wait while spill writes are behind

@@ -117,9 +117,13 @@ export function decodeRow(row: SortedRow, map: TableMap): DecodedRow {
   return { kind, mapVersion: rowMapVersion(row), commitTime: rowCommitTime(row), before, after };
 }
 
-/** The sorter's codec: a sorted row is its bytes, in memory and on disk (read back as a view of the block, not reused). */
+/**
+ * The sorter's codec: a sorted row is its bytes, packed in memory and written to disk as they are (and taken as a
+ * view of the slab or block). A row several changefeeds share stays the one buffer they all hold (see SharedRows).
+ */
 export const SORTED_ROW_CODEC = {
   size: rowBytes,
   encode: (row: SortedRow): Buffer => row,
   decode: (bytes: Buffer): SortedRow => bytes,
+  keepsIdentity: (row: SortedRow): boolean => rowSharers(row) > 1,
 };

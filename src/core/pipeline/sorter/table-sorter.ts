@@ -1,5 +1,6 @@
 import { BugIndicatingError, TidemarkError } from '../../errors/index.js';
 import type { MemoryQuota } from './memory-quota.js';
+import { MAX_PACKED_BYTES, PACKED_ROW_OVERHEAD, PackedRows, type TakenRow } from './packed-rows.js';
 import { encodeKey, tablePrefix, type SpillStore } from './spill-store.js';
 
 /** One change as the sorter sees it: its ts, its order within the transaction, and what it carries. */
@@ -10,16 +11,18 @@ export interface SorterEvent<T = Buffer> {
 }
 
 /**
- * How a sorter weighs what its events carry against the memory quota, and turns it into bytes and back when it
- * spills. What stays in memory is never encoded: a change is turned into bytes only if it goes to disk.
+ * How a sorter weighs what its events carry against the memory quota, and turns it into bytes and back: a payload
+ * waiting in memory is held as its bytes, packed with others (see PackedRows), and so is one that spills to disk.
  */
 export interface SorterCodec<T> {
-  /** Bytes the payload takes in memory; the same for the same payload every time it is asked. */
+  /** Bytes the payload takes in memory as an object; the same for the same payload every time it is asked. */
   size(payload: T): number;
-  /** Its bytes for the disk, which the sorter keeps until they are written: not a view of a buffer reused later. */
+  /** Its bytes, which the sorter copies or keeps until they are written: not a view of a buffer reused later. */
   encode(payload: T): Buffer;
-  /** The payload again from its bytes (a view into a block read back, reused later: copy what must outlive it). */
+  /** The payload again from its bytes (a view into a slab or a block read back: copy what must be changed). */
   decode(bytes: Buffer): T;
+  /** Whether this payload must be held as the very object it is (its identity matters), not packed as bytes. */
+  keepsIdentity?(payload: T): boolean;
 }
 
 /** Payloads that are bytes already. */
@@ -42,8 +45,13 @@ export interface TableSorterStats {
   totalSpilledBytes: number;
 }
 
-/** Fixed per-event overhead counted against the quota besides the payload. */
+/** Fixed per-event overhead counted against the quota besides the payload, for a payload held as an object. */
 const EVENT_OVERHEAD = 64;
+/**
+ * Events held as they came while fewer than this many wait in memory (a table that keeps up: its rows go out
+ * young, and copying them would only cost); the ones after are packed (a backlog: see PackedRows).
+ */
+const LOOSE_EVENTS = 16384;
 /** Spilled events are written as blocks of about this size: one LevelDB entry per block, not per event. */
 const BLOCK_BYTES = 256 * 1024;
 const BLOCK_HEADER = 16; // u32 payload length, u64 ts, u32 seq
@@ -62,21 +70,32 @@ const DELETE_BATCH_KEYS = 1024;
  * order, so the sorter's work is to hold them until the resolved-ts passes them and to keep memory within
  * the changefeed's quota: while the quota has room events stay in memory; past it they spill to LevelDB
  * and come back in (ts, seq) order. The queue is always [memory head][disk segment]: once anything is on
- * disk, new events go to disk too, until the disk segment is drained, so order never breaks.
+ * disk, new events go to disk too, until the disk segment is drained, so order never breaks. In memory, the
+ * first 16,384 events wait as they came; the ones behind them are packed as bytes (PackedRows), so
+ * a backlog held in memory is its bytes, not objects for the garbage collector to keep walking.
  *
  * `add` and `advanceResolved` are called by the puller side, `next` by the sink side; neither blocks
  * the other. `close` drops the table's spilled data.
  */
 export class TableSorter<T = Buffer> {
   readonly stats: TableSorterStats = { memoryEvents: 0, spilledEvents: 0, spilledBytes: 0, totalSpilledBytes: 0 };
-  private readonly memory: SorterEvent<T>[] = [];
-  private memoryHead = 0;
+  /**
+   * The events in memory, the queue's head: first those held as they came (`loose`, from `looseHead`), then the
+   * packed ones. An event is held loose only while nothing is packed, so the order holds.
+   */
+  private loose: SorterEvent<T>[] = [];
+  private looseHead = 0;
+  private readonly packed = new PackedRows<T>();
+  /** Scratch for `PackedRows.shift`. */
+  private readonly taken: TakenRow<T> = { ts: 0n, seq: 0, view: undefined, object: undefined };
   private pendingWrites: SpillingEvent[] = [];
   private pendingBytes = 0;
   private readBuffer: SorterEvent<T>[] = [];
   private readIndex = 0;
   private diskCount = 0;
-  private lastAdded: { ts: bigint; seq: number } | undefined;
+  /** The last event added (-1n before the first). */
+  private lastTs = -1n;
+  private lastSeq = 0;
   private resolvedTs = 0n;
   private emittedResolved = 0n;
   private waiter: (() => void) | undefined;
@@ -115,7 +134,7 @@ export class TableSorter<T = Buffer> {
 
   /** Nothing is held: no event in memory, in the block read back, on disk or waiting to be written. */
   get isEmpty(): boolean {
-    return this.memoryHead >= this.memory.length && this.readIndex >= this.readBuffer.length && this.diskCount === 0 && this.pendingWrites.length === 0;
+    return this.looseHead >= this.loose.length && this.packed.length === 0 && this.readIndex >= this.readBuffer.length && this.diskCount === 0 && this.pendingWrites.length === 0;
   }
 
   get resolved(): bigint {
@@ -125,20 +144,31 @@ export class TableSorter<T = Buffer> {
   /** Appends a change; must come in (ts, seq) order. Never blocks: beyond the quota it goes to disk. */
   add(event: SorterEvent<T>): void {
     if (this.closed) throw new TidemarkError('ErrClosed', `sorter of table ${this.tableId} is closed`);
-    const last = this.lastAdded;
-    if (last !== undefined && (event.ts < last.ts || (event.ts === last.ts && event.seq <= last.seq))) {
-      throw new BugIndicatingError(`sorter of table ${this.tableId} got (${event.ts}, ${event.seq}) after (${last.ts}, ${last.seq})`);
+    if (event.ts < this.lastTs || (event.ts === this.lastTs && event.seq <= this.lastSeq)) {
+      throw new BugIndicatingError(`sorter of table ${this.tableId} got (${event.ts}, ${event.seq}) after (${this.lastTs}, ${this.lastSeq})`);
     }
     if (event.ts <= this.resolvedTs) {
       throw new BugIndicatingError(`sorter of table ${this.tableId} got ts ${event.ts} at or below resolved-ts ${this.resolvedTs}`);
     }
-    this.lastAdded = { ts: event.ts, seq: event.seq };
-    const cost = this.codec.size(event.payload) + EVENT_OVERHEAD;
+    this.lastTs = event.ts;
+    this.lastSeq = event.seq;
+    let packed: Buffer | undefined;
+    let cost: number;
+    if (this.diskCount === 0 && this.packed.length === 0 && this.loose.length - this.looseHead < LOOSE_EVENTS) {
+      cost = this.codec.size(event.payload) + EVENT_OVERHEAD;
+    } else if (this.codec.keepsIdentity?.(event.payload) === true) {
+      cost = this.codec.size(event.payload) + EVENT_OVERHEAD;
+    } else {
+      packed = this.codec.encode(event.payload);
+      cost = packed.length > MAX_PACKED_BYTES ? this.codec.size(event.payload) + EVENT_OVERHEAD : packed.length + PACKED_ROW_OVERHEAD;
+    }
     if (this.diskCount === 0 && this.quota.tryAcquire(cost)) {
-      this.memory.push(event);
+      if (this.packed.length === 0 && this.loose.length - this.looseHead < LOOSE_EVENTS) this.loose.push(event);
+      else if (packed === undefined || packed.length > MAX_PACKED_BYTES) this.packed.push(event.ts, event.seq, undefined, event.payload);
+      else this.packed.push(event.ts, event.seq, packed);
       this.stats.memoryEvents++;
     } else {
-      const bytes = this.codec.encode(event.payload);
+      const bytes = packed ?? this.codec.encode(event.payload);
       this.pendingWrites.push({ ts: event.ts, seq: event.seq, bytes });
       this.pendingBytes += bytes.length + BLOCK_HEADER;
       this.diskCount++;
@@ -176,15 +206,10 @@ export class TableSorter<T = Buffer> {
   takeReady(max: number, into: SorterEvent<T>[] = []): SorterEvent<T>[] {
     if (this.closed || this.failure !== undefined) return into;
     const resolved = this.resolvedTs;
-    let taken = 0;
-    while (taken < max) {
-      let head: SorterEvent<T> | undefined;
-      if (this.memoryHead < this.memory.length) head = this.memory[this.memoryHead];
-      else if (this.readIndex < this.readBuffer.length) head = this.readBuffer[this.readIndex];
-      if (head === undefined || head.ts > resolved) break;
-      this.shift(head);
-      into.push(head);
-      taken++;
+    for (let taken = 0; taken < max; taken++) {
+      const ts = this.headTs();
+      if (ts === undefined || ts > resolved) break;
+      into.push(this.shift());
     }
     return into;
   }
@@ -196,11 +221,8 @@ export class TableSorter<T = Buffer> {
       if (this.closed) throw new TidemarkError('ErrClosed', `sorter of table ${this.tableId} is closed`);
       if (this.failure !== undefined) throw this.failure;
       const seen = this.changes;
-      const head = await this.peek();
-      if (head !== undefined && head.ts <= this.resolvedTs) {
-        this.shift(head);
-        return { kind: 'event', event: head };
-      }
+      const ts = await this.peek();
+      if (ts !== undefined && ts <= this.resolvedTs) return { kind: 'event', event: this.shift() };
       if (this.resolvedTs > this.emittedResolved) {
         this.emittedResolved = this.resolvedTs;
         return { kind: 'resolved', ts: this.resolvedTs };
@@ -222,8 +244,10 @@ export class TableSorter<T = Buffer> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (let i = this.memoryHead; i < this.memory.length; i++) this.quota.release(this.codec.size(this.memory[i].payload) + EVENT_OVERHEAD);
-    this.memory.length = 0;
+    for (let i = this.looseHead; i < this.loose.length; i++) this.quota.release(this.codec.size(this.loose[i].payload) + EVENT_OVERHEAD);
+    this.loose = [];
+    this.looseHead = 0;
+    this.packed.clear((packedLength, object) => this.quota.release(object !== undefined ? this.codec.size(object) + EVENT_OVERHEAD : packedLength + PACKED_ROW_OVERHEAD));
     this.pendingWrites = [];
     this.readBuffer = [];
     this.wake();
@@ -240,26 +264,54 @@ export class TableSorter<T = Buffer> {
     this.stats.spilledBytes = 0;
   }
 
-  private async peek(): Promise<SorterEvent<T> | undefined> {
-    if (this.memoryHead < this.memory.length) return this.memory[this.memoryHead];
-    if (this.readIndex < this.readBuffer.length) return this.readBuffer[this.readIndex];
-    if (this.diskCount === 0) return undefined;
-    await this.loadChunk();
-    return this.readBuffer[this.readIndex];
+  /** The ts of the queue's head when it is in memory or in the block read back; undefined otherwise. */
+  private headTs(): bigint | undefined {
+    if (this.looseHead < this.loose.length) return this.loose[this.looseHead].ts;
+    if (this.packed.length > 0) return this.packed.headTs;
+    if (this.readIndex < this.readBuffer.length) return this.readBuffer[this.readIndex].ts;
+    return undefined;
   }
 
-  private shift(event: SorterEvent<T>): void {
-    if (this.memoryHead < this.memory.length) {
-      this.memoryHead++;
+  /** The ts of the queue's head, reading the next block from disk when it is there. */
+  private async peek(): Promise<bigint | undefined> {
+    const ts = this.headTs();
+    if (ts !== undefined || this.diskCount === 0) return ts;
+    await this.loadChunk();
+    return this.readBuffer[this.readIndex]?.ts;
+  }
+
+  /** Takes the queue's head (which `headTs` or `peek` found). */
+  private shift(): SorterEvent<T> {
+    if (this.looseHead < this.loose.length) {
+      const event = this.loose[this.looseHead++];
       this.quota.release(this.codec.size(event.payload) + EVENT_OVERHEAD);
-      if (this.memoryHead > 1024 && this.memoryHead * 2 > this.memory.length) {
-        this.memory.splice(0, this.memoryHead);
-        this.memoryHead = 0;
+      if (this.looseHead === this.loose.length) {
+        this.loose.length = 0;
+        this.looseHead = 0;
+      } else if (this.looseHead > 1024 && this.looseHead * 2 > this.loose.length) {
+        this.loose.splice(0, this.looseHead);
+        this.looseHead = 0;
       }
-      return;
+      return event;
     }
-    this.readIndex++;
+    if (this.packed.length > 0) {
+      const taken = this.taken;
+      this.packed.shift(taken);
+      let payload: T;
+      if (taken.view !== undefined) {
+        payload = this.codec.decode(taken.view);
+        this.quota.release(taken.view.length + PACKED_ROW_OVERHEAD);
+      } else {
+        payload = taken.object!;
+        this.quota.release(this.codec.size(payload) + EVENT_OVERHEAD);
+      }
+      const event = { ts: taken.ts, seq: taken.seq, payload };
+      taken.view = taken.object = undefined;
+      return event;
+    }
+    const event = this.readBuffer[this.readIndex++];
     this.diskCount--;
+    return event;
   }
 
   /** Queues the pending disk writes behind those in flight; a failure is kept and thrown by `next`. */

@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { MAX_PACKED_BYTES, PackedRows, SLAB_BYTES, type TakenRow } from '../../../src/core/pipeline/sorter/packed-rows.js';
+import { MemoryQuota, SpillStore, TableSorter } from '../../../src/core/pipeline/sorter/index.js';
+import { BYTES_CODEC, type SorterCodec } from '../../../src/core/pipeline/sorter/table-sorter.js';
+
+/** A row's bytes that say which row it is: its number repeated, `size` bytes long. */
+function rowBytes(n: number, size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i + 4 <= size; i += 4) b.writeUInt32LE(n, i);
+  return b;
+}
+
+describe('PackedRows', () => {
+  it('gives back every row in order, the same bytes, ts and seq, across slabs, runs, growth and objects', () => {
+    const rows = new PackedRows<Buffer>();
+    const taken: TakenRow<Buffer> = { ts: 0n, seq: 0, view: undefined, object: undefined };
+    const views: [number, Buffer][] = [];
+    let added = 0;
+    let next = 0;
+    const expectNext = (): void => {
+      rows.shift(taken);
+      const n = next++;
+      assert.equal(taken.ts, BigInt(Math.floor(n / 7)) + 100n, `ts of row ${n}`);
+      assert.equal(taken.seq, n % 7, `seq of row ${n}`);
+      const got = taken.view ?? taken.object!;
+      assert.deepEqual(got, rowBytes(n, sizeOf(n)), `bytes of row ${n}`);
+      if (n % 5 === 0) assert.ok(taken.object !== undefined, `row ${n} was kept as its object`);
+      else if (sizeOf(n) <= MAX_PACKED_BYTES) assert.ok(taken.view !== undefined && taken.object === undefined, `row ${n} was packed`);
+      if (n % 97 === 0) views.push([n, got]);
+    };
+    // sizes from 4 bytes to past MAX_PACKED_BYTES; every fifth row kept as an object (as shared rows are)
+    const sizeOf = (n: number): number => (n % 211 === 0 ? MAX_PACKED_BYTES + 4 : 4 + ((n * 37) % 600));
+    const add = (): void => {
+      const n = added++;
+      const bytes = rowBytes(n, sizeOf(n));
+      // seven rows per ts, as the rows of a transaction
+      if (n % 5 === 0 || bytes.length > MAX_PACKED_BYTES) rows.push(BigInt(Math.floor(n / 7)) + 100n, n % 7, undefined, bytes);
+      else rows.push(BigInt(Math.floor(n / 7)) + 100n, n % 7, bytes);
+    };
+    // a backlog (the fields grow), drained half, refilled, drained to empty, then rows that come and go one by one
+    for (let i = 0; i < 50_000; i++) add();
+    assert.equal(rows.length, 50_000);
+    for (let i = 0; i < 25_000; i++) expectNext();
+    for (let i = 0; i < 30_000; i++) add();
+    while (rows.length > 0) expectNext();
+    for (let i = 0; i < 5_000; i++) {
+      add();
+      add();
+      expectNext();
+      expectNext();
+    }
+    assert.equal(rows.length, 0);
+    assert.equal(next, added);
+    // views taken long ago still hold their rows: a slab is never written over
+    for (const [n, view] of views) assert.deepEqual(view, rowBytes(n, sizeOf(n)), `view of row ${n} after later rows`);
+    assert.ok(added * 300 > 10 * SLAB_BYTES, 'the rows spanned many slabs');
+  });
+
+  it('clear hands back what every row held and empties the queue', () => {
+    const rows = new PackedRows<string>();
+    rows.push(1n, 0, Buffer.from('abc'));
+    rows.push(1n, 1, undefined, 'kept');
+    rows.push(2n, 0, Buffer.from('defgh'));
+    const seen: [number, string | undefined][] = [];
+    rows.clear((length, object) => seen.push([length, object]));
+    assert.deepEqual(seen, [[3, undefined], [0, 'kept'], [5, undefined]]);
+    assert.equal(rows.length, 0);
+    rows.push(3n, 0, Buffer.from('x'));
+    const taken: TakenRow<string> = { ts: 0n, seq: 0, view: undefined, object: undefined };
+    rows.shift(taken);
+    assert.equal(taken.ts, 3n);
+    assert.equal(taken.view?.toString(), 'x');
+  });
+});
+
+describe('TableSorter with packed rows', () => {
+  it('gives the quota back exactly: packed rows, rows kept as objects, big rows, and rows dropped at close', async () => {
+    const store = await SpillStore.open(join(mkdtempSync(join(tmpdir(), 'tidemark-packed-')), 'cf'));
+    try {
+      // rows starting with 0xff keep their identity (as rows shared by several changefeeds do)
+      const codec: SorterCodec<Buffer> = { ...BYTES_CODEC, keepsIdentity: (b) => b[0] === 0xff };
+      const quota = new MemoryQuota(64 << 20);
+      const sorter = new TableSorter(1, quota, store, codec);
+      const kept = Buffer.from([0xff, 1, 2, 3]);
+      const big = Buffer.alloc(MAX_PACKED_BYTES * 2, 7);
+      // the first few thousand rows wait as they came; the rows behind them are packed
+      const filler = Array.from({ length: 20_000 }, (_, i) => rowBytes(i, 40));
+      const payloads = [Buffer.from([1, 2, 3]), kept, big, Buffer.from([4, 5])];
+      const all = [...filler, ...payloads];
+      all.forEach((payload, seq) => sorter.add({ ts: 10n, seq, payload }));
+      assert.ok(quota.used > 0);
+      sorter.advanceResolved(10n);
+      const out = sorter.takeReady(100_000);
+      assert.deepEqual(out.map((e) => [e.ts, e.seq, [...e.payload]]), all.map((p, seq) => [10n, seq, [...p]]));
+      assert.equal(out[20_001].payload, kept, 'a row that keeps its identity comes back as the same object');
+      assert.notEqual(out[20_000].payload, payloads[0], 'a row behind the first thousands comes back as a copy');
+      assert.equal(quota.used, 0, 'every byte taken was given back');
+      all.forEach((payload, seq) => sorter.add({ ts: 11n, seq, payload }));
+      assert.ok(quota.used > 0);
+      await sorter.close();
+      assert.equal(quota.used, 0, 'rows dropped at close gave their bytes back');
+    } finally {
+      await store.destroy();
+    }
+  });
+});
