@@ -277,6 +277,9 @@ async function backlogRun(run: number, up: mysql.Connection, db: string): Promis
   const tbls = tableNames(scenario, tables);
   await setup(up, scenario, db, tbls, rows);
   await mirrorDownstream(db, tbls);
+  // the backlog starts a binlog file of its own: one that crossed max_binlog_size would end at the next file's
+  // first position, which the checkpoint (the position of a commit) reaches only with the next write
+  await up.query('FLUSH BINARY LOGS');
   const start = await masterPos(up);
   const g0 = performance.now();
   const changed = await generateBacklog(up, scenario, db, tbls, rows);
