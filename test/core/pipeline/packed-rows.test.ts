@@ -17,7 +17,7 @@ function rowBytes(n: number, size: number): Buffer {
 describe('PackedRows', () => {
   it('gives back every row in order, the same bytes, ts and seq, across slabs, runs, growth and objects', () => {
     const rows = new PackedRows<Buffer>();
-    const taken: TakenRow<Buffer> = { ts: 0n, seq: 0, view: undefined, object: undefined };
+    const taken: TakenRow<Buffer> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
     const views: [number, Buffer][] = [];
     let added = 0;
     let next = 0;
@@ -70,7 +70,7 @@ describe('PackedRows', () => {
     assert.deepEqual(seen, [[3, undefined], [0, 'kept'], [5, undefined]]);
     assert.equal(rows.length, 0);
     rows.push(3n, 0, Buffer.from('x'));
-    const taken: TakenRow<string> = { ts: 0n, seq: 0, view: undefined, object: undefined };
+    const taken: TakenRow<string> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
     rows.shift(taken);
     assert.equal(taken.ts, 3n);
     assert.equal(taken.view?.toString(), 'x');

@@ -1,4 +1,5 @@
 import type { MemoryQuota } from '../sorter/memory-quota.js';
+import { MAX_PACKED_BYTES, PACKED_ROW_OVERHEAD, PackedRows, type TakenRow } from '../sorter/packed-rows.js';
 import { encodeKey, tablePrefix, type SpillStore } from '../sorter/spill-store.js';
 import { SORTED_ROW_CODEC, type SortedRow } from '../row-codec.js';
 
@@ -11,6 +12,8 @@ export interface RowDestination {
 const PENDING_TABLE_ID = 0xffffffff;
 const ROW_OVERHEAD = 64;
 const SPILL_BATCH_ROWS = 2048;
+/** Rows held as they came while the transaction has fewer than this many; the ones after are packed (PackedRows). */
+const LOOSE_ROWS = 16384;
 
 export interface PendingRow<D extends RowDestination> {
   readonly pipeline: D;
@@ -20,12 +23,16 @@ export interface PendingRow<D extends RowDestination> {
 
 /**
  * The rows of the transaction being read, until its commit gives them a ts (the binlog puts a transaction's
- * rows before its XID). Small transactions stay in memory, taking from the changefeed's memory quota; a
- * transaction bigger than the quota spills to the spill store as it is read, so a million-row transaction
- * never has to fit in memory. `drain` hands the rows back in order at the commit.
+ * rows before its XID). Small transactions stay in memory, taking from the changefeed's memory quota (rows
+ * past the first 16,384 packed as bytes, as a sorter packs a backlog); a transaction bigger than the quota
+ * spills to the spill store as it is read, so a million-row transaction never has to fit in memory. `drain`
+ * hands the rows back in order at the commit.
  */
 export class TransactionBuffer<D extends RowDestination> {
   private memory: PendingRow<D>[] = [];
+  /** Rows after the first LOOSE_ROWS, packed, tagged with their table id. */
+  private readonly packed = new PackedRows<SortedRow>();
+  private readonly taken: TakenRow<SortedRow> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
   private memoryBytes = 0;
   private spillBatch: { type: 'put'; key: Buffer; value: Buffer }[] = [];
   private spilled = 0;
@@ -38,7 +45,7 @@ export class TransactionBuffer<D extends RowDestination> {
   ) {}
 
   get size(): number {
-    return this.memory.length + this.spilled;
+    return this.memory.length + this.packed.length + this.spilled;
   }
 
   /**
@@ -46,9 +53,18 @@ export class TransactionBuffer<D extends RowDestination> {
    * promise to wait for when the transaction spills and its writes must catch up (backpressure).
    */
   add(row: PendingRow<D>): Promise<void> | undefined {
-    const cost = SORTED_ROW_CODEC.size(row.payload) + ROW_OVERHEAD;
+    const { payload } = row;
+    const loose = this.memory.length < LOOSE_ROWS;
+    const whole = loose || payload.length > MAX_PACKED_BYTES || SORTED_ROW_CODEC.keepsIdentity(payload);
+    const cost = whole ? SORTED_ROW_CODEC.size(payload) + ROW_OVERHEAD : payload.length + PACKED_ROW_OVERHEAD;
     if (this.spilled === 0 && this.quota.tryAcquire(cost)) {
-      this.memory.push(row);
+      if (loose) this.memory.push(row);
+      else {
+        const tableId = row.pipeline.name.tableId;
+        this.pipelines.set(tableId, row.pipeline);
+        if (whole) this.packed.push(0n, row.seq, undefined, payload, tableId);
+        else this.packed.push(0n, row.seq, payload, undefined, tableId);
+      }
       this.memoryBytes += cost;
       return undefined;
     }
@@ -78,7 +94,17 @@ export class TransactionBuffer<D extends RowDestination> {
       const wait = each(rows[i]);
       if (wait !== undefined) await wait;
     }
-    if (this.spilled === 0) return;
+    const taken = this.taken;
+    while (this.packed.length > 0) {
+      this.packed.shift(taken);
+      const wait = each({ pipeline: this.pipelines.get(taken.tag)!, seq: taken.seq, payload: taken.view ?? taken.object! });
+      if (wait !== undefined) await wait;
+    }
+    taken.view = taken.object = undefined;
+    if (this.spilled === 0) {
+      this.pipelines.clear();
+      return;
+    }
     this.flushSpill();
     await this.writes;
     const db = this.store().db;
@@ -95,6 +121,8 @@ export class TransactionBuffer<D extends RowDestination> {
   async reset(): Promise<void> {
     this.quota.release(this.memoryBytes);
     this.memory = [];
+    this.packed.clear(() => undefined);
+    this.pipelines.clear();
     this.memoryBytes = 0;
     this.spillBatch = [];
     await this.writes;

@@ -2,8 +2,8 @@
 export const SLAB_BYTES = 64 * 1024;
 /** A row bigger than this keeps its own buffer (packing it would leave too much of a slab unused). */
 export const MAX_PACKED_BYTES = 8 * 1024;
-/** Memory a packed row takes besides its bytes: its four fields, and its share of its transaction's ts. */
-export const PACKED_ROW_OVERHEAD = 20;
+/** Memory a packed row takes besides its bytes: its five fields, and its share of its transaction's ts. */
+export const PACKED_ROW_OVERHEAD = 24;
 /** Fields for this many rows are kept when the queue empties; a bigger array (a backlog's) goes. */
 const KEPT_FIELDS_ROWS = 4096;
 
@@ -11,18 +11,20 @@ const KEPT_FIELDS_ROWS = 4096;
 export interface TakenRow<T> {
   ts: bigint;
   seq: number;
+  /** What the row was added with as `tag` (e.g. where it goes). */
+  tag: number;
   view: Buffer | undefined;
   object: T | undefined;
 }
 
-const FIELDS = 4; // slab number, offset, length, seq
+const FIELDS = 5; // slab number, offset, length, seq, tag // slab number, offset, length, seq
 /** The length field of a row kept as an object (in `objects`, by its index). */
 const AS_OBJECT = 0xffffffff;
 
 /**
- * The in-memory part of a table sorter's queue, oldest first: each row's bytes copied into 64 KiB slabs, its
- * slab, offset, length and seq in one typed array, and the ts once per run of rows with the same ts (a
- * transaction). A waiting row is then a few bytes in a slab instead of three objects (the event, the buffer
+ * Rows waiting in memory, oldest first (a table sorter's queue, a transaction's rows before its commit): each
+ * row's bytes copied into 64 KiB slabs, its slab, offset, length, seq and a tag in one typed array, and the ts
+ * once per run of rows with the same ts (a transaction). A waiting row is then a few bytes in a slab instead of three objects (the event, the buffer
  * object, its backing) that the garbage collector must move to the old generation and walk at every full
  * collection: a backlog of a million rows costs the collector nothing and takes about the bytes it had in the
  * binlog. Taking a row gives a view of its slab; a slab is never written again once full, so a view (or a value
@@ -59,10 +61,11 @@ export class PackedRows<T> {
   }
 
   /** Adds a row (after every row added before it): its bytes are copied, or, given `object`, that object is kept. */
-  push(ts: bigint, seq: number, bytes: Buffer | undefined, object?: T): void {
+  push(ts: bigint, seq: number, bytes: Buffer | undefined, object?: T, tag = 0): void {
     const at = this.reserve();
     const i = at * FIELDS;
     this.fields[i + 3] = seq;
+    this.fields[i + 4] = tag;
     if (object !== undefined) {
       this.fields[i + 2] = AS_OBJECT;
       this.objects.set(this.tail, object);
@@ -96,6 +99,7 @@ export class PackedRows<T> {
     const i = (index - this.fieldsBase) * FIELDS;
     into.ts = this.runTs[this.runHead];
     into.seq = this.fields[i + 3];
+    into.tag = this.fields[i + 4];
     const length = this.fields[i + 2];
     if (length === AS_OBJECT) {
       into.object = this.objects.get(index)!;

@@ -87,7 +87,7 @@ export class TableSorter<T = Buffer> {
   private looseHead = 0;
   private readonly packed = new PackedRows<T>();
   /** Scratch for `PackedRows.shift`. */
-  private readonly taken: TakenRow<T> = { ts: 0n, seq: 0, view: undefined, object: undefined };
+  private readonly taken: TakenRow<T> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
   private pendingWrites: SpillingEvent[] = [];
   private pendingBytes = 0;
   private readBuffer: SorterEvent<T>[] = [];
