@@ -1,3 +1,5 @@
+import { BugIndicatingError } from '../../errors/index.js';
+
 /** Rows are packed into slabs of this size: under glibc's mmap threshold, so a freed slab's memory is reused. */
 export const SLAB_BYTES = 64 * 1024;
 /** A row bigger than this keeps its own buffer (packing it would leave too much of a slab unused). */
@@ -71,6 +73,7 @@ export class PackedRows<T> {
       this.objects.set(this.tail, object);
     } else {
       const length = bytes!.length;
+      if (length > MAX_PACKED_BYTES) throw new BugIndicatingError(`a row of ${length} bytes given to be packed (at most ${MAX_PACKED_BYTES})`);
       if (this.slabUsed + length > SLAB_BYTES) {
         this.slabs.push(Buffer.allocUnsafeSlow(SLAB_BYTES));
         this.slabUsed = 0;
