@@ -278,7 +278,7 @@ async function backlogRun(run: number, up: mysql.Connection, db: string): Promis
   await setup(up, scenario, db, tbls, rows);
   await mirrorDownstream(db, tbls);
   // the backlog starts a binlog file of its own: one that crossed max_binlog_size would end at the next file's
-  // first position, which the checkpoint (the position of a commit) reaches only with the next write
+  // first position, which the checkpoint reaches only with the next heartbeat (up to a second later)
   await up.query('FLUSH BINARY LOGS');
   const start = await masterPos(up);
   const g0 = performance.now();

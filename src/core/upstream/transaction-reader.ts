@@ -112,7 +112,14 @@ export async function* readTransactions(events: AsyncIterable<RawBinlogEvent> & 
         seq = 0;
         break;
       case EventType.HEARTBEAT:
-        if (!inTransaction && lastTs !== undefined) yield { kind: 'resolved', ts: lastTs, time: Date.now() };
+        if (!inTransaction && lastTs !== undefined) {
+          // the server sent every event before the reader's position: after a rotate (FLUSH BINARY LOGS,
+          // max_binlog_size) that is the next file's, where no commit is yet, and an idle upstream's checkpoint
+          // could not reach its end of binlog until the next write
+          const at = makeTs(e.fileSeq, e.endPos);
+          if (at > lastTs) lastTs = at;
+          yield { kind: 'resolved', ts: lastTs, time: Date.now() };
+        }
         break;
       default:
         if (wantRows && ROWS.has(e.type)) {

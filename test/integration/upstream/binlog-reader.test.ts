@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mysql from 'mysql2/promise';
-import { BinlogReader, EventType, type RawBinlogEvent } from '../../../src/core/upstream/binlog-reader.js';
+import { BinlogReader, EventType, fileSeqOf, type RawBinlogEvent } from '../../../src/core/upstream/binlog-reader.js';
+import { readTransactions, type UpstreamEvent } from '../../../src/core/upstream/transaction-reader.js';
+import { formatCoordinate, makeTs } from '../../../src/core/model/ts.js';
 import { decodeTableMap, type TableMap } from '../../../src/core/upstream/events.js';
 import { decodeRows } from '../../../src/core/upstream/rows.js';
 import { freePort } from '../../helpers/cdc-process.js';
@@ -119,6 +121,36 @@ describe('BinlogReader: our own replication connection to the real upstream Mari
     const fromMiddle = await xidOf(middle);
     assert.equal(fromEarly.length, 2);
     assert.deepEqual(fromMiddle, [fromEarly[1]]);
+  });
+
+  it('an idle upstream after a rotate: heartbeats move the resolved-ts to the new file, with no commit there', async () => {
+    const start = await masterStatus();
+    await conn.query(`INSERT INTO ${db}.t VALUES (20, 'r')`);
+    const reader = await BinlogReader.open(options(), start.file, start.pos, AbortSignal.timeout(30_000));
+    const seen: string[] = [];
+    let target: bigint | undefined;
+    let reached: UpstreamEvent | undefined;
+    try {
+      for await (const e of readTransactions(reader, { rows: false })) {
+        if (e.kind === 'commit') {
+          seen.push(`commit ${formatCoordinate(e.ts)}`);
+          if (target === undefined) {
+            // the insert's commit read: rotate, with nothing written after it
+            await conn.query('FLUSH BINARY LOGS');
+            const rotated = await masterStatus();
+            target = makeTs(fileSeqOf(rotated.file), rotated.pos);
+          } else if (e.ts >= target) break; // someone wrote after the rotate: a commit got there first
+        } else if (e.kind === 'resolved' && target !== undefined && e.ts >= target) {
+          reached = e;
+          break;
+        }
+      }
+    } finally {
+      reader.close();
+    }
+    assert.ok(target !== undefined, `the insert's commit was read (${seen.join(', ')})`);
+    assert.equal(reached?.kind, 'resolved', `a heartbeat's resolved-ts reached the rotated end of binlog ${formatCoordinate(target)} before any commit (${seen.join(', ')})`);
+    assert.equal(reached.ts, target, 'exactly the end of binlog: the position after the new file\'s first events');
   });
 
   it('pauses the socket when the consumer is slow, and loses nothing', async () => {
