@@ -38,8 +38,8 @@ describe('PackedRows', () => {
       const n = added++;
       const bytes = rowBytes(n, sizeOf(n));
       // seven rows per ts, as the rows of a transaction
-      if (n % 5 === 0 || bytes.length > MAX_PACKED_BYTES) rows.push(BigInt(Math.floor(n / 7)) + 100n, n % 7, undefined, bytes);
-      else rows.push(BigInt(Math.floor(n / 7)) + 100n, n % 7, bytes);
+      // every fifth without bytes to pack (its identity matters); rows over MAX_PACKED_BYTES are kept by push itself
+      rows.push(BigInt(Math.floor(n / 7)) + 100n, n % 7, bytes, n % 5 === 0 ? undefined : bytes);
     };
     // a backlog (the fields grow), drained half, refilled, drained to empty, then rows that come and go one by one
     for (let i = 0; i < 50_000; i++) add();
@@ -62,14 +62,14 @@ describe('PackedRows', () => {
 
   it('clear hands back what every row held and empties the queue', () => {
     const rows = new PackedRows<string>();
-    rows.push(1n, 0, Buffer.from('abc'));
-    rows.push(1n, 1, undefined, 'kept');
-    rows.push(2n, 0, Buffer.from('defgh'));
+    rows.push(1n, 0, 'abc', Buffer.from('abc'));
+    rows.push(1n, 1, 'kept', undefined);
+    rows.push(2n, 0, 'defgh', Buffer.from('defgh'));
     const seen: [number, string | undefined][] = [];
     rows.clear((length, object) => seen.push([length, object]));
     assert.deepEqual(seen, [[3, undefined], [0, 'kept'], [5, undefined]]);
     assert.equal(rows.length, 0);
-    rows.push(3n, 0, Buffer.from('x'));
+    rows.push(3n, 0, 'x', Buffer.from('x'));
     const taken: TakenRow<string> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
     rows.shift(taken);
     assert.equal(taken.ts, 3n);

@@ -1,5 +1,5 @@
 import type { MemoryQuota } from '../sorter/memory-quota.js';
-import { MAX_PACKED_BYTES, PACKED_ROW_OVERHEAD, PackedRows, type TakenRow } from '../sorter/packed-rows.js';
+import { PACKED_ROW_OVERHEAD, PackedRows, type TakenRow } from '../sorter/packed-rows.js';
 import { encodeKey, tablePrefix, type SpillStore } from '../sorter/spill-store.js';
 import { SORTED_ROW_CODEC, type SortedRow } from '../row-codec.js';
 
@@ -55,15 +55,14 @@ export class TransactionBuffer<D extends RowDestination> {
   add(row: PendingRow<D>): Promise<void> | undefined {
     const { payload } = row;
     const loose = this.memory.length < LOOSE_ROWS;
-    const whole = loose || payload.length > MAX_PACKED_BYTES || SORTED_ROW_CODEC.keepsIdentity(payload);
-    const cost = whole ? SORTED_ROW_CODEC.size(payload) + ROW_OVERHEAD : payload.length + PACKED_ROW_OVERHEAD;
+    const packed = loose || SORTED_ROW_CODEC.keepsIdentity(payload) ? undefined : payload;
+    const cost = PackedRows.packs(packed) ? packed.length + PACKED_ROW_OVERHEAD : SORTED_ROW_CODEC.size(payload) + ROW_OVERHEAD;
     if (this.spilled === 0 && this.quota.tryAcquire(cost)) {
       if (loose) this.memory.push(row);
       else {
         const tableId = row.pipeline.name.tableId;
         this.pipelines.set(tableId, row.pipeline);
-        if (whole) this.packed.push(0n, row.seq, undefined, payload, tableId);
-        else this.packed.push(0n, row.seq, payload, undefined, tableId);
+        this.packed.push(0n, row.seq, payload, packed, tableId);
       }
       this.memoryBytes += cost;
       return undefined;

@@ -1,5 +1,3 @@
-import { BugIndicatingError } from '../../errors/index.js';
-
 /** Rows are packed into slabs of this size: under glibc's mmap threshold, so a freed slab's memory is reused. */
 export const SLAB_BYTES = 64 * 1024;
 /** A row bigger than this keeps its own buffer (packing it would leave too much of a slab unused). */
@@ -19,21 +17,22 @@ export interface TakenRow<T> {
   object: T | undefined;
 }
 
-const FIELDS = 5; // slab number, offset, length, seq, tag // slab number, offset, length, seq
+const FIELDS = 5; // slab number, offset, length, seq, tag
 /** The length field of a row kept as an object (in `objects`, by its index). */
 const AS_OBJECT = 0xffffffff;
 
 /**
  * Rows waiting in memory, oldest first (a table sorter's queue, a transaction's rows before its commit): each
  * row's bytes copied into 64 KiB slabs, its slab, offset, length, seq and a tag in one typed array, and the ts
- * once per run of rows with the same ts (a transaction). A waiting row is then a few bytes in a slab instead of three objects (the event, the buffer
- * object, its backing) that the garbage collector must move to the old generation and walk at every full
- * collection: a backlog of a million rows costs the collector nothing and takes about the bytes it had in the
- * binlog. Taking a row gives a view of its slab; a slab is never written again once full, so a view (or a value
- * decoded as a view of it) stays valid as long as it is held, and the slab goes when nothing holds it.
+ * once per run of rows with the same ts (a transaction). A waiting row is then a few bytes in a slab instead of
+ * objects (the event, the buffer object, its backing) that the garbage collector must move to the old
+ * generation and walk at every full collection: a backlog of a million rows costs the collector nothing and
+ * takes about the bytes it had in the binlog. Taking a row gives a view of its slab; slabs are only appended to,
+ * never written over, so a view (or a value decoded as a view of it) stays valid as long as it is held, and a
+ * slab goes when nothing holds it.
  *
- * Rows whose identity matters (shared by several changefeeds, see SharedRows) and rows over MAX_PACKED_BYTES are
- * kept as they are.
+ * A row given without bytes to pack (its identity matters: shared by several changefeeds, see SharedRows), or
+ * with more than MAX_PACKED_BYTES, is kept as the object it is.
  */
 export class PackedRows<T> {
   private fields = new Uint32Array(FIELDS * 1024);
@@ -62,23 +61,30 @@ export class PackedRows<T> {
     return this.runTs[this.runHead];
   }
 
-  /** Adds a row (after every row added before it): its bytes are copied, or, given `object`, that object is kept. */
-  push(ts: bigint, seq: number, bytes: Buffer | undefined, object?: T, tag = 0): void {
+  /** Whether a row with these bytes is packed (see `push`); a row that is not is kept as its object. */
+  static packs(bytes: Buffer | undefined): bytes is Buffer {
+    return bytes !== undefined && bytes.length <= MAX_PACKED_BYTES;
+  }
+
+  /**
+   * Adds a row (after every row added before it): its `bytes` are copied when `packs(bytes)`; otherwise `object`
+   * is kept as it is.
+   */
+  push(ts: bigint, seq: number, object: T, bytes: Buffer | undefined, tag = 0): void {
     const at = this.reserve();
     const i = at * FIELDS;
     this.fields[i + 3] = seq;
     this.fields[i + 4] = tag;
-    if (object !== undefined) {
+    if (!PackedRows.packs(bytes)) {
       this.fields[i + 2] = AS_OBJECT;
       this.objects.set(this.tail, object);
     } else {
-      const length = bytes!.length;
-      if (length > MAX_PACKED_BYTES) throw new BugIndicatingError(`a row of ${length} bytes given to be packed (at most ${MAX_PACKED_BYTES})`);
+      const length = bytes.length;
       if (this.slabUsed + length > SLAB_BYTES) {
         this.slabs.push(Buffer.allocUnsafeSlow(SLAB_BYTES));
         this.slabUsed = 0;
       }
-      bytes!.copy(this.slabs[this.slabs.length - 1], this.slabUsed);
+      bytes.copy(this.slabs[this.slabs.length - 1], this.slabUsed);
       this.fields[i] = this.slabsBase + this.slabs.length - 1;
       this.fields[i + 1] = this.slabUsed;
       this.fields[i + 2] = length;

@@ -1,6 +1,6 @@
 import { BugIndicatingError, TidemarkError } from '../../errors/index.js';
 import type { MemoryQuota } from './memory-quota.js';
-import { MAX_PACKED_BYTES, PACKED_ROW_OVERHEAD, PackedRows, type TakenRow } from './packed-rows.js';
+import { PACKED_ROW_OVERHEAD, PackedRows, type TakenRow } from './packed-rows.js';
 import { encodeKey, tablePrefix, type SpillStore } from './spill-store.js';
 
 /** One change as the sorter sees it: its ts, its order within the transaction, and what it carries. */
@@ -152,20 +152,12 @@ export class TableSorter<T = Buffer> {
     }
     this.lastTs = event.ts;
     this.lastSeq = event.seq;
-    let packed: Buffer | undefined;
-    let cost: number;
-    if (this.diskCount === 0 && this.packed.length === 0 && this.loose.length - this.looseHead < LOOSE_EVENTS) {
-      cost = this.codec.size(event.payload) + EVENT_OVERHEAD;
-    } else if (this.codec.keepsIdentity?.(event.payload) === true) {
-      cost = this.codec.size(event.payload) + EVENT_OVERHEAD;
-    } else {
-      packed = this.codec.encode(event.payload);
-      cost = packed.length > MAX_PACKED_BYTES ? this.codec.size(event.payload) + EVENT_OVERHEAD : packed.length + PACKED_ROW_OVERHEAD;
-    }
+    const loose = this.diskCount === 0 && this.packed.length === 0 && this.loose.length - this.looseHead < LOOSE_EVENTS;
+    const packed = loose || this.codec.keepsIdentity?.(event.payload) === true ? undefined : this.codec.encode(event.payload);
+    const cost = PackedRows.packs(packed) ? packed.length + PACKED_ROW_OVERHEAD : this.codec.size(event.payload) + EVENT_OVERHEAD;
     if (this.diskCount === 0 && this.quota.tryAcquire(cost)) {
-      if (this.packed.length === 0 && this.loose.length - this.looseHead < LOOSE_EVENTS) this.loose.push(event);
-      else if (packed === undefined || packed.length > MAX_PACKED_BYTES) this.packed.push(event.ts, event.seq, undefined, event.payload);
-      else this.packed.push(event.ts, event.seq, packed);
+      if (loose) this.loose.push(event);
+      else this.packed.push(event.ts, event.seq, event.payload, packed);
       this.stats.memoryEvents++;
     } else {
       const bytes = packed ?? this.codec.encode(event.payload);
