@@ -52,7 +52,8 @@ export const replicaConfigSchema = z
      * never: stream from start-ts only (TiCDC's behaviour); schema: at create, the databases and tables the filter
      * selects are created in the sink from their upstream definitions, then the binlog streams from that point;
      * initial: schema, then every selected table's rows are copied in chunks of `chunk-rows` by key, each chunk
-     * reconciled with the binlog, up to `parallelism` tables at once per capture.
+     * reconciled with the binlog, up to `parallelism` chunk reads at once per capture (over one table or up to that
+     * many tables).
      */
     snapshot: z
       .object({
@@ -64,10 +65,10 @@ export const replicaConfigSchema = z
           .max(1_000_000, 'must be at most 1,000,000 rows per chunk')
           .default(8192),
         parallelism: z
-          .number({ invalid_type_error: 'must be a whole number of tables' })
-          .int('must be a whole number of tables')
-          .min(1, 'must be at least 1 table at a time')
-          .max(64, 'must be at most 64 tables at a time')
+          .number({ invalid_type_error: 'must be a whole number of chunk reads' })
+          .int('must be a whole number of chunk reads')
+          .min(1, 'must be at least 1 chunk read at a time')
+          .max(64, 'must be at most 64 chunk reads at a time')
           .default(4),
       })
       .strict()

@@ -126,7 +126,7 @@ export const tableSnapshotRecord = record<TableSnapshotRecord>(
     .object({
       state: z.enum(['pending', 'copying', 'done']),
       'start-ts': tsString,
-      chunks: z.array(z.object({ upper: encodedKey.nullable(), ts: tsString }).passthrough()),
+      chunks: z.array(z.object({ lower: encodedKey.nullable().optional(), upper: encodedKey.nullable(), ts: tsString }).passthrough()),
       rows: z.number(),
       method: z.enum(['chunks', 'one-pass']).optional(),
       'estimated-rows': z.number().optional(),

@@ -22,7 +22,9 @@ import { ProcessorProgress, type ProgressFloors, type ProgressSource } from './p
 import { Puller } from '../pipeline/puller/puller.js';
 import { TableSnapshot, type SnapshotPiece } from '../snapshot/table-snapshot.js';
 import { readTableSnapshot } from '../snapshot/snapshot-reader.js';
-import { encodeKey, type TableSnapshotRecord } from '../snapshot/progress.js';
+import { addChunk, encodeKey, type TableSnapshotRecord } from '../snapshot/progress.js';
+import { ReadSlots } from '../snapshot/read-slots.js';
+import { compareKeys } from '../snapshot/table-shape.js';
 import type { ChangefeedMetrics } from '../metrics/metrics.js';
 
 export interface ProcessorOptions {
@@ -126,10 +128,12 @@ export class Processor implements ProgressSource {
   private schema: SchemaStorage | undefined;
   private readonly log: Logger;
   private pendingAdds: [string, Ts, boolean, number][] = [];
-  /** Tables whose snapshot waits for a reader (at most `[snapshot] parallelism` read at once). */
+  /** Tables whose snapshot waits for its copy to start (at most `[snapshot] parallelism` tables are copied at once). */
   private readonly copyQueue: TablePipeline[] = [];
   /** Snapshot readers running, by table. */
   private readonly copies = new Map<TablePipeline, AbortController>();
+  /** The chunk reads the tables being copied share (`[snapshot] parallelism` at once). */
+  private readonly readSlots: ReadSlots;
   /** The snapshot progress last kept per table. */
   private readonly snapshotRecords = new Map<TablePipeline, TableSnapshotRecord>();
   private runSignal: AbortSignal | undefined;
@@ -141,6 +145,7 @@ export class Processor implements ProgressSource {
   private failRun: ((error: unknown) => void) | undefined;
 
   constructor(private readonly options: ProcessorOptions) {
+    this.readSlots = new ReadSlots(options.config.snapshot.parallelism);
     this.filter = new TableFilter(options.config.filter.rules, options.config['case-sensitive']);
     this.barrierTs = options.barrierTs;
     this.localBarrier = options.config['enable-sync-point'] !== true;
@@ -469,7 +474,9 @@ export class Processor implements ProgressSource {
     // a copy that begins here is recorded as begun before its first row reaches the sink
     const ready = record.state === 'pending' ? this.whenRunning().then((signal) => store.begin(pipeline.key, { ...record, state: 'copying' }, signal)) : Promise.resolve();
     ready.catch(() => undefined);
-    pipeline.snapshot = new TableSnapshot(record, pipeline.checkpointTs, () => this.stage?.snapshotPiece(pipeline), Math.max(1 << 20, this.quota.limitBytes / 8), ready);
+    // each chunk read may run ahead of the sink by a share of an eighth of the quota
+    const readAhead = Math.max(1 << 20, this.quota.limitBytes / 8 / this.options.config.snapshot.parallelism);
+    pipeline.snapshot = new TableSnapshot(record, pipeline.checkpointTs, () => this.stage?.snapshotPiece(pipeline), readAhead, ready);
     this.snapshotRecords.set(pipeline, record);
     this.copyQueue.push(pipeline);
     this.log.info('snapshot: table queued for copying', { table: pipeline.key, state: record.state, rowsCopied: record.rows, chunksCopied: record.chunks.length });
@@ -501,7 +508,7 @@ export class Processor implements ProgressSource {
       const controller = new AbortController();
       this.copies.set(pipeline, controller);
       readTableSnapshot(
-        { upstream: this.options.upstream, table: pipeline.name, snapshot, chunkRows: this.options.config.snapshot['chunk-rows'], quota: this.quota, logger: this.log },
+        { upstream: this.options.upstream, table: pipeline.name, snapshot, chunkRows: this.options.config.snapshot['chunk-rows'], quota: this.quota, logger: this.log, readers: this.readSlots },
         AbortSignal.any([signal, controller.signal]),
       ).then(
         () => {
@@ -537,12 +544,15 @@ export class Processor implements ProgressSource {
     const before = this.snapshotRecords.get(pipeline);
     const snapshot = pipeline.snapshot;
     if (before === undefined || snapshot === undefined) return;
-    const chunks = [...before.chunks];
+    let chunks = before.chunks;
     let rows = before.rows;
     let final = false;
     for (const piece of pieces) {
       rows += piece.rows.length;
-      if (piece.chunkEnd !== undefined) chunks.push({ upper: piece.chunkEnd.upper === null ? null : encodeKey(piece.chunkEnd.upper), ts: String(piece.ts) });
+      const end = piece.chunkEnd;
+      if (end !== undefined) {
+        chunks = addChunk(chunks, { lower: end.lower === null ? null : encodeKey(end.lower), upper: end.upper === null ? null : encodeKey(end.upper), ts: String(piece.ts) }, compareKeys);
+      }
       if (piece.final) final = true;
     }
     snapshot.rowsAcknowledged = rows;

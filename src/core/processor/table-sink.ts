@@ -308,7 +308,8 @@ export class TableSinkStage {
   }
 
   /** Hands a snapshot piece (rows read at the ts the table is written up to) to the sink, in WRITE_BATCH calls. */
-  private async writePiece(table: TablePipeline, piece: SnapshotPiece): Promise<void> {
+  private async writePiece(table: TablePipeline, front: SnapshotPiece): Promise<void> {
+    const piece = table.snapshot!.begin(front);
     const { rows } = piece;
     this.current = table;
     try {

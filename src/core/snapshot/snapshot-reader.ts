@@ -8,8 +8,9 @@ import { makeTs } from '../model/ts.js';
 import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
 import type { RowChangedEvent, TableName, Ts } from '../sink/api.js';
 import type { Value } from '../upstream/rows.js';
-import { QUERY_OPTIONS, compareKeys, readTableShape, type TableShape } from './table-shape.js';
-import type { SnapshotPiece, TableSnapshot } from './table-snapshot.js';
+import { CONNECTION_OPTIONS, QUERY_OPTIONS, compareKeys, readTableShape, type TableShape } from './table-shape.js';
+import type { ChunkRead, KeyRange, SnapshotPiece, TableSnapshot } from './table-snapshot.js';
+import type { ReadSlots } from './read-slots.js';
 
 /** Rows per piece handed to the sink at most (a chunk is read as one or more pieces). */
 const PIECE_ROWS = 1024;
@@ -37,6 +38,8 @@ export interface SnapshotReaderOptions {
   readonly chunkRows: number;
   readonly quota: MemoryQuota;
   readonly logger: Logger;
+  /** The chunk reads this capture runs at once for the changefeed, shared by the tables it copies. */
+  readonly readers: ReadSlots;
 }
 
 const quote = (ident: string): string => `\`${ident.replaceAll('`', '``')}\``;
@@ -63,23 +66,36 @@ export async function checkSnapshotSupport(upstream: Upstream): Promise<void> {
   });
 }
 
-/** The WHERE clause of the rows after `after` in key order: `k1 > ? OR (k1 = ? AND k2 > ?) OR …`. */
-function after(shape: TableShape, key: readonly Value[]): { sql: string; values: unknown[] } {
+/**
+ * The WHERE clause of the rows in `range` by key: `k1 > ? OR (k1 = ? AND k2 > ?) OR …` above its lower end, and
+ * `k1 < ? OR (k1 = ? AND k2 < ?) OR … OR (k1 = ? AND … AND kn = ?)` up to its upper end.
+ */
+function within(shape: TableShape, range: KeyRange): { sql: string; values: unknown[] } {
   const names = shape.key!.map((i) => quote(shape.columns[i].name));
   const param = (v: Value): unknown => (typeof v === 'bigint' ? v.toString() : v);
-  const terms: string[] = [];
   const values: unknown[] = [];
-  for (let i = 0; i < names.length; i++) {
-    const parts: string[] = [];
-    for (let j = 0; j < i; j++) {
-      parts.push(`${names[j]} = ?`);
-      values.push(param(key[j]));
+  const side = (key: readonly Value[], op: '>' | '<', orEqual: boolean): string => {
+    const terms: string[] = [];
+    for (let i = 0; i < names.length; i++) {
+      const parts: string[] = [];
+      for (let j = 0; j < i; j++) {
+        parts.push(`${names[j]} = ?`);
+        values.push(param(key[j]));
+      }
+      parts.push(`${names[i]} ${op} ?`);
+      values.push(param(key[i]));
+      terms.push(parts.length === 1 ? parts[0] : `(${parts.join(' AND ')})`);
     }
-    parts.push(`${names[i]} > ?`);
-    values.push(param(key[i]));
-    terms.push(parts.length === 1 ? parts[0] : `(${parts.join(' AND ')})`);
-  }
-  return { sql: ` WHERE ${terms.join(' OR ')}`, values };
+    if (orEqual) {
+      terms.push(`(${names.map((n) => `${n} = ?`).join(' AND ')})`);
+      for (const v of key) values.push(param(v));
+    }
+    return terms.length === 1 ? terms[0] : `(${terms.join(' OR ')})`;
+  };
+  const conditions: string[] = [];
+  if (range.lower !== null) conditions.push(side(range.lower, '>', false));
+  if (range.upper !== null) conditions.push(side(range.upper, '<', true));
+  return { sql: conditions.length === 0 ? '' : ` WHERE ${conditions.join(' AND ')}`, values };
 }
 
 function rowBytes(values: readonly unknown[]): number {
@@ -91,8 +107,6 @@ function rowBytes(values: readonly unknown[]): number {
   }
   return bytes;
 }
-
-type MutableRow = { -readonly [K in keyof RowChangedEvent]: RowChangedEvent[K] };
 
 /**
  * A query stream's rows in batches of up to `size` rows or the row that passes `maxBytes` (rowBytes of the rows
@@ -143,196 +157,265 @@ async function* batches(stream: Readable, size: number, maxBytes: number): Async
 }
 
 /**
- * Copies one table for its initial snapshot (see TableSnapshot): chunk after chunk in key order, each read in
- * its own transaction WITH CONSISTENT SNAPSHOT (no lock, no write to the upstream) together with the binlog
- * position of that snapshot, and handed on as pieces of PIECE_ROWS rows marked as snapshot reads. A table
- * without a key that orders in JS as on the server is read in one such transaction. Resolves when the last
- * piece is queued; a chunk whose read fails is read again on a new connection, up to RETRIES times in a row.
+ * Copies one table for its initial snapshot (see TableSnapshot): its key ranges still to read are split into chunks
+ * of `chunkRows` rows by key (the key at that offset, read from the index), and the chunks are read several at once
+ * (as many as the capture's ReadSlots give), each in its own transaction WITH CONSISTENT SNAPSHOT (no lock, no
+ * write to the upstream) together with the binlog position of that snapshot, and handed on as pieces of up to
+ * PIECE_ROWS rows marked as snapshot reads. A table without a key that orders in JS as on the server is read in
+ * one such transaction. Resolves when every piece is queued; a chunk whose read fails is read again on a new
+ * connection, and the copy fails after RETRIES failures in a row.
  */
 export async function readTableSnapshot(options: SnapshotReaderOptions, signal: AbortSignal): Promise<void> {
-  await new SnapshotReader(options).run(signal);
+  await new TableCopy(options).run(signal);
 }
 
-class SnapshotReader {
-  /** The upper end of the last chunk read whole (undefined: from the start; null: nothing left). */
-  private cursor: Value[] | null | undefined;
+class TableCopy {
   /** Rows read so far and their bytes (rowBytes): how many rows the query stream may read ahead. */
   private rowsSeen = 0;
   private bytesSeen = 0;
-  /** The last piece read, held until the next read shows whether rows follow (so the last row is marked). */
-  private held: { piece: SnapshotPiece; last: MutableRow } | undefined;
-  private first: boolean;
-  /** Quota taken by rows read but not queued yet (given back when their read fails). */
-  private unqueuedBytes = 0;
+  /** Reads and splits that failed in a row. */
+  private failures = 0;
   private readonly name: string;
+  /** Every connection open, and the ones no read uses now. */
+  private readonly connections = new Set<mysql.Connection>();
+  private readonly idle: mysql.Connection[] = [];
 
   constructor(private readonly options: SnapshotReaderOptions) {
-    this.cursor = options.snapshot.resumeAfter;
-    this.first = options.snapshot.rowsAcknowledged === 0;
     this.name = `${options.table.schema}.${options.table.table}`;
   }
 
-  async run(signal: AbortSignal): Promise<void> {
-    const { upstream, table, snapshot, chunkRows, logger } = this.options;
-    let conn: mysql.Connection | undefined;
-    const onAbort = (): void => conn?.destroy();
+  async run(outer: AbortSignal): Promise<void> {
+    const { snapshot, readers } = this.options;
+    const controller = new AbortController();
+    const signal = AbortSignal.any([outer, controller.signal]);
+    const onAbort = (): void => {
+      for (const conn of this.connections) conn.destroy();
+    };
     signal.addEventListener('abort', onAbort, { once: true });
+    const reading = new Set<Promise<void>>();
+    let failure: Error | undefined;
     try {
-      let failures = 0;
-      let shape: TableShape | undefined;
+      const shape = await this.retrying(signal, (conn) => this.describe(conn));
       for (;;) {
-        try {
-          if (conn === undefined) {
-            conn = await upstream.connect({ connectTimeout: 10_000, timezone: 'Z', supportBigNumbers: true, bigNumberStrings: true, dateStrings: true, decimalNumbers: false, jsonStrings: true });
-            await conn.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = ''");
-            // WITH CONSISTENT SNAPSHOT holds only under REPEATABLE READ: under a server default of READ COMMITTED
-            // each SELECT would read later than the position the snapshot reports (rows there twice)
-            await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-          }
-          if (shape === undefined) {
-            shape = await readTableShape(conn, table.schema, table.table);
-            const chunked = shape.key !== undefined && shape.orderable;
-            const names = chunked ? shape.key!.map((i) => shape!.columns[i].name) : undefined;
-            if (!chunked && this.cursor !== null) this.cursor = undefined; // a pass that did not finish starts over
-            snapshot.setKey({ names, compare: compareKeys }, chunked ? 'chunks' : 'one-pass');
-            // a pass that starts over behind a TRUNCATE is a new copy: its first row is marked again
-            if (snapshot.truncateFirst) this.first = true;
-            if (snapshot.estimatedRows === undefined) {
-              const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [table.schema, table.table]);
-              snapshot.estimatedRows = Number(rows[0]?.['TABLE_ROWS'] ?? 0);
-            }
-            logger.info(chunked ? 'snapshot: copying the table in chunks by key' : 'snapshot: copying the table in one consistent pass (no primary or NOT NULL unique key whose order is known here)', {
-              table: this.name,
-              key: names,
-              chunkRows: chunked ? chunkRows : undefined,
-              estimatedRows: snapshot.estimatedRows,
-              resuming: this.cursor !== undefined,
-            });
-          }
-          if (await this.readChunk(conn, shape, signal)) return;
-          failures = 0;
-        } catch (error) {
-          this.options.quota.release(this.unqueuedBytes);
-          this.unqueuedBytes = 0;
-          if (signal.aborted) throw isAbortError(error) ? error : new TidemarkError('ErrAborted', 'snapshot stopped', { cause: error });
-          if (error instanceof TidemarkError && !error.retryable) throw error;
-          await conn?.end().catch(() => undefined);
-          conn = undefined;
-          shape = undefined;
-          if (++failures > RETRIES) {
-            throw new TidemarkError('ErrSnapshotFailed', `snapshot of ${this.name} failed ${RETRIES + 1} times in a row reading from ${upstream.shown}: ${(error as Error).message}`, { cause: error });
-          }
-          logger.warn('snapshot: reading a chunk failed; reading it again', { table: this.name, error, attempt: failures });
-          await new Promise((resolve) => setTimeout(resolve, 200 * failures));
+        if (failure !== undefined) throw failure;
+        signal.throwIfAborted();
+        if (snapshot.toRead.length === 0) {
+          if (reading.size === 0) return;
+          await Promise.race(reading);
+          continue;
         }
+        const release = await readers.acquire(signal);
+        let read: ChunkRead | undefined;
+        try {
+          read = await this.retrying(signal, (conn) => this.take(conn, shape));
+        } catch (error) {
+          release();
+          throw error;
+        }
+        if (read === undefined) {
+          release();
+          continue;
+        }
+        const done: Promise<void> = this.readChunk(read, shape, signal)
+          .catch((error: unknown) => {
+            failure ??= error instanceof Error ? error : new TidemarkError('ErrSnapshotFailed', `snapshot of ${this.name} failed: ${String(error)}`);
+            controller.abort();
+          })
+          .finally(() => {
+            release();
+            reading.delete(done);
+          });
+        reading.add(done);
       }
+    } catch (error) {
+      if (outer.aborted) throw isAbortError(error) ? error : new TidemarkError('ErrAborted', 'snapshot stopped', { cause: error });
+      throw failure ?? error;
     } finally {
+      controller.abort();
+      await Promise.allSettled([...reading]);
       signal.removeEventListener('abort', onAbort);
-      this.options.quota.release(this.unqueuedBytes + (this.held?.piece.bytes ?? 0));
-      await conn?.end().catch(() => undefined);
+      await Promise.all([...this.connections].map((conn) => conn.end().catch(() => undefined)));
     }
   }
 
-  /**
-   * Queues the held piece. `lastRow`: no row follows it (its last row is marked as the table's last); `final`: it
-   * also ends the table's key range (its chunk reaches the end of the table).
-   */
-  private async release(lastRow: boolean, final: boolean, signal: AbortSignal): Promise<void> {
-    const held = this.held;
-    if (held === undefined) return;
-    let { piece } = held;
-    if (lastRow) held.last.snapshot = held.last.snapshot === 'first' ? 'only' : 'last';
-    if (final) piece = { ...piece, final: true, chunkEnd: { upper: null } };
-    await this.options.snapshot.push(piece, signal);
-    this.held = undefined;
+  private async connect(): Promise<mysql.Connection> {
+    const idle = this.idle.pop();
+    if (idle !== undefined) return idle;
+    const conn = await this.options.upstream.connect({ connectTimeout: 10_000, ...CONNECTION_OPTIONS });
+    this.connections.add(conn);
+    try {
+      await conn.query("SET SESSION time_zone = '+00:00', SESSION sql_mode = ''");
+      // WITH CONSISTENT SNAPSHOT holds only under REPEATABLE READ: under a server default of READ COMMITTED
+      // each SELECT would read later than the position the snapshot reports (rows there twice)
+      await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    } catch (error) {
+      this.drop(conn);
+      throw error;
+    }
+    return conn;
   }
 
-  /** Holds a piece read now, queuing the one held before it. */
-  private async hold(piece: SnapshotPiece, last: MutableRow, signal: AbortSignal): Promise<void> {
-    await this.release(false, false, signal);
-    this.held = { piece, last };
-    this.unqueuedBytes -= piece.bytes;
+  private drop(conn: mysql.Connection): void {
+    this.connections.delete(conn);
+    conn.destroy();
+  }
+
+  /**
+   * Runs `work` on a connection, again on a new one after a retryable failure (up to RETRIES in a row, counted with
+   * the reads' failures).
+   */
+  private async retrying<T>(signal: AbortSignal, work: (conn: mysql.Connection) => Promise<T>): Promise<T> {
+    for (;;) {
+      let conn: mysql.Connection | undefined;
+      try {
+        conn = await this.connect();
+        const result = await work(conn);
+        this.idle.push(conn);
+        return result;
+      } catch (error) {
+        if (conn !== undefined) this.drop(conn);
+        await this.failed(error, signal);
+      }
+    }
+  }
+
+  /** A read or split failed: rethrows what cannot be retried; otherwise waits a little before the next try. */
+  private async failed(error: unknown, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) throw isAbortError(error) ? error : new TidemarkError('ErrAborted', 'snapshot stopped', { cause: error });
+    if (error instanceof TidemarkError && !error.retryable) throw error;
+    if (++this.failures > RETRIES) {
+      throw new TidemarkError('ErrSnapshotFailed', `snapshot of ${this.name} failed ${RETRIES + 1} times in a row reading from ${this.options.upstream.shown}: ${(error as Error).message}`, { cause: error });
+    }
+    this.options.logger.warn('snapshot: reading a chunk failed; reading it again', { table: this.name, error, attempt: this.failures });
+    await new Promise((resolve) => setTimeout(resolve, 200 * this.failures));
+  }
+
+  /** Reads the table's definition: how it is copied (by key ranges, or in one pass). */
+  private async describe(conn: mysql.Connection): Promise<TableShape> {
+    const { table, snapshot, chunkRows, logger } = this.options;
+    const shape = await readTableShape(conn, table.schema, table.table);
+    const chunked = shape.key !== undefined && shape.orderable;
+    const names = chunked ? shape.key.map((i) => shape.columns[i].name) : undefined;
+    const resuming = snapshot.rowsAcknowledged > 0;
+    snapshot.setKey({ names, compare: compareKeys }, chunked ? 'chunks' : 'one-pass');
+    if (snapshot.estimatedRows === undefined) {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?', [table.schema, table.table]);
+      snapshot.estimatedRows = Number(rows[0]?.['TABLE_ROWS'] ?? 0);
+    }
+    logger.info(chunked ? 'snapshot: copying the table in chunks by key' : 'snapshot: copying the table in one consistent pass (no primary or NOT NULL unique key whose order is known here)', {
+      table: this.name,
+      key: names,
+      chunkRows: chunked ? chunkRows : undefined,
+      estimatedRows: snapshot.estimatedRows,
+      resuming: chunked && resuming,
+    });
+    return shape;
+  }
+
+  /**
+   * Takes the next chunk: the start of the first range to read, up to the key `chunkRows` rows in (the whole range
+   * when fewer rows follow that key; a one-pass table's whole range). Undefined when nothing is left to take.
+   */
+  private async take(conn: mysql.Connection, shape: TableShape): Promise<ChunkRead | undefined> {
+    const { snapshot, chunkRows } = this.options;
+    const range = snapshot.toRead[0];
+    if (range === undefined) return undefined;
+    if (snapshot.method !== 'chunks') return snapshot.open(range, null);
+    const where = within(shape, range);
+    const order = shape.key!.map((i) => quote(shape.columns[i].name)).join(', ');
+    // two rows: the chunk's upper end, and one after it (else the range's rest is one chunk, not an empty one)
+    const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: `SELECT ${shape.keySelectList} FROM ${shape.qualified}${where.sql} ORDER BY ${order} LIMIT 2 OFFSET ${chunkRows - 1}`, values: where.values, ...QUERY_OPTIONS });
+    const upper = rows.length === 2 ? shape.keyValues(rows[0] as unknown as unknown[]) : null;
+    return snapshot.open(range, upper);
+  }
+
+  /**
+   * Reads one chunk and queues its pieces, each held until the next read shows whether rows follow, so that the
+   * chunk's last piece carries its end. A failure after pieces were handed over keeps them as a chunk of their own
+   * (see keepWhatWasRead); before that, the chunk's range is read again.
+   */
+  private async readChunk(read: ChunkRead, shape: TableShape, signal: AbortSignal): Promise<void> {
+    const { table, snapshot, quota, upstream } = this.options;
+    const chunked = snapshot.method === 'chunks';
+    let conn: mysql.Connection | undefined;
+    let held: { piece: SnapshotPiece; last: RowChangedEvent } | undefined;
+    let handed = 0;
+    try {
+      conn = await this.connect();
+      await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+      try {
+        const ts = await snapshotPosition(conn, upstream);
+        snapshot.positioned(read, ts);
+        const where = chunked ? within(shape, read.range) : { sql: '', values: [] };
+        const order = chunked ? ` ORDER BY ${shape.key!.map((i) => quote(shape.columns[i].name)).join(', ')}` : '';
+        const pieceBytes = Math.min(PIECE_BYTES_MAX, Math.max(PIECE_BYTES_MIN, Math.floor(quota.limitBytes / 32)));
+        const streamRows = this.rowsSeen === 0 ? STREAM_ROWS_MIN : Math.min(PIECE_ROWS, Math.max(STREAM_ROWS_MIN, Math.floor((pieceBytes * this.rowsSeen) / this.bytesSeen)));
+        // the callback connection under the promise one streams (and pauses while the sink catches up)
+        const stream = (conn as unknown as { connection: CallbackConnection }).connection.query({ sql: `SELECT ${shape.selectList} FROM ${shape.qualified}${where.sql}${order}`, values: where.values, ...QUERY_OPTIONS }).stream({ highWaterMark: streamRows });
+        const commitTime = Date.now();
+        let seq = 0;
+        for await (const { rows: batch, bytes } of batches(stream, PIECE_ROWS, pieceBytes)) {
+          this.rowsSeen += batch.length;
+          this.bytesSeen += bytes;
+          const rows: RowChangedEvent[] = new Array<RowChangedEvent>(batch.length);
+          for (let i = 0; i < batch.length; i++) {
+            rows[i] = { table, commitTs: ts, commitTime, seq: seq++, kind: 'insert', columns: shape.columns, before: null, after: shape.toValues(batch[i]), snapshot: 'row' };
+          }
+          if (held !== undefined) {
+            await this.queue(read, held.piece, signal);
+            held = undefined;
+          }
+          // the held piece's bytes are its own until it is queued (given back if the read fails)
+          quota.force(bytes);
+          held = { piece: { ts, rows, bytes, final: false }, last: rows[rows.length - 1] };
+          handed += rows.length;
+        }
+        // the chunk's last piece carries its range (an empty chunk: a piece without rows)
+        const end: SnapshotPiece = held === undefined ? { ts, rows: [], bytes: 0, final: false, chunkEnd: read.range } : { ...held.piece, chunkEnd: read.range };
+        await this.queue(read, end, signal);
+        held = undefined;
+        this.failures = 0;
+      } finally {
+        await conn.query('COMMIT').catch(() => undefined);
+      }
+      this.idle.push(conn);
+    } catch (error) {
+      if (conn !== undefined) this.drop(conn);
+      if (signal.aborted) {
+        this.options.quota.release(held?.piece.bytes ?? 0);
+        throw isAbortError(error) ? error : new TidemarkError('ErrAborted', 'snapshot stopped', { cause: error });
+      }
+      await this.keepWhatWasRead(read, held, handed, chunked, shape, signal);
+      await this.failed(error, signal);
+    }
   }
 
   /**
    * A chunk read failed after some of its rows were handed over (queued, or held): read again at a later position,
    * those rows would be written twice at two positions, and a row deleted in between would stay in the sink (its
    * delete falls before the re-read chunk's position and is dropped). So a chunked read keeps what it handed over
-   * as a chunk of its own, ending at the last row held, and reads on after it; a one-pass read cannot be split,
-   * so what it queued is dropped, and the pass starts over behind a TRUNCATE of the table in the sink.
+   * as a chunk of its own, ending at the last row held, and the rest of its range is read again; a one-pass read
+   * cannot be split, so what it queued is dropped, and the pass starts over behind a TRUNCATE of the table in the
+   * sink. A read that handed nothing over is simply read again.
    */
-  private keepWhatWasRead(chunked: boolean, shape: TableShape): void {
-    const held = this.held;
-    if (held === undefined) return;
-    if (chunked) {
-      // a snapshot row's image is the reader's own values (ColumnValue allows booleans for plugins)
-      const upper = shape.key!.map((i) => (held.last.after as readonly Value[])[i]);
-      this.held = { ...held, piece: { ...held.piece, chunkEnd: { upper } } };
-      this.cursor = upper;
+  private async keepWhatWasRead(read: ChunkRead, held: { piece: SnapshotPiece; last: RowChangedEvent } | undefined, handed: number, chunked: boolean, shape: TableShape, signal: AbortSignal): Promise<void> {
+    const { snapshot, quota } = this.options;
+    if (handed === 0 || held === undefined) {
+      quota.release(snapshot.abandon(read) + (held?.piece.bytes ?? 0));
       return;
     }
-    this.options.quota.release(held.piece.bytes + this.options.snapshot.restartPass());
-    this.held = undefined;
-    this.first = true;
+    if (!chunked) {
+      quota.release(held.piece.bytes + snapshot.restartPass(read));
+      return;
+    }
+    // a snapshot row's image is the reader's own values (ColumnValue allows booleans for plugins)
+    const upper = shape.key!.map((i) => (held.last.after as readonly Value[])[i]);
+    snapshot.readAgain({ lower: upper, upper: read.range.upper });
+    await this.queue(read, { ...held.piece, chunkEnd: { lower: read.range.lower, upper } }, signal);
   }
 
-  /** Reads the chunk after the cursor; resolves true once the table's last piece is queued. */
-  private async readChunk(conn: mysql.Connection, shape: TableShape, signal: AbortSignal): Promise<boolean> {
-    const { table, snapshot, chunkRows, quota, upstream } = this.options;
-    const chunked = snapshot.method === 'chunks';
-    if (this.cursor === null) return true; // every chunk was acknowledged by an earlier run
-    await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
-    let rowsInChunk = 0;
-    let lastRow: MutableRow | undefined;
-    let lastValues: Value[] | undefined;
-    let ts: Ts;
-    try {
-      ts = await snapshotPosition(conn, upstream);
-      const where = chunked && this.cursor !== undefined ? after(shape, this.cursor) : { sql: '', values: [] };
-      const order = chunked ? ` ORDER BY ${shape.key!.map((i) => quote(shape.columns[i].name)).join(', ')} LIMIT ${chunkRows}` : '';
-      // the callback connection under the promise one streams (and pauses while the sink catches up)
-      const pieceBytes = Math.min(PIECE_BYTES_MAX, Math.max(PIECE_BYTES_MIN, Math.floor(quota.limitBytes / 32)));
-      const streamRows = this.rowsSeen === 0 ? STREAM_ROWS_MIN : Math.min(PIECE_ROWS, Math.max(STREAM_ROWS_MIN, Math.floor((pieceBytes * this.rowsSeen) / this.bytesSeen)));
-      const stream = (conn as unknown as { connection: CallbackConnection }).connection.query({ sql: `SELECT ${shape.selectList} FROM ${shape.qualified}${where.sql}${order}`, values: where.values, ...QUERY_OPTIONS }).stream({ highWaterMark: streamRows });
-      const commitTime = Date.now();
-      let handed = 0;
-      try {
-        for await (const { rows: batch, bytes } of batches(stream, PIECE_ROWS, pieceBytes)) {
-          this.rowsSeen += batch.length;
-          this.bytesSeen += bytes;
-          const rows: RowChangedEvent[] = new Array<RowChangedEvent>(batch.length);
-          for (let i = 0; i < batch.length; i++) {
-            const values = shape.toValues(batch[i]);
-            const row: MutableRow = { table, commitTs: ts, commitTime, seq: rowsInChunk++, kind: 'insert', columns: shape.columns, before: null, after: values, snapshot: this.first ? 'first' : 'row' };
-            this.first = false;
-            rows[i] = row;
-            lastRow = row;
-            lastValues = values;
-          }
-          quota.force(bytes);
-          this.unqueuedBytes += bytes;
-          await this.hold({ ts, rows, bytes, final: false }, lastRow!, signal);
-          handed += rows.length;
-        }
-      } catch (error) {
-        if (handed > 0 && !signal.aborted) this.keepWhatWasRead(chunked, shape);
-        throw error;
-      }
-      const end = !chunked || rowsInChunk < chunkRows;
-      const upper = end || lastValues === undefined ? null : shape.key!.map((i) => lastValues![i]);
-      if (this.held !== undefined && this.held.piece.ts === ts) {
-        // the chunk's last piece carries its upper end
-        this.held = { ...this.held, piece: { ...this.held.piece, chunkEnd: { upper } } };
-        if (end) await this.release(true, true, signal);
-      } else if (end) {
-        // no rows after the previous chunk: the rest of the key range is empty at ts
-        await this.release(true, false, signal);
-        await snapshot.push({ ts, rows: [], bytes: 0, final: true, chunkEnd: { upper: null } }, signal);
-      }
-      this.cursor = upper;
-      return end;
-    } finally {
-      await conn.query('COMMIT').catch(() => undefined);
-    }
+  /** Queues a piece of the read; its quota goes back when the read was dropped meanwhile (the table went away). */
+  private async queue(read: ChunkRead, piece: SnapshotPiece, signal: AbortSignal): Promise<void> {
+    if (!(await this.options.snapshot.push(read, piece, signal))) this.options.quota.release(piece.bytes);
   }
 }

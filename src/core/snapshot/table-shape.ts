@@ -39,6 +39,10 @@ export interface TableShape {
    * so `ORDER BY` a quoted column name still orders by the column itself.
    */
   readonly selectList: string;
+  /** The key columns' SELECT expressions, in key order ('' without a key). */
+  readonly keySelectList: string;
+  /** A row of `keySelectList` (as mysql2 returns it, QUERY_OPTIONS) made into the key's values, as toValues gives them. */
+  keyValues(row: unknown[]): Value[];
   /** `db`.`table`. */
   readonly qualified: string;
   /**
@@ -383,6 +387,7 @@ export async function readTableShape(conn: mysql.Connection, schema: string, tab
     }
   });
   const count = converted.length;
+  const keyConverters = (key ?? []).map((i) => converter(defs[i]));
   return {
     schema,
     table,
@@ -390,6 +395,14 @@ export async function readTableShape(conn: mysql.Connection, schema: string, tab
     key,
     orderable: key !== undefined && key.every((i) => orderableColumn(defs[i])),
     selectList: defs.map(selectExpression).join(', '),
+    keySelectList: (key ?? []).map((i) => selectExpression(defs[i])).join(', '),
+    keyValues(row: unknown[]): Value[] {
+      for (let j = 0; j < keyConverters.length; j++) {
+        const convert = keyConverters[j];
+        if (convert !== undefined) row[j] = convert(row[j]);
+      }
+      return row as Value[];
+    },
     qualified: `${quote(schema)}.${quote(table)}`,
     typeCast: true,
     toValues(row: unknown[]): Value[] {

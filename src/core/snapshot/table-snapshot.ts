@@ -1,6 +1,13 @@
 import type { ColumnInfo, ColumnValue, RowChangedEvent, Ts } from '../sink/api.js';
 import type { Value } from '../upstream/rows.js';
-import { decodeKey, type TableSnapshotRecord } from './progress.js';
+import { TidemarkError } from '../errors/index.js';
+import { decodeKey, explicitChunks, type TableSnapshotRecord } from './progress.js';
+
+/** A range of key tuples: above `lower` (null: from the start of the table), up to `upper` included (null: to its end). */
+export interface KeyRange {
+  readonly lower: Value[] | null;
+  readonly upper: Value[] | null;
+}
 
 /** Rows read from the table at one ts, handed to the sink together (a chunk is one or more pieces). */
 export interface SnapshotPiece {
@@ -9,9 +16,9 @@ export interface SnapshotPiece {
   readonly rows: readonly RowChangedEvent[];
   /** Memory-quota bytes the rows hold until the sink has them. */
   readonly bytes: number;
-  /** Set on the last piece of a chunk: the upper end of the chunk's key range (null: to the end of the table). */
-  readonly chunkEnd?: { readonly upper: Value[] | null };
-  /** The table's last piece. */
+  /** Set on the last piece of a chunk: the key range the chunk's rows cover, whole. */
+  readonly chunkEnd?: KeyRange;
+  /** The table's last piece: every key range is read and written with it (set by TableSnapshot.begin). */
   readonly final: boolean;
 }
 
@@ -23,39 +30,66 @@ export interface SnapshotKey {
   readonly compare: (a: readonly Value[], b: readonly Value[]) => number;
 }
 
-interface CompletedChunk {
-  readonly upper: Value[] | null;
+interface CompletedChunk extends KeyRange {
   readonly ts: Ts;
 }
 
-/** Pieces read ahead of the sink at most (and their bytes, below), so a slow sink slows the reads. */
+/**
+ * One chunk being read: its range, the position its rows are read at once the read's transaction has it, and its
+ * pieces waiting for the sink. Until its position is known the table is written no further than `floor`, which is
+ * at or below it (the table's limit when the read began: the read's snapshot is taken later than that).
+ */
+export class ChunkRead {
+  ts: Ts | undefined;
+  readonly pieces: SnapshotPiece[] = [];
+  bytes = 0;
+  spaceWaiter: (() => void) | undefined;
+  constructor(
+    readonly range: KeyRange,
+    readonly floor: Ts,
+  ) {}
+
+  /** How far the table may be written while this chunk is not written whole. */
+  get bound(): Ts {
+    return this.ts ?? this.floor;
+  }
+}
+
+/** Pieces a chunk's read runs ahead of the sink at most (and its bytes, below), so a slow sink slows the reads. */
 const MAX_QUEUED_PIECES = 8;
 
 /**
- * One table's initial snapshot on the capture that copies it: the pieces read from the table waiting for the
- * sink, the chunks already written, and the rule that reconciles the binlog with them (DBLog's and Flink CDC's
- * idea, with MariaDB's exact snapshot position instead of watermarks):
+ * One table's initial snapshot on the capture that copies it: the key ranges still to read, the chunks being read
+ * (several at once, finishing in any order) with their pieces waiting for the sink, the chunks already written, and
+ * the rule that reconciles the binlog with them (DBLog's and Flink CDC's idea, with MariaDB's exact snapshot
+ * position instead of watermarks):
  *
  * - each chunk's rows are read in one transaction WITH CONSISTENT SNAPSHOT, whose binlog position P is known;
  *   the rows are the keys' state at P, so they are written at P, after the table's binlog changes up to P;
  * - a binlog change of a key at ts t is written only when the key's chunk is written and t > its P (what
- *   happened before P is in the chunk's rows); changes of keys whose chunk is not read yet are dropped while
- *   the table is written no further than the next chunk's P, since that chunk is read at a later P.
+ *   happened before P is in the chunk's rows); changes of keys whose chunk is not written yet are dropped while
+ *   the table is written no further than the lowest P of the chunks being read, since every chunk not read yet
+ *   is read at a later P.
  *
- * So the table sink stage writes a snapshotting table up to `cap` (the front piece's P, or the last written
- * one's while the reader reads on), passes its binlog changes through `keep`, then writes the piece.
+ * So the table sink stage writes a snapshotting table up to `cap` (the lowest position of the chunks being read,
+ * or the last written one's between reads), passes its binlog changes through `keep`, and writes the pieces read
+ * at the position it has reached (`front`, `begin`, `written`).
  */
 export class TableSnapshot {
   /** Chunks whose rows are all written (or were acknowledged by an earlier run), in key order. */
   private readonly completed: CompletedChunk[] = [];
-  private readonly pieces: SnapshotPiece[] = [];
-  private queuedBytes = 0;
+  /** Chunks being read, in the order their reads began. */
+  private readonly reads: ChunkRead[] = [];
+  /** Key ranges no read has taken yet (the gaps between completed chunks; the rest of a read that failed). */
+  private readonly unread: KeyRange[] = [];
+  /** How far the table may be written while no chunk is being read (only ever moves up). */
   private heldTs: Ts;
   private key: SnapshotKey | undefined;
   private readonly keyIndexes = new WeakMap<readonly ColumnInfo[], number[] | null>();
-  private spaceWaiter: (() => void) | undefined;
-  /** Every chunk was acknowledged by an earlier run: nothing is left to read. */
-  private allRead = false;
+  /** Every chunk was acknowledged by an earlier run: only this piece is left (the table written past the last one). */
+  private closing: SnapshotPiece | undefined;
+  /** The next row written is the copy's first (marked 'first'): no row was acknowledged before, or a pass starts over. */
+  private markFirst: boolean;
   /**
    * An earlier run began this copy (the record said copying): it may have written rows of chunks it did not get
    * acknowledged, and changes after them, which this run reads again at a later position. So the binlog changes
@@ -88,8 +122,8 @@ export class TableSnapshot {
   /**
    * @param record the progress so far (acknowledged chunks), from etcd
    * @param startTs the table's checkpoint: binlog changes at or before it are not read again
-   * @param onPiece called when a piece arrives (the stage looks at the table)
-   * @param maxQueuedBytes how many bytes of read rows may wait for the sink
+   * @param onPiece called when the table may have something new to write (a piece came, a read's position is known)
+   * @param maxQueuedBytes how many bytes of read rows each chunk's read may have waiting for the sink
    * @param ready resolves once the record says the copy began (state copying, in etcd): no piece is queued before
    */
   constructor(
@@ -102,111 +136,242 @@ export class TableSnapshot {
     this.heldTs = startTs;
     this.resumed = record.state !== 'pending';
     this.rowsAcknowledged = record.rows;
+    this.markFirst = record.rows === 0;
     this.rowsAtStart = record.rows;
     this.chunksAtStart = record.chunks.length;
     this.estimatedRows = record['estimated-rows'];
     this.method = record.method;
-    for (const c of record.chunks) this.completed.push({ upper: c.upper === null ? null : decodeKey(c.upper), ts: BigInt(c.ts) });
-    const last = this.completed[this.completed.length - 1];
-    if (last !== undefined && last.upper === null) {
+    let lastTs = 0n;
+    for (const c of explicitChunks(record.chunks)) {
+      this.completed.push({ lower: c.lower === null ? null : decodeKey(c.lower), upper: c.upper === null ? null : decodeKey(c.upper), ts: BigInt(c.ts) });
+      if (BigInt(c.ts) > lastTs) lastTs = BigInt(c.ts);
+    }
+    this.unread.push(...this.gaps());
+    if (this.completed.length > 0 && this.unread.length === 0) {
       // every chunk was acknowledged, not the end of the copy: the table is written past the last chunk's ts, then done
-      this.completed.pop();
-      this.allRead = true;
-      this.pieces.push({ ts: last.ts > startTs ? last.ts : startTs, rows: [], bytes: 0, final: true, chunkEnd: { upper: null } });
+      this.closing = { ts: lastTs > startTs ? lastTs : startTs, rows: [], bytes: 0, final: true };
     }
   }
 
-  /** Where the copy goes on: the upper end of the last completed chunk (undefined: from the start; null: nothing left). */
-  get resumeAfter(): Value[] | null | undefined {
-    if (this.allRead) return null;
-    return this.completed.length === 0 ? undefined : this.completed[this.completed.length - 1].upper;
+  /** The key ranges between the completed chunks (before the first key is compared: ranges of key tuples). */
+  private gaps(): KeyRange[] {
+    const gaps: KeyRange[] = [];
+    // where the last completed chunk ends (null before the first: the start of the table)
+    let from: Value[] | null = null;
+    for (const c of this.completed) {
+      const touches = from === null ? c.lower === null : c.lower !== null && sameTuple(from, c.lower);
+      if (!touches) gaps.push({ lower: from, upper: c.lower });
+      if (c.upper === null) return gaps;
+      from = c.upper;
+    }
+    gaps.push({ lower: from, upper: null });
+    return gaps;
+  }
+
+  /** The key ranges no read has taken yet, the next one first. */
+  get toRead(): readonly KeyRange[] {
+    return this.unread;
   }
 
   /** The reader read the table's definition: how keys fall into chunks. A one-pass read starts over. */
   setKey(key: SnapshotKey, method: 'chunks' | 'one-pass'): void {
     this.key = key;
     this.copyStartedAt ??= Date.now();
-    if (!this.allRead && (method === 'one-pass' || this.method === 'one-pass')) this.completed.length = 0;
-    if (!this.allRead && method === 'one-pass' && this.resumed) {
+    if (this.closing === undefined && (method === 'one-pass' || this.method === 'one-pass')) {
+      this.completed.length = 0;
+      this.unread.length = 0;
+      this.unread.push({ lower: null, upper: null });
+    }
+    if (this.closing === undefined && method === 'one-pass' && this.resumed) {
       this.resumed = false;
       this.truncateFirst = true;
+      this.markFirst = true;
     }
     this.method = method;
   }
 
   // ------------------------------------------------------------------------------------------------ reader side
 
-  /** Queues a piece for the sink; waits while too much is queued (the sink is slower than the reads). */
-  async push(piece: SnapshotPiece, signal: AbortSignal): Promise<void> {
+  /**
+   * A read takes the start of the range `from` (one of `toRead`) up to `upper` (null: the whole range): the rest
+   * stays to be read. Returns the chunk's read, which queues pieces once its position is known.
+   */
+  open(from: KeyRange, upper: Value[] | null): ChunkRead {
+    const at = this.unread.indexOf(from);
+    if (at < 0) throw new TidemarkError('ErrInvariantBroken', 'snapshot: a read took a key range that is not waiting to be read');
+    const range: KeyRange = { lower: from.lower, upper: upper ?? from.upper };
+    if (upper === null || (from.upper !== null && this.key!.compare(upper, from.upper) >= 0)) this.unread.splice(at, 1);
+    else this.unread[at] = { lower: upper, upper: from.upper };
+    // the table is written no further than `cap` now, and the read's snapshot is taken after this
+    const read = new ChunkRead(range, this.cap ?? this.heldTs);
+    this.reads.push(read);
+    return read;
+  }
+
+  /** The read's transaction has its consistent snapshot at `ts`: the table may be written up to there. */
+  positioned(read: ChunkRead, ts: Ts): void {
+    if (ts < read.floor) throw new TidemarkError('ErrInvariantBroken', `snapshot: a chunk read at ${ts}, below the position ${read.floor} the table may already be written to (did the upstream's binlog go back?)`);
+    read.ts = ts;
+    this.onPiece();
+  }
+
+  /**
+   * Queues a piece of the read's chunk for the sink; waits while its read has too much queued (the sink is slower).
+   * False when the read was dropped meanwhile (the table went away, or a one-pass read starts over): the piece is not
+   * queued, and its quota is the caller's to give back.
+   */
+  async push(read: ChunkRead, piece: SnapshotPiece, signal: AbortSignal): Promise<boolean> {
     await this.ready;
-    while ((this.pieces.length >= MAX_QUEUED_PIECES || this.queuedBytes >= this.maxQueuedBytes) && this.pieces.length > 0) {
+    while ((read.pieces.length >= MAX_QUEUED_PIECES || read.bytes >= this.maxQueuedBytes) && read.pieces.length > 0) {
       signal.throwIfAborted();
       await new Promise<void>((resolve) => {
         const done = (): void => {
           signal.removeEventListener('abort', done);
-          this.spaceWaiter = undefined;
+          read.spaceWaiter = undefined;
           resolve();
         };
-        this.spaceWaiter = done;
+        read.spaceWaiter = done;
         signal.addEventListener('abort', done, { once: true });
       });
     }
     signal.throwIfAborted();
-    this.pieces.push(piece);
-    this.queuedBytes += piece.bytes;
+    if (!this.reads.includes(read)) return false;
+    read.pieces.push(piece);
+    read.bytes += piece.bytes;
     this.onPiece();
+    return true;
+  }
+
+  /** A read that failed leaves this range to be read again (before its own last piece is queued). */
+  readAgain(range: KeyRange): void {
+    this.unread.unshift(range);
+  }
+
+  /**
+   * A read that failed before it queued any piece: its range is read again; returns the quota bytes of what it had
+   * queued (none unless a one-pass read is dropped whole, see restartPass).
+   */
+  abandon(read: ChunkRead): number {
+    const at = this.reads.indexOf(read);
+    if (at < 0) return 0;
+    // the limit only ever moves up: the table may be written up to it already
+    const cap = this.cap;
+    if (cap !== undefined && cap > this.heldTs) this.heldTs = cap;
+    this.reads.splice(at, 1);
+    this.unread.unshift(read.range);
+    const bytes = read.bytes;
+    read.pieces.length = 0;
+    read.bytes = 0;
+    read.spaceWaiter?.();
+    this.onPiece();
+    return bytes;
   }
 
   // ------------------------------------------------------------------------------------------------ stage side
 
-  /** How far the table may be written now: the next piece's ts, or the last written one's (undefined: no limit). */
+  /**
+   * How far the table may be written now: the lowest position of the chunks being read, or the last written one's
+   * between reads (undefined: no limit).
+   */
   get cap(): Ts | undefined {
     if (this.finished) return undefined;
-    return this.pieces.length > 0 ? this.pieces[0].ts : this.heldTs;
+    if (this.closing !== undefined) return this.closing.ts;
+    let cap: Ts | undefined;
+    for (const r of this.reads) if (cap === undefined || r.bound < cap) cap = r.bound;
+    return cap === undefined || cap < this.heldTs ? this.heldTs : cap;
   }
 
-  /** The piece to write once the table is written up to its ts. */
+  /** The piece to write once the table is written up to its ts (a piece of a chunk read at `cap`). */
   front(): SnapshotPiece | undefined {
-    return this.pieces[0];
+    if (this.closing !== undefined) return this.closing;
+    const cap = this.cap;
+    for (const r of this.reads) if (r.ts === cap && r.pieces.length > 0) return r.pieces[0];
+    return undefined;
   }
 
-  /** The front piece was handed to the sink. */
+  /**
+   * The stage is about to hand `piece` (from front) to the sink: the piece as it is written, with the copy's first
+   * row marked 'first' and, when it ends the copy (its chunk is the last one being read and no range is left), its
+   * last row marked 'last' and the piece `final`.
+   */
+  begin(piece: SnapshotPiece): SnapshotPiece {
+    if (piece === this.closing) return piece;
+    const read = this.reads.find((r) => r.pieces[0] === piece);
+    if (read === undefined) throw new TidemarkError('ErrInvariantBroken', 'snapshot: the piece to write is not at the front of its chunk');
+    const rows = piece.rows as MutableRow[];
+    if (this.markFirst && rows.length > 0) {
+      rows[0].snapshot = 'first';
+      this.markFirst = false;
+    }
+    if (piece.chunkEnd === undefined || this.unread.length > 0 || this.reads.length > 1) return piece;
+    const last = rows[rows.length - 1] as MutableRow | undefined;
+    // a copy whose last chunk came back empty (its rows were deleted after the split) has no row to mark
+    if (last !== undefined) last.snapshot = last.snapshot === 'first' ? 'only' : 'last';
+    const final: SnapshotPiece = { ...piece, final: true };
+    read.pieces[0] = final;
+    return final;
+  }
+
+  /** The piece (from begin) was handed to the sink. */
   written(piece: SnapshotPiece): void {
-    if (this.pieces[0] !== piece) return;
-    this.pieces.shift();
-    this.queuedBytes -= piece.bytes;
-    this.heldTs = piece.ts;
+    if (piece === this.closing) {
+      this.closing = undefined;
+      this.heldTs = piece.ts;
+      this.finished = true;
+      return;
+    }
+    const at = this.reads.findIndex((r) => r.pieces[0] === piece);
+    if (at < 0) return;
+    const read = this.reads[at];
+    read.pieces.shift();
+    read.bytes -= piece.bytes;
+    if (piece.ts > this.heldTs) this.heldTs = piece.ts;
     this.rowsWritten += piece.rows.length;
     if (piece.chunkEnd !== undefined) {
-      this.completed.push({ upper: piece.chunkEnd.upper, ts: piece.ts });
+      this.complete({ ...piece.chunkEnd, ts: piece.ts });
       this.chunksWritten++;
+      this.reads.splice(at, 1);
     }
     if (piece.final) this.finished = true;
-    this.spaceWaiter?.();
+    read.spaceWaiter?.();
   }
 
   /** Bytes of pieces not written yet (given back to the quota when the table goes away). */
   get pendingBytes(): number {
-    return this.queuedBytes;
+    let bytes = 0;
+    for (const r of this.reads) bytes += r.bytes;
+    return bytes;
   }
 
   /**
    * A one-pass read failed after it handed rows over and starts over at a later position: the rows it queued are
-   * dropped, and the sink's table is emptied before the new pass's first piece (some of the old pass may be written).
-   * Returns the dropped pieces' quota bytes.
+   * dropped, the read is abandoned, and the sink's table is emptied before the new pass's first piece (some of the
+   * old pass may be written). Returns the dropped pieces' quota bytes.
    */
-  restartPass(): number {
+  restartPass(read: ChunkRead): number {
     this.truncateFirst = true;
-    return this.discard();
+    this.markFirst = true;
+    return this.abandon(read);
   }
 
   /** Drops the queued pieces (the table was removed); returns their quota bytes. */
   discard(): number {
-    const bytes = this.queuedBytes;
-    this.pieces.length = 0;
-    this.queuedBytes = 0;
-    this.spaceWaiter?.();
+    let bytes = 0;
+    for (const r of this.reads) {
+      bytes += r.bytes;
+      r.pieces.length = 0;
+      r.bytes = 0;
+      r.spaceWaiter?.();
+    }
+    this.reads.length = 0;
     return bytes;
+  }
+
+  private complete(chunk: CompletedChunk): void {
+    const { completed } = this;
+    let at = completed.length;
+    while (at > 0 && chunk.upper !== null && (completed[at - 1].upper === null || this.key!.compare(completed[at - 1].upper!, chunk.upper) > 0)) at--;
+    completed.splice(at, 0, chunk);
   }
 
   /**
@@ -229,9 +394,13 @@ export class TableSnapshot {
     return keepImage ? { ...row, kind: 'insert', before: null } : { ...row, kind: 'delete', after: null };
   }
 
+  /** The completed chunk whose range holds the key (undefined: its chunk is not written yet). */
   private chunkOf(indexes: number[] | null, image: readonly ColumnValue[]): CompletedChunk | undefined {
     const { completed } = this;
-    if (indexes === null || this.key === undefined) return completed[completed.length - 1].upper === null ? completed[completed.length - 1] : undefined;
+    if (indexes === null || this.key === undefined) {
+      const only = completed[0];
+      return completed.length === 1 && only.lower === null && only.upper === null ? only : undefined;
+    }
     // mounted values are never booleans (ColumnValue allows them for plugins)
     const key = indexes.map((i) => (image[i] ?? null) as Value);
     const compare = this.key.compare;
@@ -244,7 +413,8 @@ export class TableSnapshot {
       if (upper === null || compare(key, upper) <= 0) hi = mid;
       else lo = mid + 1;
     }
-    return completed[lo];
+    const chunk = completed[lo] as CompletedChunk | undefined;
+    return chunk === undefined || (chunk.lower !== null && compare(key, chunk.lower) <= 0) ? undefined : chunk;
   }
 
   /** The key columns' positions in a row with these columns (null: one pass, or a key column is missing). */
@@ -261,4 +431,18 @@ export class TableSnapshot {
     }
     return indexes;
   }
+}
+
+type MutableRow = { -readonly [K in keyof RowChangedEvent]: RowChangedEvent[K] };
+
+function sameTuple(a: readonly Value[], b: readonly Value[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    const y = b[i];
+    if (x === y) continue;
+    if (x instanceof Buffer && y instanceof Buffer && x.equals(y)) continue;
+    return false;
+  }
+  return true;
 }

@@ -108,8 +108,8 @@ describe('[snapshot] mode', () => {
       [{ 'chunk-rows': 0 }, /invalid value for "snapshot.chunk-rows" in cf: must be at least 1 row per chunk/],
       [{ 'chunk-rows': 2.5 }, /invalid value for "snapshot.chunk-rows" in cf: must be a whole number of rows/],
       [{ 'chunk-rows': '100' }, /invalid value for "snapshot.chunk-rows" in cf: must be a whole number of rows/],
-      [{ parallelism: 0 }, /invalid value for "snapshot.parallelism" in cf: must be at least 1 table at a time/],
-      [{ parallelism: 65 }, /invalid value for "snapshot.parallelism" in cf: must be at most 64 tables at a time/],
+      [{ parallelism: 0 }, /invalid value for "snapshot.parallelism" in cf: must be at least 1 chunk read at a time/],
+      [{ parallelism: 65 }, /invalid value for "snapshot.parallelism" in cf: must be at most 64 chunk reads at a time/],
     ];
     for (const [section, pattern] of cases) assert.throws(() => parseReplicaConfig({ snapshot: section }, 'cf'), (e: Error & { code?: string }) => e.code === 'ErrConfigInvalid' && pattern.test(e.message), JSON.stringify(section));
   });

@@ -4,6 +4,7 @@ import { silentLogger } from '../../../src/core/logger/logger.js';
 import { MemoryQuota } from '../../../src/core/pipeline/sorter/memory-quota.js';
 import type { TableName } from '../../../src/core/sink/api.js';
 import { readTableSnapshot } from '../../../src/core/snapshot/snapshot-reader.js';
+import { ReadSlots } from '../../../src/core/snapshot/read-slots.js';
 import { pendingRecord } from '../../../src/core/snapshot/progress.js';
 import { TableSnapshot } from '../../../src/core/snapshot/table-snapshot.js';
 import { Upstream } from '../../../src/core/upstream/upstream.js';
@@ -49,7 +50,7 @@ describe('snapshot reader: an upstream whose default isolation is READ COMMITTED
         };
         return connection;
       };
-      const reading = readTableSnapshot({ upstream, table, snapshot, chunkRows: 4000, quota: new MemoryQuota(64 << 20), logger: silentLogger }, controller.signal);
+      const reading = readTableSnapshot({ upstream, table, snapshot, chunkRows: 4000, quota: new MemoryQuota(64 << 20), logger: silentLogger, readers: new ReadSlots(1) }, controller.signal);
       try {
         await waitFor(() => snapshot.front() !== undefined, { timeoutMs: 20_000, intervalMs: 20, what: 'the first piece queued' });
         const piece = snapshot.front()!;

@@ -6,6 +6,7 @@ import { silentLogger } from '../../../src/core/logger/logger.js';
 import { MemoryQuota } from '../../../src/core/pipeline/sorter/memory-quota.js';
 import type { ColumnInfo, RowChangedEvent, TableName, Ts } from '../../../src/core/sink/api.js';
 import { readTableSnapshot } from '../../../src/core/snapshot/snapshot-reader.js';
+import { ReadSlots } from '../../../src/core/snapshot/read-slots.js';
 import { pendingRecord } from '../../../src/core/snapshot/progress.js';
 import { TableSnapshot } from '../../../src/core/snapshot/table-snapshot.js';
 import { Upstream } from '../../../src/core/upstream/upstream.js';
@@ -33,8 +34,9 @@ class SinkStandIn {
 
   /** Writes what is queued; returns whether the table is finished. */
   writeQueued(): boolean {
-    for (let piece = this.snapshot.front(); piece !== undefined; piece = this.snapshot.front()) {
-      this.applyChanges(piece.ts);
+    for (let front = this.snapshot.front(); front !== undefined; front = this.snapshot.front()) {
+      this.applyChanges(front.ts);
+      const piece = this.snapshot.begin(front);
       if (this.snapshot.truncateFirst) {
         this.rows.clear();
         this.snapshot.truncateFirst = false;
@@ -112,7 +114,7 @@ describe('snapshot reader: a read that fails part-way (real MariaDB)', () => {
         }
         return connection;
       };
-      const reading = readTableSnapshot({ upstream, table, snapshot, chunkRows: 4000, quota, logger: silentLogger }, controller.signal);
+      const reading = readTableSnapshot({ upstream, table, snapshot, chunkRows: 4000, quota, logger: silentLogger, readers: new ReadSlots(1) }, controller.signal);
       try {
         await waitFor(() => snapshot.front() !== undefined, { timeoutMs: 20_000, intervalMs: 20, what: 'the first piece queued' });
         const firstPiece = snapshot.front()!;

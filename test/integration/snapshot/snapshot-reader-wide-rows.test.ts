@@ -4,6 +4,7 @@ import { silentLogger } from '../../../src/core/logger/logger.js';
 import { MemoryQuota } from '../../../src/core/pipeline/sorter/memory-quota.js';
 import type { TableName } from '../../../src/core/sink/api.js';
 import { readTableSnapshot } from '../../../src/core/snapshot/snapshot-reader.js';
+import { ReadSlots } from '../../../src/core/snapshot/read-slots.js';
 import { pendingRecord } from '../../../src/core/snapshot/progress.js';
 import { TableSnapshot } from '../../../src/core/snapshot/table-snapshot.js';
 import { Upstream } from '../../../src/core/upstream/upstream.js';
@@ -35,7 +36,7 @@ describe('snapshot reader: rows wider than a piece (real MariaDB)', () => {
       const quota = new MemoryQuota(QUOTA);
       const snapshot = new TableSnapshot(pendingRecord(startTs), startTs, () => undefined, QUOTA / 8);
       const controller = new AbortController();
-      const reading = readTableSnapshot({ upstream: Upstream.of(mysqlUri('upstream')), table, snapshot, chunkRows: 4000, quota, logger: silentLogger }, controller.signal);
+      const reading = readTableSnapshot({ upstream: Upstream.of(mysqlUri('upstream')), table, snapshot, chunkRows: 4000, quota, logger: silentLogger, readers: new ReadSlots(1) }, controller.signal);
       const ids: number[] = [];
       let pieces = 0;
       let largest = 0;
@@ -43,7 +44,8 @@ describe('snapshot reader: rows wider than a piece (real MariaDB)', () => {
         // taken as the table sink stage takes them: a piece at a time, its bytes given back once written
         await waitFor(
           () => {
-            for (let piece = snapshot.front(); piece !== undefined; piece = snapshot.front()) {
+            for (let front = snapshot.front(); front !== undefined; front = snapshot.front()) {
+              const piece = snapshot.begin(front);
               for (const row of piece.rows) {
                 const image = row.after!;
                 assert.equal((image[1] as Buffer).length, BLOB);
