@@ -266,6 +266,7 @@ export class TableSinkStage {
    */
   private async handOver(table: TablePipeline, signal: AbortSignal): Promise<void> {
     if (table.closed || table.stopRequested || table.state !== 'replicating') return;
+    let pieceRows = 0;
     for (;;) {
       const upTo = this.upToOf(table);
       if (upTo > table.writtenTs) {
@@ -295,6 +296,13 @@ export class TableSinkStage {
       }
       const piece = table.snapshot?.front();
       if (piece === undefined || piece.ts > table.writtenTs || table.stopRequested || table.closed || signal.aborted) break;
+      if (pieceRows >= FLUSH_EARLY_ROWS) {
+        // chunks read at once can keep a piece ready all the time: the table goes to the back of the line, so the
+        // other tables get their turn and what was written is flushed (and acknowledged) on the way
+        this.dirty.add(table);
+        return;
+      }
+      pieceRows += piece.rows.length;
       await this.writePiece(table, piece);
     }
     if (table.stopRequested) return; // removed while it was handed over: finished once its rows are acknowledged

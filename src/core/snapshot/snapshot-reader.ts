@@ -379,6 +379,9 @@ class TableCopy {
         await conn.query('COMMIT').catch(() => undefined);
       }
       this.idle.push(conn);
+      conn = undefined;
+      // the read keeps its slot until the sink has the chunk: what is read ahead stays within the slots' queues
+      await snapshot.chunkWritten(read, signal);
     } catch (error) {
       if (conn !== undefined) this.drop(conn);
       if (signal.aborted) {

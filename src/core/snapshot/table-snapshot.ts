@@ -222,24 +222,35 @@ export class TableSnapshot {
    */
   async push(read: ChunkRead, piece: SnapshotPiece, signal: AbortSignal): Promise<boolean> {
     await this.ready;
-    while ((read.pieces.length >= MAX_QUEUED_PIECES || read.bytes >= this.maxQueuedBytes) && read.pieces.length > 0) {
-      signal.throwIfAborted();
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          signal.removeEventListener('abort', done);
-          read.spaceWaiter = undefined;
-          resolve();
-        };
-        read.spaceWaiter = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-    }
+    while ((read.pieces.length >= MAX_QUEUED_PIECES || read.bytes >= this.maxQueuedBytes) && read.pieces.length > 0) await this.change(read, signal);
     signal.throwIfAborted();
     if (!this.reads.includes(read)) return false;
     read.pieces.push(piece);
     read.bytes += piece.bytes;
     this.onPiece();
     return true;
+  }
+
+  /**
+   * Resolves once the read's chunk is written whole (or dropped): a read holds its ReadSlot until then, so the
+   * chunks read ahead of the sink, and their bytes, are bounded by the slots.
+   */
+  async chunkWritten(read: ChunkRead, signal: AbortSignal): Promise<void> {
+    while (this.reads.includes(read)) await this.change(read, signal);
+  }
+
+  /** Waits until a piece of the read is written, or the read is dropped. */
+  private async change(read: ChunkRead, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        signal.removeEventListener('abort', done);
+        read.spaceWaiter = undefined;
+        resolve();
+      };
+      read.spaceWaiter = done;
+      signal.addEventListener('abort', done, { once: true });
+    });
   }
 
   /** A read that failed leaves this range to be read again (before its own last piece is queued). */
