@@ -13,6 +13,8 @@ import { TablePipeline } from '../../../src/core/processor/table-pipeline.js';
 import { TableSinkStage } from '../../../src/core/processor/table-sink.js';
 import { TidemarkError } from '../../../src/core/errors/index.js';
 import type { DDLEvent, RowChangedEvent, Sink, TableName, Ts } from '../../../src/core/sink/api.js';
+import { TableSnapshot, type SnapshotPiece } from '../../../src/core/snapshot/table-snapshot.js';
+import { pendingRecord } from '../../../src/core/snapshot/progress.js';
 
 /**
  * The table sink stage on real sorters (LevelDB spill store in a temp folder) and a sink whose flushes the test
@@ -70,6 +72,8 @@ class Harness {
   readonly sink = new HandSink();
   readonly quota = new MemoryQuota(64 * 1024 * 1024);
   readonly removed: TablePipeline[] = [];
+  /** Snapshot pieces the stage reported acknowledged. */
+  readonly acknowledgedPieces: SnapshotPiece[] = [];
   readonly controller = new AbortController();
   stage!: TableSinkStage;
   running!: Promise<void>;
@@ -95,6 +99,7 @@ class Harness {
       },
       logger: createLogger({ level: 'error' }),
       barrierTs,
+      onSnapshotAcknowledged: (_table, pieces) => h.acknowledgedPieces.push(...pieces),
     });
     h.running = h.stage.run(h.controller.signal);
     return h;
@@ -282,6 +287,42 @@ describe('TableSinkStage (real sorters, a sink whose flushes the test acknowledg
     await settle();
     assert.equal(a.checkpointTs, 200n, 'caught up with the reader: it follows the clock');
     assert.deepEqual(h.sink.written.map((r) => r.commitTs), [160n], 'the row it was given after joining was written');
+  });
+
+  it('a copying table whose chunks keep a piece ready lets other tables go and starts flushes on the way', async () => {
+    const h = await start();
+    const a = h.table('a');
+    const b = h.table('b');
+    await settle();
+    const compare = (x: readonly unknown[], y: readonly unknown[]): number => (x[0] as number) - (y[0] as number);
+    const snapshot = new TableSnapshot(pendingRecord(100n), 100n, () => h.stage.snapshotPiece(a), 1 << 30);
+    snapshot.setKey({ names: ['id'], compare }, 'chunks');
+    a.snapshot = snapshot;
+    // four chunks read at once at 105, eight pieces of 1,024 rows queued for each: 32,768 rows ready at once
+    const reads = [0, 1, 2, 3].map((i) => snapshot.open(snapshot.toRead[0], i === 3 ? null : [(i + 1) * 10_000]));
+    let id = 0;
+    for (const read of reads) {
+      snapshot.positioned(read, 105n);
+      for (let p = 0; p < 8; p++) {
+        const rows = Array.from({ length: 1024 }, (_, seq): RowChangedEvent => ({ table: a.name, commitTs: 105n, commitTime: 0, seq, kind: 'insert', columns: [], before: null, after: [++id], snapshot: 'row' }));
+        await snapshot.push(read, { ts: 105n, rows, bytes: 0, final: false, ...(p === 7 ? { chunkEnd: read.range } : {}) }, AbortSignal.timeout(1000));
+      }
+    }
+    h.commit(110n, [b]);
+    await settle();
+    const writesOfA = h.sink.log.filter((l) => l.startsWith('write a')).length;
+    const firstOfB = h.sink.log.findIndex((l) => l.startsWith('write b'));
+    const lastOfA = h.sink.log.findLastIndex((l) => l.startsWith('write a'));
+    assert.equal(writesOfA, 32, 'every piece written');
+    assert.ok(firstOfB >= 0 && firstOfB < lastOfA, `b's row goes between a's pieces, not after all of them: ${h.sink.log.map((l) => l.slice(0, 9)).join(' | ')}`);
+    const flushesDuringCopy = h.sink.log.slice(0, lastOfA).filter((l) => l.startsWith('flush')).length;
+    assert.ok(flushesDuringCopy >= 2, `flushes start while the pieces are written (${flushesDuringCopy} before the last piece)`);
+    for (const f of h.sink.flushes) f.resolve();
+    await settle();
+    for (const f of h.sink.flushes) f.resolve();
+    await settle();
+    assert.equal(h.acknowledgedPieces.reduce((n, p) => n + p.rows.length, 0), 32 * 1024, 'every piece acknowledged');
+    assert.equal(snapshot.finished, true);
   });
 
   it('a table removed while its flush is in flight stops only once that flush is acknowledged, at its checkpoint', async () => {
