@@ -37,7 +37,7 @@ interface CompletedChunk extends KeyRange {
 /**
  * One chunk being read: its range, the position its rows are read at once the read's transaction has it, and its
  * pieces waiting for the sink. Until its position is known the table is written no further than `floor`, which is
- * at or below it (the table's limit when the read began: the read's snapshot is taken later than that).
+ * at or below it (how far the table was written when the read began: the read's snapshot is taken later).
  */
 export class ChunkRead {
   ts: Ts | undefined;
@@ -71,9 +71,9 @@ const MAX_QUEUED_PIECES = 8;
  *   the table is written no further than the lowest P of the chunks being read, since every chunk not read yet
  *   is read at a later P.
  *
- * So the table sink stage writes a snapshotting table up to `cap` (the lowest position of the chunks being read,
- * or the last written one's between reads), passes its binlog changes through `keep`, and writes the pieces read
- * at the position it has reached (`front`, `begin`, `written`).
+ * So the table sink stage writes a snapshotting table up to `cap` (the lowest position of the chunks being read; a
+ * read announced before its snapshot holds the table where it was until its position is known), passes its binlog
+ * changes through `keep`, and writes the pieces read at the position it has reached (`front`, `begin`, `written`).
  */
 export class TableSnapshot {
   /** Chunks whose rows are all written (or were acknowledged by an earlier run), in key order. */
@@ -82,8 +82,6 @@ export class TableSnapshot {
   private readonly reads: ChunkRead[] = [];
   /** Key ranges no read has taken yet (the gaps between completed chunks; the rest of a read that failed). */
   private readonly unread: KeyRange[] = [];
-  /** How far the table may be written while no chunk is being read (only ever moves up). */
-  private heldTs: Ts;
   private key: SnapshotKey | undefined;
   private readonly keyIndexes = new WeakMap<readonly ColumnInfo[], number[] | null>();
   /** Every chunk was acknowledged by an earlier run: only this piece is left (the table written past the last one). */
@@ -125,6 +123,7 @@ export class TableSnapshot {
    * @param onPiece called when the table may have something new to write (a piece came, a read's position is known)
    * @param maxQueuedBytes how many bytes of read rows each chunk's read may have waiting for the sink
    * @param ready resolves once the record says the copy began (state copying, in etcd): no piece is queued before
+   * @param writtenTs how far the table sink stage wrote the table (a read that begins takes it as its floor)
    */
   constructor(
     record: TableSnapshotRecord,
@@ -132,8 +131,8 @@ export class TableSnapshot {
     private readonly onPiece: () => void,
     private readonly maxQueuedBytes: number,
     private readonly ready: Promise<void> = Promise.resolve(),
+    private readonly writtenTs: () => Ts = () => startTs,
   ) {
-    this.heldTs = startTs;
     this.resumed = record.state !== 'pending';
     this.rowsAcknowledged = record.rows;
     this.markFirst = record.rows === 0;
@@ -202,8 +201,11 @@ export class TableSnapshot {
     const range: KeyRange = { lower: from.lower, upper: upper ?? from.upper };
     if (upper === null || (from.upper !== null && this.key!.compare(upper, from.upper) >= 0)) this.unread.splice(at, 1);
     else this.unread[at] = { lower: upper, upper: from.upper };
-    // the table is written no further than `cap` now, and the read's snapshot is taken after this
-    const read = new ChunkRead(range, this.cap ?? this.heldTs);
+    // the table is written no further than this now (and no further than `cap` from now on), and the read's
+    // snapshot is taken after this
+    const written = this.writtenTs();
+    const cap = this.cap;
+    const read = new ChunkRead(range, cap !== undefined && cap < written ? cap : written);
     this.reads.push(read);
     return read;
   }
@@ -265,9 +267,6 @@ export class TableSnapshot {
   abandon(read: ChunkRead): number {
     const at = this.reads.indexOf(read);
     if (at < 0) return 0;
-    // the limit only ever moves up: the table may be written up to it already
-    const cap = this.cap;
-    if (cap !== undefined && cap > this.heldTs) this.heldTs = cap;
     this.reads.splice(at, 1);
     this.unread.unshift(read.range);
     const bytes = read.bytes;
@@ -281,15 +280,15 @@ export class TableSnapshot {
   // ------------------------------------------------------------------------------------------------ stage side
 
   /**
-   * How far the table may be written now: the lowest position of the chunks being read, or the last written one's
-   * between reads (undefined: no limit).
+   * How far the table may be written now: the lowest position of the chunks being read (undefined: no limit; while
+   * no chunk is being read, every chunk still to read is read at a later position than the table can reach).
    */
   get cap(): Ts | undefined {
     if (this.finished) return undefined;
     if (this.closing !== undefined) return this.closing.ts;
     let cap: Ts | undefined;
     for (const r of this.reads) if (cap === undefined || r.bound < cap) cap = r.bound;
-    return cap === undefined || cap < this.heldTs ? this.heldTs : cap;
+    return cap;
   }
 
   /** The piece to write once the table is written up to its ts (a piece of a chunk read at `cap`). */
@@ -327,7 +326,6 @@ export class TableSnapshot {
   written(piece: SnapshotPiece): void {
     if (piece === this.closing) {
       this.closing = undefined;
-      this.heldTs = piece.ts;
       this.finished = true;
       return;
     }
@@ -336,7 +334,6 @@ export class TableSnapshot {
     const read = this.reads[at];
     read.pieces.shift();
     read.bytes -= piece.bytes;
-    if (piece.ts > this.heldTs) this.heldTs = piece.ts;
     this.rowsWritten += piece.rows.length;
     if (piece.chunkEnd !== undefined) {
       this.complete({ ...piece.chunkEnd, ts: piece.ts });

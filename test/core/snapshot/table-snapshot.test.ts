@@ -45,17 +45,21 @@ function write(s: TableSnapshot): SnapshotPiece {
 const signal = (): AbortSignal => AbortSignal.timeout(1000);
 
 describe('TableSnapshot: the binlog reconciled with chunks read at known positions', () => {
-  it('holds the table at its start until a read has its position, then at each piece, and lets it go after the last', async () => {
-    const s = fresh();
-    assert.equal(s.cap, 100n);
+  it('holds the table where it was written while a read has no position yet, then at the read\'s position; lets it go between reads and after the last', async () => {
+    let written = 100n;
+    const s = new TableSnapshot(pendingRecord(100n), 100n, () => undefined, 1 << 20, Promise.resolve(), () => written);
+    s.setKey({ names: ['id'], compare }, 'chunks');
+    assert.equal(s.cap, undefined, 'no read yet: any chunk is read at a later position than the table can reach');
+    written = 150n;
     const r1 = take(s, 3);
-    assert.equal(s.cap, 100n, 'a read without its position yet holds the table where it was');
+    assert.equal(s.cap, 150n, 'a read without its position yet holds the table where it was written');
     s.positioned(r1, 200n);
     assert.equal(s.cap, 200n);
     assert.equal(s.front(), undefined, 'no piece yet');
     await s.push(r1, piece(200n, [1, 2, 3], { upper: 3 }), signal());
     write(s);
-    assert.equal(s.cap, 200n, 'written up to the piece, the table waits for the next read');
+    assert.equal(s.cap, undefined, 'no read in flight: the table goes on');
+    written = 250n;
     const r2 = take(s, null, 300n);
     await s.push(r2, piece(300n, [4], { lower: 3, upper: null }), signal());
     assert.equal(s.cap, 300n);
@@ -113,12 +117,12 @@ describe('TableSnapshot: the binlog reconciled with chunks read at known positio
     assert.equal(s.keep(change('update', 210n, 2, 2))?.kind, 'update');
   });
 
-  it('a read that fails before handing rows over gives its range back; the limit never goes down', async () => {
+  it('a read that fails before handing rows over gives its range back, and no longer holds the table', async () => {
     const s = fresh();
     const a = take(s, 3, 200n);
     assert.equal(s.cap, 200n);
     s.abandon(a);
-    assert.equal(s.cap, 200n, 'the table may be written up to 200 already');
+    assert.equal(s.cap, undefined, 'its range is read again at a later position');
     assert.deepEqual(s.toRead.map((r) => [r.lower, r.upper]), [[null, [3]], [[3], null]]);
     const again = take(s, 3, 250n);
     await s.push(again, piece(250n, [1], { upper: 3 }), signal());

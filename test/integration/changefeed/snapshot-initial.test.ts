@@ -293,6 +293,34 @@ describe('changefeed create --snapshot initial (real cdc servers, upstream and d
     assert.match(cluster.newest().output.join(''), /a copy of a table without a key starts over after a failure/);
   });
 
+  it('a DDL while more tables wait to be copied than are copied at once: the barrier passes, every table is copied, the downstream equals', async () => {
+    const db = uniqueName('snapddl');
+    dbs.push(db);
+    await up.query(`CREATE DATABASE \`${db}\``);
+    const names = ['t1', 't2', 't3'];
+    for (const name of names) {
+      await up.query(`CREATE TABLE \`${db}\`.${name} (id INT PRIMARY KEY, v VARCHAR(40))`);
+      for (let i = 0; i < 30_000; i += 10_000) {
+        await up.query(`INSERT INTO \`${db}\`.${name} VALUES ${Array.from({ length: 10_000 }, (_, j) => `(${i + j}, '${name}-${i + j}')`).join(', ')}`);
+      }
+    }
+    // one chunk read at a time: while one table is copied the others wait, held at the changefeed's start
+    await create('ddl', [`${db}.*`], '[snapshot]\nchunk-rows = 20\nparallelism = 1\n');
+    await waitFor(async () => Object.values(await records('ddl')).some((r) => r.rows > 0), { timeoutMs: 60_000, intervalMs: 20, what: 'chunks acknowledged' });
+    const untouched = Object.values(await records('ddl')).filter((r) => r.rows === 0).length;
+    assert.ok(untouched >= 1, `tables not copied at all yet when the DDL lands: ${untouched}`);
+    // a DDL of the changefeed (a barrier every table must reach), then rows after it
+    await up.query(`CREATE TABLE \`${db}\`.later (id INT PRIMARY KEY, v VARCHAR(40))`);
+    await up.query(`INSERT INTO \`${db}\`.later VALUES (1, 'after the DDL')`);
+    for (const name of names) await up.query(`UPDATE \`${db}\`.${name} SET v = 'after the DDL' WHERE id % 1000 = 5`);
+    await waitFor(async () => Object.values(await records('ddl')).every((r) => r.state === 'done'), { timeoutMs: 120_000, intervalMs: 200, what: 'every table copied' });
+    await caughtUp('ddl');
+    for (const name of [...names, 'later']) {
+      const sql = `SELECT id, v FROM \`${db}\`.${name} ORDER BY id`;
+      assert.deepEqual(await rowsOf(down, sql), await rowsOf(up, sql), `${db}.${name} downstream equals upstream`);
+    }
+  });
+
   it('pause and resume during a snapshot go on from the acknowledged chunks; remove deletes its progress', async () => {
     const db = uniqueName('snappause');
     dbs.push(db);
