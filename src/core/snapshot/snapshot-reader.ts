@@ -231,7 +231,8 @@ class TableCopy {
       if (outer.aborted) throw isAbortError(error) ? error : new TidemarkError('ErrAborted', 'snapshot stopped', { cause: error });
       throw failure ?? error;
     } finally {
-      controller.abort();
+      // reads still running (a read failed, or the copy stopped) are cut off; a copy that ended quits its sessions
+      if (reading.size > 0) controller.abort();
       await Promise.allSettled([...reading]);
       signal.removeEventListener('abort', onAbort);
       await Promise.all([...this.connections].map((conn) => conn.end().catch(() => undefined)));
@@ -403,8 +404,9 @@ class TableCopy {
    */
   private async keepWhatWasRead(read: ChunkRead, held: { piece: SnapshotPiece; last: RowChangedEvent } | undefined, handed: number, chunked: boolean, shape: TableShape, signal: AbortSignal): Promise<void> {
     const { snapshot, quota } = this.options;
-    if (handed === 0 || held === undefined) {
-      quota.release(snapshot.abandon(read) + (held?.piece.bytes ?? 0));
+    if (held === undefined) {
+      // nothing handed over: read again; else the chunk's last piece is queued, and the read ended as it should
+      if (handed === 0) quota.release(snapshot.abandon(read));
       return;
     }
     if (!chunked) {

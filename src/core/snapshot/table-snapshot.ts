@@ -152,7 +152,7 @@ export class TableSnapshot {
     }
   }
 
-  /** The key ranges between the completed chunks (before the first key is compared: ranges of key tuples). */
+  /** The key ranges no completed chunk covers, in key order. */
   private gaps(): KeyRange[] {
     const gaps: KeyRange[] = [];
     // where the last completed chunk ends (null before the first: the start of the table)
