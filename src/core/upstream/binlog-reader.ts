@@ -50,6 +50,8 @@ export interface BinlogReaderOptions extends ConnectionOptions {
   readonly heartbeatMs?: number;
   /** Events buffered before the socket is paused (backpressure). */
   readonly highWaterMark?: number;
+  /** Bytes of events buffered before the socket is paused (backpressure), whatever their number (default 8 MiB). */
+  readonly highWaterBytes?: number;
   /** Bytes read, added to across readers (a processor's binlog read metric, read when scraped). */
   readonly readStats?: { bytes: number };
 }
@@ -63,7 +65,8 @@ export function fileSeqOf(file: string): number {
 /**
  * Reads the binlog over a replication connection from `file:position` (DESIGN §2, §5). Positions come from
  * the stream (the start position plus the sizes of the events), CRC32 checksums are verified, and reading
- * pauses while the consumer has `highWaterMark` events unread, so memory stays bounded. Iterate it with
+ * pauses while the consumer has `highWaterMark` events, or `highWaterBytes` of them, unread, so memory stays
+ * bounded (a backlog's rows events are tens of KiB each). Iterate it with
  * `for await`; `close()` (or the signal) ends the iteration.
  */
 export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
@@ -72,6 +75,8 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
   private waiter: (() => void) | undefined;
   private ended: Error | null | undefined;
   private paused = false;
+  /** Body bytes of the events queued (from `head` on). */
+  private queuedBytes = 0;
   private file: string;
   private position: number;
   private checksums = true;
@@ -88,6 +93,7 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
     file: string,
     position: number,
     private readonly highWaterMark: number,
+    private readonly highWaterBytes: number,
   ) {
     this.file = file;
     this.position = position;
@@ -111,7 +117,7 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
       }
       throw error;
     }
-    const reader = new BinlogReader(conn, file, position, options.highWaterMark ?? 4096);
+    const reader = new BinlogReader(conn, file, position, options.highWaterMark ?? 4096, options.highWaterBytes ?? 8 << 20);
     reader.totals = options.readStats;
     conn.startDump(file, position, options.serverId, DUMP_SEND_ANNOTATE_ROWS, (p) => reader.onPacket(p), (e) => reader.finish(e));
     // aborted while connecting: no 'abort' event will come any more, so close now (a reader that went on would
@@ -140,11 +146,12 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
     for (;;) {
       if (this.head < this.queue.length) {
         const event = this.queue[this.head++];
+        this.queuedBytes -= event.body.length;
         if (this.head > 1024 && this.head * 2 > this.queue.length) {
           this.queue.splice(0, this.head);
           this.head = 0;
         }
-        if (this.paused && this.queue.length - this.head < this.highWaterMark / 2) {
+        if (this.paused && this.queue.length - this.head < this.highWaterMark / 2 && this.queuedBytes < this.highWaterBytes / 2) {
           this.paused = false;
           this.conn.resume();
         }
@@ -233,7 +240,8 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
 
   private push(event: RawBinlogEvent): void {
     this.queue.push(event);
-    if (!this.paused && this.queue.length - this.head >= this.highWaterMark) {
+    this.queuedBytes += event.body.length;
+    if (!this.paused && (this.queue.length - this.head >= this.highWaterMark || this.queuedBytes >= this.highWaterBytes)) {
       this.paused = true;
       this.stats.pauses++;
       this.conn.pause();

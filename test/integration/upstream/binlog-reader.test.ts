@@ -29,7 +29,7 @@ function options() {
 async function readUntil(
   from: Coordinate,
   stop: (e: RawBinlogEvent, seen: RawBinlogEvent[]) => boolean,
-  extra: Partial<ReturnType<typeof options>> & { highWaterMark?: number } = {},
+  extra: Partial<ReturnType<typeof options>> & { highWaterMark?: number; highWaterBytes?: number } = {},
   slowMs = 0,
   visit?: (e: RawBinlogEvent) => void,
 ): Promise<{ events: RawBinlogEvent[]; reader: BinlogReader }> {
@@ -183,6 +183,22 @@ describe('BinlogReader: our own replication connection to the real upstream Mari
     assert.ok(reader.stats.pauses > 0, 'the reader never paused the socket');
     assert.equal(received.length, expected.length, 'every row of the 20 transactions arrived once');
     assert.deepEqual(received, expected, 'the rows arrived with their values, in commit order');
+  });
+
+  it('pauses the socket on the bytes queued too, however few the events (a backlog\'s rows events are tens of KiB)', async () => {
+    const start = await masterStatus();
+    // 10 transactions of 2,000 rows: rows events of several KiB each, about 40 events in all
+    for (let i = 0; i < 10; i++) {
+      const rows = Array.from({ length: 2000 }, (_, r) => `(${100_000 + i * 10_000 + r}, 'row ${i}-${r}')`);
+      await conn.query(`INSERT INTO ${db}.t VALUES ${rows.join(',')}`);
+    }
+    const end = await masterStatus();
+    let bodyBytes = 0;
+    // far more events allowed than there are: only the bytes bound (16 KiB) can pause it
+    const { events, reader } = await readUntil(start, (e) => e.file === end.file && e.endPos >= end.pos, { highWaterMark: 4096, highWaterBytes: 16 << 10 }, 2, (e) => (bodyBytes += e.body.length));
+    assert.ok(bodyBytes > 200 << 10, `the transactions' events are ${bodyBytes} bytes`);
+    assert.ok(events.length < 4096 / 2);
+    assert.ok(reader.stats.pauses > 0, 'the reader never paused the socket');
   });
 
   it('a reader whose signal aborts while it connects ends at once instead of reading on', async () => {
