@@ -60,6 +60,25 @@ describe('PackedRows', () => {
     assert.ok(added * 300 > 10 * SLAB_BYTES, 'the rows spanned many slabs');
   });
 
+  it("a backlog's fields go once it is mostly taken, though the queue never empties", () => {
+    const rows = new PackedRows<Buffer>();
+    const taken: TakenRow<Buffer> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
+    const bytes = Buffer.alloc(40, 1);
+    const fieldsLength = (): number => (rows as unknown as { fields: Uint32Array }).fields.length;
+    let ts = 100n;
+    for (let i = 0; i < 200_000; i++) rows.push((ts += 1n), 0, bytes, bytes);
+    const grown = fieldsLength();
+    assert.ok(grown >= 200_000 * 5, 'the fields grew with the backlog');
+    // a reader that waits for the sink keeps a few thousand rows queued from then on, never none
+    for (let round = 0; round < 100; round++) {
+      while (rows.length > 3_000) rows.shift(taken);
+      for (let i = 0; i < 2_000; i++) rows.push((ts += 1n), 0, bytes, bytes);
+    }
+    assert.ok(rows.length > 0);
+    assert.ok(fieldsLength() <= grown / 8, `the fields array is ${fieldsLength()} long, not the backlog's ${grown}`);
+    while (rows.length > 0) rows.shift(taken);
+  });
+
   it('clear hands back what every row held and empties the queue', () => {
     const rows = new PackedRows<string>();
     rows.push(1n, 0, 'abc', Buffer.from('abc'));

@@ -162,13 +162,18 @@ export class PackedRows<T> {
     }
   }
 
-  /** The position in `fields` (in rows) for the next row: moves the held rows down, or doubles, when full. */
+  /** The position in `fields` (in rows) for the next row: moves the held rows down, or doubles (or halves), when full. */
   private reserve(): number {
     const at = this.tail - this.fieldsBase;
     if ((at + 1) * FIELDS <= this.fields.length) return at;
     const held = this.tail - this.head;
     const from = (this.head - this.fieldsBase) * FIELDS;
-    if (held * 2 * FIELDS <= this.fields.length) {
+    if (held * 8 * FIELDS <= this.fields.length && this.fields.length > KEPT_FIELDS_ROWS * FIELDS) {
+      // a backlog's array, now mostly taken: a smaller one (twice what is held) is enough
+      const smaller = new Uint32Array(Math.max(KEPT_FIELDS_ROWS, held * 2) * FIELDS);
+      smaller.set(this.fields.subarray(from, at * FIELDS));
+      this.fields = smaller;
+    } else if (held * 2 * FIELDS <= this.fields.length) {
       this.fields.copyWithin(0, from, at * FIELDS);
     } else {
       const grown = new Uint32Array(this.fields.length * 2);
