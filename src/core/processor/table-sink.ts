@@ -220,7 +220,7 @@ export class TableSinkStage {
    */
   removed(table: TablePipeline): void {
     table.detach();
-    if (table.snapshot !== undefined) this.options.quota.release(table.snapshot.discard());
+    if (table.snapshot !== undefined) this.options.quota.releaseSnapshot(table.snapshot.discard());
     this.dirty.delete(table);
     this.blocked.delete(table);
     this.waiting.delete(table);
@@ -328,7 +328,7 @@ export class TableSinkStage {
       for (let i = 0; i < rows.length; i += WRITE_BATCH) {
         const end = Math.min(i + WRITE_BATCH, rows.length);
         // the piece's quota goes back with its last call
-        await this.write(table, i === 0 && end === rows.length ? (rows as RowChangedEvent[]) : rows.slice(i, end), end === rows.length ? piece.bytes : 0);
+        await this.write(table, i === 0 && end === rows.length ? (rows as RowChangedEvent[]) : rows.slice(i, end), end === rows.length ? piece.bytes : 0, true);
       }
     } finally {
       this.current = undefined;
@@ -416,8 +416,8 @@ export class TableSinkStage {
     return rows;
   }
 
-  /** One `writeRows`; the quota the rows held is given back once the sink has them. */
-  private async write(pipeline: TablePipeline, rows: RowChangedEvent[], heldBytes: number): Promise<void> {
+  /** One `writeRows`; the quota the rows held is given back once the sink has them (a snapshot piece's as its share). */
+  private async write(pipeline: TablePipeline, rows: RowChangedEvent[], heldBytes: number, snapshot = false): Promise<void> {
     this.stats.writeCalls++;
     try {
       const started = performance.now();
@@ -426,7 +426,8 @@ export class TableSinkStage {
     } catch (error) {
       throw this.options.sinkError('writeRows', error);
     } finally {
-      this.options.quota.release(heldBytes);
+      if (snapshot) this.options.quota.releaseSnapshot(heldBytes);
+      else this.options.quota.release(heldBytes);
     }
   }
 

@@ -367,7 +367,7 @@ class TableCopy {
             held = undefined;
           }
           // the held piece's bytes are its own until it is queued (given back if the read fails)
-          quota.force(bytes);
+          quota.forceSnapshot(bytes);
           held = { piece: { ts, rows, bytes, final: false }, last: rows[rows.length - 1] };
           handed += rows.length;
         }
@@ -386,7 +386,7 @@ class TableCopy {
     } catch (error) {
       if (conn !== undefined) this.drop(conn);
       if (signal.aborted) {
-        this.options.quota.release(held?.piece.bytes ?? 0);
+        this.options.quota.releaseSnapshot(held?.piece.bytes ?? 0);
         throw isAbortError(error) ? error : new TidemarkError('ErrAborted', 'snapshot stopped', { cause: error });
       }
       await this.keepWhatWasRead(read, held, handed, chunked, shape, signal);
@@ -406,11 +406,11 @@ class TableCopy {
     const { snapshot, quota } = this.options;
     if (held === undefined) {
       // nothing handed over: read again; else the chunk's last piece is queued, and the read ended as it should
-      if (handed === 0) quota.release(snapshot.abandon(read));
+      if (handed === 0) quota.releaseSnapshot(snapshot.abandon(read));
       return;
     }
     if (!chunked) {
-      quota.release(held.piece.bytes + snapshot.restartPass(read));
+      quota.releaseSnapshot(held.piece.bytes + snapshot.restartPass(read));
       return;
     }
     // a snapshot row's image is the reader's own values (ColumnValue allows booleans for plugins)
@@ -421,6 +421,6 @@ class TableCopy {
 
   /** Queues a piece of the read; its quota goes back when the read was dropped meanwhile (the table went away). */
   private async queue(read: ChunkRead, piece: SnapshotPiece, signal: AbortSignal): Promise<void> {
-    if (!(await this.options.snapshot.push(read, piece, signal))) this.options.quota.release(piece.bytes);
+    if (!(await this.options.snapshot.push(read, piece, signal))) this.options.quota.releaseSnapshot(piece.bytes);
   }
 }

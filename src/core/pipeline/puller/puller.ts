@@ -206,6 +206,8 @@ export class Puller<T extends PulledTable> {
             // a slow sink makes the sorters spill; wait while the disk catches up, so memory stays bounded
             for (const t of touched) await t.sorter.writable();
             touched.clear();
+            // a sink that takes rows slower than they are read: the backlog waits in the binlog, not in memory
+            if (quota.readAheadFull) await quota.readAhead(signal);
             if (target !== 0n && e.ts === target) {
               this.finishAt(target, e.commitTime);
               return;

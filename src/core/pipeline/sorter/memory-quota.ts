@@ -1,14 +1,41 @@
+import { BugIndicatingError, TidemarkError } from '../../errors/index.js';
+
+/**
+ * How far the binlog's reader may run ahead of a sink that takes rows: the binlog rows held in memory for the sink
+ * (in sorters, transactions being read, batches being handed over) at which it waits. A backlog then stays in the
+ * upstream's binlog, where it costs nothing, instead of in this process's memory; with a quota below it, the quota
+ * binds first and the sorters spill as before.
+ */
+export const READ_AHEAD_BYTES = 16 << 20;
+/** How long the reader waits while nothing is given back before it reads on (what is held cannot go to the sink yet). */
+export const READ_AHEAD_STALL_MS = 10_000;
+
 /**
  * A changefeed's memory budget on one capture (changefeed.toml `memory-quota`): the sorters of all its
- * tables take from it; what does not fit spills to disk.
+ * tables take from it; what does not fit spills to disk. Rows the initial snapshot read count too, as a share of
+ * their own (they come from the upstream's tables, not the binlog, and never wait for the binlog's reader).
  */
 export class MemoryQuota {
   private usedBytes = 0;
   private peakBytes = 0;
+  private snapshotBytes = 0;
   /** Acquisitions refused (the rows spilled instead): the quota-waits metric, read when scraped. */
   denied = 0;
+  /** The binlog's reader waiting for room (see readAhead). */
+  private waiter: (() => void) | undefined;
+  /** Something was given back since the reader's wait began (or its stall timer was last set). */
+  private gaveBack = false;
+  /**
+   * The last wait ended without anything given back: what is held cannot go to the sink yet (rows behind a DDL
+   * barrier, a table held by its copy). The reader does not wait again until something is given back.
+   */
+  private stalled = false;
 
-  constructor(readonly limitBytes: number) {}
+  constructor(
+    readonly limitBytes: number,
+    private readonly readAheadBytes = READ_AHEAD_BYTES,
+    private readonly stallMs = READ_AHEAD_STALL_MS,
+  ) {}
 
   get used(): number {
     return this.usedBytes;
@@ -16,6 +43,11 @@ export class MemoryQuota {
 
   get peak(): number {
     return this.peakBytes;
+  }
+
+  /** Bytes held for the sink of rows read from the binlog (all but the snapshot's). */
+  get binlogUsed(): number {
+    return this.usedBytes - this.snapshotBytes;
   }
 
   /** Takes `bytes` if they fit under the limit; never blocks. */
@@ -38,5 +70,72 @@ export class MemoryQuota {
   release(bytes: number): void {
     this.usedBytes -= bytes;
     if (this.usedBytes < 0) this.usedBytes = 0;
+    if (bytes > 0) {
+      this.gaveBack = true;
+      this.stalled = false;
+    }
+    // it reads on once half the read-ahead went to the sink: not one wait per transaction
+    if (this.waiter !== undefined && this.usedBytes - this.snapshotBytes <= this.readAheadBytes / 2) this.waiter();
+  }
+
+  /** force, for rows the initial snapshot read (bounded by its own read slots, not by the binlog's reader). */
+  forceSnapshot(bytes: number): void {
+    this.snapshotBytes += bytes;
+    this.force(bytes);
+  }
+
+  /** release, for rows the initial snapshot read. */
+  releaseSnapshot(bytes: number): void {
+    this.snapshotBytes -= bytes;
+    if (this.snapshotBytes < 0) this.snapshotBytes = 0;
+    this.release(bytes);
+  }
+
+  /**
+   * The binlog rows held reached the read-ahead, and the reader has not found them stuck (see readAhead): the
+   * binlog's reader checks this between transactions, and waits with readAhead when it is true.
+   */
+  get readAheadFull(): boolean {
+    return !this.stalled && this.usedBytes - this.snapshotBytes >= this.readAheadBytes;
+  }
+
+  /**
+   * Resolves at once unless readAheadFull; else when the binlog rows held fall to half the read-ahead, or when
+   * nothing was given back for the stall time (the rows held cannot go to the sink until the reader reads on: it
+   * then reads on, and the sorters spill past the quota). Rejects when `signal` aborts. One waiter at a time (the
+   * changefeed's one reader).
+   */
+  readAhead(signal: AbortSignal): Promise<void> {
+    if (!this.readAheadFull) return Promise.resolve();
+    if (this.waiter !== undefined) throw new BugIndicatingError('two readers wait for the same memory quota');
+    if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new TidemarkError('ErrAborted', 'aborted'));
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.waiter = undefined;
+      };
+      const onAbort = (): void => {
+        done();
+        reject(signal.reason instanceof Error ? signal.reason : new TidemarkError('ErrAborted', 'aborted'));
+      };
+      const check = (): void => {
+        if (this.gaveBack) {
+          this.gaveBack = false;
+          timer = setTimeout(check, this.stallMs);
+          return;
+        }
+        this.stalled = true;
+        done();
+        resolve();
+      };
+      this.gaveBack = false;
+      let timer = setTimeout(check, this.stallMs);
+      this.waiter = () => {
+        done();
+        resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 }
