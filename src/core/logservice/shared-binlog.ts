@@ -15,6 +15,11 @@ export interface SharedBinlogOptions {
   readonly maxBytes?: number;
   /** Binlog bytes kept behind the slowest reader (default 8 MiB), so a reader on its own can join again. */
   readonly historyBytes?: number;
+  /**
+   * How far the shared read runs ahead of the furthest reader of rows taking it (default 8 MiB, at most a quarter
+   * of maxBytes): what no reader can take yet waits in the upstream's binlog, not here.
+   */
+  readonly aheadBytes?: number;
   /** How long a reader on its own, just ahead of the shared read, waits for it to come level (default 2 s). */
   readonly joinWaitMs?: number;
   readonly logger: Logger;
@@ -148,6 +153,7 @@ export class SharedBinlog {
   private readonly stats = { bytes: 0 };
   private readonly maxBytes: number;
   private readonly historyBytes: number;
+  private readonly aheadBytes: number;
   /** How many times the shared read started (for tests and the log). */
   starts = 0;
   /** Readers let go because they fell behind (for tests and the log). */
@@ -160,6 +166,7 @@ export class SharedBinlog {
   constructor(private readonly options: SharedBinlogOptions) {
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.historyBytes = Math.min(options.historyBytes ?? 8 * 1024 * 1024, this.maxBytes / 2);
+    this.aheadBytes = Math.min(options.aheadBytes ?? 8 * 1024 * 1024, this.maxBytes / 4);
   }
 
   /**
@@ -253,6 +260,7 @@ export class SharedBinlog {
               const counted = passed >= 0 ? this.ends[passed] : this.baseEnd;
               if (stats !== undefined && counted > reader.counted) stats.bytes += counted - reader.counted;
               if (counted > reader.counted) reader.counted = counted;
+              if (this.roomWaiter !== undefined) this.roomWaiter();
               if (reader.cursor < this.headSeq) reader.cursor = this.headSeq;
               reader.time = this.headTime;
               if (this.headTs > pos) {
@@ -338,6 +346,8 @@ export class SharedBinlog {
     reader.cursor = seq;
     reader.attached = true;
     reader.counted = seq > this.base ? this.ends[seq - 1 - this.base] : this.baseEnd;
+    // a reader that joins may need what is read next (see farAhead)
+    this.roomWaiter?.();
     if (reader.selects === undefined) {
       this.everyEvent.add(reader);
       return true;
@@ -589,7 +599,30 @@ export class SharedBinlog {
         this.roomWaiter = undefined;
         this.trim();
       }
+      // once far ahead, it reads on when the readers took half of it
+      if (this.farAhead(counted, this.aheadBytes)) {
+        while (!signal.aborted && this.farAhead(counted, this.aheadBytes / 2)) {
+          await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+          this.roomWaiter = undefined;
+        }
+      }
     }
+  }
+
+  /**
+   * Whether the shared read, at `end` (binlog bytes as it counts them), is more than `ahead` bytes past the attached
+   * reader of rows furthest ahead while every such reader has events held that it has not taken yet. A reader that
+   * waits for new events (its next ones may be far on, past other tables' rows) never holds the shared read back,
+   * nor do readers without rows.
+   */
+  private farAhead(end: number, ahead: number): boolean {
+    let furthest = -1;
+    for (const r of this.readers) {
+      if (!r.attached || r.noRows) continue;
+      if (this.nextFor(r) === undefined) return false;
+      if (r.counted > furthest) furthest = r.counted;
+    }
+    return furthest >= 0 && end - furthest > ahead;
   }
 
   /** Drops what no attached reader needs, keeping up to `historyBytes` behind them for readers about to join. */

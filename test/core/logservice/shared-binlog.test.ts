@@ -97,7 +97,7 @@ async function consume(events: AsyncIterable<ResumableEvent>, until: bigint, app
   return applied;
 }
 
-function shared(binlog: FakeBinlog, options: { maxBytes?: number; historyBytes?: number } = {}): SharedBinlog {
+function shared(binlog: FakeBinlog, options: { maxBytes?: number; historyBytes?: number; aheadBytes?: number } = {}): SharedBinlog {
   return new SharedBinlog({ source: (start, signal, stats) => binlog.read(start, signal, stats, true), logger: silentLogger, joinWaitMs: 200, ...options });
 }
 
@@ -328,6 +328,46 @@ describe('SharedBinlog: one binlog read for every reader of an upstream', () => 
     const again = await consume(log.subscribe(100n, stop.signal, own(binlog)), binlog.commits[9]);
     assert.deepEqual(again.rows, expectedRows(binlog.commits, 100n));
     assert.equal(log.starts, 2);
+    stop.abort();
+  });
+
+  it('the shared read runs no further than aheadBytes past a reader of rows that is busy with what it has: a backlog waits in the binlog', async () => {
+    const binlog = new FakeBinlog();
+    // each event counts 100 binlog bytes: at most 20 events past the reader, then it waits until the reader took half
+    const log = shared(binlog, { maxBytes: 1_000_000, historyBytes: 1_000, aheadBytes: 2_000 });
+    const stop = new AbortController();
+    const it = log.subscribe(100n, stop.signal, own(binlog))[Symbol.asyncIterator]();
+    await new Promise((resolve) => setImmediate(resolve));
+    binlog.append(300);
+    const applied = new Applied();
+    for (let i = 0; i < 2; i++) applied.take((await it.next()).value as ResumableEvent);
+    for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+    // 900 events in the binlog; held: the 2 taken, up to 21 read past them (the one that went over the bound)
+    assert.ok(log.storedBytes <= 24 * 196, `the store holds ${log.storedBytes} bytes, not the backlog`);
+    for (;;) {
+      const e = (await it.next()).value as ResumableEvent;
+      applied.take(e);
+      if (e.kind === 'commit' && e.ts >= binlog.commits[299]) break;
+    }
+    assert.deepEqual(applied.rows, expectedRows(binlog.commits, 100n), 'every row once, in order');
+    assert.equal(log.detaches, 0, 'it was never let go: it reads the shared read all along');
+    await it.return(undefined);
+    stop.abort();
+  });
+
+  it('a reader that waits for new events (its table has none held) never holds the shared read back, though another is busy', async () => {
+    // a transaction of a.x bigger than aheadBytes (50 rows events of 100 bytes): b.y's reader can pass over it only
+    // once its commit is read
+    const big = [...Array.from({ length: 50 }, (_, i) => rowsOf(ax, i)), commitAt(110n)];
+    const log = new SharedBinlog({ source: scripted([big, [rowsOf(ax), commitAt(120n)]]), logger: silentLogger, maxBytes: 1_000_000, historyBytes: 1_000, aheadBytes: 2_000 });
+    const stop = new AbortController();
+    const busy = log.subscribe(100n, stop.signal, { ...notOwn, who: 'a.x', selects: (schema) => schema === 'a' })[Symbol.asyncIterator]();
+    const other = take(log.subscribe(100n, stop.signal, { ...notOwn, who: 'b.y', selects: (schema) => schema === 'b' }), (e) => e.kind !== 'rows' && e.ts >= 120n);
+    await busy.next(); // a.x's reader took one event and is held up by its sink
+    const got = await other;
+    assert.ok(got.every((e) => e.kind === 'resolved'), 'only positions');
+    assert.equal((got[got.length - 1] as { ts: bigint }).ts, 120n, "it reached the binlog's end while a.x's reader waited");
+    await busy.return(undefined);
     stop.abort();
   });
 });
