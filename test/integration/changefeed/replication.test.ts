@@ -47,6 +47,15 @@ describe('changefeeds end to end (real cdc server, etcd, upstream MariaDB)', () 
     await cdc(['changefeed', 'create', '--sink-uri', sinkUri, '-c', id, '--config', config, ...extra]);
     await waitFor(() => status(id), { what: `the status of ${id}` });
   };
+  /** A table of `rows` rows of 60 characters, inserted `perTransaction` at a time; the binlog positions around them. */
+  const backlog = async (table: string, rows: number, perTransaction: number): Promise<{ start: bigint; end: bigint }> => {
+    await upstream.query(`CREATE TABLE \`${db}\`.\`${table}\` (id INT PRIMARY KEY, payload VARCHAR(100))`);
+    const start = await endTs();
+    for (let from = 1; from <= rows; from += perTransaction) {
+      await upstream.query(`INSERT INTO \`${db}\`.\`${table}\` SELECT seq, REPEAT(CHAR(65 + seq % 26), 60) FROM \`${db}\`.seq_${from}_to_${from + perTransaction - 1}`);
+    }
+    return { start, end: await endTs() };
+  };
   const caughtUp = (id: string, ts: bigint, timeoutMs = 60_000) =>
     waitFor(async () => BigInt((await status(id))['checkpoint-ts']) >= ts, { timeoutMs, intervalMs: 50, what: `${id}'s checkpoint to reach ${ts}` }).catch((error: unknown) => {
       console.log(`# ${id} did not catch up; server log tail:\n${server.output.join('').slice(-6000)}`);
@@ -196,13 +205,8 @@ describe('changefeeds end to end (real cdc server, etcd, upstream MariaDB)', () 
   });
 
   it('the default memory-quota, a slow sink and a 400k-row backlog: the backlog waits in the binlog, not in memory or on disk', async () => {
-    await upstream.query(`CREATE TABLE \`${db}\`.backlog (id INT PRIMARY KEY, payload VARCHAR(100))`);
-    const start = await endTs();
     // 40 transactions of 10,000 rows (about 1 MiB each as the sorter counts them; 40 MiB in all)
-    for (let from = 1; from <= 400_000; from += 10_000) {
-      await upstream.query(`INSERT INTO \`${db}\`.backlog SELECT seq, REPEAT(CHAR(65 + seq % 26), 60) FROM \`${db}\`.seq_${from}_to_${from + 9_999}`);
-    }
-    const end = await endTs();
+    const { start, end } = await backlog('backlog', 400_000, 10_000);
     await create('backlog', 'blackhole://?row-delay-us=20', `[filter]\nrules = ["${db}.backlog"]\n`, ['--start-ts', String(start)]);
     await caughtUp('backlog', end, 180_000);
     const sink = await server.api<{ memory_peak: number; spilled_total_bytes: number; stats: { tables: Record<string, { inserts: number }> } }>('/api/v2/changefeeds/backlog/sink');
@@ -215,12 +219,7 @@ describe('changefeeds end to end (real cdc server, etcd, upstream MariaDB)', () 
   });
 
   it('memory-quota 16 MiB, a slow sink and a 1M-row backlog: the sorter spills, RSS stays bounded, nothing is lost, spill files go with remove', async () => {
-    await upstream.query(`CREATE TABLE \`${db}\`.big (id INT PRIMARY KEY, payload VARCHAR(100))`);
-    const start = await endTs();
-    for (let from = 1; from <= 1_000_000; from += 100_000) {
-      await upstream.query(`INSERT INTO \`${db}\`.big SELECT seq, REPEAT(CHAR(65 + seq % 26), 60) FROM \`${db}\`.seq_${from}_to_${from + 99_999}`);
-    }
-    const end = await endTs();
+    const { start, end } = await backlog('big', 1_000_000, 100_000);
     const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]) * 1024;
     const baseline = rss();
     await create('quota', 'blackhole://?row-delay-us=20', `memory-quota = ${16 * 1024 * 1024}\n[filter]\nrules = ["${db}.big"]\n`, ['--start-ts', String(start)]);

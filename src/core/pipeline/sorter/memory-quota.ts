@@ -71,11 +71,12 @@ export class MemoryQuota {
     this.usedBytes -= bytes;
     if (this.usedBytes < 0) this.usedBytes = 0;
     if (bytes > 0) {
+      // binlog rows went to the sink: the rows held are not stuck
       this.gaveBack = true;
       this.stalled = false;
     }
     // it reads on once half the read-ahead went to the sink: not one wait per transaction
-    if (this.waiter !== undefined && this.usedBytes - this.snapshotBytes <= this.readAheadBytes / 2) this.waiter();
+    if (this.waiter !== undefined && this.binlogUsed <= this.readAheadBytes / 2) this.waiter();
   }
 
   /** force, for rows the initial snapshot read (bounded by its own read slots, not by the binlog's reader). */
@@ -84,11 +85,12 @@ export class MemoryQuota {
     this.force(bytes);
   }
 
-  /** release, for rows the initial snapshot read. */
+  /** release, for rows the initial snapshot read: they say nothing of whether the binlog rows held can go. */
   releaseSnapshot(bytes: number): void {
     this.snapshotBytes -= bytes;
+    this.usedBytes -= bytes;
     if (this.snapshotBytes < 0) this.snapshotBytes = 0;
-    this.release(bytes);
+    if (this.usedBytes < 0) this.usedBytes = 0;
   }
 
   /**
@@ -96,7 +98,7 @@ export class MemoryQuota {
    * binlog's reader checks this between transactions, and waits with readAhead when it is true.
    */
   get readAheadFull(): boolean {
-    return !this.stalled && this.usedBytes - this.snapshotBytes >= this.readAheadBytes;
+    return !this.stalled && this.binlogUsed >= this.readAheadBytes;
   }
 
   /**
