@@ -45,7 +45,7 @@ export function caughtUpAt(known: CaughtUp | undefined, end: { ts: bigint; at: n
  * collector to register with `metrics.onCollect`.
  */
 export function captureCollector(metrics: TidemarkMetrics, capture: () => Capture | undefined): () => Promise<void> {
-  const seen = new WeakMap<Processor, { rows: Record<string, number>; bytes: number; spilled: number; denied: number }>();
+  const seen = new WeakMap<Processor, ProcessorCounts>();
   const upstreamEnds = new UpstreamEnds();
   const ownerCaughtUp = new Map<string, CaughtUp>();
   const readerCaughtUp = new WeakMap<Processor, CaughtUp>();
@@ -141,7 +141,7 @@ function collectLogService(metrics: TidemarkMetrics, capture: Capture | undefine
 async function collectProcessors(
   metrics: TidemarkMetrics,
   capture: Capture | undefined,
-  seen: WeakMap<Processor, { rows: Record<string, number>; bytes: number; spilled: number; denied: number }>,
+  seen: WeakMap<Processor, ProcessorCounts>,
   upstreamEnds: UpstreamEnds,
   caughtUp: WeakMap<Processor, CaughtUp>,
 ): Promise<void> {
@@ -192,7 +192,7 @@ async function collectProcessors(
       }
     }
     // counters the processor keeps as numbers: add what they grew by since the last scrape
-    const before = seen.get(p) ?? { rows: { insert: 0, update: 0, delete: 0 }, bytes: 0, spilled: 0, denied: 0 };
+    const before = seen.get(p) ?? { rows: { insert: 0, update: 0, delete: 0 }, bytes: 0, spilled: 0, denied: 0, waits: 0, waitMs: 0, stalls: 0 };
     const rows = p.rowsRead;
     for (const kind of ['insert', 'update', 'delete'] as const) {
       const d = rows[kind] - (before.rows[kind] ?? 0);
@@ -203,9 +203,12 @@ async function collectProcessors(
     else metrics.binlogReadBytes.inc(labels, 0);
     const spilled = p.totalSpilledBytes;
     metrics.sorterSpilledTotal.inc(labels, Math.max(0, spilled - before.spilled));
-    const denied = p.quota.denied;
+    const { denied, readAheadWaits: waits, readAheadWaitMs: waitMs, readAheadStalls: stalls } = p.quota;
     metrics.sorterQuotaWaits.inc(labels, Math.max(0, denied - before.denied));
-    seen.set(p, { rows: { ...rows }, bytes, spilled: Math.max(spilled, before.spilled), denied });
+    metrics.binlogReaderSinkWaits.inc(labels, Math.max(0, waits - before.waits));
+    metrics.binlogReaderSinkWaitSeconds.inc(labels, Math.max(0, waitMs - before.waitMs) / 1000);
+    metrics.binlogReaderStalls.inc(labels, Math.max(0, stalls - before.stalls));
+    seen.set(p, { rows: { ...rows }, bytes, spilled: Math.max(spilled, before.spilled), denied, waits, waitMs, stalls });
   });
 }
 
@@ -214,6 +217,17 @@ async function collectProcessors(
  * background: a scrape takes the last value read (waiting at most FIRST_READ_WAIT_MS for the first one), so an
  * upstream that is slow or down never makes a scrape time out.
  */
+/** The processor's counters as last scraped: counters grow by the difference. */
+interface ProcessorCounts {
+  rows: Record<string, number>;
+  bytes: number;
+  spilled: number;
+  denied: number;
+  waits: number;
+  waitMs: number;
+  stalls: number;
+}
+
 class UpstreamEnds {
   private readonly cache = new Map<string, { last: UpstreamEnd | undefined; readAt: number; reading: Promise<void> | undefined }>();
 

@@ -93,6 +93,10 @@ export class TidemarkMetrics {
   readonly sorterQuotaWaits: Counter<'namespace' | 'changefeed'>;
   /** TiCDC ticdc_puller_... : binlog bytes read by the changefeed's reader here. */
   readonly binlogReadBytes: Counter<'namespace' | 'changefeed'>;
+  /** The reader's waits for the sink to take rows (a backlog waits in the binlog), their seconds, and the stalls (it read on). */
+  readonly binlogReaderSinkWaits: Counter<'namespace' | 'changefeed'>;
+  readonly binlogReaderSinkWaitSeconds: Counter<'namespace' | 'changefeed'>;
+  readonly binlogReaderStalls: Counter<'namespace' | 'changefeed'>;
   readonly binlogReaderTs: Gauge<'namespace' | 'changefeed'>;
   readonly binlogReaderFile: Gauge<'namespace' | 'changefeed'>;
   /** The reader's distance to the upstream's end of binlog, in bytes (a lower bound across a rotate). */
@@ -166,6 +170,9 @@ export class TidemarkMetrics {
     this.sorterSpilledTotal = counter('tidemark_sorter_spilled_bytes_total', 'Bytes the changefeed sorters spilled to disk', cf);
     this.sorterQuotaWaits = counter('tidemark_sorter_quota_waits_total', 'Memory-quota acquisitions refused (rows spilled instead)', cf);
     this.binlogReadBytes = counter('tidemark_binlog_read_bytes_total', 'Binlog bytes read by the changefeed reader on this capture', cf);
+    this.binlogReaderSinkWaits = counter('tidemark_binlog_reader_sink_waits_total', 'Times the changefeed binlog reader waited for the sink to take the rows it holds (a backlog waits in the binlog)', cf);
+    this.binlogReaderSinkWaitSeconds = counter('tidemark_binlog_reader_sink_wait_seconds_total', 'Seconds the changefeed binlog reader spent waiting for the sink; a rate near 1 means the sink sets the pace', cf);
+    this.binlogReaderStalls = counter('tidemark_binlog_reader_stalls_total', 'Waits for the sink that ended with no row taken for the stall time: the reader read on and the sorters may spill', cf);
     this.logServiceReading = gauge('tidemark_log_service_reading', "1 while this capture's shared binlog read of the upstream runs", ['upstream']);
     this.logServiceReaders = gauge('tidemark_log_service_readers', "Readers of the upstream's binlog on this capture: mode shared (from the shared read) or own (their own read, while behind it)", ['upstream', 'mode']);
     this.logServiceStoredBytes = gauge('tidemark_log_service_stored_bytes', 'Binlog bytes the shared read holds for its readers', ['upstream']);

@@ -5,7 +5,7 @@ import { MemoryQuota } from '../../../src/core/pipeline/sorter/memory-quota.js';
 const MiB = 1 << 20;
 
 /** Whether `p` settled after the pending microtasks and immediates ran. */
-async function settled(p: Promise<void>): Promise<boolean> {
+async function settled(p: Promise<unknown>): Promise<boolean> {
   let done = false;
   p.then(
     () => (done = true),
@@ -29,7 +29,11 @@ describe('MemoryQuota: the binlog reader waits for the sink instead of holding a
     assert.equal(await settled(wait), false, '13 MiB held: still more than half the read-ahead');
     quota.release(5 * MiB);
     assert.equal(await settled(wait), true, '8 MiB held: it reads on');
+    assert.equal(await wait, 'room');
     assert.equal(quota.used, 8 * MiB);
+    // the metrics' counts: one wait (a call with no need to wait is none), no stall
+    assert.equal(quota.readAheadWaits, 1);
+    assert.equal(quota.readAheadStalls, 0);
   });
 
   it('rows the snapshot read count against the quota but never hold the binlog reader back', () => {
@@ -58,6 +62,8 @@ describe('MemoryQuota: the binlog reader waits for the sink instead of holding a
       assert.equal(await settled(wait), false, 'rows went to the sink within the stall time: it keeps waiting');
       mock.timers.tick(1_100);
       assert.equal(await settled(wait), true, 'nothing given back for the stall time: it reads on');
+      assert.equal(await wait, 'stalled', 'the reader is told, to log it');
+      assert.equal(quota.readAheadStalls, 1);
       assert.equal(quota.readAheadFull, false, 'stalled: the next transactions do not wait (the rows held cannot go yet)');
       quota.force(5 * MiB);
       quota.forceSnapshot(1 * MiB);

@@ -215,6 +215,12 @@ describe('changefeeds end to end (real cdc server, etcd, upstream MariaDB)', () 
     // the reader stops 16 MiB ahead of the sink (it reads on at 8): that, the transaction that crossed it, and the batches being written
     assert.ok(sink.memory_peak <= 24 * 2 ** 20, `the rows held for the sink peaked at ${(sink.memory_peak / 2 ** 20).toFixed(1)} MiB of the 256 MiB quota (the backlog is about 40 MiB)`);
     assert.equal(sink.spilled_total_bytes, 0, 'nothing spilled: the sink took rows all along');
+    // an operator sees the reader wait for the sink, and no stall
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const counter = (name: string): number => Number(new RegExp(`^${name}\\{[^}]*changefeed="backlog"[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    assert.ok(counter('tidemark_binlog_reader_sink_waits_total') >= 1, `sink waits ${counter('tidemark_binlog_reader_sink_waits_total')}`);
+    assert.ok(counter('tidemark_binlog_reader_sink_wait_seconds_total') > 0, `sink wait seconds ${counter('tidemark_binlog_reader_sink_wait_seconds_total')}`);
+    assert.equal(counter('tidemark_binlog_reader_stalls_total'), 0);
     await cdc(['changefeed', 'remove', '-c', 'backlog']);
   });
 

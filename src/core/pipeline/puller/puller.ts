@@ -207,7 +207,12 @@ export class Puller<T extends PulledTable> {
             for (const t of touched) await t.sorter.writable();
             touched.clear();
             // a sink that takes rows slower than they are read: the backlog waits in the binlog, not in memory
-            if (quota.readAheadFull) await quota.readAhead(signal);
+            if (quota.readAheadFull && (await quota.readAhead(signal)) === 'stalled') {
+              this.options.logger.warn('the binlog reader waited for the sink, but no row went to it for a while: it reads on, and the sorters may spill', {
+                heldBytes: quota.binlogUsed,
+                quietMs: quota.stallMs,
+              });
+            }
             if (target !== 0n && e.ts === target) {
               this.finishAt(target, e.commitTime);
               return;

@@ -21,6 +21,10 @@ export class MemoryQuota {
   private snapshotBytes = 0;
   /** Acquisitions refused (the rows spilled instead): the quota-waits metric, read when scraped. */
   denied = 0;
+  /** Waits of the binlog's reader for the sink (readAhead), the milliseconds they took, and those that ended in a stall: read when scraped. */
+  readAheadWaits = 0;
+  readAheadWaitMs = 0;
+  readAheadStalls = 0;
   /** The binlog's reader waiting for room (see readAhead). */
   private waiter: (() => void) | undefined;
   /** Something was given back since the reader's wait began (or its stall timer was last set). */
@@ -34,7 +38,7 @@ export class MemoryQuota {
   constructor(
     readonly limitBytes: number,
     private readonly readAheadBytes = READ_AHEAD_BYTES,
-    private readonly stallMs = READ_AHEAD_STALL_MS,
+    readonly stallMs = READ_AHEAD_STALL_MS,
   ) {}
 
   get used(): number {
@@ -104,18 +108,21 @@ export class MemoryQuota {
   /**
    * Resolves at once unless readAheadFull; else when the binlog rows held fall to half the read-ahead, or when
    * nothing was given back for the stall time (the rows held cannot go to the sink until the reader reads on: it
-   * then reads on, and the sorters spill past the quota). Rejects when `signal` aborts. One waiter at a time (the
-   * changefeed's one reader).
+   * then reads on, and the sorters spill past the quota). Says which of the two ended it ('room' also when there was
+   * no need to wait). Rejects when `signal` aborts. One waiter at a time (the changefeed's one reader).
    */
-  readAhead(signal: AbortSignal): Promise<void> {
-    if (!this.readAheadFull) return Promise.resolve();
+  readAhead(signal: AbortSignal): Promise<'room' | 'stalled'> {
+    if (!this.readAheadFull) return Promise.resolve('room');
     if (this.waiter !== undefined) throw new BugIndicatingError('two readers wait for the same memory quota');
     if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new TidemarkError('ErrAborted', 'aborted'));
-    return new Promise<void>((resolve, reject) => {
+    this.readAheadWaits++;
+    const began = performance.now();
+    return new Promise<'room' | 'stalled'>((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
         this.waiter = undefined;
+        this.readAheadWaitMs += performance.now() - began;
       };
       const onAbort = (): void => {
         done();
@@ -128,14 +135,15 @@ export class MemoryQuota {
           return;
         }
         this.stalled = true;
+        this.readAheadStalls++;
         done();
-        resolve();
+        resolve('stalled');
       };
       this.gaveBack = false;
       let timer = setTimeout(check, this.stallMs);
       this.waiter = () => {
         done();
-        resolve();
+        resolve('room');
       };
       signal.addEventListener('abort', onAbort, { once: true });
     });
