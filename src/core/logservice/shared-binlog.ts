@@ -565,6 +565,7 @@ export class SharedBinlog {
   private async read(start: Ts, controller: AbortController): Promise<void> {
     const signal = controller.signal;
     let counted = this.stats.bytes;
+    let aheadCheckedAt = counted;
     for await (const e of this.options.source(start, signal, this.stats)) {
       if (signal.aborted) return;
       const size = this.stats.bytes - counted + ENTRY_OVERHEAD;
@@ -599,11 +600,15 @@ export class SharedBinlog {
         this.roomWaiter = undefined;
         this.trim();
       }
-      // once far ahead, it reads on when the readers took half of it
-      if (this.farAhead(counted, this.aheadBytes)) {
-        while (!signal.aborted && this.farAhead(counted, this.aheadBytes / 2)) {
-          await new Promise<void>((resolve) => (this.roomWaiter = resolve));
-          this.roomWaiter = undefined;
+      // once far ahead, it reads on when the readers took half of it; looked at after each eighth of the lead read (it
+      // walks the readers), so the work per event does not grow with them
+      if (counted - aheadCheckedAt >= this.aheadBytes / 8 || counted < aheadCheckedAt) {
+        aheadCheckedAt = counted;
+        if (this.farAhead(counted, this.aheadBytes)) {
+          while (!signal.aborted && this.farAhead(counted, this.aheadBytes / 2)) {
+            await new Promise<void>((resolve) => (this.roomWaiter = resolve));
+            this.roomWaiter = undefined;
+          }
         }
       }
     }
