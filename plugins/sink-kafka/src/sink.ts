@@ -8,8 +8,14 @@ import type { KafkaProducer, ProducerMessage } from './producer/index.js';
 /** Bytes and messages per produce request; a partition's share stays under a topic's default 1 MB limit. */
 const CHUNK_BYTES = 768 * 1024;
 const CHUNK_MESSAGES = 8192;
-/** Chunks queued behind the one in flight before writeRows waits (backpressure). */
-const MAX_QUEUED_CHUNKS = 8;
+/**
+ * Bytes of messages cut into produce requests and not yet acknowledged at which writeRows waits (backpressure):
+ * about 10 requests of canal-json, and a bound in bytes whatever the size of a message (a Debezium message with its
+ * schema is about 3 KiB; counting requests, a call's 1,024 of them made requests of 3 MiB, and 9 requests 28 MiB).
+ */
+const MAX_UNACKNOWLEDGED_BYTES = 8 << 20;
+/** Queued message bytes at which writeRows cuts a request before the end of its rows (a call of many large rows). */
+const CUT_WITHIN_CALL_BYTES = 4 * CHUNK_BYTES;
 /** Watermarks at most this often (TiCDC: about once a second). */
 export const CHECKPOINT_INTERVAL_MS = 1000;
 /** How long close() tries to deliver what was accepted before it hard-stops. */
@@ -63,6 +69,8 @@ export class KafkaSink implements Sink {
   private queueBytes = 0;
   private tail: Promise<void> = Promise.resolve();
   private inFlight: Promise<void>[] = [];
+  /** Bytes of the requests in inFlight (cut, not yet acknowledged). */
+  private inFlightBytes = 0;
   private failure: KafkaSinkError | undefined;
   private closed = false;
   private lastCheckpointTs: Ts = -1n;
@@ -116,13 +124,20 @@ export class KafkaSink implements Sink {
       else this.enqueue({ topic: route.topic, partition, key: event.key, value: event.value });
       if (this.tombstones && row.kind === 'delete' && event.key !== null) this.enqueue({ topic: route.topic, partition, key: event.key, value: null });
       if (edges && (snapshot === 'last' || snapshot === 'only')) this.snapshotEdge(route, partitions, row, 'complete');
+      if (this.queueBytes >= CUT_WITHIN_CALL_BYTES) await this.cutAndWait();
     }
     this.counters.rows += rows.length;
-    if (this.queueBytes >= CHUNK_BYTES || this.queue.length >= CHUNK_MESSAGES) {
-      this.cutChunk();
-      if (this.inFlight.length > MAX_QUEUED_CHUNKS) await this.inFlight[0];
+    if (this.queueBytes >= CHUNK_BYTES || this.queue.length >= CHUNK_MESSAGES) await this.cutAndWait();
+  }
+
+  /** Cuts the queue into a request; then waits while the requests not yet acknowledged hold too many bytes. */
+  private async cutAndWait(): Promise<void> {
+    this.cutChunk();
+    while (this.inFlightBytes > MAX_UNACKNOWLEDGED_BYTES && this.inFlight.length > 1) {
+      await this.inFlight[0];
       this.assertUsable();
     }
+    this.assertUsable();
   }
 
   /** The only acknowledgement: sends everything queued and resolves once the broker acknowledged it. */
@@ -330,8 +345,10 @@ export class KafkaSink implements Sink {
     });
     this.tail = sent;
     this.inFlight.push(sent);
+    this.inFlightBytes += bytes;
     void sent.then(() => {
       this.inFlight = this.inFlight.filter((p) => p !== sent);
+      this.inFlightBytes -= bytes;
     });
   }
 }

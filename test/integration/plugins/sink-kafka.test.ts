@@ -211,6 +211,27 @@ describe('kafka sink on the real broker', () => {
     assert.equal(used.size, 4, 'keys spread over the 4 partitions');
   });
 
+  it('one call of 3,000 Debezium rows of about 5 KiB (15 MiB), cut into several requests within the call: every row arrives once, in commit order per key', async () => {
+    const topic = uniqueName('tm-big-call');
+    const sink = await open(uri(topic, 'protocol=debezium&partition-num=3'), { dispatchers: [{ matcher: ['*.*'], partition: 'index-value' }] });
+    const t = { schema: 'big', table: 'docs', tableId: 1 };
+    const note = 'n'.repeat(4000);
+    const rows = Array.from({ length: 3000 }, (_, i) => change(t, 1000n + BigInt(i), i % 1000, Math.floor(i / 1000), note));
+    await sink.writeRows(t, rows);
+    await sink.flush(rows.at(-1)!.commitTs);
+    const versions = new Map<string, string[]>();
+    let count = 0;
+    for (const { event } of await decodeAll('debezium', topic)) {
+      if (event.kind !== 'row') continue;
+      count++;
+      const id = event.after!['id']!;
+      versions.set(id, [...(versions.get(id) ?? []), event.after!['version']!]);
+    }
+    assert.equal(count, 3000);
+    assert.equal(versions.size, 1000);
+    for (const [id, list] of versions) assert.deepEqual(list, ['0', '1', '2'], `key ${id}: every version once, in order`);
+  });
+
   it('watermarks reach every partition, never go backwards, follow the rows they cover, and come at most once a second', async () => {
     const topic = uniqueName('tm-k-wm');
     const u = uri(topic, 'protocol=canal-json&enable-tidb-extension=true&partition-num=3');

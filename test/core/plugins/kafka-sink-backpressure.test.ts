@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { KafkaSink, parseConfig, type KafkaProducer, type ProducerMessage } from '../../../plugins/sink-kafka/src/index.js';
+import type { ColumnInfo, RowChangedEvent } from '../../../src/core/sink/api.js';
+
+const MiB = 1 << 20;
+const table = { schema: 'shop', table: 'docs', tableId: 1 };
+const columns: ColumnInfo[] = [
+  { name: 'id', mysqlType: 'bigint', primaryKey: true, nullable: false },
+  { name: 'body', mysqlType: 'varchar(8000)', primaryKey: false, nullable: true },
+];
+const body = 'x'.repeat(4000);
+const insert = (id: number): RowChangedEvent => ({ table, commitTs: 4294967396n + BigInt(id), commitTime: 1700000000123, seq: id, kind: 'insert', columns, before: null, after: [BigInt(id), body] });
+
+/** A broker that acknowledges a request only when the test says: what the sink holds unacknowledged can be seen. */
+class HeldProducer implements KafkaProducer {
+  readonly client = 'platformatic' as const;
+  readonly requests: { bytes: number; messages: readonly ProducerMessage[]; acknowledge: () => void }[] = [];
+  acknowledged = 0;
+
+  ensureTopic(): Promise<{ partitions: number; maxMessageBytes: undefined }> {
+    return Promise.resolve({ partitions: 3, maxMessageBytes: undefined });
+  }
+
+  send(messages: readonly ProducerMessage[]): Promise<void> {
+    const bytes = messages.reduce((n, m) => n + (m.value?.length ?? 0) + (m.key?.length ?? 0), 0);
+    return new Promise((resolve) => this.requests.push({ bytes, messages, acknowledge: resolve }));
+  }
+
+  /** Bytes of the requests sent and not yet acknowledged. */
+  get unacknowledgedBytes(): number {
+    return this.requests.slice(this.acknowledged).reduce((n, r) => n + r.bytes, 0);
+  }
+
+  acknowledgeNext(): void {
+    this.requests[this.acknowledged++].acknowledge();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Lets the sink's promise chains run. */
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+describe('kafka sink backpressure: bounded in bytes, whatever the size of a message', () => {
+  it('a call of 2,000 Debezium messages of about 6 KiB (12 MiB) is cut into requests of at most about 3 MiB and waits while 8 MiB are unacknowledged; every row arrives once, in order', async () => {
+    const producer = new HeldProducer();
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    const sink = new KafkaSink({
+      config: parseConfig(new URL('kafka://127.0.0.1:9092/docs?protocol=debezium')),
+      protocol: 'debezium',
+      rules: [],
+      producer,
+      context: { signal: new AbortController().signal, changefeedId: 'cf', logger },
+      encoder: { now: () => 1700000000999 },
+    });
+    const rows = Array.from({ length: 2000 }, (_, i) => insert(i + 1));
+    let written = false;
+    const writing = sink.writeRows(table, rows).then(() => (written = true));
+    await settle();
+    assert.equal(written, false, 'the call waits for the broker');
+    let peak = producer.unacknowledgedBytes;
+    assert.ok(peak <= 8 * MiB + 3.2 * MiB, `${(peak / MiB).toFixed(1)} MiB sent and unacknowledged`);
+    while (!written) {
+      producer.acknowledgeNext();
+      await settle();
+      peak = Math.max(peak, producer.unacknowledgedBytes);
+    }
+    await writing;
+    const flushed = sink.flush(rows.at(-1)!.commitTs);
+    await settle();
+    while (producer.acknowledged < producer.requests.length) {
+      producer.acknowledgeNext();
+      await settle();
+    }
+    await flushed;
+    assert.ok(producer.requests.length >= 4, `${producer.requests.length} requests`);
+    for (const r of producer.requests) assert.ok(r.bytes <= 3.2 * MiB, `a request of ${(r.bytes / MiB).toFixed(1)} MiB`);
+    assert.ok(peak <= 8 * MiB + 3.2 * MiB, `at most ${(peak / MiB).toFixed(1)} MiB unacknowledged`);
+    const ids = producer.requests.flatMap((r) => r.messages.map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
+    assert.deepEqual(ids, rows.map((_, i) => i + 1), 'every row once, in order');
+    await sink.close();
+  });
+});
