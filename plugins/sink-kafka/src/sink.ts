@@ -5,7 +5,11 @@ import { createEncoder, packOpenProtocol, type EncodedEvent, type EncoderOptions
 import { KafkaSinkError } from './errors.js';
 import type { KafkaProducer, ProducerMessage } from './producer/index.js';
 
-/** Bytes and messages per produce request; a partition's share stays under a topic's default 1 MB limit. */
+/**
+ * Bytes and messages per produce request; a partition's share stays under a topic's default 1 MB limit. Requests
+ * of this size keep the big buffers the client makes of each (its checksum and its request, copied whole) small
+ * enough for the allocator to reuse: with 3 MiB requests the capture's peak RSS was 20-30 MiB higher.
+ */
 const CHUNK_BYTES = 768 * 1024;
 const CHUNK_MESSAGES = 8192;
 /**
@@ -14,8 +18,6 @@ const CHUNK_MESSAGES = 8192;
  * schema is about 3 KiB; counting requests, a call's 1,024 of them made requests of 3 MiB, and 9 requests 28 MiB).
  */
 const MAX_UNACKNOWLEDGED_BYTES = 8 << 20;
-/** Queued message bytes at which writeRows cuts a request before the end of its rows (a call of many large rows). */
-const CUT_WITHIN_CALL_BYTES = 4 * CHUNK_BYTES;
 /** Watermarks at most this often (TiCDC: about once a second). */
 export const CHECKPOINT_INTERVAL_MS = 1000;
 /** How long close() tries to deliver what was accepted before it hard-stops. */
@@ -124,10 +126,10 @@ export class KafkaSink implements Sink {
       else this.enqueue({ topic: route.topic, partition, key: event.key, value: event.value });
       if (this.tombstones && row.kind === 'delete' && event.key !== null) this.enqueue({ topic: route.topic, partition, key: event.key, value: null });
       if (edges && (snapshot === 'last' || snapshot === 'only')) this.snapshotEdge(route, partitions, row, 'complete');
-      if (this.queueBytes >= CUT_WITHIN_CALL_BYTES) await this.cutAndWait();
+      // a request as soon as there is one's worth, within a call too: a call of a thousand 3 KiB messages made one of 3 MiB
+      if (this.queueBytes >= CHUNK_BYTES || this.queue.length >= CHUNK_MESSAGES) await this.cutAndWait();
     }
     this.counters.rows += rows.length;
-    if (this.queueBytes >= CHUNK_BYTES || this.queue.length >= CHUNK_MESSAGES) await this.cutAndWait();
   }
 
   /** Cuts the queue into a request; then waits while the requests not yet acknowledged hold too many bytes. */
