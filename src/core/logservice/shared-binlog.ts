@@ -16,7 +16,7 @@ export interface SharedBinlogOptions {
   /** Binlog bytes kept behind the slowest reader (default 8 MiB), so a reader on its own can join again. */
   readonly historyBytes?: number;
   /**
-   * How far the shared read runs ahead of the furthest reader of rows taking it (default 8 MiB, at most a quarter
+   * How far the shared read runs ahead of the furthest reader of rows taking it (default 4 MiB, at most a quarter
    * of maxBytes): what no reader can take yet waits in the upstream's binlog, not here.
    */
   readonly aheadBytes?: number;
@@ -166,7 +166,7 @@ export class SharedBinlog {
   constructor(private readonly options: SharedBinlogOptions) {
     this.maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
     this.historyBytes = Math.min(options.historyBytes ?? 8 * 1024 * 1024, this.maxBytes / 2);
-    this.aheadBytes = Math.min(options.aheadBytes ?? 8 * 1024 * 1024, this.maxBytes / 4);
+    this.aheadBytes = Math.min(options.aheadBytes ?? 4 * 1024 * 1024, this.maxBytes / 4);
   }
 
   /**

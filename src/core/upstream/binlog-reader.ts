@@ -50,7 +50,7 @@ export interface BinlogReaderOptions extends ConnectionOptions {
   readonly heartbeatMs?: number;
   /** Events buffered before the socket is paused (backpressure). */
   readonly highWaterMark?: number;
-  /** Bytes of events buffered before the socket is paused (backpressure), whatever their number (default 8 MiB). */
+  /** Bytes of events buffered before the socket is paused (backpressure), whatever their number (default 4 MiB). */
   readonly highWaterBytes?: number;
   /** Bytes read, added to across readers (a processor's binlog read metric, read when scraped). */
   readonly readStats?: { bytes: number };
@@ -117,7 +117,7 @@ export class BinlogReader implements AsyncIterable<RawBinlogEvent> {
       }
       throw error;
     }
-    const reader = new BinlogReader(conn, file, position, options.highWaterMark ?? 4096, options.highWaterBytes ?? 8 << 20);
+    const reader = new BinlogReader(conn, file, position, options.highWaterMark ?? 4096, options.highWaterBytes ?? 4 << 20);
     reader.totals = options.readStats;
     conn.startDump(file, position, options.serverId, DUMP_SEND_ANNOTATE_ROWS, (p) => reader.onPacket(p), (e) => reader.finish(e));
     // aborted while connecting: no 'abort' event will come any more, so close now (a reader that went on would
