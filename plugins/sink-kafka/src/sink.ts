@@ -14,10 +14,11 @@ const CHUNK_BYTES = 768 * 1024;
 const CHUNK_MESSAGES = 8192;
 /**
  * Bytes of messages cut into produce requests and not yet acknowledged at which writeRows waits (backpressure):
- * about 10 requests of canal-json, and a bound in bytes whatever the size of a message (a Debezium message with its
- * schema is about 3 KiB; counting requests, a call's 1,024 of them made requests of 3 MiB, and 9 requests 28 MiB).
+ * about 5 requests, a bound in bytes whatever the size of a message (a Debezium message with its schema is about
+ * 3 KiB; counting requests, 9 of them held 28 MiB). The idempotent producer has one request in flight at a time, so
+ * more queued behind it would hold memory without sending faster.
  */
-const MAX_UNACKNOWLEDGED_BYTES = 8 << 20;
+const MAX_UNACKNOWLEDGED_BYTES = 4 << 20;
 /** Watermarks at most this often (TiCDC: about once a second). */
 export const CHECKPOINT_INTERVAL_MS = 1000;
 /** How long close() tries to deliver what was accepted before it hard-stops. */
