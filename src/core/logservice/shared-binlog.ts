@@ -133,7 +133,7 @@ export class SharedBinlog {
   /** Attached readers with `selects`. */
   private selecting = 0;
   private readonly routes = new WeakMap<TableMap, Route>();
-  /** How many readers a rows event held was given, when more than one (they share its rows: see SharedRows). */
+  /** How many readers a rows event held was given, when not exactly one (they share its rows: see SharedRows). */
   private readonly sharers = new WeakMap<RowsLayout, number>();
   /** The wake of every reader, once per batch of events read (readers with `selects` pass over the rest). */
   private batchWake: NodeJS.Immediate | undefined;
@@ -174,7 +174,7 @@ export class SharedBinlog {
    * (one a reader read on its own).
    */
   sharersOf(layout: RowsLayout): number {
-    return this.sharers.get(layout) ?? 1;
+    return Math.max(1, this.sharers.get(layout) ?? 1);
   }
 
   /** Whether the shared read is running. */
@@ -422,11 +422,17 @@ export class SharedBinlog {
 
   /** Hands the event just stored (sequence number `seq`) to the readers with `selects` that need it. */
   private route(e: ResumableEvent, seq: number): void {
-    if (this.selecting === 0) return;
+    if (this.selecting === 0) {
+      // given to no reader of rows, or to several (readers without selects take every event): a reader that joins
+      // later counts itself in (see attach), so none must be assumed
+      if (e.kind === 'rows' && this.everyEvent.size !== 1) this.sharers.set(e.layout, this.everyEvent.size);
+      return;
+    }
     switch (e.kind) {
       case 'rows': {
         const readers = this.routeOf(e.layout.map);
-        if (readers.length + this.everyEvent.size > 1) this.sharers.set(e.layout, readers.length + this.everyEvent.size);
+        const given = readers.length + this.everyEvent.size;
+        if (given !== 1) this.sharers.set(e.layout, given);
         for (const r of readers) {
           r.queue.push(seq);
           this.routed++;

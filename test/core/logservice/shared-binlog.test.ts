@@ -274,6 +274,22 @@ describe('SharedBinlog: one binlog read for every reader of an upstream', () => 
     await holder.return(undefined);
   });
 
+  it('rows read while no reader of rows was there are taken by the one that joins as its own: counted as one sharer, not two', async () => {
+    const stop = new AbortController();
+    const log = new SharedBinlog({ source: scripted([[rowsOf(ax), commitAt(110n), rowsOf(by), commitAt(120n)], [rowsOf(ax), commitAt(130n)]]), logger: silentLogger });
+    // the owner's DDL reader: no rows; the store holds what it read
+    const ddl = log.subscribe(100n, stop.signal, { ...notOwn, who: 'ddl', noRows: true })[Symbol.asyncIterator]();
+    await ddl.next();
+    await waitUntil(() => log.storedBytes >= 4 * 100, 'the store to hold the first batch');
+    const rows = await take(log.subscribe(100n, stop.signal, { ...notOwn, who: 'a.x', selects: (schema) => schema === 'a' }), (e) => e.kind === 'commit' && e.ts === 130n);
+    const taken = rows.filter((e) => e.kind === 'rows');
+    assert.equal(taken.length, 2, 'both rows of a.x, the first from the store, the second routed as it was read');
+    // a row counted as shared is kept as an object by the sorters (not packed) and its decoded images are kept for the others
+    assert.deepEqual(taken.map((e) => log.sharersOf(e.layout)), [1, 1]);
+    stop.abort();
+    await ddl.return(undefined);
+  });
+
   it('a reader of rows behind a shared read that serves only readers without rows starts it again there; they read on their own until it reaches them', async () => {
     const binlog = new FakeBinlog();
     binlog.append(100);
