@@ -45,9 +45,11 @@ export class BenchCdcServer {
 
   static async start(opts: { pd: string; clusterId: string; dataDir: string; upstream: string; nodeFlags: readonly string[] }): Promise<BenchCdcServer> {
     const addr = `127.0.0.1:${await freePort()}`;
+    // BENCH_NODE_FLAGS: more node flags for a probe (a heap snapshot signal, a V8 flag)
+    const probeFlags = process.env['BENCH_NODE_FLAGS']?.split(' ').filter((f) => f !== '') ?? [];
     const child = spawn(
       process.execPath,
-      [...opts.nodeFlags, CDC_BIN, 'server', '--pd', opts.pd, '--addr', addr, '--cluster-id', opts.clusterId, '--data-dir', opts.dataDir, '--upstream', opts.upstream],
+      [...opts.nodeFlags, ...probeFlags, CDC_BIN, 'server', '--pd', opts.pd, '--addr', addr, '--cluster-id', opts.clusterId, '--data-dir', opts.dataDir, '--upstream', opts.upstream],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     return new BenchCdcServer(child, addr);
