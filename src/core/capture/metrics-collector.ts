@@ -212,11 +212,6 @@ async function collectProcessors(
   });
 }
 
-/**
- * The upstreams' end of binlog and oldest binlog file, read again at most every few seconds per upstream, in the
- * background: a scrape takes the last value read (waiting at most FIRST_READ_WAIT_MS for the first one), so an
- * upstream that is slow or down never makes a scrape time out.
- */
 /** The processor's counters as last scraped: counters grow by the difference. */
 interface ProcessorCounts {
   rows: Record<string, number>;
@@ -228,6 +223,11 @@ interface ProcessorCounts {
   stalls: number;
 }
 
+/**
+ * The upstreams' end of binlog and oldest binlog file, read again at most every few seconds per upstream, in the
+ * background: a scrape takes the last value read (waiting at most FIRST_READ_WAIT_MS for the first one), so an
+ * upstream that is slow or down never makes a scrape time out.
+ */
 class UpstreamEnds {
   private readonly cache = new Map<string, { last: UpstreamEnd | undefined; readAt: number; reading: Promise<void> | undefined }>();
 
