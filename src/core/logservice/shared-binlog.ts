@@ -260,7 +260,7 @@ export class SharedBinlog {
               const counted = passed >= 0 ? this.ends[passed] : this.baseEnd;
               if (stats !== undefined && counted > reader.counted) stats.bytes += counted - reader.counted;
               if (counted > reader.counted) reader.counted = counted;
-              if (this.roomWaiter !== undefined) this.roomWaiter();
+              this.roomWaiter?.();
               if (reader.cursor < this.headSeq) reader.cursor = this.headSeq;
               reader.time = this.headTime;
               if (this.headTs > pos) {

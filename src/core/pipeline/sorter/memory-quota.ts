@@ -1,4 +1,5 @@
-import { BugIndicatingError, TidemarkError } from '../../errors/index.js';
+import { BugIndicatingError } from '../../errors/index.js';
+import { abortReason } from '../../lifecycle/abortable.js';
 
 /**
  * How far the binlog's reader may run ahead of a sink that takes rows: the binlog rows held in memory for the sink
@@ -114,7 +115,7 @@ export class MemoryQuota {
   readAhead(signal: AbortSignal): Promise<'room' | 'stalled'> {
     if (!this.readAheadFull) return Promise.resolve('room');
     if (this.waiter !== undefined) throw new BugIndicatingError('two readers wait for the same memory quota');
-    if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new TidemarkError('ErrAborted', 'aborted'));
+    if (signal.aborted) return Promise.reject(abortReason(signal));
     this.readAheadWaits++;
     const began = performance.now();
     return new Promise<'room' | 'stalled'>((resolve, reject) => {
@@ -126,7 +127,7 @@ export class MemoryQuota {
       };
       const onAbort = (): void => {
         done();
-        reject(signal.reason instanceof Error ? signal.reason : new TidemarkError('ErrAborted', 'aborted'));
+        reject(abortReason(signal));
       };
       const check = (): void => {
         if (this.gaveBack) {
