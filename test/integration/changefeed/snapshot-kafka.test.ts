@@ -108,7 +108,7 @@ describe('changefeed create --snapshot initial into Kafka (real cdc server, Mari
     for (const [id, protocol] of protocols) {
       const rebuilt = new Map<string, Map<string, ReferenceRow>>();
       /** Per table and key: the snapshot row's commit ts, and the changes seen (commit ts and kind). */
-      const seen = new Map<string, { snapshotTs?: bigint | undefined; changes: Set<string> }>();
+      const seen = new Map<string, { snapshotTs?: bigint | undefined; changes: Set<string>; events: string[] }>();
       let snapshotRows = 0;
       for (const m of await readTopicRecords([`${host}:${port}`], topics.get(id)!, 60_000)) {
         for (const e of decodeReference(protocol, m.key, m.value)) {
@@ -121,7 +121,9 @@ describe('changefeed create --snapshot initial into Kafka (real cdc server, Mari
           const snapshotRead = protocol === 'debezium' ? e.snapshot !== undefined : undefined;
           for (const key of new Set(touched)) {
             let history = seen.get(key);
-            if (history === undefined) seen.set(key, (history = { changes: new Set() }));
+            if (history === undefined) seen.set(key, (history = { changes: new Set(), events: [] }));
+            // what the consumer saw of the key, in order, for a failure's message
+            history.events.push(`${e.commitTs}/${snapshotRead === true ? 'snapshot' : e.type}/partition ${m.partition}/offset ${m.offset}`);
             if (snapshotRead === true) {
               assert.equal(history.snapshotTs, undefined, `${id}: ${key} has one snapshot row`);
               assert.equal(history.changes.size, 0, `${id}: ${key}: no change before its snapshot row`);
@@ -143,7 +145,9 @@ describe('changefeed create --snapshot initial into Kafka (real cdc server, Mari
         const [rows] = await up.query<mysql.RowDataPacket[]>(`SELECT ${t.compare.join(', ')} FROM \`${db}\`.${t.name}`);
         const want = new Map(rows.map((r) => [`${t.name}/${t.key.map((k) => String(r[k])).join(',')}`, t.compare.map((c) => (r[c] === null ? null : String(r[c])))]));
         const got = new Map([...(rebuilt.get(t.name) ?? new Map<string, ReferenceRow>())].map(([k, row]) => [k, t.compare.map((c) => row[c] ?? null)]));
-        assert.equal(got.size, want.size, `${id}: ${t.name} rebuilt with ${got.size} rows, the upstream has ${want.size}`);
+        const differ = [...new Set([...got.keys(), ...want.keys()])].filter((k) => JSON.stringify(got.get(k)) !== JSON.stringify(want.get(k))).slice(0, 5);
+        const story = differ.map((k) => `${k}: rebuilt ${JSON.stringify(got.get(k) ?? null)}, upstream ${JSON.stringify(want.get(k) ?? null)}, seen ${(seen.get(k)?.events ?? []).join(' → ') || 'nothing'}`).join('; ');
+        assert.equal(got.size, want.size, `${id}: ${t.name} rebuilt with ${got.size} rows, the upstream has ${want.size} (${story})`);
         assert.deepEqual(got, want, `${id}: ${t.name} rebuilt equal to the upstream`);
       }
     }
