@@ -73,6 +73,8 @@ export const errorCatalogue = {
   // initial snapshot (--snapshot initial)
   ErrSnapshotUnsupported: input,
   ErrSnapshotFailed: transient,
+  /** A chunk read's consistent snapshot stayed below what the table was written to (commits not visible yet). */
+  ErrSnapshotBehind: transient,
   // lifecycle
   ErrClosed: fatal,
   ErrAborted: { retryable: false, httpStatus: 499, exitCode: 130 },

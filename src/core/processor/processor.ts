@@ -476,7 +476,7 @@ export class Processor implements ProgressSource {
     ready.catch(() => undefined);
     // each chunk read may run ahead of the sink by a share of an eighth of the quota
     const chunkQueueBytes = Math.max(1 << 20, this.quota.limitBytes / 8 / this.options.config.snapshot.parallelism);
-    pipeline.snapshot = new TableSnapshot(record, pipeline.checkpointTs, () => this.stage?.snapshotPiece(pipeline), chunkQueueBytes, ready, () => pipeline.writtenTs);
+    pipeline.snapshot = new TableSnapshot(record, pipeline.checkpointTs, () => this.stage?.snapshotPiece(pipeline), chunkQueueBytes, ready, () => pipeline.handedTs);
     this.snapshotRecords.set(pipeline, record);
     this.copyQueue.push(pipeline);
     this.log.info('snapshot: table queued for copying', { table: pipeline.key, state: record.state, rowsCopied: record.rows, chunksCopied: record.chunks.length });

@@ -82,6 +82,18 @@ export class TablePipeline {
     this.ownWrittenTs = ts;
   }
 
+  /** The end of the changes being handed to the sink now (set while the table sink stage drains the table). */
+  handingTo: Ts | undefined;
+
+  /**
+   * Every change of this table with ts ≤ this is handed to the sink, or is being handed now: the changes of keys a
+   * snapshot has not copied yet are dropped up to here, so a chunk read that begins must read at this or later.
+   */
+  get handedTs(): Ts {
+    const written = this.writtenTs;
+    return this.handingTo !== undefined && this.handingTo > written ? this.handingTo : written;
+  }
+
   /** Every change of this table with ts ≤ this is acknowledged by the sink. */
   get checkpointTs(): Ts {
     return this.clock === undefined ? this.ownCheckpointTs : this.clock.ts;

@@ -274,10 +274,12 @@ export class TableSinkStage {
         let rows = 0;
         if (!table.sorter.isEmpty) {
           this.current = table;
+          table.handingTo = upTo;
           try {
             rows = await this.drain(table, upTo, signal);
           } finally {
             this.current = undefined;
+            table.handingTo = undefined;
           }
           if (table.closed) return;
         }

@@ -4,7 +4,8 @@ import type { Connection as CallbackConnection } from 'mysql2';
 import { TidemarkError, isAbortError } from '../errors/index.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { Logger } from '../logger/logger.js';
-import { makeTs } from '../model/ts.js';
+import { makeTs, tsFileSeq, tsPosition } from '../model/ts.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { MemoryQuota } from '../pipeline/sorter/memory-quota.js';
 import type { RowChangedEvent, TableName, Ts } from '../sink/api.js';
 import type { Value } from '../upstream/rows.js';
@@ -56,6 +57,31 @@ async function snapshotPosition(conn: mysql.Connection, upstream: Upstream): Pro
   }
   return makeTs(seq, Number(position));
 }
+
+/** How many times a read takes its snapshot again while it is below the read's floor (waits of 5 ms, doubling up to 100 ms: about 4 s in all). */
+const BEHIND_RETRIES = 45;
+
+/**
+ * Opens a transaction WITH CONSISTENT SNAPSHOT at `floor` or later and returns its position. MariaDB writes a
+ * commit group to the binlog, and lets the binlog readers have it, before the storage engine makes it visible; a
+ * snapshot taken in that moment is below a commit the table may already be written past (its changes to keys
+ * not copied yet were dropped). A moment later the commit is visible, so the snapshot is taken again.
+ */
+async function openSnapshotAtOrAbove(conn: mysql.Connection, upstream: Upstream, floor: Ts, signal: AbortSignal): Promise<Ts> {
+  for (let attempt = 0; ; attempt++) {
+    await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+    const ts = await snapshotPosition(conn, upstream);
+    if (ts >= floor) return ts;
+    await conn.query('COMMIT');
+    if (attempt === BEHIND_RETRIES) {
+      throw new TidemarkError('ErrSnapshotBehind', `snapshot: ${upstream.shown} gives consistent snapshots at ${shownTs(ts)}, below ${shownTs(floor)}, the binlog position the table was already written to (has the binlog gone back, or was the upstream replaced?)`);
+    }
+    signal.throwIfAborted();
+    await sleep(Math.min(100, 5 * 2 ** attempt), undefined, { signal });
+  }
+}
+
+const shownTs = (ts: Ts): string => `${ts} (binlog file ${tsFileSeq(ts)}, position ${tsPosition(ts)})`;
 
 /** Refuses `--snapshot initial` at create when the upstream cannot give a consistent snapshot's binlog position. */
 export async function checkSnapshotSupport(upstream: Upstream): Promise<void> {
@@ -343,9 +369,8 @@ class TableCopy {
     let handed = 0;
     try {
       conn = await this.connect();
-      await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY');
+      const ts = await openSnapshotAtOrAbove(conn, upstream, read.floor, signal);
       try {
-        const ts = await snapshotPosition(conn, upstream);
         snapshot.positioned(read, ts);
         const where = chunked ? within(shape, read.range) : { sql: '', values: [] };
         const order = chunked ? ` ORDER BY ${shape.key!.map((i) => quote(shape.columns[i].name)).join(', ')}` : '';

@@ -36,8 +36,11 @@ interface CompletedChunk extends KeyRange {
 
 /**
  * One chunk being read: its range, the position its rows are read at once the read's transaction has it, and its
- * pieces waiting for the sink. Until its position is known the table is written no further than `floor`, which is
- * at or below it (how far the table was written when the read began: the read's snapshot is taken later).
+ * pieces waiting for the sink. Until its position is known the table is written no further than `floor` (how far
+ * the table was written, or was being written, when the read began): the changes of the chunk's keys up to there
+ * were dropped, so its rows must be read at `floor` or later. A snapshot taken after the read began can still be
+ * below it: MariaDB writes a commit group to the binlog (and the binlog reader may have it) before the storage
+ * engine makes it visible; the reader then takes its snapshot again (see positionAtOrAbove).
  */
 export class ChunkRead {
   ts: Ts | undefined;
@@ -123,7 +126,8 @@ export class TableSnapshot {
    * @param onPiece called when the table may have something new to write (a piece came, a read's position is known)
    * @param maxQueuedBytes how many bytes of read rows each chunk's read may have waiting for the sink
    * @param ready resolves once the record says the copy began (state copying, in etcd): no piece is queued before
-   * @param writtenTs how far the table sink stage wrote the table (a read that begins takes it as its floor)
+   * @param writtenTs how far the table sink stage wrote the table, or is writing it now (a read that begins takes it
+   * as its floor)
    */
   constructor(
     record: TableSnapshotRecord,
@@ -201,8 +205,7 @@ export class TableSnapshot {
     const range: KeyRange = { lower: from.lower, upper: upper ?? from.upper };
     if (upper === null || (from.upper !== null && this.key!.compare(upper, from.upper) >= 0)) this.unread.splice(at, 1);
     else this.unread[at] = { lower: upper, upper: from.upper };
-    // the table is written no further than this now (and no further than `cap` from now on), and the read's
-    // snapshot is taken after this
+    // the table is written no further than this now (and no further than `cap` from now on)
     const written = this.writtenTs();
     const cap = this.cap;
     const read = new ChunkRead(range, cap !== undefined && cap < written ? cap : written);
@@ -210,9 +213,12 @@ export class TableSnapshot {
     return read;
   }
 
-  /** The read's transaction has its consistent snapshot at `ts`: the table may be written up to there. */
+  /**
+   * The read's transaction has its consistent snapshot at `ts` (at or above the read's floor, else changes of its
+   * keys between the two were dropped and its rows do not have them): the table may be written up to there.
+   */
   positioned(read: ChunkRead, ts: Ts): void {
-    if (ts < read.floor) throw new TidemarkError('ErrInvariantBroken', `snapshot: a chunk read at ${ts}, below the position ${read.floor} the table may already be written to (did the upstream's binlog go back?)`);
+    if (ts < read.floor) throw new TidemarkError('ErrInvariantBroken', `snapshot: a chunk read at ${ts}, below the position ${read.floor} the table may already be written to`);
     read.ts = ts;
     this.onPiece();
   }

@@ -325,6 +325,32 @@ describe('TableSinkStage (real sorters, a sink whose flushes the test acknowledg
     assert.equal(snapshot.finished, true);
   });
 
+  it('a chunk read that begins while the copying table is being written takes the end of that write as its floor', async () => {
+    const h = await start();
+    const a = h.table('a');
+    await settle();
+    const compare = (x: readonly unknown[], y: readonly unknown[]): number => (x[0] as number) - (y[0] as number);
+    // wired as the processor wires it: the floor is how far the table is handed to the sink, or is being handed
+    const snapshot = new TableSnapshot(pendingRecord(100n), 100n, () => h.stage.snapshotPiece(a), 1 << 30, Promise.resolve(), () => a.handedTs);
+    snapshot.setKey({ names: ['id'], compare }, 'chunks');
+    a.snapshot = snapshot;
+    // no chunk is being read: the table is written up to the reader (its changes of keys not copied yet dropped),
+    // and the sink holds the write of 110
+    h.sink.holdWrites = true;
+    h.commit(110n, [a]);
+    await settle();
+    assert.equal(h.sink.heldWrites.length, 1, 'the write up to 110 is in the sink');
+    assert.equal(a.writtenTs, 100n, 'not written up to 110 until the sink has the rows');
+    const read = snapshot.open(snapshot.toRead[0], null);
+    assert.equal(read.floor, 110n, 'changes up to 110 of the chunk\'s keys may be dropped: its rows must be read at 110 or later');
+    assert.throws(() => snapshot.positioned(read, 105n), /below the position 110/);
+    h.sink.heldWrites[0]();
+    await settle();
+    assert.equal(a.writtenTs, 110n);
+    assert.equal(a.handedTs, 110n);
+    h.sink.holdWrites = false;
+  });
+
   it('a table removed while its flush is in flight stops only once that flush is acknowledged, at its checkpoint', async () => {
     const h = await start();
     const a = h.table('a');
