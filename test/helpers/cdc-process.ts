@@ -51,6 +51,8 @@ export interface CdcServerOptions {
   readonly port?: number;
   readonly extraArgs?: readonly string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** Flags for node itself, before the script (V8 flags node refuses in NODE_OPTIONS). */
+  readonly nodeArgs?: readonly string[];
   /** The server's --data-dir (sorter spill); a new temporary folder when not given. */
   readonly dataDir?: string;
 }
@@ -81,7 +83,7 @@ export class CdcServerProcess {
     const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'tidemark-cdc-'));
     const child = spawn(
       process.execPath,
-      [CDC_BIN, 'server', '--pd', options.pd, '--addr', addr, '--cluster-id', options.clusterId, '--data-dir', dataDir, ...(options.extraArgs ?? [])],
+      [...(options.nodeArgs ?? []), CDC_BIN, 'server', '--pd', options.pd, '--addr', addr, '--cluster-id', options.clusterId, '--data-dir', dataDir, ...(options.extraArgs ?? [])],
       { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env },
     );
     return new CdcServerProcess(child, addr);

@@ -25,7 +25,7 @@ import { clusterTlsError } from '../api/tls-errors.js';
 import { ApiAuth } from '../api/auth.js';
 import { loadClusterTls, type ClusterTls } from './tls.js';
 import { clusterPort } from './cluster-port.js';
-import { applyHeapGrowth } from './heap-growth.js';
+import { applyHeapGrowth, applyPretenuring } from './heap-tuning.js';
 import type { CaptureSummary, ChangefeedSinkInfo, CreateChangefeedRequest, UpdateChangefeedRequest } from '../api/model.js';
 
 export interface ServerOptions {
@@ -136,6 +136,7 @@ export class Server {
     const { config, logger } = this.options;
     const heap = applyHeapGrowth(config['heap-growth']);
     if (!heap.applied) logger.info('heap-growth left to node', { reason: heap.reason });
+    const pretenuring = applyPretenuring();
     const endpoints = config.pd.split(',').map((s) => s.trim()).filter(Boolean);
     const client = new EtcdClient(this.etcdOptions(endpoints));
     if (config.security['etcd-user'] !== undefined && !endpoints.some((e) => /^https:\/\//i.test(e)) && !endpoints.every((e) => isLoopback(splitHostPort(e.replace(/^https?:\/\//i, '').replace(/\/$/, ''))[0]))) {
@@ -156,6 +157,7 @@ export class Server {
         clientCertificates: this.tls?.ca === undefined || !serving ? 'not checked' : this.tls.allowedCn.length > 0 ? `required, CN in ${this.tls.allowedCn.join(', ')}` : 'verified when presented',
         apiUsers: this.auth.enabled ? `required for writes${config.security['client-auth-reads'] ? ' and reads' : ''}` : 'none',
         heapGrowth: heap.applied ? config['heap-growth'] : 'node',
+        pretenuring: pretenuring.applied ? 'off' : 'node',
       });
       if (!serving && !isLoopback(host)) {
         logger.warn('listening on a non-loopback address without TLS: the OpenAPI and the capture-to-capture channel are plaintext and anyone who can reach the port can use them', {
