@@ -69,7 +69,15 @@ const num = (v: string | undefined, d: number): number => {
   if (!Number.isFinite(n) || n <= 0) throw new Error(`not a positive number: ${v}`);
   return n;
 };
-const tables = num(opts.tables, scenario === 'many-tables' ? 1000 : 1);
+const tables = num(opts.tables, scenario === 'many-tables' ? 1000 : scenario === 'update-heavy' ? 8 : 1);
+if (tables !== 1 && (scenario === 'big-txn' || scenario === 'ddl')) {
+  console.error(`--tables ${opts.tables}: ${scenario} uses one table (insert-narrow, wide, update-heavy and many-tables take --tables)`);
+  process.exit(2);
+}
+if (!Number.isInteger(tables)) {
+  console.error(`--tables must be a whole number (got "${opts.tables}")`);
+  process.exit(2);
+}
 const changefeeds = num(opts.changefeeds, 1);
 const joining = opts.join === undefined ? 0 : num(opts.join, 1);
 if (joining > 0 && scenario !== 'many-tables') {
@@ -286,7 +294,7 @@ async function backlogRun(run: number, up: mysql.Connection, db: string): Promis
   const generateSeconds = (performance.now() - g0) / 1000;
   const end = await masterPos(up);
   const range = await binlogRange(up, start, end);
-  console.log(`# run ${run}: ${changed.toLocaleString('en')} row changes in ${generateSeconds.toFixed(1)} s, binlog ${start.file}:${start.pos} → ${end.file}:${end.pos} (${(range.bytes / 1048576).toFixed(1)} MiB)`);
+  console.log(`# run ${run}: ${changed.toLocaleString('en')} row changes in ${tbls.length} table(s) in ${generateSeconds.toFixed(1)} s, binlog ${start.file}:${start.pos} → ${end.file}:${end.pos} (${(range.bytes / 1048576).toFixed(1)} MiB)`);
   const ceil = await binlogCeilings(upstreamAddr.host, upstreamAddr.port, start, end, range.files);
 
   const cdc = await startCdc(run);
@@ -719,7 +727,7 @@ async function main(): Promise<number> {
     await up.query(`CREATE DATABASE \`${db}\``);
     // runs after the server stopped (clean-ups run last first)
     if (sink === 'kafka') cleanups.push(() => deleteTopic(kafkaAddr.addr, topicOf(run)));
-    const base: Fields = { bench: 'harness', scenario, sink, mode: fixedRate ? 'fixed-rate' : 'backlog', run, at: new Date().toISOString() };
+    const base: Fields = { bench: 'harness', scenario, sink, mode: fixedRate ? 'fixed-rate' : 'backlog', tables, run, at: new Date().toISOString() };
     let r: Fields;
     try {
       r = { ...base, ...(fixedRate ? await fixedRateRun(run, up, db) : await backlogRun(run, up, db)) };

@@ -59,9 +59,9 @@ export function createTableSql(db: string, table: string, shape: Shape): string 
   return `CREATE TABLE \`${db}\`.\`${table}\` (id INT PRIMARY KEY, ${shape.columns})`;
 }
 
-export function tableNames(scenario: Scenario, tables: number): string[] {
-  const n = scenario === 'update-heavy' ? 8 : scenario === 'many-tables' ? tables : 1;
-  return Array.from({ length: n }, (_, i) => `t${i}`);
+/** The scenario's tables (`--tables`: update-heavy 8 unless given, many-tables 1,000, the others 1). */
+export function tableNames(_scenario: Scenario, tables: number): string[] {
+  return Array.from({ length: tables }, (_, i) => `t${i}`);
 }
 
 async function insertRange(conn: mysql.Connection, db: string, table: string, shape: Shape, from: number, to: number, chunk: number): Promise<void> {
@@ -134,8 +134,23 @@ export async function generateBacklog(conn: mysql.Connection, scenario: Scenario
     return done;
   }
   const chunk = scenario === 'wide' ? 5_000 : 20_000;
-  await insertRange(conn, db, tables[0], shape, 1, rows, chunk);
-  return rows;
+  if (tables.length === 1) {
+    await insertRange(conn, db, tables[0], shape, 1, rows, chunk);
+    return rows;
+  }
+  // over several tables: a transaction of `chunk` rows into each table in turn, so the tables' rows interleave in the
+  // binlog (as a workload writing to all of them at once would), each table getting its share
+  const per = Math.ceil(rows / tables.length);
+  let done = 0;
+  for (let a = 1; done < rows; a += chunk) {
+    for (const t of tables) {
+      const b = Math.min(a + chunk - 1, per, a + rows - done - 1);
+      if (b < a) continue;
+      await conn.query(`INSERT INTO \`${db}\`.\`${t}\` (id, ${shape.names.join(', ')}) SELECT seq, ${shape.selectExprs} FROM \`${db}\`.seq_${a}_to_${b}`);
+      done += b - a + 1;
+    }
+  }
+  return done;
 }
 
 /** One fixed-rate transaction: `n` new rows into `table` (multi-row VALUES) from id `firstId`. */
