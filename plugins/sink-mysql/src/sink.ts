@@ -48,6 +48,8 @@ export class MySqlSink implements Sink {
   private readonly forceReplicate: boolean;
   private readonly workers: Worker[];
   private readonly shapes = new Map<string, Promise<TableShape>>();
+  /** Per table (and column count): whether its rows' key is the downstream table's only unique key (see updatesInPlace). */
+  private readonly keepsUniqueKeys = new Map<string, Promise<boolean>>();
   /** Table → its worker, for the sink's lifetime (a table never changes worker, so its order holds). */
   private readonly assigned = new Map<string, Worker>();
   private readonly tablesPerWorker: number[];
@@ -297,8 +299,11 @@ export class MySqlSink implements Sink {
     } finally {
       conn?.release();
     }
-    for (const t of ddl.tables) this.shapes.delete(`${t.schema}.${t.table}`);
-    if (ddl.kind === 'create-database' || ddl.kind === 'drop-database') this.shapes.clear();
+    // what was read of the tables' keys (cached per table and column count) is read again after their DDL
+    const prefixes = ddl.kind === 'create-database' || ddl.kind === 'drop-database' ? [''] : ddl.tables.map((t) => `${t.schema}.${t.table}/`);
+    for (const cache of [this.shapes, this.keepsUniqueKeys]) {
+      for (const key of [...cache.keys()]) if (prefixes.some((prefix) => key.startsWith(prefix))) cache.delete(key);
+    }
   }
 
   writeCheckpoint(): Promise<void> {
@@ -681,6 +686,21 @@ export class MySqlSink implements Sink {
         }
         out.push(`DELETE FROM ${shape.qualified} WHERE (${shape.key.map((k) => quoteIdent(row.columns[k].name)).join(', ')}) IN (${keys.join(', ')})`);
         i = j;
+      } else if (batch && !shape.allColumns && sameKey(row, shape) && (await this.updatesInPlace(table, shape, row.columns))) {
+        // a run of updates that keep their keys as one INSERT … ON DUPLICATE KEY UPDATE of the post-images: each row
+        // is changed where it is (a DELETE and an INSERT cost the downstream more), and a row missing downstream is
+        // written whole, as the DELETE and INSERT below would; the same key again in the run: the last one wins
+        let j = i;
+        const afters: string[] = [];
+        let bytes = 0;
+        while (j < rows.length && rows[j].kind === 'update' && sameColumns(rows[j].columns, row.columns) && sameKey(rows[j], shape) && bytes < STATEMENT_BYTES) {
+          const after = `(${rows[j++].after!.map(literal).join(', ')})`;
+          bytes += after.length;
+          afters.push(after);
+        }
+        const set = row.columns.flatMap((c, k) => (shape.key.includes(k) ? [] : [`${quoteIdent(c.name)} = VALUES(${quoteIdent(c.name)})`])).join(', ');
+        out.push(`INSERT INTO ${shape.qualified} (${names}) VALUES ${afters.join(', ')} ON DUPLICATE KEY UPDATE ${set}`);
+        i = j;
       } else if (batch && !shape.allColumns) {
         // a run of updates as one DELETE of the pre-image keys and one multi-row INSERT (REPLACE in safe mode)
         // of the post-images; the run ends before an update whose pre-image key is a post-image key of the run
@@ -717,7 +737,52 @@ export class MySqlSink implements Sink {
     return out;
   }
 
+  /**
+   * Whether updates of the table that keep their key may go as INSERT … ON DUPLICATE KEY UPDATE: its rows' key is
+   * the only unique key of the downstream table (with another, a row taking a unique value another row gives up in
+   * the same run would update that other row instead), and it has columns besides the key. Read once per table.
+   */
+  private updatesInPlace(table: TableName, shape: TableShape, columns: readonly ColumnInfo[]): Promise<boolean> {
+    if (shape.key.length === columns.length) return Promise.resolve(false);
+    const cacheKey = `${table.schema}.${table.table}/${columns.length}`;
+    let answer = this.keepsUniqueKeys.get(cacheKey);
+    if (answer === undefined) {
+      answer = (async (): Promise<boolean> => {
+        const conn = await this.pool.getConnection();
+        try {
+          const [rows] = await this.timed(conn, 'read-timeout', this.config.readTimeoutMs, `reading the unique keys of ${table.schema}.${table.table}`, () => conn.query<mysql.RowDataPacket[]>({
+            sql: 'SELECT INDEX_NAME AS idx, COLUMN_NAME AS col FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0',
+            values: [table.schema, table.table],
+          }));
+          const indexes = new Map<string, Set<string>>();
+          for (const r of rows) {
+            const cols = indexes.get(String(r['idx'])) ?? new Set<string>();
+            cols.add(String(r['col']).toLowerCase());
+            indexes.set(String(r['idx']), cols);
+          }
+          conn.release();
+          const only = [...indexes.values()];
+          const key = new Set(shape.key.map((k) => columns[k].name.toLowerCase()));
+          return only.length === 1 && only[0].size === key.size && [...key].every((c) => only[0].has(c));
+        } catch (error) {
+          if (error instanceof TimedOut) throw error.sinkError; // its connection is destroyed
+          conn.release();
+          throw error;
+        }
+      })();
+      answer.catch(() => this.keepsUniqueKeys.delete(cacheKey));
+      this.keepsUniqueKeys.set(cacheKey, answer);
+    }
+    return answer;
+  }
+
   private where(row: RowChangedEvent, image: readonly ColumnValue[], shape: TableShape): string {
     return shape.key.map((k) => `${quoteIdent(row.columns[k].name)} ${shape.allColumns ? '<=>' : '='} ${literal(image[k] ?? null)}`).join(' AND ');
   }
+}
+
+/** Whether an update keeps its row's key (the same key values before and after, as literals). */
+function sameKey(row: RowChangedEvent, shape: TableShape): boolean {
+  for (const k of shape.key) if (literal(row.before![k] ?? null) !== literal(row.after![k] ?? null)) return false;
+  return true;
 }

@@ -185,6 +185,60 @@ describe('mysql sink', () => {
     }
   });
 
+  it('updates that keep their keys go as one INSERT … ON DUPLICATE KEY UPDATE when the key is the only unique key, else as DELETE and INSERT', async () => {
+    const db = uniqueName('tm_mysink');
+    await conn.query(`CREATE DATABASE ${db}`);
+    await conn.query(`CREATE TABLE ${db}.pk (id INT PRIMARY KEY, v VARCHAR(10), n INT)`);
+    await conn.query(`CREATE TABLE ${db}.uk (id INT PRIMARY KEY, u VARCHAR(10), n INT, UNIQUE KEY (u))`);
+    await conn.query(`INSERT INTO ${db}.pk VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3)`);
+    await conn.query(`INSERT INTO ${db}.uk VALUES (1, 'a', 1), (2, 'b', 2)`);
+    const columns = (second: string): ColumnInfo[] => [col('id', 'int', true), col(second, 'varchar(10)'), col('n', 'int')];
+    const update = (t: TableName, second: string, seq: number, before: [number, string, number], after: [number, string, number]): RowChangedEvent => ({ table: t, commitTs: 20n, commitTime: 0, seq, kind: 'update', columns: columns(second), before, after });
+    const pk: TableName = { schema: db, table: 'pk', tableId: 1 };
+    const uk: TableName = { schema: db, table: 'uk', tableId: 2 };
+    const uri = new URL(`mysql://root@${downstream()}/?safe-mode-duration=0`);
+    const sink = (await factory.create(uri, factory.parseConfig(uri), ctx())) as Sink & { counters: { statements: number } };
+    try {
+      // one transaction: the same row twice (the last wins), a row missing downstream (written whole)
+      await sink.writeRows(pk, [update(pk, 'v', 0, [1, 'a', 1], [1, 'x', 1]), update(pk, 'v', 1, [2, 'b', 2], [2, 'y', 2]), update(pk, 'v', 2, [1, 'x', 1], [1, 'x', 9]), update(pk, 'v', 3, [7, 'g', 7], [7, 'h', 7])]);
+      await sink.flush(20n);
+      assert.equal(sink.counters.statements, 1, 'the four updates in one statement');
+      // with a second unique key: a swap of its values, as DELETE and INSERT runs
+      await sink.writeRows(uk, [update(uk, 'u', 0, [1, 'a', 1], [1, 'c', 1]), update(uk, 'u', 1, [2, 'b', 2], [2, 'a', 2]), update(uk, 'u', 2, [1, 'c', 1], [1, 'b', 1])]);
+      await sink.flush(20n);
+      assert.equal(sink.counters.statements, 1 + 4, 'two runs of a DELETE and an INSERT (the second starts at the row written again)');
+    } finally {
+      await sink.close();
+    }
+    const [pkRows] = await conn.query<mysql.RowDataPacket[]>(`SELECT id, v, n FROM ${db}.pk ORDER BY id`);
+    assert.deepEqual(pkRows.map((r) => [r['id'], r['v'], r['n']]), [[1, 'x', 9], [2, 'y', 2], [3, 'c', 3], [7, 'h', 7]]);
+    const [ukRows] = await conn.query<mysql.RowDataPacket[]>(`SELECT id, u, n FROM ${db}.uk ORDER BY id`);
+    assert.deepEqual(ukRows.map((r) => [r['id'], r['u'], r['n']]), [[1, 'b', 1], [2, 'a', 2]]);
+  });
+
+  it('a DDL of a table makes the sink read its keys again (a table without a primary key, its unique key moved)', async () => {
+    const db = uniqueName('tm_mysink');
+    const sink = await open('?safe-mode-duration=0');
+    try {
+      await sink.writeDDL(ddl(db, 'create-database', `CREATE DATABASE ${db}`));
+      await sink.writeDDL(ddl(db, 'create-table', 'CREATE TABLE nk (a INT NOT NULL, b INT NOT NULL, UNIQUE KEY ua (a))'));
+      const nk: TableName = { schema: db, table: 'nk', tableId: 1 };
+      const columns = [col('a', 'int'), col('b', 'int')].map((c) => ({ ...c, nullable: false }));
+      const row = (kind: 'insert' | 'delete', ts: bigint, image: [number, number]): RowChangedEvent => ({ table: nk, commitTs: ts, commitTime: 0, seq: 0, kind, columns, before: kind === 'delete' ? image : null, after: kind === 'insert' ? image : null });
+      await sink.writeRows(nk, [row('insert', 2n, [1, 1])]);
+      await sink.flush(2n);
+      await sink.writeDDL({ ...ddl(db, 'alter-table', 'ALTER TABLE nk DROP INDEX ua, ADD UNIQUE KEY ub (b)', 3n), tables: [nk] });
+      // a is no longer unique: the row (1, 2) is deleted by its b, not by an a it shares with (1, 1)
+      await sink.writeRows(nk, [row('insert', 4n, [1, 2])]);
+      await sink.writeRows(nk, [row('delete', 5n, [1, 2])]);
+      await sink.flush(5n);
+    } finally {
+      await sink.close();
+    }
+    const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT a, b FROM ${db}.nk`);
+    assert.deepEqual(rows.map((r) => [r['a'], r['b']]), [[1, 1]]);
+  });
+
   it('a DDL the downstream rejects rejects with its message (retryable), and a replayed CREATE is tolerated', async () => {
     const db = uniqueName('tm_mysink');
     const sink = await factory.create(new URL(`mysql://root@${downstream()}/`), factory.parseConfig(new URL(`mysql://root@${downstream()}/`)), ctx());
