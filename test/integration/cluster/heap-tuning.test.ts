@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CdcServerProcess } from '../../helpers/cdc-process.js';
-import { EtcdInstance } from '../../helpers/etcd-instance.js';
-import { requireService } from '../../helpers/services.js';
+import { etcdEndpoint, requireService, uniqueName } from '../../helpers/services.js';
 
-/** The V8 settings a real `cdc server` runs with, as its start line reports them (real etcd). */
+/** The V8 settings a real `cdc server` runs with, as its start line reports them (the shared etcd, a cluster of its own). */
 describe('cdc server: heap tuning', () => {
-  let etcd: EtcdInstance;
   const servers: CdcServerProcess[] = [];
-
-  before(async () => {
-    await requireService('etcd');
-    etcd = await EtcdInstance.create();
-  });
-  after(async () => {
-    await Promise.all(servers.map((s) => s.stop()));
-    await etcd.destroy();
-  });
+  before(() => requireService('etcd'));
+  after(() => Promise.all(servers.map((s) => s.stop())));
 
   const startLine = async (nodeArgs: readonly string[], extraArgs: readonly string[] = []): Promise<string> => {
-    const server = await CdcServerProcess.start({ pd: etcd.endpoint, clusterId: 'heap', nodeArgs, extraArgs });
+    const server = await CdcServerProcess.start({ pd: etcdEndpoint(), clusterId: uniqueName('heap').replaceAll('_', '-'), nodeArgs, extraArgs });
     servers.push(server);
     await server.waitHealthy();
     const line = server.output.join('').split('\n').find((l) => l.includes('"cdc server listening"'));
