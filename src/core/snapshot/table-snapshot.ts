@@ -40,7 +40,7 @@ interface CompletedChunk extends KeyRange {
  * the table was written, or was being written, when the read began): the changes of the chunk's keys up to there
  * were dropped, so its rows must be read at `floor` or later. A snapshot taken after the read began can still be
  * below it: MariaDB writes a commit group to the binlog (and the binlog reader may have it) before the storage
- * engine makes it visible; the reader then takes its snapshot again (see positionAtOrAbove).
+ * engine makes it visible; the reader then takes its snapshot again (openSnapshotAtOrAbove in snapshot-reader.ts).
  */
 export class ChunkRead {
   ts: Ts | undefined;
