@@ -282,7 +282,7 @@ function ratio(a: number | undefined, b: number | undefined): number | undefined
 
 // ------------------------------------------------------------------------------------------- backlog drain
 async function backlogRun(run: number, up: mysql.Connection, db: string): Promise<Fields> {
-  const tbls = tableNames(scenario, tables);
+  const tbls = tableNames(tables);
   await setup(up, scenario, db, tbls, rows);
   await mirrorDownstream(db, tbls);
   // the backlog starts a binlog file of its own: one that crossed max_binlog_size would end at the next file's
@@ -426,7 +426,7 @@ function percentile(sorted: readonly number[], q: number): number | undefined {
 }
 
 async function fixedRateRun(run: number, up: mysql.Connection, db: string): Promise<Fields> {
-  const tbls = tableNames(scenario, tables);
+  const tbls = tableNames(tables);
   const shape = shapeOf(scenario);
   const t0Setup = performance.now();
   await setup(up, scenario, db, tbls, rows);

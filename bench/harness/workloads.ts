@@ -59,8 +59,8 @@ export function createTableSql(db: string, table: string, shape: Shape): string 
   return `CREATE TABLE \`${db}\`.\`${table}\` (id INT PRIMARY KEY, ${shape.columns})`;
 }
 
-/** The scenario's tables (`--tables`: update-heavy 8 unless given, many-tables 1,000, the others 1). */
-export function tableNames(_scenario: Scenario, tables: number): string[] {
+/** The run's tables (`--tables`: update-heavy 8 unless given, many-tables 1,000, the others 1). */
+export function tableNames(tables: number): string[] {
   return Array.from({ length: tables }, (_, i) => `t${i}`);
 }
 
@@ -146,7 +146,7 @@ export async function generateBacklog(conn: mysql.Connection, scenario: Scenario
     for (const t of tables) {
       const b = Math.min(a + chunk - 1, per, a + rows - done - 1);
       if (b < a) continue;
-      await conn.query(`INSERT INTO \`${db}\`.\`${t}\` (id, ${shape.names.join(', ')}) SELECT seq, ${shape.selectExprs} FROM \`${db}\`.seq_${a}_to_${b}`);
+      await insertRange(conn, db, t, shape, a, b, chunk);
       done += b - a + 1;
     }
   }

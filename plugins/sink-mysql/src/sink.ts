@@ -48,8 +48,8 @@ export class MySqlSink implements Sink {
   private readonly forceReplicate: boolean;
   private readonly workers: Worker[];
   private readonly shapes = new Map<string, Promise<TableShape>>();
-  /** Per table (and column count): whether its rows' key is the downstream table's only unique key (see updatesInPlace). */
-  private readonly keepsUniqueKeys = new Map<string, Promise<boolean>>();
+  /** Per table: its unique keys downstream (see uniqueKeys). */
+  private readonly uniqueKeysOf = new Map<string, Promise<Map<string, { cols: string[]; nullable: boolean }>>>();
   /** Table → its worker, for the sink's lifetime (a table never changes worker, so its order holds). */
   private readonly assigned = new Map<string, Worker>();
   private readonly tablesPerWorker: number[];
@@ -301,7 +301,7 @@ export class MySqlSink implements Sink {
     }
     // what was read of the tables' keys (cached per table and column count) is read again after their DDL
     const prefixes = ddl.kind === 'create-database' || ddl.kind === 'drop-database' ? [''] : ddl.tables.map((t) => `${t.schema}.${t.table}/`);
-    for (const cache of [this.shapes, this.keepsUniqueKeys]) {
+    for (const cache of [this.shapes, this.uniqueKeysOf]) {
       for (const key of [...cache.keys()]) if (prefixes.some((prefix) => key.startsWith(prefix))) cache.delete(key);
     }
   }
@@ -379,28 +379,7 @@ export class MySqlSink implements Sink {
       shape = (async (): Promise<TableShape> => {
         const pk = columns.flatMap((c, i) => (c.primaryKey ? [i] : []));
         if (pk.length > 0) return { qualified, key: pk, allColumns: false };
-        const conn = await this.pool.getConnection();
-        let rows: mysql.RowDataPacket[];
-        try {
-          [rows] = await this.timed(conn, 'read-timeout', this.config.readTimeoutMs, `reading the keys of ${table.schema}.${table.table}`, () => conn.query<mysql.RowDataPacket[]>({
-            sql: `SELECT s.INDEX_NAME AS idx, s.COLUMN_NAME AS col, c.IS_NULLABLE AS nullable FROM information_schema.STATISTICS s
-             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
-            WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX`,
-            values: [table.schema, table.table],
-          }));
-          conn.release();
-        } catch (error) {
-          if (error instanceof TimedOut) throw error.sinkError;
-          conn.release();
-          throw error;
-        }
-        const byIndex = new Map<string, { cols: string[]; nullable: boolean }>();
-        for (const r of rows) {
-          const entry = byIndex.get(String(r['idx'])) ?? { cols: [], nullable: false };
-          entry.cols.push(String(r['col']));
-          if (String(r['nullable']) === 'YES') entry.nullable = true;
-          byIndex.set(String(r['idx']), entry);
-        }
+        const byIndex = await this.uniqueKeys(table);
         for (const { cols, nullable } of byIndex.values()) {
           if (nullable) continue;
           const key = cols.map((name) => columns.findIndex((c) => c.name === name));
@@ -738,42 +717,55 @@ export class MySqlSink implements Sink {
   }
 
   /**
-   * Whether updates of the table that keep their key may go as INSERT … ON DUPLICATE KEY UPDATE: its rows' key is
-   * the only unique key of the downstream table (with another, a row taking a unique value another row gives up in
-   * the same run would update that other row instead), and it has columns besides the key. Read once per table.
+   * The downstream table's unique keys (primary included): per index, its columns in order and whether one of them
+   * is nullable. Read once per table, and again after a DDL of it.
    */
-  private updatesInPlace(table: TableName, shape: TableShape, columns: readonly ColumnInfo[]): Promise<boolean> {
-    if (shape.key.length === columns.length) return Promise.resolve(false);
-    const cacheKey = `${table.schema}.${table.table}/${columns.length}`;
-    let answer = this.keepsUniqueKeys.get(cacheKey);
-    if (answer === undefined) {
-      answer = (async (): Promise<boolean> => {
+  private uniqueKeys(table: TableName): Promise<Map<string, { cols: string[]; nullable: boolean }>> {
+    const cacheKey = `${table.schema}.${table.table}/`;
+    let keys = this.uniqueKeysOf.get(cacheKey);
+    if (keys === undefined) {
+      keys = (async (): Promise<Map<string, { cols: string[]; nullable: boolean }>> => {
         const conn = await this.pool.getConnection();
+        let rows: mysql.RowDataPacket[];
         try {
-          const [rows] = await this.timed(conn, 'read-timeout', this.config.readTimeoutMs, `reading the unique keys of ${table.schema}.${table.table}`, () => conn.query<mysql.RowDataPacket[]>({
-            sql: 'SELECT INDEX_NAME AS idx, COLUMN_NAME AS col FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0',
+          [rows] = await this.timed(conn, 'read-timeout', this.config.readTimeoutMs, `reading the keys of ${table.schema}.${table.table}`, () => conn.query<mysql.RowDataPacket[]>({
+            sql: `SELECT s.INDEX_NAME AS idx, s.COLUMN_NAME AS col, c.IS_NULLABLE AS nullable FROM information_schema.STATISTICS s
+             JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
+            WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.NON_UNIQUE = 0 ORDER BY s.INDEX_NAME, s.SEQ_IN_INDEX`,
             values: [table.schema, table.table],
           }));
-          const indexes = new Map<string, Set<string>>();
-          for (const r of rows) {
-            const cols = indexes.get(String(r['idx'])) ?? new Set<string>();
-            cols.add(String(r['col']).toLowerCase());
-            indexes.set(String(r['idx']), cols);
-          }
           conn.release();
-          const only = [...indexes.values()];
-          const key = new Set(shape.key.map((k) => columns[k].name.toLowerCase()));
-          return only.length === 1 && only[0].size === key.size && [...key].every((c) => only[0].has(c));
         } catch (error) {
           if (error instanceof TimedOut) throw error.sinkError; // its connection is destroyed
           conn.release();
           throw error;
         }
+        const byIndex = new Map<string, { cols: string[]; nullable: boolean }>();
+        for (const r of rows) {
+          const entry = byIndex.get(String(r['idx'])) ?? { cols: [], nullable: false };
+          entry.cols.push(String(r['col']));
+          if (String(r['nullable']) === 'YES') entry.nullable = true;
+          byIndex.set(String(r['idx']), entry);
+        }
+        return byIndex;
       })();
-      answer.catch(() => this.keepsUniqueKeys.delete(cacheKey));
-      this.keepsUniqueKeys.set(cacheKey, answer);
+      keys.catch(() => this.uniqueKeysOf.delete(cacheKey));
+      this.uniqueKeysOf.set(cacheKey, keys);
     }
-    return answer;
+    return keys;
+  }
+
+  /**
+   * Whether updates of the table that keep their key may go as INSERT … ON DUPLICATE KEY UPDATE: its rows' key is
+   * the only unique key of the downstream table (with another, a row taking a unique value another row gives up in
+   * the same run would update that other row instead), and it has columns besides the key.
+   */
+  private async updatesInPlace(table: TableName, shape: TableShape, columns: readonly ColumnInfo[]): Promise<boolean> {
+    if (shape.key.length === columns.length) return false;
+    const only = [...(await this.uniqueKeys(table)).values()];
+    if (only.length !== 1) return false;
+    const cols = new Set(only[0].cols.map((c) => c.toLowerCase()));
+    return cols.size === shape.key.length && shape.key.every((k) => cols.has(columns[k].name.toLowerCase()));
   }
 
   private where(row: RowChangedEvent, image: readonly ColumnValue[], shape: TableShape): string {
@@ -781,8 +773,12 @@ export class MySqlSink implements Sink {
   }
 }
 
-/** Whether an update keeps its row's key (the same key values before and after, as literals). */
+/** Whether an update keeps its row's key (the same key values before and after). */
 function sameKey(row: RowChangedEvent, shape: TableShape): boolean {
-  for (const k of shape.key) if (literal(row.before![k] ?? null) !== literal(row.after![k] ?? null)) return false;
+  for (const k of shape.key) {
+    const before = row.before![k] ?? null;
+    const after = row.after![k] ?? null;
+    if (before !== after && !(Buffer.isBuffer(before) && Buffer.isBuffer(after) && before.equals(after))) return false;
+  }
   return true;
 }

@@ -76,7 +76,6 @@ async function openSnapshotAtOrAbove(conn: mysql.Connection, upstream: Upstream,
     if (attempt === BEHIND_RETRIES) {
       throw new TidemarkError('ErrSnapshotBehind', `snapshot: ${upstream.shown} gives consistent snapshots at ${shownTs(ts)}, below ${shownTs(floor)}, the binlog position the table was already written to (has the binlog gone back, or was the upstream replaced?)`);
     }
-    signal.throwIfAborted();
     await sleep(Math.min(100, 5 * 2 ** attempt), undefined, { signal });
   }
 }
