@@ -92,6 +92,11 @@ export function setRowCommitTime(row: SortedRow, commitTime: number): void {
   row.writeDoubleLE(commitTime, COMMIT_TIME_AT);
 }
 
+/** The same for a row packed at `offset` of a slab (see PackedRows.visit). */
+export function setPackedRowCommitTime(slab: Buffer, offset: number, commitTime: number): void {
+  slab.writeDoubleLE(commitTime, offset + COMMIT_TIME_AT);
+}
+
 export function rowCommitTime(row: SortedRow): number {
   return row.readDoubleLE(COMMIT_TIME_AT);
 }

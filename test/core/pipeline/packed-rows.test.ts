@@ -79,6 +79,74 @@ describe('PackedRows', () => {
     while (rows.length > 0) rows.shift(taken);
   });
 
+  it('moveInto hands every row over with its ts, seq, tag and bytes, into an empty queue or behind queued rows', () => {
+    const taken: TakenRow<Buffer> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
+    const sizeOf = (n: number): number => (n % 211 === 0 ? MAX_PACKED_BYTES + 4 : 4 + ((n * 37) % 600));
+    /** A transaction's rows as the transaction buffer packs them: ts 0 until the commit, every fifth as an object. */
+    const transaction = (from: number, count: number): PackedRows<Buffer> => {
+      const rows = new PackedRows<Buffer>();
+      for (let n = from; n < from + count; n++) {
+        const bytes = rowBytes(n, sizeOf(n));
+        rows.push(0n, n, bytes, n % 5 === 0 ? undefined : bytes, n % 3);
+      }
+      return rows;
+    };
+    const target = new PackedRows<Buffer>();
+    const expect = (n: number, ts: bigint): void => {
+      target.shift(taken);
+      assert.equal(taken.ts, ts, `ts of row ${n}`);
+      assert.equal(taken.seq, n, `seq of row ${n}`);
+      assert.equal(taken.tag, n % 3, `tag of row ${n}`);
+      assert.deepEqual(taken.view ?? taken.object, rowBytes(n, sizeOf(n)), `bytes of row ${n}`);
+      if (n % 5 === 0) assert.ok(taken.object !== undefined, `row ${n} is still its object`);
+    };
+    // into an empty queue whose indexes moved on (rows came and went before)
+    target.push(1n, 0, Buffer.alloc(4), Buffer.alloc(4));
+    target.shift(taken);
+    const first = transaction(0, 30_000);
+    assert.equal(first.headSeq, 0);
+    assert.equal(first.tailSeq, 29_999);
+    first.retime(10n);
+    first.moveInto(target);
+    assert.equal(first.length, 0);
+    assert.equal(target.length, 30_000);
+    // behind queued rows: half of the first is still there
+    for (let n = 0; n < 15_000; n++) expect(n, 10n);
+    const second = transaction(30_000, 20_000);
+    second.retime(11n);
+    second.moveInto(target);
+    // a row pushed after the move goes behind the moved ones, and the emptied queue takes rows again
+    const last = rowBytes(50_000, sizeOf(50_000));
+    target.push(12n, 50_000, last, undefined, 50_000 % 3); // kept as its object, as every fifth
+    first.push(0n, 7, rowBytes(7, 40), rowBytes(7, 40));
+    first.shift(taken);
+    assert.deepEqual(taken.view, rowBytes(7, 40));
+    for (let n = 15_000; n < 30_000; n++) expect(n, 10n);
+    for (let n = 30_000; n < 50_000; n++) expect(n, 11n);
+    expect(50_000, 12n);
+    assert.equal(target.length, 0);
+  });
+
+  it('visit gives each packed row as its slab and offset, each other row as its object', () => {
+    const rows = new PackedRows<Buffer>();
+    const kept = Buffer.from('kept');
+    rows.push(0n, 0, Buffer.from('ab'), Buffer.from('ab'));
+    rows.push(0n, 1, kept, undefined);
+    rows.push(0n, 2, Buffer.from('cd'), Buffer.from('cd'));
+    const seen: string[] = [];
+    rows.visit(
+      (slab, offset) => {
+        seen.push(slab.toString('latin1', offset, offset + 2));
+        slab[offset] = 0x78; // changed in place: what shift gives has it
+      },
+      (row) => seen.push(row.toString()),
+    );
+    assert.deepEqual(seen, ['ab', 'kept', 'cd']);
+    const taken: TakenRow<Buffer> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
+    rows.shift(taken);
+    assert.equal(taken.view?.toString(), 'xb');
+  });
+
   it('clear hands back what every row held and empties the queue', () => {
     const rows = new PackedRows<string>();
     rows.push(1n, 0, 'abc', Buffer.from('abc'));

@@ -10,6 +10,7 @@ import { Mounter } from '../../../src/core/pipeline/mounter/index.js';
 import { decodeRow, type SortedRow } from '../../../src/core/pipeline/row-codec.js';
 import { locatedRows, testTableMap } from '../../helpers/binlog-rows.js';
 import type { SorterEvent } from '../../../src/core/pipeline/sorter/table-sorter.js';
+import type { PackedRows, TakenRow } from '../../../src/core/pipeline/sorter/packed-rows.js';
 import type { TableMap } from '../../../src/core/upstream/events.js';
 import type { ResumableEvent } from '../../../src/core/upstream/resumable-reader.js';
 import { TidemarkError } from '../../../src/core/errors/index.js';
@@ -31,8 +32,21 @@ class Table implements PulledTable {
       const row = decodeRow(event.payload, INT_ROW);
       this.added.push({ ts: event.ts, seq: event.seq, id: Number((row.after ?? row.before)![0]), commitTime: row.commitTime });
     },
+    addPacked: (packed: PackedRows<SortedRow>, ts: bigint): boolean => {
+      if (this.refusesPacked) return false;
+      this.packedTakes++;
+      const taken: TakenRow<SortedRow> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
+      while (packed.length > 0) {
+        packed.shift(taken);
+        this.sorter.add({ ts, seq: taken.seq, payload: taken.view ?? taken.object! });
+      }
+      return true;
+    },
     writable: (): Promise<void> => Promise.resolve(),
   };
+  /** Whether the sorter takes a transaction's packed rows whole, and how often it did. */
+  refusesPacked = false;
+  packedTakes = 0;
   constructor(readonly key: string, readonly name: { tableId: number }, public floorTs: bigint) {}
   ids(): number[] {
     return this.added.map((r) => r.id);
@@ -207,6 +221,39 @@ describe('puller: transaction assembly and table floors', { timeout: 30_000 }, (
     assert.deepEqual(ta.ids(), ids);
     assert.deepEqual(ta.added.map((r) => r.seq), ids, 'sequence numbers kept');
     assert.equal(h.quota.used, 0);
+    await h.stop();
+  });
+
+  it("a big transaction of one table reaches its sorter packed, whole, with its commit time; or row by row when refused or below the table's floor", async () => {
+    const a = tableMap('a');
+    const b = tableMap('bb');
+    const c = tableMap('ccc');
+    const ta = new Table('s.a', { tableId: 1 }, 0n);
+    const tb = new Table('s.bb', { tableId: 2 }, 20n);
+    const tc = new Table('s.ccc', { tableId: 3 }, 0n);
+    tc.refusesPacked = true;
+    const ids = Array.from({ length: 20_000 }, (_, i) => i);
+    const script: Script = [];
+    const big = (map: TableMap, ts: bigint): void => {
+      for (let i = 0; i < ids.length; i += 1000) script.push(rows(map, i, ...ids.slice(i, i + 1000)));
+      script.push(commit(ts, ids.length));
+    };
+    big(a, 10n);
+    big(b, 15n); // below b's floor: a read from before it already fed b
+    big(c, 25n);
+    big(b, 30n);
+    const h = setup(script, [ta, tb, tc]);
+    await until('last commit', () => h.puller.readerTs === 30n);
+    assert.equal(ta.packedTakes, 1, 'the rows past the first 16,384 went to the sorter whole');
+    assert.deepEqual(ta.ids(), ids);
+    assert.deepEqual(ta.added.map((r) => r.seq), ids);
+    assert.ok(ta.added.every((r) => r.ts === 10n && r.commitTime === 10_000), 'every row has the commit ts and time');
+    assert.equal(tc.packedTakes, 0);
+    assert.deepEqual(tc.ids(), ids, 'a refused transaction went row by row');
+    assert.ok(tc.added.every((r) => r.ts === 25n && r.commitTime === 25_000));
+    assert.equal(tb.packedTakes, 1, 'the transaction below the floor was not offered whole');
+    assert.deepEqual(tb.ids(), ids, 'only the commit above the floor');
+    assert.ok(tb.added.every((r) => r.ts === 30n && r.commitTime === 30_000));
     await h.stop();
   });
 

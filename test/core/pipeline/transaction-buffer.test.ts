@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { TransactionBuffer, type PendingRow } from '../../../src/core/pipeline/puller/transaction-buffer.js';
-import { MemoryQuota, SpillStore } from '../../../src/core/pipeline/sorter/index.js';
+import { MemoryQuota, SpillStore, TableSorter } from '../../../src/core/pipeline/sorter/index.js';
+import { PackedRows } from '../../../src/core/pipeline/sorter/packed-rows.js';
+import { SORTED_ROW_CODEC } from '../../../src/core/pipeline/row-codec.js';
 
 interface Dest {
   readonly name: { readonly tableId: number };
@@ -89,5 +91,92 @@ describe('TransactionBuffer', () => {
     let left = 0;
     await buffer.drain(() => void left++);
     assert.equal(left, 0);
+  });
+
+  it("offers a one-table transaction's packed rows whole, with their quota, to a sorter that takes them as they are", async () => {
+    const s = await store();
+    const quota = new MemoryQuota(256 << 20);
+    const buffer = new TransactionBuffer<Dest>(quota, () => s);
+    const sorter = new TableSorter(1, quota, s, SORTED_ROW_CODEC);
+    // one table: the first 16,384 rows one by one, the rest whole
+    const added = rows(60_000).map((r) => ({ ...r, pipeline: tables[0] }));
+    for (const r of added) assert.equal(buffer.add(r), undefined);
+    const used = quota.used;
+    let one = 0;
+    let wholes = 0;
+    await buffer.drain(
+      (r) => {
+        one++;
+        sorter.add({ ts: 5n, seq: r.seq, payload: r.payload });
+        return undefined;
+      },
+      (pipeline, packed) => {
+        wholes++;
+        assert.equal(pipeline, tables[0]);
+        return sorter.addPacked(packed, 5n);
+      },
+    );
+    assert.equal(wholes, 1);
+    assert.equal(one, 16_384, 'only the rows held as they came went one by one');
+    assert.equal(quota.used, used, 'the sorter holds what the buffer held, no more');
+    sorter.advanceResolved(5n);
+    const out = sorter.takeReady(100_000);
+    assert.deepEqual(out.map((e) => e.seq), added.map((r) => r.seq));
+    out.forEach((e, i) => assert.ok(e.payload.equals(added[i].payload), `bytes of row ${i}`));
+    assert.equal(out[20_000 - (20_000 % 7)].payload, added[20_000 - (20_000 % 7)].payload, 'a shared row is still the buffer the others hold');
+    assert.equal(quota.used, 0, 'taking every row gave the quota back exactly');
+
+    // several tables, or a sorter that refuses: row by row, the quota given back first
+    for (const r of rows(30_000)) assert.equal(buffer.add(r), undefined);
+    let offered = 0;
+    const seqs: number[] = [];
+    await buffer.drain(
+      (r) => void seqs.push(r.seq),
+      () => ++offered > 1,
+    );
+    assert.equal(offered, 0, 'rows of three tables are not offered whole');
+    assert.equal(seqs.length, 30_000);
+    assert.equal(quota.used, 0);
+    for (const r of rows(30_000).map((r) => ({ ...r, pipeline: tables[1] }))) assert.equal(buffer.add(r), undefined);
+    seqs.length = 0;
+    await buffer.drain(
+      (r) => void seqs.push(r.seq),
+      () => ++offered > 1,
+    );
+    assert.equal(offered, 1);
+    assert.deepEqual(seqs, Array.from({ length: 30_000 }, (_, n) => n), 'refused: every row one by one, in order');
+    assert.equal(quota.used, 0);
+    await sorter.close();
+  });
+});
+
+describe('TableSorter.addPacked', () => {
+  it('takes packed rows behind queued ones unless the table has rows on disk, and keeps (ts, seq) order', async () => {
+    const s = await SpillStore.open(join(mkdtempSync(join(tmpdir(), 'tidemark-add-packed-')), 'cf'));
+    try {
+      const quota = new MemoryQuota(1 << 20);
+      const sorter = new TableSorter(1, quota, s, SORTED_ROW_CODEC);
+      /** Rows as the transaction buffer packs them (ts 0 until the commit). */
+      const packedOf = (from: number, count: number): PackedRows<Buffer> => {
+        const packed = new PackedRows<Buffer>();
+        for (let seq = from; seq < from + count; seq++) packed.push(0n, seq, row(seq, 40), row(seq, 40));
+        return packed;
+      };
+      sorter.add({ ts: 3n, seq: 0, payload: row(0, 40) });
+      assert.throws(() => sorter.addPacked(packedOf(0, 10), 3n), /got \(3, 0\) after \(3, 0\)/);
+      const ok = packedOf(1, 10);
+      assert.equal(sorter.addPacked(ok, 3n), true);
+      assert.equal(ok.length, 0);
+      // past the quota the table spills; packed rows must then wait their turn row by row
+      for (let seq = 0; quota.used < quota.limitBytes - 1000 || sorter.stats.spilledEvents === 0; seq++) sorter.add({ ts: 4n, seq, payload: row(seq, 400) });
+      const refused = packedOf(0, 10);
+      assert.equal(sorter.addPacked(refused, 5n), false);
+      assert.equal(refused.length, 10, 'nothing was taken');
+      sorter.advanceResolved(3n);
+      assert.deepEqual(sorter.takeReady(100).map((e) => [e.ts, e.seq]), Array.from({ length: 11 }, (_, n) => [3n, n]));
+      await sorter.close();
+    } finally {
+      await s.destroy();
+    }
   });
 });

@@ -6,8 +6,9 @@ import type { TableMap } from '../../upstream/events.js';
 import type { ResumableEvent } from '../../upstream/resumable-reader.js';
 import type { MemoryQuota } from '../sorter/memory-quota.js';
 import type { SpillStore } from '../sorter/spill-store.js';
+import type { PackedRows } from '../sorter/packed-rows.js';
 import type { SorterEvent } from '../sorter/table-sorter.js';
-import { setRowCommitTime, type SortedRow } from '../row-codec.js';
+import { setPackedRowCommitTime, setRowCommitTime, type SortedRow } from '../row-codec.js';
 import type { Mounter } from '../mounter/index.js';
 import { TransactionBuffer } from './transaction-buffer.js';
 
@@ -16,7 +17,7 @@ export interface PulledTable {
   /** `schema.table`. */
   readonly key: string;
   readonly name: { readonly tableId: number };
-  readonly sorter: { add(event: SorterEvent<SortedRow>): void; writable(): Promise<void> };
+  readonly sorter: { add(event: SorterEvent<SortedRow>): void; addPacked(rows: PackedRows<SortedRow>, ts: Ts): boolean; writable(): Promise<void> };
   /** Removed: it gets nothing more. */
   readonly closed: boolean;
   /** Changes with a ts at or below this are already in the sorter (or were written elsewhere): skipped. */
@@ -198,6 +199,13 @@ export class Puller<T extends PulledTable> {
                 touched.add(t);
                 // a huge transaction: let the sorter's spill writes catch up as it goes
                 return (row.seq & 0x3ff) === 0x3ff ? t.sorter.writable() : undefined;
+              }, (t, rows) => {
+                // a big transaction of one table: its packed rows go to the sorter as they are
+                if (t.closed || t.awaitingRestart || e.ts <= t.floorTs) return false;
+                rows.visit((slab, offset) => setPackedRowCommitTime(slab, offset, e.commitTime), (row) => setRowCommitTime(row, e.commitTime));
+                if (!t.sorter.addPacked(rows, e.ts)) return false;
+                touched.add(t);
+                return true;
               });
             }
             this.txnTables.clear();

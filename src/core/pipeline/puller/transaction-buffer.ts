@@ -1,3 +1,4 @@
+import { BugIndicatingError } from '../../errors/index.js';
 import type { MemoryQuota } from '../sorter/memory-quota.js';
 import { PACKED_ROW_OVERHEAD, PackedRows, type TakenRow } from '../sorter/packed-rows.js';
 import { encodeKey, tablePrefix, type SpillStore } from '../sorter/spill-store.js';
@@ -34,6 +35,9 @@ export class TransactionBuffer<D extends RowDestination> {
   private readonly packed = new PackedRows<SortedRow>();
   private readonly taken: TakenRow<SortedRow> = { ts: 0n, seq: 0, tag: 0, view: undefined, object: undefined };
   private memoryBytes = 0;
+  /** Of memoryBytes, what the packed rows take; the one table they all go to, or -1 (none yet) or -2 (several). */
+  private packedBytes = 0;
+  private packedTable = -1;
   private spillBatch: { type: 'put'; key: Buffer; value: Buffer }[] = [];
   private spilled = 0;
   private writes: Promise<void> = Promise.resolve();
@@ -63,6 +67,8 @@ export class TransactionBuffer<D extends RowDestination> {
         const tableId = row.pipeline.name.tableId;
         this.pipelines.set(tableId, row.pipeline);
         this.packed.push(0n, row.seq, payload, packed, tableId);
+        this.packedBytes += cost;
+        if (this.packedTable !== tableId) this.packedTable = this.packedTable === -1 ? tableId : -2;
       }
       this.memoryBytes += cost;
       return undefined;
@@ -82,17 +88,27 @@ export class TransactionBuffer<D extends RowDestination> {
 
   /**
    * Hands every row back in order (memory first, then the spilled part) and empties the buffer; `each` returns
-   * a promise only when the next row must wait for it.
+   * a promise only when the next row must wait for it. When the rows past the first 16,384 all go to one table,
+   * `whole` is offered them first, packed as they are, with the quota they hold (rows kept as objects counted as a
+   * sorter counts them): it returns whether it took them (a big transaction then reaches its sorter with no copy).
    */
-  async drain(each: (row: PendingRow<D>) => Promise<void> | undefined): Promise<void> {
+  async drain(each: (row: PendingRow<D>) => Promise<void> | undefined, whole?: (pipeline: D, rows: PackedRows<SortedRow>) => boolean): Promise<void> {
     const rows = this.memory;
     this.memory = [];
-    this.quota.release(this.memoryBytes);
-    this.memoryBytes = 0;
+    this.quota.release(this.memoryBytes - this.packedBytes);
+    this.memoryBytes = this.packedBytes;
     for (let i = 0; i < rows.length; i++) {
       const wait = each(rows[i]);
       if (wait !== undefined) await wait;
     }
+    const single = this.packedTable >= 0 ? this.pipelines.get(this.packedTable) : undefined;
+    this.packedTable = -1;
+    if (single !== undefined && whole !== undefined && whole(single, this.packed)) {
+      if (this.packed.length !== 0) throw new BugIndicatingError('a transaction\'s packed rows were taken, but not all of them');
+    } else {
+      this.quota.release(this.packedBytes);
+    }
+    this.memoryBytes = this.packedBytes = 0;
     const taken = this.taken;
     while (this.packed.length > 0) {
       this.packed.shift(taken);
@@ -122,7 +138,8 @@ export class TransactionBuffer<D extends RowDestination> {
     this.memory = [];
     this.packed.clear(() => undefined);
     this.pipelines.clear();
-    this.memoryBytes = 0;
+    this.memoryBytes = this.packedBytes = 0;
+    this.packedTable = -1;
     this.spillBatch = [];
     await this.writes;
     if (this.spilled > 0) await this.clearDisk();

@@ -137,6 +137,91 @@ export class PackedRows<T> {
     if (this.head === this.tail) this.reset();
   }
 
+  /** The seq of the oldest row and of the newest; only when `length > 0`. */
+  get headSeq(): number {
+    return this.fields[(this.head - this.fieldsBase) * FIELDS + 3];
+  }
+
+  get tailSeq(): number {
+    return this.fields[(this.tail - 1 - this.fieldsBase) * FIELDS + 3];
+  }
+
+  /** Gives every row held this ts (a transaction's rows, packed before its commit gave them one). */
+  retime(ts: bigint): void {
+    if (this.head === this.tail) return;
+    this.runTs = [ts];
+    this.runEnd = [this.tail];
+    this.runHead = 0;
+  }
+
+  /**
+   * Visits every row held: a packed one as its slab and the offset of its bytes there (to change them in place:
+   * no view is made), one kept as an object as that object.
+   */
+  visit(packed: (slab: Buffer, offset: number) => void, object: (row: T) => void): void {
+    for (let index = this.head; index < this.tail; index++) {
+      const i = (index - this.fieldsBase) * FIELDS;
+      if (this.fields[i + 2] === AS_OBJECT) object(this.objects.get(index)!);
+      else packed(this.slabs[this.fields[i] - this.slabsBase], this.fields[i + 1]);
+    }
+  }
+
+  /**
+   * Moves every row held to the end of `target`, with their ts and seqs, leaving this empty: the slabs change hands,
+   * no row's bytes are copied (a big transaction handed to its table's sorter at the commit). When `target` is empty
+   * it takes the fields as they are too.
+   */
+  moveInto(target: PackedRows<T>): void {
+    if (this.head === this.tail) return;
+    if (target.head === target.tail) {
+      // nothing refers to an empty queue's indexes: it takes this one's as they are
+      target.fields = this.fields;
+      target.fieldsBase = this.fieldsBase;
+      target.head = this.head;
+      target.tail = this.tail;
+      target.slabs = this.slabs;
+      target.slabsBase = this.slabsBase;
+      target.slabUsed = this.slabUsed;
+      target.runTs = this.runTs;
+      target.runEnd = this.runEnd;
+      target.runHead = this.runHead;
+      for (const [index, object] of this.objects) target.objects.set(index, object);
+    } else {
+      const slabShift = target.slabsBase + target.slabs.length - this.slabsBase;
+      for (const slab of this.slabs) target.slabs.push(slab);
+      target.slabUsed = this.slabUsed;
+      for (let run = this.runHead, index = this.head; run < this.runTs.length; run++) {
+        const ts = this.runTs[run];
+        for (; index < this.runEnd[run]; index++) {
+          const from = (index - this.fieldsBase) * FIELDS;
+          const at = target.reserve() * FIELDS;
+          const length = this.fields[from + 2];
+          target.fields[at] = length === AS_OBJECT ? 0 : this.fields[from] + slabShift;
+          target.fields[at + 1] = this.fields[from + 1];
+          target.fields[at + 2] = length;
+          target.fields[at + 3] = this.fields[from + 3];
+          target.fields[at + 4] = this.fields[from + 4];
+          if (length === AS_OBJECT) target.objects.set(target.tail, this.objects.get(index)!);
+          target.tail++;
+          const runs = target.runTs.length;
+          if (runs > target.runHead && target.runTs[runs - 1] === ts) target.runEnd[runs - 1] = target.tail;
+          else {
+            target.runTs.push(ts);
+            target.runEnd.push(target.tail);
+          }
+        }
+      }
+    }
+    this.fields = new Uint32Array(FIELDS * 1024);
+    this.fieldsBase = this.head = this.tail;
+    this.slabs = [];
+    this.slabUsed = SLAB_BYTES;
+    this.runTs = [];
+    this.runEnd = [];
+    this.runHead = 0;
+    this.objects.clear();
+  }
+
   /** Drops every row held; `each` is given each one's packed length, or the row kept as an object. */
   clear(each: (packedLength: number, object: T | undefined) => void): void {
     for (let index = this.head; index < this.tail; index++) {

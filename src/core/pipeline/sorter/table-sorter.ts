@@ -173,6 +173,31 @@ export class TableSorter<T = Buffer> {
   }
 
   /**
+   * Appends a transaction's packed rows (from the transaction buffer: all of this table, with this ts, counted against
+   * the quota already, which this sorter now holds for them) without copying their bytes. Only while nothing of the
+   * table is on disk: returns false, and takes nothing, when something is (the rows must then be added one by one).
+   */
+  addPacked(rows: PackedRows<T>, ts: bigint): boolean {
+    if (rows.length === 0) return true;
+    if (this.closed) throw new TidemarkError('ErrClosed', `sorter of table ${this.tableId} is closed`);
+    if (this.diskCount !== 0) return false;
+    const first = rows.headSeq;
+    if (ts < this.lastTs || (ts === this.lastTs && first <= this.lastSeq)) {
+      throw new BugIndicatingError(`sorter of table ${this.tableId} got (${ts}, ${first}) after (${this.lastTs}, ${this.lastSeq})`);
+    }
+    if (ts <= this.resolvedTs) {
+      throw new BugIndicatingError(`sorter of table ${this.tableId} got ts ${ts} at or below resolved-ts ${this.resolvedTs}`);
+    }
+    this.lastTs = ts;
+    this.lastSeq = rows.tailSeq;
+    this.stats.memoryEvents += rows.length;
+    rows.retime(ts);
+    rows.moveInto(this.packed);
+    this.wake();
+    return true;
+  }
+
+  /**
    * Resolves when the spill writes in flight are under the backlog limit (at once when they are): the puller
    * awaits it between reads, so memory stays bounded when the sink is slow and everything spills.
    */
