@@ -8,9 +8,14 @@ import { Worker, imageBytes } from './worker.js';
 
 export { MySqlSinkError, type MySqlSinkErrorCode } from './errors.js';
 
-/** Rows, and bytes of them, waiting in the workers' queues before `writeRows` waits (memory bound when the downstream is slow). */
+/**
+ * Rows, and bytes of them (imageBytes), waiting in the workers' queues before `writeRows` waits (memory bound when
+ * the downstream is slow). Narrow rows reach the row bound first. Rows of ~1 KB reach the byte bound: at 64 MiB
+ * the queue held rows for ~60 MiB of live heap, and the capture peaked at 366-370 MiB RSS in `bench -- wide
+ * --sink mysql`. At 16 MiB it peaked at 285-296 MiB, with the same rows/s (BENCHMARKS.md).
+ */
 const MAX_QUEUED_ROWS = 32_768;
-const MAX_QUEUED_BYTES = 64 << 20;
+const MAX_QUEUED_BYTES = 16 << 20;
 /** Bytes of values a prepared INSERT carries at most (max_allowed_packet is 4 MiB by default in MySQL 5.7, 16 MiB in MariaDB). */
 const PREPARED_BYTES = 2 << 20;
 /** Times a transaction rolled back by a deadlock or lock wait timeout is applied before the error stands. */

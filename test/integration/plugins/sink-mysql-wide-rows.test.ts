@@ -45,7 +45,7 @@ describe('mysql sink: rows of 1 MiB (real downstream)', () => {
     return { n: Number(rows[0]['n']), bytes: Number(rows[0]['bytes']), ok: Number(rows[0]['ok']) };
   };
 
-  it('a slow downstream holds writeRows back once 64 MiB of rows wait, not only at 32,768 rows', async () => {
+  it('a slow downstream holds writeRows back once 16 MiB of rows wait, not only at 32,768 rows', async () => {
     await conn.query(`DELETE FROM ${db}.wide`);
     const sink = await open('?worker-count=1&safe-mode-duration=0');
     const blocker = await mysql.createConnection({ uri: mysqlUri('downstream') });
@@ -73,7 +73,8 @@ describe('mysql sink: rows of 1 MiB (real downstream)', () => {
         accepted++;
       }
       assert.ok(pending !== undefined, 'writeRows held back before 200 rows of 1 MiB');
-      assert.ok(accepted >= 32 && accepted <= 80, `${accepted} rows of 1 MiB accepted while the downstream was held`);
+      console.log(`# accepted ${accepted} rows of 1 MiB while held`);
+      assert.ok(accepted >= 8 && accepted <= 20, `${accepted} rows of 1 MiB accepted while the downstream was held`);
       await blocker.query('COMMIT');
       await pending;
       for (let id = accepted + 2; id <= 200; id++) await sink.writeRows(wide, [wideRow(wide, id, 2n + BigInt(id))]);
