@@ -27,11 +27,22 @@ const DIG2BYTES = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 
 const ZEROS = '000000000';
 
+/** '00' to '99': the two-digit fields of temporal values, made once. */
+const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => (n < 10 ? `0${n}` : String(n)));
+
 /** `n` (≥ 0, < 10^width, width ≤ 9) in exactly `width` digits. */
 function pad(n: number, width: number): string {
+  if (width === 2 && n < 100) return TWO_DIGITS[n];
   const s = String(n);
   return s.length >= width ? s : ZEROS.slice(0, width - s.length) + s;
 }
+
+/**
+ * The date part of the last DATETIME decoded ('YYYY-MM-DD ', by its packed year-month-day): rows of a transaction
+ * or a batch mostly share their date, so each then costs only its time of day.
+ */
+let lastYmd = -1;
+let lastDatePart = '';
 
 function fraction(micros: number, fsp: number): string {
   return fsp === 0 ? '' : `.${pad(micros, 6).slice(0, fsp)}`;
@@ -56,11 +67,14 @@ function decimalGroup(buf: Buffer, start: number, p: number, n: number, negative
 }
 
 
+/** The bytes the last `decodeValueAt` took (a module variable, so the hot path allocates no tuple). */
+let lastWidth = 0;
+
 /**
  * DECIMAL (binary format): groups of 9 digits in 4 bytes, read in place without copying the value; leading
- * zero groups of the integer part are left out as they are read, so the text is built once.
+ * zero groups of the integer part are left out as they are read, so the text is built once. Sets `lastWidth`.
  */
-function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number): [string, number] {
+function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number): string {
   const intg = precision - scale;
   const intg0 = Math.floor(intg / 9);
   const intg0x = intg % 9;
@@ -96,7 +110,8 @@ function decodeDecimal(buf: Buffer, o: number, precision: number, scale: number)
       p += n;
     }
   }
-  return [negative ? `-${text}` : text, size];
+  lastWidth = size;
+  return negative ? `-${text}` : text;
 }
 
 /** The bytes `start..end` of `buf` as text in `charset`, or a copy of them for binary (read without a view per value). */
@@ -106,8 +121,6 @@ function decodeString(buf: Buffer, start: number, end: number, charset: number |
   return textDecoderOf(charset)(buf, start, end);
 }
 
-/** The bytes the last `decodeValueAt` took (a module variable, so the hot path allocates no tuple). */
-let lastWidth = 0;
 
 /** Decodes one value; returns it and the bytes it took. */
 export function decodeValue(buf: Buffer, o: number, map: TableMap, column: number): [Value, number] {
@@ -116,7 +129,7 @@ export function decodeValue(buf: Buffer, o: number, map: TableMap, column: numbe
 }
 
 function decodeValueAt(buf: Buffer, o: number, map: TableMap, column: number): Value {
-  // the common fixed-width and VARCHAR types without a tuple; the rest through decodeValueTuple
+  // the common fixed-width, VARCHAR, DECIMAL and DATETIME types without a tuple; the rest through decodeValueTuple
   const unsigned = map.unsigned[column] ?? false;
   switch (map.types[column]) {
     case ColumnType.TINY: lastWidth = 1; return unsigned ? buf[o] : buf.readInt8(o);
@@ -130,6 +143,29 @@ function decodeValueAt(buf: Buffer, o: number, map: TableMap, column: number): V
       const length = lengthBytes === 1 ? buf[o] : buf.readUInt16LE(o);
       lastWidth = lengthBytes + length;
       return decodeString(buf, o + lengthBytes, o + lastWidth, map.charsets.get(column));
+    }
+    case ColumnType.NEWDECIMAL: {
+      const meta = map.meta[column];
+      return decodeDecimal(buf, o, meta >> 8, meta & 0xff);
+    }
+    case ColumnType.DATETIME2: {
+      const meta = map.meta[column];
+      const packed = buf.readUIntBE(o, 5) - 0x8000000000;
+      const ymd = Math.floor(packed / 2 ** 17);
+      const hms = packed % 2 ** 17;
+      if (ymd !== lastYmd) {
+        const ym = Math.floor(ymd / 32);
+        lastDatePart = `${pad(Math.floor(ym / 13), 4)}-${pad(ym % 13, 2)}-${pad(ymd % 32, 2)} `;
+        lastYmd = ymd;
+      }
+      const text = lastDatePart + TWO_DIGITS[hms >> 12] + ':' + TWO_DIGITS[(hms >> 6) & 63] + ':' + TWO_DIGITS[hms & 63];
+      if (meta === 0) {
+        lastWidth = 5;
+        return text;
+      }
+      const [micros, n] = readFraction(buf, o + 5, meta);
+      lastWidth = 5 + n;
+      return text + fraction(micros, meta);
     }
   }
   const [value, width] = decodeValueTuple(buf, o, map, column);
@@ -153,19 +189,9 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
       const y = buf[o];
       return [y === 0 ? 0 : 1900 + y, 1];
     }
-    case ColumnType.NEWDECIMAL: return decodeDecimal(buf, o, meta >> 8, meta & 0xff);
     case ColumnType.DATE: {
       const v = buf.readUIntLE(o, 3);
       return [`${pad(v >> 9, 4)}-${pad((v >> 5) & 15, 2)}-${pad(v & 31, 2)}`, 3];
-    }
-    case ColumnType.DATETIME2: {
-      const packed = buf.readUIntBE(o, 5) - 0x8000000000;
-      const [micros, n] = readFraction(buf, o + 5, meta);
-      const ymd = Math.floor(packed / 2 ** 17);
-      const ym = Math.floor(ymd / 32);
-      const hms = packed % 2 ** 17;
-      const text = `${pad(Math.floor(ym / 13), 4)}-${pad(ym % 13, 2)}-${pad(ymd % 32, 2)} ${pad(hms >> 12, 2)}:${pad((hms >> 6) & 63, 2)}:${pad(hms & 63, 2)}`;
-      return [text + fraction(micros, meta), 5 + n];
     }
     case ColumnType.TIMESTAMP2: {
       const seconds = buf.readUInt32BE(o);
