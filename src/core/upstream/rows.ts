@@ -48,15 +48,22 @@ function fraction(micros: number, fsp: number): string {
   return fsp === 0 ? '' : `.${pad(micros, 6).slice(0, fsp)}`;
 }
 
-/** Fractional seconds of TIME2/DATETIME2/TIMESTAMP2: (fsp+1)/2 big-endian bytes, scaled to microseconds. */
-function readFraction(buf: Buffer, o: number, fsp: number): [number, number] {
+/** The bytes the last `readFraction` took. */
+let fractionBytes = 0;
+
+/** Fractional seconds of DATETIME2/TIMESTAMP2: (fsp+1)/2 big-endian bytes, scaled to microseconds; sets `fractionBytes`. */
+function readFraction(buf: Buffer, o: number, fsp: number): number {
   switch (fsp) {
-    case 1: case 2: return [buf[o] * 10_000, 1];
-    case 3: case 4: return [buf.readUInt16BE(o) * 100, 2];
-    case 5: case 6: return [buf.readUIntBE(o, 3), 3];
-    default: return [0, 0];
+    case 1: case 2: fractionBytes = 1; return buf[o] * 10_000;
+    case 3: case 4: fractionBytes = 2; return buf.readUInt16BE(o) * 100;
+    case 5: case 6: fractionBytes = 3; return buf.readUIntBE(o, 3);
+    default: fractionBytes = 0; return 0;
   }
 }
+
+/** The text of the last TIMESTAMP decoded, without its fraction, by its seconds (rows stamped with one NOW() share it). */
+let lastTimestampSeconds = -1;
+let lastTimestampText = '';
 
 /** A big-endian group of `n` (1..4) decimal bytes at `p`, with the sign bit of the number's first byte flipped and negative numbers' bits inverted. */
 function decimalGroup(buf: Buffer, start: number, p: number, n: number, negative: boolean): number {
@@ -129,7 +136,7 @@ export function decodeValue(buf: Buffer, o: number, map: TableMap, column: numbe
 }
 
 function decodeValueAt(buf: Buffer, o: number, map: TableMap, column: number): Value {
-  // the common fixed-width, VARCHAR, DECIMAL and DATETIME types without a tuple; the rest through decodeValueTuple
+  // the common fixed-width, VARCHAR, DECIMAL and DATETIME types without a tuple; the rest through decodeOtherValue
   const unsigned = map.unsigned[column] ?? false;
   switch (map.types[column]) {
     case ColumnType.TINY: lastWidth = 1; return unsigned ? buf[o] : buf.readInt8(o);
@@ -163,42 +170,52 @@ function decodeValueAt(buf: Buffer, o: number, map: TableMap, column: number): V
         lastWidth = 5;
         return text;
       }
-      const [micros, n] = readFraction(buf, o + 5, meta);
-      lastWidth = 5 + n;
+      const micros = readFraction(buf, o + 5, meta);
+      lastWidth = 5 + fractionBytes;
       return text + fraction(micros, meta);
     }
   }
-  const [value, width] = decodeValueTuple(buf, o, map, column);
+  return decodeOtherValue(buf, o, map, column);
+}
+
+/** Sets `lastWidth` and gives the value back (so a decoder's return states both, with no tuple). */
+function withWidth<V extends Value>(value: V, width: number): V {
   lastWidth = width;
   return value;
 }
 
-function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number): [Value, number] {
+/** The types decodeValueAt leaves to it; sets `lastWidth`. */
+function decodeOtherValue(buf: Buffer, o: number, map: TableMap, column: number): Value {
   const type = map.types[column];
   const meta = map.meta[column];
   const unsigned = map.unsigned[column] ?? false;
   switch (realType(type, meta)) {
-    case ColumnType.TINY: return [unsigned ? buf.readUInt8(o) : buf.readInt8(o), 1];
-    case ColumnType.SHORT: return [unsigned ? buf.readUInt16LE(o) : buf.readInt16LE(o), 2];
-    case ColumnType.INT24: return [unsigned ? buf.readUIntLE(o, 3) : buf.readIntLE(o, 3), 3];
-    case ColumnType.LONG: return [unsigned ? buf.readUInt32LE(o) : buf.readInt32LE(o), 4];
-    case ColumnType.LONGLONG: return [unsigned ? buf.readBigUInt64LE(o) : buf.readBigInt64LE(o), 8];
-    case ColumnType.FLOAT: return [buf.readFloatLE(o), 4];
-    case ColumnType.DOUBLE: return [buf.readDoubleLE(o), 8];
+    case ColumnType.TINY: return withWidth(unsigned ? buf.readUInt8(o) : buf.readInt8(o), 1);
+    case ColumnType.SHORT: return withWidth(unsigned ? buf.readUInt16LE(o) : buf.readInt16LE(o), 2);
+    case ColumnType.INT24: return withWidth(unsigned ? buf.readUIntLE(o, 3) : buf.readIntLE(o, 3), 3);
+    case ColumnType.LONG: return withWidth(unsigned ? buf.readUInt32LE(o) : buf.readInt32LE(o), 4);
+    case ColumnType.LONGLONG: return withWidth(unsigned ? buf.readBigUInt64LE(o) : buf.readBigInt64LE(o), 8);
+    case ColumnType.FLOAT: return withWidth(buf.readFloatLE(o), 4);
+    case ColumnType.DOUBLE: return withWidth(buf.readDoubleLE(o), 8);
     case ColumnType.YEAR: {
       const y = buf[o];
-      return [y === 0 ? 0 : 1900 + y, 1];
+      return withWidth(y === 0 ? 0 : 1900 + y, 1);
     }
     case ColumnType.DATE: {
       const v = buf.readUIntLE(o, 3);
-      return [`${pad(v >> 9, 4)}-${pad((v >> 5) & 15, 2)}-${pad(v & 31, 2)}`, 3];
+      return withWidth(`${pad(v >> 9, 4)}-${pad((v >> 5) & 15, 2)}-${pad(v & 31, 2)}`, 3);
     }
     case ColumnType.TIMESTAMP2: {
       const seconds = buf.readUInt32BE(o);
-      const [micros, n] = readFraction(buf, o + 4, meta);
-      if (seconds === 0 && micros === 0) return [`0000-00-00 00:00:00${fraction(0, meta)}`, 4 + n];
-      const iso = new Date(seconds * 1000).toISOString();
-      return [`${iso.slice(0, 10)} ${iso.slice(11, 19)}${fraction(micros, meta)}`, 4 + n];
+      const micros = readFraction(buf, o + 4, meta);
+      const width = 4 + fractionBytes;
+      if (seconds === 0 && micros === 0) return withWidth(`0000-00-00 00:00:00${fraction(0, meta)}`, width);
+      if (seconds !== lastTimestampSeconds) {
+        const iso = new Date(seconds * 1000).toISOString();
+        lastTimestampText = `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+        lastTimestampSeconds = seconds;
+      }
+      return withWidth(meta === 0 ? lastTimestampText : lastTimestampText + fraction(micros, meta), width);
     }
     case ColumnType.TIME2: {
       let packed: number;
@@ -239,12 +256,12 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
       const abs = Math.abs(packed);
       const hms = Math.floor(abs / 2 ** 24);
       const micros = abs % 2 ** 24;
-      return [`${sign}${pad((hms >> 12) & 0x3ff, 2)}:${pad((hms >> 6) & 63, 2)}:${pad(hms & 63, 2)}${fraction(micros, meta)}`, n];
+      return withWidth(`${sign}${pad((hms >> 12) & 0x3ff, 2)}:${pad((hms >> 6) & 63, 2)}:${pad(hms & 63, 2)}${fraction(micros, meta)}`, n);
     }
     case ColumnType.VARCHAR: case ColumnType.VAR_STRING: {
       const lengthBytes = meta < 256 ? 1 : 2;
       const length = lengthBytes === 1 ? buf[o] : buf.readUInt16LE(o);
-      return [decodeString(buf, o + lengthBytes, o + lengthBytes + length, map.charsets.get(column)), lengthBytes + length];
+      return withWidth(decodeString(buf, o + lengthBytes, o + lengthBytes + length, map.charsets.get(column)), lengthBytes + length);
     }
     case ColumnType.STRING: {
       const maxLength = stringColumnBytes(meta);
@@ -255,15 +272,15 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
         // the binlog drops the trailing 0x00 padding of BINARY(n) (and MariaDB's UUID); the value has n bytes
         const padded = Buffer.alloc(maxLength);
         buf.copy(padded, 0, o + lengthBytes, o + lengthBytes + length);
-        return [padded, lengthBytes + length];
+        return withWidth(padded, lengthBytes + length);
       }
-      return [decodeString(buf, o + lengthBytes, o + lengthBytes + length, charset), lengthBytes + length];
+      return withWidth(decodeString(buf, o + lengthBytes, o + lengthBytes + length, charset), lengthBytes + length);
     }
     case ColumnType.ENUM: {
       const size = meta & 0xff;
       const index = size === 1 ? buf[o] : buf.readUInt16LE(o);
       const names = map.enumValues.get(column);
-      return [index === 0 ? '' : (names?.[index - 1] ?? String(index)), size];
+      return withWidth(index === 0 ? '' : (names?.[index - 1] ?? String(index)), size);
     }
     case ColumnType.SET: {
       const size = meta & 0xff;
@@ -271,13 +288,13 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
       const names = map.setValues.get(column) ?? [];
       const chosen: string[] = [];
       for (let i = 0; i < names.length; i++) if (bits & (2 ** i)) chosen.push(names[i]);
-      return [chosen.join(','), size];
+      return withWidth(chosen.join(','), size);
     }
     case ColumnType.BIT: {
       const bytes = (meta >> 8) + ((meta & 0xff) > 0 ? 1 : 0);
       let v = 0n;
       for (let i = 0; i < bytes; i++) v = (v << 8n) | BigInt(buf[o + i]);
-      return [v, bytes];
+      return withWidth(v, bytes);
     }
     case ColumnType.BLOB: case ColumnType.GEOMETRY: case ColumnType.JSON: {
       const length = buf.readUIntLE(o, meta);
@@ -286,7 +303,7 @@ function decodeValueTuple(buf: Buffer, o: number, map: TableMap, column: number)
       const value = type === ColumnType.BLOB
         ? decodeString(buf, start, start + length, map.charsets.get(column) ?? BINARY_CHARSET)
         : type === ColumnType.JSON ? decodeJsonBinary(buf.subarray(start, start + length)) : Buffer.from(buf.subarray(start, start + length));
-      return [value, meta + length];
+      return withWidth(value, meta + length);
     }
     default:
       throw new TidemarkError('ErrUnsupportedColumnType', `column ${map.names?.[column] ?? column} of ${map.schema}.${map.table} has binlog type ${type}, which Tidemark cannot decode`);
@@ -347,7 +364,7 @@ function valueWidth(buf: Buffer, o: number, map: TableMap, column: number): numb
       return Math.floor(intg / 9) * 4 + DIG2BYTES[intg % 9] + Math.floor(scale / 9) * 4 + DIG2BYTES[scale % 9];
     }
     case ColumnType.STRING: {
-      // ENUM, SET and CHAR travel as STRING, the real type in the metadata (see decodeValueTuple)
+      // ENUM, SET and CHAR travel as STRING, the real type in the metadata (see decodeOtherValue)
       const real = meta >> 8;
       if (real === ColumnType.ENUM || real === ColumnType.SET) return meta & 0xff;
       return stringColumnBytes(meta) < 256 ? 1 + buf[o] : 2 + buf.readUInt16LE(o);
@@ -355,7 +372,8 @@ function valueWidth(buf: Buffer, o: number, map: TableMap, column: number): numb
     case ColumnType.BIT: return (meta >> 8) + ((meta & 0xff) > 0 ? 1 : 0);
   }
   // the rest: the decoder's own width (or its error for a type it cannot decode)
-  return decodeValueTuple(buf, o, map, column)[1];
+  decodeOtherValue(buf, o, map, column);
+  return lastWidth;
 }
 
 /** Skips one row image at `o` (see readRowImage); returns its end. */
