@@ -18,6 +18,12 @@ export const MAX_TXN_BATCH = 65_536;
 export const MAX_FLUSHES_IN_FLIGHT = 4;
 /** Within one pass over the tables with new rows, a flush starts once this many rows wait for one (else at its end). */
 const FLUSH_EARLY_ROWS = 8 * WRITE_BATCH;
+/**
+ * A sink whose calls resolve at once (the blackhole, a plugin that only buffers) would let a backlog's hand-over run
+ * as one chain of promise callbacks, and timers and sockets wait for its end (the etcd session's keep-alive, the
+ * API): after this long without a turn of the event loop the stage gives it one.
+ */
+const TURN_MS = 20;
 
 /** What the stage needs to know of the reader that feeds the tables. */
 export interface ReaderProgress {
@@ -126,6 +132,8 @@ export class TableSinkStage {
   private pending = false;
   private resolveWait: (() => void) | undefined;
   private readonly maxFlushes: number;
+  /** When the stage last gave the event loop a turn (see TURN_MS). */
+  private turnAt = performance.now();
 
   constructor(private readonly options: TableSinkOptions) {
     this.barrierTs = options.barrierTs;
@@ -387,6 +395,7 @@ export class TableSinkStage {
         pipeline.sorter.takeReady(WRITE_BATCH, ready);
         if (ready.length > 0) {
           for (const event of ready) take(event);
+          if (performance.now() - this.turnAt > TURN_MS) await this.giveTurn();
         } else {
           let out;
           try {
@@ -416,6 +425,12 @@ export class TableSinkStage {
       quota.release(batchBytes + complete.reduce((n, [, held]) => n + held, 0));
     }
     return rows;
+  }
+
+  /** Lets timers and I/O callbacks run (see TURN_MS). */
+  private async giveTurn(): Promise<void> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    this.turnAt = performance.now();
   }
 
   /** One `writeRows`; the quota the rows held is given back once the sink has them (a snapshot piece's as its share). */

@@ -15,6 +15,7 @@ import { TidemarkError } from '../../../src/core/errors/index.js';
 import type { DDLEvent, RowChangedEvent, Sink, TableName, Ts } from '../../../src/core/sink/api.js';
 import { TableSnapshot, type SnapshotPiece } from '../../../src/core/snapshot/table-snapshot.js';
 import { pendingRecord } from '../../../src/core/snapshot/progress.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 /**
  * The table sink stage on real sorters (LevelDB spill store in a temp folder) and a sink whose flushes the test
@@ -349,6 +350,20 @@ describe('TableSinkStage (real sorters, a sink whose flushes the test acknowledg
     assert.equal(a.writtenTs, 110n);
     assert.equal(a.handedTs, 110n);
     h.sink.holdWrites = false;
+  });
+
+  it('a backlog into a sink that answers at once lets timers run while it is handed over', async () => {
+    const h = await start();
+    const a = h.table('a');
+    await settle();
+    const rows = 200_000;
+    for (let seq = 0; seq < rows; seq++) a.sorter.add({ ts: 110n, seq, payload: sortedRow(TEXT_ROW, 'insert', null, [`row ${seq}`], 1, h.readerTime) });
+    let writtenWhenTimerRan = -1;
+    setTimeout(() => (writtenWhenTimerRan = h.sink.written.length), 0);
+    h.stage.committed([a]);
+    h.moveTo(110n);
+    await waitFor(() => h.sink.written.length === rows, { what: 'every row written', timeoutMs: 20_000 });
+    assert.ok(writtenWhenTimerRan >= 0 && writtenWhenTimerRan < rows, `a timer due at once ran after ${writtenWhenTimerRan} of ${rows} rows: the hand-over kept the event loop`);
   });
 
   it('a table removed while its flush is in flight stops only once that flush is acknowledged, at its checkpoint', async () => {
