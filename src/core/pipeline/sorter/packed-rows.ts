@@ -90,6 +90,11 @@ export class PackedRows<T> {
       this.fields[i + 2] = length;
       this.slabUsed += length;
     }
+    this.appended(ts);
+  }
+
+  /** Counts in the row just placed at `tail`, with its ts: the last run grows, or a new one starts. */
+  private appended(ts: bigint): void {
     this.tail++;
     const runs = this.runTs.length;
     if (runs > this.runHead && this.runTs[runs - 1] === ts) this.runEnd[runs - 1] = this.tail;
@@ -202,13 +207,7 @@ export class PackedRows<T> {
           target.fields[at + 3] = this.fields[from + 3];
           target.fields[at + 4] = this.fields[from + 4];
           if (length === AS_OBJECT) target.objects.set(target.tail, this.objects.get(index)!);
-          target.tail++;
-          const runs = target.runTs.length;
-          if (runs > target.runHead && target.runTs[runs - 1] === ts) target.runEnd[runs - 1] = target.tail;
-          else {
-            target.runTs.push(ts);
-            target.runEnd.push(target.tail);
-          }
+          target.appended(ts);
         }
       }
     }
