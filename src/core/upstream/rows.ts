@@ -320,8 +320,8 @@ function countBits(buf: Buffer, o: number, count: number): number {
 let lastOffset = 0;
 
 /**
- * Where each column's value began and ended in the last image `readRowImage` read (-1: absent or NULL), so that an
- * update's after image can take the before image's value of a column whose bytes did not change.
+ * Where each column's value began and ended in the last update's before image `readRowImage` read (-1: absent or
+ * NULL), so that its after image can take the before image's value of a column whose bytes did not change.
  */
 let valueStarts = new Int32Array(64);
 let valueEnds = new Int32Array(64);
@@ -337,31 +337,16 @@ function sameBytes(buf: Buffer, a: number, b: number, width: number): boolean {
  * One row image at `o`: the NULL bitmap over the present columns, then their values. `columnsAt` is the
  * offset of the columns-present bitmap (in `presentIn`, which may be another buffer than `buf`). Sets
  * `lastOffset` to the end of the image.
+ *
+ * For an update, `update` is 'before' for its before image (where each value lies is noted in valueStarts and
+ * valueEnds), then the before image's values for its after image: a column whose bytes are the before image's takes
+ * that value (strings and numbers are immutable; binary values, Buffers, are decoded again so that each image has
+ * its own), so an update of a few columns of a wide row decodes those few.
  */
-function readRowImage(buf: Buffer, o: number, map: TableMap, count: number, presentIn: Buffer, columnsAt: number, presentCount: number): Value[] {
-  const nullsAt = o;
-  o += (presentCount + 7) >> 3;
-  const values: Value[] = new Array<Value>(count).fill(null);
-  let j = 0;
-  for (let i = 0; i < count; i++) {
-    if ((presentIn[columnsAt + (i >> 3)] & (1 << (i & 7))) === 0) continue;
-    const isNull = (buf[nullsAt + (j >> 3)] & (1 << (j & 7))) !== 0;
-    j++;
-    if (!isNull) {
-      values[i] = decodeValueAt(buf, o, map, i);
-      o += lastWidth;
-    }
-  }
-  lastOffset = o;
-  return values;
-}
-
-/**
- * The same for an update's before image, noting where each value lies (valueStarts, valueEnds): then
- * `readAfterImage` decodes only the columns the update changed.
- */
-function readBeforeImage(buf: Buffer, o: number, map: TableMap, count: number, presentIn: Buffer, columnsAt: number, presentCount: number): Value[] {
-  if (valueStarts.length < count) {
+function readRowImage(buf: Buffer, o: number, map: TableMap, count: number, presentIn: Buffer, columnsAt: number, presentCount: number, update?: 'before' | Value[]): Value[] {
+  const noting = update === 'before';
+  const before = noting ? undefined : update;
+  if (noting && valueStarts.length < count) {
     valueStarts = new Int32Array(count);
     valueEnds = new Int32Array(count);
   }
@@ -370,49 +355,25 @@ function readBeforeImage(buf: Buffer, o: number, map: TableMap, count: number, p
   const values: Value[] = new Array<Value>(count).fill(null);
   let j = 0;
   for (let i = 0; i < count; i++) {
-    valueStarts[i] = -1;
-    if ((presentIn[columnsAt + (i >> 3)] & (1 << (i & 7))) === 0) continue;
-    const isNull = (buf[nullsAt + (j >> 3)] & (1 << (j & 7))) !== 0;
-    j++;
-    if (!isNull) {
-      values[i] = decodeValueAt(buf, o, map, i);
-      valueStarts[i] = o;
-      o += lastWidth;
-      valueEnds[i] = o;
-    }
-  }
-  lastOffset = o;
-  return values;
-}
-
-/**
- * An update's after image, read after `readBeforeImage` of the same row: a column whose bytes are the before
- * image's takes the before image's value (strings and numbers are immutable; binary values, Buffers, are decoded
- * again so that each image has its own), so an update of a few columns of a wide row decodes those few.
- */
-function readAfterImage(buf: Buffer, o: number, map: TableMap, count: number, presentIn: Buffer, columnsAt: number, presentCount: number, before: Value[]): Value[] {
-  const nullsAt = o;
-  o += (presentCount + 7) >> 3;
-  const values: Value[] = new Array<Value>(count).fill(null);
-  let j = 0;
-  for (let i = 0; i < count; i++) {
+    if (noting) valueStarts[i] = -1;
     if ((presentIn[columnsAt + (i >> 3)] & (1 << (i & 7))) === 0) continue;
     const isNull = (buf[nullsAt + (j >> 3)] & (1 << (j & 7))) !== 0;
     j++;
     if (isNull) continue;
-    const start = valueStarts[i];
-    if (start >= 0) {
-      const kept = before[i];
-      if (typeof kept !== 'object') {
-        const width = valueWidth(buf, o, map, i);
-        if (width === valueEnds[i] - start && sameBytes(buf, start, o, width)) {
-          values[i] = kept;
-          o += width;
-          continue;
-        }
+    if (before !== undefined && valueStarts[i] >= 0 && typeof before[i] !== 'object') {
+      const start = valueStarts[i];
+      const width = valueWidth(buf, o, map, i);
+      if (width === valueEnds[i] - start && sameBytes(buf, start, o, width)) {
+        values[i] = before[i];
+        o += width;
+        continue;
       }
     }
     values[i] = decodeValueAt(buf, o, map, i);
+    if (noting) {
+      valueStarts[i] = o;
+      valueEnds[i] = o + lastWidth;
+    }
     o += lastWidth;
   }
   lastOffset = o;
@@ -535,9 +496,9 @@ export function decodeRowImages(kind: 'insert' | 'update' | 'delete', map: Table
   else {
     if (kind === 'delete') row = { before: readRowImage(buf, o, map, count, presentIn, presentAt, presentCount), after: null };
     else {
-      const before = readBeforeImage(buf, o, map, count, presentIn, presentAt, presentCount);
+      const before = readRowImage(buf, o, map, count, presentIn, presentAt, presentCount, 'before');
       const presentAfterCount = presentAfterAt === presentAt ? presentCount : countBits(presentIn, presentAfterAt, count);
-      row = { before, after: readAfterImage(buf, lastOffset, map, count, presentIn, presentAfterAt, presentAfterCount, before) };
+      row = { before, after: readRowImage(buf, lastOffset, map, count, presentIn, presentAfterAt, presentAfterCount, before) };
     }
   }
   if (lastOffset !== end) throw new TidemarkError('ErrBinlogCorrupt', `a row of ${map.schema}.${map.table} decodes to ${lastOffset - o} bytes but has ${end - o}`);

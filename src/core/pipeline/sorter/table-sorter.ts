@@ -144,12 +144,7 @@ export class TableSorter<T = Buffer> {
   /** Appends a change; must come in (ts, seq) order. Never blocks: beyond the quota it goes to disk. */
   add(event: SorterEvent<T>): void {
     if (this.closed) throw new TidemarkError('ErrClosed', `sorter of table ${this.tableId} is closed`);
-    if (event.ts < this.lastTs || (event.ts === this.lastTs && event.seq <= this.lastSeq)) {
-      throw new BugIndicatingError(`sorter of table ${this.tableId} got (${event.ts}, ${event.seq}) after (${this.lastTs}, ${this.lastSeq})`);
-    }
-    if (event.ts <= this.resolvedTs) {
-      throw new BugIndicatingError(`sorter of table ${this.tableId} got ts ${event.ts} at or below resolved-ts ${this.resolvedTs}`);
-    }
+    this.follows(event.ts, event.seq);
     this.lastTs = event.ts;
     this.lastSeq = event.seq;
     const loose = this.diskCount === 0 && this.packed.length === 0 && this.loose.length - this.looseHead < LOOSE_EVENTS;
@@ -181,13 +176,7 @@ export class TableSorter<T = Buffer> {
     if (rows.length === 0) return true;
     if (this.closed) throw new TidemarkError('ErrClosed', `sorter of table ${this.tableId} is closed`);
     if (this.diskCount !== 0) return false;
-    const first = rows.headSeq;
-    if (ts < this.lastTs || (ts === this.lastTs && first <= this.lastSeq)) {
-      throw new BugIndicatingError(`sorter of table ${this.tableId} got (${ts}, ${first}) after (${this.lastTs}, ${this.lastSeq})`);
-    }
-    if (ts <= this.resolvedTs) {
-      throw new BugIndicatingError(`sorter of table ${this.tableId} got ts ${ts} at or below resolved-ts ${this.resolvedTs}`);
-    }
+    this.follows(ts, rows.headSeq);
     this.lastTs = ts;
     this.lastSeq = rows.tailSeq;
     this.stats.memoryEvents += rows.length;
@@ -195,6 +184,16 @@ export class TableSorter<T = Buffer> {
     rows.moveInto(this.packed);
     this.wake();
     return true;
+  }
+
+  /** Throws unless a change at (ts, seq) comes after the last one added and above the resolved-ts (a bug otherwise). */
+  private follows(ts: bigint, seq: number): void {
+    if (ts < this.lastTs || (ts === this.lastTs && seq <= this.lastSeq)) {
+      throw new BugIndicatingError(`sorter of table ${this.tableId} got (${ts}, ${seq}) after (${this.lastTs}, ${this.lastSeq})`);
+    }
+    if (ts <= this.resolvedTs) {
+      throw new BugIndicatingError(`sorter of table ${this.tableId} got ts ${ts} at or below resolved-ts ${this.resolvedTs}`);
+    }
   }
 
   /**
