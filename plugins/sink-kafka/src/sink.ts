@@ -14,9 +14,8 @@ const CHUNK_BYTES = 768 * 1024;
 const CHUNK_MESSAGES = 8192;
 /**
  * Bytes of messages cut into produce requests and not yet acknowledged at which writeRows waits (backpressure):
- * about 5 requests, a bound in bytes whatever the size of a message (a Debezium message with its schema is about
- * 3 KiB; counting requests, 9 of them held 28 MiB). The idempotent producer has one request in flight at a time, so
- * more queued behind it would hold memory without sending faster.
+ * about 5 requests, as many as the producer keeps in flight (client=platformatic), a bound in bytes whatever the
+ * size of a message (a Debezium message with its schema is about 3 KiB; counting requests, 9 of them held 28 MiB).
  */
 const MAX_UNACKNOWLEDGED_BYTES = 4 << 20;
 /** Watermarks at most this often (TiCDC: about once a second). */
@@ -55,8 +54,9 @@ interface OpenBatch {
 
 /**
  * The Kafka sink: rows are encoded in the changefeed's order, routed by the dispatchers to a topic and a
- * partition, and queued; chunks of the queue go to the producer one request at a time (so every partition
- * receives its messages in order), while writeRows keeps encoding. flush(upTo) sends what is queued and
+ * partition, and queued; chunks of the queue go to the producer as requests, several in flight when the producer
+ * takes overlapping sends (it keeps each partition's order) and one at a time otherwise, while writeRows keeps
+ * encoding. flush(upTo) sends what is queued and
  * resolves when the broker acknowledged all of it — every change ≤ upTo included. A failed send fails the
  * sink: every later call rejects with that error (retryable: the changefeed restarts from its checkpoint).
  */
@@ -328,14 +328,17 @@ export class KafkaSink implements Sink {
     }
   }
 
-  /** Moves the queue into one produce request, chained after the previous one (one request in flight). */
+  /**
+   * Moves the queue into one produce request: sent at once when the producer takes overlapping sends, else after
+   * the one before is acknowledged. `tail` settles once it and every request before it are acknowledged.
+   */
   private cutChunk(): void {
     if (this.queue.length === 0) return;
     const chunk = this.queue;
     const bytes = this.queueBytes;
     this.queue = [];
     this.queueBytes = 0;
-    const sent = this.tail.then(async () => {
+    const send = async (): Promise<void> => {
       if (this.failure !== undefined) return;
       try {
         await this.options.producer.send(chunk);
@@ -345,7 +348,9 @@ export class KafkaSink implements Sink {
         this.failure ??= error instanceof KafkaSinkError ? error : new KafkaSinkError('ErrKafkaSendFailed', `sending to Kafka failed: ${(error as Error).message}`, { cause: error });
         this.options.context.logger.warn('kafka sink send failed', { code: this.failure.code, message: this.failure.message });
       }
-    });
+    };
+    const previous = this.tail;
+    const sent = this.options.producer.sendsInFlight > 1 ? Promise.all([send(), previous]).then(() => undefined) : previous.then(send);
     this.tail = sent;
     this.inFlight.push(sent);
     this.inFlightBytes += bytes;

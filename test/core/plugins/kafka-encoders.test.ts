@@ -264,6 +264,7 @@ describe('snapshot reads (--snapshot initial): first, row, last and only rows in
   /** A producer that keeps what it is sent, for the sink's placement of maxwell's bootstrap messages. */
   const memoryProducer = (sent: ProducerMessage[]): KafkaProducer => ({
     client: 'platformatic',
+    sendsInFlight: 1,
     ensureTopic: () => Promise.resolve({ partitions: 4, maxMessageBytes: undefined }),
     send: (messages) => {
       sent.push(...messages);

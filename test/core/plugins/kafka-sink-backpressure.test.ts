@@ -15,6 +15,7 @@ const insert = (id: number): RowChangedEvent => ({ table, commitTs: 4294967396n 
 /** A broker that acknowledges a request only when the test says: what the sink holds unacknowledged can be seen. */
 class HeldProducer implements KafkaProducer {
   readonly client = 'platformatic' as const;
+  constructor(readonly sendsInFlight = 1) {}
   readonly requests: { bytes: number; messages: readonly ProducerMessage[]; acknowledge: () => void }[] = [];
   acknowledged = 0;
 
@@ -29,6 +30,12 @@ class HeldProducer implements KafkaProducer {
 
   acknowledgeNext(): void {
     this.requests[this.acknowledged++].acknowledge();
+  }
+
+  /** Acknowledges request i, whatever came before it (a broker answering out of order, from the sink's view). */
+  acknowledgeOne(i: number): void {
+    this.requests[i].acknowledge();
+    this.acknowledged++;
   }
 
   close(): Promise<void> {
@@ -90,6 +97,38 @@ describe('kafka sink backpressure: bounded in bytes, whatever the size of a mess
     for (const r of producer.requests) assert.ok(r.bytes <= 0.8 * MiB, `a request of ${(r.bytes / MiB).toFixed(1)} MiB`);
     const ids = producer.requests.flatMap((r) => r.messages.map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
     assert.deepEqual(ids, rows.map((_, i) => i + 1), 'every row once, in order');
+    await sink.close();
+  });
+
+  it('a producer that takes overlapping sends gets requests before the first is acknowledged; flush resolves only when every request is, in whatever order they are', async () => {
+    const producer = new HeldProducer(5);
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    const sink = new KafkaSink({
+      config: parseConfig(new URL('kafka://127.0.0.1:9092/docs?protocol=debezium')),
+      protocol: 'debezium',
+      rules: [],
+      producer,
+      context: { signal: new AbortController().signal, changefeedId: 'cf', logger },
+      encoder: { now: () => 1700000000999 },
+    });
+    const rows = Array.from({ length: 600 }, (_, i) => insert(i + 1));
+    await sink.writeRows(table, rows);
+    await settle();
+    assert.ok(producer.requests.length >= 3, `${producer.requests.length} requests sent before any acknowledgement`);
+    let flushed = false;
+    const flushing = sink.flush(rows.at(-1)!.commitTs).then(() => (flushed = true));
+    await settle();
+    const sent = producer.requests.length;
+    // every request but the first acknowledged: the rows of the first are not, so the flush must wait
+    for (let i = sent - 1; i >= 1; i--) producer.acknowledgeOne(i);
+    await settle();
+    assert.equal(flushed, false, 'a flush does not resolve while an earlier request is unacknowledged');
+    producer.acknowledgeOne(0);
+    await settle();
+    assert.equal(flushed, true);
+    await flushing;
+    const ids = producer.requests.flatMap((r) => r.messages.map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
+    assert.deepEqual(ids, rows.map((_, i) => i + 1), 'every row once, in order of the requests');
     await sink.close();
   });
 });

@@ -13,6 +13,8 @@ import { tlsOptions, wrapClientError, type KafkaProducer, type ProducerMessage, 
  */
 export class KafkajsKafkaProducer implements KafkaProducer {
   readonly client = 'kafkajs' as const;
+  /** One at a time: kafkajs numbers an idempotent batch when it sends it, with one request in flight. */
+  readonly sendsInFlight = 1;
   private closed = false;
   private adminConnected = false;
   private readonly brokersText: string;

@@ -1,8 +1,9 @@
 import { tracingChannel } from 'node:diagnostics_channel';
 import type { EventEmitter } from 'node:events';
-import { Admin, Producer, type MessageToProduce, type SASLOptions } from '@platformatic/kafka';
+import { Admin, Producer, type SASLOptions } from '@platformatic/kafka';
 import type { KafkaConfig } from '../config.js';
 import { KafkaSinkError } from '../errors.js';
+import { BatchSender, MAX_REQUESTS_IN_FLIGHT } from './batch-sender.js';
 import { hasErrorFact, tlsOptions, wrapClientError, type KafkaProducer, type ProducerMessage, type TopicInfo, type TopicSpec } from './producer.js';
 
 const SASL = { plain: 'PLAIN', 'scram-sha-256': 'SCRAM-SHA-256', 'scram-sha-512': 'SCRAM-SHA-512' } as const;
@@ -31,10 +32,16 @@ function guardConnectionErrors(): void {
   });
 }
 
-/** KafkaProducer on @platformatic/kafka: idempotent producer (acks=-1) or acks=1, the configured compression. */
+/**
+ * KafkaProducer on @platformatic/kafka: its client for topics, metadata and the idempotent producer's id; the record
+ * batches written and sent by Tidemark's BatchSender on its connections, up to 5 requests in flight. An idempotent
+ * producer with acks=-1, or acks=1 without idempotence; the configured compression.
+ */
 export class PlatformaticKafkaProducer implements KafkaProducer {
   readonly client = 'platformatic' as const;
+  readonly sendsInFlight = MAX_REQUESTS_IN_FLIGHT;
   private admin: Admin | undefined;
+  private readonly sender: BatchSender;
   private closed = false;
   private readonly brokersText: string;
 
@@ -44,6 +51,7 @@ export class PlatformaticKafkaProducer implements KafkaProducer {
     config: KafkaConfig,
   ) {
     this.brokersText = config.brokers.map((b) => `${b.host}:${b.port}`).join(',');
+    this.sender = new BatchSender(producer, options, config.clientId, { acks: config.requiredAcks, timeoutMs: config.writeTimeoutMs, compression: config.compression, brokersText: this.brokersText });
   }
 
   static async open(config: KafkaConfig): Promise<PlatformaticKafkaProducer> {
@@ -118,18 +126,7 @@ export class PlatformaticKafkaProducer implements KafkaProducer {
   async send(messages: readonly ProducerMessage[]): Promise<void> {
     this.checkOpen();
     if (messages.length === 0) return;
-    try {
-      await this.producer.send({
-        messages: messages.map((m) => {
-          const out: MessageToProduce = { topic: m.topic, partition: m.partition };
-          if (m.key !== null) out.key = m.key;
-          if (m.value !== null) out.value = m.value;
-          return out;
-        }),
-      });
-    } catch (error) {
-      throw wrapClientError(error, `sending ${messages.length} message(s) to Kafka`, this.brokersText);
-    }
+    await this.sender.send(messages);
   }
 
   private checkOpen(): void {
@@ -139,6 +136,6 @@ export class PlatformaticKafkaProducer implements KafkaProducer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([this.producer.close(), this.admin?.close() ?? Promise.resolve()]);
+    await Promise.allSettled([this.sender.close(), this.producer.close(), this.admin?.close() ?? Promise.resolve()]);
   }
 }

@@ -34,6 +34,8 @@ export interface TopicInfo {
  */
 export interface KafkaProducer {
   readonly client: ClientName;
+  /** How many sends may be outstanding at once (1: the sink waits for each acknowledgement before the next send). */
+  readonly sendsInFlight: number;
   /** The topic's partition count and message size limit, after creating it if asked and it does not exist. Rejects with KafkaSinkError. */
   ensureTopic(topic: string, spec: TopicSpec): Promise<TopicInfo>;
   /**

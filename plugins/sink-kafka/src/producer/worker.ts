@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { KafkaConfig } from '../config.js';
 import { KafkaSinkError } from '../errors.js';
+import { MAX_REQUESTS_IN_FLIGHT } from './batch-sender.js';
 import type { KafkaProducer, ProducerMessage, TopicInfo, TopicSpec } from './producer.js';
 import { fromThreadError, packMessages, type ThreadCall, type ThreadReply, type ThreadStart } from './thread-protocol.js';
 
@@ -25,6 +26,7 @@ const THREAD_FILE = import.meta.url.endsWith('.ts') ? new URL('../../dist/produc
  */
 export class WorkerKafkaProducer implements KafkaProducer {
   readonly client: KafkaConfig['client'];
+  readonly sendsInFlight: number;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure: KafkaSinkError | undefined;
@@ -35,6 +37,8 @@ export class WorkerKafkaProducer implements KafkaProducer {
     config: KafkaConfig,
   ) {
     this.client = config.client;
+    // the thread runs the calls in the order they come, so the client's own bound holds
+    this.sendsInFlight = config.client === 'kafkajs' ? 1 : MAX_REQUESTS_IN_FLIGHT;
   }
 
   /** Starts the worker and opens the producer in it; rejects with the producer's own error (e.g. an unreadable ca file). */

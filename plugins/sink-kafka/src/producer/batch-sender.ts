@@ -1,0 +1,195 @@
+import { ConnectionPool, produceV7, Writer, type Broker, type Connection, type Producer } from '@platformatic/kafka';
+import type { Compression } from '../config.js';
+import { KafkaSinkError } from '../errors.js';
+import { encodeRecordBatch, nextSequence, type BatchProducer } from './record-batch.js';
+import { hasErrorFact, wrapClientError, type ProducerMessage } from './producer.js';
+
+/** Produce requests in flight per broker connection: Kafka keeps the order of an idempotent producer's batches up to 5. */
+export const MAX_REQUESTS_IN_FLIGHT = 5;
+/** Produce v7 (Kafka 2.1 and later): record batches v2, non-flexible header. */
+const PRODUCE_VERSION = 7;
+const PRODUCE_API_KEY = 0;
+/** Retries of a request that failed while it was the only one in flight (its batches resent with their sequences). */
+const RETRIES = 3;
+const RETRY_DELAY_MS = 250;
+
+/** What a request carries for one partition. */
+interface PartitionBatch {
+  readonly partition: number;
+  readonly batch: Buffer;
+}
+
+interface Request {
+  readonly broker: Broker;
+  readonly topics: ReadonlyMap<string, PartitionBatch[]>;
+  readonly messages: number;
+}
+
+/** The facts of an error that resending the same batches (same sequences) may cure. */
+const RETRIABLE = ['PLT_KFK_NETWORK', 'ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'NOT_ENOUGH_REPLICAS', 'REQUEST_TIMED_OUT', 'NETWORK_EXCEPTION', 'Connection closed'];
+
+/**
+ * The idempotent producer's sending side (client=platformatic): record batches written by Tidemark
+ * (record-batch.ts), numbered per partition when they are built, and sent as Produce requests on
+ * @platformatic/kafka's connections with up to MAX_REQUESTS_IN_FLIGHT requests outstanding per broker. The client's
+ * own producer sends one request at a time when idempotent (it numbers a batch only once the one before it is
+ * acknowledged), so each send waited a whole round trip plus a turn of the busy event loop.
+ *
+ * Order: calls are prepared one after the other (producer id, leaders, connection) and each writes its requests
+ * to the connections in call order; a broker handles a connection's requests in order, and the sequences let it
+ * refuse a batch that would land out of order. A request that fails while it is the only one in flight is resent
+ * as it was (same sequences: the broker keeps one copy) up to RETRIES times; any other failure fails the sender
+ * for good: this call and every later one reject with it (the changefeed restarts from its checkpoint).
+ */
+export class BatchSender {
+  private readonly pool: ConnectionPool;
+  private readonly sequences = new Map<string, number>();
+  private readonly leaders = new Map<string, readonly Broker[]>();
+  private producer: BatchProducer | undefined;
+  /** The preparation of the last call: the next one starts after it. */
+  private order: Promise<unknown> = Promise.resolve();
+  private inFlight = 0;
+  private failure: KafkaSinkError | undefined;
+
+  constructor(
+    private readonly client: Producer,
+    connectionOptions: ConstructorParameters<typeof ConnectionPool>[1],
+    clientId: string,
+    private readonly settings: { readonly acks: number; readonly timeoutMs: number; readonly compression: Compression; readonly brokersText: string },
+  ) {
+    this.pool = new ConnectionPool(clientId, { ...connectionOptions, maxInflights: MAX_REQUESTS_IN_FLIGHT });
+  }
+
+  /** Sends the messages; resolves once the broker acknowledged every one. Calls may overlap; order is kept per partition. */
+  send(messages: readonly ProducerMessage[]): Promise<void> {
+    const written = this.order.then(() => this.write(messages));
+    this.order = written.catch(() => undefined);
+    return written.then((acknowledged) => acknowledged.done);
+  }
+
+  async close(): Promise<void> {
+    this.failure ??= new KafkaSinkError('ErrKafkaSinkClosed', 'the Kafka producer is closed');
+    await this.pool.close();
+  }
+
+  /** Builds this call's requests and writes them to their connections; `done` settles with their acknowledgements. */
+  private async write(messages: readonly ProducerMessage[]): Promise<{ done: Promise<void> }> {
+    this.assertUsable();
+    const producer = (this.producer ??= await this.initProducer());
+    const requests = await this.build(messages, producer);
+    const connections = await Promise.all(requests.map((r) => this.connect(r.broker)));
+    this.assertUsable(); // a request of an earlier call failed meanwhile
+    const acknowledgements = requests.map((request, i) => this.deliver(request, connections[i]));
+    return { done: Promise.all(acknowledgements).then(() => undefined) };
+  }
+
+  private async initProducer(): Promise<BatchProducer> {
+    if (this.settings.acks !== -1) return { producerId: -1n, producerEpoch: -1 }; // acks=1: no idempotence
+    try {
+      const info = await this.client.initIdempotentProducer({});
+      return { producerId: info.producerId, producerEpoch: info.producerEpoch };
+    } catch (error) {
+      throw this.fail(wrapClientError(error, 'initializing the idempotent producer', this.settings.brokersText));
+    }
+  }
+
+  /** The messages as record batches, numbered, grouped into one request per leader broker. */
+  private async build(messages: readonly ProducerMessage[], producer: BatchProducer): Promise<Request[]> {
+    // a partition's messages keep their order; a call usually holds one partition's
+    const byPartition = new Map<string, { topic: string; partition: number; messages: ProducerMessage[] }>();
+    for (const m of messages) {
+      const key = `${m.topic}\0${m.partition}`;
+      let group = byPartition.get(key);
+      if (group === undefined) byPartition.set(key, (group = { topic: m.topic, partition: m.partition, messages: [] }));
+      group.messages.push(m);
+    }
+    const requests = new Map<string, { broker: Broker; topics: Map<string, PartitionBatch[]>; messages: number }>();
+    const now = Date.now();
+    for (const [key, group] of byPartition) {
+      const broker = await this.leaderOf(group.topic, group.partition);
+      const sequence = producer.producerId < 0n ? -1 : (this.sequences.get(key) ?? 0);
+      const batch = encodeRecordBatch(group.messages, 0, group.messages.length, producer, sequence, now, this.settings.compression);
+      if (sequence >= 0) this.sequences.set(key, nextSequence(sequence, group.messages.length));
+      const brokerKey = `${broker.host}:${broker.port}`;
+      let request = requests.get(brokerKey);
+      if (request === undefined) requests.set(brokerKey, (request = { broker, topics: new Map(), messages: 0 }));
+      let partitions = request.topics.get(group.topic);
+      if (partitions === undefined) request.topics.set(group.topic, (partitions = []));
+      partitions.push({ partition: group.partition, batch });
+      request.messages += group.messages.length;
+    }
+    return [...requests.values()];
+  }
+
+  private async leaderOf(topic: string, partition: number): Promise<Broker> {
+    let leaders = this.leaders.get(topic);
+    if (leaders === undefined || leaders[partition] === undefined) {
+      try {
+        const metadata = await this.client.metadata({ topics: [topic], forceUpdate: leaders !== undefined });
+        const t = metadata.topics.get(topic);
+        leaders = (t?.partitions ?? []).map((p) => (p === undefined ? undefined : metadata.brokers.get(p.leader))) as Broker[];
+      } catch (error) {
+        throw this.fail(wrapClientError(error, `reading metadata of topic "${topic}"`, this.settings.brokersText));
+      }
+      this.leaders.set(topic, leaders);
+    }
+    const leader = leaders[partition];
+    if (leader === undefined) throw this.fail(new KafkaSinkError('ErrKafkaSendFailed', `topic "${topic}" has no leader for partition ${partition} on ${this.settings.brokersText}`));
+    return leader;
+  }
+
+  private async connect(broker: Broker): Promise<Connection> {
+    try {
+      return await this.pool.get(broker);
+    } catch (error) {
+      throw this.fail(wrapClientError(error, `connecting to the partition leader ${broker.host}:${broker.port}`, this.settings.brokersText));
+    }
+  }
+
+  /** Writes the request now (the caller keeps call order) and resolves with its acknowledgement, retrying as above. */
+  private async deliver(request: Request, connection: Connection): Promise<void> {
+    this.inFlight++;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await produce(connection, request, this.settings.acks, this.settings.timeoutMs);
+          return;
+        } catch (error) {
+          // resent only alone: a later request already written would reach the broker before this one's retry
+          const retry = this.failure === undefined && this.inFlight === 1 && attempt < RETRIES && RETRIABLE.some((fact) => hasErrorFact(error, fact));
+          if (!retry) throw this.fail(wrapClientError(error, `sending ${request.messages} message(s) to Kafka`, this.settings.brokersText));
+        }
+        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+        connection = await this.connect(request.broker); // a new connection when the old one closed
+      }
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private assertUsable(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** The first failure is the cause; every later call rejects with it. */
+  private fail(error: KafkaSinkError): KafkaSinkError {
+    this.failure ??= error;
+    return this.failure;
+  }
+}
+
+/** One Produce v7 request: no transactional id, acks, timeout, then per topic its partitions' record batches. */
+function produce(connection: Connection, request: Request, acks: number, timeoutMs: number): Promise<unknown> {
+  const body = (): Writer => {
+    const writer = Writer.create().appendInt16(-1).appendInt16(acks).appendInt32(timeoutMs).appendInt32(request.topics.size);
+    for (const [topic, partitions] of request.topics) {
+      writer.appendString(topic, false).appendInt32(partitions.length);
+      // the batches go in as they are: the connection copies the request into one buffer once
+      for (const { partition, batch } of partitions) writer.appendInt32(partition).appendInt32(batch.length).append(batch);
+    }
+    return writer;
+  };
+  return new Promise((resolve, reject) => {
+    connection.send(PRODUCE_API_KEY, PRODUCE_VERSION, body, produceV7.parseResponse, false, false, (error: unknown, response: unknown) => (error ? reject(error as Error) : resolve(response)));
+  });
+}

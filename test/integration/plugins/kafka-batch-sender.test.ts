@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Admin, Consumer } from '@platformatic/kafka';
+import { parseConfig, supportedCompressions } from '../../../plugins/sink-kafka/src/config.js';
+import { PlatformaticKafkaProducer, type ProducerMessage } from '../../../plugins/sink-kafka/src/producer/index.js';
+import { leakCheck } from '../../helpers/leak-check.js';
+import { requireService, uniqueName } from '../../helpers/services.js';
+
+/** A null key or value reads as undefined or an empty buffer here (the test writes no empty ones). */
+const text = (b: Buffer | null | undefined): string | null => (b === null || b === undefined || b.length === 0 ? null : b.toString());
+
+interface Read {
+  readonly partition: number;
+  readonly offset: bigint;
+  readonly key: string | null;
+  readonly value: string | null;
+}
+
+/**
+ * The producer of client=platformatic writes its own record batches and keeps several requests in flight: on the real
+ * broker, overlapping sends land once each and in order per partition, with every compression codec, and a batch
+ * the broker refuses fails this send and every later one, typed.
+ */
+describe('kafka producer (client=platformatic): own record batches, requests in flight, on the real broker', () => {
+  const leaks = leakCheck();
+  const topics: string[] = [];
+  let broker: string;
+
+  const createTopic = async (partitions: number, configs: { name: string; value: string }[] = []): Promise<string> => {
+    const topic = uniqueName('tm-k-batches');
+    topics.push(topic);
+    const admin = new Admin({ clientId: 'tidemark-test', bootstrapBrokers: [broker] });
+    try {
+      await admin.createTopics({ topics: [topic], partitions, replicas: 1, configs });
+    } finally {
+      await admin.close();
+    }
+    return topic;
+  };
+
+  /** Reads `count` messages of the topic from its start with @platformatic/kafka's consumer (it decodes every codec). */
+  const readBack = async (topic: string, count: number): Promise<Read[]> => {
+    const consumer = new Consumer({ clientId: 'tidemark-test', groupId: uniqueName('tm-k-read'), bootstrapBrokers: [broker] });
+    const out: Read[] = [];
+    try {
+      const stream = await consumer.consume({ topics: [topic], mode: 'earliest', autocommit: false, maxWaitTime: 100 });
+      const timer = setTimeout(() => void stream.close(), 30_000);
+      try {
+        for await (const m of stream) {
+          out.push({ partition: m.partition, offset: m.offset, key: text(m.key), value: text(m.value) });
+          if (out.length >= count) break;
+        }
+      } finally {
+        clearTimeout(timer);
+        await stream.close();
+      }
+    } finally {
+      await consumer.close();
+    }
+    return out;
+  };
+
+  before(async () => {
+    broker = (await requireService('kafka')).addr;
+  });
+  after(async () => {
+    const admin = new Admin({ clientId: 'tidemark-test-cleanup', bootstrapBrokers: [broker] });
+    await admin.deleteTopics({ topics }).catch(() => undefined);
+    await admin.close();
+    await leaks.check();
+  });
+
+  for (const compression of supportedCompressions('platformatic')) {
+    it(`compression=${compression}: 40 sends not awaited one by one, over 2 partitions, land once each and in order per partition`, async () => {
+      const topic = await createTopic(2);
+      const producer = await PlatformaticKafkaProducer.open(parseConfig(new URL(`kafka://${broker}/${topic}?compression=${compression}`)));
+      try {
+        assert.equal(producer.sendsInFlight, 5);
+        const sends: Promise<void>[] = [];
+        let n = 0;
+        for (let call = 0; call < 40; call++) {
+          const messages: ProducerMessage[] = [];
+          for (let i = 0; i < 50; i++, n++) {
+            const value = n % 97 === 5 ? null : Buffer.from(`value ${n} ${'x'.repeat(n % 300)}`);
+            messages.push({ topic, partition: n % 2, key: n % 89 === 7 ? null : Buffer.from(`k${n}`), value });
+          }
+          sends.push(producer.send(messages));
+        }
+        await Promise.all(sends);
+        const read = await readBack(topic, n);
+        assert.equal(read.length, n);
+        for (const partition of [0, 1]) {
+          const mine = read.filter((r) => r.partition === partition);
+          assert.deepEqual(
+            mine.map((r) => r.offset),
+            mine.map((_, i) => BigInt(i)),
+            `partition ${partition}: offsets from 0 without gaps`,
+          );
+          const expected = Array.from({ length: n }, (_, i) => i).filter((i) => i % 2 === partition);
+          assert.deepEqual(
+            mine.map((r) => [r.key, r.value]),
+            expected.map((i) => [i % 89 === 7 ? null : `k${i}`, i % 97 === 5 ? null : `value ${i} ${'x'.repeat(i % 300)}`]),
+            `partition ${partition}: every message once, in the order sent`,
+          );
+        }
+      } finally {
+        await producer.close();
+      }
+    });
+  }
+
+  it("a batch over the topic's max.message.bytes: that send rejects typed (not retryable), and so does every later one", async () => {
+    const topic = await createTopic(1, [{ name: 'max.message.bytes', value: '4096' }]);
+    const producer = await PlatformaticKafkaProducer.open(parseConfig(new URL(`kafka://${broker}/${topic}`)));
+    try {
+      await producer.send([{ topic, partition: 0, key: Buffer.from('a'), value: Buffer.from('fits') }]);
+      await assert.rejects(producer.send([{ topic, partition: 0, key: Buffer.from('b'), value: Buffer.alloc(6000, 120) }]), (error: Error & { code?: string; retryable?: boolean }) => {
+        assert.equal(error.code, 'ErrKafkaMessageTooLarge');
+        assert.equal(error.retryable, false);
+        assert.match(error.message, /^sending 1 message\(s\) to Kafka: the broker refused a message as too large/);
+        return true;
+      });
+      await assert.rejects(producer.send([{ topic, partition: 0, key: Buffer.from('c'), value: Buffer.from('after') }]), { code: 'ErrKafkaMessageTooLarge' });
+      const read = await readBack(topic, 1);
+      assert.deepEqual(
+        read.map((r) => r.value),
+        ['fits'],
+      );
+    } finally {
+      await producer.close();
+    }
+  });
+});
