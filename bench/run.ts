@@ -168,6 +168,8 @@ function sinkUri(topic: string): string {
   const more = (first: string): string => (sinkParams === '' ? '' : `${first}${sinkParams}`);
   if (sink === 'blackhole') return `blackhole://${more('?')}`;
   if (sink === 'mysql') return `mysql://root@${downstreamAddr.addr}/${more('?')}`;
+  // canal-json unless --sink-params names a protocol (e.g. protocol=debezium)
+  if (/(^|&)protocol=/.test(sinkParams)) return `kafka://${kafkaAddr.addr}/${topic}?${sinkParams}`;
   return `kafka://${kafkaAddr.addr}/${topic}?protocol=canal-json${more('&')}`;
 }
 
