@@ -197,7 +197,7 @@ export function debeziumValue(value: ColumnValue, type: ColumnType): string {
   if (value === null) return 'null';
   switch (type.kind) {
     case 'int':
-      if (type.unsigned && type.base === 'bigint') return `"${decimalBytes(scalarText(toScalar(value)), 0).toString('base64')}"`;
+      if (type.unsigned && type.base === 'bigint') return `"${decimalBase64(scalarText(toScalar(value)), 0)}"`;
       return typeof value === 'boolean' ? (value ? '1' : '0') : String(toScalar(value));
     case 'bit': {
       const n = Buffer.isBuffer(value) ? bitsToBigInt(value) : BigInt(toScalar(value));
@@ -211,16 +211,13 @@ export function debeziumValue(value: ColumnValue, type: ColumnType): string {
     case 'double':
       return typeof value === 'number' ? (Number.isFinite(value) ? String(value) : 'null') : String(toScalar(value));
     case 'decimal':
-      return `"${decimalBytes(scalarText(toScalar(value)), type.scale).toString('base64')}"`;
+      return `"${decimalBase64(scalarText(toScalar(value)), type.scale)}"`;
     case 'date': {
       const days = epochDays(scalarText(toScalar(value)));
       return days === null ? 'null' : String(days);
     }
-    case 'datetime': {
-      const us = epochMicros(scalarText(toScalar(value)));
-      if (us === null) return 'null';
-      return type.fsp <= 3 ? String(us / 1000n) : String(us);
-    }
+    case 'datetime':
+      return datetimeJson(scalarText(toScalar(value)), type.fsp);
     case 'timestamp': {
       const text = scalarText(toScalar(value));
       if (epochMicros(text) === null) return 'null';
@@ -254,6 +251,96 @@ export function decimalBytes(text: string, scale: number): Buffer {
   while (width > 1 && fits(width - 1)) width--;
   const unsigned = n < 0n ? (1n << BigInt(8 * width)) + n : n;
   return Buffer.from(unsigned.toString(16).padStart(width * 2, '0'), 'hex');
+}
+
+/** Room for a decimal of up to 15 digits (< 2^53) as two's complement, written from the end. */
+const decimalScratch = Buffer.alloc(8);
+
+/**
+ * decimalBytes(text, scale) as base64, without a BigInt or a Buffer for an unscaled value of up to 15 digits
+ * (every DECIMAL(15, s) and most values of wider ones); wider values go through decimalBytes.
+ */
+export function decimalBase64(text: string, scale: number): string {
+  const negative = text.charCodeAt(0) === 45; // '-'
+  const dot = text.indexOf('.');
+  const intEnd = dot < 0 ? text.length : dot;
+  const intDigits = intEnd - (negative ? 1 : 0);
+  if (intDigits + scale > 15) return decimalBytes(text, scale).toString('base64');
+  let n = 0;
+  for (let i = negative ? 1 : 0; i < intEnd; i++) n = n * 10 + (text.charCodeAt(i) - 48);
+  for (let i = 0; i < scale; i++) {
+    const at = dot < 0 ? -1 : dot + 1 + i;
+    n = n * 10 + (at >= 0 && at < text.length ? text.charCodeAt(at) - 48 : 0);
+  }
+  // the minimal two's complement: a negative -m is the bits of m - 1, inverted
+  const u = negative && n > 0 ? n - 1 : n;
+  let width = 1;
+  while (u >= 2 ** (8 * width - 1)) width++;
+  let rest = u;
+  for (let i = 7; i >= 8 - width; i--) {
+    const byte = rest % 256;
+    decimalScratch[i] = negative && n > 0 ? 255 - byte : byte;
+    rest = (rest - byte) / 256;
+  }
+  return decimalScratch.toString('base64', 8 - width, 8);
+}
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (days past a month's end run into the next, as Date does). */
+function daysFromCivil(y: number, m: number, d: number): number {
+  y -= m <= 2 ? 1 : 0;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
+/** Digits of text[from, from + count) as a number, or -1 when one is not a digit. */
+function digitsAt(text: string, from: number, count: number): number {
+  let n = 0;
+  for (let i = from; i < from + count; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/**
+ * A DATETIME as Debezium's JSON value: ms since the epoch for fsp ≤ 3 (io.debezium.time.Timestamp), µs for more
+ * (MicroTimestamp), null for a zero date. `YYYY-MM-DD HH:MM:SS[.f…]` is read without a regex, a Date or a BigInt
+ * while the µs stay exact as a number; anything else goes through epochMicros.
+ */
+export function datetimeJson(text: string, fsp: number): string {
+  const fractionDigits = text.length - 20;
+  const plain = (text.length === 19 || (fractionDigits >= 1 && fractionDigits <= 6 && text.charCodeAt(19) === 46)) && text.charCodeAt(4) === 45 && text.charCodeAt(7) === 45 && text.charCodeAt(10) === 32 && text.charCodeAt(13) === 58 && text.charCodeAt(16) === 58;
+  const y = plain ? digitsAt(text, 0, 4) : -1;
+  const mo = plain ? digitsAt(text, 5, 2) : -1;
+  const d = plain ? digitsAt(text, 8, 2) : -1;
+  const h = plain ? digitsAt(text, 11, 2) : -1;
+  const mi = plain ? digitsAt(text, 14, 2) : -1;
+  const s = plain ? digitsAt(text, 17, 2) : -1;
+  let micros = 0;
+  if (plain && fractionDigits > 0) {
+    micros = digitsAt(text, 20, fractionDigits);
+    for (let i = fractionDigits; i < 6 && micros >= 0; i++) micros *= 10;
+  }
+  if (y < 0 || mo < 0 || d < 0 || h < 0 || mi < 0 || s < 0 || micros < 0) {
+    const us = epochMicros(text);
+    if (us === null) return 'null';
+    return fsp <= 3 ? String(us / 1000n) : String(us);
+  }
+  if (y === 0 || mo === 0 || d === 0) return 'null';
+  const ms = ((daysFromCivil(y, mo, d) * 24 + h) * 60 + mi) * 60_000 + s * 1000;
+  const us = ms * 1000 + micros;
+  if (!Number.isSafeInteger(us)) {
+    const exact = BigInt(ms) * 1000n + BigInt(micros);
+    return fsp <= 3 ? String(exact / 1000n) : String(exact);
+  }
+  if (fsp > 3) return String(us);
+  // ms as BigInt division gives them, toward zero: us = q * 1000 + r with 0 ≤ r < 1000
+  const q = ms + Math.floor(micros / 1000);
+  return String(q < 0 && micros % 1000 !== 0 ? q + 1 : q);
 }
 
 /** Reads a Kafka Connect Decimal back to its text with `scale` digits. */
