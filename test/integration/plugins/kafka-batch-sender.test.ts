@@ -109,6 +109,26 @@ describe('kafka producer (client=platformatic): own record batches, requests in 
     });
   }
 
+  it('right after a topic is created (its leaders may answer NOT_LEADER_OR_FOLLOWER a moment): overlapping sends to 3 partitions all land, once each', async () => {
+    for (let round = 0; round < 5; round++) {
+      const topic = await createTopic(3);
+      const producer = await PlatformaticKafkaProducer.open(parseConfig(new URL(`kafka://${broker}/${topic}`)));
+      try {
+        const sends = Array.from({ length: 12 }, (_, call) => producer.send(Array.from({ length: 30 }, (_, i) => ({ topic, partition: (call + i) % 3, key: Buffer.from(`k${call}-${i}`), value: Buffer.from(`v${call}-${i}`) }))));
+        await Promise.all(sends);
+        const read = await readBack(topic, 360);
+        assert.equal(new Set(read.map((r) => r.value)).size, 360, `round ${round}: every message once`);
+        for (const partition of [0, 1, 2]) {
+          const values = read.filter((r) => r.partition === partition).map((r) => r.value);
+          const expected = Array.from({ length: 12 }, (_, call) => Array.from({ length: 30 }, (_, i) => ((call + i) % 3 === partition ? `v${call}-${i}` : null)).filter((v) => v !== null)).flat();
+          assert.deepEqual(values, expected, `round ${round}, partition ${partition}: in the order sent`);
+        }
+      } finally {
+        await producer.close();
+      }
+    }
+  });
+
   it("a batch over the topic's max.message.bytes: that send rejects typed (not retryable), and so does every later one", async () => {
     const topic = await createTopic(1, [{ name: 'max.message.bytes', value: '4096' }]);
     const producer = await PlatformaticKafkaProducer.open(parseConfig(new URL(`kafka://${broker}/${topic}`)));
@@ -117,7 +137,7 @@ describe('kafka producer (client=platformatic): own record batches, requests in 
       await assert.rejects(producer.send([{ topic, partition: 0, key: Buffer.from('b'), value: Buffer.alloc(6000, 120) }]), (error: Error & { code?: string; retryable?: boolean }) => {
         assert.equal(error.code, 'ErrKafkaMessageTooLarge');
         assert.equal(error.retryable, false);
-        assert.match(error.message, /^sending 1 message\(s\) to Kafka: the broker refused a message as too large/);
+        assert.match(error.message, /^sending 1 message\(s\) to Kafka \(the broker answered MESSAGE_TOO_LARGE\): the broker refused a message as too large/);
         return true;
       });
       await assert.rejects(producer.send([{ topic, partition: 0, key: Buffer.from('c'), value: Buffer.from('after') }]), { code: 'ErrKafkaMessageTooLarge' });

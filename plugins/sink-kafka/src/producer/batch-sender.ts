@@ -20,13 +20,23 @@ interface PartitionBatch {
 }
 
 interface Request {
-  readonly broker: Broker;
+  /** The leader of its partitions (asked again when the broker says it is not). */
+  broker: Broker;
   readonly topics: ReadonlyMap<string, PartitionBatch[]>;
   readonly messages: number;
 }
 
 /** The facts of an error that resending the same batches (same sequences) may cure. */
 const RETRIABLE = ['PLT_KFK_NETWORK', 'ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'NOT_ENOUGH_REPLICAS', 'REQUEST_TIMED_OUT', 'NETWORK_EXCEPTION', 'Connection closed'];
+/** Answers that say the partition's leader is elsewhere or not ready yet (a topic created a moment ago): asked again before the resend. */
+const STALE_LEADER = ['NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_OR_PARTITION', 'FENCED_LEADER_EPOCH'];
+
+/** The broker's error names in a Produce response's error (e.g. NOT_LEADER_OR_FOLLOWER), for the message. */
+function brokerErrors(error: unknown): string[] {
+  const inner = (error as { errors?: unknown[] } | null)?.errors;
+  if (!Array.isArray(inner)) return [];
+  return [...new Set(inner.map((e) => (e as { apiId?: unknown }).apiId).filter((id): id is string => typeof id === 'string'))];
+}
 
 /**
  * The idempotent producer's sending side (client=platformatic): record batches written by Tidemark
@@ -50,6 +60,12 @@ export class BatchSender {
   private order: Promise<unknown> = Promise.resolve();
   private inFlight = 0;
   private failure: KafkaSinkError | undefined;
+  /**
+   * Per partition, its first request's acknowledgement: until it comes, nothing else is written to the partition,
+   * so that request is alone and can be resent (a topic created a moment ago answers NOT_LEADER_OR_FOLLOWER for a
+   * while). Resolved entries stay, as the partition's mark.
+   */
+  private readonly firstAcknowledged = new Map<string, Promise<void>>();
 
   constructor(
     private readonly client: Producer,
@@ -77,10 +93,31 @@ export class BatchSender {
     this.assertUsable();
     const producer = (this.producer ??= await this.initProducer());
     const requests = await this.build(messages, producer);
+    const first: (() => void)[] = [];
+    for (const request of requests) {
+      for (const [topic, partitions] of request.topics) {
+        for (const { partition } of partitions) {
+          const key = `${topic}\0${partition}`;
+          const waiting = this.firstAcknowledged.get(key);
+          if (waiting !== undefined) {
+            await waiting;
+            this.assertUsable(); // the first request failed
+            continue;
+          }
+          let resolve!: () => void;
+          this.firstAcknowledged.set(key, new Promise<void>((r) => (resolve = r)));
+          first.push(resolve);
+        }
+      }
+    }
     const connections = await Promise.all(requests.map((r) => this.connect(r.broker)));
     this.assertUsable(); // a request of an earlier call failed meanwhile
     const acknowledgements = requests.map((request, i) => this.deliver(request, connections[i]));
-    return { done: Promise.all(acknowledgements).then(() => undefined) };
+    const done = Promise.all(acknowledgements).then(() => undefined);
+    // settled either way: after a failure the waiting calls find the sender failed
+    const release = (): void => first.forEach((resolve) => resolve());
+    done.then(release, release);
+    return { done };
   }
 
   private async initProducer(): Promise<BatchProducer> {
@@ -121,11 +158,11 @@ export class BatchSender {
     return [...requests.values()];
   }
 
-  private async leaderOf(topic: string, partition: number): Promise<Broker> {
-    let leaders = this.leaders.get(topic);
+  private async leaderOf(topic: string, partition: number, refresh = false): Promise<Broker> {
+    let leaders = refresh ? undefined : this.leaders.get(topic);
     if (leaders === undefined || leaders[partition] === undefined) {
       try {
-        const metadata = await this.client.metadata({ topics: [topic], forceUpdate: leaders !== undefined });
+        const metadata = await this.client.metadata({ topics: [topic], forceUpdate: refresh || leaders !== undefined });
         const t = metadata.topics.get(topic);
         leaders = (t?.partitions ?? []).map((p) => (p === undefined ? undefined : metadata.brokers.get(p.leader))) as Broker[];
       } catch (error) {
@@ -136,6 +173,21 @@ export class BatchSender {
     const leader = leaders[partition];
     if (leader === undefined) throw this.fail(new KafkaSinkError('ErrKafkaSendFailed', `topic "${topic}" has no leader for partition ${partition} on ${this.settings.brokersText}`));
     return leader;
+  }
+
+  /** The leader of every partition of the request, asked again; the request goes whole, so they must share one. */
+  private async leaderOfRequest(request: Request): Promise<Broker> {
+    let leader: Broker | undefined;
+    for (const [topic, partitions] of request.topics) {
+      for (const { partition } of partitions) {
+        const now = await this.leaderOf(topic, partition, true);
+        if (leader !== undefined && (now.host !== leader.host || now.port !== leader.port)) {
+          throw this.fail(new KafkaSinkError('ErrKafkaSendFailed', `the partitions of a produce request now have different leaders (${leader.host}:${leader.port}, ${now.host}:${now.port}) on ${this.settings.brokersText}`));
+        }
+        leader = now;
+      }
+    }
+    return leader ?? request.broker;
   }
 
   private async connect(broker: Broker): Promise<Connection> {
@@ -156,10 +208,15 @@ export class BatchSender {
           return;
         } catch (error) {
           // resent only alone: a later request already written would reach the broker before this one's retry
-          const retry = this.failure === undefined && this.inFlight === 1 && attempt < RETRIES && RETRIABLE.some((fact) => hasErrorFact(error, fact));
-          if (!retry) throw this.fail(wrapClientError(error, `sending ${request.messages} message(s) to Kafka`, this.settings.brokersText));
+          const stale = STALE_LEADER.some((fact) => hasErrorFact(error, fact));
+          const retry = this.failure === undefined && this.inFlight === 1 && attempt < RETRIES && (stale || RETRIABLE.some((fact) => hasErrorFact(error, fact)));
+          if (!retry) {
+            const said = brokerErrors(error);
+            throw this.fail(wrapClientError(error, `sending ${request.messages} message(s) to Kafka${said.length === 0 ? '' : ` (the broker answered ${said.join(', ')})`}`, this.settings.brokersText));
+          }
+          await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+          if (stale) request.broker = await this.leaderOfRequest(request);
         }
-        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
         connection = await this.connect(request.broker); // a new connection when the old one closed
       }
     } finally {
