@@ -125,10 +125,52 @@ describe('kafka sink backpressure: bounded in bytes, whatever the size of a mess
     assert.equal(flushed, false, 'a flush does not resolve while an earlier request is unacknowledged');
     producer.acknowledgeOne(0);
     await settle();
+    // the rows queued after the last full request went out once the first was acknowledged
+    for (let i = sent; i < producer.requests.length; i++) {
+      assert.equal(flushed, false, 'the flush waits for the request of its last rows');
+      producer.acknowledgeOne(i);
+      await settle();
+    }
     assert.equal(flushed, true);
     await flushing;
     const ids = producer.requests.flatMap((r) => r.messages.map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
     assert.deepEqual(ids, rows.map((_, i) => i + 1), 'every row once, in order of the requests');
+    await sink.close();
+  });
+
+  it('under load a flush sends less than a request only when the first request in flight is acknowledged, together with the rows written meanwhile', async () => {
+    const producer = new HeldProducer(5);
+    const logger = { debug() {}, info() {}, warn() {}, error() {} };
+    const sink = new KafkaSink({
+      config: parseConfig(new URL('kafka://127.0.0.1:9092/docs?protocol=debezium')),
+      protocol: 'debezium',
+      rules: [],
+      producer,
+      context: { signal: new AbortController().signal, changefeedId: 'cf', logger },
+      encoder: { now: () => 1700000000999 },
+    });
+    const rows = Array.from({ length: 130 }, (_, i) => insert(i + 1));
+    await sink.writeRows(table, rows.slice(0, 60));
+    let first = false;
+    const firstFlush = sink.flush(rows[59].commitTs).then(() => (first = true));
+    await settle();
+    assert.equal(producer.requests.length, 1, 'nothing in flight: the flush sends at once');
+    await sink.writeRows(table, rows.slice(60, 90));
+    let second = false;
+    const secondFlush = sink.flush(rows[89].commitTs).then(() => (second = true));
+    await settle();
+    assert.equal(producer.requests.length, 1, 'a request in flight: the second flush waits for it');
+    await sink.writeRows(table, rows.slice(90));
+    producer.acknowledgeOne(0);
+    await settle();
+    assert.equal(first, true);
+    assert.equal(second, false);
+    assert.equal(producer.requests.length, 2);
+    assert.equal(producer.requests[1].messages.length, 70, "the second request carries the second flush's rows and those written while it waited");
+    producer.acknowledgeOne(1);
+    await settle();
+    assert.equal(second, true);
+    await Promise.all([firstFlush, secondFlush]);
     await sink.close();
   });
 });
