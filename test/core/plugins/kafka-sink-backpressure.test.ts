@@ -43,6 +43,19 @@ class HeldProducer implements KafkaProducer {
   }
 }
 
+/** A debezium sink on `producer`, with a fixed clock. */
+function debeziumSink(producer: KafkaProducer): KafkaSink {
+  const logger = { debug() {}, info() {}, warn() {}, error() {} };
+  return new KafkaSink({
+    config: parseConfig(new URL('kafka://127.0.0.1:9092/docs?protocol=debezium')),
+    protocol: 'debezium',
+    rules: [],
+    producer,
+    context: { signal: new AbortController().signal, changefeedId: 'cf', logger },
+    encoder: { now: () => 1700000000999 },
+  });
+}
+
 /** Lets the sink's promise chains run. */
 const settle = async (): Promise<void> => {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -51,15 +64,7 @@ const settle = async (): Promise<void> => {
 describe('kafka sink backpressure: bounded in bytes, whatever the size of a message', () => {
   it('a call of 2,000 Debezium messages of about 6 KiB (12 MiB) is cut into requests of at most about 768 KiB, and holds at most about 4 MiB not yet acknowledged; every row arrives once, in order', async () => {
     const producer = new HeldProducer();
-    const logger = { debug() {}, info() {}, warn() {}, error() {} };
-    const sink = new KafkaSink({
-      config: parseConfig(new URL('kafka://127.0.0.1:9092/docs?protocol=debezium')),
-      protocol: 'debezium',
-      rules: [],
-      producer,
-      context: { signal: new AbortController().signal, changefeedId: 'cf', logger },
-      encoder: { now: () => 1700000000999 },
-    });
+    const sink = debeziumSink(producer);
     // how far the sink has encoded: each row tells when it is read
     let encoded = 0;
     const rows = Array.from({ length: 2000 }, (_, i) => {
@@ -102,15 +107,7 @@ describe('kafka sink backpressure: bounded in bytes, whatever the size of a mess
 
   it('a producer that takes overlapping sends gets requests before the first is acknowledged; flush resolves only when every request is, in whatever order they are', async () => {
     const producer = new HeldProducer(5);
-    const logger = { debug() {}, info() {}, warn() {}, error() {} };
-    const sink = new KafkaSink({
-      config: parseConfig(new URL('kafka://127.0.0.1:9092/docs?protocol=debezium')),
-      protocol: 'debezium',
-      rules: [],
-      producer,
-      context: { signal: new AbortController().signal, changefeedId: 'cf', logger },
-      encoder: { now: () => 1700000000999 },
-    });
+    const sink = debeziumSink(producer);
     const rows = Array.from({ length: 600 }, (_, i) => insert(i + 1));
     await sink.writeRows(table, rows);
     await settle();
@@ -140,15 +137,7 @@ describe('kafka sink backpressure: bounded in bytes, whatever the size of a mess
 
   it('under load a flush sends less than a request only when the first request in flight is acknowledged, together with the rows written meanwhile', async () => {
     const producer = new HeldProducer(5);
-    const logger = { debug() {}, info() {}, warn() {}, error() {} };
-    const sink = new KafkaSink({
-      config: parseConfig(new URL('kafka://127.0.0.1:9092/docs?protocol=debezium')),
-      protocol: 'debezium',
-      rules: [],
-      producer,
-      context: { signal: new AbortController().signal, changefeedId: 'cf', logger },
-      encoder: { now: () => 1700000000999 },
-    });
+    const sink = debeziumSink(producer);
     const rows = Array.from({ length: 130 }, (_, i) => insert(i + 1));
     await sink.writeRows(table, rows.slice(0, 60));
     let first = false;
