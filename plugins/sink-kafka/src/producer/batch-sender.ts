@@ -9,7 +9,7 @@ export const MAX_REQUESTS_IN_FLIGHT = 5;
 /** Produce v7 (Kafka 2.1 and later): record batches v2, non-flexible header. */
 const PRODUCE_VERSION = 7;
 const PRODUCE_API_KEY = 0;
-/** Retries of a request that failed while it was the only one in flight (its batches resent with their sequences). */
+/** Retries of a request that failed while it was the only one in flight on its partitions (resent with their sequences). */
 const RETRIES = 3;
 const RETRY_DELAY_MS = 250;
 
@@ -47,9 +47,11 @@ function brokerErrors(error: unknown): string[] {
  *
  * Order: calls are prepared one after the other (producer id, leaders, connection) and each writes its requests
  * to the connections in call order; a broker handles a connection's requests in order, and the sequences let it
- * refuse a batch that would land out of order. A request that fails while it is the only one in flight is resent
- * as it was (same sequences: the broker keeps one copy) up to RETRIES times; any other failure fails the sender
- * for good: this call and every later one reject with it (the changefeed restarts from its checkpoint).
+ * refuse a batch that would land out of order. A request that fails while it is the only one in flight on its
+ * partitions is resent as it was (same sequences: the broker keeps one copy) up to RETRIES times, after asking
+ * for the leaders again when the broker said they moved; any other failure fails the sender for good: this call
+ * and every later one reject with it (the changefeed restarts from its checkpoint). A partition's first request
+ * goes alone, so it can always be resent.
  */
 export class BatchSender {
   private readonly pool: ConnectionPool;
@@ -58,7 +60,8 @@ export class BatchSender {
   private producer: BatchProducer | undefined;
   /** The preparation of the last call: the next one starts after it. */
   private order: Promise<unknown> = Promise.resolve();
-  private inFlight = 0;
+  /** Requests in flight per partition: a failed one is resent only when it is its partitions' only one. */
+  private readonly inFlight = new Map<string, number>();
   private failure: KafkaSinkError | undefined;
   /**
    * Per partition, its first request's acknowledgement: until it comes, nothing else is written to the partition,
@@ -200,16 +203,18 @@ export class BatchSender {
 
   /** Writes the request now (the caller keeps call order) and resolves with its acknowledgement, retrying as above. */
   private async deliver(request: Request, connection: Connection): Promise<void> {
-    this.inFlight++;
+    const keys = [...request.topics].flatMap(([topic, partitions]) => partitions.map(({ partition }) => `${topic}\0${partition}`));
+    for (const key of keys) this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
     try {
       for (let attempt = 0; ; attempt++) {
         try {
           await produce(connection, request, this.settings.acks, this.settings.timeoutMs);
           return;
         } catch (error) {
-          // resent only alone: a later request already written would reach the broker before this one's retry
+          // resent only alone on its partitions: a later request of one of them would reach the broker first
+          const alone = keys.every((key) => this.inFlight.get(key) === 1);
           const stale = STALE_LEADER.some((fact) => hasErrorFact(error, fact));
-          const retry = this.failure === undefined && this.inFlight === 1 && attempt < RETRIES && (stale || RETRIABLE.some((fact) => hasErrorFact(error, fact)));
+          const retry = this.failure === undefined && alone && attempt < RETRIES && (stale || RETRIABLE.some((fact) => hasErrorFact(error, fact)));
           if (!retry) {
             const said = brokerErrors(error);
             throw this.fail(wrapClientError(error, `sending ${request.messages} message(s) to Kafka${said.length === 0 ? '' : ` (the broker answered ${said.join(', ')})`}`, this.settings.brokersText));
@@ -220,7 +225,11 @@ export class BatchSender {
         connection = await this.connect(request.broker); // a new connection when the old one closed
       }
     } finally {
-      this.inFlight--;
+      for (const key of keys) {
+        const left = (this.inFlight.get(key) ?? 1) - 1;
+        if (left === 0) this.inFlight.delete(key);
+        else this.inFlight.set(key, left);
+      }
     }
   }
 
