@@ -56,9 +56,9 @@ interface OpenBatch {
  * The Kafka sink: rows are encoded in the changefeed's order, routed by the dispatchers to a topic and a
  * partition, and queued; chunks of the queue go to the producer as requests, several in flight when the producer
  * takes overlapping sends (it keeps each partition's order) and one at a time otherwise, while writeRows keeps
- * encoding. flush(upTo) sends what is queued and
- * resolves when the broker acknowledged all of it — every change ≤ upTo included. A failed send fails the
- * sink: every later call rejects with that error (retryable: the changefeed restarts from its checkpoint).
+ * encoding. flush(upTo) sends what is queued and resolves when the broker acknowledged all of it — every change
+ * ≤ upTo included. A failed send fails the sink: every later call rejects with that error (retryable: the
+ * changefeed restarts from its checkpoint).
  */
 export class KafkaSink implements Sink {
   private readonly encoder: RowEncoder;
