@@ -23,7 +23,14 @@ interface Request {
   /** The leader of its partitions (asked again when the broker says it is not). */
   broker: Broker;
   readonly topics: ReadonlyMap<string, PartitionBatch[]>;
+  /** Its partitions' keys (partitionKey), for the sender's per-partition bookkeeping. */
+  readonly keys: readonly string[];
   readonly messages: number;
+}
+
+/** One key per topic and partition, for the maps of sequences, first acknowledgements and requests in flight. */
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\0${partition}`;
 }
 
 /** The facts of an error that resending the same batches (same sequences) may cure. */
@@ -97,21 +104,16 @@ export class BatchSender {
     const producer = (this.producer ??= await this.initProducer());
     const requests = await this.build(messages, producer);
     const first: (() => void)[] = [];
-    for (const request of requests) {
-      for (const [topic, partitions] of request.topics) {
-        for (const { partition } of partitions) {
-          const key = `${topic}\0${partition}`;
-          const waiting = this.firstAcknowledged.get(key);
-          if (waiting !== undefined) {
-            await waiting;
-            this.assertUsable(); // the first request failed
-            continue;
-          }
-          let resolve!: () => void;
-          this.firstAcknowledged.set(key, new Promise<void>((r) => (resolve = r)));
-          first.push(resolve);
-        }
+    for (const key of requests.flatMap((r) => r.keys)) {
+      const waiting = this.firstAcknowledged.get(key);
+      if (waiting !== undefined) {
+        await waiting;
+        this.assertUsable(); // the first request failed
+        continue;
       }
+      let resolve!: () => void;
+      this.firstAcknowledged.set(key, new Promise<void>((r) => (resolve = r)));
+      first.push(resolve);
     }
     const connections = await Promise.all(requests.map((r) => this.connect(r.broker)));
     this.assertUsable(); // a request of an earlier call failed meanwhile
@@ -138,12 +140,12 @@ export class BatchSender {
     // a partition's messages keep their order; a call usually holds one partition's
     const byPartition = new Map<string, { topic: string; partition: number; messages: ProducerMessage[] }>();
     for (const m of messages) {
-      const key = `${m.topic}\0${m.partition}`;
+      const key = partitionKey(m.topic, m.partition);
       let group = byPartition.get(key);
       if (group === undefined) byPartition.set(key, (group = { topic: m.topic, partition: m.partition, messages: [] }));
       group.messages.push(m);
     }
-    const requests = new Map<string, { broker: Broker; topics: Map<string, PartitionBatch[]>; messages: number }>();
+    const requests = new Map<string, { broker: Broker; topics: Map<string, PartitionBatch[]>; keys: string[]; messages: number }>();
     const now = Date.now();
     for (const [key, group] of byPartition) {
       const broker = await this.leaderOf(group.topic, group.partition);
@@ -152,10 +154,11 @@ export class BatchSender {
       if (sequence >= 0) this.sequences.set(key, nextSequence(sequence, group.messages.length));
       const brokerKey = `${broker.host}:${broker.port}`;
       let request = requests.get(brokerKey);
-      if (request === undefined) requests.set(brokerKey, (request = { broker, topics: new Map(), messages: 0 }));
+      if (request === undefined) requests.set(brokerKey, (request = { broker, topics: new Map(), keys: [], messages: 0 }));
       let partitions = request.topics.get(group.topic);
       if (partitions === undefined) request.topics.set(group.topic, (partitions = []));
       partitions.push({ partition: group.partition, batch });
+      request.keys.push(key);
       request.messages += group.messages.length;
     }
     return [...requests.values()];
@@ -203,7 +206,7 @@ export class BatchSender {
 
   /** Writes the request now (the caller keeps call order) and resolves with its acknowledgement, retrying as above. */
   private async deliver(request: Request, connection: Connection): Promise<void> {
-    const keys = [...request.topics].flatMap(([topic, partitions]) => partitions.map(({ partition }) => `${topic}\0${partition}`));
+    const keys = request.keys;
     for (const key of keys) this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
     try {
       for (let attempt = 0; ; attempt++) {
