@@ -5,6 +5,10 @@
 #   downstream  MariaDB                                      TIDEMARK_DOWNSTREAM_ADDR  (127.0.0.1:3308)
 #   kafka       Apache Kafka, one KRaft broker, jars from Maven Central, the machine's Java
 #                                                            TIDEMARK_KAFKA_ADDR       (127.0.0.1:9092)
+#               controller on port + 1; a second plaintext listener for fault injection on port + 5 that
+#               advertises port + 6 (127.0.0.1:9097 and :9098 by default): a client that bootstraps at port + 6
+#               reaches the broker only through what listens there (a test's TCP proxy, which can cut its
+#               connections mid-request)
 #   prometheus  Debian's prometheus, scraping the targets of <services>/prometheus/targets/*.json (file_sd),
 #               evaluating metrics/*.rules.yml and <services>/prometheus/rules/*.yml
 #                                                            TIDEMARK_PROMETHEUS_ADDR  (127.0.0.1:9090)
@@ -294,19 +298,19 @@ mariadb_client() {
 }
 
 start_kafka() {
-  local cp host port ctl conf="$DIR/kafka/server.properties"
+  local cp host port ctl faults conf="$DIR/kafka/server.properties"
   cp=$(<"$(kafka_classpath)")
-  host=$(host_of "$KAFKA_ADDR") port=$(port_of "$KAFKA_ADDR") ctl=$(( $(port_of "$KAFKA_ADDR") + 1 ))
+  host=$(host_of "$KAFKA_ADDR") port=$(port_of "$KAFKA_ADDR") ctl=$(( $(port_of "$KAFKA_ADDR") + 1 )) faults=$(( $(port_of "$KAFKA_ADDR") + 5 ))
   mkdir -p "$DIR/kafka/data"
   cat >"$conf" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$host:$ctl
-listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$ctl
-advertised.listeners=PLAINTEXT://$host:$port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://$host:$ctl,FAULTS://$host:$faults
+advertised.listeners=PLAINTEXT://$host:$port,FAULTS://$host:$(( faults + 1 ))
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,FAULTS:PLAINTEXT
 log.dirs=$DIR/kafka/data
 num.partitions=1
 auto.create.topics.enable=true

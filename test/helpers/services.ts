@@ -37,6 +37,16 @@ export function serviceAddress(name: ServiceName): ServiceAddress {
   return { host: addr.slice(0, colon), port, addr };
 }
 
+/**
+ * The Kafka broker's fault-injection listener (scripts/services.sh): it listens on the broker's port + 5 and
+ * advertises port + 6, where a test puts a TCP proxy to it; a client that bootstraps at `advertised` then reaches
+ * the broker only through that proxy.
+ */
+export function kafkaFaultListener(): { readonly host: string; readonly listenerPort: number; readonly advertisedPort: number; readonly advertised: string } {
+  const { host, port } = serviceAddress('kafka');
+  return { host, listenerPort: port + 5, advertisedPort: port + 6, advertised: `${host}:${port + 6}` };
+}
+
 export function etcdEndpoint(): string {
   return `http://${serviceAddress('etcd').addr}`;
 }

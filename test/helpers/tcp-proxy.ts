@@ -17,14 +17,19 @@ export class TcpProxy {
   private readonly pairs = new Set<Pair>();
   private up = true;
   private stalled = false;
+  /** Bytes clients sent through the proxy to the target (for a test that cuts in the middle of its requests). */
+  bytesFromClients = 0;
 
   private constructor(
     private readonly server: Server,
     readonly port: number,
   ) {}
 
-  /** `mutate` sees (and may change in place) every chunk the target sends back, before the client gets it. */
-  static async start(targetHost: string, targetPort: number, options: { readonly mutate?: (chunk: Buffer) => void } = {}): Promise<TcpProxy> {
+  /**
+   * `mutate` sees (and may change in place) every chunk the target sends back, before the client gets it; `port`
+   * is where the proxy listens (default: a free port), for a server that advertises the proxy's address.
+   */
+  static async start(targetHost: string, targetPort: number, options: { readonly mutate?: (chunk: Buffer) => void; readonly port?: number } = {}): Promise<TcpProxy> {
     // assigned once the server listens; the connection handler reads it later
     // eslint-disable-next-line prefer-const
     let proxy: TcpProxy | undefined;
@@ -40,6 +45,9 @@ export class TcpProxy {
       }
       const upstream = connect({ host: targetHost, port: targetPort });
       proxy.track({ client, upstream });
+      client.on('data', (chunk: Buffer) => {
+        if (proxy !== undefined) proxy.bytesFromClients += chunk.length;
+      });
       client.pipe(upstream);
       if (options.mutate === undefined) upstream.pipe(client);
       else {
@@ -52,7 +60,7 @@ export class TcpProxy {
         upstream.on('end', () => client.end());
       }
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
     proxy = new TcpProxy(server, (server.address() as { port: number }).port);
     return proxy;
   }
