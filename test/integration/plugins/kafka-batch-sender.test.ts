@@ -4,7 +4,8 @@ import { Admin, Consumer } from '@platformatic/kafka';
 import { parseConfig, supportedCompressions } from '../../../plugins/sink-kafka/src/config.js';
 import { PlatformaticKafkaProducer, type ProducerMessage } from '../../../plugins/sink-kafka/src/producer/index.js';
 import { leakCheck } from '../../helpers/leak-check.js';
-import { requireService, uniqueName } from '../../helpers/services.js';
+import { kafkaFaultListener, requireService, uniqueName } from '../../helpers/services.js';
+import { TcpProxy } from '../../helpers/tcp-proxy.js';
 
 /** A null key or value reads as undefined or an empty buffer here (the test writes no empty ones). */
 const text = (b: Buffer | null | undefined): string | null => (b === null || b === undefined || b.length === 0 ? null : b.toString());
@@ -126,6 +127,71 @@ describe('kafka producer (client=platformatic): own record batches, requests in 
       } finally {
         await producer.close();
       }
+    }
+  });
+
+  it('the connections to the broker dropped twice while requests are in flight: the failed requests are resent in order, every send resolves, every message lands once', async () => {
+    const faults = kafkaFaultListener();
+    const proxy = await TcpProxy.start(faults.host, faults.listenerPort, { port: faults.advertisedPort });
+    const topic = await createTopic(3);
+    const producer = await PlatformaticKafkaProducer.open(parseConfig(new URL(`kafka://${faults.advertised}/${topic}`)));
+    const cuts: { readonly at: number; readonly unsettled: number }[] = [];
+    try {
+      const calls = 120;
+      const perCall = 60;
+      const valueOf = (n: number): string => `value ${n} ${'y'.repeat(900 + (n % 200))}`;
+      let settled = 0;
+      const sends: Promise<void>[] = [];
+      for (let call = 0; call < calls; call++) {
+        const messages: ProducerMessage[] = [];
+        for (let i = 0; i < perCall; i++) {
+          const n = call * perCall + i;
+          messages.push({ topic, partition: n % 3, key: Buffer.from(`k${n}`), value: Buffer.from(valueOf(n)) });
+        }
+        sends.push(producer.send(messages).finally(() => settled++));
+      }
+      // cut every connection (the proxy refuses new ones meanwhile) when 1.5 MB and 4.5 MB have gone through it
+      for (const threshold of [1_500_000, 4_500_000]) {
+        while (proxy.bytesFromClients < threshold && settled < calls) await new Promise((resolve) => setTimeout(resolve, 1));
+        cuts.push({ at: proxy.bytesFromClients, unsettled: calls - settled });
+        proxy.cut();
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        proxy.restore();
+      }
+      const outcomes = await Promise.allSettled(sends);
+      assert.deepEqual(
+        outcomes.filter((o) => o.status === 'rejected').map((o) => String(o.reason)),
+        [],
+        'every send resolves',
+      );
+      assert.ok(
+        cuts.every((c) => c.unsettled > 0),
+        `both cuts came while sends were unsettled: ${JSON.stringify(cuts)}`,
+      );
+      const total = calls * perCall;
+      const read = await readBack(topic, total);
+      assert.equal(read.length, total);
+      for (const partition of [0, 1, 2]) {
+        const mine = read.filter((r) => r.partition === partition);
+        assert.deepEqual(
+          mine.map((r) => r.offset),
+          mine.map((_, i) => BigInt(i)),
+          `partition ${partition}: offsets from 0 without gaps`,
+        );
+        const expected = Array.from({ length: total }, (_, n) => n).filter((n) => n % 3 === partition);
+        assert.deepEqual(
+          mine.map((r) => r.key),
+          expected.map((n) => `k${n}`),
+          `partition ${partition}: every message once, in the order sent`,
+        );
+        assert.ok(
+          mine.every((r, i) => r.value === valueOf(expected[i])),
+          `partition ${partition}: the values as sent`,
+        );
+      }
+    } finally {
+      await producer.close();
+      await proxy.close();
     }
   });
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionPool, produceV7, Writer, type Broker, type Connection, type Producer } from '@platformatic/kafka';
 import type { Compression } from '../config.js';
 import { KafkaSinkError } from '../errors.js';
@@ -9,9 +10,11 @@ export const MAX_REQUESTS_IN_FLIGHT = 5;
 /** Produce v7 (Kafka 2.1 and later): record batches v2, non-flexible header. */
 const PRODUCE_VERSION = 7;
 const PRODUCE_API_KEY = 0;
-/** Retries of a request that failed while it was the only one in flight on its partitions (resent with their sequences). */
-const RETRIES = 3;
-const RETRY_DELAY_MS = 250;
+/** How long a failed request is resent (same sequences) before the sender gives up: a leader moving, a broker restarting. */
+const RESEND_BUDGET_MS = 15_000;
+/** The wait before the first resend, doubled after each failed one up to RESEND_DELAY_MAX_MS. */
+const RESEND_DELAY_MS = 250;
+const RESEND_DELAY_MAX_MS = 2_000;
 
 /** What a request carries for one partition. */
 interface PartitionBatch {
@@ -28,7 +31,24 @@ interface Request {
   readonly messages: number;
 }
 
-/** One key per topic and partition, for the maps of sequences, first acknowledgements and requests in flight. */
+/** A request written to its connection, numbered in write order, and how its caller hears of it. */
+interface Flight {
+  readonly request: Request;
+  readonly n: number;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Failed requests waiting for every request written before the failure to settle, then resent in write order. */
+interface Recovery {
+  readonly failed: { readonly flight: Flight; readonly error: unknown }[];
+  /** Resolves when the resends are over (new writes wait for it). */
+  readonly over: Promise<void>;
+  readonly end: () => void;
+  resending: boolean;
+}
+
+/** One key per topic and partition, for the maps of sequences and first acknowledgements. */
 function partitionKey(topic: string, partition: number): string {
   return `${topic}\0${partition}`;
 }
@@ -37,6 +57,15 @@ function partitionKey(topic: string, partition: number): string {
 const RETRIABLE = ['PLT_KFK_NETWORK', 'ECONNRESET', 'EPIPE', 'ECONNREFUSED', 'NOT_ENOUGH_REPLICAS', 'REQUEST_TIMED_OUT', 'NETWORK_EXCEPTION', 'Connection closed'];
 /** Answers that say the partition's leader is elsewhere or not ready yet (a topic created a moment ago): asked again before the resend. */
 const STALE_LEADER = ['NOT_LEADER_OR_FOLLOWER', 'LEADER_NOT_AVAILABLE', 'UNKNOWN_TOPIC_OR_PARTITION', 'FENCED_LEADER_EPOCH'];
+/**
+ * The broker refused a batch because one before it on its partition is missing: a consequence of an earlier
+ * request's failure, cured by resending that one first (resendable only behind it).
+ */
+const OUT_OF_ORDER = 'OUT_OF_ORDER_SEQUENCE_NUMBER';
+
+function resendable(error: unknown): boolean {
+  return STALE_LEADER.some((fact) => hasErrorFact(error, fact)) || RETRIABLE.some((fact) => hasErrorFact(error, fact));
+}
 
 /** The broker's error names in a Produce response's error (e.g. NOT_LEADER_OR_FOLLOWER), for the message. */
 function brokerErrors(error: unknown): string[] {
@@ -54,11 +83,15 @@ function brokerErrors(error: unknown): string[] {
  *
  * Order: calls are prepared one after the other (producer id, leaders, connection) and each writes its requests
  * to the connections in call order; a broker handles a connection's requests in order, and the sequences let it
- * refuse a batch that would land out of order. A request that fails while it is the only one in flight on its
- * partitions is resent as it was (same sequences: the broker keeps one copy) up to RETRIES times, after asking
- * for the leaders again when the broker said they moved; any other failure fails the sender for good: this call
- * and every later one reject with it (the changefeed restarts from its checkpoint). A partition's first request
- * goes alone, so it can always be resent.
+ * refuse a batch that would land out of order. A partition's first request goes alone.
+ *
+ * Failures: when a request fails in a way a resend may cure (the connection dropped, the leader moved, too few
+ * replicas), the sender stops writing, waits until every request written before settles, then resends the failed
+ * ones one at a time in write order, as they were (same sequences: the broker keeps one copy of a batch it already
+ * has and answers with its offset), asking for the leaders again when the broker said they moved, for up to
+ * RESEND_BUDGET_MS; then writing goes on. A request refused out of order behind a failed one is resent after it.
+ * Any other failure, or one that outlasts the budget, fails the sender for good: that call and every later one
+ * reject with it (the changefeed restarts from its checkpoint).
  */
 export class BatchSender {
   private readonly pool: ConnectionPool;
@@ -67,8 +100,14 @@ export class BatchSender {
   private producer: BatchProducer | undefined;
   /** The preparation of the last call: the next one starts after it. */
   private order: Promise<unknown> = Promise.resolve();
-  /** Requests in flight per partition: a failed one is resent only when it is its partitions' only one. */
-  private readonly inFlight = new Map<string, number>();
+  /** Requests written and not settled. */
+  private readonly flights = new Set<Flight>();
+  /** Requests written so far (numbers the flights). */
+  private written = 0;
+  /** Set from a resendable failure until its resends are over. */
+  private recovery: Recovery | undefined;
+  /** Aborted by close: a resend's wait ends. */
+  private readonly closing = new AbortController();
   private failure: KafkaSinkError | undefined;
   /**
    * Per partition, its first request's acknowledgement: until it comes, nothing else is written to the partition,
@@ -95,6 +134,7 @@ export class BatchSender {
 
   async close(): Promise<void> {
     this.failure ??= new KafkaSinkError('ErrKafkaSinkClosed', 'the Kafka producer is closed');
+    this.closing.abort();
     await this.pool.close();
   }
 
@@ -102,7 +142,9 @@ export class BatchSender {
   private async write(messages: readonly ProducerMessage[]): Promise<{ done: Promise<void> }> {
     this.assertUsable();
     const producer = (this.producer ??= await this.initProducer());
-    const requests = await this.build(messages, producer);
+    const requests = await this.build(messages, producer).catch((error: unknown) => {
+      throw this.fail(error as KafkaSinkError);
+    });
     const first: (() => void)[] = [];
     for (const key of requests.flatMap((r) => r.keys)) {
       const waiting = this.firstAcknowledged.get(key);
@@ -115,8 +157,15 @@ export class BatchSender {
       this.firstAcknowledged.set(key, new Promise<void>((r) => (resolve = r)));
       first.push(resolve);
     }
-    const connections = await Promise.all(requests.map((r) => this.connect(r.broker)));
-    this.assertUsable(); // a request of an earlier call failed meanwhile
+    let connections: Connection[];
+    for (;;) {
+      // after a failure, nothing more is written until the failed requests are resent
+      if (this.recovery !== undefined) await this.recovery.over;
+      this.assertUsable(); // a request of an earlier call failed meanwhile
+      connections = await Promise.all(requests.map((r) => this.connectForWrite(r.broker)));
+      this.assertUsable();
+      if (this.recovery === undefined) break;
+    }
     const acknowledgements = requests.map((request, i) => this.deliver(request, connections[i]));
     const done = Promise.all(acknowledgements).then(() => undefined);
     // settled either way: after a failure the waiting calls find the sender failed
@@ -172,12 +221,12 @@ export class BatchSender {
         const t = metadata.topics.get(topic);
         leaders = (t?.partitions ?? []).map((p) => (p === undefined ? undefined : metadata.brokers.get(p.leader))) as Broker[];
       } catch (error) {
-        throw this.fail(wrapClientError(error, `reading metadata of topic "${topic}"`, this.settings.brokersText));
+        throw wrapClientError(error, `reading metadata of topic "${topic}"`, this.settings.brokersText);
       }
       this.leaders.set(topic, leaders);
     }
     const leader = leaders[partition];
-    if (leader === undefined) throw this.fail(new KafkaSinkError('ErrKafkaSendFailed', `topic "${topic}" has no leader for partition ${partition} on ${this.settings.brokersText}`));
+    if (leader === undefined) throw new KafkaSinkError('ErrKafkaSendFailed', `topic "${topic}" has no leader for partition ${partition} on ${this.settings.brokersText}`);
     return leader;
   }
 
@@ -188,7 +237,7 @@ export class BatchSender {
       for (const { partition } of partitions) {
         const now = await this.leaderOf(topic, partition, true);
         if (leader !== undefined && (now.host !== leader.host || now.port !== leader.port)) {
-          throw this.fail(new KafkaSinkError('ErrKafkaSendFailed', `the partitions of a produce request now have different leaders (${leader.host}:${leader.port}, ${now.host}:${now.port}) on ${this.settings.brokersText}`));
+          throw new KafkaSinkError('ErrKafkaSendFailed', `the partitions of a produce request now have different leaders (${leader.host}:${leader.port}, ${now.host}:${now.port}) on ${this.settings.brokersText}`, { retryable: true });
         }
         leader = now;
       }
@@ -200,40 +249,109 @@ export class BatchSender {
     try {
       return await this.pool.get(broker);
     } catch (error) {
-      throw this.fail(wrapClientError(error, `connecting to the partition leader ${broker.host}:${broker.port}`, this.settings.brokersText));
+      throw wrapClientError(error, `connecting to the partition leader ${broker.host}:${broker.port}`, this.settings.brokersText);
     }
   }
 
-  /** Writes the request now (the caller keeps call order) and resolves with its acknowledgement, retrying as above. */
-  private async deliver(request: Request, connection: Connection): Promise<void> {
-    const keys = request.keys;
-    for (const key of keys) this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + 1);
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await produce(connection, request, this.settings.acks, this.settings.timeoutMs);
-          return;
-        } catch (error) {
-          // resent only alone on its partitions: a later request of one of them would reach the broker first
-          const alone = keys.every((key) => this.inFlight.get(key) === 1);
-          const stale = STALE_LEADER.some((fact) => hasErrorFact(error, fact));
-          const retry = this.failure === undefined && alone && attempt < RETRIES && (stale || RETRIABLE.some((fact) => hasErrorFact(error, fact)));
-          if (!retry) {
-            const said = brokerErrors(error);
-            throw this.fail(wrapClientError(error, `sending ${request.messages} message(s) to Kafka${said.length === 0 ? '' : ` (the broker answered ${said.join(', ')})`}`, this.settings.brokersText));
-          }
-          await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
-          if (stale) request.broker = await this.leaderOfRequest(request);
-        }
-        connection = await this.connect(request.broker); // a new connection when the old one closed
+  /** A connection for a call's request, tried again within the resend budget while the broker cannot be reached. */
+  private async connectForWrite(broker: Broker): Promise<Connection> {
+    const deadline = Date.now() + RESEND_BUDGET_MS;
+    for (let delay = RESEND_DELAY_MS; ; delay = Math.min(2 * delay, RESEND_DELAY_MAX_MS)) {
+      try {
+        return await this.connect(broker);
+      } catch (error) {
+        if (!resendable(error) || Date.now() + delay > deadline) throw this.fail(error as KafkaSinkError);
       }
+      await sleep(delay, undefined, { signal: this.closing.signal }).catch(() => undefined);
+      this.assertUsable();
+    }
+  }
+
+  /** Writes the request now (the caller keeps call order) and resolves with its acknowledgement, resent as above. */
+  private deliver(request: Request, connection: Connection): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const flight: Flight = { request, n: this.written++, resolve, reject };
+      this.flights.add(flight);
+      produce(connection, request, this.settings.acks, this.settings.timeoutMs).then(
+        () => {
+          this.flights.delete(flight);
+          resolve();
+          this.resendWhenSettled();
+        },
+        (error: unknown) => {
+          this.flights.delete(flight);
+          if (this.failure !== undefined) reject(this.failure);
+          else if (this.recovery === undefined && !resendable(error)) reject(this.fail(this.sendError(request, error)));
+          else {
+            this.recovery ??= newRecovery();
+            this.recovery.failed.push({ flight, error });
+          }
+          this.resendWhenSettled();
+        },
+      );
+    });
+  }
+
+  /** Once every request written before the failure has settled, the failed ones are resent (see the class). */
+  private resendWhenSettled(): void {
+    const recovery = this.recovery;
+    if (recovery === undefined || recovery.resending || this.flights.size > 0) return;
+    recovery.resending = true;
+    void this.resendAll(recovery);
+  }
+
+  private async resendAll(recovery: Recovery): Promise<void> {
+    const failed = recovery.failed.sort((a, b) => a.flight.n - b.flight.n);
+    let i = 0;
+    try {
+      for (; i < failed.length; i++) {
+        const { flight, error } = failed[i];
+        if (!resendable(error) && !(i > 0 && hasErrorFact(error, OUT_OF_ORDER))) throw this.fail(this.sendError(flight.request, error));
+        await this.resend(flight.request, error, i === 0);
+        flight.resolve();
+      }
+    } catch (error) {
+      const failure = this.fail(error instanceof KafkaSinkError ? error : this.sendError(failed[i].flight.request, error));
+      for (; i < failed.length; i++) failed[i].flight.reject(failure);
     } finally {
-      for (const key of keys) {
-        const left = (this.inFlight.get(key) ?? 1) - 1;
-        if (left === 0) this.inFlight.delete(key);
-        else this.inFlight.set(key, left);
+      this.recovery = undefined;
+      recovery.end();
+    }
+  }
+
+  /**
+   * Resends one request alone until it is acknowledged, it fails in a way a resend cannot cure, or the budget is
+   * spent; `wait`: a pause before the first resend (the one right after a failure; the requests behind it go at once).
+   */
+  private async resend(request: Request, error: unknown, wait: boolean): Promise<void> {
+    const deadline = Date.now() + RESEND_BUDGET_MS;
+    let lastError = error;
+    for (let delay = RESEND_DELAY_MS, attempt = 0; ; attempt++) {
+      if (wait || attempt > 0) {
+        await sleep(delay, undefined, { signal: this.closing.signal }).catch(() => undefined);
+        delay = Math.min(2 * delay, RESEND_DELAY_MAX_MS);
+      }
+      this.assertUsable(); // closed meanwhile
+      try {
+        if (STALE_LEADER.some((fact) => hasErrorFact(lastError, fact))) request.broker = await this.leaderOfRequest(request);
+        await produce(await this.connect(request.broker), request, this.settings.acks, this.settings.timeoutMs); // a new connection when the old one closed
+        return;
+      } catch (e) {
+        // a batch the broker already has, beyond the ones it answers with their offsets: it is stored
+        const said = brokerErrors(e);
+        if (said.length > 0 && said.every((name) => name === 'DUPLICATE_SEQUENCE_NUMBER')) return;
+        lastError = e;
+        if (this.failure !== undefined) throw this.failure;
+        if (!resendable(e) || Date.now() + delay > deadline) throw this.fail(this.sendError(request, e, true));
       }
     }
+  }
+
+  /** A failed request as the sink's error, with what the broker answered. */
+  private sendError(request: Request, error: unknown, resent = false): KafkaSinkError {
+    const said = brokerErrors(error);
+    const answered = said.length === 0 ? '' : ` (the broker answered ${said.join(', ')})`;
+    return wrapClientError(error, `sending ${request.messages} message(s) to Kafka${answered}${resent ? ', resent for up to ' + RESEND_BUDGET_MS / 1000 + ' s' : ''}`, this.settings.brokersText);
   }
 
   private assertUsable(): void {
@@ -245,6 +363,12 @@ export class BatchSender {
     this.failure ??= error;
     return this.failure;
   }
+}
+
+function newRecovery(): Recovery {
+  let end!: () => void;
+  const over = new Promise<void>((resolve) => (end = resolve));
+  return { failed: [], over, end, resending: false };
 }
 
 /** One Produce v7 request: no transactional id, acks, timeout, then per topic its partitions' record batches. */
