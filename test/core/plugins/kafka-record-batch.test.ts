@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { jsCRC32C, readRecordsBatch, Reader } from '@platformatic/kafka';
-import { encodeRecordBatch, nextSequence } from '../../../plugins/sink-kafka/src/producer/record-batch.js';
+import { BatchArena, BatchArenas, encodeRecordBatch, nextSequence } from '../../../plugins/sink-kafka/src/producer/record-batch.js';
 import type { ProducerMessage } from '../../../plugins/sink-kafka/src/producer/producer.js';
 import { supportedCompressions } from '../../../plugins/sink-kafka/src/config.js';
 
@@ -87,6 +87,33 @@ describe('kafka record batch: the sink writes batches of magic 2 itself', () => 
       decoded.records.forEach((r, i) => assert.deepEqual(plain(r.value), all[i].value, `value of record ${i}`));
     });
   }
+
+  it('batches cut from an arena are the same bytes, side by side without overlap; a batch the arena has no room for is allocated', () => {
+    const all = messages();
+    const alone = [encodeRecordBatch(all, 0, 100, producer, 0, 1_700_000_000_000, 'none'), encodeRecordBatch(all, 100, all.length, producer, 100, 1_700_000_000_000, 'none'), encodeRecordBatch(all, 0, all.length, producer, 7, 1_700_000_000_000, 'none')];
+    // room for the first two, not the third
+    const arena = new BatchArena(Buffer.alloc(alone[0].length + alone[1].length + 8, 0xee));
+    const cut = [encodeRecordBatch(all, 0, 100, producer, 0, 1_700_000_000_000, 'none', arena), encodeRecordBatch(all, 100, all.length, producer, 100, 1_700_000_000_000, 'none', arena), encodeRecordBatch(all, 0, all.length, producer, 7, 1_700_000_000_000, 'none', arena)];
+    assert.deepEqual(cut, alone);
+    assert.equal(cut[0].buffer, arena.buffer.buffer, 'the first batch is a view of the arena');
+    assert.equal(cut[1].buffer, arena.buffer.buffer, 'the second too');
+    assert.ok(cut[1].byteOffset >= cut[0].byteOffset + cut[0].length, 'after the first');
+    assert.notEqual(cut[2].buffer, arena.buffer.buffer, 'the third did not fit: a buffer of its own');
+    assert.equal(decode(cut[1]).records.length, all.length - 100);
+  });
+
+  it('an arena given back is taken again from its start; at most `keep` are kept', () => {
+    const arenas = new BatchArenas(4096, 1);
+    const a = arenas.take();
+    const b = arenas.take();
+    assert.notEqual(a, b);
+    a.take(1000);
+    arenas.give(a);
+    arenas.give(b); // beyond `keep`: dropped
+    assert.equal(arenas.take(), a);
+    assert.notEqual(arenas.take(), b);
+    assert.equal(a.take(4096)?.byteOffset, a.buffer.byteOffset, 'reset to its start');
+  });
 
   it('sequences wrap from 2^31 - 1 to 0, as Kafka numbers them', () => {
     assert.equal(nextSequence(0, 5), 5);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionPool, produceV7, Writer, type Broker, type Connection, type Producer } from '@platformatic/kafka';
 import type { Compression } from '../config.js';
 import { KafkaSinkError } from '../errors.js';
-import { encodeRecordBatch, nextSequence, type BatchProducer } from './record-batch.js';
+import { BatchArenas, encodeRecordBatch, nextSequence, type BatchArena, type BatchProducer } from './record-batch.js';
 import { hasErrorFact, wrapClientError, type ProducerMessage } from './producer.js';
 
 /** Produce requests in flight per broker connection: Kafka keeps the order of an idempotent producer's batches up to 5. */
@@ -15,6 +15,10 @@ const RESEND_BUDGET_MS = 15_000;
 /** The wait before the first resend, doubled after each failed one up to RESEND_DELAY_MAX_MS. */
 const RESEND_DELAY_MS = 250;
 const RESEND_DELAY_MAX_MS = 2_000;
+/** A send's record batches are cut from an arena of this size (the sink's requests are about 768 KiB of messages). */
+const ARENA_BYTES = 1024 * 1024;
+/** Arenas kept for use again: one per request in flight, and a few for the sends being prepared. */
+const ARENAS_KEPT = MAX_REQUESTS_IN_FLIGHT + 3;
 
 /** What a request carries for one partition. */
 interface PartitionBatch {
@@ -108,6 +112,7 @@ export class BatchSender {
   private recovery: Recovery | undefined;
   /** Aborted by close: a resend's wait ends. */
   private readonly closing = new AbortController();
+  private readonly arenas = new BatchArenas(ARENA_BYTES, ARENAS_KEPT);
   private failure: KafkaSinkError | undefined;
   /**
    * Per partition, its first request's acknowledgement: until it comes, nothing else is written to the partition,
@@ -142,7 +147,8 @@ export class BatchSender {
   private async write(messages: readonly ProducerMessage[]): Promise<{ done: Promise<void> }> {
     this.assertUsable();
     const producer = (this.producer ??= await this.initProducer());
-    const requests = await this.build(messages, producer).catch((error: unknown) => {
+    const arena = this.arenas.take();
+    const requests = await this.build(messages, producer, arena).catch((error: unknown) => {
       throw this.fail(error as KafkaSinkError);
     });
     const first: (() => void)[] = [];
@@ -167,7 +173,7 @@ export class BatchSender {
       if (this.recovery === undefined) break;
     }
     const acknowledgements = requests.map((request, i) => this.deliver(request, connections[i]));
-    const done = Promise.all(acknowledgements).then(() => undefined);
+    const done = Promise.all(acknowledgements).then(() => this.arenas.give(arena));
     // settled either way: after a failure the waiting calls find the sender failed
     const release = (): void => first.forEach((resolve) => resolve());
     done.then(release, release);
@@ -185,7 +191,7 @@ export class BatchSender {
   }
 
   /** The messages as record batches, numbered, grouped into one request per leader broker. */
-  private async build(messages: readonly ProducerMessage[], producer: BatchProducer): Promise<Request[]> {
+  private async build(messages: readonly ProducerMessage[], producer: BatchProducer, arena: BatchArena): Promise<Request[]> {
     // a partition's messages keep their order; a call usually holds one partition's
     const byPartition = new Map<string, { topic: string; partition: number; messages: ProducerMessage[] }>();
     for (const m of messages) {
@@ -199,7 +205,7 @@ export class BatchSender {
     for (const [key, group] of byPartition) {
       const broker = await this.leaderOf(group.topic, group.partition);
       const sequence = producer.producerId < 0n ? -1 : (this.sequences.get(key) ?? 0);
-      const batch = encodeRecordBatch(group.messages, 0, group.messages.length, producer, sequence, now, this.settings.compression);
+      const batch = encodeRecordBatch(group.messages, 0, group.messages.length, producer, sequence, now, this.settings.compression, arena);
       if (sequence >= 0) this.sequences.set(key, nextSequence(sequence, group.messages.length));
       const brokerKey = `${broker.host}:${broker.port}`;
       let request = requests.get(brokerKey);

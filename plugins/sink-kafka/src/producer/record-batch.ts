@@ -85,7 +85,7 @@ function recordsBytes(messages: readonly ProducerMessage[], from: number, to: nu
  * The record batch of messages[from..to) (one partition's, in order), numbered from `baseSequence` for the
  * idempotent producer, every record stamped `timestampMs`, the records compressed as configured.
  */
-export function encodeRecordBatch(messages: readonly ProducerMessage[], from: number, to: number, producer: BatchProducer, baseSequence: number, timestampMs: number, compression: Compression): Buffer {
+export function encodeRecordBatch(messages: readonly ProducerMessage[], from: number, to: number, producer: BatchProducer, baseSequence: number, timestampMs: number, compression: Compression, arena?: BatchArena): Buffer {
   const count = to - from;
   if (count <= 0) throw new RangeError(`a record batch needs at least one record (from ${from} to ${to})`);
   const recordsLength = recordsBytes(messages, from, to);
@@ -93,7 +93,7 @@ export function encodeRecordBatch(messages: readonly ProducerMessage[], from: nu
   let end: number;
   let attributes = 0;
   if (compression === 'none') {
-    out = Buffer.allocUnsafe(BATCH_HEADER_BYTES + recordsLength);
+    out = arena?.take(BATCH_HEADER_BYTES + recordsLength) ?? Buffer.allocUnsafe(BATCH_HEADER_BYTES + recordsLength);
     end = writeRecords(out, BATCH_HEADER_BYTES, messages, from, to);
   } else {
     const algorithm = compressionsAlgorithms[compression];
@@ -101,7 +101,7 @@ export function encodeRecordBatch(messages: readonly ProducerMessage[], from: nu
     writeRecords(records, 0, messages, from, to);
     const compressed = algorithm.compressSync(records);
     attributes |= algorithm.bitmask;
-    out = Buffer.allocUnsafe(BATCH_HEADER_BYTES + compressed.length);
+    out = arena?.take(BATCH_HEADER_BYTES + compressed.length) ?? Buffer.allocUnsafe(BATCH_HEADER_BYTES + compressed.length);
     end = BATCH_HEADER_BYTES + compressed.copy(out, BATCH_HEADER_BYTES);
   }
   if (end !== out.length) throw new RangeError(`record batch: wrote ${end} bytes of ${out.length}`);
@@ -120,6 +120,51 @@ export function encodeRecordBatch(messages: readonly ProducerMessage[], from: nu
   out.writeInt32BE(count, 57);
   out.writeUInt32BE(crc32c(out.subarray(CRC_FROM)) >>> 0, 17);
   return out;
+}
+
+/**
+ * One buffer that a send's record batches are cut from, used again once the broker acknowledged them (BatchArenas).
+ * Batches live until their acknowledgement (a failed request is resent as it was), long enough for the garbage
+ * collector to move them to the old generation: allocated anew for every request, they made it run a full
+ * collection every few hundred milliseconds in a Debezium backlog.
+ */
+export class BatchArena {
+  private at = 0;
+
+  constructor(readonly buffer: Buffer) {}
+
+  /** `size` bytes of the arena, or undefined when it has not that much left (the caller allocates them). */
+  take(size: number): Buffer | undefined {
+    if (this.at + size > this.buffer.length) return undefined;
+    const out = this.buffer.subarray(this.at, this.at + size);
+    this.at = (this.at + size + 7) & ~7;
+    return out;
+  }
+
+  reset(): void {
+    this.at = 0;
+  }
+}
+
+/** A few arenas kept for use again (at most `keep`, each `bytes` long). */
+export class BatchArenas {
+  private readonly free: BatchArena[] = [];
+
+  constructor(
+    private readonly bytes: number,
+    private readonly keep: number,
+  ) {}
+
+  take(): BatchArena {
+    return this.free.pop() ?? new BatchArena(Buffer.allocUnsafeSlow(this.bytes));
+  }
+
+  /** Only once nothing cut from it is read any more (its batches acknowledged, or the request given up). */
+  give(arena: BatchArena): void {
+    if (this.free.length >= this.keep) return;
+    arena.reset();
+    this.free.push(arena);
+  }
 }
 
 /** The sequence after `count` records from `sequence` (Kafka wraps sequences from 2^31 - 1 to 0). */
