@@ -2,6 +2,7 @@ import type { ColumnValue, DDLEvent, RowChangedEvent, Sink, SinkContext, TableNa
 import { DEFAULT_PARTITION_NUM, type KafkaConfig, type Protocol } from './config.js';
 import { DispatchRouter, TablePartitionDispatcher, type DispatchRule, type PartitionDispatcher } from './dispatcher/index.js';
 import { createEncoder, packOpenProtocol, type EncodedEvent, type EncoderOptions, type RowEncoder } from './encoder/index.js';
+import { MessageBytes } from './encoder/message-bytes.js';
 import { KafkaSinkError } from './errors.js';
 import type { KafkaProducer, ProducerMessage } from './producer/index.js';
 
@@ -62,6 +63,8 @@ interface OpenBatch {
  */
 export class KafkaSink implements Sink {
   private readonly encoder: RowEncoder;
+  /** The encoder's message bytes: messages are held while queued, let go once acknowledged (their slabs are used again). */
+  private readonly bytes = new MessageBytes();
   private readonly router: DispatchRouter;
   private readonly partitionCounts = new Map<string, number>();
   /** Per topic: max-message-bytes, lowered to the topic's max.message.bytes when that is smaller (as TiCDC). */
@@ -90,7 +93,7 @@ export class KafkaSink implements Sink {
 
   constructor(private readonly options: KafkaSinkOptions) {
     const { config, protocol } = options;
-    this.encoder = createEncoder(protocol, { enableTidbExtension: config.enableTidbExtension, serverName: options.context.changefeedId, ...options.encoder });
+    this.encoder = createEncoder(protocol, { enableTidbExtension: config.enableTidbExtension, serverName: options.context.changefeedId, ...options.encoder, bytes: this.bytes });
     this.tombstones = protocol === 'debezium' && config.tombstonesOnDelete;
     // the topic prefix, with characters a topic name cannot hold as '_' (as Debezium's topic naming does)
     this.schemaChangeTopic = config.schemaChangeTopic ?? (options.encoder?.serverName ?? options.context.changefeedId).replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 249);
@@ -296,6 +299,8 @@ export class KafkaSink implements Sink {
   }
 
   private enqueue(message: ProducerMessage): void {
+    this.bytes.hold(message.key);
+    this.bytes.hold(message.value);
     this.usedTopics.add(message.topic);
     this.queue.push(message);
     this.enqueued++;
@@ -319,6 +324,8 @@ export class KafkaSink implements Sink {
       batch = undefined;
     }
     if (batch === undefined) batches[partition] = batch = { events: [], bytes: 8 + RECORD_OVERHEAD };
+    this.bytes.hold(event.key);
+    this.bytes.hold(event.value);
     batch.events.push(event);
     batch.bytes += eventBytes;
     if (batch.events.length >= this.options.config.maxBatchSize) {
@@ -329,6 +336,10 @@ export class KafkaSink implements Sink {
 
   private sealBatch(topic: string, partition: number, batch: OpenBatch): void {
     const packed = packOpenProtocol(batch.events);
+    for (const event of batch.events) {
+      this.bytes.release(event.key);
+      this.bytes.release(event.value);
+    }
     this.enqueue({ topic, partition, key: packed.key, value: packed.value });
   }
 
@@ -357,6 +368,11 @@ export class KafkaSink implements Sink {
       if (this.failure !== undefined) return;
       try {
         await this.options.producer.send(chunk);
+        // acknowledged: nothing reads these messages any more
+        for (const m of chunk) {
+          this.bytes.release(m.key);
+          this.bytes.release(m.value);
+        }
         this.counters.messages += chunk.length;
         this.counters.bytes += bytes;
       } catch (error) {

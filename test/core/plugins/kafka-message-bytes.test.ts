@@ -27,4 +27,38 @@ describe('encoded message bytes (slabs of their own)', () => {
       for (let i = 1; i < spans.length; i++) assert.ok(spans[i][0] >= spans[i - 1][1], 'no two messages share bytes');
     }
   });
+
+  it('a slab is written again only once it is no longer written and every view held of it was let go', () => {
+    const bytes = new MessageBytes();
+    const text = 'z'.repeat(1000);
+    /** Messages until one lands in a new slab; returns them by slab, in order. */
+    const fill = (): Buffer[] => {
+      const out = [bytes.of(text)];
+      while (out.at(-1)!.buffer === out[0].buffer) out.push(bytes.of(text));
+      return out;
+    };
+    const first = fill(); // the last one opened the second slab
+    const slabA = first[0].buffer;
+    const inA = first.slice(0, -1);
+    for (const m of first) bytes.hold(m);
+    bytes.hold(Buffer.from('not from a slab')); // ignored
+    bytes.release(Buffer.from('not from a slab'));
+    // all of A but one let go: A is kept as it is
+    for (const m of inA.slice(1)) bytes.release(m);
+    const second = fill();
+    assert.notEqual(second.at(-1)!.buffer, slabA, 'a slab with a view still held is not written again');
+    assert.ok(inA[0].equals(Buffer.from(text)), 'the held view is intact');
+    // the last view let go: the next slab is A again, from its start
+    bytes.release(inA[0]);
+    const third = fill();
+    assert.equal(third.at(-1)!.buffer, slabA, 'A is written again');
+    assert.equal(third.at(-1)!.byteOffset, 0);
+    // the slab being written is not handed out again even when none of it is held
+    const current = third.at(-1)!;
+    bytes.hold(current);
+    bytes.release(current);
+    const next = bytes.of(text);
+    assert.equal(next.buffer, current.buffer, 'still the slab being written');
+    assert.ok(next.byteOffset > current.byteOffset, 'after the message before it');
+  });
 });

@@ -162,4 +162,42 @@ describe('kafka sink backpressure: bounded in bytes, whatever the size of a mess
     await Promise.all([firstFlush, secondFlush]);
     await sink.close();
   });
+
+  it('a message stays as encoded until the broker acknowledged it; then its slab is written again by later messages', async () => {
+    const producer = new HeldProducer(5);
+    const sink = debeziumSink(producer);
+    /** Each message's bytes when the producer got it. */
+    const copies = new Map<ProducerMessage, Buffer>();
+    const rows = Array.from({ length: 6000 }, (_, i) => ({ ...insert(i + 1), after: [BigInt(i + 1), `row ${i + 1}`] }));
+    let written = false;
+    const writing = sink.writeRows(table, rows).then(() => (written = true));
+    let checked = 0;
+    for (;;) {
+      await settle();
+      // every request not yet acknowledged still holds the bytes it was given
+      for (let i = producer.acknowledged; i < producer.requests.length; i++) {
+        for (const m of producer.requests[i].messages) {
+          const copy = copies.get(m) ?? Buffer.from(m.value!);
+          copies.set(m, copy);
+          assert.ok(m.value!.equals(copy), `request ${i}: a message changed before it was acknowledged`);
+          checked++;
+        }
+      }
+      if (producer.acknowledged < producer.requests.length) producer.acknowledgeNext();
+      else if (written) break;
+    }
+    await writing;
+    const flushing = sink.flush(rows.at(-1)!.commitTs);
+    await settle();
+    while (producer.acknowledged < producer.requests.length) producer.acknowledgeNext();
+    await flushing;
+    assert.ok(checked > 6000, `${checked} checks`);
+    const ids = producer.requests.flatMap((r) => r.messages.map((m) => m.value!));
+    assert.equal(ids.length, 6000);
+    // slabs of acknowledged messages were used again: fewer slabs than 6,000 messages of ~2.5 KiB would fill
+    const slabs = new Set(ids.map((v) => v.buffer));
+    const fresh = Math.ceil(ids.reduce((n, v) => n + v.length, 0) / (64 * 1024));
+    assert.ok(slabs.size < fresh / 2, `${slabs.size} slabs for ${fresh} slabs' worth of messages`);
+    await sink.close();
+  });
 });

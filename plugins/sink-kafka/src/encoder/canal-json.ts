@@ -17,10 +17,11 @@ export class CanalJsonEncoder implements RowEncoder {
   readonly ddlToAllPartitions = false;
   private readonly tables = new WeakMap<readonly ColumnInfo[], CanalTable>();
   private readonly now: () => number;
-  private readonly bytes = new MessageBytes();
+  private readonly bytes: MessageBytes;
 
   constructor(private readonly options: EncoderOptions) {
     this.now = options.now ?? Date.now;
+    this.bytes = options.bytes ?? new MessageBytes();
   }
 
   encodeRow(row: RowChangedEvent): EncodedEvent {

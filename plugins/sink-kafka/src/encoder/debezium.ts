@@ -28,10 +28,11 @@ export class DebeziumEncoder implements RowEncoder {
   private readonly tables = new WeakMap<readonly ColumnInfo[], DebeziumTable>();
   private readonly now: () => number;
   private readonly serverName: string;
-  private readonly bytes = new MessageBytes();
+  private readonly bytes: MessageBytes;
 
   constructor(options: EncoderOptions) {
     this.now = options.now ?? Date.now;
+    this.bytes = options.bytes ?? new MessageBytes();
     this.serverName = options.serverName ?? 'tidemark';
   }
 

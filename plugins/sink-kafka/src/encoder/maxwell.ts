@@ -22,9 +22,11 @@ export class MaxwellEncoder implements RowEncoder {
   readonly batching = false;
   readonly ddlToAllPartitions = true;
   private readonly tables = new WeakMap<readonly ColumnInfo[], MaxwellTable>();
-  private readonly bytes = new MessageBytes();
+  private readonly bytes: MessageBytes;
 
-  constructor(_options: EncoderOptions) {}
+  constructor(options: EncoderOptions) {
+    this.bytes = options.bytes ?? new MessageBytes();
+  }
 
   encodeRow(row: RowChangedEvent): EncodedEvent {
     const table = this.table(row);

@@ -24,9 +24,11 @@ export class OpenProtocolEncoder implements RowEncoder {
   readonly batching = true;
   readonly ddlToAllPartitions = true;
   private readonly tables = new WeakMap<readonly ColumnInfo[], OpenTable>();
-  private readonly bytes = new MessageBytes();
+  private readonly bytes: MessageBytes;
 
-  constructor(_options: EncoderOptions) {}
+  constructor(options: EncoderOptions) {
+    this.bytes = options.bytes ?? new MessageBytes();
+  }
 
   encodeRow(row: RowChangedEvent): EncodedEvent {
     const table = this.table(row);

@@ -1,5 +1,6 @@
 import type { DDLEvent, RowChangedEvent, Ts } from 'tidemark/sink';
 import type { Protocol } from '../config.js';
+import type { MessageBytes } from './message-bytes.js';
 
 /** One encoded event: a Kafka message, or for open-protocol one event that the batcher packs with others. */
 export interface EncodedEvent {
@@ -14,6 +15,8 @@ export interface EncoderOptions {
   readonly now?: () => number;
   /** debezium: the logical server name (topic prefix) in the schema names and `source.name`. */
   readonly serverName?: string;
+  /** Where messages are written (the sink's, which lets their slabs be used again); default: the encoder's own. */
+  readonly bytes?: MessageBytes;
 }
 
 /**
