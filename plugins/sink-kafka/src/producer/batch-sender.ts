@@ -17,6 +17,8 @@ const RESEND_DELAY_MS = 250;
 const RESEND_DELAY_MAX_MS = 2_000;
 /** A send's record batches are cut from an arena of this size (the sink's requests are about 768 KiB of messages). */
 const ARENA_BYTES = 1024 * 1024;
+/** A send of fewer bytes of keys and values allocates its batches (a flush's few rows under a light load). */
+const ARENA_MIN_BYTES = 64 * 1024;
 /** Arenas kept for use again: one per request in flight, and a few for the sends being prepared. */
 const ARENAS_KEPT = MAX_REQUESTS_IN_FLIGHT + 3;
 
@@ -147,7 +149,8 @@ export class BatchSender {
   private async write(messages: readonly ProducerMessage[]): Promise<{ done: Promise<void> }> {
     this.assertUsable();
     const producer = (this.producer ??= await this.initProducer());
-    const arena = this.arenas.take();
+    // a small send (a flush under a light load) allocates its few bytes; an arena is for a send of many
+    const arena = messageBytes(messages) >= ARENA_MIN_BYTES ? this.arenas.take() : undefined;
     const requests = await this.build(messages, producer, arena).catch((error: unknown) => {
       throw this.fail(error as KafkaSinkError);
     });
@@ -173,7 +176,9 @@ export class BatchSender {
       if (this.recovery === undefined) break;
     }
     const acknowledgements = requests.map((request, i) => this.deliver(request, connections[i]));
-    const done = Promise.all(acknowledgements).then(() => this.arenas.give(arena));
+    const done = Promise.all(acknowledgements).then(() => {
+      if (arena !== undefined) this.arenas.give(arena);
+    });
     // settled either way: after a failure the waiting calls find the sender failed
     const release = (): void => first.forEach((resolve) => resolve());
     done.then(release, release);
@@ -191,7 +196,7 @@ export class BatchSender {
   }
 
   /** The messages as record batches, numbered, grouped into one request per leader broker. */
-  private async build(messages: readonly ProducerMessage[], producer: BatchProducer, arena: BatchArena): Promise<Request[]> {
+  private async build(messages: readonly ProducerMessage[], producer: BatchProducer, arena: BatchArena | undefined): Promise<Request[]> {
     // a partition's messages keep their order; a call usually holds one partition's
     const byPartition = new Map<string, { topic: string; partition: number; messages: ProducerMessage[] }>();
     for (const m of messages) {
@@ -369,6 +374,13 @@ export class BatchSender {
     this.failure ??= error;
     return this.failure;
   }
+}
+
+/** Bytes of the messages' keys and values. */
+function messageBytes(messages: readonly ProducerMessage[]): number {
+  let bytes = 0;
+  for (const m of messages) bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
+  return bytes;
 }
 
 function newRecovery(): Recovery {
