@@ -152,7 +152,8 @@ export class BatchSender {
     // a small send (a flush under a light load) allocates its few bytes; an arena is for a send of many
     const arena = messageBytes(messages) >= ARENA_MIN_BYTES ? this.arenas.take() : undefined;
     const requests = await this.build(messages, producer, arena).catch((error: unknown) => {
-      throw this.fail(error as KafkaSinkError);
+      // some partitions' sequences may have moved on: nothing more can be sent after it
+      throw this.fail(error instanceof KafkaSinkError ? error : new KafkaSinkError('ErrKafkaSendFailed', `building a produce request of ${messages.length} message(s) failed: ${(error as Error).message}`, { cause: error }));
     });
     const first: (() => void)[] = [];
     for (const key of requests.flatMap((r) => r.keys)) {
