@@ -18,8 +18,10 @@ const FREE_SLABS = 64;
  * A holder of messages (the Kafka sink) may say when it holds a message and when it lets it go (`hold`, `release`;
  * the sink lets go once the broker acknowledged it): a slab no longer written whose every held view was let go is
  * used again for new messages. Slabs allocated anew for every few dozen 3 KiB messages lived until their requests
- * were acknowledged, long enough to reach V8's old generation and to make it collect often. A view never held, or
- * held and never let go (a send that failed), leaves its slab to the garbage collector.
+ * were acknowledged, long enough to reach V8's old generation and to make it collect often. So whoever lets views
+ * go must hold every view it still reads (the sink holds every message it queues; a row refused as too large is
+ * dropped unread). A slab with a view held and never let go (a send that failed) is left to the garbage collector,
+ * as is every slab of an encoder whose views nobody holds.
  */
 export class MessageBytes {
   private slab = Buffer.alloc(0);
