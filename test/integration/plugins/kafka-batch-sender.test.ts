@@ -17,6 +17,17 @@ interface Read {
   readonly value: string | null;
 }
 
+/** One partition's messages as read, once their offsets are checked to run from 0 without gaps. */
+function partitionRead(read: readonly Read[], partition: number): Read[] {
+  const mine = read.filter((r) => r.partition === partition);
+  assert.deepEqual(
+    mine.map((r) => r.offset),
+    mine.map((_, i) => BigInt(i)),
+    `partition ${partition}: offsets from 0 without gaps`,
+  );
+  return mine;
+}
+
 /**
  * The producer of client=platformatic writes its own record batches and keeps several requests in flight: on the real
  * broker, overlapping sends land once each and in order per partition, with every compression codec, and a batch
@@ -91,12 +102,7 @@ describe('kafka producer (client=platformatic): own record batches, requests in 
         const read = await readBack(topic, n);
         assert.equal(read.length, n);
         for (const partition of [0, 1]) {
-          const mine = read.filter((r) => r.partition === partition);
-          assert.deepEqual(
-            mine.map((r) => r.offset),
-            mine.map((_, i) => BigInt(i)),
-            `partition ${partition}: offsets from 0 without gaps`,
-          );
+          const mine = partitionRead(read, partition);
           const expected = Array.from({ length: n }, (_, i) => i).filter((i) => i % 2 === partition);
           assert.deepEqual(
             mine.map((r) => [r.key, r.value]),
@@ -172,12 +178,7 @@ describe('kafka producer (client=platformatic): own record batches, requests in 
       const read = await readBack(topic, total);
       assert.equal(read.length, total);
       for (const partition of [0, 1, 2]) {
-        const mine = read.filter((r) => r.partition === partition);
-        assert.deepEqual(
-          mine.map((r) => r.offset),
-          mine.map((_, i) => BigInt(i)),
-          `partition ${partition}: offsets from 0 without gaps`,
-        );
+        const mine = partitionRead(read, partition);
         const expected = Array.from({ length: total }, (_, n) => n).filter((n) => n % 3 === partition);
         assert.deepEqual(
           mine.map((r) => r.key),
