@@ -62,6 +62,33 @@ describe('TransactionBuffer', () => {
     shared.forEach((payload, i) => assert.equal(payload, next[i * 7].payload, `shared row ${i * 7} is the same buffer`));
   });
 
+  it('a transaction moved on to the sorters (or dropped) is not rows given to the sink: a reader found stalled stays so', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const s = await store();
+    const MiB = 1 << 20;
+    const quota = new MemoryQuota(256 * MiB, 16 * MiB, 10_000);
+    // rows held for tables stopped at a DDL barrier: nothing goes to the sink, the reader waits, then reads on
+    quota.force(20 * MiB);
+    const wait = quota.readAhead(new AbortController().signal);
+    t.mock.timers.tick(10_000);
+    assert.equal(await wait, 'stalled');
+    assert.equal(quota.readAheadFull, false);
+    // the next transactions are read and handed to the sorters (which take their own share), or dropped
+    const sorter = new TableSorter(1, quota, s, SORTED_ROW_CODEC);
+    const buffer = new TransactionBuffer<Dest>(quota, () => s);
+    for (let txn = 0; txn < 3; txn++) {
+      for (const r of rows(2_000)) assert.equal(buffer.add(r), undefined);
+      await buffer.drain((r) => void sorter.add({ ts: BigInt(txn + 1), seq: r.seq, payload: r.payload }));
+      assert.equal(quota.readAheadFull, false, `after transaction ${txn + 1}: still stalled, the reader does not wait again`);
+    }
+    for (const r of rows(100)) assert.equal(buffer.add(r), undefined);
+    await buffer.reset();
+    assert.equal(quota.readAheadFull, false, 'a transaction read again (reset) says nothing of the sink either');
+    quota.release(1 * MiB);
+    assert.equal(quota.readAheadFull, true, 'rows went to the sink: the reader waits again');
+    await sorter.close();
+  });
+
   it('keeps order across loose, packed and spilled rows when the quota runs out mid-transaction, and reset drops them all', async () => {
     const s = await store();
     const quota = new MemoryQuota(4 << 20);

@@ -95,7 +95,7 @@ export class TransactionBuffer<D extends RowDestination> {
   async drain(each: (row: PendingRow<D>) => Promise<void> | undefined, whole?: (pipeline: D, rows: PackedRows<SortedRow>) => boolean): Promise<void> {
     const rows = this.memory;
     this.memory = [];
-    this.quota.release(this.memoryBytes - this.packedBytes);
+    this.quota.releaseRead(this.memoryBytes - this.packedBytes);
     this.memoryBytes = this.packedBytes;
     for (let i = 0; i < rows.length; i++) {
       const wait = each(rows[i]);
@@ -106,7 +106,7 @@ export class TransactionBuffer<D extends RowDestination> {
     if (single !== undefined && whole !== undefined && whole(single, this.packed)) {
       if (this.packed.length !== 0) throw new BugIndicatingError('a transaction\'s packed rows were taken, but not all of them');
     } else {
-      this.quota.release(this.packedBytes);
+      this.quota.releaseRead(this.packedBytes);
     }
     this.memoryBytes = this.packedBytes = 0;
     const taken = this.taken;
@@ -134,7 +134,7 @@ export class TransactionBuffer<D extends RowDestination> {
 
   /** Forgets the transaction (the reader restarts it after a lost connection). */
   async reset(): Promise<void> {
-    this.quota.release(this.memoryBytes);
+    this.quota.releaseRead(this.memoryBytes);
     this.memory = [];
     this.packed.clear(() => undefined);
     this.pipelines.clear();

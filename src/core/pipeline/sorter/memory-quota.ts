@@ -72,16 +72,26 @@ export class MemoryQuota {
     if (this.usedBytes > this.peakBytes) this.peakBytes = this.usedBytes;
   }
 
+  /** Gives back bytes of rows that went on to the sink (or left the changefeed): the rows held are not stuck. */
   release(bytes: number): void {
     this.usedBytes -= bytes;
     if (this.usedBytes < 0) this.usedBytes = 0;
     if (bytes > 0) {
-      // binlog rows went to the sink: the rows held are not stuck
       this.gaveBack = true;
       this.stalled = false;
     }
     // it reads on once half the read-ahead went to the sink: not one wait per transaction
     if (this.waiter !== undefined && this.binlogUsed <= this.readAheadBytes / 2) this.waiter();
+  }
+
+  /**
+   * Gives back bytes the binlog's reader let go itself (a transaction's rows moved on to the sorters, which take
+   * their own share, or were dropped): that says nothing of the sink, so a reader found stalled stays so. (Counted
+   * as release, each transaction read after a stall ended it: the reader then read one transaction per stall time.)
+   */
+  releaseRead(bytes: number): void {
+    this.usedBytes -= bytes;
+    if (this.usedBytes < 0) this.usedBytes = 0;
   }
 
   /** force, for rows the initial snapshot read (bounded by its own read slots, not by the binlog's reader). */
