@@ -3,10 +3,11 @@ import type { Etcd3 } from 'etcd3';
 /**
  * A short account of a cluster's state in etcd and of its server log, for the message of a wait that timed out:
  * CI shows a failing test's error in full but may leave out what the test printed before it. It lists the
- * captures, the owner, each changefeed's state, error and checkpoint, each task position's checkpoint, error and
- * table count with its slowest table, and the log's last warnings and errors.
+ * captures, the owner, each changefeed's state, error, checkpoint and barrier, each task position's checkpoint, error
+ * and table count with its slowest table, the log's last lines about DDL and the shared binlog read (where a stuck
+ * barrier shows), and its last warnings and errors, a warning repeated in a row given once with its count.
  */
-export async function clusterDiagnosis(etcd: Etcd3, clusterId: string, log: string, maxChars = 3000): Promise<string> {
+export async function clusterDiagnosis(etcd: Etcd3, clusterId: string, log: string, maxChars = 4500): Promise<string> {
   const parts: string[] = [];
   try {
     const kvs = await etcd.getAll().prefix(`/tidb/cdc/${clusterId}/`).strings();
@@ -23,7 +24,8 @@ export async function clusterDiagnosis(etcd: Etcd3, clusterId: string, log: stri
         const error = info?.['error'] as { code?: string; message?: string } | null | undefined;
         changefeeds.push(`${rest.replace('/changefeed/info/', '/')} ${String(info?.['state'])}${error ? ` (${error.code}: ${String(error.message).slice(0, 200)})` : ''}`);
       } else if (/^[^/]+\/changefeed\/status\//.test(rest)) {
-        changefeeds.push(`${rest.replace('/changefeed/status/', '/')} checkpoint ${String(parse(value)?.['checkpoint-ts'])}`);
+        const status = parse(value);
+        changefeeds.push(`${rest.replace('/changefeed/status/', '/')} checkpoint ${String(status?.['checkpoint-ts'])} barrier ${String(status?.['min-table-barrier-ts'])}`);
       } else if (/^[^/]+\/task\/position\//.test(rest)) {
         const p = parse(value);
         const tables = (p?.['tables'] as { table: string; state?: string; checkpoint_ts: string }[] | undefined) ?? [];
@@ -40,13 +42,33 @@ export async function clusterDiagnosis(etcd: Etcd3, clusterId: string, log: stri
   } catch (error) {
     parts.push(`etcd not read: ${(error as Error).message}`);
   }
-  const problems = log
-    .split('\n')
-    .filter((line) => /"level":"(warn|error)"|\b(WARN|ERROR)\b/.test(line))
-    .slice(-8)
+  const lines = log.split('\n');
+  const story = lines
+    .filter((line) => /DDL|barrier|shared binlog read|on its own|binlog reader restarts/.test(line) && !/"level":"debug"|\bDEBUG\b/.test(line))
+    .slice(-6)
     .map((line) => line.slice(0, 300));
-  parts.push(`log warnings/errors (last ${problems.length}): ${problems.join(' | ') || 'none'}`);
+  parts.push(`log on DDL and the shared read (last ${story.length}): ${story.join(' | ') || 'none'}`);
+  const problems: { line: string; times: number }[] = [];
+  for (const line of lines) {
+    if (!/"level":"(warn|error)"|\b(WARN|ERROR)\b/.test(line)) continue;
+    const message = messageOf(line);
+    const last = problems[problems.length - 1];
+    if (last !== undefined && messageOf(last.line) === message) {
+      last.line = line;
+      last.times++;
+    } else problems.push({ line, times: 1 });
+  }
+  const shown = problems.slice(-8).map(({ line, times }) => `${times > 1 ? `(${times}× in a row, the last:) ` : ''}${line.slice(0, 300)}`);
+  parts.push(`log warnings/errors (last ${shown.length}): ${shown.join(' | ') || 'none'}`);
   return parts.join('\n').slice(0, maxChars);
+}
+
+/** A log line's message without its time and fields (text logs put it in brackets after the level). */
+function messageOf(line: string): string {
+  const json = /"msg":"([^"]*)"/.exec(line);
+  if (json !== null) return json[1];
+  const text = /\[(?:WARN|ERROR)\] \["([^"]*)"\]/.exec(line);
+  return text === null ? line : text[1];
 }
 
 function parse(value: string): Record<string, unknown> | undefined {
