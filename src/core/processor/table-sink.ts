@@ -46,7 +46,11 @@ export interface TableSinkOptions {
   readonly sinkError: (call: string, error: unknown) => TidemarkError;
   /** A removed table whose written rows are all acknowledged: the processor closes it and reports its checkpoint. */
   readonly onRemoved: (table: TablePipeline) => Promise<void>;
-  /** Checkpoints moved on an acknowledgement (the processor tells the owner). */
+  /**
+   * Checkpoints moved (the processor tells the owner): on an acknowledgement, and at the end of a pass that moved
+   * any (idle tables reaching a barrier that moved, or the clock they follow), so the owner hears of them even
+   * while the reader stands still (held back by rows that wait for that very owner to run a DDL).
+   */
   readonly onProgress?: () => void;
   /** Empties the table in the sink before a one-pass snapshot starts over (see TableSnapshot.truncateFirst). */
   readonly truncate?: (table: TablePipeline, ts: Ts) => Promise<void>;
@@ -122,6 +126,8 @@ export class TableSinkStage {
   private readonly fresh = new Set<TablePipeline>();
   /** The reader, the clock or the barrier moved since the waiting tables were last looked at. */
   private recheck = false;
+  /** A checkpoint moved (or the clock idle tables follow) since onProgress was last called. */
+  private checkpointsMoved = false;
   /** Removed tables waiting for their written rows to be acknowledged. */
   private readonly removals = new Set<TablePipeline>();
   private open = new FlushRound();
@@ -265,6 +271,14 @@ export class TableSinkStage {
       if (this.removals.size > 0) await this.finishRemovals();
     }
     this.flushOpenRound();
+    this.reportProgress();
+  }
+
+  /** Tells the processor that checkpoints moved, once for all those moved since it was last told. */
+  private reportProgress(): void {
+    if (!this.checkpointsMoved) return;
+    this.checkpointsMoved = false;
+    this.options.onProgress?.();
   }
 
   /**
@@ -496,7 +510,8 @@ export class TableSinkStage {
       this.fail(error instanceof TidemarkError ? error : new TidemarkError('ErrInvariantBroken', String(error)));
       return;
     }
-    this.options.onProgress?.();
+    this.checkpointsMoved = true;
+    this.reportProgress();
     this.wake();
   }
 
@@ -508,6 +523,7 @@ export class TableSinkStage {
     if (table.writtenTs < ts) throw new TidemarkError('ErrInvariantBroken', `table ${table.key}: checkpoint-ts ${ts} would pass what was written to the sink (${table.writtenTs})`);
     table.checkpointTs = ts;
     table.checkpointTime = time;
+    this.checkpointsMoved = true;
   }
 
   /**
@@ -570,6 +586,7 @@ export class TableSinkStage {
     if (ts > this.clock.ts) {
       this.clock.ts = ts;
       this.clock.time = this.options.reader.timeAt(ts);
+      this.checkpointsMoved = true;
     } else if (ts === this.clock.ts && ts === this.readerHigh) {
       // the reader's position seen again later (an idle upstream's heartbeat), not a barrier holding the clock:
       // the idle tables' checkpoint time moves on

@@ -73,6 +73,8 @@ class Harness {
   readonly sink = new HandSink();
   readonly quota = new MemoryQuota(64 * 1024 * 1024);
   readonly removed: TablePipeline[] = [];
+  /** Times the stage said checkpoints moved (the processor then tells the owner). */
+  progressCalls = 0;
   /** Snapshot pieces the stage reported acknowledged. */
   readonly acknowledgedPieces: SnapshotPiece[] = [];
   readonly controller = new AbortController();
@@ -101,6 +103,7 @@ class Harness {
       logger: createLogger({ level: 'error' }),
       barrierTs,
       onSnapshotAcknowledged: (_table, pieces) => h.acknowledgedPieces.push(...pieces),
+      onProgress: () => h.progressCalls++,
     });
     h.running = h.stage.run(h.controller.signal);
     return h;
@@ -264,6 +267,31 @@ describe('TableSinkStage (real sorters, a sink whose flushes the test acknowledg
     for (const f of h.sink.flushes) f.resolve();
     await settle();
     assert.equal(a.checkpointTs, 120n);
+  });
+
+  it('checkpoints the barrier alone moves are reported: the owner hears of them while the reader stands still', async () => {
+    // the reader waits for room (rows held behind a DDL barrier) and does not move: only the barrier does, when the
+    // owner has run the DDL; the owner runs the next DDL once it hears the tables reached it
+    const h = await start(150n);
+    const idle = h.table('idle');
+    const busy = h.table('busy');
+    h.commit(140n, [busy]);
+    h.moveTo(200n);
+    await settle();
+    for (const f of h.sink.flushes) f.resolve();
+    await settle();
+    assert.equal(idle.checkpointTs, 150n);
+    assert.equal(busy.checkpointTs, 150n);
+    const before = h.progressCalls;
+    h.stage.barrierMoved(180n);
+    await settle();
+    assert.equal(idle.checkpointTs, 180n);
+    assert.equal(busy.checkpointTs, 180n);
+    assert.ok(h.progressCalls > before, 'the stage says the checkpoints moved');
+    const after = h.progressCalls;
+    h.stage.barrierMoved(180n);
+    await settle();
+    assert.equal(h.progressCalls, after, 'nothing moved: nothing to say');
   });
 
   it('a table fed by a reader that reads again from behind does not follow the clock past what it was given, when the barrier moves', async () => {
