@@ -43,6 +43,20 @@ const DECODED_PER_ROW_BYTE = 4;
 /** Rough bytes of a mounted row beyond its values (the event object, its column list reference). */
 const DECODED_ROW_OVERHEAD = 96;
 
+/**
+ * Copies at most this many bytes by hand: for a narrow row's tens of bytes, Buffer#copy's argument checks cost more
+ * than the copy (rowOf took 225 ns a row with two copies and the checked writes, 95 ns without).
+ */
+const HAND_COPY_BYTES = 64;
+
+function copyBytes(from: Buffer, to: Buffer, at: number, start: number, end: number): void {
+  if (end - start > HAND_COPY_BYTES) {
+    from.copy(to, at, start, end);
+    return;
+  }
+  for (let i = start; i < end; i++) to[at++] = from[i];
+}
+
 /** Row `i` of a located rows event, as the sorter's payload (for `sharers` changefeeds, at most 127). */
 export function rowOf(layout: RowsLayout, i: number, mapVersion: number, sharers = 1): SortedRow {
   const { body, count } = layout;
@@ -51,14 +65,19 @@ export function rowOf(layout: RowsLayout, i: number, mapVersion: number, sharers
   const start = i === 0 ? layout.firstRowAt : layout.ends[i - 1];
   const end = layout.ends[i];
   const row = Buffer.allocUnsafe(HEADER + bitmaps + end - start);
+  // the header byte by byte (the Buffer write methods check their arguments); the commit time (set at the commit) 0
   row[KIND_AT] = layout.kind === 'insert' ? 0 : layout.kind === 'update' ? 1 : 2;
   row[SHARERS_AT] = sharers > 127 ? 127 : sharers;
-  row.writeUInt32LE(mapVersion, VERSION_AT);
-  row.writeDoubleLE(0, COMMIT_TIME_AT);
-  row.writeUInt16LE(count, COUNT_AT);
-  body.copy(row, HEADER, layout.presentAt, layout.presentAt + bitmapBytes);
-  if (bitmaps > bitmapBytes) body.copy(row, HEADER + bitmapBytes, layout.presentAfterAt, layout.presentAfterAt + bitmapBytes);
-  body.copy(row, HEADER + bitmaps, start, end);
+  row[VERSION_AT] = mapVersion & 0xff;
+  row[VERSION_AT + 1] = (mapVersion >>> 8) & 0xff;
+  row[VERSION_AT + 2] = (mapVersion >>> 16) & 0xff;
+  row[VERSION_AT + 3] = mapVersion >>> 24;
+  for (let b = COMMIT_TIME_AT; b < COUNT_AT; b++) row[b] = 0;
+  row[COUNT_AT] = count & 0xff;
+  row[COUNT_AT + 1] = count >>> 8;
+  copyBytes(body, row, HEADER, layout.presentAt, layout.presentAt + bitmapBytes);
+  if (bitmaps > bitmapBytes) copyBytes(body, row, HEADER + bitmapBytes, layout.presentAfterAt, layout.presentAfterAt + bitmapBytes);
+  copyBytes(body, row, HEADER + bitmaps, start, end);
   return row;
 }
 

@@ -17,10 +17,13 @@ describe('SortedRow: a row change as its binlog bytes', () => {
       const layout = locatedRows(map, kind, images);
       assert.deepEqual(decodeLocatedRows(layout), images, 'the event itself decodes to the rows it was built from');
       layout.ends.forEach((_, i) => {
-        const row = rowOf(layout, i, 77);
+        // a version of four bytes, written byte by byte
+        const version = 77 + i * 0x9a_bc_de_00;
+        const row = rowOf(layout, i, version);
+        assert.equal(rowCommitTime(row), 0, 'no commit time until the commit');
         setRowCommitTime(row, 1_700_000_000_123);
-        assert.deepEqual(decodeRow(row, map), { kind, mapVersion: 77, commitTime: 1_700_000_000_123, ...images[i] });
-        assert.deepEqual([rowKind(row), rowMapVersion(row), rowCommitTime(row)], [kind, 77, 1_700_000_000_123]);
+        assert.deepEqual(decodeRow(row, map), { kind, mapVersion: version, commitTime: 1_700_000_000_123, ...images[i] });
+        assert.deepEqual([rowKind(row), rowMapVersion(row), rowCommitTime(row)], [kind, version, 1_700_000_000_123]);
       });
     });
   }
