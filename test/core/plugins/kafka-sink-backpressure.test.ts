@@ -15,12 +15,16 @@ const insert = (id: number): RowChangedEvent => ({ table, commitTs: 4294967396n 
 /** A broker that acknowledges a request only when the test says: what the sink holds unacknowledged can be seen. */
 class HeldProducer implements KafkaProducer {
   readonly client = 'platformatic' as const;
-  constructor(readonly sendsInFlight = 1) {}
+  constructor(
+    readonly sendsInFlight = 1,
+    /** The topic's max.message.bytes as the broker tells it (undefined: the sink may not ask). */
+    private readonly topicMaxMessageBytes?: number,
+  ) {}
   readonly requests: { bytes: number; messages: readonly ProducerMessage[]; acknowledge: () => void }[] = [];
   acknowledged = 0;
 
-  ensureTopic(): Promise<{ partitions: number; maxMessageBytes: undefined }> {
-    return Promise.resolve({ partitions: 3, maxMessageBytes: undefined });
+  ensureTopic(): Promise<{ partitions: number; maxMessageBytes: number | undefined }> {
+    return Promise.resolve({ partitions: 3, maxMessageBytes: this.topicMaxMessageBytes });
   }
 
   send(messages: readonly ProducerMessage[]): Promise<void> {
@@ -62,7 +66,7 @@ const settle = async (): Promise<void> => {
 };
 
 describe('kafka sink backpressure: bounded in bytes, whatever the size of a message', () => {
-  it('a call of 2,000 Debezium messages of about 6 KiB (12 MiB) is cut into requests of at most about 768 KiB, and holds at most about 4 MiB not yet acknowledged; every row arrives once, in order', async () => {
+  it('a call of 2,000 Debezium messages of about 6 KiB (12 MiB) to a topic whose limit the sink may not ask is cut into requests of at most about 768 KiB, and holds at most about 4 MiB not yet acknowledged; every row arrives once, in order', async () => {
     const producer = new HeldProducer();
     const sink = debeziumSink(producer);
     // how far the sink has encoded: each row tells when it is read
@@ -103,6 +107,35 @@ describe('kafka sink backpressure: bounded in bytes, whatever the size of a mess
     const ids = producer.requests.flatMap((r) => r.messages.map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
     assert.deepEqual(ids, rows.map((_, i) => i + 1), 'every row once, in order');
     await sink.close();
+  });
+
+  it("requests follow the topic's max.message.bytes: up to 2 MiB into a topic of 10 MiB, under 768 KiB into one of 1 MB, a partition's batch under the limit whatever the message size", async () => {
+    /** Writes the rows, acknowledging every request as it comes; returns the requests' bytes. */
+    const requestsOf = async (topicMax: number | undefined, rows: readonly RowChangedEvent[]): Promise<number[]> => {
+      const producer = new HeldProducer(5, topicMax);
+      const sink = debeziumSink(producer);
+      let done = false;
+      const writing = sink.writeRows(table, rows).then(() => sink.flush(rows.at(-1)!.commitTs)).then(() => (done = true));
+      while (!done) {
+        await settle();
+        while (producer.acknowledged < producer.requests.length) producer.acknowledgeNext();
+      }
+      await writing;
+      await sink.close();
+      const ids = producer.requests.flatMap((r) => r.messages.map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
+      assert.deepEqual(ids, rows.map((r) => Number(r.after![0])), 'every row once, in order');
+      return producer.requests.map((r) => r.bytes);
+    };
+    const narrow = Array.from({ length: 1000 }, (_, i) => insert(i + 1));
+    const created = await requestsOf(10 * MiB, narrow);
+    assert.ok(created.every((b) => b <= 2.05 * MiB), `requests of ${created.map((b) => (b / MiB).toFixed(2)).join(', ')} MiB`);
+    assert.ok(created.filter((b) => b > 1.5 * MiB).length >= 2, `requests of ${created.map((b) => (b / MiB).toFixed(2)).join(', ')} MiB: the topic takes 2 MiB batches`);
+    const brokerDefault = await requestsOf(1_048_588, narrow);
+    assert.ok(brokerDefault.every((b) => b <= 0.78 * MiB), `requests of ${brokerDefault.map((b) => (b / MiB).toFixed(2)).join(', ')} MiB into a topic of 1 MB`);
+    // messages of about 100 KiB into a topic of 256 KiB: a batch never passes it (one of three quarters, plus one more, would)
+    const big = Array.from({ length: 40 }, (_, i) => ({ ...insert(i + 1), after: [BigInt(i + 1), 'y'.repeat(50_000)] }));
+    const small = await requestsOf(256 * 1024, big);
+    assert.ok(small.every((b) => b <= 256 * 1024), `requests of ${small.map((b) => Math.round(b / 1024)).join(', ')} KiB into a topic of 256 KiB`);
   });
 
   it('a producer that takes overlapping sends gets requests before the first is acknowledged; flush resolves only when every request is, in whatever order they are', async () => {

@@ -524,7 +524,7 @@ describe('kafka sink on the real broker', () => {
     ['kafkajs', 'client=kafkajs'],
     ['platformatic in a worker thread', 'producer-thread=worker'],
   ] as const) {
-    it(`an existing topic's smaller max.message.bytes lowers the limit (${client}): the row is refused naming the topic's limit`, async () => {
+    it(`an existing topic's smaller max.message.bytes lowers the limit (${client}): the row is refused naming the topic's limit; rows that fit go in batches under it`, async () => {
       const topic = uniqueName('tm-k-small');
       topics.push(topic);
       const kafka = new Kafka({ clientId: 'tidemark-test', brokers: [broker], logLevel: logLevel.NOTHING });
@@ -540,8 +540,15 @@ describe('kafka sink on the real broker', () => {
         message: new RegExp(`^row insert of small\\.notes with key id=7 at commit ts 2 is \\d+ bytes as maxwell, over max\\.message\\.bytes=4096 of topic "${topic}"$`),
       });
       await sink.flush(2n);
+      // ten rows of 1.5 KiB in one call: together over the topic's 4096 bytes, which bound a record batch too
+      const fitting = Array.from({ length: 10 }, (_, i) => change(t, 3n + BigInt(i), 10 + i, 0, 'z'.repeat(1500)));
+      await sink.writeRows(t, fitting);
+      await sink.flush(12n);
       const events = await decodeAll('maxwell', topic);
-      assert.deepEqual(events.map((e) => (e.event.kind === 'row' ? e.event.after!['id'] : e.event.kind)), ['1']);
+      assert.deepEqual(
+        events.map((e) => (e.event.kind === 'row' ? e.event.after!['id'] : e.event.kind)),
+        ['1', ...fitting.map((_, i) => String(10 + i))],
+      );
     });
 
     it(`broker unreachable (${client}): a typed, retryable error naming the broker`, async () => {

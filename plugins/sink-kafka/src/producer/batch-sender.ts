@@ -15,12 +15,15 @@ const RESEND_BUDGET_MS = 15_000;
 /** The wait before the first resend, doubled after each failed one up to RESEND_DELAY_MAX_MS. */
 const RESEND_DELAY_MS = 250;
 const RESEND_DELAY_MAX_MS = 2_000;
-/** A send's record batches are cut from an arena of this size (the sink's requests are about 768 KiB of messages). */
-const ARENA_BYTES = 1024 * 1024;
+/** A send's record batches are cut from an arena of this size (the sink's requests are up to 2 MiB of messages). */
+const ARENA_BYTES = 2304 * 1024;
 /** A send of fewer bytes of keys and values allocates its batches (a flush's few rows under a light load). */
 const ARENA_MIN_BYTES = 64 * 1024;
-/** Arenas kept for use again: one per request in flight, and a few for the sends being prepared. */
-const ARENAS_KEPT = MAX_REQUESTS_IN_FLIGHT + 3;
+/**
+ * Arenas kept for use again: the sink holds about 4 MiB unacknowledged beyond the request it cuts (3 requests of
+ * 2 MiB), and one more for the send being prepared; a send finding none allocates one, dropped after.
+ */
+const ARENAS_KEPT = 4;
 
 /** What a request carries for one partition. */
 interface PartitionBatch {
