@@ -48,15 +48,15 @@ export async function clusterDiagnosis(etcd: Etcd3, clusterId: string, log: stri
     .slice(-6)
     .map((line) => line.slice(0, 300));
   parts.push(`log on DDL and the shared read (last ${story.length}): ${story.join(' | ') || 'none'}`);
-  const problems: { line: string; times: number }[] = [];
+  const problems: { line: string; message: string; times: number }[] = [];
   for (const line of lines) {
     if (!/"level":"(warn|error)"|\b(WARN|ERROR)\b/.test(line)) continue;
     const message = messageOf(line);
     const last = problems[problems.length - 1];
-    if (last !== undefined && messageOf(last.line) === message) {
+    if (last !== undefined && last.message === message) {
       last.line = line;
       last.times++;
-    } else problems.push({ line, times: 1 });
+    } else problems.push({ line, message, times: 1 });
   }
   const shown = problems.slice(-8).map(({ line, times }) => `${times > 1 ? `(${times}× in a row, the last:) ` : ''}${line.slice(0, 300)}`);
   parts.push(`log warnings/errors (last ${shown.length}): ${shown.join(' | ') || 'none'}`);

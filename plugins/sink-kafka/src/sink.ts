@@ -10,8 +10,9 @@ import type { KafkaProducer, ProducerMessage } from './producer/index.js';
  * Bytes and messages per produce request. A request carries one record batch per partition, and a topic's
  * max.message.bytes bounds a batch: a partition's share of a request stays under three quarters of the topic's limit
  * as the broker told it (up to CHUNK_BYTES), or under PARTITION_CHUNK_BYTES when the sink could not ask (below the
- * brokers' default 1 MB). Fewer, bigger requests cost the broker less: Debezium's 3 KiB messages went 1.3x faster
- * into a topic the sink created (10 MiB limit) with requests of 2 MiB than of 768 KiB (BENCHMARKS.md, session 28).
+ * brokers' default 1 MB). Fewer, bigger requests cost the broker less: Debezium's 3 KiB messages went 1.11x faster
+ * (median of 9 pairs) into a topic the sink created (10 MiB limit) with requests of 2 MiB than of 768 KiB, at
+ * 10-20 MiB more peak RSS (BENCHMARKS.md, session 28).
  */
 const CHUNK_BYTES = 2048 * 1024;
 const PARTITION_CHUNK_BYTES = 768 * 1024;
@@ -78,8 +79,6 @@ export class KafkaSink implements Sink {
   private queueBytes = 0;
   /** Per topic, a partition's share of a request at most and the bytes queued for each partition (see CHUNK_BYTES). */
   private readonly partitionShares = new Map<string, { readonly limit: number; readonly bytes: number[] }>();
-  /** A partition's queued bytes reached its topic's share: the queue is cut into a request. */
-  private partitionFull = false;
   /** Messages queued since the start, and of them cut into requests: a flush waits until its messages are cut. */
   private enqueued = 0;
   private cut = 0;
@@ -141,17 +140,14 @@ export class KafkaSink implements Sink {
       if (this.tombstones && row.kind === 'delete' && event.key !== null) this.enqueue({ topic: route.topic, partition, key: event.key, value: null });
       if (edges && (snapshot === 'last' || snapshot === 'only')) this.snapshotEdge(route, partitions, row, 'complete');
       // a request as soon as there is one's worth, within a call too: a call of a thousand 3 KiB messages made one of 3 MiB
-      if (this.queueBytes >= CHUNK_BYTES || this.partitionFull || this.queue.length >= CHUNK_MESSAGES) await this.cutAndWait();
-      // a request cut while queueing (a partition's batch would have passed its share) waits here
-      else if (this.inFlightBytes > MAX_UNACKNOWLEDGED_BYTES && this.inFlight.length > 1) await this.waitForRoom();
+      if (this.queueBytes >= CHUNK_BYTES || this.queue.length >= CHUNK_MESSAGES) {
+        this.cutChunk();
+        this.assertUsable(); // a request before failed: the call stops here
+      }
+      // a request cut here, or while queueing (a partition's batch would have passed its share), waits for room
+      if (this.inFlightBytes > MAX_UNACKNOWLEDGED_BYTES && this.inFlight.length > 1) await this.waitForRoom();
     }
     this.counters.rows += rows.length;
-  }
-
-  /** Cuts the queue into a request; then waits while the requests not yet acknowledged hold too many bytes. */
-  private async cutAndWait(): Promise<void> {
-    this.cutChunk();
-    await this.waitForRoom();
   }
 
   /** Waits while the requests not yet acknowledged hold too many bytes (all but the last one). */
@@ -326,7 +322,6 @@ export class KafkaSink implements Sink {
     }
     share += bytes;
     shares.bytes[message.partition] = share;
-    if (share >= shares.limit) this.partitionFull = true;
     this.bytes.hold(message.key);
     this.bytes.hold(message.value);
     this.usedTopics.add(message.topic);
@@ -392,7 +387,6 @@ export class KafkaSink implements Sink {
     this.queue = [];
     this.queueBytes = 0;
     for (const shares of this.partitionShares.values()) shares.bytes.fill(0);
-    this.partitionFull = false;
     this.cut += chunk.length;
     const send = async (): Promise<void> => {
       if (this.failure !== undefined) return;

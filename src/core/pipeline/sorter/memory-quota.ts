@@ -74,8 +74,7 @@ export class MemoryQuota {
 
   /** Gives back bytes of rows that went on to the sink (or left the changefeed): the rows held are not stuck. */
   release(bytes: number): void {
-    this.usedBytes -= bytes;
-    if (this.usedBytes < 0) this.usedBytes = 0;
+    this.releaseRead(bytes);
     if (bytes > 0) {
       this.gaveBack = true;
       this.stalled = false;
