@@ -3,7 +3,7 @@ import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent, Sink, SinkCont
 import { readSsl, tlsProblem, type MySqlSinkConfig } from './config.js';
 import { DDL_ALREADY_DONE, DDL_REPLAY_ERRORS, ER_LOCAL_INFILE_DISABLED, ER_LOCAL_INFILE_REFUSED, ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_MAX_PREPARED_STMT_COUNT, MySqlSinkError, TimedOut, downstreamError } from './errors.js';
 import { encodeRows, loadPlanOf, loadStatement, textStream } from './load-data.js';
-import { STATEMENT_BYTES, groupStatements, literal, quoteIdent, sameColumns, type TableShape } from './sql.js';
+import { STATEMENT_BYTES, groupStatements, insertValues, literal, quoteIdent, renderInserts, sameColumns, type RenderedInserts, type TableShape } from './sql.js';
 import { Worker, imageBytes } from './worker.js';
 
 export { MySqlSinkError, type MySqlSinkErrorCode } from './errors.js';
@@ -18,6 +18,8 @@ const MAX_QUEUED_ROWS = 32_768;
 const MAX_QUEUED_BYTES = 16 << 20;
 /** Bytes of values a prepared INSERT carries at most (max_allowed_packet is 4 MiB by default in MySQL 5.7, 16 MiB in MariaDB). */
 const PREPARED_BYTES = 2 << 20;
+/** Values a prepared statement binds at most (the protocol counts its parameters in two bytes). */
+const PREPARED_VALUES = 65_535;
 /** Times a transaction rolled back by a deadlock or lock wait timeout is applied before the error stands. */
 const LOCK_RETRIES = 5;
 /** Prepared statements cached per connection (mysql2 closes the least recently used beyond it). */
@@ -236,8 +238,8 @@ export class MySqlSink implements Sink {
     if (rows.length === 0) return;
     const key = `${table.schema}.${table.table}`;
     const own = this.workerOf(table);
-    const bytes = imageBytes(rows);
     if (rows[0].snapshot !== undefined && this.workers.length > 1) {
+      const bytes = imageBytes(rows);
       // snapshot reads are inserts of distinct keys, read at one position: they go to the least busy worker; the
       // table's next changes wait for them (a fence), so no change of a key overtakes its snapshot row. At most
       // SNAPSHOT_WRITERS of them per table: more writers into one B-tree cost the downstream more CPU than they
@@ -254,7 +256,11 @@ export class MySqlSink implements Sink {
       const spread = this.spread.get(key);
       this.spread.delete(key);
       const fence = spread === undefined ? undefined : [...spread].filter(([w]) => w !== own);
-      own.push(fence === undefined || fence.length === 0 ? { table, rows, bytes } : { table, rows, bytes, fence });
+      // a transaction with too many values for a prepared statement goes as text anyway, alone (it is over
+      // max-txn-row): rendered now, its row objects die young instead of waiting in the queue
+      const rendered = this.config.batchDmlEnable && rows[0].snapshot === undefined && rows.length * rows[0].columns.length > PREPARED_VALUES ? renderInserts(rows) : undefined;
+      const job = rendered === undefined ? { table, rows, bytes: imageBytes(rows) } : { table, rows: rendered, bytes: rendered.bytes };
+      own.push(fence === undefined || fence.length === 0 ? job : { ...job, fence });
     }
     while ((this.queuedRows > MAX_QUEUED_ROWS || this.queuedBytes > MAX_QUEUED_BYTES) && !this.ctx.signal.aborted) {
       this.throwIfFailed();
@@ -402,7 +408,12 @@ export class MySqlSink implements Sink {
   }
 
   /** Applies one table's rows: whole upstream transactions, merged into downstream transactions of up to max-txn-row rows. */
-  async apply(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
+  async apply(table: TableName, rows: readonly RowChangedEvent[] | RenderedInserts): Promise<void> {
+    if (!isRowList(rows)) {
+      await this.applyTransaction(table, rows);
+      this.counters.rows += rows.rows;
+      return;
+    }
     let start = 0;
     while (start < rows.length) {
       // whole upstream transactions (rows with the same commit ts), merged while they fit in max-txn-row
@@ -419,11 +430,11 @@ export class MySqlSink implements Sink {
     this.counters.rows += rows.length;
   }
 
-  private async applyTransaction(table: TableName, rows: readonly RowChangedEvent[]): Promise<void> {
+  private async applyTransaction(table: TableName, rows: readonly RowChangedEvent[] | RenderedInserts): Promise<void> {
     // snapshot reads are inserts of rows read once: INSERT (a row there already, after a failure, is a
     // duplicate key, and the batch goes again idempotently); REPLACE's next-key locks make parallel writers of
     // one table deadlock
-    let safe = rows[0].snapshot === undefined && (this.safeMode || Date.now() - this.startedAt < this.config.safeModeDurationMs);
+    let safe = (!isRowList(rows) || rows[0].snapshot === undefined) && (this.safeMode || Date.now() - this.startedAt < this.config.safeModeDurationMs);
     for (let attempt = 1; ; attempt++) {
       try {
         await this.execute(table, rows, safe);
@@ -462,7 +473,7 @@ export class MySqlSink implements Sink {
   private async prepared(table: TableName, rows: readonly RowChangedEvent[], safe: boolean): Promise<{ sql: string; params: (string | number | Buffer | null)[] } | undefined> {
     if (!this.config.batchDmlEnable) return undefined;
     const columns = rows[0].columns;
-    if (rows.length * columns.length > 65_535) return undefined;
+    if (rows.length * columns.length > PREPARED_VALUES) return undefined;
     const params: (string | number | Buffer | null)[] = [];
     // no statement near the downstream's max_allowed_packet: wide rows go as text statements of STATEMENT_BYTES
     let bytes = 0;
@@ -486,7 +497,12 @@ export class MySqlSink implements Sink {
     return { sql: `${safe ? 'REPLACE' : 'INSERT'} INTO ${shape.qualified} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) VALUES ${Array.from({ length: rows.length }, () => marks).join(', ')}`, params };
   }
 
-  private async execute(table: TableName, rows: readonly RowChangedEvent[], safe: boolean): Promise<void> {
+  private async execute(table: TableName, rows: readonly RowChangedEvent[] | RenderedInserts, safe: boolean): Promise<void> {
+    if (!isRowList(rows)) {
+      const shape = await this.shapeOf(table, rows.columns);
+      const head = `${safe ? 'REPLACE' : 'INSERT'} INTO ${shape.qualified} (${rows.columns.map((c) => quoteIdent(c.name)).join(', ')}) VALUES `;
+      return this.writeStatements(table, rows.values.map((values) => head + values), rows.rows, rows.firstCommitTs, rows.lastCommitTs);
+    }
     if (!safe && rows[0].snapshot !== undefined && !this.loadDataOff && (await this.loadData(table, rows))) return;
     const insert = this.preparedOff ? undefined : await this.prepared(table, rows, safe);
     if (insert !== undefined) {
@@ -516,9 +532,13 @@ export class MySqlSink implements Sink {
       }
       return;
     }
-    const statements = await this.statements(table, rows, safe);
+    return this.writeStatements(table, await this.statements(table, rows, safe), rows.length, rows[0].commitTs, rows[rows.length - 1].commitTs);
+  }
+
+  /** One downstream transaction of text statements (`count` rows, commit ts first…last, for errors). */
+  private async writeStatements(table: TableName, statements: readonly string[], count: number, first: Ts, last: Ts): Promise<void> {
     const timeout = this.config.writeTimeoutMs;
-    const what = `writing ${rows.length} row(s) of ${table.schema}.${table.table}`;
+    const what = `writing ${count} row(s) of ${table.schema}.${table.table}`;
     let conn: mysql.PoolConnection | undefined;
     try {
       conn = await this.pool.getConnection();
@@ -551,7 +571,7 @@ export class MySqlSink implements Sink {
       this.counters.statements += statements.length;
     } catch (error) {
       if (error instanceof MySqlSinkError) throw error;
-      throw downstreamError('ErrMySQLTxnError', `writing ${rows.length} row(s) of ${table.schema}.${table.table} (commit ts ${rows[0].commitTs}…${rows[rows.length - 1].commitTs}) failed downstream`, error);
+      throw downstreamError('ErrMySQLTxnError', `${what} (commit ts ${first}…${last}) failed downstream`, error);
     } finally {
       conn?.release();
     }
@@ -643,16 +663,9 @@ export class MySqlSink implements Sink {
       const names = row.columns.map((c) => quoteIdent(c.name)).join(', ');
       const batch = this.config.batchDmlEnable;
       if (row.kind === 'insert') {
-        let j = i;
-        const values: string[] = [];
-        let bytes = 0;
-        while (j < rows.length && rows[j].kind === 'insert' && sameColumns(rows[j].columns, row.columns) && (batch || j === i) && bytes < STATEMENT_BYTES) {
-          const value = `(${rows[j++].after!.map(literal).join(', ')})`;
-          bytes += value.length;
-          values.push(value);
-        }
-        out.push(`${safe ? 'REPLACE' : 'INSERT'} INTO ${shape.qualified} (${names}) VALUES ${values.join(', ')}`);
-        i = j;
+        const { values, end } = insertValues(rows, i, batch);
+        out.push(`${safe ? 'REPLACE' : 'INSERT'} INTO ${shape.qualified} (${names}) VALUES ${values}`);
+        i = end;
       } else if (row.kind === 'delete') {
         let j = i;
         const keys: string[] = [];
@@ -776,6 +789,10 @@ export class MySqlSink implements Sink {
   private where(row: RowChangedEvent, image: readonly ColumnValue[], shape: TableShape): string {
     return shape.key.map((k) => `${quoteIdent(row.columns[k].name)} ${shape.allColumns ? '<=>' : '='} ${literal(image[k] ?? null)}`).join(' AND ');
   }
+}
+
+function isRowList(rows: readonly RowChangedEvent[] | RenderedInserts): rows is readonly RowChangedEvent[] {
+  return Array.isArray(rows);
 }
 
 /** Whether an update keeps its row's key (the same key values before and after). */

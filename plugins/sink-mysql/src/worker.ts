@@ -1,9 +1,11 @@
 import type { RowChangedEvent, TableName } from 'tidemark/sink';
+import type { RenderedInserts } from './sql.js';
 
 export interface Job {
   readonly table: TableName;
-  readonly rows: readonly RowChangedEvent[];
-  /** About how many bytes the rows hold (imageBytes). */
+  /** The rows: whole upstream transactions, or one transaction rendered as SQL when it was queued. */
+  readonly rows: readonly RowChangedEvent[] | RenderedInserts;
+  /** About how many bytes the rows hold (imageBytes, or the rendered text's length). */
   readonly bytes: number;
   /** Runs only once these workers have applied these many jobs (the table's snapshot rows spread over other workers). */
   readonly fence?: readonly (readonly [Worker, number])[];
@@ -33,7 +35,7 @@ export interface WorkerHost {
   /** Snapshot rows merged into one write at most. */
   readonly snapshotBatchRows: number;
   /** Applies one table's rows (whole upstream transactions) in one downstream transaction. */
-  apply(table: TableName, rows: readonly RowChangedEvent[]): Promise<void>;
+  apply(table: TableName, rows: readonly RowChangedEvent[] | RenderedInserts): Promise<void>;
   /** Resolves once the fence's workers have applied that many jobs. */
   passFence(fence: readonly (readonly [Worker, number])[]): Promise<void>;
   /** A worker made progress (a job done or failed): whoever waits on the workers looks again. */
@@ -47,6 +49,16 @@ export interface WorkerHost {
  * Progress is a pair of sequence numbers (`pushed`, `done`) so a flush waits for what was handed over before
  * it, not for an idle queue (which a busy changefeed may never reach).
  */
+/** How many rows a job holds. */
+function rowsOf(job: Job): number {
+  return Array.isArray(job.rows) ? job.rows.length : (job.rows as RenderedInserts).rows;
+}
+
+/** A job's rows as row objects, or undefined when it was rendered (it is then applied alone). */
+function objectsOf(job: Job): readonly RowChangedEvent[] | undefined {
+  return Array.isArray(job.rows) ? (job.rows as readonly RowChangedEvent[]) : undefined;
+}
+
 export class Worker {
   private readonly queue: Job[] = [];
   private running: Promise<void> | undefined;
@@ -61,7 +73,7 @@ export class Worker {
   push(job: Job): void {
     this.queue.push(job);
     this.pushed++;
-    this.queuedRows += job.rows.length;
+    this.queuedRows += rowsOf(job);
     this.queuedBytes += job.bytes;
     this.running ??= this.loop().finally(() => {
       this.running = undefined;
@@ -78,22 +90,24 @@ export class Worker {
       const first = this.queue[0];
       if (first.fence !== undefined) await this.sink.passFence(first.fence);
       let n = 1;
-      let count = first.rows.length;
+      let count = rowsOf(first);
       let bytes = first.bytes;
-      while (n < this.queue.length) {
+      const firstRows = objectsOf(first);
+      while (firstRows !== undefined && n < this.queue.length) {
         const next = this.queue[n];
-        if (next.fence !== undefined) break;
+        const nextRows = objectsOf(next);
+        if (next.fence !== undefined || nextRows === undefined) break;
         // whole jobs up to max-txn-row: a job that would pass it waits for the next round (apply would split
         // the merged rows there anyway, leaving a small statement behind every full one)
         // (snapshot rows, which are no transactions, up to snapshotBatchRows: one LOAD DATA for several pieces)
-        const limit = first.rows[0]?.snapshot !== undefined && next.rows[0]?.snapshot !== undefined ? this.sink.snapshotBatchRows : this.sink.maxTxnRow;
-        if (count + next.rows.length > limit || bytes + next.bytes > MERGE_BYTES) break;
+        const limit = firstRows[0]?.snapshot !== undefined && nextRows[0]?.snapshot !== undefined ? this.sink.snapshotBatchRows : this.sink.maxTxnRow;
+        if (count + nextRows.length > limit || bytes + next.bytes > MERGE_BYTES) break;
         if (next.table.tableId !== first.table.tableId || next.table.table !== first.table.table || next.table.schema !== first.table.schema) break;
-        count += next.rows.length;
+        count += nextRows.length;
         bytes += next.bytes;
         n++;
       }
-      const rows = n === 1 ? first.rows : this.queue.slice(0, n).flatMap((j) => j.rows);
+      const rows = n === 1 ? first.rows : this.queue.slice(0, n).flatMap((j) => j.rows as readonly RowChangedEvent[]);
       try {
         await this.sink.apply(first.table, rows);
       } catch (error) {

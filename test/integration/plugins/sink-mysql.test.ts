@@ -390,6 +390,51 @@ describe('mysql sink', () => {
     await sink.close();
   });
 
+  it('a transaction too big for one prepared statement (its SQL written when queued) lands whole, every value exact; again outside the safe window, as REPLACE', async () => {
+    const db = uniqueName('tm_mysink');
+    const sink = (await open('?worker-count=2&safe-mode-duration=0')) as Sink & { counters: { transactions: number; statements: number; safeModeRetries: number } };
+    await sink.writeDDL(ddl(db, 'create-database', `CREATE DATABASE ${db}`));
+    await sink.writeDDL(ddl(db, 'create-table', 'CREATE TABLE big (id INT PRIMARY KEY, s VARCHAR(80) NULL, b VARBINARY(8) NULL, n BIGINT UNSIGNED NULL, m BIGINT NULL, d DECIMAL(12,2) NULL, f DOUBLE NULL)'));
+    const table: TableName = { schema: db, table: 'big', tableId: 1 };
+    const columns = [col('id', 'int', true), col('s', 'varchar(80)'), col('b', 'varbinary(8)'), col('n', 'bigint unsigned'), col('m', 'bigint'), col('d', 'decimal(12,2)'), col('f', 'double')];
+    const texts = ["it's", 'back\\slash', 'line\nbreak\ttab', 'quote"d', 'nul\0zero', 'héllo wörld', '日本語のテキスト', '😀 emoji', ''];
+    // 12,000 rows × 7 values: more than a prepared statement binds (65,535), and over a megabyte of SQL (several statements)
+    const image = (id: number, round: number): ColumnValue[] => [
+      id,
+      id % 11 === 0 ? null : `${texts[id % texts.length]}-${round}-${'x'.repeat(id % 50)}`,
+      id % 13 === 0 ? null : Buffer.from([id & 255, 0, 39, 92, round]),
+      18446744073709551615n - BigInt(id * 3 + round),
+      id % 2 === 0 ? -BigInt(id) * 1_000_000_007n : BigInt(id + round),
+      `${id % 2 === 0 ? '-' : ''}${id}.${String((id + round) % 100).padStart(2, '0')}`,
+      id % 7 === 0 ? null : id / 8 + round,
+    ];
+    const transaction = (round: number, commitTs: bigint): RowChangedEvent[] =>
+      Array.from({ length: 12_000 }, (_, i) => ({ table, commitTs, commitTime: 0, seq: i, kind: 'insert' as const, columns, before: null, after: image(i + 1, round) }));
+    /** The rows downstream that differ from round `round`'s (the first few, as JSON), and how many rows there are. */
+    const differences = async (round: number): Promise<{ rows: number; differ: string[] }> => {
+      const [rows] = await conn.query<mysql.RowDataPacket[]>(`SELECT id, s, HEX(b) AS b, n, m, d, f FROM ${db}.big ORDER BY id`);
+      const differ: string[] = [];
+      for (const [i, r] of rows.entries()) {
+        const v = image(i + 1, round);
+        const want = [v[0], v[1], v[2] === null ? null : (v[2] as Buffer).toString('hex').toUpperCase(), v[3] === null ? null : String(v[3]), String(v[4]), v[5], v[6]];
+        const got = [r['id'], r['s'], r['b'], r['n'], r['m'], r['d'], r['f']];
+        if (JSON.stringify(got) !== JSON.stringify(want) && differ.length < 5) differ.push(`got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+      }
+      return { rows: rows.length, differ };
+    };
+    await sink.writeRows(table, transaction(1, 10n));
+    await sink.flush(10n);
+    assert.deepEqual(await differences(1), { rows: 12_000, differ: [] });
+    assert.equal(sink.counters.transactions, 1, 'one downstream transaction');
+    assert.ok(sink.counters.statements >= 2, `several statements (${sink.counters.statements})`);
+    // the same keys again (a replay after a restart, outside the safe window): a duplicate key, then the rows as REPLACE
+    await sink.writeRows(table, transaction(2, 11n));
+    await sink.flush(11n);
+    assert.deepEqual(await differences(2), { rows: 12_000, differ: [] });
+    assert.equal(sink.counters.safeModeRetries, 1);
+    await sink.close();
+  });
+
   it('write-timeout: a write the downstream holds longer rejects, retryable, naming the timeout; its connection is dropped', async () => {
     const db = uniqueName('tm_mysink');
     const sink = await open('?safe-mode-duration=0&write-timeout=1s');
