@@ -3,7 +3,7 @@ import type { ColumnInfo, ColumnValue, DDLEvent, RowChangedEvent, Sink, SinkCont
 import { readSsl, tlsProblem, type MySqlSinkConfig } from './config.js';
 import { DDL_ALREADY_DONE, DDL_REPLAY_ERRORS, ER_LOCAL_INFILE_DISABLED, ER_LOCAL_INFILE_REFUSED, ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT, ER_MAX_PREPARED_STMT_COUNT, MySqlSinkError, TimedOut, downstreamError } from './errors.js';
 import { encodeRows, loadPlanOf, loadStatement, textStream } from './load-data.js';
-import { STATEMENT_BYTES, groupStatements, insertValues, literal, quoteIdent, renderInserts, sameColumns, type RenderedInserts, type TableShape } from './sql.js';
+import { STATEMENT_BYTES, groupStatements, insertValues, literal, quoteIdent, renderInserts, sameColumns, writer, type RenderedInserts, type TableShape } from './sql.js';
 import { Worker, imageBytes } from './worker.js';
 
 export { MySqlSinkError, type MySqlSinkErrorCode } from './errors.js';
@@ -668,35 +668,30 @@ export class MySqlSink implements Sink {
         i = end;
       } else if (row.kind === 'delete') {
         let j = i;
-        const keys: string[] = [];
         if (shape.allColumns) {
           out.push(`DELETE FROM ${shape.qualified} WHERE ${this.where(row, row.before!, shape)} LIMIT 1`);
           i++;
           continue;
         }
-        let bytes = 0;
-        while (j < rows.length && rows[j].kind === 'delete' && sameColumns(rows[j].columns, row.columns) && (batch || j === i) && bytes < STATEMENT_BYTES) {
-          const before = rows[j++].before!;
-          const key = `(${shape.key.map((k) => literal(before[k] ?? null)).join(', ')})`;
-          bytes += key.length;
-          keys.push(key);
+        writer.begin();
+        while (j < rows.length && rows[j].kind === 'delete' && sameColumns(rows[j].columns, row.columns) && (batch || j === i) && writer.length < STATEMENT_BYTES) {
+          if (j > i) writer.comma();
+          writer.key(rows[j++].before!, shape.key);
         }
-        out.push(`DELETE FROM ${shape.qualified} WHERE (${shape.key.map((k) => quoteIdent(row.columns[k].name)).join(', ')}) IN (${keys.join(', ')})`);
+        out.push(`DELETE FROM ${shape.qualified} WHERE (${shape.key.map((k) => quoteIdent(row.columns[k].name)).join(', ')}) IN (${writer.take()})`);
         i = j;
       } else if (batch && !shape.allColumns && sameKey(row, shape) && (await this.updatesInPlace(table, shape, row.columns))) {
         // a run of updates that keep their keys as one INSERT … ON DUPLICATE KEY UPDATE of the post-images: each row
         // is changed where it is (a DELETE and an INSERT cost the downstream more), and a row missing downstream is
         // written whole, as the DELETE and INSERT below would; the same key again in the run: the last one wins
         let j = i;
-        const afters: string[] = [];
-        let bytes = 0;
-        while (j < rows.length && rows[j].kind === 'update' && sameColumns(rows[j].columns, row.columns) && sameKey(rows[j], shape) && bytes < STATEMENT_BYTES) {
-          const after = `(${rows[j++].after!.map(literal).join(', ')})`;
-          bytes += after.length;
-          afters.push(after);
+        writer.begin();
+        while (j < rows.length && rows[j].kind === 'update' && sameColumns(rows[j].columns, row.columns) && sameKey(rows[j], shape) && writer.length < STATEMENT_BYTES) {
+          if (j > i) writer.comma();
+          writer.tuple(rows[j++].after!);
         }
         const set = row.columns.flatMap((c, k) => (shape.key.includes(k) ? [] : [`${quoteIdent(c.name)} = VALUES(${quoteIdent(c.name)})`])).join(', ');
-        out.push(`INSERT INTO ${shape.qualified} (${names}) VALUES ${afters.join(', ')} ON DUPLICATE KEY UPDATE ${set}`);
+        out.push(`INSERT INTO ${shape.qualified} (${names}) VALUES ${writer.take()} ON DUPLICATE KEY UPDATE ${set}`);
         i = j;
       } else if (batch && !shape.allColumns) {
         // a run of updates as one DELETE of the pre-image keys and one multi-row INSERT (REPLACE in safe mode)

@@ -14,14 +14,21 @@ const KEPT_BYTES = 4 << 20;
  * row, one per list) allocated about a kilobyte per row, and most of the capture's garbage collection in a MySQL
  * backlog was of those strings.
  *
- * Writes are synchronous from `text`/`literal`/`tuple` to `take`; one writer serves every statement that is built
- * without an await in between.
+ * Writes are synchronous from `begin` to `take`; one writer serves every statement that is built without an await
+ * in between.
  */
 export class SqlWriter {
   private buf = Buffer.allocUnsafe(START_BYTES);
   private at = 0;
   /** Whether every byte so far is ASCII (the text is then taken as latin1, a plain copy). */
   private ascii = true;
+
+  /** Starts a new text (what a write cut short by an exception left is dropped). */
+  begin(): this {
+    this.at = 0;
+    this.ascii = true;
+    return this;
+  }
 
   /** Bytes written since the last `take`. */
   get length(): number {
@@ -70,6 +77,16 @@ export class SqlWriter {
     for (let k = 0; k < image.length; k++) {
       if (k > 0) this.comma();
       this.literal(image[k] ?? null);
+    }
+    this.byte(0x29);
+  }
+
+  /** `(v1, …)` of the image's values at these positions (a row's key). */
+  key(image: readonly ColumnValue[], positions: readonly number[]): void {
+    this.byte(0x28);
+    for (let k = 0; k < positions.length; k++) {
+      if (k > 0) this.comma();
+      this.literal(image[positions[k]] ?? null);
     }
     this.byte(0x29);
   }

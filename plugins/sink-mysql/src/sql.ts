@@ -2,8 +2,8 @@ import mysql from 'mysql2/promise';
 import type { ColumnInfo, ColumnValue, RowChangedEvent, Ts } from 'tidemark/sink';
 import { SqlWriter } from './sql-writer.js';
 
-/** The writer of value lists (used synchronously, from the first value to `take`). */
-const writer = new SqlWriter();
+/** The writer of value lists and keys (used synchronously, from `begin` to `take`). */
+export const writer = new SqlWriter();
 
 /** A multi-row statement stops growing past this many bytes of values; with multi-stmt-enable, a round trip carries up to MULTI_STATEMENT_BYTES. */
 export const STATEMENT_BYTES = 1 << 20;
@@ -85,6 +85,7 @@ export interface TableShape {
  */
 export function insertValues(rows: readonly RowChangedEvent[], from: number, batch: boolean): { values: string; end: number } {
   const columns = rows[from].columns;
+  writer.begin();
   let j = from;
   while (j < rows.length && rows[j].kind === 'insert' && sameColumns(rows[j].columns, columns) && (batch || j === from) && writer.length < STATEMENT_BYTES) {
     if (j > from) writer.comma();

@@ -35,6 +35,19 @@ describe('mysql sink: SQL written as bytes', () => {
     assert.equal(sent(writer.take()), sent(`(${values.slice(0, 60).map(literal).join(', ')}), \`tëst\``));
   });
 
+  it('begin drops what a write cut short left', () => {
+    const writer = new SqlWriter();
+    assert.throws(() => writer.tuple(null as unknown as ColumnValue[]));
+    writer.begin().text('x');
+    assert.equal(writer.take(), 'x');
+  });
+
+  it('writes a row image\'s key in the key\'s order', () => {
+    const writer = new SqlWriter();
+    writer.key([1, 'a', "b'"], [2, 0]);
+    assert.equal(writer.take(), "('b\\'', 1)");
+  });
+
   it('grows for a big value and starts small again after it', () => {
     const writer = new SqlWriter();
     const big = Buffer.alloc(3 << 20, 0xab);
