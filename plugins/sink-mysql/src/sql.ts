@@ -113,11 +113,11 @@ export interface RenderedInserts {
 
 /** The rows as RenderedInserts, or undefined when they are not all inserts with the same columns. */
 export function renderInserts(rows: readonly RowChangedEvent[]): RenderedInserts | undefined {
+  for (const row of rows) if (row.kind !== 'insert' || !sameColumns(row.columns, rows[0].columns)) return undefined;
   const values: string[] = [];
   let bytes = 0;
   let i = 0;
   while (i < rows.length) {
-    if (rows[i].kind !== 'insert' || !sameColumns(rows[i].columns, rows[0].columns)) return undefined;
     const next = insertValues(rows, i, true);
     values.push(next.values);
     bytes += next.values.length;
