@@ -540,3 +540,51 @@ describe('exact JSON reader', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(v)), { a: { raw: '18446744073709551615' }, b: [{ raw: '0.000000000000000000000000000001' }, { raw: '-1e400' }] });
   });
 });
+
+describe('canal-json written in place', () => {
+  /** A deterministic generator (the same values every run). */
+  const random = (seed: number) => (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+
+  it('every message is the JSON.stringify text of what it holds, byte for byte, across slabs and for rows of 100 KiB', () => {
+    const next = random(11);
+    const cols: ColumnInfo[] = [
+      { name: 'id', mysqlType: 'int', primaryKey: true, nullable: false },
+      { name: 's', mysqlType: 'varchar(200)', primaryKey: false, nullable: true },
+      { name: 'big', mysqlType: 'bigint unsigned', primaryKey: false, nullable: true },
+      { name: 'f', mysqlType: 'float', primaryKey: false, nullable: true },
+      { name: 'dbl', mysqlType: 'double', primaryKey: false, nullable: true },
+      { name: 'bin', mysqlType: 'varbinary(8)', primaryKey: false, nullable: true },
+      { name: 'naïve', mysqlType: 'text', primaryKey: false, nullable: true },
+    ];
+    const text = (): string => String.fromCharCode(...Array.from({ length: Math.floor(next() * 30) }, () => (next() < 0.85 ? 32 + Math.floor(next() * 95) : next() < 0.5 ? Math.floor(next() * 32) : 0x7f + Math.floor(next() * 0xff00))));
+    const image = (i: number): ColumnValue[] => [
+      i - 500,
+      i % 9 === 0 ? null : text(),
+      i % 5 === 0 ? 18446744073709551615n - BigInt(i) : BigInt(i) * 1_000_003n,
+      (next() - 0.5) * 1e6,
+      i % 7 === 0 ? 1e21 * next() : (next() - 0.5) * 1e-9,
+      Buffer.from([i & 255, 0x22, 0x5c, 0xe9]),
+      i % 97 === 0 ? 'ü'.repeat(50_000) : text(),
+    ];
+    const canal = encoder('canal-json');
+    const made: { value: Buffer; row: RowChangedEvent }[] = [];
+    for (let i = 0; i < 4_000; i++) {
+      const kind = (['insert', 'update', 'delete'] as const)[i % 3];
+      const r: RowChangedEvent = { table: { schema: 'sch"ema', table: 'tä', tableId: 2 }, commitTs: BigInt(i) << 18n, commitTime: 1_700_000_000_000 + i, seq: i, kind, columns: cols, before: kind === 'insert' ? null : image(i + 1), after: kind === 'delete' ? null : image(i) };
+      made.push({ value: canal.encodeRow(r).value, row: r });
+    }
+    // read after all were written: slabs turned over many times, and no message was written over
+    for (const [i, { value, row: r }] of made.entries()) {
+      const parsed = JSON.parse(value.toString()) as { data: Record<string, string | null>[]; old: Record<string, string | null>[] | null; type: string; es: number; _tidb: { commitTs: number } };
+      assert.equal(value.toString(), JSON.stringify(parsed), `message ${i} is written as JSON.stringify writes it`);
+      const image = r.kind === 'delete' ? r.before! : r.after!;
+      assert.equal(parsed.data[0]['s'], image[1] === null ? null : image[1], `message ${i}`);
+      assert.equal(parsed.data[0]['big'], String(image[2]));
+      assert.equal(parsed.data[0]['naïve'], image[6]);
+      assert.equal(parsed.data[0]['id'], String(image[0]));
+      assert.equal(parsed.old === null, r.kind !== 'update');
+      assert.equal(parsed.es, r.commitTime);
+    }
+    assert.ok(made.some(({ value }) => value.length > 100_000), 'some messages are over 100 KiB');
+  });
+});

@@ -26,12 +26,28 @@ export class CanalJsonEncoder implements RowEncoder {
 
   encodeRow(row: RowChangedEvent): EncodedEvent {
     const table = this.table(row);
-    const type = row.kind === 'insert' ? 'INSERT' : row.kind === 'update' ? 'UPDATE' : 'DELETE';
-    const image = row.kind === 'delete' ? row.before : row.after;
-    let text = `${table.head}"type":"${type}","es":${row.commitTime},"ts":${this.now()},"sql":"",${table.types},"data":[${rowObject(table, image)}],"old":`;
-    text += row.kind === 'update' ? `[${rowObject(table, row.before)}]` : 'null';
-    if (this.options.enableTidbExtension) text += `,"_tidb":{"commitTs":${row.commitTs}}`;
-    return { key: null, value: this.bytes.of(`${text}}`) };
+    const out = this.bytes;
+    // written in place, byte by byte (no string per value or per message)
+    out.begin();
+    out.bytes(table.head);
+    out.bytes(row.kind === 'insert' ? TYPE_INSERT : row.kind === 'update' ? TYPE_UPDATE : TYPE_DELETE);
+    number(out, row.commitTime);
+    out.bytes(TS);
+    number(out, this.now());
+    out.bytes(table.types);
+    rowObject(out, table, row.kind === 'delete' ? row.before : row.after);
+    if (row.kind === 'update') {
+      out.bytes(OLD_ROW);
+      rowObject(out, table, row.before);
+      out.ascii(']');
+    } else out.bytes(OLD_NULL);
+    if (this.options.enableTidbExtension) {
+      out.bytes(TIDB);
+      out.ascii(row.commitTs.toString());
+      out.ascii('}');
+    }
+    out.ascii('}');
+    return { key: null, value: out.end() };
   }
 
   encodeDDL(ddl: DDLEvent): EncodedEvent {
@@ -59,15 +75,23 @@ export class CanalJsonEncoder implements RowEncoder {
   }
 }
 
+const TYPE_INSERT = Buffer.from('"type":"INSERT","es":');
+const TYPE_UPDATE = Buffer.from('"type":"UPDATE","es":');
+const TYPE_DELETE = Buffer.from('"type":"DELETE","es":');
+const TS = Buffer.from(',"ts":');
+const OLD_ROW = Buffer.from('],"old":[');
+const OLD_NULL = Buffer.from('],"old":null');
+const TIDB = Buffer.from(',"_tidb":{"commitTs":');
+
 interface CanalTable {
   readonly schema: string;
   readonly name: string;
   /** `{"id":0,"database":…,"table":…,"pkNames":…,"isDdl":false,` */
-  readonly head: string;
-  /** `"sqlType":{…},"mysqlType":{…}` */
-  readonly types: string;
-  /** `"name":` per column */
-  readonly keys: readonly string[];
+  readonly head: Buffer;
+  /** `,"sql":"","sqlType":{…},"mysqlType":{…},"data":[` */
+  readonly types: Buffer;
+  /** `"name":` per column (`,"name":` after the first) */
+  readonly keys: readonly Buffer[];
   readonly columnTypes: readonly ColumnType[];
 }
 
@@ -80,37 +104,56 @@ function buildTable(row: RowChangedEvent): CanalTable {
   return {
     schema: row.table.schema,
     name: row.table.table,
-    head: `{"id":0,"database":${JSON.stringify(row.table.schema)},"table":${JSON.stringify(row.table.table)},"pkNames":${pk.length === 0 ? 'null' : JSON.stringify(pk)},"isDdl":false,`,
-    types: `"sqlType":{${sqlType}},"mysqlType":{${mysqlType}}`,
-    keys,
+    head: Buffer.from(`{"id":0,"database":${JSON.stringify(row.table.schema)},"table":${JSON.stringify(row.table.table)},"pkNames":${pk.length === 0 ? 'null' : JSON.stringify(pk)},"isDdl":false,`),
+    types: Buffer.from(`,"sql":"","sqlType":{${sqlType}},"mysqlType":{${mysqlType}},"data":[`),
+    keys: keys.map((key, i) => Buffer.from(i === 0 ? key : `,${key}`)),
     columnTypes,
   };
 }
 
-function rowObject(table: CanalTable, values: readonly ColumnValue[] | null): string {
-  if (values === null) return 'null';
-  let text = '{';
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A JSON number (the message's times). */
+function number(out: MessageBytes, value: number): void {
+  if (Number.isSafeInteger(value)) out.integer(value);
+  else out.ascii(String(value));
+}
+
+/** `{"name":value,…}` of an image, or null. */
+function rowObject(out: MessageBytes, table: CanalTable, values: readonly ColumnValue[] | null): void {
+  if (values === null) return out.ascii('null');
+  out.ascii('{');
   for (let i = 0; i < table.keys.length; i++) {
-    if (i > 0) text += ',';
-    text += table.keys[i];
-    text += canalValue(values[i] ?? null, table.columnTypes[i]);
+    out.bytes(table.keys[i]);
+    canalValue(out, values[i] ?? null, table.columnTypes[i]);
   }
-  return `${text}}`;
+  out.ascii('}');
 }
 
 /** One value as canal-json's JSON text: a string literal, or null. */
-export function canalValue(value: ColumnValue, type: ColumnType): string {
-  if (value === null) return 'null';
-  if (Buffer.isBuffer(value)) {
-    if (type.kind === 'bit') return `"${bitsToBigInt(value)}"`;
-    return JSON.stringify(value.toString('latin1'));
+function canalValue(out: MessageBytes, value: ColumnValue, type: ColumnType): void {
+  if (value === null) return out.ascii('null');
+  if (typeof value === 'string') return out.jsonString(value);
+  if (typeof value === 'bigint') {
+    out.ascii('"');
+    if (value >= MIN_SAFE && value <= MAX_SAFE) out.integer(Number(value));
+    else out.ascii(value.toString());
+    return out.ascii('"');
   }
   if (typeof value === 'number') {
-    if (type.kind === 'float') return `"${plainNumberText(float32Text(value))}"`;
-    return `"${plainNumberText(String(value))}"`;
+    if (type.kind !== 'float' && Number.isSafeInteger(value)) {
+      out.ascii('"');
+      out.integer(value);
+      return out.ascii('"');
+    }
+    return out.ascii(`"${plainNumberText(type.kind === 'float' ? float32Text(value) : String(value))}"`);
   }
-  if (typeof value === 'bigint') return `"${value}"`;
-  return JSON.stringify(scalarText(value));
+  if (Buffer.isBuffer(value)) {
+    if (type.kind === 'bit') return out.ascii(`"${bitsToBigInt(value)}"`);
+    return out.jsonString(value.toString('latin1'));
+  }
+  out.jsonString(scalarText(value));
 }
 
 export function canalDdlType(kind: DDLEvent['kind']): string {

@@ -26,6 +26,13 @@ const FREE_SLABS = 64;
 export class MessageBytes {
   private slab = Buffer.alloc(0);
   private at = 0;
+  /**
+   * A message written in place (`begin` … `end`): where it starts in `buf`, and where the next byte goes. `buf` is
+   * the slab, or a buffer of the message's own once it outgrew one.
+   */
+  private start = 0;
+  private w = 0;
+  private buf = this.slab;
   /** Per slab handed out, how many views of it are held (slabs in `free` have none). */
   private readonly holders = new WeakMap<ArrayBufferLike, { n: number }>();
   private readonly free: ArrayBufferLike[] = [];
@@ -41,18 +48,132 @@ export class MessageBytes {
       out.write(text, headLength);
       return out;
     }
-    if (this.at + most > this.slab.length) {
-      const reused = this.free.pop();
-      this.slab = reused === undefined ? Buffer.allocUnsafeSlow(SLAB_BYTES) : Buffer.from(reused as ArrayBuffer);
-      this.holders.set(this.slab.buffer, { n: 0 });
-      this.at = 0;
-    }
+    if (this.at + most > this.slab.length) this.nextSlab();
     const start = this.at;
     if (head !== undefined) this.slab.set(head, start);
     const written = this.slab.write(text, start + headLength);
     const end = start + headLength + written;
     this.at = (end + 7) & ~7;
     return this.slab.subarray(start, end);
+  }
+
+  /**
+   * Starts a message written in place, byte by byte (`ascii`, `text`, `bytes`, `jsonString`, `integer`), with no
+   * string built for it: `end` gives it as `of` would. Nothing else is made in between.
+   */
+  begin(): void {
+    if (this.slab.length - this.at < 256) this.nextSlab();
+    this.buf = this.slab;
+    this.start = this.w = this.at;
+  }
+
+  /** Text known to be ASCII (keys, constant parts, numbers' text); anything else goes as UTF-8 all the same. */
+  ascii(s: string): void {
+    const n = s.length;
+    this.room(n);
+    const buf = this.buf;
+    let w = this.w;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return this.text(s);
+      buf[w++] = c;
+    }
+    this.w = w;
+  }
+
+  /** Text as UTF-8. */
+  text(s: string): void {
+    this.room(3 * s.length);
+    this.w += this.buf.write(s, this.w, 'utf8');
+  }
+
+  /** Bytes already encoded (a table's constant parts). */
+  bytes(b: Buffer): void {
+    this.room(b.length);
+    if (b.length <= 32) {
+      const buf = this.buf;
+      let w = this.w;
+      for (let i = 0; i < b.length; i++) buf[w++] = b[i];
+      this.w = w;
+    } else this.w += b.copy(this.buf, this.w);
+  }
+
+  /** A string as a JSON string literal, exactly as JSON.stringify writes it. */
+  jsonString(s: string): void {
+    const n = s.length;
+    this.room(n + 2);
+    const buf = this.buf;
+    let w = this.w;
+    buf[w++] = 0x22;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      // escaped (control characters, the quote, the backslash) or beyond ASCII (lone surrogates are escaped)
+      if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x7f) return this.text(JSON.stringify(s));
+      buf[w++] = c;
+    }
+    buf[w++] = 0x22;
+    this.w = w;
+  }
+
+  /** A safe integer in decimal, as String() writes it. */
+  integer(v: number): void {
+    this.room(17);
+    const buf = this.buf;
+    if (v < 0) {
+      buf[this.w++] = 0x2d;
+      v = -v;
+    }
+    let digits = 1;
+    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
+    const end = this.w + digits;
+    let p = end - 1;
+    for (; v >= 0x80000000; p--) {
+      const q = Math.floor(v / 10);
+      buf[p] = 0x30 + (v - q * 10);
+      v = q;
+    }
+    for (; p >= this.w; p--) {
+      const q = (v / 10) | 0;
+      buf[p] = 0x30 + (v - q * 10);
+      v = q;
+    }
+    this.w = end;
+  }
+
+  /** The message written since `begin`. */
+  end(): Buffer {
+    if (this.buf !== this.slab) {
+      const own = this.buf.subarray(0, this.w);
+      this.buf = this.slab;
+      return own;
+    }
+    const view = this.slab.subarray(this.start, this.w);
+    this.at = (this.w + 7) & ~7;
+    return view;
+  }
+
+  /** Room for `n` more bytes of the message being written: it moves to a new slab, or to a buffer of its own. */
+  private room(n: number): void {
+    if (this.w + n <= this.buf.length) return;
+    const written = this.w - this.start;
+    const from = this.buf;
+    const start = this.start;
+    if (from === this.slab && written + n <= MAX_IN_SLAB) {
+      this.nextSlab();
+      this.buf = this.slab;
+    } else {
+      this.buf = Buffer.allocUnsafe(Math.max(2 * (written + n), 1024));
+    }
+    from.copy(this.buf, 0, start, start + written);
+    this.start = 0;
+    this.w = written;
+  }
+
+  private nextSlab(): void {
+    const reused = this.free.pop();
+    this.slab = reused === undefined ? Buffer.allocUnsafeSlow(SLAB_BYTES) : Buffer.from(reused as ArrayBuffer);
+    this.holders.set(this.slab.buffer, { n: 0 });
+    this.at = 0;
   }
 
   /** A message made here is held (queued); any other buffer, or null, is ignored. */
