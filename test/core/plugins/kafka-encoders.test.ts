@@ -588,3 +588,57 @@ describe('canal-json written in place', () => {
     assert.ok(made.some(({ value }) => value.length > 100_000), 'some messages are over 100 KiB');
   });
 });
+
+describe('debezium written in place', () => {
+  const random = (seed: number) => (): number => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+
+  it('key and value are the JSON.stringify text of what they hold, byte for byte, across slabs and for rows of 100 KiB', () => {
+    const next = random(5);
+    const cols: ColumnInfo[] = [
+      { name: 'id', mysqlType: 'bigint', primaryKey: true, nullable: false },
+      { name: 's', mysqlType: 'varchar(200)', primaryKey: false, nullable: true },
+      { name: 'u', mysqlType: 'bigint unsigned', primaryKey: false, nullable: true },
+      { name: 'i', mysqlType: 'int', primaryKey: false, nullable: true },
+      { name: 'dt', mysqlType: 'datetime(6)', primaryKey: false, nullable: true },
+      { name: 'd', mysqlType: 'decimal(12,2)', primaryKey: false, nullable: true },
+      { name: 'bin', mysqlType: 'varbinary(8)', primaryKey: false, nullable: true },
+      { name: 'tëxt', mysqlType: 'text', primaryKey: false, nullable: true },
+    ];
+    const text = (): string => String.fromCharCode(...Array.from({ length: Math.floor(next() * 30) }, () => (next() < 0.85 ? 32 + Math.floor(next() * 95) : next() < 0.5 ? Math.floor(next() * 32) : 0x7f + Math.floor(next() * 0xff00))));
+    const image = (i: number): ColumnValue[] => [
+      BigInt(i) - 2n ** 40n,
+      i % 9 === 0 ? null : text(),
+      18446744073709551615n - BigInt(i),
+      i % 4 === 0 ? -i - 1 : i * 1000,
+      `2024-0${1 + (i % 9)}-1${i % 10} 12:34:56.${String(i % 1000000).padStart(6, '0')}`,
+      `${i % 2 === 0 ? '-' : ''}${i}.${String(i % 100).padStart(2, '0')}`,
+      Buffer.from([i & 255, 0x22, 0x5c]),
+      i % 97 === 0 ? 'ü'.repeat(50_000) : text(),
+    ];
+    const dbz = encoder('debezium');
+    const made: { key: Buffer; value: Buffer; row: RowChangedEvent }[] = [];
+    for (let i = 0; i < 3_000; i++) {
+      const kind = (['insert', 'update', 'delete'] as const)[i % 3];
+      const r: RowChangedEvent = { table: { schema: 'sch"ema', table: 'tä', tableId: 3 }, commitTs: (BigInt(i) << 18n) + 7n, commitTime: i === 0 ? 0 : 1_700_000_000_000 + i, seq: i, kind, columns: cols, before: kind === 'insert' ? null : image(i + 1), after: kind === 'delete' ? null : image(i) };
+      const event = dbz.encodeRow(r);
+      made.push({ key: event.key!, value: event.value, row: r });
+    }
+    for (const [i, { key, value, row: r }] of made.entries()) {
+      const v = JSON.parse(value.toString()) as { payload: { before: Record<string, unknown> | null; after: Record<string, unknown> | null; op: string; source: { commit_ts: number; ts_ms: number; row: number; ts_us: number } } };
+      const k = JSON.parse(key.toString()) as { payload: { id: number } };
+      assert.equal(value.toString(), JSON.stringify(v), `value ${i} is written as JSON.stringify writes it`);
+      assert.equal(key.toString(), JSON.stringify(k), `key ${i}`);
+      const image = r.kind === 'delete' ? r.before! : r.after!;
+      const written = r.kind === 'delete' ? v.payload.before! : v.payload.after!;
+      assert.equal(written['s'], image[1]);
+      assert.equal(written['tëxt'], image[7]);
+      assert.equal(written['i'], image[3]);
+      assert.equal(BigInt(JSON.stringify(k.payload.id)), image[0]);
+      assert.equal(v.payload.op, r.kind === 'insert' ? 'c' : r.kind === 'update' ? 'u' : 'd');
+      assert.equal(v.payload.source.row, r.seq);
+      assert.equal(v.payload.source.ts_ms, r.commitTime);
+      assert.equal(v.payload.source.ts_us, r.commitTime * 1000);
+    }
+    assert.ok(made.some(({ value }) => value.length > 100_000), 'some messages are over 100 KiB');
+  });
+});

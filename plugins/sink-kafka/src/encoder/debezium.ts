@@ -40,18 +40,50 @@ export class DebeziumEncoder implements RowEncoder {
     const table = this.table(row);
     const snapshot = row.snapshot;
     const op = snapshot !== undefined ? 'r' : row.kind === 'insert' ? 'c' : row.kind === 'update' ? 'u' : 'd';
-    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${table.nameJson},"ts_ms":${row.commitTime},"snapshot":${snapshot === undefined ? '"false"' : SNAPSHOT_RECORD[snapshot]},"db":${table.dbJson},"sequence":null,${microNanos(row.commitTime)},"table":${table.tableJson},"server_id":0,"gtid":null,"file":"","pos":${Number(row.commitTs & 0xffffffffn)},"row":${row.seq},"thread":null,"query":null,"commit_ts":${row.commitTs}}`;
-    const now = this.now();
-    const payload = `"before":${structValue(table, row.before)},"after":${structValue(table, row.after)},"source":${source},"transaction":null,"op":"${op}","ts_ms":${now},${microNanos(now)}}}`;
+    const out = this.bytes;
+    // written in place, byte by byte (no string per value or per message): the key, then the value
     const keyValues = row.kind === 'delete' ? row.before : row.after;
-    const key = table.keyHead === null || keyValues === null ? null : this.bytes.of(`${keyStruct(table, keyValues)}}`, table.keyHead);
-    return { key, value: this.bytes.of(payload, table.valueHead) };
+    let key: Buffer | null = null;
+    if (table.keyHead !== null && keyValues !== null) {
+      out.begin(table.keyHead.length + 64);
+      out.bytes(table.keyHead);
+      struct(out, table, keyValues, table.pk);
+      out.ascii('}');
+      key = out.end();
+    }
+    out.begin(table.valueHead.length + 512);
+    out.bytes(table.valueHead);
+    out.ascii('"before":');
+    struct(out, table, row.before, table.all);
+    out.ascii(',"after":');
+    struct(out, table, row.after, table.all);
+    out.bytes(table.sourceHead);
+    number(out, row.commitTime);
+    out.ascii(',"snapshot":');
+    out.ascii(snapshot === undefined ? '"false"' : SNAPSHOT_RECORD[snapshot]);
+    out.bytes(table.sourceDb);
+    microNanos(out, row.commitTime);
+    out.bytes(table.sourceTable);
+    out.integer(Number(row.commitTs & 0xffffffffn));
+    out.ascii(',"row":');
+    number(out, row.seq);
+    out.ascii(',"thread":null,"query":null,"commit_ts":');
+    out.ascii(row.commitTs.toString());
+    out.ascii('},"transaction":null,"op":"');
+    out.ascii(op);
+    out.ascii('","ts_ms":');
+    const now = this.now();
+    number(out, now);
+    out.ascii(',');
+    microNanos(out, now);
+    out.ascii('}}');
+    return { key, value: out.end() };
   }
 
   encodeDDL(ddl: DDLEvent): EncodedEvent {
     const db = JSON.stringify(ddl.tables[0]?.schema ?? ddl.schema);
     const table = JSON.stringify(ddl.tables[0]?.table ?? null);
-    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${JSON.stringify(this.serverName)},"ts_ms":${ddl.commitTime},"snapshot":"false","db":${db},"sequence":null,${microNanos(ddl.commitTime)},"table":${table},"server_id":0,"gtid":null,"file":"","pos":${Number(ddl.commitTs & 0xffffffffn)},"row":0,"thread":null,"query":null,"commit_ts":${ddl.commitTs}}`;
+    const source = `{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${JSON.stringify(this.serverName)},"ts_ms":${ddl.commitTime},"snapshot":"false","db":${db},"sequence":null,${microNanosText(ddl.commitTime)},"table":${table},"server_id":0,"gtid":null,"file":"","pos":${Number(ddl.commitTs & 0xffffffffn)},"row":0,"thread":null,"query":null,"commit_ts":${ddl.commitTs}}`;
     const key = `{"schema":{"type":"struct","fields":[{"type":"string","optional":false,"field":"databaseName"}],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeKey","version":1},"payload":{"databaseName":${db}}}`;
     const value = `{"schema":{"type":"struct","fields":[${SOURCE_SCHEMA},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"field":"databaseName"},{"type":"string","optional":true,"field":"schemaName"},{"type":"string","optional":true,"field":"ddl"},{"type":"array","items":{"type":"struct","fields":[],"optional":false,"name":"io.debezium.connector.schema.Change","version":1},"optional":false,"field":"tableChanges"}],"optional":false,"name":"io.debezium.connector.mysql.SchemaChangeValue","version":1},"payload":{"source":${source},"ts_ms":${this.now()},"databaseName":${db},"schemaName":null,"ddl":${JSON.stringify(ddl.query)},"tableChanges":[]}}`;
     return { key: Buffer.from(key), value: Buffer.from(value) };
@@ -84,8 +116,24 @@ export const SNAPSHOT_RECORD: Readonly<Record<NonNullable<RowChangedEvent['snaps
 };
 
 /** `"ts_us":…,"ts_ns":…` (Debezium ≥ 2.6) of a time in ms; µs and ns as text, so that ns past 2^53 stay exact. */
-function microNanos(ms: number): string {
+function microNanosText(ms: number): string {
   return ms === 0 ? '"ts_us":0,"ts_ns":0' : `"ts_us":${ms}000,"ts_ns":${ms}000000`;
+}
+
+/** `"ts_us":…,"ts_ns":…` of a time in ms, written in place. */
+function microNanos(out: MessageBytes, ms: number): void {
+  if (ms === 0 || !Number.isSafeInteger(ms)) return out.ascii(microNanosText(ms));
+  out.ascii('"ts_us":');
+  out.integer(ms);
+  out.ascii('000,"ts_ns":');
+  out.integer(ms);
+  out.ascii('000000');
+}
+
+/** A JSON number (the message's times and positions). */
+function number(out: MessageBytes, value: number): void {
+  if (Number.isSafeInteger(value)) out.integer(value);
+  else out.ascii(String(value));
 }
 
 const SOURCE_SCHEMA =
@@ -94,14 +142,20 @@ const SOURCE_SCHEMA =
 interface DebeziumTable {
   readonly schema: string;
   readonly name: string;
-  readonly nameJson: string;
-  readonly dbJson: string;
-  readonly tableJson: string;
+  /** `,"source":{"version":…,"connector":"mysql","name":…,"ts_ms":` */
+  readonly sourceHead: Buffer;
+  /** `,"db":…,"sequence":null,` */
+  readonly sourceDb: Buffer;
+  /** `,"table":…,"server_id":0,"gtid":null,"file":"","pos":` */
+  readonly sourceTable: Buffer;
+  /** Every column's position, in order (the struct of a row image). */
+  readonly all: readonly number[];
   /** `{"schema":{…Envelope…},"payload":{`, as UTF-8 */
   readonly valueHead: Buffer;
   /** `{"schema":{…Key…},"payload":` as UTF-8, or null without a primary key */
   readonly keyHead: Buffer | null;
-  readonly keys: readonly string[];
+  /** `"name":` per column, UTF-8 */
+  readonly keys: readonly Buffer[];
   readonly columnTypes: readonly ColumnType[];
   readonly pk: readonly number[];
 }
@@ -160,37 +214,43 @@ function buildTable(serverName: string, row: RowChangedEvent): DebeziumTable {
   return {
     schema,
     name: table,
-    nameJson: JSON.stringify(serverName),
-    dbJson: JSON.stringify(schema),
-    tableJson: JSON.stringify(table),
+    sourceHead: Buffer.from(`,"source":{"version":"${DEBEZIUM_SOURCE_VERSION}","connector":"mysql","name":${JSON.stringify(serverName)},"ts_ms":`),
+    sourceDb: Buffer.from(`,"db":${JSON.stringify(schema)},"sequence":null,`),
+    sourceTable: Buffer.from(`,"table":${JSON.stringify(table)},"server_id":0,"gtid":null,"file":"","pos":`),
+    all: row.columns.map((_, i) => i),
     valueHead: Buffer.from(`{"schema":${envelope},"payload":{`),
     keyHead: pk.length === 0 ? null : Buffer.from(`{"schema":{"type":"struct","fields":[${keyFields}],"optional":false,"name":${JSON.stringify(`${prefix}.Key`)}},"payload":`),
-    keys: row.columns.map((c) => `${JSON.stringify(c.name)}:`),
+    keys: row.columns.map((c) => Buffer.from(`${JSON.stringify(c.name)}:`)),
     columnTypes: row.columns.map((c) => columnType(c.mysqlType)),
     pk,
   };
 }
 
-function structValue(table: DebeziumTable, values: readonly ColumnValue[] | null): string {
-  if (values === null) return 'null';
-  let text = '{';
-  for (let i = 0; i < table.keys.length; i++) {
-    if (i > 0) text += ',';
-    text += table.keys[i];
-    text += debeziumValue(values[i] ?? null, table.columnTypes[i]);
+/** `{"name":value,…}` of the image's values at these positions, or null, written in place. */
+function struct(out: MessageBytes, table: DebeziumTable, values: readonly ColumnValue[] | null, positions: readonly number[]): void {
+  if (values === null) return out.ascii('null');
+  out.ascii('{');
+  for (let k = 0; k < positions.length; k++) {
+    const i = positions[k];
+    if (k > 0) out.ascii(',');
+    out.bytes(table.keys[i]);
+    valueInto(out, values[i] ?? null, table.columnTypes[i]);
   }
-  return `${text}}`;
+  out.ascii('}');
 }
 
-function keyStruct(table: DebeziumTable, values: readonly ColumnValue[]): string {
-  let text = '{';
-  for (let k = 0; k < table.pk.length; k++) {
-    const i = table.pk[k];
-    if (k > 0) text += ',';
-    text += table.keys[i];
-    text += debeziumValue(values[i] ?? null, table.columnTypes[i]);
-  }
-  return `${text}}`;
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** Column kinds whose values debeziumValue turns into another form; a string of any other kind is a JSON string. */
+const CONVERTED_KINDS: ReadonlySet<ColumnType['kind']> = new Set(['int', 'bit', 'float', 'double', 'decimal', 'date', 'datetime', 'timestamp', 'time', 'year']);
+
+/** debeziumValue's text, written in place: integers as digits and strings between quotes without a string of their own. */
+function valueInto(out: MessageBytes, value: ColumnValue, type: ColumnType): void {
+  if (type.kind === 'int' && !(type.unsigned && type.base === 'bigint')) {
+    if (typeof value === 'number' && Number.isSafeInteger(value)) return out.integer(value);
+    if (typeof value === 'bigint' && value >= MIN_SAFE && value <= MAX_SAFE) return out.integer(Number(value));
+  } else if (typeof value === 'string' && !CONVERTED_KINDS.has(type.kind)) return out.jsonString(value);
+  out.ascii(debeziumValue(value, type));
 }
 
 /** One value in Debezium's JSON form for its column type. */

@@ -59,10 +59,11 @@ export class MessageBytes {
 
   /**
    * Starts a message written in place, byte by byte (`ascii`, `text`, `bytes`, `jsonString`, `integer`), with no
-   * string built for it: `end` gives it as `of` would. Nothing else is made in between.
+   * string built for it: `end` gives it as `of` would. Nothing else is made in between. `expected`: about how many
+   * bytes it will take (it starts in a new slab when the slab has less room; else it moves when it outgrows it).
    */
-  begin(): void {
-    if (this.slab.length - this.at < 256) this.nextSlab();
+  begin(expected = 256): void {
+    if (this.slab.length - this.at < Math.min(expected, MAX_IN_SLAB)) this.nextSlab();
     this.buf = this.slab;
     this.start = this.w = this.at;
   }
