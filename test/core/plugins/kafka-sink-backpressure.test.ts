@@ -20,7 +20,8 @@ class HeldProducer implements KafkaProducer {
     /** The topic's max.message.bytes as the broker tells it (undefined: the sink may not ask). */
     private readonly topicMaxMessageBytes?: number,
   ) {}
-  readonly requests: { bytes: number; messages: readonly ProducerMessage[]; acknowledge: () => void }[] = [];
+  /** Each request: its messages as the sink gave them (views of its slabs), and their values as they were sent. */
+  readonly requests: { bytes: number; messages: readonly ProducerMessage[]; values: readonly (Buffer | null)[]; acknowledge: () => void }[] = [];
   acknowledged = 0;
 
   ensureTopic(): Promise<{ partitions: number; maxMessageBytes: number | undefined }> {
@@ -29,7 +30,10 @@ class HeldProducer implements KafkaProducer {
 
   send(messages: readonly ProducerMessage[]): Promise<void> {
     const bytes = messages.reduce((n, m) => n + (m.value?.length ?? 0) + (m.key?.length ?? 0), 0);
-    return new Promise((resolve) => this.requests.push({ bytes, messages, acknowledge: resolve }));
+    // the values as sent, as a real producer writes them into its request: once a request is acknowledged the sink
+    // lets its messages go, and their slab is written again
+    const values = messages.map((m) => (m.value === null ? null : Buffer.from(m.value)));
+    return new Promise((resolve) => this.requests.push({ bytes, messages, values, acknowledge: resolve }));
   }
 
   acknowledgeNext(): void {
@@ -104,7 +108,7 @@ describe('kafka sink backpressure: bounded in bytes, whatever the size of a mess
     assert.ok(peak <= 4 * MiB + 2 * 0.8 * MiB, `at most ${(peak / MiB).toFixed(1)} MiB encoded and not acknowledged`);
     assert.ok(producer.requests.length >= 15, `${producer.requests.length} requests`);
     for (const r of producer.requests) assert.ok(r.bytes <= 0.8 * MiB, `a request of ${(r.bytes / MiB).toFixed(1)} MiB`);
-    const ids = producer.requests.flatMap((r) => r.messages.map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
+    const ids = producer.requests.flatMap((r) => r.values.map((value) => (JSON.parse(value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
     assert.deepEqual(ids, rows.map((_, i) => i + 1), 'every row once, in order');
     await sink.close();
   });
@@ -122,7 +126,7 @@ describe('kafka sink backpressure: bounded in bytes, whatever the size of a mess
       }
       await writing;
       await sink.close();
-      const ids = producer.requests.flatMap((r) => r.messages.map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
+      const ids = producer.requests.flatMap((r) => r.values.map((value) => (JSON.parse(value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
       assert.deepEqual(ids, rows.map((r) => Number(r.after![0])), 'every row once, in order');
       return producer.requests.map((r) => r.bytes);
     };
@@ -163,7 +167,7 @@ describe('kafka sink backpressure: bounded in bytes, whatever the size of a mess
     }
     assert.equal(flushed, true);
     await flushing;
-    const ids = producer.requests.flatMap((r) => r.messages.map((m) => (JSON.parse(m.value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
+    const ids = producer.requests.flatMap((r) => r.values.map((value) => (JSON.parse(value!.toString()) as { payload: { after: { id: number } } }).payload.after.id));
     assert.deepEqual(ids, rows.map((_, i) => i + 1), 'every row once, in order of the requests');
     await sink.close();
   });
