@@ -31,9 +31,9 @@ export class CanalJsonEncoder implements RowEncoder {
     out.begin();
     out.bytes(table.head);
     out.bytes(row.kind === 'insert' ? TYPE_INSERT : row.kind === 'update' ? TYPE_UPDATE : TYPE_DELETE);
-    number(out, row.commitTime);
+    out.number(row.commitTime);
     out.bytes(TS);
-    number(out, this.now());
+    out.number(this.now());
     out.bytes(table.types);
     rowObject(out, table, row.kind === 'delete' ? row.before : row.after);
     if (row.kind === 'update') {
@@ -111,15 +111,6 @@ function buildTable(row: RowChangedEvent): CanalTable {
   };
 }
 
-const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
-/** A JSON number (the message's times). */
-function number(out: MessageBytes, value: number): void {
-  if (Number.isSafeInteger(value)) out.integer(value);
-  else out.ascii(String(value));
-}
-
 /** `{"name":value,…}` of an image, or null. */
 function rowObject(out: MessageBytes, table: CanalTable, values: readonly ColumnValue[] | null): void {
   if (values === null) return out.ascii('null');
@@ -137,8 +128,7 @@ function canalValue(out: MessageBytes, value: ColumnValue, type: ColumnType): vo
   if (typeof value === 'string') return out.jsonString(value);
   if (typeof value === 'bigint') {
     out.ascii('"');
-    if (value >= MIN_SAFE && value <= MAX_SAFE) out.integer(Number(value));
-    else out.ascii(value.toString());
+    out.bigint(value);
     return out.ascii('"');
   }
   if (typeof value === 'number') {

@@ -58,7 +58,7 @@ export class DebeziumEncoder implements RowEncoder {
     out.ascii(',"after":');
     struct(out, table, row.after, table.all);
     out.bytes(table.sourceHead);
-    number(out, row.commitTime);
+    out.number(row.commitTime);
     out.ascii(',"snapshot":');
     out.ascii(snapshot === undefined ? '"false"' : SNAPSHOT_RECORD[snapshot]);
     out.bytes(table.sourceDb);
@@ -66,14 +66,14 @@ export class DebeziumEncoder implements RowEncoder {
     out.bytes(table.sourceTable);
     out.integer(Number(row.commitTs & 0xffffffffn));
     out.ascii(',"row":');
-    number(out, row.seq);
+    out.number(row.seq);
     out.ascii(',"thread":null,"query":null,"commit_ts":');
     out.ascii(row.commitTs.toString());
     out.ascii('},"transaction":null,"op":"');
     out.ascii(op);
     out.ascii('","ts_ms":');
     const now = this.now();
-    number(out, now);
+    out.number(now);
     out.ascii(',');
     microNanos(out, now);
     out.ascii('}}');
@@ -130,11 +130,6 @@ function microNanos(out: MessageBytes, ms: number): void {
   out.ascii('000000');
 }
 
-/** A JSON number (the message's times and positions). */
-function number(out: MessageBytes, value: number): void {
-  if (Number.isSafeInteger(value)) out.integer(value);
-  else out.ascii(String(value));
-}
 
 const SOURCE_SCHEMA =
   '{"type":"struct","fields":[{"type":"string","optional":false,"field":"version"},{"type":"string","optional":false,"field":"connector"},{"type":"string","optional":false,"field":"name"},{"type":"int64","optional":false,"field":"ts_ms"},{"type":"string","optional":true,"name":"io.debezium.data.Enum","version":1,"parameters":{"allowed":"true,first,first_in_data_collection,last_in_data_collection,last,false,incremental"},"default":"false","field":"snapshot"},{"type":"string","optional":false,"field":"db"},{"type":"string","optional":true,"field":"sequence"},{"type":"int64","optional":true,"field":"ts_us"},{"type":"int64","optional":true,"field":"ts_ns"},{"type":"string","optional":true,"field":"table"},{"type":"int64","optional":false,"field":"server_id"},{"type":"string","optional":true,"field":"gtid"},{"type":"string","optional":false,"field":"file"},{"type":"int64","optional":false,"field":"pos"},{"type":"int32","optional":false,"field":"row"},{"type":"int64","optional":true,"field":"thread"},{"type":"string","optional":true,"field":"query"},{"type":"int64","optional":true,"field":"commit_ts"}],"optional":false,"name":"io.debezium.connector.mysql.Source","field":"source"}';
@@ -239,8 +234,6 @@ function struct(out: MessageBytes, table: DebeziumTable, values: readonly Column
   out.ascii('}');
 }
 
-const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** Column kinds whose values debeziumValue turns into another form; a string of any other kind is a JSON string. */
 const CONVERTED_KINDS: ReadonlySet<ColumnType['kind']> = new Set(['int', 'bit', 'float', 'double', 'decimal', 'date', 'datetime', 'timestamp', 'time', 'year']);
 
@@ -248,7 +241,7 @@ const CONVERTED_KINDS: ReadonlySet<ColumnType['kind']> = new Set(['int', 'bit', 
 function valueInto(out: MessageBytes, value: ColumnValue, type: ColumnType): void {
   if (type.kind === 'int' && !(type.unsigned && type.base === 'bigint')) {
     if (typeof value === 'number' && Number.isSafeInteger(value)) return out.integer(value);
-    if (typeof value === 'bigint' && value >= MIN_SAFE && value <= MAX_SAFE) return out.integer(Number(value));
+    if (typeof value === 'bigint') return out.bigint(value);
   } else if (typeof value === 'string' && !CONVERTED_KINDS.has(type.kind)) return out.jsonString(value);
   out.ascii(debeziumValue(value, type));
 }

@@ -5,6 +5,8 @@
 const SLAB_BYTES = 64 * 1024;
 /** The largest message written into a slab; a larger one gets a buffer of its own. */
 const MAX_IN_SLAB = SLAB_BYTES / 8;
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 /** Slabs kept for use again (4 MiB): about what the Kafka sink holds unacknowledged. */
 const FREE_SLABS = 64;
 
@@ -139,6 +141,18 @@ export class MessageBytes {
       v = q;
     }
     this.w = end;
+  }
+
+  /** A JSON number: a safe integer as digits, anything else as String() writes it. */
+  number(value: number): void {
+    if (Number.isSafeInteger(value)) this.integer(value);
+    else this.ascii(String(value));
+  }
+
+  /** A bigint in decimal. */
+  bigint(value: bigint): void {
+    if (value >= MIN_SAFE && value <= MAX_SAFE) this.integer(Number(value));
+    else this.ascii(value.toString());
   }
 
   /** The message written since `begin`. */
