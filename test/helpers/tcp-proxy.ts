@@ -27,9 +27,11 @@ export class TcpProxy {
 
   /**
    * `mutate` sees (and may change in place) every chunk the target sends back, before the client gets it; `port`
-   * is where the proxy listens (default: a free port), for a server that advertises the proxy's address.
+   * is where the proxy listens (default: a free port), for a server that advertises the proxy's address;
+   * `clientChunkDelayMs`: each chunk a client sends is held that long before it goes on, the client not read
+   * meanwhile (a slow link: the client's writes queue up in its own socket).
    */
-  static async start(targetHost: string, targetPort: number, options: { readonly mutate?: (chunk: Buffer) => void; readonly port?: number } = {}): Promise<TcpProxy> {
+  static async start(targetHost: string, targetPort: number, options: { readonly mutate?: (chunk: Buffer) => void; readonly port?: number; readonly clientChunkDelayMs?: number } = {}): Promise<TcpProxy> {
     // assigned once the server listens; the connection handler reads it later
     // eslint-disable-next-line prefer-const
     let proxy: TcpProxy | undefined;
@@ -48,7 +50,19 @@ export class TcpProxy {
       client.on('data', (chunk: Buffer) => {
         if (proxy !== undefined) proxy.bytesFromClients += chunk.length;
       });
-      client.pipe(upstream);
+      const delay = options.clientChunkDelayMs;
+      if (delay === undefined) client.pipe(upstream);
+      else {
+        client.on('data', (chunk: Buffer) => {
+          client.pause();
+          setTimeout(() => {
+            if (upstream.destroyed) return;
+            upstream.write(chunk);
+            client.resume();
+          }, delay);
+        });
+        client.on('end', () => upstream.end());
+      }
       if (options.mutate === undefined) upstream.pipe(client);
       else {
         const mutate = options.mutate;

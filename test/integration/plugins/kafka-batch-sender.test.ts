@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Admin, Consumer } from '@platformatic/kafka';
 import { parseConfig, supportedCompressions } from '../../../plugins/sink-kafka/src/config.js';
 import { PlatformaticKafkaProducer, type ProducerMessage } from '../../../plugins/sink-kafka/src/producer/index.js';
+import { requestsFramed } from '../../../plugins/sink-kafka/src/producer/request-frames.js';
 import { leakCheck } from '../../helpers/leak-check.js';
 import { kafkaFaultListener, requireService, uniqueName } from '../../helpers/services.js';
 import { TcpProxy } from '../../helpers/tcp-proxy.js';
@@ -189,6 +190,45 @@ describe('kafka producer (client=platformatic): own record batches, requests in 
           mine.every((r, i) => r.value === valueOf(expected[i])),
           `partition ${partition}: the values as sent`,
         );
+      }
+    } finally {
+      await producer.close();
+      await proxy.close();
+    }
+  });
+
+  it('requests of about 2 MiB, several in flight over a slow link: each is framed into a kept buffer, used again only once answered, and every value lands as sent', async () => {
+    const faults = kafkaFaultListener();
+    // the link takes a chunk every 2 ms: the producer's socket queues its requests, frames included
+    const proxy = await TcpProxy.start(faults.host, faults.listenerPort, { port: faults.advertisedPort, clientChunkDelayMs: 2 });
+    const topic = await createTopic(2);
+    const producer = await PlatformaticKafkaProducer.open(parseConfig(new URL(`kafka://${faults.advertised}/${topic}`)));
+    try {
+      const calls = 14;
+      const perCall = 480;
+      // 4 KiB values, each its own bytes (a frame written over while queued shows as another message's bytes, or a broken checksum)
+      const valueOf = (n: number): string => `${n}:${String.fromCharCode(97 + (n % 26)).repeat(4000 + (n % 97))}`;
+      const framedBefore = requestsFramed();
+      const sends: Promise<void>[] = [];
+      for (let call = 0; call < calls; call++) {
+        const messages: ProducerMessage[] = [];
+        for (let i = 0; i < perCall; i++) {
+          const n = call * perCall + i;
+          messages.push({ topic, partition: call % 2, key: Buffer.from(`k${n}`), value: Buffer.from(valueOf(n)) });
+        }
+        sends.push(producer.send(messages));
+      }
+      await Promise.all(sends);
+      assert.ok(requestsFramed() - framedBefore >= calls, `every request was framed into a kept buffer (${requestsFramed() - framedBefore} of ${calls})`);
+      const total = calls * perCall;
+      const read = await readBack(topic, total);
+      assert.equal(read.length, total);
+      for (const partition of [0, 1]) {
+        const mine = partitionRead(read, partition);
+        const expected = Array.from({ length: total }, (_, n) => n).filter((n) => Math.floor(n / perCall) % 2 === partition);
+        assert.equal(mine.length, expected.length, `partition ${partition}: every message once`);
+        const wrong = mine.findIndex((r, i) => r.key !== `k${expected[i]}` || r.value !== valueOf(expected[i]));
+        assert.equal(wrong, -1, `partition ${partition}: message ${wrong} as sent (key ${mine[wrong]?.key}, value starting ${mine[wrong]?.value?.slice(0, 12)})`);
       }
     } finally {
       await producer.close();

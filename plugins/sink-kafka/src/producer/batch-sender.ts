@@ -4,6 +4,7 @@ import type { Compression } from '../config.js';
 import { KafkaSinkError } from '../errors.js';
 import { BatchArenas, encodeRecordBatch, nextSequence, type BatchArena, type BatchProducer } from './record-batch.js';
 import { hasErrorFact, wrapClientError, type ProducerMessage } from './producer.js';
+import { RequestFrames } from './request-frames.js';
 
 /** Produce requests in flight per broker connection: Kafka keeps the order of an idempotent producer's batches up to 5. */
 export const MAX_REQUESTS_IN_FLIGHT = 5;
@@ -24,6 +25,8 @@ const ARENA_MIN_BYTES = 64 * 1024;
  * 2 MiB), and one more for the send being prepared; a send finding none allocates one, dropped after.
  */
 const ARENAS_KEPT = 4;
+/** A request is framed into a buffer of this size kept for use again (its batches, its header, topic names). */
+const FRAME_BYTES = ARENA_BYTES + 64 * 1024;
 
 /** What a request carries for one partition. */
 interface PartitionBatch {
@@ -118,6 +121,7 @@ export class BatchSender {
   /** Aborted by close: a resend's wait ends. */
   private readonly closing = new AbortController();
   private readonly arenas = new BatchArenas(ARENA_BYTES, ARENAS_KEPT);
+  private readonly frames = new RequestFrames(FRAME_BYTES, ARENAS_KEPT);
   private failure: KafkaSinkError | undefined;
   /**
    * Per partition, its first request's acknowledgement: until it comes, nothing else is written to the partition,
@@ -287,7 +291,7 @@ export class BatchSender {
     return new Promise<void>((resolve, reject) => {
       const flight: Flight = { request, n: this.written++, resolve, reject };
       this.flights.add(flight);
-      produce(connection, request, this.settings.acks, this.settings.timeoutMs).then(
+      produce(connection, request, this.settings.acks, this.settings.timeoutMs, this.frames).then(
         () => {
           this.flights.delete(flight);
           resolve();
@@ -349,7 +353,7 @@ export class BatchSender {
       this.assertUsable(); // closed meanwhile
       try {
         if (STALE_LEADER.some((fact) => hasErrorFact(lastError, fact))) request.broker = await this.leaderOfRequest(request);
-        await produce(await this.connect(request.broker), request, this.settings.acks, this.settings.timeoutMs); // a new connection when the old one closed
+        await produce(await this.connect(request.broker), request, this.settings.acks, this.settings.timeoutMs, this.frames); // a new connection when the old one closed
         return;
       } catch (e) {
         // a batch the broker already has, beyond the ones it answers with their offsets: it is stored
@@ -394,17 +398,30 @@ function newRecovery(): Recovery {
 }
 
 /** One Produce v7 request: no transactional id, acks, timeout, then per topic its partitions' record batches. */
-function produce(connection: Connection, request: Request, acks: number, timeoutMs: number): Promise<unknown> {
+function produce(connection: Connection, request: Request, acks: number, timeoutMs: number, frames: RequestFrames): Promise<unknown> {
+  let batchBytes = 0;
   const body = (): Writer => {
     const writer = Writer.create().appendInt16(-1).appendInt16(acks).appendInt32(timeoutMs).appendInt32(request.topics.size);
     for (const [topic, partitions] of request.topics) {
       writer.appendString(topic, false).appendInt32(partitions.length);
-      // the batches go in as they are: the connection copies the request into one buffer once
+      // the batches go in as they are: the connection copies the request into one buffer once (a kept frame)
       for (const { partition, batch } of partitions) writer.appendInt32(partition).appendInt32(batch.length).append(batch);
     }
     return writer;
   };
+  for (const partitions of request.topics.values()) for (const { batch } of partitions) batchBytes += batch.length;
   return new Promise((resolve, reject) => {
-    connection.send(PRODUCE_API_KEY, PRODUCE_VERSION, body, produceV7.parseResponse, false, false, (error: unknown, response: unknown) => (error ? reject(error as Error) : resolve(response)));
+    // the answer may come within send (a closed connection): it is kept until the frame's fate can be told
+    const frame: { answered?: (ok: boolean) => void; early?: boolean } = {};
+    const send = (): void =>
+      connection.send(PRODUCE_API_KEY, PRODUCE_VERSION, body, produceV7.parseResponse, false, false, (error: Error | null | undefined, response: unknown) => {
+        if (frame.answered === undefined) frame.early = !error;
+        else frame.answered(!error);
+        if (error) reject(error);
+        else resolve(response);
+      });
+    if (batchBytes < ARENA_MIN_BYTES) return send();
+    frame.answered = frames.send(batchBytes, send);
+    if (frame.early !== undefined) frame.answered(frame.early);
   });
 }
