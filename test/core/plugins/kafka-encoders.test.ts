@@ -157,6 +157,23 @@ describe('debezium encoder (Debezium MySQL connector envelope, JSON with schemas
     assert.equal(del.after, null);
   });
 
+  it("source's times, pos and commit_ts follow each row's transaction, and the envelope's times the clock, when rows of a transaction share them", () => {
+    let clock = 1700000000999;
+    const e = createEncoder('debezium', { enableTidbExtension: true, now: () => clock, serverName: 'cf' });
+    // three rows of one transaction, then one with the same commit time and another commit-ts, then one with the
+    // same commit-ts and another commit time, then back to the first transaction (the clock moves in between)
+    const commits: [bigint, number][] = [[4294967396n, 1700000000123], [4294967396n, 1700000000123], [4294967396n, 1700000000123], [8589934600n, 1700000000123], [8589934600n, 0], [4294967396n, 1700000000123]];
+    for (const [i, [commitTs, commitTime]] of commits.entries()) {
+      if (i === 2 || i === 5) clock += 7;
+      const text = e.encodeRow({ ...row('insert'), commitTs, commitTime, seq: i }).value.toString();
+      const p = JSON.parse(text).payload;
+      const pos = Number(commitTs & 0xffffffffn);
+      assert.deepEqual([p.source.ts_ms, p.source.pos, p.source.commit_ts, p.source.row], [commitTime, pos, Number(commitTs), i], `row ${i}`);
+      assert.ok(text.includes(`"ts_ms":${commitTime},"snapshot":"false","db":"shop","sequence":null,"ts_us":${commitTime}${commitTime === 0 ? '' : '000'},"ts_ns":${commitTime}${commitTime === 0 ? '' : '000000'},"table":"orders","server_id":0,"gtid":null,"file":"","pos":${pos},`), `row ${i}: source as text`);
+      assert.ok(text.endsWith(`"op":"c","ts_ms":${clock},"ts_us":${clock}000,"ts_ns":${clock}000000}}`), `row ${i}: the envelope's times`);
+    }
+  });
+
   it('DDL is a schema change event {source, databaseName, ddl}; no watermark', () => {
     const e = encoder('debezium');
     const payload = JSON.parse(e.encodeDDL(ddl).value.toString()).payload;

@@ -29,6 +29,9 @@ export class DebeziumEncoder implements RowEncoder {
   private readonly now: () => number;
   private readonly serverName: string;
   private readonly bytes: MessageBytes;
+  private commit: CommitTexts | undefined;
+  private processingMs = Number.NaN;
+  private processing = Buffer.alloc(0);
 
   constructor(options: EncoderOptions) {
     this.now = options.now ?? Date.now;
@@ -57,27 +60,51 @@ export class DebeziumEncoder implements RowEncoder {
     struct(out, table, row.before, table.all);
     out.ascii(',"after":');
     struct(out, table, row.after, table.all);
+    const commit = this.commitTexts(row);
     out.bytes(table.sourceHead);
-    out.number(row.commitTime);
+    out.bytes(commit.ms);
     out.ascii(',"snapshot":');
     out.ascii(snapshot === undefined ? '"false"' : SNAPSHOT_RECORD[snapshot]);
     out.bytes(table.sourceDb);
-    microNanos(out, row.commitTime);
+    out.bytes(commit.microNanos);
     out.bytes(table.sourceTable);
-    out.integer(Number(row.commitTs & 0xffffffffn));
+    out.bytes(commit.pos);
     out.ascii(',"row":');
     out.number(row.seq);
     out.ascii(',"thread":null,"query":null,"commit_ts":');
-    out.ascii(row.commitTs.toString());
+    out.bytes(commit.ts);
     out.ascii('},"transaction":null,"op":"');
     out.ascii(op);
     out.ascii('","ts_ms":');
-    const now = this.now();
-    out.number(now);
-    out.ascii(',');
-    microNanos(out, now);
+    out.bytes(this.processingText(this.now()));
     out.ascii('}}');
     return { key, value: out.end() };
+  }
+
+  /** The text of a row's commit time and position, made again only when they change (a transaction's rows share them). */
+  private commitTexts(row: RowChangedEvent): CommitTexts {
+    const last = this.commit;
+    if (last !== undefined && last.commitTs === row.commitTs && last.commitTime === row.commitTime) return last;
+    const time = row.commitTime;
+    const texts: CommitTexts = {
+      commitTs: row.commitTs,
+      commitTime: time,
+      ms: Buffer.from(String(time)),
+      microNanos: Buffer.from(microNanosText(time)),
+      pos: Buffer.from(String(Number(row.commitTs & 0xffffffffn))),
+      ts: Buffer.from(row.commitTs.toString()),
+    };
+    this.commit = texts;
+    return texts;
+  }
+
+  /** `<ms>,"ts_us":…,"ts_ns":…` of the processing time, made again only when the millisecond changes. */
+  private processingText(now: number): Buffer {
+    if (now !== this.processingMs) {
+      this.processingMs = now;
+      this.processing = Buffer.from(`${String(now)},${microNanosText(now)}`);
+    }
+    return this.processing;
   }
 
   encodeDDL(ddl: DDLEvent): EncodedEvent {
@@ -120,14 +147,18 @@ function microNanosText(ms: number): string {
   return ms === 0 ? '"ts_us":0,"ts_ns":0' : `"ts_us":${ms}000,"ts_ns":${ms}000000`;
 }
 
-/** `"ts_us":…,"ts_ns":…` of a time in ms, written in place. */
-function microNanos(out: MessageBytes, ms: number): void {
-  if (ms === 0 || !Number.isSafeInteger(ms)) return out.ascii(microNanosText(ms));
-  out.ascii('"ts_us":');
-  out.integer(ms);
-  out.ascii('000,"ts_ns":');
-  out.integer(ms);
-  out.ascii('000000');
+/** The bytes of a commit's times and position in `source`, kept while a transaction's rows are written. */
+interface CommitTexts {
+  readonly commitTs: bigint;
+  readonly commitTime: number;
+  /** `ts_ms`'s digits. */
+  readonly ms: Buffer;
+  /** `"ts_us":…,"ts_ns":…`. */
+  readonly microNanos: Buffer;
+  /** `pos`'s digits (the low 32 bits of commit-ts). */
+  readonly pos: Buffer;
+  /** `commit_ts`'s digits. */
+  readonly ts: Buffer;
 }
 
 
