@@ -28,6 +28,27 @@ describe('encoded message bytes (slabs of their own)', () => {
     }
   });
 
+  it('integers, numbers and bigints are written as String() writes them, at every width and around 2^31, 10^8 and 2^53', () => {
+    const bytes = new MessageBytes();
+    const values = [0, 1, 9, 10, 99, 100, 12345678, 99999999, 1e8, 1e8 + 1, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, 4294967295, 1e9, 1e10 + 7, 1700000000123, 1e15, 2 ** 53 - 1, 1234567800000001];
+    let seed = 7;
+    for (let i = 0; i < 2_000; i++) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      values.push(Math.floor((seed / 2 ** 31) * 10 ** (1 + (i % 16))));
+    }
+    for (const v of [...values, ...values.map((v) => -v)]) {
+      bytes.begin(32);
+      bytes.ascii('[');
+      bytes.integer(v);
+      bytes.ascii(',');
+      bytes.number(v + 0.5);
+      bytes.ascii(',');
+      bytes.bigint(BigInt(v) * 1000n);
+      bytes.ascii(']');
+      assert.equal(bytes.end().toString(), `[${String(v)},${String(v + 0.5)},${String(BigInt(v) * 1000n)}]`, `${v}`);
+    }
+  });
+
   it('a slab is written again only once it is no longer written and every view held of it was let go', () => {
     const bytes = new MessageBytes();
     const text = 'z'.repeat(1000);

@@ -122,25 +122,18 @@ export class MessageBytes {
   integer(v: number): void {
     this.room(17);
     const buf = this.buf;
+    let w = this.w;
     if (v < 0) {
-      buf[this.w++] = 0x2d;
+      buf[w++] = 0x2d;
       v = -v;
     }
-    let digits = 1;
-    for (let t = v; t >= 10; t = Math.floor(t / 10)) digits++;
-    const end = this.w + digits;
-    let p = end - 1;
-    for (; v >= 0x80000000; p--) {
-      const q = Math.floor(v / 10);
-      buf[p] = 0x30 + (v - q * 10);
-      v = q;
+    if (v < 0x80000000) w = smallDigits(buf, w, v);
+    else {
+      // past 2^31: the digits above the last eight (under 2^31 for a safe integer), then those eight, in int arithmetic
+      const high = Math.floor(v / 1e8);
+      w = eightDigits(buf, smallDigits(buf, w, high), v - high * 1e8);
     }
-    for (; p >= this.w; p--) {
-      const q = (v / 10) | 0;
-      buf[p] = 0x30 + (v - q * 10);
-      v = q;
-    }
-    this.w = end;
+    this.w = w;
   }
 
   /** A JSON number: a safe integer as digits, anything else as String() writes it. */
@@ -207,4 +200,26 @@ export class MessageBytes {
     this.holders.delete(slab);
     if (this.free.length < FREE_SLABS) this.free.push(slab);
   }
+}
+
+/** Writes `v` (0 ≤ v < 2^31) in decimal at `w`; returns where it ends. */
+function smallDigits(buf: Buffer, w: number, v: number): number {
+  const n = v < 10 ? 1 : v < 100 ? 2 : v < 1e3 ? 3 : v < 1e4 ? 4 : v < 1e5 ? 5 : v < 1e6 ? 6 : v < 1e7 ? 7 : v < 1e8 ? 8 : v < 1e9 ? 9 : 10;
+  const end = w + n;
+  for (let p = end - 1; p >= w; p--) {
+    const q = (v / 10) | 0;
+    buf[p] = 0x30 + (v - q * 10);
+    v = q;
+  }
+  return end;
+}
+
+/** Writes `v` (0 ≤ v < 10^8) as exactly eight digits, zeros first, at `w`; returns where it ends. */
+function eightDigits(buf: Buffer, w: number, v: number): number {
+  for (let p = w + 7; p >= w; p--) {
+    const q = (v / 10) | 0;
+    buf[p] = 0x30 + (v - q * 10);
+    v = q;
+  }
+  return w + 8;
 }
