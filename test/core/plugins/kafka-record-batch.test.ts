@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { jsCRC32C, readRecordsBatch, Reader } from '@platformatic/kafka';
-import { BatchArena, BatchArenas, encodeRecordBatch, nextSequence } from '../../../plugins/sink-kafka/src/producer/record-batch.js';
+import { BatchArena, encodeRecordBatch, nextSequence } from '../../../plugins/sink-kafka/src/producer/record-batch.js';
 import type { ProducerMessage } from '../../../plugins/sink-kafka/src/producer/producer.js';
 import { supportedCompressions } from '../../../plugins/sink-kafka/src/config.js';
 
@@ -102,17 +102,15 @@ describe('kafka record batch: the sink writes batches of magic 2 itself', () => 
     assert.equal(decode(cut[1]).records.length, all.length - 100);
   });
 
-  it('an arena given back is taken again from its start; at most `keep` are kept', () => {
-    const arenas = new BatchArenas(4096, 1);
-    const a = arenas.take();
-    const b = arenas.take();
-    assert.notEqual(a, b);
-    a.take(1000);
-    arenas.give(a);
-    arenas.give(b); // beyond `keep`: dropped
-    assert.equal(arenas.take(), a);
-    assert.notEqual(arenas.take(), b);
-    assert.equal(a.take(4096)?.byteOffset, a.buffer.byteOffset, 'reset to its start');
+  it('seek: the next batch starts exactly there (a request frame lays its batches out where the request puts them)', () => {
+    const all = messages();
+    const alone = encodeRecordBatch(all, 0, 100, producer, 0, 1_700_000_000_000, 'none');
+    const arena = new BatchArena(Buffer.alloc(alone.length + 200, 0xee));
+    arena.seek(77);
+    const placed = encodeRecordBatch(all, 0, 100, producer, 0, 1_700_000_000_000, 'none', arena);
+    assert.equal(placed.byteOffset - arena.buffer.byteOffset, 77);
+    assert.deepEqual(placed, alone);
+    assert.equal(arena.buffer[76], 0xee, 'the bytes before it are left alone');
   });
 
   it('sequences wrap from 2^31 - 1 to 0, as Kafka numbers them', () => {

@@ -197,38 +197,48 @@ describe('kafka producer (client=platformatic): own record batches, requests in 
     }
   });
 
-  it('requests of about 2 MiB, several in flight over a slow link: each is framed into a kept buffer, used again only once answered, and every value lands as sent', async () => {
+  it('requests of about 2 MiB, several in flight over a slow link, some over two topics and partitions: written in place in kept frames, used again only once answered; every value lands as sent', async () => {
     const faults = kafkaFaultListener();
     // the link takes a chunk every 2 ms: the producer's socket queues its requests, frames included
     const proxy = await TcpProxy.start(faults.host, faults.listenerPort, { port: faults.advertisedPort, clientChunkDelayMs: 2 });
-    const topic = await createTopic(2);
-    const producer = await PlatformaticKafkaProducer.open(parseConfig(new URL(`kafka://${faults.advertised}/${topic}`)));
+    const topics = [await createTopic(2), await createTopic(1)];
+    const producer = await PlatformaticKafkaProducer.open(parseConfig(new URL(`kafka://${faults.advertised}/${topics[0]}`)));
     try {
       const calls = 14;
       const perCall = 480;
       // 4 KiB values, each its own bytes (a frame written over while queued shows as another message's bytes, or a broken checksum)
       const valueOf = (n: number): string => `${n}:${String.fromCharCode(97 + (n % 26)).repeat(4000 + (n % 97))}`;
-      const framedBefore = requestsFramed();
+      // even calls: one partition of the first topic; odd calls: both of its partitions and the second topic
+      const placeOf = (n: number): { topic: string; partition: number } => {
+        const call = Math.floor(n / perCall);
+        if (call % 2 === 0) return { topic: topics[0], partition: (call / 2) % 2 };
+        return n % 3 === 2 ? { topic: topics[1], partition: 0 } : { topic: topics[0], partition: n % 3 };
+      };
+      const before = requestsFramed();
       const sends: Promise<void>[] = [];
       for (let call = 0; call < calls; call++) {
         const messages: ProducerMessage[] = [];
         for (let i = 0; i < perCall; i++) {
           const n = call * perCall + i;
-          messages.push({ topic, partition: call % 2, key: Buffer.from(`k${n}`), value: Buffer.from(valueOf(n)) });
+          messages.push({ ...placeOf(n), key: Buffer.from(`k${n}`), value: Buffer.from(valueOf(n)) });
         }
         sends.push(producer.send(messages));
       }
       await Promise.all(sends);
-      assert.ok(requestsFramed() - framedBefore >= calls, `every request was framed into a kept buffer (${requestsFramed() - framedBefore} of ${calls})`);
+      const after = requestsFramed();
+      assert.ok(after.inPlace - before.inPlace >= calls, `every request was written in place in a frame (${after.inPlace - before.inPlace} of ${calls}; ${after.framed - before.framed} framed)`);
       const total = calls * perCall;
-      const read = await readBack(topic, total);
-      assert.equal(read.length, total);
-      for (const partition of [0, 1]) {
-        const mine = partitionRead(read, partition);
-        const expected = Array.from({ length: total }, (_, n) => n).filter((n) => Math.floor(n / perCall) % 2 === partition);
-        assert.equal(mine.length, expected.length, `partition ${partition}: every message once`);
-        const wrong = mine.findIndex((r, i) => r.key !== `k${expected[i]}` || r.value !== valueOf(expected[i]));
-        assert.equal(wrong, -1, `partition ${partition}: message ${wrong} as sent (key ${mine[wrong]?.key}, value starting ${mine[wrong]?.value?.slice(0, 12)})`);
+      for (const [t, topic] of topics.entries()) {
+        const expectedAll = Array.from({ length: total }, (_, n) => n).filter((n) => placeOf(n).topic === topic);
+        const read = await readBack(topic, expectedAll.length);
+        assert.equal(read.length, expectedAll.length, `topic ${t}: every message`);
+        for (const partition of t === 0 ? [0, 1] : [0]) {
+          const mine = partitionRead(read, partition);
+          const expected = expectedAll.filter((n) => placeOf(n).partition === partition);
+          assert.equal(mine.length, expected.length, `topic ${t} partition ${partition}: every message once`);
+          const wrong = mine.findIndex((r, i) => r.key !== `k${expected[i]}` || r.value !== valueOf(expected[i]));
+          assert.equal(wrong, -1, `topic ${t} partition ${partition}: message ${wrong} as sent (key ${mine[wrong]?.key}, value starting ${mine[wrong]?.value?.slice(0, 12)})`);
+        }
       }
     } finally {
       await producer.close();

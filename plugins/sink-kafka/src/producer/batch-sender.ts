@@ -2,9 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectionPool, produceV7, Writer, type Broker, type Connection, type Producer } from '@platformatic/kafka';
 import type { Compression } from '../config.js';
 import { KafkaSinkError } from '../errors.js';
-import { BatchArenas, encodeRecordBatch, nextSequence, type BatchArena, type BatchProducer } from './record-batch.js';
+import { BatchArena, encodeRecordBatch, nextSequence, type BatchProducer } from './record-batch.js';
 import { hasErrorFact, wrapClientError, type ProducerMessage } from './producer.js';
-import { RequestFrames } from './request-frames.js';
+import { PARTITION_HEAD_BYTES, PRODUCE_BODY_HEAD_BYTES, RequestFrames, requestHeaderBytes, topicHeadBytes } from './request-frames.js';
 
 /** Produce requests in flight per broker connection: Kafka keeps the order of an idempotent producer's batches up to 5. */
 export const MAX_REQUESTS_IN_FLIGHT = 5;
@@ -16,17 +16,18 @@ const RESEND_BUDGET_MS = 15_000;
 /** The wait before the first resend, doubled after each failed one up to RESEND_DELAY_MAX_MS. */
 const RESEND_DELAY_MS = 250;
 const RESEND_DELAY_MAX_MS = 2_000;
-/** A send's record batches are cut from an arena of this size (the sink's requests are up to 2 MiB of messages). */
-const ARENA_BYTES = 2304 * 1024;
-/** A send of fewer bytes of keys and values allocates its batches (a flush's few rows under a light load). */
-const ARENA_MIN_BYTES = 64 * 1024;
 /**
- * Arenas kept for use again: the sink holds about 4 MiB unacknowledged beyond the request it cuts (3 requests of
- * 2 MiB), and one more for the send being prepared; a send finding none allocates one, dropped after.
+ * A request's record batches are written into a frame of this size, where the connection's join of the request
+ * puts them (RequestFrames): the sink's requests are up to 2 MiB of keys and values, plus each record's few bytes.
  */
-const ARENAS_KEPT = 4;
-/** A request is framed into a buffer of this size kept for use again (its batches, its header, topic names). */
-const FRAME_BYTES = ARENA_BYTES + 64 * 1024;
+const FRAME_BYTES = 2304 * 1024;
+/** A request of fewer bytes of keys and values allocates its batches (a flush's few rows under a light load). */
+const FRAME_MIN_BYTES = 64 * 1024;
+/**
+ * Frames kept for use again: the sink holds about 4 MiB unacknowledged beyond the request it cuts (3 requests of
+ * 2 MiB), and one more for the request being prepared; a request finding none allocates one, dropped after.
+ */
+const FRAMES_KEPT = 4;
 
 /** What a request carries for one partition. */
 interface PartitionBatch {
@@ -41,6 +42,16 @@ interface Request {
   /** Its partitions' keys (partitionKey), for the sender's per-partition bookkeeping. */
   readonly keys: readonly string[];
   readonly messages: number;
+  /** Where its record batches are written, in place for the join (a big request), and whether an attempt to send it failed. */
+  readonly frame: Buffer | undefined;
+  failed: boolean;
+}
+
+/** A request's messages grouped by topic and partition, before its record batches are written. */
+interface RequestDraft {
+  readonly broker: Broker;
+  readonly topics: Map<string, { readonly partition: number; readonly key: string; readonly messages: ProducerMessage[] }[]>;
+  bytes: number;
 }
 
 /** A request written to its connection, numbered in write order, and how its caller hears of it. */
@@ -120,8 +131,9 @@ export class BatchSender {
   private recovery: Recovery | undefined;
   /** Aborted by close: a resend's wait ends. */
   private readonly closing = new AbortController();
-  private readonly arenas = new BatchArenas(ARENA_BYTES, ARENAS_KEPT);
-  private readonly frames = new RequestFrames(FRAME_BYTES, ARENAS_KEPT);
+  private readonly frames = new RequestFrames(FRAME_BYTES, FRAMES_KEPT);
+  /** Bytes of the connection's header before a request's body (its client id's length included). */
+  private readonly headerBytes: number;
   private failure: KafkaSinkError | undefined;
   /**
    * Per partition, its first request's acknowledgement: until it comes, nothing else is written to the partition,
@@ -137,6 +149,7 @@ export class BatchSender {
     private readonly settings: { readonly acks: number; readonly timeoutMs: number; readonly compression: Compression; readonly brokersText: string },
   ) {
     this.pool = new ConnectionPool(clientId, { ...connectionOptions, maxInflights: MAX_REQUESTS_IN_FLIGHT });
+    this.headerBytes = requestHeaderBytes(clientId);
   }
 
   /** Sends the messages; resolves once the broker acknowledged every one. Calls may overlap; order is kept per partition. */
@@ -156,9 +169,7 @@ export class BatchSender {
   private async write(messages: readonly ProducerMessage[]): Promise<{ done: Promise<void> }> {
     this.assertUsable();
     const producer = (this.producer ??= await this.initProducer());
-    // a small send (a flush under a light load) allocates its few bytes; an arena is for a send of many
-    const arena = messageBytes(messages) >= ARENA_MIN_BYTES ? this.arenas.take() : undefined;
-    const requests = await this.build(messages, producer, arena).catch((error: unknown) => {
+    const requests = await this.build(messages, producer).catch((error: unknown) => {
       // some partitions' sequences may have moved on: nothing more can be sent after it
       throw this.fail(error instanceof KafkaSinkError ? error : new KafkaSinkError('ErrKafkaSendFailed', `building a produce request of ${messages.length} message(s) failed: ${(error as Error).message}`, { cause: error }));
     });
@@ -185,7 +196,7 @@ export class BatchSender {
     }
     const acknowledgements = requests.map((request, i) => this.deliver(request, connections[i]));
     const done = Promise.all(acknowledgements).then(() => {
-      if (arena !== undefined) this.arenas.give(arena);
+      for (const r of requests) if (r.frame !== undefined && !r.failed) this.frames.give(r.frame);
     });
     // settled either way: after a failure the waiting calls find the sender failed
     const release = (): void => first.forEach((resolve) => resolve());
@@ -204,7 +215,7 @@ export class BatchSender {
   }
 
   /** The messages as record batches, numbered, grouped into one request per leader broker. */
-  private async build(messages: readonly ProducerMessage[], producer: BatchProducer, arena: BatchArena | undefined): Promise<Request[]> {
+  private async build(messages: readonly ProducerMessage[], producer: BatchProducer): Promise<Request[]> {
     // a partition's messages keep their order; a call usually holds one partition's
     const byPartition = new Map<string, { topic: string; partition: number; messages: ProducerMessage[] }>();
     for (const m of messages) {
@@ -213,23 +224,50 @@ export class BatchSender {
       if (group === undefined) byPartition.set(key, (group = { topic: m.topic, partition: m.partition, messages: [] }));
       group.messages.push(m);
     }
-    const requests = new Map<string, { broker: Broker; topics: Map<string, PartitionBatch[]>; keys: string[]; messages: number }>();
-    const now = Date.now();
+    // every leader first, so that no partition's sequence moves on in a call that then fails
+    const drafts = new Map<string, RequestDraft>();
     for (const [key, group] of byPartition) {
       const broker = await this.leaderOf(group.topic, group.partition);
-      const sequence = producer.producerId < 0n ? -1 : (this.sequences.get(key) ?? 0);
-      const batch = encodeRecordBatch(group.messages, 0, group.messages.length, producer, sequence, now, this.settings.compression, arena);
-      if (sequence >= 0) this.sequences.set(key, nextSequence(sequence, group.messages.length));
       const brokerKey = `${broker.host}:${broker.port}`;
-      let request = requests.get(brokerKey);
-      if (request === undefined) requests.set(brokerKey, (request = { broker, topics: new Map(), keys: [], messages: 0 }));
-      let partitions = request.topics.get(group.topic);
-      if (partitions === undefined) request.topics.set(group.topic, (partitions = []));
-      partitions.push({ partition: group.partition, batch });
-      request.keys.push(key);
-      request.messages += group.messages.length;
+      let draft = drafts.get(brokerKey);
+      if (draft === undefined) drafts.set(brokerKey, (draft = { broker, topics: new Map(), bytes: 0 }));
+      let partitions = draft.topics.get(group.topic);
+      if (partitions === undefined) draft.topics.set(group.topic, (partitions = []));
+      partitions.push({ partition: group.partition, key, messages: group.messages });
+      draft.bytes += messageBytes(group.messages);
     }
-    return [...requests.values()];
+    const now = Date.now();
+    return [...drafts.values()].map((draft) => this.encode(draft, producer, now));
+  }
+
+  /**
+   * A request's record batches, numbered; a big request's written into a frame at the offsets where the
+   * connection's join puts them (after the header, the body's head, each topic's and each partition's head).
+   */
+  private encode(draft: RequestDraft, producer: BatchProducer, now: number): Request {
+    const frame = draft.bytes >= FRAME_MIN_BYTES && this.frames.usable ? this.frames.take() : undefined;
+    const arena = frame === undefined ? undefined : new BatchArena(frame);
+    let at = this.headerBytes + PRODUCE_BODY_HEAD_BYTES;
+    const topics = new Map<string, PartitionBatch[]>();
+    const keys: string[] = [];
+    let count = 0;
+    for (const [topic, partitions] of draft.topics) {
+      at += topicHeadBytes(topic);
+      const batches: PartitionBatch[] = [];
+      for (const { partition, key, messages } of partitions) {
+        at += PARTITION_HEAD_BYTES;
+        arena?.seek(at);
+        const sequence = producer.producerId < 0n ? -1 : (this.sequences.get(key) ?? 0);
+        const batch = encodeRecordBatch(messages, 0, messages.length, producer, sequence, now, this.settings.compression, arena);
+        if (sequence >= 0) this.sequences.set(key, nextSequence(sequence, messages.length));
+        batches.push({ partition, batch });
+        keys.push(key);
+        count += messages.length;
+        at += batch.length;
+      }
+      topics.set(topic, batches);
+    }
+    return { broker: draft.broker, topics, keys, messages: count, frame, failed: false };
   }
 
   private async leaderOf(topic: string, partition: number, refresh = false): Promise<Broker> {
@@ -291,7 +329,8 @@ export class BatchSender {
     return new Promise<void>((resolve, reject) => {
       const flight: Flight = { request, n: this.written++, resolve, reject };
       this.flights.add(flight);
-      produce(connection, request, this.settings.acks, this.settings.timeoutMs, this.frames).then(
+      // the first attempt's join goes into the request's frame; a resend's is the client's own (an earlier attempt may still be in a socket)
+      produce(connection, request, this.settings.acks, this.settings.timeoutMs, request.failed ? undefined : request.frame).then(
         () => {
           this.flights.delete(flight);
           resolve();
@@ -299,6 +338,7 @@ export class BatchSender {
         },
         (error: unknown) => {
           this.flights.delete(flight);
+          request.failed = true;
           if (this.failure !== undefined) reject(this.failure);
           else if (this.recovery === undefined && !resendable(error)) reject(this.fail(this.sendError(request, error)));
           else {
@@ -353,7 +393,7 @@ export class BatchSender {
       this.assertUsable(); // closed meanwhile
       try {
         if (STALE_LEADER.some((fact) => hasErrorFact(lastError, fact))) request.broker = await this.leaderOfRequest(request);
-        await produce(await this.connect(request.broker), request, this.settings.acks, this.settings.timeoutMs, this.frames); // a new connection when the old one closed
+        await produce(await this.connect(request.broker), request, this.settings.acks, this.settings.timeoutMs, undefined); // a new connection when the old one closed
         return;
       } catch (e) {
         // a batch the broker already has, beyond the ones it answers with their offsets: it is stored
@@ -397,31 +437,26 @@ function newRecovery(): Recovery {
   return { failed: [], over, end, resending: false };
 }
 
-/** One Produce v7 request: no transactional id, acks, timeout, then per topic its partitions' record batches. */
-function produce(connection: Connection, request: Request, acks: number, timeoutMs: number, frames: RequestFrames): Promise<unknown> {
+/**
+ * One Produce v7 request: no transactional id, acks, timeout, then per topic its partitions' record batches. With
+ * `frame`, the connection's join of the request goes into it (its record batches are there already).
+ */
+function produce(connection: Connection, request: Request, acks: number, timeoutMs: number, frame: Buffer | undefined): Promise<unknown> {
   let batchBytes = 0;
   const body = (): Writer => {
     const writer = Writer.create().appendInt16(-1).appendInt16(acks).appendInt32(timeoutMs).appendInt32(request.topics.size);
     for (const [topic, partitions] of request.topics) {
       writer.appendString(topic, false).appendInt32(partitions.length);
-      // the batches go in as they are: the connection copies the request into one buffer once (a kept frame)
+      // the batches go in as they are: the connection joins the request into one buffer (the frame, where they are)
       for (const { partition, batch } of partitions) writer.appendInt32(partition).appendInt32(batch.length).append(batch);
     }
     return writer;
   };
   for (const partitions of request.topics.values()) for (const { batch } of partitions) batchBytes += batch.length;
   return new Promise((resolve, reject) => {
-    // the answer may come within send (a closed connection): it is kept until the frame's fate can be told
-    const frame: { answered?: (ok: boolean) => void; early?: boolean } = {};
     const send = (): void =>
-      connection.send(PRODUCE_API_KEY, PRODUCE_VERSION, body, produceV7.parseResponse, false, false, (error: Error | null | undefined, response: unknown) => {
-        if (frame.answered === undefined) frame.early = !error;
-        else frame.answered(!error);
-        if (error) reject(error);
-        else resolve(response);
-      });
-    if (batchBytes < ARENA_MIN_BYTES) return send();
-    frame.answered = frames.send(batchBytes, send);
-    if (frame.early !== undefined) frame.answered(frame.early);
+      connection.send(PRODUCE_API_KEY, PRODUCE_VERSION, body, produceV7.parseResponse, false, false, (error: Error | null | undefined, response: unknown) => (error ? reject(error) : resolve(response)));
+    if (frame === undefined) send();
+    else RequestFrames.joinInto(frame, batchBytes, send);
   });
 }

@@ -123,10 +123,10 @@ export function encodeRecordBatch(messages: readonly ProducerMessage[], from: nu
 }
 
 /**
- * One buffer that a send's record batches are cut from, used again once the broker acknowledged them (BatchArenas).
- * Batches live until their acknowledgement (a failed request is resent as it was), long enough for the garbage
- * collector to move them to the old generation: allocated anew for every request, they made it run a full
- * collection every few hundred milliseconds in a Debezium backlog.
+ * One buffer that a request's record batches are cut from (its frame, RequestFrames), used again once the broker
+ * acknowledged them. Batches live until their acknowledgement (a failed request is resent as it was), long enough
+ * for the garbage collector to move them to the old generation: allocated anew for every request, they made it run
+ * a full collection every few hundred milliseconds in a Debezium backlog.
  */
 export class BatchArena {
   private at = 0;
@@ -141,29 +141,9 @@ export class BatchArena {
     return out;
   }
 
-  reset(): void {
-    this.at = 0;
-  }
-}
-
-/** A few arenas kept for use again (at most `keep`, each `bytes` long). */
-export class BatchArenas {
-  private readonly free: BatchArena[] = [];
-
-  constructor(
-    private readonly bytes: number,
-    private readonly keep: number,
-  ) {}
-
-  take(): BatchArena {
-    return this.free.pop() ?? new BatchArena(Buffer.allocUnsafeSlow(this.bytes));
-  }
-
-  /** Only once nothing cut from it is read any more (its batches acknowledged, or the request given up). */
-  give(arena: BatchArena): void {
-    if (this.free.length >= this.keep) return;
-    arena.reset();
-    this.free.push(arena);
+  /** The next batch starts exactly at `at` (a request frame lays its batches out where the request puts them). */
+  seek(at: number): void {
+    this.at = at;
   }
 }
 
