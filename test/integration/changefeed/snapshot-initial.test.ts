@@ -222,8 +222,15 @@ describe('changefeed create --snapshot initial (real cdc servers, upstream and d
     const load = workload(db, 20_000);
     loads.push(load);
     await create('kill', [`${db}.*`], '[snapshot]\nchunk-rows = 400\nparallelism = 2\n');
-    // some chunks acknowledged, the copy not over: the capture that runs tables goes down hard
-    await waitFor(async () => Object.values(await records('kill')).some((r) => r.state === 'copying' && r.rows > 0), { timeoutMs: 120_000, intervalMs: 100, what: 'a table half copied' });
+    // some chunks of a table this capture holds acknowledged, less than half of its 20,000 rows (so it cannot end
+    // before the kill): the capture goes down hard (a table half copied on the other capture, or one that ended in
+    // between, would leave the survivor nothing to go on with)
+    const halfCopiedHere = async (): Promise<string[]> => {
+      const here = await second.api<{ items: { table: string }[] }>('/api/v2/changefeeds/kill/tables?local=true&limit=1000');
+      const state = await records('kill');
+      return here.items.map((t) => t.table).filter((table) => state[table]?.state === 'copying' && state[table].rows > 0 && state[table].rows < 10_000);
+    };
+    await waitFor(async () => (await halfCopiedHere()).length > 0, { timeoutMs: 120_000, intervalMs: 100, what: 'a table of the second capture half copied' });
     const before = await records('kill');
     assert.ok(Object.values(before).some((r) => r.state !== 'done'), `the snapshot is not over yet: ${JSON.stringify(before)}`);
     second.kill('SIGKILL');
