@@ -3,7 +3,7 @@
  * running services, with the machine's ceilings for the same rows measured in the same run.
  *
  * usage: npm run bench -- <scenario> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R]
- *                         [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--settle S] [--idle-seconds S]
+ *                         [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--memory-profile] [--settle S] [--idle-seconds S]
  *                         [--changefeeds N] [--join N]
  *   --changefeeds N: N changefeeds of the same rows on one capture, created together (the first on --sink, the others
  *     on blackhole); the CPU per 1M rows is theirs together; a backlog drain also reports the upstream's binlog dumps
@@ -42,6 +42,7 @@ const { values: opts, positionals } = parseArgs({
     duration: { type: 'string' },
     'memory-quota': { type: 'string' },
     'cpu-prof': { type: 'boolean', default: false },
+    'memory-profile': { type: 'boolean', default: false },
     // many-tables: seconds to wait once every table is scheduled before the idle window (the settling of new tables)
     settle: { type: 'string' },
     'idle-seconds': { type: 'string' },
@@ -56,7 +57,7 @@ const { values: opts, positionals } = parseArgs({
 });
 const scenario = positionals[0] as Scenario;
 if (!SCENARIOS.includes(scenario)) {
-  console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R] [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--settle S] [--idle-seconds S] [--changefeeds N] [--join N] [--sink-params k=v&…]`);
+  console.error(`usage: npm run bench -- <${SCENARIOS.join('|')}> [--sink blackhole|mysql|kafka] [--rows N] [--tables N] [--rate R] [--runs K] [--duration S] [--memory-quota MiB] [--cpu-prof] [--memory-profile] [--settle S] [--idle-seconds S] [--changefeeds N] [--join N] [--sink-params k=v&…]`);
   process.exit(2);
 }
 const sink = opts.sink;
@@ -97,6 +98,7 @@ const upstreamAddr = serviceAddress('upstream');
 const downstreamAddr = serviceAddress('downstream');
 const kafkaAddr = serviceAddress('kafka');
 const RESULTS = new URL('./results/', import.meta.url).pathname;
+const MEMORY_PROBE = new URL('./harness/memory-probe.mjs', import.meta.url).pathname;
 
 type Fields = Record<string, number | string | undefined>;
 
@@ -135,7 +137,7 @@ interface Cdc {
 async function startCdc(run: number): Promise<Cdc> {
   const clusterId = `bench-${scenario}-${process.pid}-${run}-${Date.now().toString(36)}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'tidemark-bench-cdc-'));
-  const profileDir = opts['cpu-prof'] ? join(RESULTS, 'profiles') : undefined;
+  const profileDir = opts['cpu-prof'] || opts['memory-profile'] ? join(RESULTS, 'profiles') : undefined;
   if (profileDir !== undefined) mkdirSync(profileDir, { recursive: true });
   const etcd = new Etcd3({ hosts: etcdEndpoint() });
   cleanups.push(async () => {
@@ -143,7 +145,12 @@ async function startCdc(run: number): Promise<Cdc> {
     etcd.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
-  const nodeFlags = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const nodeFlags = opts['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  if (opts['memory-profile']) {
+    // the probe writes <out>.memory.json and <out>.heapprofile when the server exits
+    process.env['TIDEMARK_BENCH_MEMORY_OUT'] = join(profileDir!, `memory-${scenario}-${Date.now()}`);
+    nodeFlags.push('--import', MEMORY_PROBE);
+  }
   const server = await BenchCdcServer.start({ pd: etcdEndpoint(), clusterId, dataDir, upstream: `mysql://root@${upstreamAddr.addr}`, nodeFlags });
   cleanups.push(() => server.stop());
   await server.waitHealthy(30_000);
@@ -674,6 +681,40 @@ function topFrames(dir: string, n: number): string[] {
   return [`${files.at(-1)} (${(total / 1e6).toFixed(2)} s sampled); self time by frame:`, ...lines(self, n), 'self time by file:', ...lines(byFile, 10)];
 }
 
+interface HeapProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children?: HeapProfileNode[];
+}
+
+/**
+ * The newest run's memory probe: process.memoryUsage() at its highest RSS, and the bytes allocated by site (frame
+ * and caller; objects the collector freed included), from V8's sampling heap profiler.
+ */
+function memoryReport(dir: string, n: number): string[] {
+  const newest = (suffix: string): string | undefined => readdirSync(dir).filter((f) => f.startsWith('memory-') && f.endsWith(suffix)).sort().at(-1);
+  const peakFile = newest('.memory.json');
+  const profileFile = newest('.heapprofile');
+  if (peakFile === undefined || profileFile === undefined) return ['(no memory probe written: did the server exit on SIGTERM?)'];
+  const peak = JSON.parse(readFileSync(join(dir, peakFile), 'utf8')) as Record<string, number>;
+  const out = [`${profileFile}; at the highest RSS sampled (every 100 ms, ${peak['samples']} samples): RSS ${peak['rssMiB']} MiB, V8 heap ${peak['heapTotalMiB']} MiB (${peak['heapUsedMiB']} used), external ${peak['externalMiB']} MiB (array buffers ${peak['arrayBuffersMiB']})`];
+  const name = (f: HeapProfileNode['callFrame']): string => `${f.functionName || '(anonymous)'}${f.url === '' ? '' : ` ${f.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|dist|plugins)\//, '$1/')}:${f.lineNumber + 1}`}`;
+  const bySite = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapProfileNode, caller: HeapProfileNode | undefined): void => {
+    if (node.selfSize > 0) {
+      const key = `${name(node.callFrame)}${caller === undefined ? '' : ` <- ${name(caller.callFrame)}`}`;
+      bySite.set(key, (bySite.get(key) ?? 0) + node.selfSize);
+      total += node.selfSize;
+    }
+    for (const child of node.children ?? []) walk(child, node);
+  };
+  walk((JSON.parse(readFileSync(join(dir, profileFile), 'utf8')) as { head: HeapProfileNode }).head, undefined);
+  out.push(`allocated over the server's life (sampled): ${(total / 1048576).toFixed(0)} MiB; by site:`);
+  for (const [site, bytes] of [...bySite].sort((a, b) => b[1] - a[1]).slice(0, n)) out.push(`${((bytes / total) * 100).toFixed(1).padStart(5)}%  ${(bytes / 1048576).toFixed(1).padStart(7)} MiB  ${site}`);
+  return out;
+}
+
 // ------------------------------------------------------------------------------------------- main
 function printTable(results: readonly Fields[]): void {
   const keys = [...new Set(results.flatMap((r) => Object.keys(r)))].filter((k) => results.some((r) => r[k] !== undefined));
@@ -750,6 +791,10 @@ async function main(): Promise<number> {
   if (opts['cpu-prof']) {
     console.log('\ntop self-time frames of the cdc server:');
     for (const line of topFrames(join(RESULTS, 'profiles'), 15)) console.log(`  ${line}`);
+  }
+  if (opts['memory-profile']) {
+    console.log('\nmemory of the cdc server:');
+    for (const line of memoryReport(join(RESULTS, 'profiles'), 15)) console.log(`  ${line}`);
   }
   return failed ? 1 : 0;
 }
