@@ -10,8 +10,9 @@ import { Writer } from '@platformatic/kafka';
  * copy of every record.
  *
  * So the sender writes a big request's record batches into a frame taken from `RequestFrames`, each at the offset
- * where the join puts it (after the request header, the body's head, each topic's name and each partition's
- * number and length: `frameOffsets`). While `joinInto` runs `connection.send`, the one join done there goes into
+ * where the join puts it (after the request header, the body's head, each topic's name and count and each
+ * partition's number and length: `requestHeaderBytes`, `PRODUCE_BODY_HEAD_BYTES`, `topicHeadBytes`,
+ * `PARTITION_HEAD_BYTES`). While `joinInto` runs `connection.send`, the one join done there goes into
  * that frame: the parts already in place stay, the small ones around them are copied in. When any part of the
  * frame is not exactly where the join puts it, the join is the client's own (it only reads the frame). The frame
  * is used again once its request was answered (the broker read every byte, so the socket holds none) and never
