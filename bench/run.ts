@@ -652,6 +652,12 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
 }
 
+/** A profile's frame as `function file:line`, the file from node_modules, dist or plugins on. */
+function frameName(f: ProfileNode['callFrame']): string {
+  const where = f.url === '' ? '' : ` ${f.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|dist|plugins)\//, '$1/')}:${f.lineNumber + 1}`;
+  return `${f.functionName || '(anonymous)'}${where}`;
+}
+
 /** The top self-time frames of the newest .cpuprofile in `dir`. */
 function topFrames(dir: string, n: number): string[] {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
@@ -667,8 +673,7 @@ function topFrames(dir: string, n: number): string[] {
     total += dt;
     if (node === undefined) return;
     const f = node.callFrame;
-    const where = f.url === '' ? '' : ` ${f.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|dist|plugins)\//, '$1/')}:${f.lineNumber + 1}`;
-    const key = `${f.functionName || '(anonymous)'}${where}`;
+    const key = frameName(f);
     self.set(key, (self.get(key) ?? 0) + dt);
     const file = f.url === '' ? key : f.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules\/(@[^/]+\/)?[^/]+)\/.*$/, '$1').replace(/^.*\/(dist|plugins)\//, '$1/');
     byFile.set(file, (byFile.get(file) ?? 0) + dt);
@@ -682,7 +687,7 @@ function topFrames(dir: string, n: number): string[] {
 }
 
 interface HeapProfileNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: ProfileNode['callFrame'];
   selfSize: number;
   children?: HeapProfileNode[];
 }
@@ -698,12 +703,11 @@ function memoryReport(dir: string, n: number): string[] {
   if (peakFile === undefined || profileFile === undefined) return ['(no memory probe written: did the server exit on SIGTERM?)'];
   const peak = JSON.parse(readFileSync(join(dir, peakFile), 'utf8')) as Record<string, number>;
   const out = [`${profileFile}; at the highest RSS sampled (every 100 ms, ${peak['samples']} samples): RSS ${peak['rssMiB']} MiB, V8 heap ${peak['heapTotalMiB']} MiB (${peak['heapUsedMiB']} used), external ${peak['externalMiB']} MiB (array buffers ${peak['arrayBuffersMiB']})`];
-  const name = (f: HeapProfileNode['callFrame']): string => `${f.functionName || '(anonymous)'}${f.url === '' ? '' : ` ${f.url.replace(/^file:\/\//, '').replace(/^.*\/(node_modules|dist|plugins)\//, '$1/')}:${f.lineNumber + 1}`}`;
   const bySite = new Map<string, number>();
   let total = 0;
   const walk = (node: HeapProfileNode, caller: HeapProfileNode | undefined): void => {
     if (node.selfSize > 0) {
-      const key = `${name(node.callFrame)}${caller === undefined ? '' : ` <- ${name(caller.callFrame)}`}`;
+      const key = `${frameName(node.callFrame)}${caller === undefined ? '' : ` <- ${frameName(caller.callFrame)}`}`;
       bySite.set(key, (bySite.get(key) ?? 0) + node.selfSize);
       total += node.selfSize;
     }

@@ -442,7 +442,6 @@ function newRecovery(): Recovery {
  * `frame`, the connection's join of the request goes into it (its record batches are there already).
  */
 function produce(connection: Connection, request: Request, acks: number, timeoutMs: number, frame: Buffer | undefined): Promise<unknown> {
-  let batchBytes = 0;
   const body = (): Writer => {
     const writer = Writer.create().appendInt16(-1).appendInt16(acks).appendInt32(timeoutMs).appendInt32(request.topics.size);
     for (const [topic, partitions] of request.topics) {
@@ -452,11 +451,12 @@ function produce(connection: Connection, request: Request, acks: number, timeout
     }
     return writer;
   };
-  for (const partitions of request.topics.values()) for (const { batch } of partitions) batchBytes += batch.length;
   return new Promise((resolve, reject) => {
     const send = (): void =>
       connection.send(PRODUCE_API_KEY, PRODUCE_VERSION, body, produceV7.parseResponse, false, false, (error: Error | null | undefined, response: unknown) => (error ? reject(error) : resolve(response)));
-    if (frame === undefined) send();
-    else RequestFrames.joinInto(frame, batchBytes, send);
+    if (frame === undefined) return send();
+    let batchBytes = 0;
+    for (const partitions of request.topics.values()) for (const { batch } of partitions) batchBytes += batch.length;
+    RequestFrames.joinInto(frame, batchBytes, send);
   });
 }
